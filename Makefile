@@ -1,0 +1,37 @@
+# tablesync developer tasks. `make help` lists them.
+VENV ?= .venv
+PY = $(VENV)/bin/python
+PYTEST_ARGS ?=
+
+.DEFAULT_GOAL := help
+.PHONY: help install demo test lint fmt bench clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  %-8s %s\n", $$1, $$2}'
+
+$(VENV)/.installed: pyproject.toml
+	python3 -m venv $(VENV) && $(PY) -m pip install -q --upgrade pip && $(PY) -m pip install -q -e '.[dev]' && touch $@
+
+install: $(VENV)/.installed ## create .venv with tablesync and the dev tools
+
+demo: $(VENV)/.installed ## run the sample sync on a throwaway PostgreSQL in .tablesync/
+	$(PY) -m tools.demo
+
+test: $(VENV)/.installed ## ruff check + the test suite (PYTEST_ARGS=... to pass options)
+	$(VENV)/bin/ruff check .
+	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+lint: $(VENV)/.installed ## ruff check, ruff format --check, mypy
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy services jobs run_job.py tools
+
+fmt: $(VENV)/.installed ## ruff format + autofixable lint
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+bench: $(VENV)/.installed ## benchmarks on a throwaway PostgreSQL
+	$(PY) -m tools.bench
+
+clean: ## remove .venv and .tablesync/ (demo server data)
+	rm -rf $(VENV) .tablesync/
