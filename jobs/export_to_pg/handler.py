@@ -1,0 +1,156 @@
+"""export-to-pg: copy what changed in core since the last run into analytics."""
+
+from __future__ import annotations
+
+import importlib
+import shlex
+import sys
+from collections.abc import Mapping
+from typing import Any
+
+import click
+
+from services.definition import ExportDefinition
+from services.errors import (
+    InvalidDefinitionError,
+    JobFailedError,
+    TablesyncError,
+    UnknownDefinitionError,
+)
+from services.results import RunResult
+
+JOB = "export-to-pg"
+
+
+def load_definitions() -> dict[str, ExportDefinition]:
+    """The job's DEFINITIONS; an invalid one raises InvalidDefinitionError with every problem."""
+    from pydantic import ValidationError
+
+    from services.definition import validation_problems
+
+    try:
+        module = importlib.import_module("jobs.export_to_pg.config")
+    except ValidationError as exc:
+        problems = validation_problems(exc.title, exc)
+        raise InvalidDefinitionError("; ".join(problems), problems=problems) from None
+    definitions: dict[str, ExportDefinition] = module.DEFINITIONS
+    return definitions
+
+
+def select_definitions(
+    definitions: Mapping[str, ExportDefinition], names: list[str], *, all_definitions: bool
+) -> list[str]:
+    """The names to run, in order; unknown names raise UnknownDefinitionError listing what exists."""
+    known = ", ".join(definitions) or "(none)"
+    if all_definitions and names:
+        raise UnknownDefinitionError("give definition names or --all, not both")
+    if all_definitions:
+        return list(definitions)
+    if not names:
+        raise UnknownDefinitionError(f"name at least one definition, or --all; known: {known}")
+    unknown = [n for n in names if n not in definitions]
+    if unknown:
+        raise UnknownDefinitionError(
+            f"unknown definition {', '.join(map(repr, unknown))} for {JOB}; known: {known}"
+        )
+    return list(dict.fromkeys(names))
+
+
+def handle(
+    names: list[str],
+    *,
+    all_definitions: bool = False,
+    environ: Mapping[str, str] | None = None,
+    command: str | None = None,
+    on_result: Any = None,
+) -> list[RunResult]:
+    """Run the named definitions in order; raise JobFailedError when any failed.
+
+    Every definition runs even when an earlier one failed: they are
+    independent, and each failure is reported on its own.
+    """
+    import os
+
+    from services.db import Databases
+    from services.notify import SlackSettings, notify_run
+    from services.process_definition import process_definition
+    from services.settings import DatabaseUrls
+
+    environ = os.environ if environ is None else environ
+    definitions = load_definitions()
+    selected = select_definitions(definitions, names, all_definitions=all_definitions)
+    urls = DatabaseUrls.from_env(environ)
+    slack = SlackSettings.from_env(environ)
+    command = command or shlex.join([sys.executable, *sys.argv])
+    results: list[RunResult] = []
+    errors: list[TablesyncError] = []
+    with Databases(urls) as dbs:
+        for name in selected:
+            resume = shlex.join(["python", "run_job.py", JOB, name])
+            try:
+                result = process_definition(JOB, name, definitions[name], dbs, command=command)
+            except TablesyncError as exc:
+                errors.append(exc)
+                result = exc.result
+            if result is not None:
+                results.append(result)
+                notify_run(result, slack, resume_command=resume)
+                if on_result is not None:
+                    on_result(result)
+    if errors:
+        failure = JobFailedError(errors)
+        failure.result = results
+        raise failure
+    return results
+
+
+def _help_text() -> str:
+    lines = [
+        "Copy what changed in core since the last run into analytics.",
+        "",
+        "Runs each named definition in order (or every one with --all). Exit 0 when all",
+        "succeed, 1 when one failed while running, 2 on a usage or configuration error,",
+        "75 when another run holds a definition's lock.",
+        "",
+        "\b",
+        "Definitions:",
+    ]
+    try:
+        for name, definition in load_definitions().items():
+            src, dst = definition.source, definition.destination
+            lines.append(f"  {name:<12} {src.schema_}.{src.table} -> {dst.schema_}.{dst.table}")
+    except TablesyncError as exc:
+        lines.append(f"  (cannot load: {exc})")
+    return "\n".join(lines)
+
+
+@click.command(name=JOB, help=_help_text())
+@click.argument("names", nargs=-1, metavar="DEFINITION...")
+@click.option("--all", "all_definitions", is_flag=True, help="Run every definition.")
+@click.option("--json", "json_output", is_flag=True, help="Print results as JSON on stdout.")
+@click.option("--verbose", "-v", is_flag=True, help="Debug logs and tracebacks on errors.")
+@click.pass_context
+def command(
+    ctx: click.Context,
+    names: tuple[str, ...],
+    all_definitions: bool,
+    json_output: bool,
+    verbose: bool,
+) -> None:
+    from services.report import results_json, summary_line
+
+    if verbose and ctx.obj is not None:
+        ctx.obj["verbose"] = True
+
+    def echo(result: RunResult) -> None:
+        if not json_output:
+            click.echo(summary_line(result))
+
+    try:
+        results = handle(list(names), all_definitions=all_definitions, on_result=echo)
+    except JobFailedError as exc:
+        if json_output:
+            click.echo(results_json(exc.result or []).decode())
+        raise
+    if json_output:
+        click.echo(results_json(results).decode())

@@ -1,0 +1,110 @@
+#!/usr/bin/env python
+"""tablesync's command line: ``python run_job.py <job> [options]``.
+
+Each job lives in ``jobs/<job_name>/handler.py`` and is loaded by name when
+asked for, so a new job is a new folder. This is the one place where errors
+become exit codes and ``error:`` lines.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import traceback
+from pathlib import Path
+
+import click
+
+from services.errors import EXIT_CONFIGURATION, JobFailedError, TablesyncError, UnknownJobError
+from services.redact import redact
+
+JOBS_DIR = Path(__file__).resolve().parent / "jobs"
+
+
+def available_jobs() -> list[str]:
+    """Job names as typed on the command line (folder names with - for _)."""
+    return sorted(
+        p.parent.name.replace("_", "-")
+        for p in JOBS_DIR.glob("*/handler.py")
+        if p.parent.name[0] != "_"
+    )
+
+
+class JobGroup(click.Group):
+    """Finds commands in jobs/<job>/handler.py instead of a fixed list."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return available_jobs()
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in available_jobs():
+            return None
+        module = importlib.import_module(f"jobs.{cmd_name.replace('-', '_')}.handler")
+        found = getattr(module, "command", None)
+        if isinstance(found, click.Command):
+            return found
+        return click.Command(cmd_name, callback=module.handle, help=module.__doc__)
+
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        name = args[0] if args else ""
+        if name and not name.startswith("-") and self.get_command(ctx, name) is None:
+            raise UnknownJobError(
+                f"unknown job {name!r}; known jobs: {', '.join(available_jobs()) or '(none)'}"
+            )
+        return super().resolve_command(ctx, args)
+
+
+@click.group(cls=JobGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--verbose", "-v", is_flag=True, help="Debug logs and tracebacks on errors.")
+@click.pass_context
+def cli(ctx: click.Context, verbose: bool) -> None:
+    """tablesync: keep analytics tables in step with core, incrementally.
+
+    Run `python run_job.py JOB --help` for a job's options and definitions.
+    """
+    from services.logs import configure_logging
+    from services.settings import load_dotenv_file
+
+    ctx.ensure_object(dict)
+    ctx.obj["verbose"] = ctx.obj.get("verbose", False) or verbose
+    load_dotenv_file()
+    configure_logging(verbose=ctx.obj["verbose"])
+
+
+def _error_lines(exc: TablesyncError) -> list[str]:
+    errors = exc.errors if isinstance(exc, JobFailedError) else [exc]
+    lines = []
+    for error in errors:
+        problems = getattr(error, "problems", None) or [str(error)]
+        lines.extend(f"error: {redact(p)}" for p in problems)
+    return lines
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; returns the exit code."""
+    obj: dict[str, bool] = {
+        "verbose": "--verbose" in (argv or sys.argv) or "-v" in (argv or sys.argv)
+    }
+    try:
+        cli.main(args=argv, prog_name="run_job.py", standalone_mode=False, obj=obj)
+    except TablesyncError as exc:
+        if obj.get("verbose"):
+            traceback.print_exc()
+        for line in _error_lines(exc):
+            click.echo(line, err=True)
+        return exc.exit_code
+    except click.exceptions.Exit as exc:
+        return int(exc.exit_code)
+    except click.Abort:
+        click.echo("error: aborted", err=True)
+        return 1
+    except click.UsageError as exc:
+        click.echo(f"error: {redact(exc.format_message())}", err=True)
+        return EXIT_CONFIGURATION
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,5 @@
+"""tablesync's engine: definitions, the sync loop and what it needs."""
+
+from services.definition import CursorSpec, DestinationSpec, ExportDefinition, SourceSpec
+
+__all__ = ["CursorSpec", "DestinationSpec", "ExportDefinition", "SourceSpec"]

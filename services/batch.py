@@ -1,0 +1,212 @@
+"""Move one batch from core into the staging table, streaming COPY to COPY.
+
+Without a transform the bytes of ``COPY ... TO STDOUT`` flow unparsed into
+``COPY ... FROM STDIN``; with one, each row is decoded, transformed and
+re-encoded in binary. Memory stays bounded by COPY's chunks either way.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg
+
+from services import sql as q
+from services.definition import Row
+from services.errors import PreflightError, RowError
+from services.plan import CopyMode, SyncPlan
+
+
+@dataclass
+class StagedBatch:
+    """What was staged: rows read, rows the transform skipped, columns written."""
+
+    read: int = 0
+    skipped: int = 0
+    columns: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _Cursor:
+    """The row being handled, so an error can name it after the COPY aborts."""
+
+    index: int = -1
+    key: tuple[str | None, str | None] = (None, None)
+    row: Row | None = None
+
+
+_COPY_LINE = re.compile(r"COPY \S+, line (\d+)")
+
+
+def copy_line(exc: psycopg.Error) -> int | None:
+    """The 1-based line of a COPY that the server rejected, when it says so."""
+    context = exc.diag.context or ""
+    match = _COPY_LINE.search(context)
+    return int(match.group(1)) if match else None
+
+
+def _loadable(conn: psycopg.Connection[Any], oids: list[int]) -> bool:
+    return all(conn.adapters.types.get(oid) is not None for oid in oids)
+
+
+def stage_passthrough(
+    plan: SyncPlan,
+    core: psycopg.Connection[Any],
+    analytics: psycopg.Connection[Any],
+    window: q.Window,
+) -> StagedBatch:
+    """Copy the window's rows unchanged; raises the server's error on bad data."""
+    binary = plan.mode is CopyMode.BINARY
+    with core.cursor() as reader, analytics.cursor() as writer:
+        with (
+            reader.copy(q.copy_out(plan, window, binary=binary)) as out,
+            writer.copy(q.copy_in(plan.selected, binary=binary)) as into,
+        ):
+            for chunk in out:
+                into.write(chunk)
+        return StagedBatch(read=writer.rowcount, columns=list(plan.selected))
+
+
+def _check_output(out: object, first: list[str] | None, at: _Cursor) -> list[str]:
+    if not isinstance(out, dict):
+        raise RowError(
+            f"transform returned {type(out).__name__}, not a dict or None",
+            cursor_value=at.key[0],
+            row_id=at.key[1],
+            row=at.row,
+        )
+    columns = list(out)
+    if first is not None and columns != first and set(columns) != set(first):
+        raise RowError(
+            f"transform returned columns {sorted(columns)}, unlike the batch's first row"
+            f" {sorted(first)}",
+            cursor_value=at.key[0],
+            row_id=at.key[1],
+            row=at.row,
+        )
+    return first if first is not None else columns
+
+
+def check_transform_columns(plan: SyncPlan, columns: list[str]) -> None:
+    """The transform's output must name destination columns, conflict columns included."""
+    dest = plan.destination
+    unknown = [c for c in columns if c not in dest.columns]
+    generated = [c for c in columns if c in dest.columns and dest.columns[c].generated]
+    missing_keys = [k for k in plan.keys if k not in columns]
+    problems = [
+        f"transform output names column {c!r} that analytics table {dest.qualified} lacks:"
+        " add it with a dbmate migration or drop it from the transform"
+        for c in unknown
+    ]
+    problems += [
+        f"transform output writes generated column {dest.qualified}.{c}" for c in generated
+    ]
+    problems += [f"transform output lacks conflict column {k!r}" for k in missing_keys]
+    if problems:
+        raise PreflightError(f"{plan.name}: " + "; ".join(problems), problems=problems)
+
+
+def stage_transformed(
+    plan: SyncPlan,
+    core: psycopg.Connection[Any],
+    analytics: psycopg.Connection[Any],
+    window: q.Window,
+    columns: list[str] | None,
+    on_columns: Callable[[list[str]], None],
+) -> StagedBatch:
+    """Read, transform and write the window's rows one by one.
+
+    ``columns`` is the staging table's column list when it exists already;
+    ``on_columns(columns)`` is called once with the first output's columns so
+    the caller can check them and create the staging table before any write.
+    A failure raises RowError naming the row at fault where one is to blame.
+    """
+    at = _Cursor()
+    staged_keys: list[tuple[str | None, str | None]] = []
+    try:
+        return _stream_transformed(
+            plan, core, analytics, window, columns, on_columns, at, staged_keys
+        )
+    except (RowError, psycopg.OperationalError):
+        raise
+    except psycopg.Error as exc:
+        line = copy_line(exc)
+        if line is not None and 0 < line <= len(staged_keys):
+            key = staged_keys[line - 1]
+            raise RowError(first_line(exc), cursor_value=key[0], row_id=key[1]) from exc
+        if exc.sqlstate is None and at.row is not None:  # raised while encoding our row
+            raise _row_error(exc, at) from exc
+        raise
+    except Exception as exc:  # the transform itself, or encoding its output
+        raise _row_error(exc, at) from exc
+
+
+def _row_error(exc: BaseException, at: _Cursor) -> RowError:
+    return RowError(
+        f"{type(exc).__name__}: {first_line(exc)}",
+        cursor_value=at.key[0],
+        row_id=at.key[1],
+        row=at.row,
+    )
+
+
+def first_line(exc: BaseException) -> str:
+    """The first non-empty line of an error's text."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return lines[0] if lines else type(exc).__name__
+
+
+def _stream_transformed(
+    plan: SyncPlan,
+    core: psycopg.Connection[Any],
+    analytics: psycopg.Connection[Any],
+    window: q.Window,
+    columns: list[str] | None,
+    on_columns: Callable[[list[str]], None],
+    at: _Cursor,
+    staged_keys: list[tuple[str | None, str | None]],
+) -> StagedBatch:
+    transform = plan.definition.transform
+    assert transform is not None
+    source_oids = [plan.source.columns[c].type_oid for c in plan.selected]
+    staged = StagedBatch(columns=list(columns or []))
+    width = len(plan.selected)
+    # The ExitStack closes the staging COPY before the reading one, with the
+    # error if there is one, so a failure aborts the write and stays the error.
+    with ExitStack() as stack:
+        reader = stack.enter_context(core.cursor())
+        out = stack.enter_context(
+            reader.copy(q.copy_out(plan, window, binary=_loadable(core, source_oids)))
+        )
+        out.set_types([*source_oids, "text", "text"])
+        into = None
+        for values in out.rows():
+            at.index += 1
+            at.key = (values[width], values[width + 1])
+            at.row = dict(zip(plan.selected, values[:width], strict=True))
+            staged.read += 1
+            result = transform(at.row)
+            if result is None:
+                staged.skipped += 1
+                continue
+            staged.columns = _check_output(result, staged.columns or None, at)
+            if into is None:
+                on_columns(staged.columns)
+                into = _open_staging_copy(stack, plan, analytics, staged.columns)
+            into.write_row([*(result[c] for c in staged.columns), *at.key])
+            staged_keys.append(at.key)
+    return staged
+
+
+def _open_staging_copy(
+    stack: ExitStack, plan: SyncPlan, conn: psycopg.Connection[Any], columns: list[str]
+) -> psycopg.Copy:
+    oids = [plan.destination.columns[c].type_oid for c in columns]
+    writer = stack.enter_context(conn.cursor())
+    into = stack.enter_context(writer.copy(q.copy_in(columns, binary=_loadable(conn, oids))))
+    into.set_types([*oids, "text", "text"])
+    return into

@@ -1,0 +1,98 @@
+"""What the PostgreSQL catalogs say about a table: columns, types, unique keys."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+
+# Types without an equality operator: IS DISTINCT FROM cannot compare them, so
+# the upsert compares their text form instead.
+_TYPES_WITHOUT_EQUALITY = {"json", "xml", "point", "line", "lseg", "path", "polygon"}
+TIMESTAMP_TYPES = {"timestamp with time zone", "timestamp without time zone", "date"}
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of a table as the catalog describes it."""
+
+    name: str
+    type_name: str  # format_type(): valid SQL, with typmod, quoted where needed
+    type_oid: int
+    not_null: bool
+    generated: bool
+
+    @property
+    def base_type(self) -> str:
+        return self.type_name.split("(")[0].removesuffix("[]").strip()
+
+    @property
+    def comparable(self) -> bool:
+        return self.base_type not in _TYPES_WITHOUT_EQUALITY
+
+    @property
+    def is_timestamp(self) -> bool:
+        return self.base_type in TIMESTAMP_TYPES
+
+
+@dataclass(frozen=True)
+class Table:
+    """A table (or view, for sources) with its columns in order and unique keys."""
+
+    schema: str
+    name: str
+    kind: str
+    columns: dict[str, Column]
+    unique_keys: list[frozenset[str]]
+
+    @property
+    def qualified(self) -> str:
+        return f"{self.schema}.{self.name}"
+
+    def column_types(self, names: list[str]) -> list[str]:
+        return [self.columns[n].type_name for n in names]
+
+
+_COLUMNS_SQL = """
+SELECT c.oid, c.relkind, a.attname, format_type(a.atttypid, a.atttypmod), a.atttypid::int,
+       a.attnotnull, a.attgenerated <> ''
+FROM pg_class c
+JOIN pg_namespace n ON n.oid = c.relnamespace
+LEFT JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+WHERE n.nspname = %s AND c.relname = %s AND c.relkind IN ('r', 'p', 'v', 'm', 'f')
+ORDER BY a.attnum
+"""
+
+_UNIQUE_KEYS_SQL = """
+SELECT array_agg(a.attname::text ORDER BY k.ord)
+FROM pg_index i
+CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord)
+JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
+WHERE i.indrelid = %s AND i.indisunique AND i.indisvalid
+  AND i.indpred IS NULL AND i.indexprs IS NULL
+GROUP BY i.indexrelid
+"""
+
+
+def find_table(conn: psycopg.Connection[Any], schema: str, name: str) -> Table | None:
+    """The table ``schema.name`` as the catalog has it, or None when it does not exist."""
+    rows = conn.execute(_COLUMNS_SQL, (schema, name)).fetchall()
+    if not rows:
+        return None
+    oid, kind = rows[0][0], rows[0][1]
+    columns = {
+        r[2]: Column(name=r[2], type_name=r[3], type_oid=r[4], not_null=r[5], generated=r[6])
+        for r in rows
+        if r[2] is not None
+    }
+    keys = [frozenset(r[0]) for r in conn.execute(_UNIQUE_KEYS_SQL, (oid,)).fetchall()]
+    return Table(schema=schema, name=name, kind=kind, columns=columns, unique_keys=keys)
+
+
+def relation_exists(conn: psycopg.Connection[Any], schema: str, name: str) -> bool:
+    """Whether ``schema.name`` names a table or view."""
+    row = conn.execute(
+        "SELECT to_regclass(format('%%I.%%I', %s::text, %s::text)) IS NOT NULL", (schema, name)
+    ).fetchone()
+    return bool(row and row[0])

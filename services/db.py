@@ -1,0 +1,161 @@
+"""One connection pool per database; core connections are read-only."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+import psycopg
+from psycopg.types.json import set_json_dumps, set_json_loads
+from psycopg_pool import ConnectionPool
+
+from services.constants import APPLICATION_NAME, CONNECT_TIMEOUT_S, POOL_OPEN_TIMEOUT_S
+from services.errors import ConfigurationError, TransientError
+from services.redact import redact
+from services.settings import DatabaseUrls
+
+log = logging.getLogger(__name__)
+
+set_json_dumps(orjson.dumps)
+set_json_loads(orjson.loads)
+
+# SQLSTATE classes that mean "your settings are wrong", not "try again later":
+# 28 = invalid authorization, 3D = invalid catalog (no such database).
+_CONFIGURATION_SQLSTATE_CLASSES = ("28", "3D")
+_CONFIGURATION_MESSAGES = (
+    "password authentication failed",
+    "does not exist",
+    "no password supplied",
+)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How often and how patiently to retry a connection that fails transiently."""
+
+    attempts: int = 3
+    first_delay_s: float = 0.5
+    max_delay_s: float = 5.0
+
+    def delays(self) -> Iterator[float]:
+        delay = self.first_delay_s
+        for _ in range(self.attempts - 1):
+            yield delay
+            delay = min(delay * 2, self.max_delay_s)
+
+
+def _is_configuration_problem(exc: psycopg.Error) -> bool:
+    sqlstate = exc.sqlstate or ""
+    if sqlstate[:2] in _CONFIGURATION_SQLSTATE_CLASSES:
+        return True
+    text = str(exc)
+    return any(m in text for m in _CONFIGURATION_MESSAGES)
+
+
+def _connect_once(url: str, role: str, read_only: bool) -> psycopg.Connection[Any]:
+    return psycopg.connect(url, **_connection_kwargs(role, read_only))
+
+
+def _connection_kwargs(role: str, read_only: bool) -> dict[str, Any]:
+    kwargs: dict[str, Any] = {
+        "connect_timeout": CONNECT_TIMEOUT_S,
+        "application_name": f"{APPLICATION_NAME}:{role}",
+    }
+    # Fixed session settings make PostgreSQL's text form of saved positions
+    # the same on both servers, whatever the roles' defaults: exact and ISO.
+    options = (
+        "-c TimeZone=UTC -c DateStyle=ISO,YMD -c IntervalStyle=postgres -c extra_float_digits=3"
+    )
+    if read_only:
+        # Every transaction on this connection, autocommit ones included, is
+        # read-only on the server side: the runner cannot write to core.
+        options += " -c default_transaction_read_only=on"
+    kwargs["options"] = options
+    return kwargs
+
+
+def check_connection(url: str, role: str, *, read_only: bool, retry: RetryPolicy) -> None:
+    """Connect once, retrying transient failures; raise a classified error."""
+    delays = retry.delays()
+    while True:
+        try:
+            _connect_once(url, role, read_only).close()
+            return
+        except psycopg.OperationalError as exc:
+            message = f"cannot connect to the {role} database: {redact(_first_line(exc))}"
+            if _is_configuration_problem(exc):
+                raise ConfigurationError(message) from None
+            delay = next(delays, None)
+            if delay is None:
+                raise TransientError(message) from None
+            log.warning("%s; retrying in %.1f s", message, delay)
+            time.sleep(delay)
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+    return lines[0] if lines else type(exc).__name__
+
+
+class Databases:
+    """The core (read-only) and analytics pools of one CLI invocation."""
+
+    def __init__(self, urls: DatabaseUrls, *, max_size: int = 4, retry: RetryPolicy | None = None):
+        self.urls = urls
+        self.retry = retry or RetryPolicy()
+        self._max_size = max_size
+        self._core: ConnectionPool | None = None
+        self._analytics: ConnectionPool | None = None
+
+    def _open(self, url: str, role: str, *, read_only: bool) -> ConnectionPool:
+        check_connection(url, role, read_only=read_only, retry=self.retry)
+        pool = ConnectionPool(
+            url,
+            min_size=1,
+            max_size=self._max_size,
+            kwargs=_connection_kwargs(role, read_only),
+            open=False,
+            name=f"{APPLICATION_NAME}-{role}",
+        )
+        pool.open(wait=True, timeout=POOL_OPEN_TIMEOUT_S)
+        return pool
+
+    @property
+    def core(self) -> ConnectionPool:
+        if self._core is None:
+            self._core = self._open(self.urls.core, "core", read_only=True)
+        return self._core
+
+    @property
+    def analytics(self) -> ConnectionPool:
+        if self._analytics is None:
+            self._analytics = self._open(self.urls.analytics, "analytics", read_only=False)
+        return self._analytics
+
+    def close(self) -> None:
+        for pool in (self._core, self._analytics):
+            if pool is not None:
+                pool.close()
+        self._core = self._analytics = None
+
+    def __enter__(self) -> Databases:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+@contextmanager
+def autocommit(pool: ConnectionPool) -> Iterator[psycopg.Connection[Any]]:
+    """A pooled connection in autocommit mode, handed back as it was."""
+    with pool.connection() as conn:
+        conn.autocommit = True
+        try:
+            yield conn
+        finally:
+            conn.autocommit = False

@@ -1,0 +1,97 @@
+"""The one exception tree of tablesync, grouped by what the runner must do.
+
+Only ``run_job.py`` turns these into exit codes and ``error:`` lines; every
+other module raises them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+EXIT_OK = 0
+EXIT_RUN_FAILED = 1
+EXIT_CONFIGURATION = 2
+EXIT_LOCKED = 75
+
+
+class TablesyncError(Exception):
+    """Root of every error tablesync raises on purpose."""
+
+    exit_code = EXIT_RUN_FAILED
+    # The RunResult of the definition run that failed, when one had started.
+    result: Any = None
+
+
+class ConfigurationError(TablesyncError):
+    """Something is off in the setup; found before anything was written (exit 2)."""
+
+    exit_code = EXIT_CONFIGURATION
+
+    def __init__(self, message: str, *, problems: list[str] | None = None) -> None:
+        self.problems = problems or [message]
+        super().__init__(message)
+
+
+class UnknownJobError(ConfigurationError):
+    """The job named on the command line has no ``jobs/<job>/handler.py``."""
+
+
+class UnknownDefinitionError(ConfigurationError):
+    """The definition named on the command line is not in the job's config."""
+
+
+class InvalidDefinitionError(ConfigurationError):
+    """An ExportDefinition failed validation."""
+
+
+class MissingVariableError(ConfigurationError):
+    """A required environment variable is not set."""
+
+
+class PreflightError(ConfigurationError):
+    """The databases do not match the definition (tables, columns, indexes, migrations)."""
+
+
+class RunError(TablesyncError):
+    """A definition failed while running; its position stays at the last committed batch (exit 1)."""
+
+    exit_code = EXIT_RUN_FAILED
+
+
+class RowError(RunError):
+    """One source row could not be exported; names its cursor value and id."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        cursor_value: Any = None,
+        row_id: Any = None,
+        row: dict[str, Any] | None = None,
+    ) -> None:
+        self.cursor_value = cursor_value
+        self.row_id = row_id
+        self.row = row
+        self.failure_file: str | None = None
+        super().__init__(message)
+
+
+class TransientError(RunError):
+    """A retriable failure: a server went away or refused a connection for now."""
+
+
+class JobFailedError(TablesyncError):
+    """One or more definitions of a job failed; each has its own ``error:`` line."""
+
+    def __init__(self, errors: list[TablesyncError]) -> None:
+        self.errors = errors
+        codes = [e.exit_code for e in errors]
+        # A run failure outranks a lock held elsewhere: it needs a person.
+        self.exit_code = max(codes, key=lambda c: (c == EXIT_CONFIGURATION, c == EXIT_RUN_FAILED))
+        super().__init__("; ".join(str(e) for e in errors))
+
+
+class LockHeldError(TablesyncError):
+    """Another run of the same definition holds its lock; nothing was done (exit 75)."""
+
+    exit_code = EXIT_LOCKED

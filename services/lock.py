@@ -1,0 +1,36 @@
+"""Rule 9: one run per definition at a time, from any machine, via an advisory lock."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import psycopg
+
+from services.errors import LockHeldError
+
+# Namespaced so tablesync's keys never collide with an application's own locks.
+_TRY_LOCK_SQL = "SELECT pg_try_advisory_lock(hashtextextended('tablesync:' || %s || ':' || %s, 0))"
+_UNLOCK_SQL = "SELECT pg_advisory_unlock(hashtextextended('tablesync:' || %s || ':' || %s, 0))"
+
+
+@contextmanager
+def definition_lock(conn: psycopg.Connection[Any], job: str, definition: str) -> Iterator[None]:
+    """Hold the session-level advisory lock of ``job``/``definition`` on ``conn``.
+
+    Raises LockHeldError at once when another session holds it. The lock dies
+    with the connection, so a killed run never leaves it behind.
+    """
+    row = conn.execute(_TRY_LOCK_SQL, (job, definition)).fetchone()
+    if not (row and row[0]):
+        raise LockHeldError(
+            f"{definition}: another run of {job} {definition} holds its lock; nothing was done"
+        )
+    try:
+        yield
+    finally:
+        if not conn.closed and not conn.broken:
+            conn.rollback()
+            conn.execute(_UNLOCK_SQL, (job, definition))
+            conn.commit()

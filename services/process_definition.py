@@ -1,0 +1,283 @@
+"""The engine: sync one definition from core into analytics, batch by batch.
+
+Each batch is read in cursor order strictly after the saved position and up to
+the run's watermark, staged with COPY, upserted, and committed together with
+the new position and the run record's counts, so a crash at any instant
+leaves the destination and the position in agreement.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import time
+from collections.abc import Callable
+from typing import Any
+
+import psycopg
+
+from services import sql as q
+from services.batch import (
+    StagedBatch,
+    check_transform_columns,
+    copy_line,
+    first_line,
+    stage_passthrough,
+    stage_transformed,
+)
+from services.constants import RunStatus
+from services.db import Databases
+from services.definition import ExportDefinition
+from services.errors import PreflightError, RowError, RunError, TablesyncError, TransientError
+from services.failures import write_failure_file
+from services.lock import definition_lock
+from services.plan import CopyMode, SyncPlan
+from services.position import Position, Watermark, load_position, save_position
+from services.preflight import plan_definition
+from services.redact import redact
+from services.results import RunCounts, RunResult
+from services.runs import abandon_dead_runs, finish_run, record_progress, start_run
+from services.watermark import compute_watermark
+
+log = logging.getLogger(__name__)
+
+ProgressCallback = Callable[[RunResult], None]
+Conn = psycopg.Connection[Any]
+
+
+class _Run:
+    """State of one definition run while its batches go through."""
+
+    def __init__(self, plan: SyncPlan, core: Conn, analytics: Conn, result: RunResult):
+        self.plan = plan
+        self.core = core
+        self.analytics = analytics
+        self.result = result
+        self.staging_columns: list[str] | None = None
+        self.batches_committed = 0
+
+    def ensure_staging(self, columns: list[str]) -> None:
+        if self.staging_columns is not None:
+            return
+        if self.plan.mode is CopyMode.PYTHON:
+            check_transform_columns(self.plan, columns)
+        self.analytics.execute(q.drop_staging())
+        self.analytics.execute(q.create_staging(self.plan, columns))
+        self.staging_columns = columns
+
+    def stage(self, window: q.Window) -> StagedBatch:
+        if self.plan.mode is CopyMode.PYTHON:
+            return stage_transformed(
+                self.plan,
+                self.core,
+                self.analytics,
+                window,
+                self.staging_columns,
+                self.ensure_staging,
+            )
+        self.ensure_staging(self.plan.selected)
+        return stage_passthrough(self.plan, self.core, self.analytics, window)
+
+    def upsert(self, staged: StagedBatch) -> RunCounts:
+        counts = RunCounts(read=staged.read, skipped=staged.skipped)
+        if staged.read == staged.skipped:
+            return counts
+        null_key = self.analytics.execute(q.first_null_key(self.plan)).fetchone()
+        if null_key is not None:
+            raise RowError(
+                f"NULL in conflict column(s) {', '.join(self.plan.keys)}: such a row can never be"
+                " matched on upsert",
+                cursor_value=null_key[0],
+                row_id=null_key[1],
+            )
+        row = self.analytics.execute(q.upsert(self.plan, staged.columns)).fetchone()
+        assert row is not None
+        counts.created, counts.updated = int(row[0]), int(row[1])
+        counts.skipped = counts.read - counts.created - counts.updated
+        return counts
+
+    def next_batch_end(self, position: Position | None, watermark: Watermark) -> Position | None:
+        window = q.Window(lower=position, upper=None, watermark=watermark)
+        row = self.core.execute(q.batch_end(self.plan, window)).fetchone()
+        return None if row is None else Position(value=row[0], id=row[1])
+
+    def run_batches(
+        self, saved: Position | None, run_id: int, progress: ProgressCallback | None
+    ) -> None:
+        plan, result = self.plan, self.result
+        null_rows = self.core.execute(q.count_unexportable(plan)).fetchone()
+        result.counts.null_cursor = int(null_rows[0]) if null_rows else 0
+        watermark = compute_watermark(
+            self.core, plan, saved, safety_lag_s=plan.definition.safety_lag_s
+        )
+        result.held_back = watermark.held_back
+        position = saved
+        while (end := self.next_batch_end(position, watermark)) is not None:
+            window = q.Window(lower=position, upper=end, watermark=watermark)
+            result.failed_batch = {
+                "after": None if position is None else position.to_dict(),
+                "through": end.to_dict(),
+            }
+            with self.analytics.transaction():
+                counts = self.upsert(self.stage(window))
+                result.counts.add(counts)
+                save_position(self.analytics, plan.job, plan.name, end)
+                record_progress(self.analytics, run_id, result.counts, end)
+            self.batches_committed += 1
+            position = end
+            result.position_after = end.to_dict()
+            result.failed_batch = None
+            if progress is not None:
+                progress(result)
+
+
+def _describe_row(plan: SyncPlan, exc: RowError) -> str:
+    key = f"{plan.cursor.name}={exc.cursor_value}"
+    if plan.cursor_id is not None:
+        key += f", {plan.cursor_id.name}={exc.row_id}"
+    return f"row at {key}"
+
+
+def _locate_copy_error(
+    dbs: Databases, plan: SyncPlan, exc: psycopg.Error, window: dict[str, Any] | None
+) -> RowError | None:
+    """The source row a rejected COPY line came from, looked up again in core."""
+    line = copy_line(exc)
+    if line is None or window is None:
+        return None
+    bounds = q.Window(
+        lower=Position.from_dict(window["after"]),
+        upper=Position.from_dict(window["through"]),
+        watermark=Watermark(value=window["through"]["value"], inclusive=True),
+    )
+    try:
+        with dbs.core.connection() as core:
+            row = core.execute(q.row_at(plan, bounds, line - 1)).fetchone()
+    except psycopg.Error:
+        return None
+    if row is None:
+        return None
+    return RowError(first_line(exc), cursor_value=row[0], row_id=row[1])
+
+
+def _as_tablesync_error(
+    dbs: Databases, plan: SyncPlan, run: _Run, exc: BaseException
+) -> TablesyncError:
+    """Give any failure of a run its place in the exception tree and a clear message."""
+    if isinstance(exc, PreflightError) and run.batches_committed:
+        return RunError(str(exc))
+    if isinstance(exc, TablesyncError):
+        return exc
+    if isinstance(exc, psycopg.OperationalError) and (run.analytics.broken or run.core.broken):
+        return TransientError(f"{plan.name}: lost the database connection: {first_line(exc)}")
+    if isinstance(exc, psycopg.Error):
+        located = _locate_copy_error(dbs, plan, exc, run.result.failed_batch)
+        if located is not None:
+            return located
+        return RunError(f"{plan.name}: database error: {first_line(exc)}")
+    return RunError(f"{plan.name}: {type(exc).__name__}: {first_line(exc)}")
+
+
+def _finish(dbs: Databases, run: _Run, run_id: int, status: RunStatus, error: str | None) -> None:
+    position = Position.from_dict(run.result.position_after)
+    conn = run.analytics
+    try:
+        if conn.broken or conn.closed:
+            with dbs.analytics.connection() as fresh:
+                finish_run(
+                    fresh,
+                    run_id,
+                    status=status,
+                    counts=run.result.counts,
+                    position=position,
+                    error=error,
+                )
+        else:
+            finish_run(
+                conn,
+                run_id,
+                status=status,
+                counts=run.result.counts,
+                position=position,
+                error=error,
+            )
+    except psycopg.Error as exc:
+        # The run's own outcome matters more than its record; the next run
+        # will mark this one abandoned.
+        log.warning("could not close run record %s: %s", run_id, redact(first_line(exc)))
+
+
+def _fail(dbs: Databases, plan: SyncPlan, run: _Run, exc: BaseException) -> TablesyncError:
+    error = _as_tablesync_error(dbs, plan, run, exc)
+    message = str(error)
+    if isinstance(error, RowError):
+        message = f"{plan.name}: {_describe_row(plan, error)}: {error}"
+        path = write_failure_file(
+            plan.name,
+            error=message,
+            row=error.row,
+            key={plan.cursor.name: error.cursor_value, "id": error.row_id},
+        )
+        error.failure_file = str(path)
+        message += f" (row saved to {path})"
+        run.result.failure_file = str(path)
+    run.result.error = redact(message)
+    error.args = (run.result.error,)
+    return error
+
+
+def process_definition(
+    job: str,
+    name: str,
+    definition: ExportDefinition,
+    dbs: Databases,
+    *,
+    command: str = "",
+    progress: ProgressCallback | None = None,
+) -> RunResult:
+    """Sync ``definition`` once; returns the result or raises a TablesyncError.
+
+    A raised error carries the result as ``error.result`` so the caller can
+    report counts of a failed run.
+    """
+    result = RunResult(
+        job=job, definition=name, started_at=time.time(), host=socket.gethostname(), pid=os.getpid()
+    )
+    with dbs.analytics.connection() as analytics, dbs.core.connection() as core:
+        analytics.autocommit = core.autocommit = True
+        plan = plan_definition(job, name, definition, core=core, analytics=analytics)
+        with definition_lock(analytics, job, name):
+            abandon_dead_runs(analytics, job, name)
+            saved = load_position(analytics, job, name)
+            result.position_before = result.position_after = (
+                None if saved is None else saved.to_dict()
+            )
+            run_id = start_run(
+                analytics,
+                job=job,
+                definition=name,
+                position=saved,
+                host=result.host,
+                pid=result.pid,
+                command=command,
+            )
+            result.run_id = run_id
+            run = _Run(plan, core, analytics, result)
+            try:
+                run.run_batches(saved, run_id, progress)
+            except BaseException as exc:
+                error = _fail(dbs, plan, run, exc)
+                result.status, result.finished_at = RunStatus.FAILED, time.time()
+                result.exit_code = error.exit_code
+                _finish(dbs, run, run_id, RunStatus.FAILED, result.error)
+                error.result = result
+                if error is exc:
+                    raise
+                raise error from exc
+            finally:
+                if not analytics.broken:
+                    analytics.execute(q.drop_staging())
+            result.status, result.finished_at = RunStatus.SUCCEEDED, time.time()
+            _finish(dbs, run, run_id, RunStatus.SUCCEEDED, None)
+    return result

@@ -1,0 +1,69 @@
+"""Keep passwords and tokens out of every message tablesync writes.
+
+Secrets are registered once (from the environment's URLs and tokens) and
+``redact`` replaces each with ``***`` wherever it appears, so a driver's
+error that echoes a connection string cannot leak one.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from urllib.parse import unquote, urlsplit
+
+MASK = "***"
+SECRET_VARIABLES = (
+    "DATABASE_URL_CORE",
+    "DATABASE_URL_ANALYTICS",
+    "SLACK_WEBHOOK_URL",
+    "SLACK_BOT_TOKEN",
+    "TEST_DATABASE_URL",
+)
+# user:password@ inside any URL, even one we were never told about.
+_URL_PASSWORD = re.compile(r"(?P<scheme>[a-z][a-z0-9+.\-]*://[^:/@\s]*:)(?P<pw>[^@\s]+)(?=@)", re.I)
+_PASSWORD_PARAM = re.compile(r"(?P<key>password\s*=\s*)(?P<pw>'[^']*'|\S+)", re.I)
+_SLACK_TOKEN = re.compile(r"xox[abprs]-[A-Za-z0-9\-]+")
+_SLACK_HOOK_PATH = re.compile(r"(hooks\.slack\.com/services/)\S+")
+
+_secrets: set[str] = set()
+
+
+def secrets_in_url(url: str) -> list[str]:
+    """The password of a connection URL, raw and percent-decoded."""
+    try:
+        password = urlsplit(url).password
+    except ValueError:
+        return []
+    if not password:
+        return []
+    return [password, unquote(password)]
+
+
+def register_secret(value: str | None) -> None:
+    """Remember a value that must never be printed."""
+    if value and len(value) >= 3:
+        _secrets.add(value)
+
+
+def register_from_environment(environ: Mapping[str, str]) -> None:
+    """Register the passwords and tokens found in the known variables."""
+    for name in SECRET_VARIABLES:
+        value = environ.get(name)
+        if not value:
+            continue
+        if "://" in value and not name.startswith("SLACK"):
+            for secret in secrets_in_url(value):
+                register_secret(secret)
+        else:
+            register_secret(value)
+
+
+def redact(text: object, extra: Iterable[str] = ()) -> str:
+    """``text`` as a string with every known secret and URL password masked."""
+    out = str(text)
+    for secret in sorted({*_secrets, *(e for e in extra if e)}, key=len, reverse=True):
+        out = out.replace(secret, MASK)
+    out = _URL_PASSWORD.sub(lambda m: m.group("scheme") + MASK, out)
+    out = _PASSWORD_PARAM.sub(lambda m: m.group("key") + MASK, out)
+    out = _SLACK_TOKEN.sub(MASK, out)
+    return _SLACK_HOOK_PATH.sub(lambda m: m.group(1) + MASK, out)
