@@ -152,8 +152,14 @@ class TestDatabases:
 
 
 def cli_env(dbs: TestDatabases) -> dict[str, str]:
-    """os.environ pointed at the test databases, with every Slack variable removed."""
-    env = {key: value for key, value in os.environ.items() if key not in SLACK_VARIABLES}
+    """os.environ pointed at the test databases, with every Slack variable blanked.
+
+    Blanked, not just removed: run_job.py reads a ``.env`` in the repo root for
+    variables that are *unset*, and a developer's .env must not make tests post
+    to Slack. An empty value counts as "not configured".
+    """
+    env = dict(os.environ)
+    env.update(dict.fromkeys(SLACK_VARIABLES, ""))
     env["DATABASE_URL_CORE"] = dbs.core_url
     env["DATABASE_URL_ANALYTICS"] = dbs.analytics_url
     return env
