@@ -110,7 +110,7 @@ def validation_problems(name: str, error: ValidationError) -> list[str]:
 
 
 def build_definition(name: str, raw: ExportDefinition | dict[str, Any]) -> ExportDefinition:
-    """Validate ``raw`` as the definition called ``name``; InvalidDefinitionError lists every problem."""
+    """Validate ``raw`` as definition ``name``; InvalidDefinitionError lists every problem."""
     if isinstance(raw, ExportDefinition):
         return raw
     try:

@@ -53,7 +53,7 @@ class PreflightError(ConfigurationError):
 
 
 class RunError(TablesyncError):
-    """A definition failed while running; its position stays at the last committed batch (exit 1)."""
+    """A definition failed while running; its position stays at the last good batch (exit 1)."""
 
     exit_code = EXIT_RUN_FAILED
 

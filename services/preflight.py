@@ -80,7 +80,8 @@ def _destination_problems(
                 )
             elif column.generated:
                 problems.append(
-                    f"analytics column {destination.qualified}.{name} is generated and cannot be written"
+                    f"analytics column {destination.qualified}.{name} is generated and cannot be"
+                    " written"
                 )
     return problems
 

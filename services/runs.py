@@ -46,7 +46,8 @@ def start_run(
     """Insert a ``running`` record and return its id."""
     row = conn.execute(
         sql.SQL(
-            "INSERT INTO {} (job, definition, status, cursor_before, cursor_after, host, pid, command)"
+            "INSERT INTO {} (job, definition, status, cursor_before, cursor_after, host, pid,"
+            " command)"
             " VALUES (%s, %s, %s, %s, %s, %s, %s, %s) RETURNING id"
         ).format(_RUNS),
         (

@@ -40,7 +40,7 @@ def load_definitions() -> dict[str, ExportDefinition]:
 def select_definitions(
     definitions: Mapping[str, ExportDefinition], names: list[str], *, all_definitions: bool
 ) -> list[str]:
-    """The names to run, in order; unknown names raise UnknownDefinitionError listing what exists."""
+    """The names to run, in order; an unknown name raises UnknownDefinitionError."""
     known = ", ".join(definitions) or "(none)"
     if all_definitions and names:
         raise UnknownDefinitionError("give definition names or --all, not both")
