@@ -19,6 +19,7 @@ from services import sql as q
 from services.definition import Row
 from services.errors import PreflightError, RowError
 from services.plan import CopyMode, SyncPlan
+from services.testhooks import kill_point
 
 
 @dataclass
@@ -67,7 +68,9 @@ def stage_passthrough(
             writer.copy(q.copy_in(plan.selected, binary=binary)) as into,
         ):
             for chunk in out:
+                kill_point("read")
                 into.write(chunk)
+                kill_point("copy")
         return StagedBatch(read=writer.rowcount, columns=list(plan.selected))
 
 
@@ -189,7 +192,9 @@ def _stream_transformed(
             at.key = (values[width], values[width + 1])
             at.row = dict(zip(plan.selected, values[:width], strict=True))
             staged.read += 1
+            kill_point("read")
             result = transform(at.row)
+            kill_point("transform")
             if result is None:
                 staged.skipped += 1
                 continue
@@ -198,6 +203,7 @@ def _stream_transformed(
                 on_columns(staged.columns)
                 into = _open_staging_copy(stack, plan, analytics, staged.columns)
             into.write_row([*(result[c] for c in staged.columns), *at.key])
+            kill_point("copy")
             staged_keys.append(at.key)
     return staged
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+import os
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -34,13 +36,45 @@ _CONFIGURATION_MESSAGES = (
 )
 
 
+RETRIES_VARIABLE = "TABLESYNC_CONNECT_RETRIES"
+BACKOFF_VARIABLE = "TABLESYNC_CONNECT_BACKOFF_S"
+
+
+def _env_number(environ: Mapping[str, str], name: str, default: float, *, minimum: float) -> float:
+    raw = environ.get(name, "")
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = minimum - 1
+    if value < minimum:
+        raise ConfigurationError(f"{name}={raw!r} must be a number >= {minimum:g}")
+    return value
+
+
 @dataclass(frozen=True)
 class RetryPolicy:
-    """How often and how patiently to retry a connection that fails transiently."""
+    """How often and how patiently to retry a connection that fails transiently.
+
+    ``attempts`` counts every try, the first included; the delay between two
+    tries starts at ``first_delay_s`` and doubles up to ``max_delay_s``.
+    """
 
     attempts: int = 3
     first_delay_s: float = 0.5
     max_delay_s: float = 5.0
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> RetryPolicy:
+        """TABLESYNC_CONNECT_RETRIES (retries after the first try, default 2) and
+        TABLESYNC_CONNECT_BACKOFF_S (first delay, default 0.5 s); bad values are exit 2."""
+        environ = os.environ if environ is None else environ
+        retries = _env_number(environ, RETRIES_VARIABLE, cls.attempts - 1, minimum=0)
+        if retries != int(retries):
+            raise ConfigurationError(f"{RETRIES_VARIABLE}={retries!r} must be a whole number")
+        first = _env_number(environ, BACKOFF_VARIABLE, cls.first_delay_s, minimum=0)
+        return cls(attempts=int(retries) + 1, first_delay_s=first, max_delay_s=max(first, 5.0))
 
     def delays(self) -> Iterator[float]:
         delay = self.first_delay_s
@@ -82,7 +116,9 @@ def _connection_kwargs(role: str, read_only: bool) -> dict[str, Any]:
 def check_connection(url: str, role: str, *, read_only: bool, retry: RetryPolicy) -> None:
     """Connect once, retrying transient failures; raise a classified error."""
     delays = retry.delays()
+    attempt = 0
     while True:
+        attempt += 1
         try:
             _connect_once(url, role, read_only).close()
             return
@@ -92,8 +128,17 @@ def check_connection(url: str, role: str, *, read_only: bool, retry: RetryPolicy
                 raise ConfigurationError(message) from None
             delay = next(delays, None)
             if delay is None:
-                raise TransientError(message) from None
-            log.warning("%s; retrying in %.1f s", message, delay)
+                raise TransientError(
+                    f"{message} (gave up after {attempt} attempt(s); set"
+                    f" {RETRIES_VARIABLE} / {BACKOFF_VARIABLE} to retry longer)"
+                ) from None
+            log.warning(
+                "%s; attempt %d of %d, retrying in %.2f s",
+                message,
+                attempt,
+                retry.attempts,
+                delay,
+            )
             time.sleep(delay)
 
 
@@ -107,10 +152,12 @@ class Databases:
 
     def __init__(self, urls: DatabaseUrls, *, max_size: int = 4, retry: RetryPolicy | None = None):
         self.urls = urls
-        self.retry = retry or RetryPolicy()
+        self.retry = retry or RetryPolicy.from_env()
         self._max_size = max_size
         self._core: ConnectionPool | None = None
         self._analytics: ConnectionPool | None = None
+        # Parallel definitions (--jobs) ask for a pool at the same moment: open it once.
+        self._opening = threading.Lock()
 
     def _open(self, url: str, role: str, *, read_only: bool) -> ConnectionPool:
         check_connection(url, role, read_only=read_only, retry=self.retry)
@@ -127,15 +174,17 @@ class Databases:
 
     @property
     def core(self) -> ConnectionPool:
-        if self._core is None:
-            self._core = self._open(self.urls.core, "core", read_only=True)
-        return self._core
+        with self._opening:
+            if self._core is None:
+                self._core = self._open(self.urls.core, "core", read_only=True)
+            return self._core
 
     @property
     def analytics(self) -> ConnectionPool:
-        if self._analytics is None:
-            self._analytics = self._open(self.urls.analytics, "analytics", read_only=False)
-        return self._analytics
+        with self._opening:
+            if self._analytics is None:
+                self._analytics = self._open(self.urls.analytics, "analytics", read_only=False)
+            return self._analytics
 
     def close(self) -> None:
         for pool in (self._core, self._analytics):

@@ -93,6 +93,9 @@ class ExportDefinition(_Model):
     # Extra margin below the watermark for cursors not filled by the core
     # server's now() (application clocks, replicas); 0 trusts the watermark.
     safety_lag_s: float = Field(default=0.0, ge=0)
+    # How long a non-timestamp cursor waits for open core writers of the source
+    # table before holding its position; None: TABLESYNC_WRITER_WAIT_S, else 5 s.
+    writer_wait_s: float | None = Field(default=None, ge=0)
 
     @property
     def source_columns(self) -> list[str] | None:

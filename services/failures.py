@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,12 @@ import orjson
 from services.redact import redact
 
 FAILURES_DIR = Path("failures")
+FAILURES_DIR_VARIABLE = "TABLESYNC_FAILURES_DIR"
+
+
+def failures_dir() -> Path:
+    """Where failure files go: $TABLESYNC_FAILURES_DIR, else ./failures."""
+    return Path(os.environ.get(FAILURES_DIR_VARIABLE) or FAILURES_DIR)
 
 
 def _default(value: Any) -> str:
@@ -28,7 +35,7 @@ def write_failure_file(
     base: Path | None = None,
 ) -> Path:
     """Write ``failures/<definition>/<timestamp>.json`` and return its path."""
-    folder = (base or FAILURES_DIR) / definition.replace("/", "_")
+    folder = (base or failures_dir()) / definition.replace("/", "_")
     folder.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime()) + f"-{time.time_ns() % 1_000_000:06d}"
     path = folder / f"{stamp}.json"

@@ -38,6 +38,7 @@ from services.preflight import plan_definition
 from services.redact import redact
 from services.results import RunCounts, RunResult
 from services.runs import abandon_dead_runs, finish_run, record_progress, start_run
+from services.testhooks import kill_point
 from services.watermark import compute_watermark
 
 log = logging.getLogger(__name__)
@@ -92,6 +93,7 @@ class _Run:
                 row_id=null_key[1],
             )
         row = self.analytics.execute(q.upsert(self.plan, staged.columns)).fetchone()
+        kill_point("upsert")
         assert row is not None
         counts.created, counts.updated = int(row[0]), int(row[1])
         counts.skipped = counts.read - counts.created - counts.updated
@@ -124,6 +126,8 @@ class _Run:
                 result.counts.add(counts)
                 save_position(self.analytics, plan.job, plan.name, end)
                 record_progress(self.analytics, run_id, result.counts, end)
+                kill_point("commit")
+            kill_point("committed")
             self.batches_committed += 1
             position = end
             result.position_after = end.to_dict()

@@ -10,25 +10,32 @@ was read has ended, since such a transaction may hold a smaller id.
 
 from __future__ import annotations
 
+import os
 import time
+from collections.abc import Mapping
 from typing import Any
 
 import psycopg
 from psycopg import sql
 
 from services.constants import APPLICATION_NAME
+from services.errors import ConfigurationError
 from services.plan import SyncPlan
 from services.position import Position, Watermark
 from services.sql import ident
 
 WRITER_WAIT_S = 5.0
+WRITER_WAIT_VARIABLE = "TABLESYNC_WRITER_WAIT_S"
 _POLL_S = 0.05
 
+# Sessions of other roles show no xact_start without pg_read_all_stats: they
+# are counted (state IS NULL) so the run can say it could not see them.
 _OLDEST_TRANSACTION_SQL = """
 SELECT statement_timestamp()::text,
        min(xact_start)::text,
        (array_agg(pid ORDER BY xact_start))[1],
-       count(*) FILTER (WHERE state IS NULL)
+       count(*) FILTER (WHERE state IS NULL),
+       pg_is_in_recovery()
 FROM pg_stat_activity
 WHERE datname = current_database()
   AND pid <> pg_backend_pid()
@@ -47,25 +54,65 @@ WHERE l.locktype = 'relation' AND l.relation = %s::regclass
 """
 
 
-def _timestamp_watermark(conn: psycopg.Connection[Any], lag_s: float) -> Watermark:
-    now, oldest, pid, unseen = conn.execute(
-        _OLDEST_TRANSACTION_SQL, (f"{APPLICATION_NAME}:%",)
-    ).fetchone() or (None, None, None, 0)
-    held_back = None
-    bound = now
+def writer_wait_s(
+    definition_value: float | None, environ: Mapping[str, str] | None = None
+) -> float:
+    """How long a sequence watermark waits for open writers: definition, else env, else 5 s."""
+    if definition_value is not None:
+        return definition_value
+    raw = (os.environ if environ is None else environ).get(WRITER_WAIT_VARIABLE, "")
+    if not raw:
+        return WRITER_WAIT_S
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if value < 0:
+        raise ConfigurationError(f"{WRITER_WAIT_VARIABLE}={raw!r} is not a number of seconds >= 0")
+    return value
+
+
+def _rows_at_or_after(conn: psycopg.Connection[Any], plan: SyncPlan, bound: str) -> bool:
+    row = conn.execute(
+        sql.SQL("SELECT EXISTS (SELECT 1 FROM {} WHERE {} >= CAST({} AS {}))").format(
+            ident(plan.source.schema, plan.source.name),
+            ident(plan.cursor.name),
+            sql.Literal(bound),
+            sql.SQL(plan.cursor.type_name),
+        )
+    ).fetchone()
+    return bool(row and row[0])
+
+
+def _minus_lag(conn: psycopg.Connection[Any], bound: str, lag_s: float) -> str:
+    row = conn.execute(
+        "SELECT (CAST(%s AS timestamptz) - make_interval(secs => %s))::text", (bound, lag_s)
+    ).fetchone()
+    return str(row[0]) if row else bound
+
+
+def _timestamp_watermark(conn: psycopg.Connection[Any], plan: SyncPlan, lag_s: float) -> Watermark:
+    row = conn.execute(_OLDEST_TRANSACTION_SQL, (f"{APPLICATION_NAME}:%",)).fetchone()
+    assert row is not None  # an aggregate always returns its row
+    now, oldest, pid, unseen, standby = row
+    bound: str = now if oldest is None else oldest
+    if lag_s:
+        bound = _minus_lag(conn, bound, lag_s)
+    why = None
     if oldest is not None:
-        bound = oldest
-        held_back = f"an open core transaction (pid {pid}) started at {oldest}"
+        why = f"an open core transaction (pid {pid}) started at {oldest}"
     if unseen:
-        held_back = (
+        why = (
             f"{unseen} core session(s) of other roles cannot be seen (grant pg_read_all_stats"
             " to the core role); relying on the definition's safety lag"
         )
-    if lag_s:
-        row = conn.execute(
-            "SELECT (CAST(%s AS timestamptz) - make_interval(secs => %s))::text", (bound, lag_s)
-        ).fetchone()
-        bound = row[0] if row else bound
+    if standby:
+        why = (
+            "core is a standby, where the primary's open transactions cannot be seen;"
+            " relying on the definition's safety lag"
+        )
+    # Say "held back" only when rows really wait for a later run.
+    held_back = why if why and _rows_at_or_after(conn, plan, bound) else None
     return Watermark(value=bound, inclusive=False, held_back=held_back)
 
 
@@ -76,11 +123,12 @@ def _open_writers(conn: psycopg.Connection[Any], table: str) -> set[str]:
 def _sequence_watermark(
     conn: psycopg.Connection[Any], plan: SyncPlan, saved: Position | None, wait_s: float
 ) -> Watermark:
-    table = sql.SQL("{}").format(ident(plan.source.schema, plan.source.name)).as_string(conn)
+    source = ident(plan.source.schema, plan.source.name)
+    table = source.as_string(conn)
+    # max() first, writers second: a writer that commits in between is visible
+    # to the batches' reads; one still open is waited for.
     newest_row = conn.execute(
-        sql.SQL("SELECT max({})::text FROM {}").format(
-            ident(plan.cursor.name), ident(plan.source.schema, plan.source.name)
-        )
+        sql.SQL("SELECT max({})::text FROM {}").format(ident(plan.cursor.name), source)
     ).fetchone()
     newest = newest_row[0] if newest_row else None
     writers = _open_writers(conn, table)
@@ -95,7 +143,10 @@ def _sequence_watermark(
     return Watermark(
         value=None if saved is None else saved.value,
         inclusive=True,
-        held_back=f"{len(writers)} open core transaction(s) writing to {plan.source.qualified}",
+        held_back=(
+            f"{len(writers)} open core transaction(s) writing to {plan.source.qualified}"
+            f" did not end within {wait_s:g} s"
+        ),
     )
 
 
@@ -105,9 +156,15 @@ def compute_watermark(
     saved: Position | None,
     *,
     safety_lag_s: float = 0.0,
-    writer_wait_s: float = WRITER_WAIT_S,
+    wait_s: float | None = None,
 ) -> Watermark:
-    """The run's fixed upper bound for ``plan``; ``conn`` is an autocommit core connection."""
+    """The run's fixed upper bound for ``plan``; ``conn`` is an autocommit core connection.
+
+    Rows at or past the bound wait for a later run; ``Watermark.held_back``
+    says why when rows do wait.
+    """
     if plan.cursor.is_timestamp:
-        return _timestamp_watermark(conn, safety_lag_s)
-    return _sequence_watermark(conn, plan, saved, writer_wait_s)
+        return _timestamp_watermark(conn, plan, safety_lag_s)
+    if wait_s is None:
+        wait_s = writer_wait_s(plan.definition.writer_wait_s)
+    return _sequence_watermark(conn, plan, saved, wait_s)

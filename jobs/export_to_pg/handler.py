@@ -63,8 +63,9 @@ def handle(
     environ: Mapping[str, str] | None = None,
     command: str | None = None,
     on_result: Any = None,
+    jobs: int = 1,
 ) -> list[RunResult]:
-    """Run the named definitions in order; raise JobFailedError when any failed.
+    """Run the named definitions, up to ``jobs`` at once; raise JobFailedError when any failed.
 
     Every definition runs even when an earlier one failed: they are
     independent, and each failure is reported on its own.
@@ -73,6 +74,7 @@ def handle(
 
     from services.db import Databases
     from services.notify import SlackSettings, notify_run
+    from services.parallel import pool_size_for, run_all
     from services.process_definition import process_definition
     from services.settings import DatabaseUrls
 
@@ -82,21 +84,24 @@ def handle(
     urls = DatabaseUrls.from_env(environ)
     slack = SlackSettings.from_env(environ)
     command = command or shlex.join([sys.executable, *sys.argv])
-    results: list[RunResult] = []
-    errors: list[TablesyncError] = []
-    with Databases(urls) as dbs:
-        for name in selected:
+    with Databases(urls, max_size=pool_size_for(jobs)) as dbs:
+
+        def run_one(name: str) -> tuple[RunResult | None, TablesyncError | None]:
             resume = shlex.join(["python", "run_job.py", JOB, name])
+            error: TablesyncError | None = None
             try:
                 result = process_definition(JOB, name, definitions[name], dbs, command=command)
             except TablesyncError as exc:
-                errors.append(exc)
-                result = exc.result
+                error, result = exc, exc.result
             if result is not None:
-                results.append(result)
                 notify_run(result, slack, resume_command=resume)
                 if on_result is not None:
                     on_result(result)
+            return result, error
+
+        outcomes = run_all(selected, run_one, jobs=jobs)
+    results = [result for result, _ in outcomes if result is not None]
+    errors = [error for _, error in outcomes if error is not None]
     if errors:
         failure = JobFailedError(errors)
         failure.result = results
@@ -128,6 +133,14 @@ def _help_text() -> str:
 @click.argument("names", nargs=-1, metavar="DEFINITION...")
 @click.option("--all", "all_definitions", is_flag=True, help="Run every definition.")
 @click.option("--json", "json_output", is_flag=True, help="Print results as JSON on stdout.")
+@click.option(
+    "--jobs",
+    "-j",
+    type=click.IntRange(1, 32),
+    default=1,
+    show_default=True,
+    help="Run up to N definitions at once (each still holds its own lock).",
+)
 @click.option("--verbose", "-v", is_flag=True, help="Debug logs and tracebacks on errors.")
 @click.pass_context
 def command(
@@ -135,6 +148,7 @@ def command(
     names: tuple[str, ...],
     all_definitions: bool,
     json_output: bool,
+    jobs: int,
     verbose: bool,
 ) -> None:
     from services.report import results_json, summary_line
@@ -147,7 +161,7 @@ def command(
             click.echo(summary_line(result))
 
     try:
-        results = handle(list(names), all_definitions=all_definitions, on_result=echo)
+        results = handle(list(names), all_definitions=all_definitions, on_result=echo, jobs=jobs)
     except JobFailedError as exc:
         if json_output:
             click.echo(results_json(exc.result or []).decode())
