@@ -4,7 +4,7 @@ PY = $(VENV)/bin/python
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo test lint fmt bench clean
+.PHONY: help install demo test lint fmt bench bench-smoke clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  %-8s %s\n", $$1, $$2}'
@@ -32,6 +32,9 @@ fmt: $(VENV)/.installed ## ruff format + autofixable lint
 
 bench: $(VENV)/.installed ## benchmarks on a throwaway PostgreSQL
 	$(PY) -m tools.bench
+
+bench-smoke: $(VENV)/.installed ## the benchmark at BENCH_ROWS=2000: it runs and checks, not timed
+	BENCH_ROWS=2000 $(PY) -m tools.bench
 
 clean: ## remove .venv and .tablesync/ (demo server data)
 	rm -rf $(VENV) .tablesync/

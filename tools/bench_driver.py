@@ -1,0 +1,227 @@
+"""One measured process of the benchmark: a tablesync run, or one of its references.
+
+``python -m tools.bench_driver MODE [--batch-size N] [--after VALUE,ID]`` with
+BENCH_CORE_URL and BENCH_ANALYTICS_URL in the environment (never
+DATABASE_URL_*: the bench truncates what it writes to). Modes:
+
+- ``raw``: the limit, a binary ``COPY (SELECT ...) TO STDOUT`` piped into a
+  binary ``COPY ... FROM STDIN`` into ``bench.event_raw``, no upsert;
+- ``copy`` / ``transform``: tablesync (``process_definition``) without / with a
+  Python transform, into ``bench.event_copy`` / ``bench.event_transformed``;
+- ``hand``: the hand-written reference, batches of COPY into a temp staging
+  table + ``INSERT ... ON CONFLICT DO UPDATE`` + a saved position, into
+  ``bench.event_hand``, starting strictly after ``--after``;
+- ``bare``: a Python process that connects to both databases and runs one query.
+
+It prints one JSON line: rows moved, seconds inside the process and its own
+peak RSS (VmHWM of /proc/self/status). Imports are lazy so ``bare`` and a run
+that finds nothing pay only for what they use.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from typing import Any
+
+JOB = "bench"
+SOURCE_TABLE = "bench_event"
+BENCH_SCHEMA = "bench"
+# Source columns in table order; the cursor is (updated_at, id).
+COLUMNS = [
+    "id",
+    "created_at",
+    "updated_at",
+    "type",
+    "source",
+    "source_id",
+    "amount",
+    "host",
+    "user_agent",
+    "attributes",
+    "is_bot",
+]
+DESTINATIONS = {
+    "raw": "event_raw",
+    "copy": "event_copy",
+    "transform": "event_transformed",
+    "hand": "event_hand",
+}
+
+
+def bench_event_row(row: dict[str, Any]) -> dict[str, Any] | None:
+    """The StatEvent-style transform: skip rows without source_id, rename, derive."""
+    if row["source_id"] is None:
+        return None
+    source = "api" if row["source"] == "publisher" else row["source"]
+    return {
+        "old_id": row["id"],
+        "created_at": row["created_at"],
+        "updated_at": row["updated_at"],
+        "type": row["type"],
+        "source": source,
+        "source_id": row["source_id"],
+        "amount": row["amount"],
+        "host": row["host"],
+        "user_agent": row["user_agent"],
+        "attributes": row["attributes"],
+        "is_bot": row["is_bot"],
+        "is_widget": source == "widget",
+    }
+
+
+def peak_rss_kib() -> int:
+    """This process's own peak resident set size (VmHWM), in KiB."""
+    with open("/proc/self/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    return 0
+
+
+def definition(mode: str, batch_size: int) -> Any:
+    """The bench-only ExportDefinition of ``mode`` (copy or transform)."""
+    from services import ExportDefinition
+
+    return ExportDefinition.model_validate(
+        {
+            "source": {"table": SOURCE_TABLE, "cursor": {"field": "updated_at", "id_field": "id"}},
+            "destination": {
+                "schema": BENCH_SCHEMA,
+                "table": DESTINATIONS[mode],
+                "conflict_columns": ["old_id" if mode == "transform" else "id"],
+            },
+            "transform": bench_event_row if mode == "transform" else None,
+            "batch_size": batch_size,
+        }
+    )
+
+
+def run_tablesync(mode: str, batch_size: int, core_url: str, analytics_url: str) -> int:
+    """One tablesync run of the bench definition; returns the rows read."""
+    from services.db import Databases
+    from services.process_definition import process_definition
+    from services.settings import DatabaseUrls
+
+    urls = DatabaseUrls(core=core_url, analytics=analytics_url)
+    with Databases(urls) as dbs:
+        result = process_definition(JOB, mode, definition(mode, batch_size), dbs, command="bench")
+    return result.counts.read
+
+
+def run_raw(core_url: str, analytics_url: str) -> int:
+    """The limit: one binary COPY pipe of every source row, in one transaction."""
+    import psycopg
+    from psycopg import sql
+
+    cols = sql.SQL(", ").join(map(sql.Identifier, COLUMNS))
+    out_sql = sql.SQL("COPY (SELECT {} FROM {}) TO STDOUT (FORMAT BINARY)").format(
+        cols, sql.Identifier(SOURCE_TABLE)
+    )
+    in_sql = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(
+        sql.Identifier(BENCH_SCHEMA, DESTINATIONS["raw"]), cols
+    )
+    with (
+        psycopg.connect(core_url) as core,
+        psycopg.connect(analytics_url) as analytics,
+        core.cursor() as reader,
+        analytics.cursor() as writer,
+    ):
+        with reader.copy(out_sql) as out, writer.copy(in_sql) as into:
+            for chunk in out:
+                into.write(chunk)
+        return writer.rowcount
+
+
+def _hand_queries(batch_size: int) -> dict[str, Any]:
+    from psycopg import sql
+
+    cols = sql.SQL(", ").join(map(sql.Identifier, COLUMNS))
+    dest = sql.Identifier(BENCH_SCHEMA, DESTINATIONS["hand"])
+    others = [c for c in COLUMNS if c != "id"]
+    sets = sql.SQL(", ").join(
+        sql.SQL("{0} = EXCLUDED.{0}").format(sql.Identifier(c)) for c in others
+    )
+    return {
+        "out": sql.SQL(
+            "COPY (SELECT {} FROM {} WHERE (updated_at, id) > (%s::timestamptz, %s::bigint)"
+            " ORDER BY updated_at, id LIMIT {}) TO STDOUT (FORMAT BINARY)"
+        ).format(cols, sql.Identifier(SOURCE_TABLE), sql.Literal(batch_size)),
+        "staging": sql.SQL("CREATE TEMP TABLE hand_staging (LIKE {}) ON COMMIT DELETE ROWS").format(
+            dest
+        ),
+        "in": sql.SQL("COPY hand_staging ({}) FROM STDIN (FORMAT BINARY)").format(cols),
+        # Aliased: ORDER BY would otherwise sort the text forms ('902' > '2060').
+        "last": "SELECT updated_at::text AS last_value, id::text AS last_id FROM hand_staging"
+        " ORDER BY updated_at DESC, id DESC LIMIT 1",
+        "upsert": sql.SQL(
+            "INSERT INTO {} ({}) SELECT {} FROM hand_staging ON CONFLICT (id) DO UPDATE SET {}"
+        ).format(dest, cols, cols, sets),
+        "save": "UPDATE bench.hand_position SET cursor_value = %s, cursor_id = %s",
+    }
+
+
+def run_hand(batch_size: int, after: tuple[str, str], core_url: str, analytics_url: str) -> int:
+    """The hand-written COPY-into-staging + INSERT ON CONFLICT loop; returns rows moved."""
+    import psycopg
+
+    queries = _hand_queries(batch_size)
+    moved = 0
+    with (
+        psycopg.connect(core_url, autocommit=True) as core,
+        psycopg.connect(analytics_url, autocommit=True) as analytics,
+    ):
+        analytics.execute(queries["staging"])
+        while True:
+            with analytics.transaction(), core.cursor() as reader, analytics.cursor() as writer:
+                with reader.copy(queries["out"], after) as out, writer.copy(queries["in"]) as into:
+                    for chunk in out:
+                        into.write(chunk)
+                if writer.rowcount <= 0:
+                    return moved
+                moved += writer.rowcount
+                last = analytics.execute(queries["last"]).fetchone()
+                assert last is not None
+                analytics.execute(queries["upsert"])
+                analytics.execute(queries["save"], last)
+                after = (last[0], last[1])
+
+
+def run_bare(core_url: str, analytics_url: str) -> int:
+    """The reference of a run that finds nothing: connect to both, one query."""
+    import psycopg
+
+    with psycopg.connect(core_url) as core, psycopg.connect(analytics_url) as analytics:
+        analytics.execute("SELECT 1")
+        row = core.execute("SELECT 1").fetchone()
+    return 0 if row is None else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one mode and print its JSON line."""
+    parser = argparse.ArgumentParser(prog="python -m tools.bench_driver")
+    parser.add_argument("mode", choices=["raw", "copy", "transform", "hand", "bare"])
+    parser.add_argument("--batch-size", type=int, default=10_000)
+    parser.add_argument("--after", default=None, help="hand: start after VALUE,ID")
+    args = parser.parse_args(argv)
+    core_url, analytics_url = os.environ["BENCH_CORE_URL"], os.environ["BENCH_ANALYTICS_URL"]
+    started = time.perf_counter()
+    if args.mode == "raw":
+        rows = run_raw(core_url, analytics_url)
+    elif args.mode in ("copy", "transform"):
+        rows = run_tablesync(args.mode, args.batch_size, core_url, analytics_url)
+    elif args.mode == "hand":
+        value, _, row_id = (args.after or "-infinity,0").rpartition(",")
+        rows = run_hand(args.batch_size, (value, row_id), core_url, analytics_url)
+    else:
+        rows = run_bare(core_url, analytics_url)
+    seconds = time.perf_counter() - started
+    print(json.dumps({"rows": rows, "seconds": seconds, "peak_rss_kib": peak_rss_kib()}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
