@@ -9,16 +9,12 @@ from __future__ import annotations
 
 import json
 import logging
-import socket
-import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
 
 import pytest
 from slack_sdk.http_retry.builtin_interval_calculators import FixedValueRetryIntervalCalculator
+from slack_server import BOT_TOKEN, SlackServer, free_port, serve_slack
 
 from services.constants import RunStatus
 from services.errors import ConfigurationError
@@ -27,108 +23,20 @@ from services.redact import register_secret
 from services.results import RunCounts, RunResult
 
 PASSWORD = "s3cr3t-Pa55word"
-BOT_TOKEN = "xoxb-1111-2222-notarealtoken"
 RESUME = "python run_job.py export-to-pg StatEvent"
 FAST = FixedValueRetryIntervalCalculator(0.01)
 
 
-@dataclass
-class Recorded:
-    path: str
-    headers: dict[str, str]
-    body: str
-
-    def json(self) -> dict[str, Any]:
-        parsed: dict[str, Any] = json.loads(self.body)
-        return parsed
-
-
-@dataclass
-class SlackServer:
-    """A local stand-in for Slack: records requests, answers as ``mode`` says."""
-
-    port: int
-    mode: str = "ok"  # ok | 500 | invalid_auth | 429-then-ok
-    requests: list[Recorded] = field(default_factory=list)
-
-    @property
-    def webhook_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/services/T000/B000/hookpath"
-
-    @property
-    def api_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/api/"
-
-    def webhook(self, notify_on: str = "failures") -> SlackSettings:
-        return SlackSettings(webhook_url=self.webhook_url, notify_on=notify_on)  # type: ignore[arg-type]
-
-    def web_api(self, notify_on: str = "failures") -> SlackSettings:
-        return SlackSettings(
-            bot_token=BOT_TOKEN,
-            channel="#data-alerts",
-            notify_on=notify_on,  # type: ignore[arg-type]
-            api_base_url=self.api_url,
-        )
-
-
-def _handler_for(server: SlackServer) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            length = int(self.headers.get("Content-Length", "0"))
-            body = self.rfile.read(length).decode()
-            server.requests.append(Recorded(self.path, dict(self.headers.items()), body))
-            api = self.path.startswith("/api/")
-            if server.mode == "500":
-                self._answer(500, "text/plain", "internal error")
-            elif server.mode == "429-then-ok" and len(server.requests) == 1:
-                self._answer(429, "text/plain", "rate_limited", {"Retry-After": "0"})
-            elif server.mode == "invalid_auth" and api:
-                self._answer(200, "application/json", '{"ok": false, "error": "invalid_auth"}')
-            elif server.mode == "invalid_auth":
-                self._answer(403, "text/plain", "invalid_token")
-            elif api:
-                self._answer(200, "application/json", '{"ok": true, "ts": "1.000"}')
-            else:
-                self._answer(200, "text/plain", "ok")
-
-        def _answer(
-            self, status: int, ctype: str, body: str, headers: dict[str, str] | None = None
-        ) -> None:
-            data = body.encode()
-            self.send_response(status)
-            self.send_header("Content-Type", ctype)
-            self.send_header("Content-Length", str(len(data)))
-            for name, value in (headers or {}).items():
-                self.send_header(name, value)
-            self.end_headers()
-            self.wfile.write(data)
-
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib name
-            pass  # keep test output quiet
-
-    return Handler
-
-
 @pytest.fixture
 def slack() -> Iterator[SlackServer]:
-    state = SlackServer(port=0)
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(state))
-    state.port = httpd.server_address[1]
-    # A short poll interval keeps shutdown (and so each test) fast.
-    thread = threading.Thread(target=httpd.serve_forever, args=(0.01,), daemon=True)
-    thread.start()
-    yield state
-    httpd.shutdown()
-    httpd.server_close()
+    with serve_slack() as server:
+        yield server
 
 
 @pytest.fixture
 def down_port() -> int:
     """A port on which nothing listens: bound once to pick it, then released."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
+    return free_port()
 
 
 def failed_result() -> RunResult:
