@@ -1,0 +1,116 @@
+"""Rule 8: rows committed out of order in core are never skipped.
+
+The scene, for both cursor kinds: a core transaction inserts a row and stays
+open while later rows commit and a sync runs; then it commits and the next
+sync must still bring its row. Without the watermark the first sync moves
+the position past the late row and it is lost for good.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from dbtools import TestDatabases
+from faultkit import EVENTS_DEFINITIONS, Cli, create_events, events_in, insert_events
+
+
+@pytest.fixture
+def cli(dbs: TestDatabases, tmp_path: Path) -> Cli:
+    create_events(dbs)
+    return Cli.for_test(dbs, tmp_path, EVENTS_DEFINITIONS)
+
+
+@pytest.fixture
+def late_writer(dbs: TestDatabases) -> Iterator[psycopg.Connection[Any]]:
+    """A core session whose transaction inserted one row and has not committed."""
+    conn = psycopg.connect(dbs.core_url)
+    conn.execute("INSERT INTO events (payload) VALUES ('late')")
+    try:
+        yield conn
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize("definition", ["EventsByTime", "EventsById"])
+def test_a_row_committed_late_is_not_skipped(dbs: TestDatabases, cli: Cli, definition: str) -> None:
+    insert_events(dbs, 5, "before")
+    assert cli.sync(definition).code == 0
+    conn = psycopg.connect(dbs.core_url)
+    conn.execute("INSERT INTO events (payload) VALUES ('late')")  # id 6, now() = its start
+    insert_events(dbs, 5, "after")  # ids 7..11 commit first, with later now()
+    held = cli.sync(definition, "--json")
+    conn.commit()
+    conn.close()
+    assert held.code == 0, held.stderr
+    assert "late" not in {p for p in _payloads(dbs)}
+    resumed = cli.sync(definition)
+    assert resumed.code == 0, resumed.stderr
+    assert events_in(dbs, "analytics") == events_in(dbs, "core")
+    assert len(events_in(dbs, "core")) == 11
+
+
+@pytest.mark.parametrize("definition", ["EventsByTime", "EventsById"])
+def test_a_run_that_holds_rows_back_says_so(
+    dbs: TestDatabases, cli: Cli, late_writer: psycopg.Connection[Any], definition: str
+) -> None:
+    insert_events(dbs, 3, "after")
+    line = cli.sync(definition)
+    as_json = json.loads(cli.sync(definition, "--json").stdout)
+    assert line.code == 0, line.stderr
+    assert "held back: " in line.stdout
+    assert "open core transaction" in line.stdout
+    assert "open core transaction" in (as_json[0]["held_back"] or "")
+    assert events_in(dbs, "analytics") == {}
+
+
+def test_no_open_transaction_means_nothing_held_back(dbs: TestDatabases, cli: Cli) -> None:
+    insert_events(dbs, 3)
+    for definition in ("EventsByTime", "EventsById"):
+        result = json.loads(cli.sync(definition, "--json").stdout)[0]
+        assert result["held_back"] is None
+        assert result["status"] == "succeeded"
+    assert events_in(dbs, "analytics") == events_in(dbs, "core")
+
+
+def test_an_open_transaction_with_nothing_behind_it_holds_nothing_back(
+    dbs: TestDatabases, cli: Cli
+) -> None:
+    insert_events(dbs, 3)
+    with psycopg.connect(dbs.core_url) as idle_in_transaction:
+        idle_in_transaction.execute("SELECT 1")  # open, but no row waits behind it
+        result = json.loads(cli.sync("EventsByTime", "--json").stdout)[0]
+    assert result["held_back"] is None
+    assert events_in(dbs, "analytics") == events_in(dbs, "core")
+
+
+def test_an_id_cursor_waits_for_a_writer_that_ends_within_the_wait(
+    dbs: TestDatabases, cli: Cli, late_writer: psycopg.Connection[Any]
+) -> None:
+    insert_events(dbs, 3, "after")
+    # The writer commits while the run waits for it (the wait is generous
+    # here, so this is about order, not speed): everything comes in one run.
+    threading.Timer(0.5, late_writer.commit).start()
+    result = cli.sync("EventsById", extra_env={"TABLESYNC_WRITER_WAIT_S": "30"})
+    assert result.code == 0, result.stderr
+    assert "held back" not in result.stdout
+    assert events_in(dbs, "analytics") == events_in(dbs, "core")
+    assert len(events_in(dbs, "core")) == 4
+
+
+def test_writer_wait_must_be_a_number(dbs: TestDatabases, cli: Cli) -> None:
+    insert_events(dbs, 1)
+    result = cli.sync("EventsById", extra_env={"TABLESYNC_WRITER_WAIT_S": "soon"})
+    assert result.code == 2
+    assert result.error_lines == [
+        "error: TABLESYNC_WRITER_WAIT_S='soon' is not a number of seconds >= 0"
+    ]
+
+
+def _payloads(dbs: TestDatabases) -> list[str]:
+    return [r[0] for r in dbs.query_analytics("SELECT payload FROM analytics_raw.events")]
