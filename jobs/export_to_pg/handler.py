@@ -109,6 +109,48 @@ def handle(
     return results
 
 
+def show_status(
+    names: list[str],
+    *,
+    all_definitions: bool = False,
+    json_output: bool = False,
+    max_lag_s: float | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> None:
+    """Print the status view (default: every definition); with ``max_lag_s`` raise when stale.
+
+    Reads only: no lock, no write, so it is safe while runs are busy.
+    """
+    import os
+
+    from services.db import Databases
+    from services.notify import SlackSettings
+    from services.settings import DatabaseUrls
+    from services.status import status_report
+    from services.status_format import status_json, status_table
+
+    environ = os.environ if environ is None else environ
+    definitions = load_definitions()
+    selected = select_definitions(definitions, names, all_definitions=all_definitions or not names)
+    slack = SlackSettings.from_env(environ) if max_lag_s is not None else None
+    with Databases(DatabaseUrls.from_env(environ)) as dbs:
+        chosen = {name: definitions[name] for name in selected}
+        report = status_report(JOB, chosen, dbs, max_lag_s=max_lag_s, slack=slack)
+    click.echo(status_json(report).decode() if json_output else status_table(report))
+    report.raise_if_stale()
+
+
+def _max_lag(ctx: click.Context, param: click.Parameter, value: str | None) -> float | None:
+    from services.durations import parse_duration
+
+    if value is None:
+        return None
+    try:
+        return parse_duration(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
 def _help_text() -> str:
     lines = [
         "Copy what changed in core since the last run into analytics.",
@@ -134,6 +176,20 @@ def _help_text() -> str:
 @click.option("--all", "all_definitions", is_flag=True, help="Run every definition.")
 @click.option("--json", "json_output", is_flag=True, help="Print results as JSON on stdout.")
 @click.option(
+    "--status",
+    "status_view",
+    is_flag=True,
+    help="Show each definition's last run, position, pending rows and lag instead of"
+    " running (default: every definition). Reads only; takes no lock.",
+)
+@click.option(
+    "--max-lag",
+    metavar="DURATION",
+    callback=_max_lag,
+    help="With --status: exit 1 and alert Slack when a definition trails core by more"
+    " than DURATION (90s, 15m, 2h, 1d, 1h30m).",
+)
+@click.option(
     "--jobs",
     "-j",
     type=click.IntRange(1, 32),
@@ -148,6 +204,8 @@ def command(
     names: tuple[str, ...],
     all_definitions: bool,
     json_output: bool,
+    status_view: bool,
+    max_lag: float | None,
     jobs: int,
     verbose: bool,
 ) -> None:
@@ -155,6 +213,13 @@ def command(
 
     if verbose and ctx.obj is not None:
         ctx.obj["verbose"] = True
+    if max_lag is not None and not status_view:
+        raise click.UsageError("--max-lag is a check of the status view: add --status")
+    if status_view:
+        show_status(
+            list(names), all_definitions=all_definitions, json_output=json_output, max_lag_s=max_lag
+        )
+        return
 
     def echo(result: RunResult) -> None:
         if not json_output:

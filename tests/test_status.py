@@ -1,0 +1,293 @@
+"""The status view: ``run_job.py export-to-pg --status`` and the ``--max-lag`` freshness check.
+
+It shows each definition's last run, saved position, rows pending in core and lag; it
+reads only (no write, no lock); ``--max-lag`` exits 1 and alerts Slack once when stale.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import orjson
+import pytest
+from dbtools import TestDatabases
+from slack_server import SlackServer, serve_slack
+
+from services.durations import format_duration, parse_duration
+from tools.seed_core import seed
+
+RunCli = Callable[..., tuple[int, str, str]]
+STAT_EVENTS, IMPORT_JOBS = 300, 30
+STATUS = ["export-to-pg", "--status"]
+
+
+@pytest.fixture
+def seeded(dbs: TestDatabases) -> TestDatabases:
+    seed(dbs.core_url, stat_events=STAT_EVENTS, import_jobs=IMPORT_JOBS)
+    return dbs
+
+
+@pytest.fixture
+def slack() -> Iterator[SlackServer]:
+    with serve_slack() as server:
+        yield server
+
+
+def status_json(run_cli: RunCli, env: dict[str, str], *args: str) -> list[dict[str, Any]]:
+    code, out, err = run_cli([*STATUS, "--json", *args], env=env)
+    assert code == 0, err
+    parsed: list[dict[str, Any]] = orjson.loads(out)
+    return parsed
+
+
+def by_name(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {row["definition"]: row for row in rows}
+
+
+def exportable(dbs: TestDatabases) -> dict[str, int]:
+    """Rows a run would read, counted directly in core."""
+    stat = dbs.query_core('SELECT count(*) FROM "StatEvent" WHERE "updatedAt" IS NOT NULL')
+    jobs = dbs.query_core('SELECT count(*) FROM "ImportJob" WHERE "finishedAt" IS NOT NULL')
+    return {"StatEvent": stat[0][0], "ImportJob": jobs[0][0]}
+
+
+# --- before and after a run -------------------------------------------------------------
+
+
+def test_before_any_run_every_row_is_pending_and_nothing_exported(
+    seeded: TestDatabases, env: dict[str, str], run_cli: RunCli
+) -> None:
+    rows = by_name(status_json(run_cli, env))
+
+    expected = exportable(seeded)
+    assert list(rows) == ["StatEvent", "ImportJob"]
+    for name, row in rows.items():
+        assert row["last_run"] is None
+        assert row["position"] is None
+        assert row["pending_rows"] == expected[name]
+        assert row["pending_counted"] == "exact"
+        assert row["lag"] == "never exported"
+        assert row["stale"] is None  # no --max-lag, no verdict
+
+
+def test_after_a_run_nothing_is_pending_and_lag_is_zero(
+    seeded: TestDatabases, env: dict[str, str], run_cli: RunCli
+) -> None:
+    code, _, err = run_cli(["export-to-pg", "--all"], env=env)
+    assert code == 0, err
+
+    rows = by_name(status_json(run_cli, env))
+
+    for name, row in rows.items():
+        assert row["last_run"]["status"] == "succeeded"
+        assert row["last_run"]["rows_read"] == exportable(seeded)[name]
+        assert row["pending_rows"] == 0
+        assert row["lag_s"] == 0.0 and row["lag"] == "0s"
+        assert row["position"]["value"] == row["core_newest"]
+
+
+def test_lag_is_how_far_the_exported_cursor_trails_core(
+    seeded: TestDatabases, env: dict[str, str], run_cli: RunCli
+) -> None:
+    code, _, err = run_cli(["export-to-pg", "StatEvent"], env=env)
+    assert code == 0, err
+    # Ten new events, one hour after the newest exported one.
+    seeded.query_core(
+        """INSERT INTO "StatEvent" ("id", "updatedAt", "type", "source", "source_id")
+           SELECT 'late-' || n, (SELECT max("updatedAt") FROM "StatEvent") + interval '1 hour',
+                  'click', 'api', 'src-1'
+           FROM generate_series(1, 10) AS n"""
+    )
+
+    row = by_name(status_json(run_cli, env, "StatEvent"))["StatEvent"]
+
+    assert row["pending_rows"] == 10
+    assert row["lag_s"] == 3600.0
+    assert row["lag"] == "1h"
+
+
+def test_the_table_names_every_column_and_says_how_pending_was_counted(
+    seeded: TestDatabases, env: dict[str, str], run_cli: RunCli
+) -> None:
+    code, _, err = run_cli(["export-to-pg", "ImportJob"], env=env)
+    assert code == 0, err
+
+    code, out, err = run_cli(STATUS, env=env)
+
+    assert code == 0, err
+    header, stat_event, import_job = (cells(line) for line in out.splitlines()[:3])
+    assert header == [
+        "DEFINITION", "LAST RUN", "WHEN", "ROWS", "DURATION", "POSITION", "PENDING", "COUNTED",
+        "LAG",
+    ]  # fmt: skip
+    pending = f"{exportable(seeded)['StatEvent']}"
+    assert stat_event == ["StatEvent", "never run", "-", "-", "-", "(start)", pending, "exact",
+                          "never exported"]  # fmt: skip
+    assert import_job[0:2] == ["ImportJob", "succeeded"]
+    assert import_job[2].endswith(" ago)")
+    assert import_job[3] == f"{exportable(seeded)['ImportJob']}"
+    assert import_job[4].endswith("s")
+    assert import_job[5].startswith("finishedAt=2026-01-01 ") and " id=" in import_job[5]
+    assert import_job[6:] == ["0", "exact", "0s"]
+
+
+def cells(line: str) -> list[str]:
+    return re.split(r"\s{2,}", line.strip())
+
+
+def test_status_of_named_definitions_only(
+    seeded: TestDatabases, env: dict[str, str], run_cli: RunCli
+) -> None:
+    assert [r["definition"] for r in status_json(run_cli, env, "ImportJob")] == ["ImportJob"]
+
+
+def test_unknown_definition_is_a_usage_error(env: dict[str, str], run_cli: RunCli) -> None:
+    code, _, err = run_cli([*STATUS, "Nope"], env=env)
+
+    assert code == 2
+    assert "error: unknown definition 'Nope'" in err
+
+
+# --- it reads only ----------------------------------------------------------------------
+
+
+def test_status_writes_nothing_and_works_while_a_run_holds_the_lock(
+    seeded: TestDatabases, env: dict[str, str], run_cli: RunCli
+) -> None:
+    holder = seeded.analytics()
+    holder.execute(
+        "SELECT pg_advisory_lock(hashtextextended('tablesync:' || %s || ':' || %s, 0))",
+        ("export-to-pg", "StatEvent"),
+    )
+    before = seeded.query_analytics(
+        "SELECT n_tup_ins + n_tup_upd + n_tup_del FROM pg_stat_user_tables"
+        " WHERE schemaname = 'tablesync' ORDER BY relname"
+    )
+
+    code, out, err = run_cli(STATUS, env=env)
+
+    assert code == 0, err
+    assert out.startswith("DEFINITION")
+    assert seeded.query_analytics("SELECT count(*) FROM tablesync.runs") == [(0,)]
+    assert seeded.query_analytics("SELECT count(*) FROM tablesync.positions") == [(0,)]
+    assert (
+        seeded.query_analytics(
+            "SELECT n_tup_ins + n_tup_upd + n_tup_del FROM pg_stat_user_tables"
+            " WHERE schemaname = 'tablesync' ORDER BY relname"
+        )
+        == before
+    )
+
+
+def test_a_missing_core_table_is_a_problem_of_that_definition_only(
+    seeded: TestDatabases, env: dict[str, str], run_cli: RunCli
+) -> None:
+    expected = exportable(seeded)["StatEvent"]
+    seeded.query_core('ALTER TABLE "ImportJob" RENAME TO "ImportJobOld"')
+
+    rows = by_name(status_json(run_cli, env))
+
+    assert rows["ImportJob"]["problem"] == "core table public.ImportJob does not exist"
+    assert rows["StatEvent"]["problem"] is None
+    assert rows["StatEvent"]["pending_rows"] == expected
+
+
+# --- --max-lag ----------------------------------------------------------------------------
+
+
+def slack_env(env: dict[str, str], slack: SlackServer) -> dict[str, str]:
+    return {**env, "SLACK_WEBHOOK_URL": slack.webhook_url}
+
+
+def test_max_lag_exits_1_and_alerts_slack_once_when_stale(
+    seeded: TestDatabases, env: dict[str, str], run_cli: RunCli, slack: SlackServer
+) -> None:
+    code, out, err = run_cli([*STATUS, "--max-lag", "15m"], env=slack_env(env, slack))
+
+    assert code == 1
+    assert "error: StatEvent: never exported" in err
+    assert "error: ImportJob: never exported" in err
+    assert "stale: StatEvent: never exported" in out
+    assert len(slack.requests) == 1
+    payload = slack.requests[0].json()
+    assert "2 definition(s) behind by more than 15m" in payload["text"]
+    blocks = orjson.dumps(payload["blocks"]).decode()
+    assert "StatEvent: never exported" in blocks and "ImportJob: never exported" in blocks
+
+
+def test_max_lag_names_how_far_behind_a_definition_is(
+    seeded: TestDatabases, env: dict[str, str], run_cli: RunCli, slack: SlackServer
+) -> None:
+    assert run_cli(["export-to-pg", "--all"], env=env)[0] == 0
+    seeded.query_core(
+        """UPDATE "StatEvent" SET "updatedAt" = "updatedAt" + interval '2 hours'
+           WHERE "id" = (SELECT max("id") FROM "StatEvent")"""
+    )
+
+    code, out, err = run_cli([*STATUS, "--json", "--max-lag", "1h30m"], env=slack_env(env, slack))
+
+    assert code == 1
+    errors = [line for line in err.splitlines() if line.startswith("error:")]
+    assert errors == ["error: StatEvent: trails core by 2h (max lag 1h30m); 1 row(s) pending"]
+    rows = by_name(orjson.loads(out))
+    assert rows["StatEvent"]["stale"] is True and rows["ImportJob"]["stale"] is False
+    assert len(slack.requests) == 1
+    assert "1 definition(s) behind" in slack.requests[0].json()["text"]
+
+
+def test_max_lag_exits_0_and_stays_quiet_when_fresh(
+    seeded: TestDatabases, env: dict[str, str], run_cli: RunCli, slack: SlackServer
+) -> None:
+    assert run_cli(["export-to-pg", "--all"], env=env)[0] == 0
+
+    code, out, err = run_cli([*STATUS, "--max-lag", "15m"], env=slack_env(env, slack))
+
+    assert code == 0, err
+    assert "stale:" not in out
+    assert slack.requests == []
+
+
+def test_a_slack_outage_does_not_change_the_stale_exit_code(
+    seeded: TestDatabases, env: dict[str, str], run_cli: RunCli, slack: SlackServer
+) -> None:
+    slack.mode = "500"
+
+    code, _, err = run_cli([*STATUS, "--max-lag", "15m"], env=slack_env(env, slack))
+
+    assert code == 1
+    assert "Slack notification for the alert" in err and "not sent" in err
+
+
+def test_max_lag_needs_status_and_a_valid_duration(env: dict[str, str], run_cli: RunCli) -> None:
+    code, _, err = run_cli(["export-to-pg", "--all", "--max-lag", "15m"], env=env)
+    assert code == 2 and "--max-lag is a check of the status view: add --status" in err
+
+    code, _, err = run_cli([*STATUS, "--max-lag", "15"], env=env)
+    assert code == 2 and "'15' is not a duration" in err
+
+
+# --- durations ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("90s", 90), ("15m", 900), ("2h", 7200), ("1d", 86400), ("1h30m", 5400), (" 1.5H ", 5400)],
+)
+def test_parse_duration(text: str, seconds: float) -> None:
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["", "15", "15 minutes", "1w", "h", "-5m"])
+def test_parse_duration_refuses_what_is_not_a_duration(text: str) -> None:
+    with pytest.raises(ValueError, match="is not a duration"):
+        parse_duration(text)
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [(0, "0s"), (0.2, "<1s"), (45, "45s"), (5400, "1h30m"), (3600, "1h"), (277_200, "3d5h")],
+)
+def test_format_duration(seconds: float, text: str) -> None:
+    assert format_duration(seconds) == text
