@@ -64,6 +64,7 @@ def handle(
     command: str | None = None,
     on_result: Any = None,
     jobs: int = 1,
+    progress_tty: bool | None = None,
 ) -> list[RunResult]:
     """Run the named definitions, up to ``jobs`` at once; raise JobFailedError when any failed.
 
@@ -73,9 +74,11 @@ def handle(
     import os
 
     from services.db import Databases
+    from services.estimate import pending_estimate
     from services.notify import SlackSettings, notify_run
     from services.parallel import pool_size_for, run_all
     from services.process_definition import process_definition
+    from services.progress import reporting
     from services.settings import DatabaseUrls
 
     environ = os.environ if environ is None else environ
@@ -89,8 +92,14 @@ def handle(
         def run_one(name: str) -> tuple[RunResult | None, TablesyncError | None]:
             resume = shlex.join(["python", "run_job.py", JOB, name])
             error: TablesyncError | None = None
+            # Bars of parallel runs would overwrite each other: log lines then.
+            tty = progress_tty if jobs == 1 else False
+            total = pending_estimate(dbs, JOB, name, definitions[name])
             try:
-                result = process_definition(JOB, name, definitions[name], dbs, command=command)
+                with reporting(name, total, tty=tty) as progress:
+                    result = process_definition(
+                        JOB, name, definitions[name], dbs, command=command, progress=progress
+                    )
             except TablesyncError as exc:
                 error, result = exc, exc.result
             if result is not None:
@@ -197,10 +206,19 @@ def _help_text() -> str:
     show_default=True,
     help="Run up to N definitions at once (each still holds its own lock).",
 )
+@click.option("--dry-run", is_flag=True, help="Check and show what a run would do; write nothing.")
+@click.option("--verify", is_flag=True, help="Compare analytics with core; exit 1 on differences.")
+@click.option("--repair", is_flag=True, help="With --verify: re-sync the ranges that differ.")
+@click.option("--reset", is_flag=True, help="Move the saved position back to the start.")
+@click.option("--from", "from_value", metavar="VALUE", help="Replay rows at and after this cursor.")
+@click.option("--from-id", metavar="ID", help="With --from: start at this tie-breaker id.")
+@click.option("--full-refresh", is_flag=True, help="Rebuild the destination aside, then swap.")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
 @click.option("--verbose", "-v", is_flag=True, help="Debug logs and tracebacks on errors.")
 @click.pass_context
 def command(
     ctx: click.Context,
+    /,
     names: tuple[str, ...],
     all_definitions: bool,
     json_output: bool,
@@ -208,11 +226,21 @@ def command(
     max_lag: float | None,
     jobs: int,
     verbose: bool,
+    **operator_flags: Any,
 ) -> None:
+    from jobs.export_to_pg.operations import Operation, run_operation
     from services.report import results_json, summary_line
 
     if verbose and ctx.obj is not None:
         ctx.obj["verbose"] = True
+    op = Operation(**operator_flags, json_output=json_output, command=shlex.join(sys.argv))
+    if op.requested:
+        op.check()
+        defs = load_definitions()
+        run_operation(
+            JOB, defs, select_definitions(defs, list(names), all_definitions=all_definitions), op
+        )
+        return
     if max_lag is not None and not status_view:
         raise click.UsageError("--max-lag is a check of the status view: add --status")
     if status_view:
@@ -226,7 +254,13 @@ def command(
             click.echo(summary_line(result))
 
     try:
-        results = handle(list(names), all_definitions=all_definitions, on_result=echo, jobs=jobs)
+        results = handle(
+            list(names),
+            all_definitions=all_definitions,
+            on_result=echo,
+            jobs=jobs,
+            progress_tty=False if json_output else None,
+        )
     except JobFailedError as exc:
         if json_output:
             click.echo(results_json(exc.result or []).decode())

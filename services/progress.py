@@ -1,0 +1,126 @@
+"""Progress of a long run: a bar on a terminal, a log line every few seconds elsewhere.
+
+``process_definition`` calls its ``progress`` callback after each committed
+batch with the run's result so far; the reporters here turn those calls into
+something a person (terminal) or a log reader (cron, CI) can follow.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any, TextIO
+
+import click
+
+from services.results import RunResult
+
+log = logging.getLogger(__name__)
+
+PROGRESS_EVERY_VARIABLE = "TABLESYNC_PROGRESS_EVERY_S"
+DEFAULT_PROGRESS_EVERY_S = 10.0
+Clock = Callable[[], float]
+
+
+def progress_every_s(environ: Mapping[str, str] | None = None) -> float:
+    """Seconds between progress log lines: TABLESYNC_PROGRESS_EVERY_S, default 10."""
+    raw = (os.environ if environ is None else environ).get(PROGRESS_EVERY_VARIABLE, "")
+    try:
+        value = float(raw) if raw.strip() else DEFAULT_PROGRESS_EVERY_S
+    except ValueError:
+        value = DEFAULT_PROGRESS_EVERY_S
+    return value if value >= 0 else DEFAULT_PROGRESS_EVERY_S
+
+
+def progress_text(done: int, total: int | None, elapsed_s: float) -> str:
+    """``250,000/~1,000,000 rows (25%), 41,200 rows/s, ETA 18s`` (total and ETA when known)."""
+    rate = done / elapsed_s if elapsed_s > 0 else 0.0
+    text = f"{done:,} rows, {rate:,.0f} rows/s"
+    if total:
+        total = max(total, done)
+        eta = f", ETA {(total - done) / rate:,.0f}s" if rate > 0 else ""
+        text = f"{done:,}/~{total:,} rows ({done * 100 // total}%), {rate:,.0f} rows/s{eta}"
+    return text
+
+
+class LogProgress:
+    """One log line at most every ``every_s`` seconds, for cron and CI logs."""
+
+    def __init__(
+        self, name: str, total: int | None, *, every_s: float, clock: Clock = time.monotonic
+    ):
+        self.name, self.total, self.every_s, self.clock = name, total, every_s, clock
+        self.started = self.last = clock()
+
+    def __call__(self, result: RunResult) -> None:
+        now = self.clock()
+        if now - self.last < self.every_s:
+            return
+        self.last = now
+        log.info(
+            "%s: %s", self.name, progress_text(result.counts.read, self.total, now - self.started)
+        )
+
+    def close(self) -> None:
+        """Nothing to settle: the run's summary line follows."""
+
+
+class BarProgress:
+    """click's progress bar with rows done, rows/s and ETA, for a terminal."""
+
+    def __init__(
+        self, name: str, total: int | None, *, file: TextIO, clock: Clock = time.monotonic
+    ):
+        self.clock, self.started, self.done = clock, clock(), 0
+        self.bar: Any = click.progressbar(
+            length=max(total or 0, 1),
+            label=name,
+            file=file,
+            show_pos=True,
+            show_eta=True,
+            item_show_func=lambda rate: rate,
+        )
+        self.bar.__enter__()
+
+    def __call__(self, result: RunResult) -> None:
+        done = result.counts.read
+        # The total is an estimate: grow it rather than run past 100 %.
+        self.bar.length = max(self.bar.length, done + 1)
+        elapsed = self.clock() - self.started
+        rate = f"{done / elapsed:,.0f} rows/s" if elapsed > 0 else ""
+        self.bar.update(done - self.done, rate)
+        self.done = done
+
+    def close(self) -> None:
+        self.bar.length = max(self.done, 1)
+        self.bar.finished = True
+        self.bar.render_progress()
+        self.bar.render_finish()
+
+
+Reporter = LogProgress | BarProgress
+
+
+def make_reporter(
+    name: str, total: int | None, *, tty: bool, environ: Mapping[str, str] | None = None
+) -> Reporter:
+    """A bar on stdout when it is a terminal, else log lines every TABLESYNC_PROGRESS_EVERY_S."""
+    if tty:
+        return BarProgress(name, total, file=sys.stdout)
+    return LogProgress(name, total, every_s=progress_every_s(environ))
+
+
+@contextmanager
+def reporting(
+    name: str, total: int | None, *, tty: bool | None = None
+) -> Iterator[Callable[[RunResult], None]]:
+    """The progress callback of one definition run; the bar is closed when the run ends."""
+    reporter = make_reporter(name, total, tty=sys.stdout.isatty() if tty is None else tty)
+    try:
+        yield reporter
+    finally:
+        reporter.close()
