@@ -18,6 +18,7 @@ import psycopg
 from services import sql as q
 from services.definition import Row
 from services.errors import PreflightError, RowError
+from services.exact_json import use_exact_json
 from services.plan import CopyMode, SyncPlan
 from services.testhooks import kill_point
 
@@ -182,6 +183,7 @@ def _stream_transformed(
     # error if there is one, so a failure aborts the write and stays the error.
     with ExitStack() as stack:
         reader = stack.enter_context(core.cursor())
+        use_exact_json(reader)  # jsonb numbers reach the transform with every digit
         out = stack.enter_context(
             reader.copy(q.copy_out(plan, window, binary=_loadable(core, source_oids)))
         )
@@ -213,6 +215,7 @@ def _open_staging_copy(
 ) -> psycopg.Copy:
     oids = [plan.destination.columns[c].type_oid for c in columns]
     writer = stack.enter_context(conn.cursor())
+    use_exact_json(writer)
     into = stack.enter_context(writer.copy(q.copy_in(columns, binary=_loadable(conn, oids))))
     into.set_types([*oids, "text", "text"])
     return into

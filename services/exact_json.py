@@ -1,0 +1,48 @@
+"""JSON that keeps every digit of its numbers on the way through a transform.
+
+jsonb stores numbers as ``numeric``: 1.0000000000000000000001 or a 30-digit
+integer are valid values. Decoded as Python floats they would come back
+rounded (and orjson cannot write integers past 64 bits), so rows read for a
+transform decode JSON numbers with a fraction or exponent, and integers past
+64 bits, as Decimal, and Decimals are written back digit for digit.
+"""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from typing import Any
+
+import orjson
+from psycopg.abc import AdaptContext
+from psycopg.types.json import set_json_dumps, set_json_loads
+
+
+_INT64_MAX = 2**63 - 1
+
+
+def _int_or_decimal(text: str) -> int | Decimal:
+    number = int(text)
+    return number if -_INT64_MAX - 1 <= number <= _INT64_MAX else Decimal(text)
+
+
+def loads(data: bytes | str) -> Any:
+    """Decode JSON with exact numbers: 64-bit ints as int, other numbers as Decimal."""
+    return json.loads(data, parse_float=Decimal, parse_int=_int_or_decimal)
+
+
+def _decimal_as_number(value: Any) -> orjson.Fragment:
+    if isinstance(value, Decimal) and value.is_finite():
+        return orjson.Fragment(str(value))
+    raise TypeError(f"{type(value).__name__} {value!r} is not JSON serializable")
+
+
+def dumps(value: Any) -> bytes:
+    """Encode JSON with orjson, writing Decimals as the numbers they are."""
+    return orjson.dumps(value, default=_decimal_as_number)
+
+
+def use_exact_json(context: AdaptContext) -> None:
+    """Make ``context`` (a cursor, usually) load and dump json/jsonb exactly."""
+    set_json_loads(loads, context)
+    set_json_dumps(dumps, context)
