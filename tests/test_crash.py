@@ -1,0 +1,142 @@
+"""Rule 4 under SIGKILL: whatever instant the runner dies at, the rerun loses and
+duplicates nothing.
+
+Each instant: core changes (new rows, updated rows), a run of two definitions
+(one streaming COPY to COPY, one through a Python transform) is killed with
+SIGKILL, a clean rerun goes to the end, and analytics must equal core row for
+row (count and per-row md5) with the saved position at core's last row.
+
+Phase instants use the test-only hook of services/testhooks.py
+(TABLESYNC_TEST_KILL_AT="phase:n": the process kills itself the n-th time it
+reaches the phase); time instants kill from outside after a seeded random
+delay. Coverage: SEEDS x (PHASES + 1 timed) instants, plus a killed first load.
+"""
+
+from __future__ import annotations
+
+import random
+import signal
+import time
+from pathlib import Path
+
+import pytest
+from dbtools import TestDatabases
+from faultkit import EVENTS_ANALYTICS, Cli, create_events, events_in, finish, insert_events
+
+SEEDS = (11, 22, 33)
+NEW_ROWS, UPDATED_ROWS, BATCH_SIZE = 30, 10, 15
+CHANGED = NEW_ROWS + UPDATED_ROWS
+BATCHES = -(-CHANGED // BATCH_SIZE)
+# phase -> how many times one run reaches it (both definitions together).
+PHASES = {
+    "read": 2 * CHANGED,
+    "transform": CHANGED,
+    "copy": 2 * CHANGED,
+    "upsert": 2 * BATCHES,
+    "commit": 2 * BATCHES,
+    "committed": 2 * BATCHES,
+}
+TIMED_KILL_MAX_S = 1.5
+NAMES = ("Copied", "Transformed")
+
+CRASH_DEFINITIONS = f"""
+def same_row(row):
+    return dict(row)
+
+
+DEFINITIONS = {{
+    "Copied": ExportDefinition(
+        source={{"table": "events", "cursor": {{"field": "at", "id_field": "id"}}}},
+        destination={{"table": "events", "conflict_columns": ["id"]}},
+        batch_size={BATCH_SIZE},
+    ),
+    "Transformed": ExportDefinition(
+        source={{"table": "events", "cursor": {{"field": "at", "id_field": "id"}}}},
+        destination={{"table": "events_t", "conflict_columns": ["id"]}},
+        transform=same_row,
+        batch_size={BATCH_SIZE},
+    ),
+}}
+"""
+
+TRANSFORMED_SUMS = "SELECT id, md5(ROW(id, at, payload)::text) FROM analytics_raw.events_t"
+LAST_CORE_ROW = (
+    "SELECT at::text, id::text FROM (SELECT at, id FROM events ORDER BY at DESC, id DESC LIMIT 1) r"
+)
+POSITIONS = "SELECT definition, cursor_value, cursor_id FROM tablesync.positions ORDER BY 1"
+
+
+@pytest.fixture
+def cli(dbs: TestDatabases, tmp_path: Path) -> Cli:
+    create_events(dbs)
+    dbs.query_analytics(EVENTS_ANALYTICS.replace("analytics_raw.events", "analytics_raw.events_t"))
+    return Cli.for_test(dbs, tmp_path, CRASH_DEFINITIONS)
+
+
+def _mutate(dbs: TestDatabases, rng: random.Random, tag: str) -> None:
+    last_id = dbs.query_core("SELECT coalesce(max(id), 0) FROM events")[0][0]
+    insert_events(dbs, NEW_ROWS, tag)
+    updated = rng.sample(range(1, last_id + 1), UPDATED_ROWS)
+    dbs.query_core(
+        "UPDATE events SET payload = payload || '+', at = clock_timestamp() WHERE id = ANY(%s)",
+        (updated,),
+    )
+
+
+def _wait_for_dead_sessions(dbs: TestDatabases) -> None:
+    """The killed run's backends are gone (its advisory lock with them)."""
+    deadline = time.monotonic() + 30
+    query = (
+        "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'tablesync:%%'"
+        " AND datname IN (%s, %s)"
+    )
+    names = (dbs.core_url.rsplit("/", 1)[1], dbs.analytics_url.rsplit("/", 1)[1])
+    while dbs.query_analytics(query, names)[0][0]:
+        assert time.monotonic() < deadline, "the killed run's sessions never went away"
+        time.sleep(0.02)
+
+
+def _rerun_and_check(dbs: TestDatabases, cli: Cli, instant: str) -> None:
+    _wait_for_dead_sessions(dbs)
+    rerun = cli.sync(*NAMES)
+    assert rerun.code == 0, f"{instant}: {rerun.stderr}"
+    core = events_in(dbs, "core")
+    assert events_in(dbs, "analytics") == core, instant
+    assert {r[0]: r[1] for r in dbs.query_analytics(TRANSFORMED_SUMS)} == core, instant
+    last = tuple(dbs.query_core(LAST_CORE_ROW)[0])
+    assert [tuple(r[1:]) for r in dbs.query_analytics(POSITIONS)] == [last, last], instant
+    running = dbs.query_analytics("SELECT count(*) FROM tablesync.runs WHERE status = 'running'")
+    assert running == [(0,)], f"{instant}: a run record stayed 'running'"
+
+
+def _kill_at_phase(dbs: TestDatabases, cli: Cli, phase: str, n: int) -> None:
+    killed = cli.sync(*NAMES, extra_env={"TABLESYNC_TEST_KILL_AT": f"{phase}:{n}"})
+    assert killed.code == -signal.SIGKILL, f"{phase}:{n} was never reached: {killed.stderr}"
+    _rerun_and_check(dbs, cli, f"{phase}:{n}")
+
+
+def _kill_after(dbs: TestDatabases, cli: Cli, delay_s: float) -> None:
+    proc = cli.start("export-to-pg", *NAMES)
+    time.sleep(delay_s)
+    proc.send_signal(signal.SIGKILL)  # may come after the run ended: that is fine too
+    finish(proc)
+    _rerun_and_check(dbs, cli, f"after {delay_s:.3f} s")
+
+
+def test_a_killed_first_load_resumes_exactly(dbs: TestDatabases, cli: Cli) -> None:
+    insert_events(dbs, 100)
+    _kill_at_phase(dbs, cli, "copy", 150)  # in "Transformed", past its first batches
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_sigkill_at_any_instant_loses_and_duplicates_nothing(
+    dbs: TestDatabases, cli: Cli, seed: int
+) -> None:
+    rng = random.Random(seed)
+    insert_events(dbs, 60, "base")
+    assert cli.sync(*NAMES).code == 0
+    for phase, reached in PHASES.items():
+        _mutate(dbs, rng, f"s{seed}-{phase}")
+        _kill_at_phase(dbs, cli, phase, rng.randint(1, reached))
+    _mutate(dbs, rng, f"s{seed}-timed")
+    _kill_after(dbs, cli, rng.uniform(0, TIMED_KILL_MAX_S))
