@@ -135,7 +135,7 @@ def stage_transformed(
         return _stream_transformed(
             plan, core, analytics, window, columns, on_columns, at, staged_keys
         )
-    except (RowError, psycopg.OperationalError):
+    except (RowError, PreflightError, psycopg.OperationalError):
         raise
     except psycopg.Error as exc:
         line = copy_line(exc)

@@ -1,0 +1,107 @@
+"""Rule 12: a definition that does not match the databases exits 2 and writes nothing."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from dbtools import TestDatabases
+from synctools import definition, on_both, sync
+
+from services.errors import EXIT_CONFIGURATION, PreflightError
+
+
+@pytest.fixture
+def tables(dbs: TestDatabases) -> TestDatabases:
+    """A matching pair of tables ``t`` with rows waiting in core."""
+    on_both(dbs, "CREATE TABLE t (id int PRIMARY KEY, n int, v text)")
+    dbs.query_core("INSERT INTO t SELECT g, g, 'v' FROM generate_series(1, 5) g")
+    return dbs
+
+
+def _refused(dbs: TestDatabases, **kwargs: Any) -> str:
+    """Run the definition, expect exit 2 and nothing written; return the message."""
+    with pytest.raises(PreflightError) as caught:
+        sync(dbs, definition(**{"table": "t", "cursor": "n", **kwargs}))
+    assert caught.value.exit_code == EXIT_CONFIGURATION
+    assert dbs.query_analytics("SELECT count(*) FROM tablesync.runs") == [(0,)]
+    assert dbs.query_analytics("SELECT count(*) FROM tablesync.positions") == [(0,)]
+    if dbs.query_analytics("SELECT to_regclass('public.t') IS NOT NULL") == [(True,)]:
+        assert dbs.query_analytics("SELECT count(*) FROM t") == [(0,)]
+    return str(caught.value)
+
+
+def test_a_missing_source_table(tables: TestDatabases) -> None:
+    message = _refused(tables, table="nope", dest_table="t")
+    assert "core table public.nope does not exist" in message
+
+
+def test_a_missing_cursor_column(tables: TestDatabases) -> None:
+    assert "core table public.t has no column 'updated'" in _refused(tables, cursor="updated")
+
+
+def test_a_missing_id_field(tables: TestDatabases) -> None:
+    assert "core table public.t has no column 'uid'" in _refused(tables, id_field="uid")
+
+
+def test_a_missing_selected_column(tables: TestDatabases) -> None:
+    message = _refused(tables, columns=["id", "n", "gone"])
+    assert "core table public.t has no column 'gone'" in message
+
+
+def test_a_missing_destination_table(tables: TestDatabases) -> None:
+    message = _refused(tables, dest_table="missing")
+    assert "analytics table public.missing does not exist" in message
+
+
+def test_a_missing_conflict_column(tables: TestDatabases) -> None:
+    message = _refused(tables, keys=["uid"])
+    assert "analytics table public.t has no conflict column 'uid'" in message
+
+
+def test_conflict_columns_without_a_unique_index(tables: TestDatabases) -> None:
+    message = _refused(tables, keys=["n"])
+    assert "analytics table public.t has no unique index on (n)" in message
+
+
+def test_schema_drift_a_source_column_missing_in_the_destination(tables: TestDatabases) -> None:
+    tables.query_core("ALTER TABLE t ADD COLUMN added_later text")
+    message = _refused(tables)
+    assert "analytics table public.t lacks source column 'added_later'" in message
+
+
+def test_runner_tables_not_migrated(tables: TestDatabases) -> None:
+    tables.query_analytics("DROP SCHEMA tablesync CASCADE")
+    with pytest.raises(PreflightError) as caught:
+        sync(tables, definition("t", "n"))
+    assert "analytics is not migrated: table tablesync.positions does not exist" in str(
+        caught.value
+    )
+    assert tables.query_analytics("SELECT count(*) FROM t") == [(0,)]
+
+
+def test_pending_migrations(tables: TestDatabases) -> None:
+    newest = tables.query_analytics("SELECT max(version) FROM schema_migrations")[0][0]
+    tables.query_analytics("DELETE FROM schema_migrations WHERE version = %s", (newest,))
+    message = _refused(tables)
+    assert f"analytics has 1 pending migration(s) ({newest})" in message
+
+
+def test_a_transform_naming_an_unknown_destination_column(tables: TestDatabases) -> None:
+    # Only the first row's output tells the columns: the run has a record by then,
+    # but it writes no row and no position, and exits 2 naming the column.
+    with pytest.raises(PreflightError) as caught:
+        sync(tables, definition("t", "n", transform=lambda r: {**r, "typo": 1}))
+    assert caught.value.exit_code == EXIT_CONFIGURATION
+    assert "transform output names column 'typo'" in str(caught.value)
+    assert tables.query_analytics("SELECT count(*) FROM tablesync.positions") == [(0,)]
+    assert tables.query_analytics("SELECT count(*) FROM t") == [(0,)]
+
+
+def test_every_problem_is_listed(tables: TestDatabases) -> None:
+    with pytest.raises(PreflightError) as caught:
+        sync(tables, definition("t", "nope", id_field="nada"))
+    assert caught.value.problems == [
+        "core table public.t has no column 'nope'",
+        "core table public.t has no column 'nada'",
+    ]
