@@ -14,96 +14,26 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import pytest
-from dbtools import PgServer, TestDatabases, unique_db_name
-from faultkit import Cli, create_events, insert_events
-from psycopg import sql
+from dbtools import PgServer, TestDatabases
+from faultkit import Cli, insert_events
+from runtools import PASSWORD, counts, login_role_with_password, runs, secret_cli
 
 from services.runs import ABANDONED_TEXT
 
-PASSWORD = "Run-r3cord-S3cret"
-BATCH = 10
 WAIT_S = 60.0
-
-# Rows go through a transform so a test can make one fail ("boom") or block ($TEST_BLOCK_AT).
-DEFINITIONS = """
-def events_row(row):
-    if row["payload"] == os.environ.get("TEST_BLOCK_AT"):
-        Path(os.environ["TEST_BLOCKED_FLAG"]).write_text("blocked")
-        time.sleep(600)
-    if row["payload"] == "boom":
-        raise ValueError("payload says boom")
-    if row["payload"].startswith("skip"):
-        return None
-    return row
-
-DEFINITIONS = {
-    "Events": ExportDefinition(
-        source={"table": "events", "cursor": {"field": "at", "id_field": "id"}},
-        destination={"table": "events", "conflict_columns": ["id"]},
-        transform=events_row,
-        batch_size=10,
-    ),
-}
-"""
 
 
 @pytest.fixture(scope="session")
 def password_role(pg_server: PgServer) -> Iterator[str]:
-    """A login role with a password, so the CLI's URLs carry a secret to leak."""
-    role = unique_db_name("role")
-    with_password = sql.SQL("CREATE ROLE {} LOGIN SUPERUSER PASSWORD {}").format(
-        sql.Identifier(role), sql.Literal(PASSWORD)
-    )
-    _admin(pg_server, with_password)
-    try:
+    with login_role_with_password(pg_server) as role:
         yield role
-    finally:
-        _admin(pg_server, sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(role)))
-
-
-def _admin(server: PgServer, statement: sql.Composed) -> None:
-    import psycopg
-
-    with psycopg.connect(server.base_url, autocommit=True) as conn:
-        conn.execute(statement)
-
-
-def url_with_password(url: str, role: str) -> str:
-    """``url`` logging in as ``role`` with PASSWORD."""
-    parts = urlsplit(url)
-    netloc = f"{role}:{PASSWORD}@{parts.hostname}:{parts.port}"
-    return urlunsplit(parts._replace(netloc=netloc))
-
-
-def secret_cli(dbs: TestDatabases, workdir: Path, role: str) -> Cli:
-    """The CLI with the Events definition, logging in with a password."""
-    create_events(dbs)
-    cli = Cli.for_test(dbs, workdir, DEFINITIONS)
-    cli.env["DATABASE_URL_CORE"] = url_with_password(dbs.core_url, role)
-    cli.env["DATABASE_URL_ANALYTICS"] = url_with_password(dbs.analytics_url, role)
-    return cli
 
 
 @pytest.fixture
 def cli(dbs: TestDatabases, tmp_path: Path, password_role: str) -> Cli:
     return secret_cli(dbs, tmp_path, password_role)
-
-
-def runs(dbs: TestDatabases) -> list[dict[str, Any]]:
-    """Every run record, oldest first, as dicts."""
-    with dbs.analytics().cursor() as cur:
-        cur.execute("SELECT * FROM tablesync.runs ORDER BY id")
-        names = [d.name for d in cur.description or []]
-        return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
-
-
-def counts(record: dict[str, Any]) -> tuple[int, ...]:
-    """(read, created, updated, skipped, errors) of a run record."""
-    keys = ("rows_read", "rows_created", "rows_updated", "rows_skipped", "rows_errors")
-    return tuple(record[k] for k in keys)
 
 
 def saved_position(dbs: TestDatabases) -> dict[str, Any]:

@@ -1,0 +1,92 @@
+"""Helpers for the run-record and reporting tests: an ``Events`` definition whose transform
+can fail or block on cue, CLI URLs that carry a password, and the run records as dicts."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+from dbtools import PgServer, TestDatabases, unique_db_name
+from faultkit import Cli, create_events
+from psycopg import sql
+
+PASSWORD = "Run-r3cord-S3cret"
+
+# Rows go through a transform so a test can make one fail ("boom") or block
+# ($TEST_BLOCK_AT names the payload to block at; $TEST_BLOCKED_FLAG is written first).
+DEFINITIONS = """
+def events_row(row):
+    if row["payload"] == os.environ.get("TEST_BLOCK_AT"):
+        Path(os.environ["TEST_BLOCKED_FLAG"]).write_text("blocked")
+        time.sleep(600)
+    if row["payload"] == "boom":
+        # Echoes the core URL, as careless driver errors do: its password must be masked.
+        raise ValueError("payload says boom; core is " + os.environ["DATABASE_URL_CORE"])
+    if row["payload"].startswith("skip"):
+        return None
+    return row
+
+DEFINITIONS = {
+    "Events": ExportDefinition(
+        source={"table": "events", "cursor": {"field": "at", "id_field": "id"}},
+        destination={"table": "events", "conflict_columns": ["id"]},
+        transform=events_row,
+        batch_size=10,
+    ),
+}
+"""
+
+
+@contextmanager
+def login_role_with_password(server: PgServer) -> Iterator[str]:
+    """A superuser login role with PASSWORD, dropped afterwards, so URLs carry a secret."""
+    role = unique_db_name("role")
+    _admin(
+        server,
+        sql.SQL("CREATE ROLE {} LOGIN SUPERUSER PASSWORD {}").format(
+            sql.Identifier(role), sql.Literal(PASSWORD)
+        ),
+    )
+    try:
+        yield role
+    finally:
+        _admin(server, sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(role)))
+
+
+def _admin(server: PgServer, statement: sql.Composed) -> None:
+    with psycopg.connect(server.base_url, autocommit=True) as conn:
+        conn.execute(statement)
+
+
+def url_with_password(url: str, role: str) -> str:
+    """``url`` logging in as ``role`` with PASSWORD."""
+    parts = urlsplit(url)
+    netloc = f"{role}:{PASSWORD}@{parts.hostname}:{parts.port}"
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def secret_cli(dbs: TestDatabases, workdir: Path, role: str) -> Cli:
+    """The CLI with the Events definition (tables created), logging in with a password."""
+    create_events(dbs)
+    cli = Cli.for_test(dbs, workdir, DEFINITIONS)
+    cli.env["DATABASE_URL_CORE"] = url_with_password(dbs.core_url, role)
+    cli.env["DATABASE_URL_ANALYTICS"] = url_with_password(dbs.analytics_url, role)
+    return cli
+
+
+def runs(dbs: TestDatabases) -> list[dict[str, Any]]:
+    """Every run record, oldest first, as dicts."""
+    with dbs.analytics().cursor() as cur:
+        cur.execute("SELECT * FROM tablesync.runs ORDER BY id")
+        names = [d.name for d in cur.description or []]
+        return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+
+
+def counts(record: dict[str, Any]) -> tuple[int, ...]:
+    """(read, created, updated, skipped, errors) of a run record."""
+    keys = ("rows_read", "rows_created", "rows_updated", "rows_skipped", "rows_errors")
+    return tuple(record[k] for k in keys)
