@@ -153,6 +153,8 @@ def collect_status(
         dbs.core.connection() as core,
         _read_only(analytics),
     ):
+        # Autocommit: no core snapshot is held open while the definitions are read.
+        core.autocommit = True
         _check_runner_tables(analytics)
         return [
             _definition_status(job, name, definition, core=core, analytics=analytics)

@@ -15,7 +15,12 @@ import pytest
 from dbtools import TestDatabases
 from slack_server import SlackServer, serve_slack
 
+from jobs.export_to_pg.config import DEFINITIONS
+from services import status
+from services.db import Databases
 from services.durations import format_duration, parse_duration
+from services.settings import DatabaseUrls
+from services.status_format import status_table
 from tools.seed_core import seed
 
 RunCli = Callable[..., tuple[int, str, str]]
@@ -150,35 +155,63 @@ def test_unknown_definition_is_a_usage_error(env: dict[str, str], run_cli: RunCl
     assert "error: unknown definition 'Nope'" in err
 
 
+def test_json_shape(seeded: TestDatabases, env: dict[str, str], run_cli: RunCli) -> None:
+    assert run_cli(["export-to-pg", "ImportJob"], env=env)[0] == 0
+
+    row = by_name(status_json(run_cli, env, "ImportJob"))["ImportJob"]
+
+    assert set(row) == {
+        "job", "definition", "cursor", "last_run", "position", "core_newest", "pending_rows",
+        "pending_counted", "lag_s", "lag_value", "lag", "stale", "stale_reason", "problem",
+    }  # fmt: skip
+    assert row["cursor"] == {"field": "finishedAt", "id_field": "id", "kind": "timestamp"}
+    assert set(row["last_run"]) == {
+        "id", "status", "started_at", "finished_at", "rows_read", "duration_s", "error",
+    }  # fmt: skip
+    assert set(row["position"]) == {"value", "id"}
+
+
+def test_a_large_pending_count_is_an_estimate_and_says_so(
+    seeded: TestDatabases, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(status, "EXACT_COUNT_MAX_ROWS", 10)
+    seeded.query_core('ANALYZE "StatEvent"')
+    urls = DatabaseUrls(core=seeded.core_url, analytics=seeded.analytics_url)
+
+    with Databases(urls) as dbs:
+        report = status.status_report("export-to-pg", {"StatEvent": DEFINITIONS["StatEvent"]}, dbs)
+
+    (row,) = report.definitions
+    assert row.pending_counted == "estimate"
+    assert row.pending_rows is not None and 200 <= row.pending_rows <= 400  # 300 really
+    assert cells(status_table(report).splitlines()[1])[6:8] == [f"~{row.pending_rows}", "estimate"]
+
+
 # --- it reads only ----------------------------------------------------------------------
 
 
 def test_status_writes_nothing_and_works_while_a_run_holds_the_lock(
     seeded: TestDatabases, env: dict[str, str], run_cli: RunCli
 ) -> None:
+    assert run_cli(["export-to-pg", "ImportJob"], env=env)[0] == 0
+    state = "SELECT (SELECT array_agg(r ORDER BY id) FROM tablesync.runs r)::text,"
+    state += " (SELECT array_agg(p ORDER BY definition) FROM tablesync.positions p)::text"
+    before = seeded.query_analytics(state)
     holder = seeded.analytics()
     holder.execute(
         "SELECT pg_advisory_lock(hashtextextended('tablesync:' || %s || ':' || %s, 0))",
         ("export-to-pg", "StatEvent"),
     )
-    before = seeded.query_analytics(
-        "SELECT n_tup_ins + n_tup_upd + n_tup_del FROM pg_stat_user_tables"
-        " WHERE schemaname = 'tablesync' ORDER BY relname"
-    )
 
     code, out, err = run_cli(STATUS, env=env)
 
     assert code == 0, err
-    assert out.startswith("DEFINITION")
-    assert seeded.query_analytics("SELECT count(*) FROM tablesync.runs") == [(0,)]
-    assert seeded.query_analytics("SELECT count(*) FROM tablesync.positions") == [(0,)]
-    assert (
-        seeded.query_analytics(
-            "SELECT n_tup_ins + n_tup_upd + n_tup_del FROM pg_stat_user_tables"
-            " WHERE schemaname = 'tablesync' ORDER BY relname"
-        )
-        == before
-    )
+    assert [line.split()[0] for line in out.splitlines()] == [
+        "DEFINITION",
+        "StatEvent",
+        "ImportJob",
+    ]
+    assert seeded.query_analytics(state) == before
 
 
 def test_a_missing_core_table_is_a_problem_of_that_definition_only(
