@@ -111,7 +111,9 @@ def check_transform_columns(plan: SyncPlan, columns: list[str]) -> None:
     ]
     problems += [f"transform output lacks conflict column {k!r}" for k in missing_keys]
     if problems:
-        raise PreflightError(f"{plan.name}: " + "; ".join(problems), problems=problems)
+        # Each problem becomes its own error: line, so each names the definition.
+        named = [f"{plan.name}: {p}" for p in problems]
+        raise PreflightError("; ".join(named), problems=named)
 
 
 def stage_transformed(

@@ -122,7 +122,9 @@ def plan_definition(
     if source is not None and destination is not None and not problems:
         problems += _destination_problems(definition, selected, destination)
     if problems:
-        raise PreflightError(f"{name}: " + "; ".join(problems), problems=problems)
+        # Each problem becomes its own error: line, so each names the definition.
+        named = [f"{name}: {p}" for p in problems]
+        raise PreflightError("; ".join(named), problems=named)
     assert source is not None and destination is not None
     return SyncPlan(
         job=job,

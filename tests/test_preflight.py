@@ -102,6 +102,6 @@ def test_every_problem_is_listed(tables: TestDatabases) -> None:
     with pytest.raises(PreflightError) as caught:
         sync(tables, definition("t", "nope", id_field="nada"))
     assert caught.value.problems == [
-        "core table public.t has no column 'nope'",
-        "core table public.t has no column 'nada'",
+        "t: core table public.t has no column 'nope'",
+        "t: core table public.t has no column 'nada'",
     ]
