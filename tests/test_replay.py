@@ -1,0 +1,105 @@
+"""Replay and reset: the saved position moved back on purpose, with a run record saying so."""
+
+from __future__ import annotations
+
+import json
+
+from dbtools import TestDatabases
+from opstools import JOB, RunCli, position, run_cli_answering, runs, seeded, synced
+
+EXPORTABLE = '"updatedAt" IS NOT NULL AND id IS NOT NULL'
+
+
+def _last_run(dbs: TestDatabases, name: str) -> tuple[object, ...]:
+    return runs(dbs, name)[-1]
+
+
+def _rows_read_by_next_run(run_cli: RunCli, env: dict[str, str], name: str) -> int:
+    code, out, err = run_cli([JOB, "--json", name], env=env)
+    assert code == 0, out + err
+    return int(json.loads(out)[0]["counts"]["read"])
+
+
+def test_reset_asks_first_and_a_no_changes_nothing(
+    dbs: TestDatabases, run_cli: RunCli, env: dict[str, str]
+) -> None:
+    seeded(dbs)
+    synced(dbs, run_cli, env, "StatEvent")
+    saved, records = position(dbs, "StatEvent"), runs(dbs, "StatEvent")
+    code, out, err = run_cli_answering([JOB, "--reset", "StatEvent"], env, "n\n")
+    assert code == 1
+    assert "Go ahead?" in err and "error: aborted" in err
+    assert "saved position after: none (the start)" in out
+    assert position(dbs, "StatEvent") == saved
+    assert runs(dbs, "StatEvent") == records
+
+
+def test_reset_replays_every_row_and_is_recorded(
+    dbs: TestDatabases, run_cli: RunCli, env: dict[str, str]
+) -> None:
+    seeded(dbs)
+    synced(dbs, run_cli, env, "StatEvent")
+    code, out, err = run_cli_answering([JOB, "--reset", "StatEvent"], env, "y\n")
+    assert code == 0, out + err
+    assert position(dbs, "StatEvent") == (None, None)
+    status, read, before, after, note, command = _last_run(dbs, "StatEvent")
+    assert (status, read, after) == ("succeeded", 0, None)
+    assert before is not None and "reset to the start" in str(note)
+    assert "--reset" in str(command)
+    total = dbs.query_core(f'SELECT count(*) FROM "StatEvent" WHERE {EXPORTABLE}')[0][0]
+    assert _rows_read_by_next_run(run_cli, env, "StatEvent") == total
+
+
+def test_from_a_cursor_value_re_exports_exactly_the_rows_at_and_after_it(
+    dbs: TestDatabases, run_cli: RunCli, env: dict[str, str]
+) -> None:
+    seeded(dbs)
+    synced(dbs, run_cli, env, "StatEvent")
+    # A value shared by several rows (the seed puts ~10 rows on each timestamp).
+    value = dbs.query_core(
+        'SELECT "updatedAt"::text FROM "StatEvent" ORDER BY "updatedAt", id OFFSET 95 LIMIT 1'
+    )[0][0]
+    at_or_after = dbs.query_core(
+        f'SELECT count(*) FROM "StatEvent" WHERE {EXPORTABLE} AND "updatedAt" >= %s', (value,)
+    )[0][0]
+    code, out, err = run_cli([JOB, "--from", value, "--yes", "StatEvent"], env=env)
+    assert code == 0, out + err
+    assert f"replay from updatedAt >= {value}" in _last_run(dbs, "StatEvent")[4]  # type: ignore[operator]
+    assert _rows_read_by_next_run(run_cli, env, "StatEvent") == at_or_after
+
+
+def test_from_a_value_and_id_starts_at_that_row(
+    dbs: TestDatabases, run_cli: RunCli, env: dict[str, str]
+) -> None:
+    seeded(dbs)
+    synced(dbs, run_cli, env, "StatEvent")
+    value, row_id = dbs.query_core(
+        'SELECT "updatedAt"::text, id FROM "StatEvent" ORDER BY "updatedAt", id OFFSET 123 LIMIT 1'
+    )[0]
+    expected = dbs.query_core(
+        f'SELECT count(*) FROM "StatEvent" WHERE {EXPORTABLE} AND ("updatedAt", id) >= (%s, %s)',
+        (value, row_id),
+    )[0][0]
+    args = [JOB, "--from", value, "--from-id", row_id, "--yes", "StatEvent"]
+    code, out, err = run_cli(args, env=env)
+    assert code == 0, out + err
+    assert _rows_read_by_next_run(run_cli, env, "StatEvent") == expected
+
+
+def test_from_a_value_that_is_not_of_the_cursor_type_is_a_usage_error(
+    dbs: TestDatabases, run_cli: RunCli, env: dict[str, str]
+) -> None:
+    seeded(dbs)
+    code, out, err = run_cli([JOB, "--from", "yesterday-ish", "--yes", "StatEvent"], env=env)
+    assert code == 2
+    assert err.startswith(
+        "error: StatEvent: --from 'yesterday-ish' is not a valid timestamp with time zone"
+        " for public.StatEvent.updatedAt"
+    )
+    assert runs(dbs, "StatEvent") == []
+
+
+def test_from_id_without_from_is_refused(run_cli: RunCli, env: dict[str, str]) -> None:
+    code, _, err = run_cli([JOB, "--from-id", "x", "StatEvent"], env=env)
+    assert code == 2
+    assert err == "error: --from-id goes with --from VALUE\n"
