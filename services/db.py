@@ -156,11 +156,20 @@ class Databases:
         self._max_size = max_size
         self._core: ConnectionPool | None = None
         self._analytics: ConnectionPool | None = None
+        # A database that stayed unreachable through every retry is not retried
+        # again by the next caller of the same invocation: the error is kept.
+        self._failed: dict[str, TransientError] = {}
         # Parallel definitions (--jobs) ask for a pool at the same moment: open it once.
         self._opening = threading.Lock()
 
     def _open(self, url: str, role: str, *, read_only: bool) -> ConnectionPool:
-        check_connection(url, role, read_only=read_only, retry=self.retry)
+        if role in self._failed:
+            raise self._failed[role]
+        try:
+            check_connection(url, role, read_only=read_only, retry=self.retry)
+        except TransientError as exc:
+            self._failed[role] = exc
+            raise
         pool = ConnectionPool(
             url,
             min_size=1,
@@ -168,6 +177,9 @@ class Databases:
             kwargs=_connection_kwargs(role, read_only),
             open=False,
             name=f"{APPLICATION_NAME}-{role}",
+            # A connection handed out is alive: after a server restart the
+            # next definition gets a fresh one, not the dead one.
+            check=ConnectionPool.check_connection,
         )
         pool.open(wait=True, timeout=POOL_OPEN_TIMEOUT_S)
         return pool

@@ -1,0 +1,194 @@
+"""Outages: the database server restarted mid-run gives one clean failure and a clean
+resume; connecting retries transient errors a bounded, configurable number of
+times; configuration errors (wrong password, no such database) never retry.
+
+Core and analytics live on the same test server, so a restart takes both
+down; the two tests differ in which connection notices first: analytics (a
+batch in flight, writing to staging) or core (the run waiting for a core
+writer, analytics idle).
+"""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from dbtools import TestDatabases
+from faultkit import EVENTS_DEFINITIONS, Cli, create_events, events_in, finish, insert_events
+
+BLOCKED_IN_BATCH_TWO = """
+WORKDIR = Path(__file__).parent
+
+
+def block_on_p30(row):
+    # Batch 1 (p1..p20) commits; batch 2 stops at p30 until the test says so.
+    if row["payload"] == "p30" and not (WORKDIR / "resumed").exists():
+        (WORKDIR / "started").touch()
+        deadline = time.monotonic() + 60
+        while not (WORKDIR / "release").exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+    return dict(row)
+
+
+DEFINITIONS = {
+    "Events": ExportDefinition(
+        source={"table": "events", "cursor": {"field": "at", "id_field": "id"}},
+        destination={"table": "events", "conflict_columns": ["id"]},
+        transform=block_on_p30,
+        batch_size=20,
+    ),
+}
+"""
+
+
+def _wait_until(check: Any, what: str) -> None:
+    deadline = time.monotonic() + 60
+    while not check():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.02)
+
+
+def _one_at_a_time_rows(dbs: TestDatabases, count: int) -> None:
+    # Distinct now() per row, so batches split where the test expects.
+    for n in range(1, count + 1):
+        dbs.query_core("INSERT INTO events (payload) VALUES (%s)", (f"p{n}",))
+
+
+def _runs(dbs: TestDatabases) -> list[str]:
+    return [r[0] for r in dbs.query_analytics("SELECT status FROM tablesync.runs ORDER BY id")]
+
+
+def test_restart_during_a_batch_fails_cleanly_and_resumes_exactly(
+    dbs: TestDatabases, tmp_path: Path
+) -> None:
+    create_events(dbs)
+    _one_at_a_time_rows(dbs, 50)
+    cli = Cli.for_test(dbs, tmp_path, BLOCKED_IN_BATCH_TWO)
+    run = cli.start("export-to-pg", "Events")
+    _wait_until((tmp_path / "started").exists, "batch 2")
+    dbs.server.restart()
+    (tmp_path / "release").touch()
+    failed = finish(run)
+    assert failed.code == 1, failed.stderr
+    assert len(failed.error_lines) == 1, failed.stderr
+    assert failed.error_lines[0].startswith("error: Events: lost the database connection: ")
+    assert "Traceback" not in failed.stderr
+    assert events_in(dbs, "analytics") == dict(list(events_in(dbs, "core").items())[:20])
+    (tmp_path / "resumed").touch()
+    resumed = cli.sync("Events")
+    assert resumed.code == 0, resumed.stderr
+    assert events_in(dbs, "analytics") == events_in(dbs, "core")
+    assert _runs(dbs)[0] in ("failed", "abandoned")
+    assert _runs(dbs)[1:] == ["succeeded"]
+
+
+def test_restart_while_core_is_busy_fails_cleanly_and_resumes_exactly(
+    dbs: TestDatabases, tmp_path: Path
+) -> None:
+    create_events(dbs)
+    insert_events(dbs, 10)
+    cli = Cli.for_test(dbs, tmp_path, EVENTS_DEFINITIONS)
+    writer = psycopg.connect(dbs.core_url)
+    writer.execute("INSERT INTO events (payload) VALUES ('late')")
+    run = cli.start("export-to-pg", "EventsById", extra_env={"TABLESYNC_WRITER_WAIT_S": "60"})
+    # The run record exists once the run holds its lock and waits for the writer.
+    _wait_until(lambda: _runs(dbs) == ["running"], "the run to wait for the core writer")
+    dbs.server.restart()
+    failed = finish(run)
+    writer.close()
+    assert failed.code == 1, failed.stderr
+    assert len(failed.error_lines) == 1, failed.stderr
+    assert failed.error_lines[0].startswith("error: EventsById: lost the database connection: ")
+    assert "Traceback" not in failed.stderr
+    assert events_in(dbs, "analytics") == {}
+    resumed = cli.sync("EventsById")
+    assert resumed.code == 0, resumed.stderr
+    assert events_in(dbs, "analytics") == events_in(dbs, "core")
+    assert _runs(dbs) in (["failed", "succeeded"], ["abandoned", "succeeded"])
+
+
+@pytest.fixture
+def dead_port() -> int:
+    """A local port with nothing listening."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.mark.parametrize("retries", [0, 3])
+def test_unreachable_server_is_retried_a_bounded_number_of_times(
+    dbs: TestDatabases, tmp_path: Path, dead_port: int, retries: int
+) -> None:
+    create_events(dbs)
+    cli = Cli.for_test(dbs, tmp_path, EVENTS_DEFINITIONS)
+    cli.env["DATABASE_URL_ANALYTICS"] = f"postgresql://tablesync@127.0.0.1:{dead_port}/analytics"
+    cli.env["TABLESYNC_CONNECT_RETRIES"] = str(retries)
+    result = cli.sync("EventsByTime")
+    assert result.code == 1
+    assert len(result.error_lines) == 1
+    assert result.error_lines[0].startswith("error: cannot connect to the analytics database: ")
+    assert f"gave up after {retries + 1} attempt(s)" in result.error_lines[0]
+    attempts = [line for line in result.stderr.splitlines() if "retrying in" in line]
+    assert len(attempts) == retries
+    for n, line in enumerate(attempts, start=1):
+        assert f"attempt {n} of {retries + 1}" in line
+
+
+def test_a_missing_database_is_never_retried(dbs: TestDatabases, tmp_path: Path) -> None:
+    create_events(dbs)
+    cli = Cli.for_test(dbs, tmp_path, EVENTS_DEFINITIONS)
+    cli.env["DATABASE_URL_ANALYTICS"] = dbs.analytics_url.replace("/ts_", "/ts_missing_")
+    cli.env["TABLESYNC_CONNECT_RETRIES"] = "5"
+    result = cli.sync("EventsByTime")
+    assert result.code == 2
+    assert len(result.error_lines) == 1
+    assert "does not exist" in result.error_lines[0]
+    assert "retrying" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [("TABLESYNC_CONNECT_RETRIES", "many"), ("TABLESYNC_CONNECT_BACKOFF_S", "-1")],
+)
+def test_retry_settings_are_checked(
+    dbs: TestDatabases, tmp_path: Path, variable: str, value: str
+) -> None:
+    create_events(dbs)
+    cli = Cli.for_test(dbs, tmp_path, EVENTS_DEFINITIONS)
+    result = cli.sync("EventsByTime", extra_env={variable: value})
+    assert result.code == 2
+    assert len(result.error_lines) == 1
+    assert variable in result.error_lines[0]
+
+
+def test_the_server_coming_back_during_the_retries_is_a_success(
+    dbs: TestDatabases, tmp_path: Path
+) -> None:
+    create_events(dbs)
+    insert_events(dbs, 5)
+    cli = Cli.for_test(dbs, tmp_path, EVENTS_DEFINITIONS)
+    # Generous retries: the server comes back while the CLI is still retrying.
+    cli.env.update(TABLESYNC_CONNECT_RETRIES="100", TABLESYNC_CONNECT_BACKOFF_S="0.2")
+    embedded = dbs.server.embedded
+    assert embedded is not None
+    stderr_path = tmp_path / "stderr.txt"
+    embedded.stop()
+    try:
+        with stderr_path.open("w") as stderr:
+            run = subprocess.Popen(
+                cli.command("export-to-pg", "EventsByTime"),
+                cwd=tmp_path,
+                env=cli.env,
+                stdout=subprocess.DEVNULL,
+                stderr=stderr,
+            )
+            _wait_until(lambda: "retrying in" in stderr_path.read_text(), "a retry")
+    finally:
+        embedded.start()
+    assert run.wait(timeout=120) == 0, stderr_path.read_text()
+    assert events_in(dbs, "analytics") == events_in(dbs, "core")
