@@ -36,15 +36,21 @@ def progress_every_s(environ: Mapping[str, str] | None = None) -> float:
     return value if value >= 0 else DEFAULT_PROGRESS_EVERY_S
 
 
+def rate_text(done: int, total: int | None, elapsed_s: float) -> str:
+    """``41,200 rows/s, ETA 18s`` (the ETA only when a total is known)."""
+    rate = done / elapsed_s if elapsed_s > 0 else 0.0
+    text = f"{rate:,.0f} rows/s"
+    if total and rate > 0:
+        text += f", ETA {max(total - done, 0) / rate:,.0f}s"
+    return text
+
+
 def progress_text(done: int, total: int | None, elapsed_s: float) -> str:
     """``250,000/~1,000,000 rows (25%), 41,200 rows/s, ETA 18s`` (total and ETA when known)."""
-    rate = done / elapsed_s if elapsed_s > 0 else 0.0
-    text = f"{done:,} rows, {rate:,.0f} rows/s"
-    if total:
-        total = max(total, done)
-        eta = f", ETA {(total - done) / rate:,.0f}s" if rate > 0 else ""
-        text = f"{done:,}/~{total:,} rows ({done * 100 // total}%), {rate:,.0f} rows/s{eta}"
-    return text
+    if not total:
+        return f"{done:,} rows, {rate_text(done, None, elapsed_s)}"
+    total = max(total, done)
+    return f"{done:,}/~{total:,} rows ({done * 100 // total}%), {rate_text(done, total, elapsed_s)}"
 
 
 class LogProgress:
@@ -81,18 +87,17 @@ class BarProgress:
             label=name,
             file=file,
             show_pos=True,
-            show_eta=True,
-            item_show_func=lambda rate: rate,
+            show_eta=False,  # our own ETA, labelled, next to the rate
+            item_show_func=lambda text: text,
         )
         self.bar.__enter__()
 
     def __call__(self, result: RunResult) -> None:
         done = result.counts.read
         # The total is an estimate: grow it rather than run past 100 %.
-        self.bar.length = max(self.bar.length, done + 1)
-        elapsed = self.clock() - self.started
-        rate = f"{done / elapsed:,.0f} rows/s" if elapsed > 0 else ""
-        self.bar.update(done - self.done, rate)
+        self.bar.length = max(self.bar.length, done)
+        text = rate_text(done, self.bar.length, self.clock() - self.started)
+        self.bar.update(done - self.done, text)
         self.done = done
 
     def close(self) -> None:

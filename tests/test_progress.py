@@ -73,7 +73,7 @@ def test_the_bar_shows_rows_done_rate_and_settles_at_the_real_total() -> None:
         bar(_result(read))
     bar.close()
     text = out.getvalue()
-    assert "StatEvent" in text and "rows/s" in text
+    assert "StatEvent" in text and "100/300" in text and "100 rows/s, ETA 2s" in text
     assert "400/400" in text.splitlines()[-1] or "400/400" in text.rsplit("\r", 1)[-1]
 
 
