@@ -12,7 +12,8 @@ import logging
 import os
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from functools import partial
 from typing import Any
 
 import psycopg
@@ -26,14 +27,15 @@ from services.batch import (
     stage_passthrough,
     stage_transformed,
 )
-from services.constants import RunStatus
+from services.constants import PREFETCH, RunStatus
 from services.db import Databases
 from services.definition import ExportDefinition
 from services.errors import PreflightError, RowError, RunError, TablesyncError, TransientError
-from services.failures import write_failure_file
+from services.failures import save_failed_row
 from services.lock import definition_lock
 from services.plan import CopyMode, SyncPlan
 from services.position import Position, Watermark, load_position, save_position
+from services.prefetch import Prefetcher, stage_blocks
 from services.preflight import plan_definition
 from services.redact import redact
 from services.results import RunCounts, RunResult
@@ -57,6 +59,11 @@ class _Run:
         self.result = result
         self.staging_columns: list[str] | None = None
         self.batches_committed = 0
+        # Without a transform, a thread reads batch n+1 from core while batch n
+        # is written (services/prefetch.py); it owns ``core`` until closed.
+        self.prefetcher: Prefetcher | None = None
+        self.prefetched: Iterator[tuple[Position, Iterator[bytes]]] | None = None
+        self.blocks: Iterator[bytes] | None = None
 
     def ensure_staging(self, columns: list[str]) -> None:
         if self.staging_columns is not None:
@@ -68,6 +75,10 @@ class _Run:
         self.staging_columns = columns
 
     def stage(self, window: q.Window) -> StagedBatch:
+        if self.blocks is not None:
+            self.ensure_staging(self.plan.selected)
+            blocks, self.blocks = self.blocks, None
+            return stage_blocks(self.plan, self.analytics, blocks)
         if self.plan.mode is CopyMode.PYTHON:
             return stage_transformed(
                 self.plan,
@@ -100,11 +111,37 @@ class _Run:
         return counts
 
     def next_batch_end(self, position: Position | None, watermark: Watermark) -> Position | None:
+        if PREFETCH and self.plan.mode is not CopyMode.PYTHON:
+            return self.prefetched_end(position, watermark)
+        return self.query_batch_end(position, watermark)
+
+    def prefetched_end(self, position: Position | None, watermark: Watermark) -> Position | None:
+        """The next batch's end from the reading thread, started at the first call."""
+        if self.prefetched is None:
+            ends = partial(self.query_batch_end, watermark=watermark)
+            self.prefetcher = Prefetcher(self.plan, self.core, watermark, position, ends)
+            self.prefetched = iter(self.prefetcher.__enter__())
+        found = next(self.prefetched, None)
+        if found is None:
+            return None
+        end, self.blocks = found
+        return end
+
+    def query_batch_end(self, position: Position | None, watermark: Watermark) -> Position | None:
         window = q.Window(lower=position, upper=None, watermark=watermark)
         row = self.core.execute(q.batch_end(self.plan, window)).fetchone()
         return None if row is None else Position(value=row[0], id=row[1])
 
     def run_batches(
+        self, saved: Position | None, run_id: int, progress: ProgressCallback | None
+    ) -> None:
+        try:
+            self.batch_loop(saved, run_id, progress)
+        finally:
+            if self.prefetcher is not None:
+                self.prefetcher.close()
+
+    def batch_loop(
         self, saved: Position | None, run_id: int, progress: ProgressCallback | None
     ) -> None:
         plan, result = self.plan, self.result
@@ -217,15 +254,11 @@ def _fail(dbs: Databases, plan: SyncPlan, run: _Run, exc: BaseException) -> Tabl
     message = str(error)
     if isinstance(error, RowError):
         message = f"{plan.name}: {_describe_row(plan, error)}: {error}"
-        path = write_failure_file(
-            plan.name,
-            error=message,
-            row=error.row,
-            key={plan.cursor.name: error.cursor_value, "id": error.row_id},
-        )
-        error.failure_file = str(path)
-        message += f" (row saved to {path})"
-        run.result.failure_file = str(path)
+        path = save_failed_row(dbs.core, plan, error, message)
+        if path is not None:
+            error.failure_file = str(path)
+            message += f" (row saved to {path})"
+            run.result.failure_file = str(path)
     run.result.error = redact(message)
     error.args = (run.result.error,)
     return error

@@ -153,6 +153,12 @@ def insert_events(dbs: TestDatabases, count: int, tag: str = "p") -> None:
     )
 
 
+def insert_one_by_one(dbs: TestDatabases, count: int) -> None:
+    """Core events p1..p<count>, one transaction each, so each has its own ``at``."""
+    for n in range(1, count + 1):
+        dbs.query_core("INSERT INTO events (payload) VALUES (%s)", (f"p{n}",))
+
+
 CORE_EVENT_SUMS = "SELECT id, md5(ROW(id, at, payload)::text) FROM events ORDER BY id"
 ANALYTICS_EVENT_SUMS = (
     "SELECT id, md5(ROW(id, at, payload)::text) FROM analytics_raw.events ORDER BY id"

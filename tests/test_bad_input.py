@@ -1,0 +1,215 @@
+"""The catalogue of bad input: each case, its documented exit code, exactly one
+``error:`` line that says what is wrong, and nothing written past the last good
+batch. Row failures also leave failures/<definition>/<timestamp>.json with the
+row and the error, its path in the error line.
+
+Runs go through the real CLI (tests/cli_driver.py: run_job.py with test
+definitions) in the test's tmp dir, with TABLESYNC_FAILURES_DIR there too.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from authkit import Role, password_auth, role  # noqa: F401, F811 - fixtures
+from dbtools import TestDatabases
+from faultkit import EVENTS_ANALYTICS, Cli, Outcome, create_events, events_in, insert_one_by_one
+
+ROWS, BATCH = 14, 5  # batches p1-p5, p6-p10, p11-p14: the bad row p12 is in batch 3
+GOOD_ROWS = 10
+
+CATALOGUE_DEFINITIONS = """
+def _events(name, **changes):
+    source = {"table": "events", "cursor": {"field": "at", "id_field": "id"}}
+    source.update(changes.pop("source", {}))
+    destination = {"table": "events", "conflict_columns": ["id"]}
+    destination.update(changes.pop("destination", {}))
+    return ExportDefinition(source=source, destination=destination, batch_size=5, **changes)
+
+
+def at_p12(result):
+    def transform(row):
+        return result(row) if row["payload"] == "p12" else dict(row)
+    return transform
+
+
+def _raise(row):
+    raise ValueError(f"cannot handle {row['payload']}")
+
+
+DEFINITIONS = {
+    "Good": _events("Good"),
+    "NoSourceTable": _events("x", source={"table": "no_such_table"}),
+    "NoCursorColumn": _events("x", source={"cursor": {"field": "no_such_column"}}),
+    "NoDestinationTable": _events("x", destination={"table": "no_such_table"}),
+    "UnknownOutputColumn": _events("x", transform=lambda row: {**row, "bogus": 1}),
+    "NoUniqueIndex": _events("x", destination={"conflict_columns": ["payload"]}),
+    "TooLong": _events("x", destination={"table": "events_short"}),
+    "TransformRaises": _events("x", transform=at_p12(_raise)),
+    "NullKey": _events("x", transform=at_p12(lambda row: {**row, "id": None})),
+    "NotADict": _events("x", transform=at_p12(lambda row: [row["id"]])),
+}
+"""
+
+
+@pytest.fixture
+def cli(dbs: TestDatabases, tmp_path: Path) -> Cli:
+    create_events(dbs)
+    dbs.query_analytics(
+        EVENTS_ANALYTICS.replace("analytics_raw.events", "analytics_raw.events_short").replace(
+            "payload text", "payload varchar(4)"
+        )
+    )
+    insert_one_by_one(dbs, ROWS)
+    return Cli.for_test(dbs, tmp_path, CATALOGUE_DEFINITIONS)
+
+
+def _one_error(outcome: Outcome, code: int, *fragments: str) -> str:
+    assert outcome.code == code, outcome.stderr
+    assert len(outcome.error_lines) == 1, outcome.stderr
+    line = outcome.error_lines[0]
+    for fragment in fragments:
+        assert fragment in line, line
+    assert "Traceback" not in outcome.stderr
+    return line
+
+
+def _nothing_written(dbs: TestDatabases) -> None:
+    assert events_in(dbs, "analytics") == {}
+    assert dbs.query_analytics("SELECT count(*) FROM tablesync.positions") == [(0,)]
+
+
+# -- configuration errors: exit 2, found before anything is written ----------
+
+
+def test_unknown_job(cli: Cli, dbs: TestDatabases) -> None:
+    _one_error(cli.run("no-such-job"), 2, "error: unknown job 'no-such-job'", "export-to-pg")
+    _nothing_written(dbs)
+
+
+def test_unknown_definition(cli: Cli, dbs: TestDatabases) -> None:
+    line = _one_error(cli.sync("NoSuchDefinition"), 2, "unknown definition 'NoSuchDefinition'")
+    assert "known: Good, " in line
+    _nothing_written(dbs)
+
+
+def test_invalid_definition_is_one_readable_line(cli: Cli, dbs: TestDatabases) -> None:
+    cli.define("""
+DEFINITIONS = {
+    "Broken": ExportDefinition(
+        source={"table": "events", "cursor": {"field": "at"}},
+        destination={"table": "events", "conflict_columns": ["id"]},
+        batch_size=0,
+    ),
+}
+""")
+    _one_error(cli.sync("Broken"), 2, "batch_size", "greater than 0")
+    _nothing_written(dbs)
+
+
+def test_missing_variable(cli: Cli, dbs: TestDatabases) -> None:
+    del cli.env["DATABASE_URL_CORE"]
+    line = _one_error(cli.sync("Good"), 2, "DATABASE_URL_CORE is not set")
+    assert ".env" in line
+    _nothing_written(dbs)
+
+
+def test_unreachable_server(cli: Cli, dbs: TestDatabases) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    cli.env["DATABASE_URL_CORE"] = f"postgresql://tablesync@127.0.0.1:{port}/core"
+    _one_error(cli.sync("Good"), 1, "error: cannot connect to the core database", "refused")
+    _nothing_written(dbs)
+
+
+def test_wrong_password(cli: Cli, dbs: TestDatabases, role: Role) -> None:  # noqa: F811
+    cli.env["DATABASE_URL_CORE"] = role.url(dbs.core_url, password="not-the-password")
+    line = _one_error(
+        cli.sync("Good"), 2, "cannot connect to the core database", "password authentication"
+    )
+    assert "not-the-password" not in cli.sync("Good").stderr
+    assert role.password not in line
+    _nothing_written(dbs)
+
+
+@pytest.mark.parametrize(
+    ("definition", "fragment"),
+    [
+        ("NoSourceTable", "core table public.no_such_table does not exist"),
+        ("NoCursorColumn", "core table public.events has no column 'no_such_column'"),
+        ("NoDestinationTable", "analytics table analytics_raw.no_such_table does not exist"),
+        ("UnknownOutputColumn", "transform output names column 'bogus'"),
+        ("NoUniqueIndex", "has no unique index on (payload)"),
+    ],
+)
+def test_definition_that_does_not_match_the_databases(
+    cli: Cli, dbs: TestDatabases, definition: str, fragment: str
+) -> None:
+    _one_error(cli.sync(definition), 2, f"error: {definition}: ", fragment)
+    _nothing_written(dbs)
+
+
+def test_migrations_not_applied(cli: Cli, dbs: TestDatabases, empty_database: str) -> None:
+    cli.env["DATABASE_URL_ANALYTICS"] = empty_database
+    # The destination exists; only the runner's own tables are missing.
+    with psycopg.connect(empty_database, autocommit=True) as conn:
+        conn.execute("CREATE SCHEMA analytics_raw")
+        conn.execute(EVENTS_ANALYTICS)
+    _one_error(cli.sync("Good"), 2, "analytics is not migrated", "dbmate")
+    _nothing_written(dbs)
+
+
+# -- row errors: exit 1 at batch 3, batches 1 and 2 stay, the row is saved -----
+
+
+@pytest.fixture
+def twelfth(dbs: TestDatabases) -> Iterator[dict[str, Any]]:
+    """Core's row p12 (id 12) as the error line and failure file should name it."""
+    at = dbs.query_core("SELECT at::text FROM events WHERE id = 12")[0][0]
+    yield {"id": "12", "at": at}
+
+
+@pytest.mark.parametrize(
+    ("definition", "cause"),
+    [
+        ("TooLong", "value too long for type character varying(4)"),
+        ("TransformRaises", "ValueError: cannot handle p12"),
+        ("NullKey", "NULL in conflict column(s) id"),
+        ("NotADict", "transform returned list, not a dict or None"),
+    ],
+)
+def test_a_bad_row_stops_at_its_batch_and_is_saved(
+    cli: Cli, dbs: TestDatabases, twelfth: dict[str, Any], definition: str, cause: str
+) -> None:
+    payload = "p12"
+    if definition == "TooLong":  # p1..p14 fit in varchar(4); this one does not
+        payload = "p12-too-long"
+        dbs.query_core("UPDATE events SET payload = %s WHERE id = 12", (payload,))
+    outcome = cli.sync(definition)
+    line = _one_error(outcome, 1, f"error: {definition}: row at at={twelfth['at']}, id=12: ", cause)
+    destination = "events_short" if definition == "TooLong" else "events"
+    kept = dbs.query_analytics(f"SELECT id FROM analytics_raw.{destination} ORDER BY id")
+    assert [r[0] for r in kept] == list(range(1, GOOD_ROWS + 1))
+    position = dbs.query_analytics("SELECT cursor_id FROM tablesync.positions")
+    assert position == [(str(GOOD_ROWS),)]
+    saved = _failure_file(cli, definition)
+    assert f"(row saved to {saved})" in line
+    record = json.loads(saved.read_text())
+    assert cause in record["error"]
+    assert str(record["key"]["id"]) == "12"
+    assert record["row"]["payload"] == payload
+    status = dbs.query_analytics("SELECT status, error_text FROM tablesync.runs")
+    assert status == [("failed", line.removeprefix("error: "))]
+
+
+def _failure_file(cli: Cli, definition: str) -> Path:
+    files = list((cli.workdir / "failures" / definition).glob("*.json"))
+    assert len(files) == 1, files
+    return files[0]
