@@ -1,8 +1,9 @@
 """--full-refresh: rebuild a destination from scratch while readers keep the old one.
 
 The new table is built aside, ``CREATE TABLE ... (LIKE dest INCLUDING ALL)``,
-by an ordinary sync run (its own position and run records, named
-``<definition> (full refresh)``, so a killed build resumes where it stopped).
+by an ordinary sync run (its own lock, position and run records, named
+``<definition> (full refresh)``). A build that fails or is killed leaves the
+old table in service; the next ``--full-refresh`` starts the build afresh.
 Then, in one analytics transaction under the definition's lock, the old table
 is dropped, the new one renamed into its place with its indexes and identity
 sequences renamed back, and the definition's position set to where the build
