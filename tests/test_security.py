@@ -1,0 +1,162 @@
+"""Security: the password of the database role never reaches any channel; core is
+read through read-only sessions of a role that may only SELECT; hostile
+identifiers are quoted, never spliced into SQL.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import psycopg
+import pytest
+from authkit import Role, password_auth, role  # noqa: F401, F811 - fixtures
+from dbtools import TestDatabases
+from faultkit import Cli, create_events, events_in, insert_one_by_one
+from psycopg import sql
+from slack_server import serve_slack
+
+from services.db import _connection_kwargs
+
+# A transform whose error message carries both connection URLs, password and
+# all: the worst a user's code can do. Every channel must still mask it.
+LEAKY_DEFINITIONS = """
+def leaky(row):
+    if row["payload"] == "p3":
+        raise RuntimeError(
+            "cannot reach " + os.environ["DATABASE_URL_CORE"]
+            + " nor " + os.environ["DATABASE_URL_ANALYTICS"]
+        )
+    return dict(row)
+
+
+DEFINITIONS = {
+    "Plain": ExportDefinition(
+        source={"table": "events", "cursor": {"field": "at", "id_field": "id"}},
+        destination={"table": "events", "conflict_columns": ["id"]},
+        batch_size=2,
+    ),
+    "Leaky": ExportDefinition(
+        source={"table": "events", "cursor": {"field": "at", "id_field": "id"}},
+        destination={"table": "events", "conflict_columns": ["id"]},
+        transform=leaky,
+        batch_size=2,
+    ),
+}
+"""
+
+
+def _grant(dbs: TestDatabases, role: Role) -> None:  # noqa: F811
+    """SELECT on the source only in core; what the runner needs in analytics."""
+    who = sql.Identifier(role.name)
+    dbs.query_core(sql.SQL("GRANT SELECT ON events TO {}").format(who))
+    for statement in (
+        "GRANT USAGE ON SCHEMA tablesync, analytics_raw TO {}",
+        "GRANT SELECT, INSERT, UPDATE ON ALL TABLES IN SCHEMA tablesync, analytics_raw TO {}",
+        "GRANT SELECT ON public.schema_migrations TO {}",
+    ):
+        dbs.query_analytics(sql.SQL(statement).format(who))  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def cli(dbs: TestDatabases, tmp_path: Path, role: Role) -> Cli:  # noqa: F811
+    create_events(dbs)
+    insert_one_by_one(dbs, 6)
+    _grant(dbs, role)
+    cli = Cli.for_test(dbs, tmp_path, LEAKY_DEFINITIONS)
+    cli.env["DATABASE_URL_CORE"] = role.url(dbs.core_url)
+    cli.env["DATABASE_URL_ANALYTICS"] = role.url(dbs.analytics_url)
+    return cli
+
+
+def test_a_select_only_role_is_enough_to_sync_core(cli: Cli, dbs: TestDatabases) -> None:
+    result = cli.sync("Plain")
+    assert result.code == 0, result.stderr
+    assert events_in(dbs, "analytics") == events_in(dbs, "core")
+
+
+def test_core_sessions_cannot_write_even_if_they_tried(dbs: TestDatabases, role: Role) -> None:  # noqa: F811
+    create_events(dbs)
+    _grant(dbs, role)
+    url = role.url(dbs.core_url)
+    with psycopg.connect(url, autocommit=True, **_connection_kwargs("core", True)) as conn:
+        with pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
+            conn.execute("INSERT INTO events (payload) VALUES ('x')")
+        # Even with the session's read-only default switched off, the role may not.
+        conn.execute("SET default_transaction_read_only = off")
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute("INSERT INTO events (payload) VALUES ('x')")
+    assert dbs.query_core("SELECT count(*) FROM events") == [(0,)]
+
+
+def test_the_password_never_reaches_any_channel(
+    cli: Cli,
+    dbs: TestDatabases,
+    role: Role,  # noqa: F811
+) -> None:
+    with serve_slack() as slack:
+        cli.env.update(LOG_FORMAT="json", SLACK_WEBHOOK_URL=slack.webhook_url)
+        failed = cli.run("export-to-pg", "Leaky", "--verbose")
+        as_json = cli.run("export-to-pg", "Leaky", "--json")
+        requests = list(slack.requests)
+    assert failed.code == 1 and as_json.code == 1
+    assert len(failed.error_lines) == 1
+    assert "cannot reach" in failed.error_lines[0]  # the error is there, masked
+    assert requests, "Slack was not told about the failure"
+    runs = dbs.query_analytics("SELECT row_to_json(r)::text FROM tablesync.runs r")
+    failure_files = [p.read_text() for p in (cli.workdir / "failures").rglob("*.json")]
+    assert failure_files
+    channels = {
+        "stdout": failed.stdout + as_json.stdout,
+        "stderr (json logs, traceback)": failed.stderr + as_json.stderr,
+        "tablesync.runs": json.dumps(runs),
+        "failure files": "".join(failure_files),
+        "slack": "".join(r.body for r in requests),
+    }
+    for channel, text in channels.items():
+        assert text, f"{channel} is empty: nothing was checked"
+        assert role.password not in text, f"the password leaked through {channel}"
+    assert "***" in failed.error_lines[0]
+
+
+HOSTILE = {
+    "source": 'ev"; DROP TABLE canary; --',
+    "cursor": 'at") OR true; --',
+    "id": "id'); DELETE FROM canary; --",
+    "dest": 'dst"; DROP TABLE canary; --',
+}
+
+
+def test_hostile_identifiers_are_quoted_not_spliced(dbs: TestDatabases, tmp_path: Path) -> None:
+    ident = {k: sql.Identifier(v) for k, v in HOSTILE.items()}
+    for query, side in ((dbs.query_core, "source"), (dbs.query_analytics, "dest")):
+        query("CREATE TABLE canary (n int)")
+        query("INSERT INTO canary VALUES (1)")
+        query(
+            sql.SQL("CREATE TABLE {} ({} bigint PRIMARY KEY, {} timestamptz, v text)").format(
+                ident[side], ident["id"], ident["cursor"]
+            )
+        )
+    dbs.query_core(
+        sql.SQL("INSERT INTO {} SELECT g, now(), 'v' || g FROM generate_series(1, 5) g").format(
+            ident["source"]
+        )
+    )
+    cli = Cli.for_test(dbs, tmp_path)
+    cli.define(f"""
+DEFINITIONS = {{
+    "Hostile": ExportDefinition(
+        source={{"table": {HOSTILE["source"]!r},
+                "cursor": {{"field": {HOSTILE["cursor"]!r}, "id_field": {HOSTILE["id"]!r}}}}},
+        destination={{"schema": "public", "table": {HOSTILE["dest"]!r},
+                     "conflict_columns": [{HOSTILE["id"]!r}]}},
+        batch_size=2,
+    ),
+}}
+""")
+    result = cli.sync("Hostile")
+    assert result.code == 0, result.stderr
+    assert dbs.query_core("SELECT n FROM canary") == [(1,)]
+    assert dbs.query_analytics("SELECT n FROM canary") == [(1,)]
+    copied = dbs.query_analytics(sql.SQL("SELECT v FROM {} ORDER BY 1").format(ident["dest"]))
+    assert [r[0] for r in copied] == [f"v{n}" for n in range(1, 6)]
