@@ -55,7 +55,7 @@ def _grant(dbs: TestDatabases, role: Role) -> None:  # noqa: F811
         "GRANT SELECT, INSERT, UPDATE ON ALL TABLES IN SCHEMA tablesync, analytics_raw TO {}",
         "GRANT SELECT ON public.schema_migrations TO {}",
     ):
-        dbs.query_analytics(sql.SQL(statement).format(who))  # type: ignore[arg-type]
+        dbs.query_analytics(sql.SQL(statement).format(who))
 
 
 @pytest.fixture
