@@ -79,7 +79,7 @@ def describe(run: DryRun) -> list[str]:
         f" ({plan.mode} copy)",
         f"  from: after {start}" if run.position else f"  from: {start}",
         f"  up to: {end} (this run's watermark)",
-        f"  about {run.pending_estimate:,} row(s) pending (planner estimate),"
+        f"  about {run.pending_estimate:,} row(s) pending (estimate),"
         f" about {run.batches_estimate:,} batch(es) of {plan.batch_size:,}",
     ]
     if mark.held_back:

@@ -1,4 +1,4 @@
-"""How many rows a run has ahead of it, from the planner's estimate: nothing is scanned."""
+"""How many rows a run has ahead of it: counted when few, else the planner's estimate."""
 
 from __future__ import annotations
 
@@ -18,6 +18,9 @@ from services.preflight import plan_definition
 
 log = logging.getLogger(__name__)
 
+# Below this many rows a window is counted (cheap, exact); above, the planner guesses.
+EXACT_BELOW = 1_000
+
 
 def newest_cursor(core: psycopg.Connection[Any], plan: SyncPlan) -> str | None:
     """The largest cursor value in the source, as text (one index probe), or None when empty."""
@@ -30,15 +33,23 @@ def newest_cursor(core: psycopg.Connection[Any], plan: SyncPlan) -> str | None:
 
 
 def estimate_rows(core: psycopg.Connection[Any], plan: SyncPlan, window: q.Window) -> int:
-    """The planner's row estimate for ``window`` (EXPLAIN, not a count): good to a factor."""
-    query = sql.SQL("EXPLAIN (FORMAT JSON) SELECT 1 FROM {} WHERE {}").format(
-        q.ident(plan.source.schema, plan.source.name), q.window_predicate(plan, window)
-    )
-    row = core.execute(query).fetchone()
-    if row is None:
-        return 0
-    document = row[0]
-    return int(document[0]["Plan"]["Plan Rows"]) if document else 0
+    """About how many rows ``window`` holds: counted when fewer than EXACT_BELOW (a bounded
+    index range), else the planner's estimate (EXPLAIN, not a count), good to a factor."""
+    where = q.window_predicate(plan, window)
+    source = q.ident(plan.source.schema, plan.source.name)
+    counted = core.execute(
+        sql.SQL("SELECT count(*) FROM (SELECT 1 FROM {} WHERE {} LIMIT {}) AS few").format(
+            source, where, sql.Literal(EXACT_BELOW)
+        )
+    ).fetchone()
+    exact = int(counted[0]) if counted else 0
+    if exact < EXACT_BELOW:
+        return exact
+    row = core.execute(
+        sql.SQL("EXPLAIN (FORMAT JSON) SELECT 1 FROM {} WHERE {}").format(source, where)
+    ).fetchone()
+    planned = int(row[0][0]["Plan"]["Plan Rows"]) if row and row[0] else 0
+    return max(planned, exact)
 
 
 def estimate_pending(core: psycopg.Connection[Any], plan: SyncPlan, saved: Position | None) -> int:

@@ -77,7 +77,7 @@ def test_the_bar_shows_rows_done_rate_and_settles_at_the_real_total() -> None:
     assert "400/400" in text.splitlines()[-1] or "400/400" in text.rsplit("\r", 1)[-1]
 
 
-def test_estimate_comes_from_the_planner_without_counting(dbs: TestDatabases) -> None:
+def test_a_large_estimate_comes_from_the_planner_not_a_count(dbs: TestDatabases) -> None:
     seeded(dbs, stat_events=2_000, import_jobs=0)
     dbs.query_core('ANALYZE "StatEvent"')
     with databases(dbs) as pools:
