@@ -7,6 +7,8 @@ import json
 from dbtools import TestDatabases
 from opstools import JOB, RunCli, position, run_cli_answering, runs, seeded, synced
 
+from services.lock import definition_lock
+
 EXPORTABLE = '"updatedAt" IS NOT NULL AND id IS NOT NULL'
 
 
@@ -103,3 +105,17 @@ def test_from_id_without_from_is_refused(run_cli: RunCli, env: dict[str, str]) -
     code, _, err = run_cli([JOB, "--from-id", "x", "StatEvent"], env=env)
     assert code == 2
     assert err == "error: --from-id goes with --from VALUE\n"
+
+
+def test_a_reset_while_a_run_holds_the_lock_exits_75_and_changes_nothing(
+    dbs: TestDatabases, run_cli: RunCli, env: dict[str, str]
+) -> None:
+    seeded(dbs)
+    synced(dbs, run_cli, env, "StatEvent")
+    saved, records = position(dbs, "StatEvent"), runs(dbs, "StatEvent")
+    with definition_lock(dbs.analytics(), JOB, "StatEvent"):
+        code, _, err = run_cli([JOB, "--reset", "--yes", "StatEvent"], env=env)
+    assert code == 75
+    assert "holds its lock" in err
+    assert position(dbs, "StatEvent") == saved
+    assert runs(dbs, "StatEvent") == records
