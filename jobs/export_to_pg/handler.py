@@ -225,15 +225,33 @@ def command(
     status_view: bool,
     max_lag: float | None,
     jobs: int,
+    dry_run: bool,
+    verify: bool,
+    repair: bool,
+    reset: bool,
+    from_value: str | None,
+    from_id: str | None,
+    full_refresh: bool,
+    yes: bool,
     verbose: bool,
-    **operator_flags: Any,
 ) -> None:
     from jobs.export_to_pg.operations import Operation, run_operation
     from services.report import results_json, summary_line
 
     if verbose and ctx.obj is not None:
         ctx.obj["verbose"] = True
-    op = Operation(**operator_flags, json_output=json_output, command=shlex.join(sys.argv))
+    op = Operation(
+        dry_run=dry_run,
+        verify=verify,
+        repair=repair,
+        reset=reset,
+        from_value=from_value,
+        from_id=from_id,
+        full_refresh=full_refresh,
+        yes=yes,
+        json_output=json_output,
+        command=shlex.join(sys.argv),
+    )
     if op.requested:
         op.check()
         defs = load_definitions()
