@@ -18,6 +18,7 @@ SECRET_VARIABLES = (
     "SLACK_WEBHOOK_URL",
     "SLACK_BOT_TOKEN",
     "TEST_DATABASE_URL",
+    "PGPASSWORD",  # libpq reads it when a URL carries no password
 )
 # user:password@ inside any URL, even one we were never told about.
 _URL_PASSWORD = re.compile(r"(?P<scheme>[a-z][a-z0-9+.\-]*://[^:/@\s]*:)(?P<pw>[^@\s]+)(?=@)", re.I)
@@ -29,14 +30,23 @@ _secrets: set[str] = set()
 
 
 def secrets_in_url(url: str) -> list[str]:
-    """The password of a connection URL, raw and percent-decoded."""
+    """The password of a connection string (URL or ``key=value``), raw and decoded."""
+    found: list[str] = []
     try:
-        password = urlsplit(url).password
+        password = urlsplit(url).password if "://" in url else None
     except ValueError:
-        return []
-    if not password:
-        return []
-    return [password, unquote(password)]
+        password = None
+    if password:
+        found += [password, unquote(password)]
+    try:
+        from psycopg.conninfo import conninfo_to_dict
+
+        parsed = conninfo_to_dict(url).get("password")
+    except Exception:  # any unparsable string simply has no password to find
+        parsed = None
+    if isinstance(parsed, str) and parsed:
+        found.append(parsed)
+    return found
 
 
 def register_secret(value: str | None) -> None:
@@ -51,7 +61,7 @@ def register_from_environment(environ: Mapping[str, str]) -> None:
         value = environ.get(name)
         if not value:
             continue
-        if "://" in value and not name.startswith("SLACK"):
+        if name.startswith("DATABASE_URL") or name == "TEST_DATABASE_URL":
             for secret in secrets_in_url(value):
                 register_secret(secret)
         else:

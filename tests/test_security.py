@@ -17,6 +17,7 @@ from psycopg import sql
 from slack_server import serve_slack
 
 from services.db import _connection_kwargs
+from services.redact import redact, register_from_environment
 
 # A transform whose error message carries both connection URLs, password and
 # all: the worst a user's code can do. Every channel must still mask it.
@@ -160,3 +161,19 @@ DEFINITIONS = {{
     assert dbs.query_analytics("SELECT n FROM canary") == [(1,)]
     copied = dbs.query_analytics(sql.SQL("SELECT v FROM {} ORDER BY 1").format(ident["dest"]))
     assert [r[0] for r in copied] == [f"v{n}" for n in range(1, 6)]
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "secret"),
+    [
+        ("DATABASE_URL_CORE", "postgresql://u:p%40ss-word1@h/db", "p@ss-word1"),
+        ("DATABASE_URL_CORE", "postgresql://u:p%40ss-word2@h/db", "p%40ss-word2"),
+        ("DATABASE_URL_ANALYTICS", "host=h user=u password='kv secret3' dbname=d", "kv secret3"),
+        ("PGPASSWORD", "libpq-secret4", "libpq-secret4"),
+    ],
+)
+def test_every_form_of_a_configured_password_is_masked(
+    variable: str, value: str, secret: str
+) -> None:
+    register_from_environment({variable: value})
+    assert secret not in redact(f"connection to {secret} failed")
