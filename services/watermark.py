@@ -10,6 +10,7 @@ was read has ended, since such a transaction may hold a smaller id.
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from collections.abc import Mapping
@@ -23,6 +24,8 @@ from services.errors import ConfigurationError
 from services.plan import SyncPlan
 from services.position import Position, Watermark
 from services.sql import ident
+
+log = logging.getLogger(__name__)
 
 WRITER_WAIT_S = 5.0
 WRITER_WAIT_VARIABLE = "TABLESYNC_WRITER_WAIT_S"
@@ -39,7 +42,8 @@ SELECT statement_timestamp()::text,
 FROM pg_stat_activity
 WHERE datname = current_database()
   AND pid <> pg_backend_pid()
-  AND backend_type = 'client backend'
+  -- Other roles' sessions show no backend_type either: keep those with a user.
+  AND (backend_type = 'client backend' OR (backend_type IS NULL AND usesysid IS NOT NULL))
   AND coalesce(application_name, '') NOT LIKE %s
   AND (xact_start IS NOT NULL OR state IS NULL)
 """
@@ -101,6 +105,15 @@ def _timestamp_watermark(conn: psycopg.Connection[Any], plan: SyncPlan, lag_s: f
     why = None
     if oldest is not None:
         why = f"an open core transaction (pid {pid}) started at {oldest}"
+    if unseen and not lag_s:
+        # Unseen sessions may hold rows that commit late: say it on every run,
+        # not only when rows are visibly held back.
+        log.warning(
+            "%s: %d core session(s) of other roles are invisible to the watermark; grant"
+            " pg_read_all_stats to the core role or set safety_lag_s on the definition",
+            plan.name,
+            unseen,
+        )
     if unseen:
         why = (
             f"{unseen} core session(s) of other roles cannot be seen (grant pg_read_all_stats"

@@ -16,8 +16,10 @@ from typing import Any
 
 import psycopg
 import pytest
+from authkit import Role, password_auth, role  # noqa: F401, F811 - fixtures
 from dbtools import TestDatabases
 from faultkit import EVENTS_DEFINITIONS, Cli, create_events, events_in, insert_events
+from psycopg import sql
 
 
 @pytest.fixture
@@ -110,6 +112,22 @@ def test_writer_wait_must_be_a_number(dbs: TestDatabases, cli: Cli) -> None:
     assert result.error_lines == [
         "error: TABLESYNC_WRITER_WAIT_S='soon' is not a number of seconds >= 0"
     ]
+    assert dbs.query_analytics("SELECT count(*) FROM tablesync.runs") == [(0,)]
+
+
+def test_a_core_role_that_cannot_see_other_sessions_is_warned(
+    dbs: TestDatabases,
+    cli: Cli,
+    role: Role,  # noqa: F811
+) -> None:
+    insert_events(dbs, 2)
+    dbs.query_core(sql.SQL("GRANT SELECT ON events TO {}").format(sql.Identifier(role.name)))
+    cli.env["DATABASE_URL_CORE"] = role.url(dbs.core_url)
+    with psycopg.connect(dbs.core_url) as other_role:
+        other_role.execute("SELECT 1")  # a superuser's open transaction it cannot see
+        result = cli.sync("EventsByTime")
+    assert result.code == 0, result.stderr
+    assert "invisible to the watermark; grant pg_read_all_stats" in result.stderr
 
 
 def _payloads(dbs: TestDatabases) -> list[str]:

@@ -80,11 +80,13 @@ def handle(
     from services.process_definition import process_definition
     from services.progress import reporting
     from services.settings import DatabaseUrls
+    from services.watermark import writer_wait_s
 
     environ = os.environ if environ is None else environ
     definitions = load_definitions()
     selected = select_definitions(definitions, names, all_definitions=all_definitions)
     urls = DatabaseUrls.from_env(environ)
+    writer_wait_s(None, environ)  # a bad TABLESYNC_WRITER_WAIT_S is exit 2 before any write
     slack = SlackSettings.from_env(environ)
     command = command or shlex.join([sys.executable, *sys.argv])
     with Databases(urls, max_size=pool_size_for(jobs)) as dbs:
