@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
+
 from dbtools import TestDatabases
 from opstools import JOB, RunCli, count, databases, definition, seeded, synced
 
-from services.verify import verify
+from services.verify import KINDS, verify
 
 STAT_EVENT = "analytics_raw.stat_event"
 
@@ -26,6 +28,10 @@ def test_a_clean_sync_verifies_as_a_match(
         "SELECT count(*) FROM \"StatEvent\" WHERE source_id IS NOT NULL AND source_id <> ''"
     )[0][0]
     assert f"StatEvent: {checked:,} row(s) checked" in out
+    code, out, err = _verify(run_cli, env, "--json", "ImportJob")
+    assert code == 0, out + err
+    found = json.loads(out)
+    assert found["differs"] is False and found["counts"] == dict.fromkeys(KINDS, 0)
 
 
 def test_a_row_deleted_in_core_is_extra_and_repair_deletes_it(
