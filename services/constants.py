@@ -18,6 +18,10 @@ class RunStatus(StrEnum):
 
 
 DEFAULT_BATCH_SIZE = 10_000
+# Bytes handed to a staging COPY per write (below psycopg's 128 KiB split size).
+COPY_BLOCK_BYTES = 64 * 1024
+# Read batch n+1 from core while batch n is written (no-transform runs only).
+PREFETCH = True
 DEFAULT_SOURCE_SCHEMA = "public"
 DEFAULT_DESTINATION_SCHEMA = "analytics_raw"
 RUNNER_SCHEMA = "tablesync"
