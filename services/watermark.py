@@ -48,6 +48,15 @@ WHERE datname = current_database()
   AND (xact_start IS NOT NULL OR state IS NULL)
 """
 
+# Every role sees every virtualxid lock: one per open transaction.
+_UNSEEN_TRANSACTIONS_SQL = """
+SELECT l.virtualxid
+FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+WHERE l.locktype = 'virtualxid' AND l.granted
+  AND a.datname = current_database() AND a.pid <> pg_backend_pid()
+  AND a.backend_type IS NULL AND a.usesysid IS NOT NULL
+"""
+
 _WRITERS_SQL = """
 SELECT DISTINCT l.virtualtransaction
 FROM pg_locks l
@@ -95,42 +104,62 @@ def _minus_lag(conn: psycopg.Connection[Any], bound: str, lag_s: float) -> str:
     return str(row[0]) if row else bound
 
 
-def _timestamp_watermark(conn: psycopg.Connection[Any], plan: SyncPlan, lag_s: float) -> Watermark:
+def _still_open(
+    conn: psycopg.Connection[Any], query: str, params: tuple[Any, ...], wait_s: float
+) -> set[str]:
+    """The transactions ``query`` lists now that are still open after up to ``wait_s``."""
+    open_now = {r[0] for r in conn.execute(query, params)}
+    deadline = time.monotonic() + wait_s
+    while open_now and time.monotonic() < deadline:
+        time.sleep(_POLL_S)
+        open_now &= {r[0] for r in conn.execute(query, params)}
+    return open_now
+
+
+def _hold(saved: Position | None, why: str) -> Watermark:
+    """Stay at the saved position: nothing past it is read this run."""
+    return Watermark(value=None if saved is None else saved.value, inclusive=False, held_back=why)
+
+
+def _timestamp_watermark(
+    conn: psycopg.Connection[Any],
+    plan: SyncPlan,
+    saved: Position | None,
+    lag_s: float,
+    wait_s: float,
+) -> Watermark:
     row = conn.execute(_OLDEST_TRANSACTION_SQL, (f"{APPLICATION_NAME}:%",)).fetchone()
     assert row is not None  # an aggregate always returns its row
     now, oldest, pid, unseen, standby = row
     bound: str = now if oldest is None else oldest
-    if lag_s:
-        bound = _minus_lag(conn, bound, lag_s)
     why = None
     if oldest is not None:
         why = f"an open core transaction (pid {pid}) started at {oldest}"
-    if unseen and not lag_s:
-        # Unseen sessions may hold rows that commit late: say it on every run,
-        # not only when rows are visibly held back.
-        log.warning(
-            "%s: %d core session(s) of other roles are invisible to the watermark; grant"
-            " pg_read_all_stats to the core role or set safety_lag_s on the definition",
-            plan.name,
-            unseen,
-        )
-    if unseen:
-        why = (
-            f"{unseen} core session(s) of other roles cannot be seen (grant pg_read_all_stats"
-            " to the core role); relying on the definition's safety lag"
-        )
     if standby:
         why = (
             "core is a standby, where the primary's open transactions cannot be seen;"
             " relying on the definition's safety lag"
         )
+        if not lag_s:
+            log.warning("%s: %s, which is 0: set safety_lag_s", plan.name, why)
+    elif unseen:
+        # Other roles' transactions show no start, but every role sees their
+        # virtualxid locks: wait for those open now to end (then they are
+        # visible), as CREATE INDEX CONCURRENTLY waits for old transactions.
+        left = _still_open(conn, _UNSEEN_TRANSACTIONS_SQL, (), wait_s)
+        if left and not lag_s:
+            return _hold(
+                saved,
+                f"{len(left)} open core transaction(s) of other roles did not end within"
+                f" {wait_s:g} s (their start is invisible without pg_read_all_stats)",
+            )
+        if left:
+            why = f"{len(left)} open core transaction(s) of other roles; relying on the safety lag"
+    if lag_s:
+        bound = _minus_lag(conn, bound, lag_s)
     # Say "held back" only when rows really wait for a later run.
     held_back = why if why and _rows_at_or_after(conn, plan, bound) else None
     return Watermark(value=bound, inclusive=False, held_back=held_back)
-
-
-def _open_writers(conn: psycopg.Connection[Any], table: str) -> set[str]:
-    return {r[0] for r in conn.execute(_WRITERS_SQL, (table,))}
 
 
 def _sequence_watermark(
@@ -144,11 +173,7 @@ def _sequence_watermark(
         sql.SQL("SELECT max({})::text FROM {}").format(ident(plan.cursor.name), source)
     ).fetchone()
     newest = newest_row[0] if newest_row else None
-    writers = _open_writers(conn, table)
-    deadline = time.monotonic() + wait_s
-    while writers and time.monotonic() < deadline:
-        time.sleep(_POLL_S)
-        writers &= _open_writers(conn, table)
+    writers = _still_open(conn, _WRITERS_SQL, (table,), wait_s)
     if not writers:
         return Watermark(value=newest, inclusive=True)
     # A writer that outlived the wait may hold any value above what was
@@ -176,8 +201,8 @@ def compute_watermark(
     Rows at or past the bound wait for a later run; ``Watermark.held_back``
     says why when rows do wait.
     """
-    if plan.cursor.is_timestamp:
-        return _timestamp_watermark(conn, plan, safety_lag_s)
     if wait_s is None:
         wait_s = writer_wait_s(plan.definition.writer_wait_s)
+    if plan.cursor.is_timestamp:
+        return _timestamp_watermark(conn, plan, saved, safety_lag_s, wait_s)
     return _sequence_watermark(conn, plan, saved, wait_s)

@@ -115,19 +115,28 @@ def test_writer_wait_must_be_a_number(dbs: TestDatabases, cli: Cli) -> None:
     assert dbs.query_analytics("SELECT count(*) FROM tablesync.runs") == [(0,)]
 
 
-def test_a_core_role_that_cannot_see_other_sessions_is_warned(
+def test_a_select_only_core_role_does_not_skip_a_late_row_it_cannot_see(
     dbs: TestDatabases,
     cli: Cli,
     role: Role,  # noqa: F811
 ) -> None:
-    insert_events(dbs, 2)
+    # The core role sees neither the writer's start nor its query (no
+    # pg_read_all_stats): the run waits for it, then holds its position.
     dbs.query_core(sql.SQL("GRANT SELECT ON events TO {}").format(sql.Identifier(role.name)))
     cli.env["DATABASE_URL_CORE"] = role.url(dbs.core_url)
-    with psycopg.connect(dbs.core_url) as other_role:
-        other_role.execute("SELECT 1")  # a superuser's open transaction it cannot see
-        result = cli.sync("EventsByTime")
-    assert result.code == 0, result.stderr
-    assert "invisible to the watermark; grant pg_read_all_stats" in result.stderr
+    insert_events(dbs, 2, "before")
+    assert cli.sync("EventsByTime").code == 0
+    writer = psycopg.connect(dbs.core_url)
+    writer.execute("INSERT INTO events (payload) VALUES ('late')")
+    insert_events(dbs, 2, "after")
+    held = cli.sync("EventsByTime")
+    writer.commit()
+    writer.close()
+    assert held.code == 0, held.stderr
+    assert "held back: 1 open core transaction(s) of other roles did not end" in held.stdout
+    assert len(events_in(dbs, "analytics")) == 2
+    assert cli.sync("EventsByTime").code == 0
+    assert events_in(dbs, "analytics") == events_in(dbs, "core")
 
 
 def _payloads(dbs: TestDatabases) -> list[str]:
