@@ -211,14 +211,15 @@ def _stream_transformed(
         )
         out.set_types([*source_oids, "text", "text"])
         into = None
+        hook = kill_point if os.environ.get(KILL_AT_VARIABLE) else _no_hook  # dear per row
         for values in out.rows():
             at.index += 1
             at.key = (values[width], values[width + 1])
             at.row = dict(zip(plan.selected, values[:width], strict=True))
             staged.read += 1
-            kill_point("read")
+            hook("read")
             result = transform(at.row)
-            kill_point("transform")
+            hook("transform")
             if result is None:
                 staged.skipped += 1
                 continue
@@ -226,10 +227,14 @@ def _stream_transformed(
             if into is None:
                 on_columns(staged.columns)
                 into = _open_staging_copy(stack, plan, analytics, staged.columns)
-            into.write_row([*(result[c] for c in staged.columns), *at.key])
-            kill_point("copy")
+            into.write_row([*map(result.__getitem__, staged.columns), *at.key])
+            hook("copy")
             staged_keys.append(at.key)
     return staged
+
+
+def _no_hook(phase: str) -> None:
+    """kill_point when no test armed it: nothing to look up."""
 
 
 def _open_staging_copy(
