@@ -109,7 +109,7 @@ def run_tablesync(mode: str, batch_size: int, core_url: str, analytics_url: str)
     if os.environ.get("BENCH_PREFETCH") == "0":  # measure the lever it pulls
         import services.process_definition
 
-        services.process_definition.PREFETCH = False
+        vars(services.process_definition)["PREFETCH"] = False  # imported there by name
     urls = DatabaseUrls(core=core_url, analytics=analytics_url)
     with Databases(urls) as dbs:
         result = process_definition(JOB, mode, definition(mode, batch_size), dbs, command="bench")
