@@ -17,7 +17,6 @@ import orjson
 from psycopg.abc import AdaptContext
 from psycopg.types.json import set_json_dumps, set_json_loads
 
-
 _INT64_MAX = 2**63 - 1
 
 

@@ -106,8 +106,9 @@ def too_long(seeded: TestDatabases) -> TestDatabases:
 
 
 def test_a_failing_row_exits_1_with_one_error_line_and_no_traceback(
-    too_long: TestDatabases, env: dict[str, str]
+    too_long: TestDatabases, env: dict[str, str], tmp_path: Path
 ) -> None:
+    env = {**env, "TABLESYNC_FAILURES_DIR": str(tmp_path)}
     first = too_long.query_core(
         """SELECT "finishedAt"::text, id::text FROM "ImportJob" WHERE "finishedAt" IS NOT NULL
            AND length(source) > 3 ORDER BY "finishedAt", id LIMIT 1"""
@@ -121,7 +122,10 @@ def test_a_failing_row_exits_1_with_one_error_line_and_no_traceback(
     assert _runs(too_long) == [("ImportJob", "failed")]
 
 
-def test_verbose_shows_the_traceback(too_long: TestDatabases, env: dict[str, str]) -> None:
+def test_verbose_shows_the_traceback(
+    too_long: TestDatabases, env: dict[str, str], tmp_path: Path
+) -> None:
+    env = {**env, "TABLESYNC_FAILURES_DIR": str(tmp_path)}
     code, _, err = run_cli(["--verbose", "export-to-pg", "ImportJob"], env=env)
     assert code == 1
     assert "Traceback" in err
