@@ -1,0 +1,47 @@
+"""ExportDefinition validation: every problem listed, naming the definition and the field."""
+
+from __future__ import annotations
+
+import pytest
+
+from services import ExportDefinition
+from services.definition import build_definition
+from services.errors import EXIT_CONFIGURATION, InvalidDefinitionError
+
+VALID = {
+    "source": {"table": "T", "cursor": {"field": "updatedAt", "id_field": "id"}},
+    "destination": {"table": "t", "conflict_columns": ["id"]},
+}
+
+
+def test_defaults_follow_the_contract() -> None:
+    definition = build_definition("T", VALID)
+    assert isinstance(definition, ExportDefinition)
+    assert (definition.source.schema_, definition.destination.schema_) == (
+        "public",
+        "analytics_raw",
+    )
+    assert definition.source.columns == "*" and definition.source_columns is None
+    assert (definition.transform, definition.batch_size) == (None, 10_000)
+
+
+def test_every_problem_is_listed_with_its_field() -> None:
+    raw = {
+        "source": {"table": "", "cursor": {"field": "x" * 64}, "columns": ["a", "a"]},
+        "destination": {"table": "t", "conflict_columns": []},
+        "batch_size": 0,
+        "surprise": True,
+    }
+    with pytest.raises(InvalidDefinitionError) as caught:
+        build_definition("Bad", raw)
+    assert caught.value.exit_code == EXIT_CONFIGURATION
+    fields = [p.split(": ")[1] for p in caught.value.problems]
+    assert sorted(fields) == [
+        "batch_size",
+        "destination.conflict_columns",
+        "source.columns",
+        "source.cursor.field",
+        "source.table",
+        "surprise",
+    ]
+    assert all(p.startswith("definition 'Bad': ") for p in caught.value.problems)
