@@ -22,6 +22,7 @@ from services.constants import COPY_BLOCK_BYTES
 from services.definition import Row
 from services.errors import PreflightError, RowError
 from services.exact_json import use_exact_json
+from services.fast_path import FastPathRefused, check_keys
 from services.plan import CopyMode, SyncPlan
 from services.testhooks import KILL_AT_VARIABLE, kill_point
 
@@ -63,14 +64,19 @@ def stage_passthrough(
     core: psycopg.Connection[Any],
     analytics: psycopg.Connection[Any],
     window: q.Window,
+    *,
+    fast: bool = False,
 ) -> StagedBatch:
-    """Copy the window's rows unchanged; raises the server's error on bad data."""
+    """Copy the window's rows unchanged (straight into the destination when ``fast``,
+    see services/fast_path.py); raises the server's error on bad data."""
     binary = plan.mode is CopyMode.BINARY
+    read = q.copy_out(plan, window, binary=binary, with_key_text=not fast)
+    if fast:
+        write = q.copy_into_destination(plan, plan.selected, binary=binary)
+    else:
+        write = q.copy_in(plan.selected, binary=binary)
     with core.cursor() as reader, analytics.cursor() as writer:
-        with (
-            reader.copy(q.copy_out(plan, window, binary=binary)) as out,
-            writer.copy(q.copy_in(plan.selected, binary=binary)) as into,
-        ):
+        with reader.copy(read) as out, writer.copy(write) as into:
             copy_blocks(out, into)
         return StagedBatch(read=writer.rowcount, columns=list(plan.selected))
 
@@ -143,21 +149,25 @@ def stage_transformed(
     window: q.Window,
     columns: list[str] | None,
     on_columns: Callable[[list[str]], None],
+    *,
+    fast: bool = False,
 ) -> StagedBatch:
     """Read, transform and write the window's rows one by one.
 
     ``columns`` is the staging table's column list when it exists already;
     ``on_columns(columns)`` is called once with the first output's columns so
     the caller can check them and create the staging table before any write.
+    ``fast`` writes straight into the destination instead (services/fast_path.py)
+    and raises FastPathRefused at a NULL key.
     A failure raises RowError naming the row at fault where one is to blame.
     """
     at = _Cursor()
     staged_keys: list[tuple[str | None, str | None]] = []
     try:
         return _stream_transformed(
-            plan, core, analytics, window, columns, on_columns, at, staged_keys
+            plan, core, analytics, window, columns, on_columns, at, staged_keys, fast
         )
-    except (RowError, PreflightError, psycopg.OperationalError):
+    except (RowError, PreflightError, FastPathRefused, psycopg.OperationalError):
         raise
     except psycopg.Error as exc:
         line = copy_line(exc)
@@ -195,6 +205,7 @@ def _stream_transformed(
     on_columns: Callable[[list[str]], None],
     at: _Cursor,
     staged_keys: list[tuple[str | None, str | None]],
+    fast: bool,
 ) -> StagedBatch:
     transform = plan.definition.transform
     assert transform is not None
@@ -226,8 +237,10 @@ def _stream_transformed(
             staged.columns = _check_output(result, staged.columns or None, at)
             if into is None:
                 on_columns(staged.columns)
-                into = _open_staging_copy(stack, plan, analytics, staged.columns)
-            into.write_row([*map(result.__getitem__, staged.columns), *at.key])
+                into = _open_staging_copy(stack, plan, analytics, staged.columns, fast=fast)
+            if fast:
+                check_keys(plan, result)  # the table would take a NULL key; staging refuses it
+            into.write_row([*map(result.__getitem__, staged.columns), *(() if fast else at.key)])
             hook("copy")
             staged_keys.append(at.key)
     return staged
@@ -238,11 +251,24 @@ def _no_hook(phase: str) -> None:
 
 
 def _open_staging_copy(
-    stack: ExitStack, plan: SyncPlan, conn: psycopg.Connection[Any], columns: list[str]
+    stack: ExitStack,
+    plan: SyncPlan,
+    conn: psycopg.Connection[Any],
+    columns: list[str],
+    *,
+    fast: bool,
 ) -> psycopg.Copy:
+    """The COPY into staging (with each row's key as text), or into the destination if fast."""
     oids = [plan.destination.columns[c].type_oid for c in columns]
+    binary = _loadable(conn, oids)
     writer = stack.enter_context(conn.cursor())
     use_exact_json(writer)
-    into = stack.enter_context(writer.copy(q.copy_in(columns, binary=_loadable(conn, oids))))
+    if fast:
+        into = stack.enter_context(
+            writer.copy(q.copy_into_destination(plan, columns, binary=binary))
+        )
+        into.set_types(oids)
+        return into
+    into = stack.enter_context(writer.copy(q.copy_in(columns, binary=binary)))
     into.set_types([*oids, "text", "text"])
     return into

@@ -10,6 +10,7 @@ transform decode JSON numbers with a fraction or exponent, and integers past
 from __future__ import annotations
 
 import json
+import re
 from decimal import Decimal
 from typing import Any
 
@@ -25,9 +26,41 @@ def _int_or_decimal(text: str) -> int | Decimal:
     return number if -_INT64_MAX - 1 <= number <= _INT64_MAX else Decimal(text)
 
 
-def loads(data: bytes | str) -> Any:
-    """Decode JSON with exact numbers: 64-bit ints as int, other numbers as Decimal."""
+# A number token with a fraction or an exponent, or an integer of 19+ digits
+# (int64 has 19), where orjson would round or differ: such documents take the
+# exact decoder. Inside a document a number follows ':', ',' or '['; the same
+# text inside a string only costs the slow path, never a digit.
+_INEXACT_FOR_ORJSON = re.compile(rb"[:,\[]\s*-?(?:[0-9]+[.eE]|[0-9]{19})")
+_NUMBER_START = frozenset(b"-0123456789")
+_SPACE = (b" ", b"\t", b"\n", b"\r")
+
+
+def _orjson_is_exact(raw: bytes) -> bool:
+    start = raw[:1] if raw[:1] not in _SPACE else raw.lstrip()[:1]
+    if start and start[0] in _NUMBER_START:  # the document is one number: let json decide
+        return False
+    return _INEXACT_FOR_ORJSON.search(raw) is None
+
+
+def _exact_loads(data: bytes | str) -> Any:
     return json.loads(data, parse_float=Decimal, parse_int=_int_or_decimal)
+
+
+def loads(data: bytes | str) -> Any:
+    """Decode JSON with exact numbers: 64-bit ints as int, other numbers as Decimal.
+
+    orjson decodes documents whose numbers are all small integers (the usual
+    case, and several times faster); the others go through the stdlib decoder.
+    """
+    raw = (
+        data if isinstance(data, bytes) else data.encode() if isinstance(data, str) else bytes(data)
+    )
+    if _orjson_is_exact(raw):
+        try:
+            return orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            pass  # what orjson refuses, the exact decoder decides
+    return _exact_loads(raw)
 
 
 def _decimal_as_number(value: Any) -> orjson.Fragment:

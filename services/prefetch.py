@@ -52,8 +52,11 @@ class Prefetcher:
         watermark: Watermark,
         start: Position | None,
         next_end: NextEnd,
+        *,
+        with_key_text: bool = True,
     ) -> None:
         self._plan, self._core, self._watermark = plan, core, watermark
+        self._with_key_text = with_key_text  # False: rows go straight to the destination
         self._start, self._next_end = start, next_end
         self._queue: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=QUEUE_BLOCKS)
         self._stop = threading.Event()
@@ -140,7 +143,7 @@ class Prefetcher:
     def _read_batch(self, window: q.Window) -> None:
         block, rows = bytearray(), 0
         binary = self._plan.mode is CopyMode.BINARY
-        query = q.copy_out(self._plan, window, binary=binary)
+        query = q.copy_out(self._plan, window, binary=binary, with_key_text=self._with_key_text)
         with self._core.cursor() as reader, reader.copy(query) as out:
             for chunk in out:
                 block += chunk
@@ -155,12 +158,21 @@ class Prefetcher:
 
 
 def stage_blocks(
-    plan: SyncPlan, analytics: psycopg.Connection[Any], blocks: Iterator[bytes]
+    plan: SyncPlan,
+    analytics: psycopg.Connection[Any],
+    blocks: Iterator[bytes],
+    *,
+    fast: bool = False,
 ) -> StagedBatch:
-    """Write one prefetched batch into the staging table; raises the server's error on bad data."""
+    """Write one prefetched batch into the staging table (the destination itself when
+    ``fast``, see services/fast_path.py); raises the server's error on bad data."""
     binary = plan.mode is CopyMode.BINARY
+    if fast:
+        query = q.copy_into_destination(plan, plan.selected, binary=binary)
+    else:
+        query = q.copy_in(plan.selected, binary=binary)
     with analytics.cursor() as writer:
-        with writer.copy(q.copy_in(plan.selected, binary=binary)) as into:
+        with writer.copy(query) as into:
             for block in blocks:
                 into.write(block)
         return StagedBatch(read=writer.rowcount, columns=list(plan.selected))

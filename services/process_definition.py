@@ -32,6 +32,12 @@ from services.db import Databases
 from services.definition import ExportDefinition
 from services.errors import PreflightError, RowError, RunError, TablesyncError, TransientError
 from services.failures import save_failed_row
+from services.fast_path import (
+    FALLBACK_ERRORS,
+    batch_keys_unique,
+    fast_path_allowed,
+    must_fall_back,
+)
 from services.lock import definition_lock
 from services.plan import CopyMode, SyncPlan
 from services.position import Position, Watermark, load_position, save_position
@@ -64,6 +70,68 @@ class _Run:
         self.prefetcher: Prefetcher | None = None
         self.prefetched: Iterator[tuple[Position, Iterator[bytes]]] | None = None
         self.blocks: Iterator[bytes] | None = None
+        # Initial-load fast path (services/fast_path.py): None until first asked.
+        self.fast: bool | None = None
+        self.fast_columns: list[str] | None = None
+        self.distinct = not batch_keys_unique(plan)
+
+    def fast_now(self) -> bool:
+        """Whether batches go straight into the destination; checked once, before any write."""
+        if self.fast is None:
+            self.fast = fast_path_allowed(self.plan, self.analytics)
+        return self.fast
+
+    def check_fast_columns(self, columns: list[str]) -> None:
+        if self.fast_columns is None:
+            check_transform_columns(self.plan, columns)
+            self.fast_columns = columns
+
+    def write_batch(self, window: q.Window) -> RunCounts:
+        """Write one batch: straight into an empty destination when allowed, else staged
+        and upserted; a batch the straight COPY refuses is redone the normal way."""
+        if self.fast_now():
+            try:
+                with self.analytics.transaction():  # a savepoint: a refused batch leaves no row
+                    return self.copy_straight(window)
+            except FALLBACK_ERRORS as exc:
+                if not must_fall_back(exc, self.analytics):
+                    raise
+                self.leave_fast_path(exc)
+        return self.upsert(self.stage(window))
+
+    def copy_straight(self, window: q.Window) -> RunCounts:
+        if self.blocks is not None:
+            blocks, self.blocks = self.blocks, None
+            staged = stage_blocks(self.plan, self.analytics, blocks, fast=True)
+        elif self.plan.mode is CopyMode.PYTHON:
+            staged = stage_transformed(
+                self.plan,
+                self.core,
+                self.analytics,
+                window,
+                self.fast_columns,
+                self.check_fast_columns,
+                fast=True,
+            )
+        else:
+            staged = stage_passthrough(self.plan, self.core, self.analytics, window, fast=True)
+        kill_point("upsert")
+        written = staged.read - staged.skipped
+        log.debug("%s: fast path: %d row(s) copied straight in", self.plan.name, written)
+        return RunCounts(read=staged.read, created=written, skipped=staged.skipped)
+
+    def leave_fast_path(self, exc: BaseException) -> None:
+        """Back to staging for the rest of the run; the current batch is read again."""
+        log.debug(
+            "%s: fast path off: %s: %s; batch redone through staging",
+            self.plan.name,
+            type(exc).__name__,
+            redact(first_line(exc)),
+        )
+        self.fast, self.blocks = False, None
+        if self.prefetcher is not None:  # its batches lack the key text staging needs
+            self.prefetcher.close()
+            self.prefetcher = self.prefetched = None
 
     def ensure_staging(self, columns: list[str]) -> None:
         if self.staging_columns is not None:
@@ -103,7 +171,8 @@ class _Run:
                 cursor_value=null_key[0],
                 row_id=null_key[1],
             )
-        row = self.analytics.execute(q.upsert(self.plan, staged.columns)).fetchone()
+        upsert = q.upsert(self.plan, staged.columns, distinct=self.distinct)
+        row = self.analytics.execute(upsert).fetchone()
         kill_point("upsert")
         assert row is not None
         counts.created, counts.updated = int(row[0]), int(row[1])
@@ -119,7 +188,9 @@ class _Run:
         """The next batch's end from the reading thread, started at the first call."""
         if self.prefetched is None:
             ends = partial(self.query_batch_end, watermark=watermark)
-            self.prefetcher = Prefetcher(self.plan, self.core, watermark, position, ends)
+            self.prefetcher = Prefetcher(
+                self.plan, self.core, watermark, position, ends, with_key_text=not self.fast_now()
+            )
             self.prefetched = iter(self.prefetcher.__enter__())
         found = next(self.prefetched, None)
         if found is None:
@@ -159,7 +230,7 @@ class _Run:
                 "through": end.to_dict(),
             }
             with self.analytics.transaction():
-                counts = self.upsert(self.stage(window))
+                counts = self.write_batch(window)
                 result.counts.add(counts)
                 save_position(self.analytics, plan.job, plan.name, end)
                 record_progress(self.analytics, run_id, result.counts, end)
@@ -279,7 +350,13 @@ def process_definition(
     report counts of a failed run.
     """
     result = RunResult(
-        job=job, definition=name, started_at=time.time(), host=socket.gethostname(), pid=os.getpid()
+        job=job,
+        definition=name,
+        started_at=time.time(),
+        host=socket.gethostname(),
+        pid=os.getpid(),
+        cursor_field=definition.source.cursor.field,
+        id_field=definition.source.cursor.id_field,
     )
     with dbs.analytics.connection() as analytics, dbs.core.connection() as core:
         analytics.autocommit = core.autocommit = True

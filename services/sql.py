@@ -128,9 +128,12 @@ def select_rows(plan: SyncPlan, window: Window, *, with_key_text: bool) -> sql.C
     )
 
 
-def copy_out(plan: SyncPlan, window: Window, *, binary: bool) -> sql.Composed:
+def copy_out(
+    plan: SyncPlan, window: Window, *, binary: bool, with_key_text: bool = True
+) -> sql.Composed:
+    """The window's rows for COPY; without the key text when they go straight to the table."""
     return sql.SQL("COPY ({}) TO STDOUT{}").format(
-        select_rows(plan, window, with_key_text=True),
+        select_rows(plan, window, with_key_text=with_key_text),
         sql.SQL(" (FORMAT BINARY)" if binary else ""),
     )
 
@@ -188,6 +191,22 @@ def copy_in(columns: list[str], *, binary: bool) -> sql.Composed:
     )
 
 
+def destination_is_empty(plan: SyncPlan) -> sql.Composed:
+    """One row: whether the destination holds no row at all (one probe, no count)."""
+    return sql.SQL("SELECT NOT EXISTS (SELECT FROM {})").format(
+        ident(plan.destination.schema, plan.destination.name)
+    )
+
+
+def copy_into_destination(plan: SyncPlan, columns: list[str], *, binary: bool) -> sql.Composed:
+    """COPY straight into the destination: the initial-load fast path (services/fast_path.py)."""
+    return sql.SQL("COPY {} ({}) FROM STDIN{}").format(
+        ident(plan.destination.schema, plan.destination.name),
+        column_list(columns),
+        sql.SQL(" (FORMAT BINARY)" if binary else ""),
+    )
+
+
 def first_null_key(plan: SyncPlan) -> sql.Composed:
     """The first staged row with a NULL conflict column, which ON CONFLICT cannot match."""
     return sql.SQL("SELECT {}, {} FROM {} WHERE {} ORDER BY {} LIMIT 1").format(
@@ -206,13 +225,24 @@ def _compared(plan: SyncPlan, table: str, name: str) -> sql.Composable:
     return sql.SQL("{}::text").format(ident(table, name))
 
 
-def upsert(plan: SyncPlan, columns: list[str]) -> sql.Composed:
+def _distinct_on(keys: list[str]) -> sql.Composable:
+    return sql.SQL("DISTINCT ON ({}) ").format(column_list(keys))
+
+
+def _last_first(keys: list[str]) -> sql.Composable:
+    """Per key, the row staged last first: DISTINCT ON keeps it (rule 3)."""
+    return sql.SQL(" ORDER BY {}, {} DESC").format(column_list(keys), ident(ORDINAL))
+
+
+def upsert(plan: SyncPlan, columns: list[str], *, distinct: bool = True) -> sql.Composed:
     """Staging into destination: last row per key wins; unchanged rows are not rewritten.
 
-    Returns one row: (created, updated).
+    ``distinct=False`` drops the DISTINCT ON sort, for batches that cannot hold
+    a key twice. Returns one row: (created, updated).
     """
     keys = plan.keys
     others = [c for c in columns if c not in keys]
+    conflict: sql.Composable
     if others:
         conflict = sql.SQL("DO UPDATE SET {sets} WHERE ({old}) IS DISTINCT FROM ({new})").format(
             sets=sql.SQL(", ").join(
@@ -225,7 +255,7 @@ def upsert(plan: SyncPlan, columns: list[str]) -> sql.Composed:
         conflict = sql.SQL("DO NOTHING")
     return sql.SQL(
         "WITH written AS (INSERT INTO {dest} AS d ({cols})"
-        " SELECT DISTINCT ON ({keys}) {cols} FROM {staging} ORDER BY {keys}, {ordinal} DESC"
+        " SELECT {distinct}{cols} FROM {staging}{order}"
         " ON CONFLICT ({keys}) {conflict} RETURNING (d.xmax = 0) AS inserted)"
         " SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted)"
         " FROM written"
@@ -234,6 +264,7 @@ def upsert(plan: SyncPlan, columns: list[str]) -> sql.Composed:
         cols=column_list(columns),
         keys=column_list(keys),
         staging=ident(STAGING_TABLE),
-        ordinal=ident(ORDINAL),
+        distinct=_distinct_on(keys) if distinct else sql.SQL(""),
+        order=_last_first(keys) if distinct else sql.SQL(""),
         conflict=conflict,
     )

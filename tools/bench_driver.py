@@ -25,6 +25,7 @@ import json
 import os
 import sys
 import time
+from collections.abc import Mapping
 from typing import Any
 
 JOB = "bench"
@@ -100,16 +101,26 @@ def definition(mode: str, batch_size: int) -> Any:
     )
 
 
+def _pull_levers(environ: Mapping[str, str]) -> None:
+    """Turn tuning levers off for an A/B: BENCH_PREFETCH=0, BENCH_FAST_PATH=0 (initial-load
+    COPY straight into the table), BENCH_DISTINCT=1 (DISTINCT ON even when keys are unique)."""
+    import services.process_definition as engine  # each lever is imported there by name
+
+    if environ.get("BENCH_PREFETCH") == "0":
+        vars(engine)["PREFETCH"] = False
+    if environ.get("BENCH_FAST_PATH") == "0":
+        vars(engine)["fast_path_allowed"] = lambda plan, analytics: False
+    if environ.get("BENCH_DISTINCT") == "1":
+        vars(engine)["batch_keys_unique"] = lambda plan: False
+
+
 def run_tablesync(mode: str, batch_size: int, core_url: str, analytics_url: str) -> int:
     """One tablesync run of the bench definition; returns the rows read."""
     from services.db import Databases
     from services.process_definition import process_definition
     from services.settings import DatabaseUrls
 
-    if os.environ.get("BENCH_PREFETCH") == "0":  # measure the lever it pulls
-        import services.process_definition
-
-        vars(services.process_definition)["PREFETCH"] = False  # imported there by name
+    _pull_levers(os.environ)
     urls = DatabaseUrls(core=core_url, analytics=analytics_url)
     with Databases(urls) as dbs:
         result = process_definition(JOB, mode, definition(mode, batch_size), dbs, command="bench")

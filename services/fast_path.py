@@ -1,0 +1,81 @@
+"""When a batch may skip staging: the initial-load fast path and the upsert without a sort.
+
+Into a destination that was empty when the run started, a batch is copied
+straight into the table inside a savepoint instead of staged and upserted.
+Anything the straight COPY refuses (a key seen twice, a NULL key, bad data)
+rolls back to the savepoint; the run then redoes that batch through staging
+and the upsert, which keep the contract's rules and name the row at fault,
+and stays on that path for the rest of the run.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import psycopg
+
+from services import sql as q
+from services.errors import RowError
+from services.plan import CopyMode, SyncPlan
+
+log = logging.getLogger(__name__)
+
+
+class FastPathRefused(Exception):
+    """A row the straight COPY must not write (a NULL key): redo the batch the normal way."""
+
+
+# What makes a fast batch fall back: anything the server or the row checks
+# refuse. A lost connection is not among them: it is the run's error.
+FALLBACK_ERRORS = (FastPathRefused, RowError, psycopg.Error)
+
+
+def must_fall_back(exc: BaseException, conn: psycopg.Connection[Any]) -> bool:
+    """Whether a fast batch that raised ``exc`` is to be redone through staging."""
+    if isinstance(exc, psycopg.OperationalError) or conn.broken or conn.closed:
+        return False
+    return isinstance(exc, FALLBACK_ERRORS)
+
+
+def fast_path_allowed(plan: SyncPlan, analytics: psycopg.Connection[Any]) -> bool:
+    """Whether this run may copy batches straight into the destination.
+
+    Only into an empty destination. Without a transform, every conflict column
+    must also be NOT NULL there, so a NULL key raises instead of being written
+    (the transform path checks its keys in Python instead).
+    """
+    dest = plan.destination
+    if plan.mode is not CopyMode.PYTHON and not all(dest.columns[k].not_null for k in plan.keys):
+        log.debug(
+            "%s: fast path off: a conflict column of %s is nullable", plan.name, dest.qualified
+        )
+        return False
+    row = analytics.execute(q.destination_is_empty(plan)).fetchone()
+    empty = bool(row and row[0])
+    log.debug(
+        "%s: fast path %s: %s is %s",
+        plan.name,
+        "on" if empty else "off",
+        dest.qualified,
+        "empty" if empty else "not empty",
+    )
+    return empty
+
+
+def batch_keys_unique(plan: SyncPlan) -> bool:
+    """Whether a batch can never hold a key twice, so the upsert needs no DISTINCT ON.
+
+    True without a transform when core has a (valid, non-partial) unique index on
+    exactly the conflict columns: one COPY reads one snapshot, where keys are unique.
+    """
+    if plan.mode is CopyMode.PYTHON:
+        return False
+    return frozenset(plan.keys) in plan.source.unique_keys
+
+
+def check_keys(plan: SyncPlan, row: dict[str, Any]) -> None:
+    """Raise FastPathRefused when a transformed row has a NULL conflict column."""
+    for key in plan.keys:
+        if row[key] is None:
+            raise FastPathRefused(f"NULL in conflict column {key!r}")
