@@ -175,7 +175,7 @@ def build_blocks(result: RunResult, *, resume_command: str) -> tuple[str, list[d
         fallback += f": {error}"
         blocks.extend(_failure_blocks(result, resume_command))
     else:
-        position = format_position(result.position_after or result.position_before)
+        position = format_position(result.shown_position)
         blocks.append(_section(f"*Position*\n{_mrkdwn(position)}"))
     if result.held_back:
         blocks.append(_section(f"*Held back*\n{_mrkdwn(result.held_back)}"))
@@ -185,10 +185,10 @@ def build_blocks(result: RunResult, *, resume_command: str) -> tuple[str, list[d
 
 def _failure_blocks(result: RunResult, resume_command: str) -> list[dict[str, Any]]:
     # The position stays at the last committed batch on failure (contract rule 5).
-    last_good = format_position(result.position_after or result.position_before)
+    last_good = format_position(result.shown_position)
     blocks = [
         _section(f"*Error*\n{_code(result.error or 'unknown error')}"),
-        _section(f"*Failed batch*\n{_mrkdwn(format_batch(result.failed_batch))}"),
+        _section(f"*Failed batch*\n{_mrkdwn(format_batch(result.shown_batch))}"),
         _section(f"*Last good position*\n{_mrkdwn(last_good)}"),
         _section(f"*Resume with*\n{_code(resume_command)}"),
     ]

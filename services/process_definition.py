@@ -206,6 +206,8 @@ class _Run:
     def run_batches(
         self, saved: Position | None, run_id: int, progress: ProgressCallback | None
     ) -> None:
+        if saved is not None:  # not a full load: no need to ask whether the table is empty
+            self.fast = False
         try:
             self.batch_loop(saved, run_id, progress)
         finally:
@@ -390,7 +392,7 @@ def process_definition(
                     raise
                 raise error from exc
             finally:
-                if not analytics.broken:
+                if not analytics.broken and run.staging_columns is not None:
                     analytics.execute(q.drop_staging())
             result.status, result.finished_at = RunStatus.SUCCEEDED, time.time()
             _finish(dbs, run, run_id, RunStatus.SUCCEEDED, None)

@@ -87,7 +87,7 @@ def summary_line(result: RunResult) -> str:
         f"{result.definition}: {result.status} — {counts_text(result)}",
         f"{result.rows_per_s:,.0f} rows/s",
         f"{result.duration_s:.2f} s",
-        f"position {format_position(result.position_after or result.position_before)}",
+        f"position {format_position(result.shown_position)}",
     ]
     if result.held_back:
         parts.append(f"held back: {result.held_back}")

@@ -46,6 +46,32 @@ class RunResult:
     exit_code: int = 0
     host: str = ""
     pid: int = 0
+    # Column names of the cursor, so people read updatedAt=... rather than value=...
+    cursor_field: str = "value"
+    id_field: str | None = None
+
+    def named(self, position: dict[str, Any] | None) -> dict[str, Any] | None:
+        """``position`` ({"value", "id"}) keyed by the cursor's column names instead."""
+        if not position:
+            return None
+        named = {self.cursor_field: position.get("value")}
+        if position.get("id") is not None:
+            named[self.id_field or "id"] = position["id"]
+        return named
+
+    @property
+    def shown_position(self) -> dict[str, Any] | None:
+        """The position to show people: after the run, else before it."""
+        return self.named(self.position_after or self.position_before)
+
+    @property
+    def shown_batch(self) -> dict[str, Any] | None:
+        """The failed batch's range with named positions."""
+        if not self.failed_batch:
+            return None
+        return {
+            k: self.named(v) if isinstance(v, dict) else v for k, v in self.failed_batch.items()
+        }
 
     @property
     def duration_s(self) -> float:

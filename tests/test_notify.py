@@ -48,18 +48,20 @@ def failed_result() -> RunResult:
         status=RunStatus.FAILED,
         run_id=42,
         counts=RunCounts(read=10_000, created=0, skipped=0, errors=1),
-        position_before={"updatedAt": "2026-11-23T10:00:00+00:00", "id": "se-000009999"},
-        position_after={"updatedAt": "2026-11-23T10:00:00+00:00", "id": "se-000009999"},
+        position_before={"value": "2026-11-23T10:00:00+00:00", "id": "se-000009999"},
+        position_after={"value": "2026-11-23T10:00:00+00:00", "id": "se-000009999"},
         started_at=1000.0,
         finished_at=1002.5,
         error=f"connection to {url} failed: server closed the connection unexpectedly",
         failed_batch={
-            "after": {"updatedAt": "2026-11-23T10:00:00+00:00", "id": "se-000009999"},
-            "through": {"updatedAt": "2026-11-23T11:30:00+00:00", "id": "se-000019999"},
+            "after": {"value": "2026-11-23T10:00:00+00:00", "id": "se-000009999"},
+            "through": {"value": "2026-11-23T11:30:00+00:00", "id": "se-000019999"},
         },
         host="runner-1",
         pid=4242,
         exit_code=1,
+        cursor_field="updatedAt",
+        id_field="id",
     )
 
 
@@ -69,10 +71,12 @@ def succeeded_result() -> RunResult:
         definition="ImportJob",
         status=RunStatus.SUCCEEDED,
         counts=RunCounts(read=5, created=5),
-        position_after={"finishedAt": "2026-11-23T12:00:00+00:00", "id": 7},
+        position_after={"value": "2026-11-23T12:00:00+00:00", "id": 7},
         started_at=1000.0,
         finished_at=1000.25,
         host="runner-1",
+        cursor_field="finishedAt",
+        id_field="id",
     )
 
 

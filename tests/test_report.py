@@ -16,8 +16,9 @@ from services.report import format_batch, format_position, results_json, summary
 from services.results import RunCounts, RunResult
 
 PASSWORD = "r3port-Pa55word"
+# As the engine stores it: {"value", "id"}; the result names the columns.
 POSITION = {
-    "updatedAt": dt.datetime(2026, 11, 23, 10, 0, 0, 123456, tzinfo=dt.UTC),
+    "value": dt.datetime(2026, 11, 23, 10, 0, 0, 123456, tzinfo=dt.UTC),
     "id": "se-000019999",
 }
 
@@ -31,6 +32,8 @@ def succeeded() -> RunResult:
         position_after=POSITION,
         started_at=100.0,
         finished_at=100.5,
+        cursor_field="updatedAt",
+        id_field="id",
     )
 
 
@@ -49,7 +52,9 @@ def test_summary_line_of_a_failure_names_the_error_without_the_password() -> Non
         definition="ImportJob",
         status=RunStatus.FAILED,
         counts=RunCounts(read=3, created=2, errors=1),
-        position_before={"finishedAt": "2026-11-01T00:00:00+00:00", "id": 9},
+        position_before={"value": "2026-11-01T00:00:00+00:00", "id": 9},
+        cursor_field="finishedAt",
+        id_field="id",
         started_at=10.0,
         finished_at=12.0,
         error=f"cannot connect to postgresql://etl:{PASSWORD}@db/core\nDETAIL: more",
@@ -94,7 +99,7 @@ def test_results_json_round_trip_with_unusual_cursor_types() -> None:
     register_secret(PASSWORD)
     key = uuid.UUID("12345678-1234-5678-1234-567812345678")
     result = succeeded()
-    result.position_after = {"updatedAt": POSITION["updatedAt"], "amount": Decimal("10.25")}
+    result.position_after = {"value": POSITION["value"], "amount": Decimal("10.25")}
     result.position_before = {"id": key, "day": dt.date(2026, 11, 23)}
     failed = RunResult(
         job="export-to-pg",
@@ -116,7 +121,7 @@ def test_results_json_round_trip_with_unusual_cursor_types() -> None:
         "null_cursor": 0,
     }
     assert data[0]["position_after"] == {
-        "updatedAt": "2026-11-23T10:00:00.123456+00:00",
+        "value": "2026-11-23T10:00:00.123456+00:00",
         "amount": "10.25",
     }
     assert data[0]["position_before"] == {"id": str(key), "day": "2026-11-23"}
