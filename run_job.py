@@ -75,7 +75,7 @@ def cli(ctx: click.Context, verbose: bool) -> None:
 
 def _error_lines(exc: TablesyncError) -> list[str]:
     errors = exc.errors if isinstance(exc, JobFailedError) else [exc]
-    lines = []
+    lines: list[str] = []
     for error in errors:
         problems = getattr(error, "problems", None) or [str(error)]
         lines.extend(f"error: {redact(p)}" for p in problems)

@@ -1,5 +1,11 @@
 """tablesync's engine: definitions, the sync loop and what it needs."""
 
-from services.definition import CursorSpec, DestinationSpec, ExportDefinition, SourceSpec
+from services.definition import (
+    CursorSpec,
+    DestinationSpec,
+    ExportDefinition,
+    SourceSpec,
+    build_definitions,
+)
 
-__all__ = ["CursorSpec", "DestinationSpec", "ExportDefinition", "SourceSpec"]
+__all__ = ["CursorSpec", "DestinationSpec", "ExportDefinition", "SourceSpec", "build_definitions"]

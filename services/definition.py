@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -121,3 +121,23 @@ def build_definition(name: str, raw: ExportDefinition | dict[str, Any]) -> Expor
     except ValidationError as exc:
         problems = validation_problems(name, exc)
         raise InvalidDefinitionError("; ".join(problems), problems=problems) from None
+
+
+def build_definitions(
+    raw: Mapping[str, ExportDefinition | dict[str, Any]],
+) -> dict[str, ExportDefinition]:
+    """Validate every definition of a job by name; one InvalidDefinitionError lists all problems.
+
+    Giving plain dicts (rather than ``ExportDefinition(...)`` calls, which fail
+    before their name is known) lets the error say which definition is wrong.
+    """
+    built: dict[str, ExportDefinition] = {}
+    problems: list[str] = []
+    for name, spec in raw.items():
+        try:
+            built[name] = build_definition(name, spec)
+        except InvalidDefinitionError as exc:
+            problems.extend(exc.problems)
+    if problems:
+        raise InvalidDefinitionError("; ".join(problems), problems=problems)
+    return built

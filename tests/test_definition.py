@@ -45,3 +45,23 @@ def test_every_problem_is_listed_with_its_field() -> None:
         "surprise",
     ]
     assert all(p.startswith("definition 'Bad': ") for p in caught.value.problems)
+
+
+def test_build_definitions_names_each_wrong_definition_and_keeps_the_good_ones() -> None:
+    from services import build_definitions
+    from services.errors import InvalidDefinitionError
+
+    good = {
+        "source": {"table": "t", "cursor": {"field": "at"}},
+        "destination": {"table": "t", "conflict_columns": ["id"]},
+    }
+    assert list(build_definitions({"Good": good})) == ["Good"]
+    bad = {**good, "batch_size": 0}
+    worse = {**good, "destination": {"table": "t", "conflict_columns": []}}
+    with pytest.raises(InvalidDefinitionError) as caught:
+        build_definitions({"Good": good, "Bad": bad, "Worse": worse})
+    assert caught.value.problems == [
+        "definition 'Bad': batch_size: Input should be greater than 0",
+        "definition 'Worse': destination.conflict_columns: List should have at least 1 item"
+        " after validation, not 0",
+    ]

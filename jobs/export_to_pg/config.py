@@ -1,39 +1,45 @@
-"""The definitions of the export-to-pg job; the key is the name used on the command line."""
+"""The definitions of the export-to-pg job; the key is the name used on the command line.
+
+Each value is an ExportDefinition's fields as a dict: ``build_definitions``
+validates them all and, when one is wrong, names it in the error.
+"""
 
 from __future__ import annotations
 
 from jobs.export_to_pg.transforms import stat_event_row
-from services import ExportDefinition
+from services import ExportDefinition, build_definitions
 
-DEFINITIONS: dict[str, ExportDefinition] = {
-    "StatEvent": ExportDefinition(
-        source={
-            "table": "StatEvent",
-            "cursor": {"field": "updatedAt", "id_field": "id"},
-            "columns": [
-                "id",
-                "createdAt",
-                "updatedAt",
-                "type",
-                "source",
-                "source_id",
-                "source_name",
-                "from_publisher_id",
-                "to_publisher_id",
-                "mission_id",
-                "host",
-                "user",
-                "is_bot",
-                "tags",
-                "custom_attributes",
-            ],
+DEFINITIONS: dict[str, ExportDefinition] = build_definitions(
+    {
+        "StatEvent": {
+            "source": {
+                "table": "StatEvent",
+                "cursor": {"field": "updatedAt", "id_field": "id"},
+                "columns": [
+                    "id",
+                    "createdAt",
+                    "updatedAt",
+                    "type",
+                    "source",
+                    "source_id",
+                    "source_name",
+                    "from_publisher_id",
+                    "to_publisher_id",
+                    "mission_id",
+                    "host",
+                    "user",
+                    "is_bot",
+                    "tags",
+                    "custom_attributes",
+                ],
+            },
+            "destination": {"table": "stat_event", "conflict_columns": ["old_id"]},
+            "transform": stat_event_row,
         },
-        destination={"table": "stat_event", "conflict_columns": ["old_id"]},
-        transform=stat_event_row,
-    ),
-    # A run still in progress has no finishedAt: it is exported once it ends.
-    "ImportJob": ExportDefinition(
-        source={"table": "ImportJob", "cursor": {"field": "finishedAt", "id_field": "id"}},
-        destination={"table": "import_job", "conflict_columns": ["id"]},
-    ),
-}
+        # A run still in progress has no finishedAt: it is exported once it ends.
+        "ImportJob": {
+            "source": {"table": "ImportJob", "cursor": {"field": "finishedAt", "id_field": "id"}},
+            "destination": {"table": "import_job", "conflict_columns": ["id"]},
+        },
+    }
+)
