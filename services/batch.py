@@ -223,26 +223,31 @@ def _stream_transformed(
         out.set_types([*source_oids, "text", "text"])
         into = None
         hook = kill_point if os.environ.get(KILL_AT_VARIABLE) else _no_hook  # dear per row
+        selected, keys = plan.selected, plan.keys  # looked up once: this loop runs per row
         for values in out.rows():
             at.index += 1
-            at.key = (values[width], values[width + 1])
-            at.row = dict(zip(plan.selected, values[:width], strict=True))
+            at.key = key = (values[width], values[width + 1])
+            at.row = row = dict(zip(selected, values[:width], strict=True))
             staged.read += 1
             hook("read")
-            result = transform(at.row)
+            result = transform(row)
             hook("transform")
             if result is None:
                 staged.skipped += 1
                 continue
-            staged.columns = _check_output(result, staged.columns or None, at)
+            if type(result) is not dict or list(result) != staged.columns:  # else: checked
+                staged.columns = _check_output(result, staged.columns or None, at)
             if into is None:
                 on_columns(staged.columns)
                 into = _open_staging_copy(stack, plan, analytics, staged.columns, fast=fast)
+            written = list(map(result.__getitem__, staged.columns))
             if fast:
-                check_keys(plan, result)  # the table would take a NULL key; staging refuses it
-            into.write_row([*map(result.__getitem__, staged.columns), *(() if fast else at.key)])
+                check_keys(keys, result)  # the table would take a NULL key; staging refuses it
+            else:
+                written += key
+                staged_keys.append(key)
+            into.write_row(written)
             hook("copy")
-            staged_keys.append(at.key)
     return staged
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import psycopg
@@ -20,6 +21,9 @@ log = logging.getLogger(__name__)
 
 # Below this many rows a window is counted (cheap, exact); above, the planner guesses.
 EXACT_BELOW = 1_000
+# A lazy estimate asked for while a run holds its connections waits this long
+# for a spare one (parallel runs may hold them all), then goes without.
+LAZY_WAIT_S = 1.0
 
 
 def newest_cursor(core: psycopg.Connection[Any], plan: SyncPlan) -> str | None:
@@ -62,17 +66,39 @@ def estimate_pending(core: psycopg.Connection[Any], plan: SyncPlan, saved: Posit
 
 
 def pending_estimate(
-    dbs: Databases, job: str, name: str, definition: ExportDefinition
+    dbs: Databases,
+    job: str,
+    name: str,
+    definition: ExportDefinition,
+    *,
+    wait_s: float | None = None,
 ) -> int | None:
     """About how many rows the next run of ``name`` reads, or None when it cannot tell.
 
     Never raises: a definition that fails its pre-flight is reported by the run itself.
     """
     try:
-        with dbs.analytics.connection() as analytics, dbs.core.connection() as core:
+        with (
+            dbs.analytics.connection(timeout=wait_s) as analytics,
+            dbs.core.connection(timeout=wait_s) as core,
+        ):
             analytics.autocommit = core.autocommit = True
             plan = plan_definition(job, name, definition, core=core, analytics=analytics)
             return estimate_pending(core, plan, load_position(analytics, job, name))
     except (TablesyncError, psycopg.Error) as exc:
         log.debug("no progress estimate for %s: %s", name, exc)
         return None
+
+
+def lazy_estimate(
+    dbs: Databases, job: str, name: str, definition: ExportDefinition
+) -> Callable[[], int | None]:
+    """``pending_estimate`` deferred until called, as services.progress totals take it.
+
+    Called during a run, it waits at most LAZY_WAIT_S for a spare connection.
+    """
+
+    def estimate() -> int | None:
+        return pending_estimate(dbs, job, name, definition, wait_s=LAZY_WAIT_S)
+
+    return estimate

@@ -74,8 +74,8 @@ def batch_keys_unique(plan: SyncPlan) -> bool:
     return frozenset(plan.keys) in plan.source.unique_keys
 
 
-def check_keys(plan: SyncPlan, row: dict[str, Any]) -> None:
+def check_keys(keys: list[str], row: dict[str, Any]) -> None:
     """Raise FastPathRefused when a transformed row has a NULL conflict column."""
-    for key in plan.keys:
+    for key in keys:
         if row[key] is None:
             raise FastPathRefused(f"NULL in conflict column {key!r}")

@@ -22,8 +22,6 @@ from slack_sdk.http_retry.builtin_handlers import (
 from slack_sdk.http_retry.builtin_interval_calculators import BackoffRetryIntervalCalculator
 from slack_sdk.http_retry.handler import RetryHandler
 from slack_sdk.http_retry.interval_calculator import RetryIntervalCalculator
-from slack_sdk.web import WebClient
-from slack_sdk.webhook import WebhookClient
 
 from services.constants import RunStatus
 from services.errors import ConfigurationError
@@ -44,6 +42,11 @@ FIELD_MAX_CHARS = 2_000
 _STATUS_EMOJI = {RunStatus.SUCCEEDED: ":white_check_mark:", RunStatus.FAILED: ":x:"}
 
 
+# slack_sdk's WebClient.BASE_URL, spelled out so that importing this module
+# does not import the Web API client.
+SLACK_API_BASE_URL = "https://slack.com/api/"
+
+
 @dataclass(frozen=True)
 class SlackSettings:
     """Where notifications go. The webhook wins when both it and a bot token are set."""
@@ -53,7 +56,7 @@ class SlackSettings:
     channel: str | None = None
     notify_on: NotifyOn = "failures"
     # Only tests change it, to point the real WebClient at a local server.
-    api_base_url: str = WebClient.BASE_URL
+    api_base_url: str = SLACK_API_BASE_URL
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> SlackSettings | None:
@@ -321,6 +324,10 @@ def _post(
     handlers: list[RetryHandler],
 ) -> None:
     """Send one message; raises on any failure, including a non-200 webhook answer."""
+    # Imported here: the clients cost ~30 ms, and most runs send nothing.
+    from slack_sdk.web import WebClient
+    from slack_sdk.webhook import WebhookClient
+
     timeout = max(1, math.ceil(timeout_s))  # slack_sdk takes whole seconds
     if settings.webhook_url:
         hook = WebhookClient(

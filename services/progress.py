@@ -24,6 +24,19 @@ log = logging.getLogger(__name__)
 PROGRESS_EVERY_VARIABLE = "TABLESYNC_PROGRESS_EVERY_S"
 DEFAULT_PROGRESS_EVERY_S = 10.0
 Clock = Callable[[], float]
+# A run's expected row count, or a function that estimates the rows still
+# ahead of the saved position: called only when a display needs it (a bar at
+# start, the first log line), because it costs a pre-flight and an estimate
+# query that a short run never needs.
+Total = int | None | Callable[[], int | None]
+
+
+def resolve_total(total: Total, done: int = 0) -> int | None:
+    """The run's total: ``total`` itself, or ``done`` plus the rows still ahead."""
+    if not callable(total):
+        return total
+    ahead = total()
+    return None if ahead is None else done + ahead
 
 
 def progress_every_s(environ: Mapping[str, str] | None = None) -> float:
@@ -56,10 +69,10 @@ def progress_text(done: int, total: int | None, elapsed_s: float) -> str:
 class LogProgress:
     """One log line at most every ``every_s`` seconds, for cron and CI logs."""
 
-    def __init__(
-        self, name: str, total: int | None, *, every_s: float, clock: Clock = time.monotonic
-    ):
-        self.name, self.total, self.every_s, self.clock = name, total, every_s, clock
+    def __init__(self, name: str, total: Total, *, every_s: float, clock: Clock = time.monotonic):
+        self.name, self.every_s, self.clock = name, every_s, clock
+        self.pending_total: Total = total
+        self.total: int | None = None
         self.started = self.last = clock()
 
     def __call__(self, result: RunResult) -> None:
@@ -67,6 +80,9 @@ class LogProgress:
         if now - self.last < self.every_s:
             return
         self.last = now
+        if self.pending_total is not None:  # the first line: now the total is worth finding
+            done = result.counts.read  # the position just committed is where it counts from
+            self.total, self.pending_total = resolve_total(self.pending_total, done), None
         log.info(
             "%s: %s", self.name, progress_text(result.counts.read, self.total, now - self.started)
         )
@@ -78,12 +94,10 @@ class LogProgress:
 class BarProgress:
     """click's progress bar with rows done, rows/s and ETA, for a terminal."""
 
-    def __init__(
-        self, name: str, total: int | None, *, file: TextIO, clock: Clock = time.monotonic
-    ):
+    def __init__(self, name: str, total: Total, *, file: TextIO, clock: Clock = time.monotonic):
         self.clock, self.started, self.done = clock, clock(), 0
         self.bar: Any = click.progressbar(
-            length=max(total or 0, 1),
+            length=max(resolve_total(total) or 0, 1),
             label=name,
             file=file,
             show_pos=True,
@@ -111,7 +125,7 @@ Reporter = LogProgress | BarProgress
 
 
 def make_reporter(
-    name: str, total: int | None, *, tty: bool, environ: Mapping[str, str] | None = None
+    name: str, total: Total, *, tty: bool, environ: Mapping[str, str] | None = None
 ) -> Reporter:
     """A bar on stdout when it is a terminal, else log lines every TABLESYNC_PROGRESS_EVERY_S."""
     if tty:
@@ -121,7 +135,7 @@ def make_reporter(
 
 @contextmanager
 def reporting(
-    name: str, total: int | None, *, tty: bool | None = None
+    name: str, total: Total, *, tty: bool | None = None
 ) -> Iterator[Callable[[RunResult], None]]:
     """The progress callback of one definition run; the bar is closed when the run ends."""
     reporter = make_reporter(name, total, tty=sys.stdout.isatty() if tty is None else tty)

@@ -74,7 +74,7 @@ def handle(
     import os
 
     from services.db import Databases
-    from services.estimate import pending_estimate
+    from services.estimate import lazy_estimate
     from services.notify import SlackSettings, notify_run
     from services.parallel import pool_size_for, run_all
     from services.process_definition import process_definition
@@ -96,7 +96,8 @@ def handle(
             error: TablesyncError | None = None
             # Bars of parallel runs would overwrite each other: log lines then.
             tty = progress_tty if jobs == 1 else False
-            total = pending_estimate(dbs, JOB, name, definitions[name])
+            # Found only if a display asks for it: a short run never pays for it.
+            total = lazy_estimate(dbs, JOB, name, definitions[name])
             try:
                 with reporting(name, total, tty=tty) as progress:
                     result = process_definition(

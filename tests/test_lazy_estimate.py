@@ -1,0 +1,74 @@
+"""A run's progress total is estimated only when a display needs it (lever D of BENCHMARKS.md).
+
+The estimate costs a second pre-flight and a query; a run that ends before
+its first progress line never pays for it.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+
+import pytest
+
+from services.progress import BarProgress, LogProgress
+from services.results import RunResult
+
+
+class _Estimate:
+    """Rows still ahead, counting how often it was asked."""
+
+    def __init__(self, ahead: int) -> None:
+        self.ahead, self.calls = ahead, 0
+
+    def __call__(self) -> int:
+        self.calls += 1
+        return self.ahead
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _result(read: int) -> RunResult:
+    result = RunResult(job="export-to-pg", definition="StatEvent")
+    result.counts.read = read
+    return result
+
+
+def test_log_lines_ask_for_the_estimate_once_at_the_first_line(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="services.progress")
+    estimate, clock = _Estimate(ahead=700), _Clock()
+    progress = LogProgress("StatEvent", estimate, every_s=10.0, clock=clock)
+    clock.now = 5
+    progress(_result(100))  # no line due yet: nothing asked
+    assert estimate.calls == 0
+    clock.now = 11
+    progress(_result(300))  # the first line: 300 done + 700 ahead
+    clock.now = 22
+    progress(_result(600))
+
+    assert estimate.calls == 1
+    assert "300/~1,000 rows (30%)" in caplog.records[0].getMessage()
+    assert "600/~1,000 rows (60%)" in caplog.records[1].getMessage()
+
+
+def test_a_run_shorter_than_one_log_interval_never_asks() -> None:
+    estimate = _Estimate(ahead=10)
+    progress = LogProgress("StatEvent", estimate, every_s=10.0, clock=_Clock())
+    progress(_result(10))
+    progress.close()
+    assert estimate.calls == 0
+
+
+def test_a_bar_asks_at_start() -> None:
+    estimate, out = _Estimate(ahead=300), io.StringIO()
+    bar = BarProgress("StatEvent", estimate, file=out, clock=_Clock())
+    assert estimate.calls == 1
+    bar.close()
