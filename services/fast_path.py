@@ -1,4 +1,4 @@
-"""When a batch may skip staging: the initial-load fast path and the upsert without a sort.
+"""When a batch may skip work: the initial-load fast path, the sort, the NULL-key check.
 
 Into a destination that was empty when the run started, a batch is copied
 straight into the table inside a savepoint instead of staged and upserted.
@@ -6,6 +6,10 @@ Anything the straight COPY refuses (a key seen twice, a NULL key, bad data)
 rolls back to the savepoint; the run then redoes that batch through staging
 and the upsert, which keep the contract's rules and name the row at fault,
 and stays on that path for the rest of the run.
+
+Without a transform, what core guarantees also spares the upsert work: a
+unique index on the conflict columns means no batch holds a key twice (no
+DISTINCT ON sort), NOT NULL on them means no staged key is NULL (no check).
 """
 
 from __future__ import annotations
@@ -66,12 +70,24 @@ def fast_path_allowed(plan: SyncPlan, analytics: psycopg.Connection[Any]) -> boo
 def batch_keys_unique(plan: SyncPlan) -> bool:
     """Whether a batch can never hold a key twice, so the upsert needs no DISTINCT ON.
 
-    True without a transform when core has a (valid, non-partial) unique index on
-    exactly the conflict columns: one COPY reads one snapshot, where keys are unique.
+    True when rows pass unchanged with identical types (binary mode: a text
+    conversion could make two source keys equal) and core has a valid,
+    non-partial unique index on exactly the conflict columns: one COPY reads
+    one snapshot, where those keys are unique.
+    """
+    if plan.mode is not CopyMode.BINARY:
+        return False
+    return frozenset(plan.keys) in plan.source.unique_keys
+
+
+def keys_never_null(plan: SyncPlan) -> bool:
+    """Whether no staged row can have a NULL conflict column, so the check can be skipped.
+
+    True without a transform when every conflict column is NOT NULL in core.
     """
     if plan.mode is CopyMode.PYTHON:
         return False
-    return frozenset(plan.keys) in plan.source.unique_keys
+    return all(plan.source.columns[k].not_null for k in plan.keys)
 
 
 def check_keys(keys: list[str], row: dict[str, Any]) -> None:

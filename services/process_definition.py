@@ -36,6 +36,7 @@ from services.fast_path import (
     FALLBACK_ERRORS,
     batch_keys_unique,
     fast_path_allowed,
+    keys_never_null,
     must_fall_back,
 )
 from services.lock import definition_lock
@@ -74,6 +75,7 @@ class _Run:
         self.fast: bool | None = None
         self.fast_columns: list[str] | None = None
         self.distinct = not batch_keys_unique(plan)
+        self.keys_never_null = keys_never_null(plan)
 
     def fast_now(self) -> bool:
         """Whether batches go straight into the destination; checked once, before any write."""
@@ -163,7 +165,9 @@ class _Run:
         counts = RunCounts(read=staged.read, skipped=staged.skipped)
         if staged.read == staged.skipped:
             return counts
-        null_key = self.analytics.execute(q.first_null_key(self.plan)).fetchone()
+        null_key = None
+        if not self.keys_never_null:
+            null_key = self.analytics.execute(q.first_null_key(self.plan)).fetchone()
         if null_key is not None:
             raise RowError(
                 f"NULL in conflict column(s) {', '.join(self.plan.keys)}: such a row can never be"

@@ -179,3 +179,21 @@ def test_a_nullable_conflict_column_keeps_a_plain_copy_off_the_fast_path(
 
     assert _lines(debug_log, "copied straight in") == []
     assert [m for m in _lines(debug_log, OFF) if "nullable" in m]
+
+
+def test_keys_unique_in_core_but_equal_after_conversion_still_collapse(
+    dbs: TestDatabases, debug_log: pytest.LogCaptureFixture
+) -> None:
+    # The upsert drops its DISTINCT ON sort only when types are identical: here
+    # '1' and '01' are two keys in core and one int in analytics.
+    dbs.query_core("CREATE TABLE t (id text PRIMARY KEY, ts timestamptz, v text)")
+    dbs.query_core(
+        "INSERT INTO t VALUES ('1', %s, 'first'), ('01', %s::timestamptz + interval '1s', 'later')",
+        (TS, TS),
+    )
+    dbs.query_analytics("CREATE TABLE t (id int PRIMARY KEY, ts timestamptz, v text)")
+    dbs.query_analytics("INSERT INTO t VALUES (9, NULL, 'not empty: no fast path')")
+    result = sync(dbs, definition("t", "ts", batch_size=10))
+
+    assert dbs.query_analytics("SELECT id, v FROM t WHERE id = 1") == [(1, "later")]
+    assert _counts(result) == (2, 1, 0, 1)

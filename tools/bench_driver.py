@@ -103,8 +103,13 @@ def definition(mode: str, batch_size: int) -> Any:
 
 def _pull_levers(environ: Mapping[str, str]) -> None:
     """Turn tuning levers off for an A/B: BENCH_PREFETCH=0, BENCH_FAST_PATH=0 (initial-load
-    COPY straight into the table), BENCH_DISTINCT=1 (DISTINCT ON even when keys are unique)."""
+    COPY straight into the table), BENCH_DISTINCT=1 (DISTINCT ON even when keys are unique),
+    BENCH_EXACT_JSON=1 (the stdlib decoder for every jsonb, not orjson where it is exact)."""
+    import services.exact_json
     import services.process_definition as engine  # each lever is imported there by name
+
+    if environ.get("BENCH_EXACT_JSON") == "1":
+        vars(services.exact_json)["loads"] = services.exact_json._exact_loads
 
     if environ.get("BENCH_PREFETCH") == "0":
         vars(engine)["PREFETCH"] = False
