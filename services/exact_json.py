@@ -16,7 +16,12 @@ from typing import Any
 
 import orjson
 from psycopg.abc import AdaptContext
-from psycopg.types.json import set_json_dumps, set_json_loads
+from psycopg.types.json import (
+    JsonbBinaryLoader,
+    JsonbLoader,
+    set_json_dumps,
+    set_json_loads,
+)
 
 _INT64_MAX = 2**63 - 1
 
@@ -63,6 +68,35 @@ def loads(data: bytes | str) -> Any:
     return _exact_loads(raw)
 
 
+# jsonb prints its numbers as numeric does: never with an exponent. Mapping
+# digits to '0', '.' to itself and all else to ' ' (bytes.translate, C speed)
+# leaves only number shapes: '0.' is a fraction, nineteen '0's a big integer.
+_SHAPES = bytes(48 if 48 <= b <= 57 else 46 if b == 46 else 32 for b in range(256))
+_BIG_INT = b"0" * 19
+
+
+def loads_jsonb(data: bytes) -> Any:
+    """``loads`` for jsonb text, whose numbers never have an exponent: cheaper to screen.
+
+    A '.' after a digit or a run of 19 digits (inside a string too: that only
+    costs the slow path) sends the document to the exact decoder.
+    """
+    shapes = data.translate(_SHAPES)
+    if b"0." not in shapes and _BIG_INT not in shapes:
+        try:
+            return orjson.loads(data)
+        except orjson.JSONDecodeError:
+            pass  # what orjson refuses, the exact decoder decides
+    return _exact_loads(data)
+
+
+# Made as psycopg's set_json_loads makes its loaders: the function is a class attribute.
+_JSONB_LOADERS = [
+    type(f"Exact{base.__name__}", (base,), {"_loads": loads_jsonb})
+    for base in (JsonbLoader, JsonbBinaryLoader)
+]
+
+
 def _decimal_as_number(value: Any) -> orjson.Fragment:
     if isinstance(value, Decimal) and value.is_finite():
         return orjson.Fragment(str(value))
@@ -77,4 +111,6 @@ def dumps(value: Any) -> bytes:
 def use_exact_json(context: AdaptContext) -> None:
     """Make ``context`` (a cursor, usually) load and dump json/jsonb exactly."""
     set_json_loads(loads, context)
+    for loader in _JSONB_LOADERS:  # jsonb's own, cheaper screen (see loads_jsonb)
+        context.adapters.register_loader("jsonb", loader)
     set_json_dumps(dumps, context)

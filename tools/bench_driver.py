@@ -110,6 +110,7 @@ def _pull_levers(environ: Mapping[str, str]) -> None:
 
     if environ.get("BENCH_EXACT_JSON") == "1":
         vars(services.exact_json)["loads"] = services.exact_json._exact_loads
+        vars(services.exact_json)["_JSONB_LOADERS"] = []
 
     if environ.get("BENCH_PREFETCH") == "0":
         vars(engine)["PREFETCH"] = False
