@@ -12,22 +12,17 @@ import math
 import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
-
-from slack_sdk.http_retry.builtin_handlers import (
-    ConnectionErrorRetryHandler,
-    RateLimitErrorRetryHandler,
-    ServerErrorRetryHandler,
-)
-from slack_sdk.http_retry.builtin_interval_calculators import BackoffRetryIntervalCalculator
-from slack_sdk.http_retry.handler import RetryHandler
-from slack_sdk.http_retry.interval_calculator import RetryIntervalCalculator
+from typing import TYPE_CHECKING, Any, Literal
 
 from services.constants import RunStatus
 from services.errors import ConfigurationError
 from services.redact import redact, register_secret
 from services.report import counts_text, first_line, format_batch, format_position
 from services.results import RunResult
+
+if TYPE_CHECKING:  # slack_sdk is imported where a message is sent: ~30 ms most runs skip
+    from slack_sdk.http_retry.handler import RetryHandler
+    from slack_sdk.http_retry.interval_calculator import RetryIntervalCalculator
 
 log = logging.getLogger(__name__)
 
@@ -106,6 +101,13 @@ def retry_handlers(
     *, max_retries: int = DEFAULT_MAX_RETRIES, interval: RetryIntervalCalculator | None = None
 ) -> list[RetryHandler]:
     """slack_sdk's retry handlers for a refused connection, a 500/503 and a 429."""
+    from slack_sdk.http_retry.builtin_handlers import (
+        ConnectionErrorRetryHandler,
+        RateLimitErrorRetryHandler,
+        ServerErrorRetryHandler,
+    )
+    from slack_sdk.http_retry.builtin_interval_calculators import BackoffRetryIntervalCalculator
+
     calc = interval or BackoffRetryIntervalCalculator(backoff_factor=0.5)
     return [
         ConnectionErrorRetryHandler(max_retry_count=max_retries, interval_calculator=calc),
