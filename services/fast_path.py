@@ -5,7 +5,8 @@ straight into the table inside a savepoint instead of staged and upserted.
 Anything the straight COPY refuses (a key seen twice, a NULL key, bad data)
 rolls back to the savepoint; the run then redoes that batch through staging
 and the upsert, which keep the contract's rules and name the row at fault,
-and stays on that path for the rest of the run.
+and stays on that path for the rest of the run. A redone batch is read from
+core again, so a transform sees its rows a second time.
 
 Without a transform, what core guarantees also spares the upsert work: a
 unique index on the conflict columns means no batch holds a key twice (no
