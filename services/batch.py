@@ -142,6 +142,37 @@ def check_transform_columns(plan: SyncPlan, columns: list[str]) -> None:
         raise PreflightError("; ".join(named), problems=named)
 
 
+class Staging:
+    """The session's temp staging table, created on first use with its batch's columns."""
+
+    def __init__(self, plan: SyncPlan, conn: psycopg.Connection[Any]) -> None:
+        self.plan, self.conn = plan, conn
+        self.columns: list[str] | None = None
+
+    def ensure(self, columns: list[str]) -> None:
+        """Create the table for ``columns`` unless it exists (a transform's are checked first)."""
+        if self.columns is not None:
+            return
+        if self.plan.mode is CopyMode.PYTHON:
+            check_transform_columns(self.plan, columns)
+        self.conn.execute(q.drop_staging())
+        self.conn.execute(q.create_staging(self.plan, columns))
+        self.columns = columns
+
+    def stage(self, core: psycopg.Connection[Any], window: q.Window) -> StagedBatch:
+        """The window's rows, transformed where the definition says so, in the table."""
+        if self.plan.mode is CopyMode.PYTHON:
+            return stage_transformed(self.plan, core, self.conn, window, self.columns, self.ensure)
+        self.ensure(self.plan.selected)
+        return stage_passthrough(self.plan, core, self.conn, window)
+
+    def drop(self) -> None:
+        """Drop the table if this object created it and the connection still works."""
+        if self.columns is not None and not self.conn.broken:
+            self.conn.execute(q.drop_staging())
+            self.columns = None
+
+
 def stage_transformed(
     plan: SyncPlan,
     core: psycopg.Connection[Any],

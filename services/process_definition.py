@@ -21,6 +21,7 @@ import psycopg
 from services import sql as q
 from services.batch import (
     StagedBatch,
+    Staging,
     check_transform_columns,
     copy_line,
     first_line,
@@ -64,7 +65,7 @@ class _Run:
         self.core = core
         self.analytics = analytics
         self.result = result
-        self.staging_columns: list[str] | None = None
+        self.staging = Staging(plan, analytics)
         self.batches_committed = 0
         # Without a transform, a thread reads batch n+1 from core while batch n
         # is written (services/prefetch.py); it owns ``core`` until closed.
@@ -135,31 +136,12 @@ class _Run:
             self.prefetcher.close()
             self.prefetcher = self.prefetched = None
 
-    def ensure_staging(self, columns: list[str]) -> None:
-        if self.staging_columns is not None:
-            return
-        if self.plan.mode is CopyMode.PYTHON:
-            check_transform_columns(self.plan, columns)
-        self.analytics.execute(q.drop_staging())
-        self.analytics.execute(q.create_staging(self.plan, columns))
-        self.staging_columns = columns
-
     def stage(self, window: q.Window) -> StagedBatch:
         if self.blocks is not None:
-            self.ensure_staging(self.plan.selected)
+            self.staging.ensure(self.plan.selected)
             blocks, self.blocks = self.blocks, None
             return stage_blocks(self.plan, self.analytics, blocks)
-        if self.plan.mode is CopyMode.PYTHON:
-            return stage_transformed(
-                self.plan,
-                self.core,
-                self.analytics,
-                window,
-                self.staging_columns,
-                self.ensure_staging,
-            )
-        self.ensure_staging(self.plan.selected)
-        return stage_passthrough(self.plan, self.core, self.analytics, window)
+        return self.staging.stage(self.core, window)
 
     def upsert(self, staged: StagedBatch) -> RunCounts:
         counts = RunCounts(read=staged.read, skipped=staged.skipped)
@@ -396,8 +378,7 @@ def process_definition(
                     raise
                 raise error from exc
             finally:
-                if not analytics.broken and run.staging_columns is not None:
-                    analytics.execute(q.drop_staging())
+                run.staging.drop()
             result.status, result.finished_at = RunStatus.SUCCEEDED, time.time()
             _finish(dbs, run, run_id, RunStatus.SUCCEEDED, None)
     return result

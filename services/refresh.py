@@ -20,8 +20,6 @@ destination make the refresh refuse: they would keep pointing at the old table.
 
 from __future__ import annotations
 
-import os
-import socket
 from collections.abc import Callable
 from typing import Any
 
@@ -29,7 +27,7 @@ import psycopg
 from psycopg import sql
 
 from services import sql as q
-from services.constants import RUNNER_SCHEMA, RunStatus
+from services.constants import RUNNER_SCHEMA
 from services.db import Databases
 from services.definition import ExportDefinition
 from services.errors import PreflightError
@@ -39,7 +37,7 @@ from services.position import load_position, save_position
 from services.preflight import plan_definition
 from services.process_definition import process_definition
 from services.results import RunResult
-from services.runs import finish_run, start_run
+from services.runs import record_operation
 
 NEW_SUFFIX = "__tablesync_new"
 _MAX_IDENTIFIER_BYTES = 63
@@ -178,26 +176,19 @@ def _swap(analytics: Conn, plan: SyncPlan, build: RunResult, command: str) -> in
         _rename_back(analytics, plan)
         save_position(analytics, job, name, built)
         _forget_position(analytics, job, refresh_name(name))
-        run_id = start_run(
-            analytics,
-            job=job,
-            definition=name,
-            position=before,
-            host=socket.gethostname(),
-            pid=os.getpid(),
-            command=command,
-        )
         note = (
             f"full refresh: {plan.destination.qualified} rebuilt from {build.counts.read:,}"
             f" source row(s) and swapped in (build run {build.run_id})"
         )
-        finish_run(
+        run_id = record_operation(
             analytics,
-            run_id,
-            status=RunStatus.SUCCEEDED,
+            job=job,
+            definition=name,
+            before=before,
+            after=built,
             counts=build.counts,
-            position=built,
-            error=note,
+            note=note,
+            command=command,
         )
     return run_id
 

@@ -8,8 +8,6 @@ counted as skipped, nothing is duplicated).
 
 from __future__ import annotations
 
-import os
-import socket
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,7 +15,6 @@ import psycopg
 from psycopg import sql
 
 from services import sql as q
-from services.constants import RunStatus
 from services.db import Databases
 from services.definition import ExportDefinition
 from services.errors import ConfigurationError
@@ -26,7 +23,7 @@ from services.plan import SyncPlan
 from services.position import Position, load_position, save_position
 from services.preflight import plan_definition
 from services.results import RunCounts
-from services.runs import finish_run, start_run
+from services.runs import record_operation
 
 
 @dataclass(frozen=True)
@@ -133,22 +130,15 @@ def apply_reset(dbs: Databases, planned: ResetPlan, *, command: str) -> str:
         with definition_lock(analytics, job, name), analytics.transaction():
             before = load_position(analytics, job, name)
             save_position(analytics, job, name, planned.after)
-            run_id = start_run(
+            note = f"{planned.description} (position was {_show(before)})"
+            run_id = record_operation(
                 analytics,
                 job=job,
                 definition=name,
-                position=before,
-                host=socket.gethostname(),
-                pid=os.getpid(),
-                command=command,
-            )
-            note = f"{planned.description} (position was {_show(before)})"
-            finish_run(
-                analytics,
-                run_id,
-                status=RunStatus.SUCCEEDED,
+                before=before,
+                after=planned.after,
                 counts=RunCounts(),
-                position=planned.after,
-                error=note,
+                note=note,
+                command=command,
             )
     return f"{name}: {note}; run record {run_id}. The next run re-exports from there."

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import socket
 from typing import Any
 
 import psycopg
@@ -117,3 +119,28 @@ def _update(
             run_id,
         ),
     )
+
+
+def record_operation(
+    conn: psycopg.Connection[Any],
+    *,
+    job: str,
+    definition: str,
+    before: Position | None,
+    after: Position | None,
+    counts: RunCounts,
+    note: str,
+    command: str,
+) -> int:
+    """A finished run record for an operator's action (replay, full refresh): ``note`` says what."""
+    run_id = start_run(
+        conn,
+        job=job,
+        definition=definition,
+        position=before,
+        host=socket.gethostname(),
+        pid=os.getpid(),
+        command=command,
+    )
+    finish_run(conn, run_id, status=RunStatus.SUCCEEDED, counts=counts, position=after, error=note)
+    return run_id

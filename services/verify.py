@@ -29,12 +29,7 @@ import psycopg
 from psycopg import sql
 
 from services import sql as q
-from services.batch import (
-    StagedBatch,
-    check_transform_columns,
-    stage_passthrough,
-    stage_transformed,
-)
+from services.batch import StagedBatch, Staging
 from services.db import Databases
 from services.definition import ExportDefinition
 from services.errors import RunError
@@ -242,7 +237,7 @@ class _Checker:
 
     def __init__(self, plan: SyncPlan, core: Conn, analytics: Conn, report: VerifyReport):
         self.plan, self.core, self.analytics, self.report = plan, core, analytics, report
-        self.staging_columns: list[str] | None = None
+        self.staging = Staging(plan, analytics)
         self.in_place = in_place_possible(plan)
 
     def _matches_in_place(self, window: q.Window) -> bool:
@@ -260,24 +255,9 @@ class _Checker:
         self.report.rows_checked += int(found[0])
         return True
 
-    def _ensure_staging(self, columns: list[str]) -> None:
-        if self.staging_columns is not None:
-            return
-        if self.plan.mode is CopyMode.PYTHON:
-            check_transform_columns(self.plan, columns)
-        self.analytics.execute(q.drop_staging())
-        self.analytics.execute(q.create_staging(self.plan, columns))
-        self.staging_columns = columns
-
     def stage(self, window: q.Window) -> StagedBatch:
         """The window's expected rows in the staging table (inside the caller's transaction)."""
-        plan = self.plan
-        if plan.mode is CopyMode.PYTHON:
-            return stage_transformed(
-                plan, self.core, self.analytics, window, self.staging_columns, self._ensure_staging
-            )
-        self._ensure_staging(plan.selected)
-        return stage_passthrough(plan, self.core, self.analytics, window)
+        return self.staging.stage(self.core, window)
 
     def check_range(self, window: q.Window, *, repair: bool) -> None:
         """Compare one synced range; on a difference list it, and re-upsert it if asked."""
@@ -379,8 +359,8 @@ def verify(
             try:
                 _check_all(checker, load_position(analytics, job, name), repair=repair)
             finally:
+                checker.staging.drop()
                 if not analytics.broken:
-                    analytics.execute(q.drop_staging())
                     analytics.execute(
                         sql.SQL("DROP TABLE IF EXISTS {}").format(q.ident(SEEN_TABLE))
                     )
