@@ -125,7 +125,10 @@ rows = st.lists(
 
 
 @settings(
-    max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=8,
+    deadline=None,
+    derandomize=True,  # the same examples on every CI run: a red build is reproducible
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 @given(generated=rows, use_transform=st.booleans())
 def test_generated_rows_round_trip(
