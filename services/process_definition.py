@@ -212,6 +212,13 @@ class _Run:
         result.held_back = watermark.held_back
         position = saved
         while (end := self.next_batch_end(position, watermark)) is not None:
+            if end == position:
+                # Only a cursor whose text form does not round-trip could do
+                # this; looping on the same batch forever would hide it.
+                raise RunError(
+                    f"{plan.name}: the position did not move past {end.value!r}: the cursor"
+                    f" column's type ({plan.cursor.type_name}) does not round-trip through text"
+                )
             window = q.Window(lower=position, upper=end, watermark=watermark)
             result.failed_batch = {
                 "after": None if position is None else position.to_dict(),
