@@ -13,17 +13,18 @@ import os
 import socket
 import time
 from collections.abc import Callable, Iterator
+from contextlib import nullcontext
 from functools import partial
 from typing import Any
 
 import psycopg
+from psycopg_pool import PoolTimeout
 
 from services import sql as q
 from services.batch import (
     StagedBatch,
     Staging,
     check_transform_columns,
-    copy_line,
     first_line,
     stage_passthrough,
     stage_transformed,
@@ -31,8 +32,7 @@ from services.batch import (
 from services.constants import PREFETCH, RunStatus
 from services.db import Databases
 from services.definition import ExportDefinition
-from services.errors import PreflightError, RowError, RunError, TablesyncError, TransientError
-from services.failures import save_failed_row
+from services.errors import RowError, RunError, TablesyncError
 from services.fast_path import (
     FALLBACK_ERRORS,
     batch_keys_unique,
@@ -47,11 +47,15 @@ from services.prefetch import Prefetcher, stage_blocks
 from services.preflight import plan_definition
 from services.redact import redact
 from services.results import RunCounts, RunResult
+from services.run_failure import classify, report_failure
 from services.runs import abandon_dead_runs, finish_run, record_progress, start_run
 from services.testhooks import kill_point
 from services.watermark import compute_watermark
 
 log = logging.getLogger(__name__)
+
+# How long a failed run may wait for a fresh analytics connection to record its end.
+RECORD_TIMEOUT_S = 5.0
 
 ProgressCallback = Callable[[RunResult], None]
 Conn = psycopg.Connection[Any]
@@ -239,95 +243,37 @@ class _Run:
                 progress(result)
 
 
-def _describe_row(plan: SyncPlan, exc: RowError) -> str:
-    key = f"{plan.cursor.name}={exc.cursor_value}"
-    if plan.cursor_id is not None:
-        key += f", {plan.cursor_id.name}={exc.row_id}"
-    return f"row at {key}"
-
-
-def _locate_copy_error(
-    dbs: Databases, plan: SyncPlan, exc: psycopg.Error, window: dict[str, Any] | None
-) -> RowError | None:
-    """The source row a rejected COPY line came from, looked up again in core."""
-    line = copy_line(exc)
-    if line is None or window is None:
-        return None
-    bounds = q.Window(
-        lower=Position.from_dict(window["after"]),
-        upper=Position.from_dict(window["through"]),
-        watermark=Watermark(value=window["through"]["value"], inclusive=True),
-    )
-    try:
-        with dbs.core.connection() as core:
-            row = core.execute(q.row_at(plan, bounds, line - 1)).fetchone()
-    except psycopg.Error:
-        return None
-    if row is None:
-        return None
-    return RowError(first_line(exc), cursor_value=row[0], row_id=row[1])
-
-
-def _as_tablesync_error(
-    dbs: Databases, plan: SyncPlan, run: _Run, exc: BaseException
-) -> TablesyncError:
-    """Give any failure of a run its place in the exception tree and a clear message."""
-    if isinstance(exc, PreflightError) and run.batches_committed:
-        return RunError(str(exc))
-    if isinstance(exc, TablesyncError):
-        return exc
-    if isinstance(exc, psycopg.OperationalError) and (run.analytics.broken or run.core.broken):
-        return TransientError(f"{plan.name}: lost the database connection: {first_line(exc)}")
-    if isinstance(exc, psycopg.Error):
-        located = _locate_copy_error(dbs, plan, exc, run.result.failed_batch)
-        if located is not None:
-            return located
-        return RunError(f"{plan.name}: database error: {first_line(exc)}")
-    return RunError(f"{plan.name}: {type(exc).__name__}: {first_line(exc)}")
-
-
 def _finish(dbs: Databases, run: _Run, run_id: int, status: RunStatus, error: str | None) -> None:
-    position = Position.from_dict(run.result.position_after)
     conn = run.analytics
+    # After an outage the run's own connection is dead: record on a fresh one.
+    fresh = conn.broken or conn.closed
+    connection = dbs.analytics.connection(timeout=RECORD_TIMEOUT_S) if fresh else nullcontext(conn)
     try:
-        if conn.broken or conn.closed:
-            with dbs.analytics.connection() as fresh:
-                finish_run(
-                    fresh,
-                    run_id,
-                    status=status,
-                    counts=run.result.counts,
-                    position=position,
-                    error=error,
-                )
-        else:
+        with connection as target:
             finish_run(
-                conn,
+                target,
                 run_id,
                 status=status,
                 counts=run.result.counts,
-                position=position,
+                position=Position.from_dict(run.result.position_after),
                 error=error,
             )
-    except psycopg.Error as exc:
+    except (psycopg.Error, PoolTimeout) as exc:
         # The run's own outcome matters more than its record; the next run
         # will mark this one abandoned.
         log.warning("could not close run record %s: %s", run_id, redact(first_line(exc)))
 
 
 def _fail(dbs: Databases, plan: SyncPlan, run: _Run, exc: BaseException) -> TablesyncError:
-    error = _as_tablesync_error(dbs, plan, run, exc)
-    message = str(error)
-    if isinstance(error, RowError):
-        message = f"{plan.name}: {_describe_row(plan, error)}: {error}"
-        path = save_failed_row(dbs.core, plan, error, message)
-        if path is not None:
-            error.failure_file = str(path)
-            message += f" (row saved to {path})"
-            run.result.failure_file = str(path)
-    run.result.error = redact(message)
-    error.args = (run.result.error,)
-    return error
+    error = classify(
+        dbs,
+        plan,
+        exc,
+        batches_committed=run.batches_committed,
+        connection_lost=run.analytics.broken or run.core.broken,
+        failed_batch=run.result.failed_batch,
+    )
+    return report_failure(dbs, plan, run.result, error)
 
 
 def process_definition(
