@@ -147,6 +147,52 @@ def _first_line(exc: BaseException) -> str:
     return lines[0] if lines else type(exc).__name__
 
 
+class _FirstConnect:
+    """Whether a pool's first connection attempt succeeded, told to the opener.
+
+    The pool connects in its own worker thread and only logs a failure; this
+    lets the opener know at once and classify the failure itself.
+    """
+
+    def __init__(self) -> None:
+        self._done = threading.Event()
+        self._ok = False
+
+    def report(self, ok: bool) -> None:
+        if not self._done.is_set():
+            self._ok = ok
+            self._done.set()
+
+    def succeeded(self, timeout: float) -> bool:
+        """True once the first attempt connected; False if it failed or did not end in time."""
+        return self._done.wait(timeout) and self._ok
+
+    def connection_class(self) -> type[psycopg.Connection[Any]]:
+        first = self
+
+        class _Reporting(psycopg.Connection[Any]):
+            @classmethod
+            def connect(cls, conninfo: str = "", **kwargs: Any) -> Any:
+                try:
+                    conn = super().connect(conninfo, **kwargs)
+                except BaseException:
+                    first.report(False)
+                    raise
+                first.report(True)
+                return conn
+
+        return _Reporting
+
+
+@dataclass(frozen=True)
+class _Opening:
+    """A pool being opened in the background, and how its first connection went."""
+
+    role: str
+    pool: ConnectionPool
+    first: _FirstConnect
+
+
 class Databases:
     """The core (read-only) and analytics pools of one CLI invocation."""
 
@@ -162,16 +208,12 @@ class Databases:
         # Parallel definitions (--jobs) ask for a pool at the same moment: open it once.
         self._opening = threading.Lock()
 
-    def _open(self, url: str, role: str, *, read_only: bool) -> ConnectionPool:
-        if role in self._failed:
-            raise self._failed[role]
-        try:
-            check_connection(url, role, read_only=read_only, retry=self.retry)
-        except TransientError as exc:
-            self._failed[role] = exc
-            raise
-        pool = ConnectionPool(
+    def _pool(
+        self, url: str, role: str, *, read_only: bool, first: _FirstConnect | None
+    ) -> ConnectionPool:
+        return ConnectionPool(
             url,
+            connection_class=first.connection_class() if first else psycopg.Connection,
             min_size=1,
             max_size=self._max_size,
             kwargs=_connection_kwargs(role, read_only),
@@ -181,21 +223,80 @@ class Databases:
             # next definition gets a fresh one, not the dead one.
             check=ConnectionPool.check_connection,
         )
+
+    def _start(self, role: str) -> _Opening:
+        """Start connecting ``role``'s pool in the background; does not wait."""
+        if role in self._failed:
+            raise self._failed[role]
+        url, read_only = self._role_url(role)
+        first = _FirstConnect()
+        pool = self._pool(url, role, read_only=read_only, first=first)
+        pool.open(wait=False)
+        return _Opening(role, pool, first)
+
+    def _complete(self, opening: _Opening) -> ConnectionPool:
+        """The started pool once its first connection is in; a classified error if it failed.
+
+        The pool's own first connection is the only one on the success path; the
+        retrying, classifying probe runs only when that connection failed.
+        """
+        if opening.first.succeeded(timeout=CONNECT_TIMEOUT_S + 1):
+            opening.pool.wait(timeout=POOL_OPEN_TIMEOUT_S)
+            return opening.pool
+        opening.pool.close()
+        url, read_only = self._role_url(opening.role)
+        try:
+            check_connection(url, opening.role, read_only=read_only, retry=self.retry)
+        except TransientError as exc:
+            self._failed[opening.role] = exc
+            raise
+        # The failure passed on a retry: open the pool the plain way.
+        pool = self._pool(url, opening.role, read_only=read_only, first=None)
         pool.open(wait=True, timeout=POOL_OPEN_TIMEOUT_S)
         return pool
+
+    def _role_url(self, role: str) -> tuple[str, bool]:
+        return (self.urls.core, True) if role == "core" else (self.urls.analytics, False)
+
+    def _open(self, role: str) -> ConnectionPool:
+        return self._complete(self._start(role))
+
+    def open(self) -> None:
+        """Open both pools, connecting to the two databases at the same time.
+
+        Errors are those of the properties, analytics' first when both fail.
+        """
+        with self._opening:
+            roles = [r for r, p in (("analytics", self._analytics), ("core", self._core)) if not p]
+            started: list[_Opening] = []
+            try:
+                for role in roles:
+                    started.append(self._start(role))
+                for opening in started:
+                    pool = self._complete(opening)
+                    if opening.role == "core":
+                        self._core = pool
+                    else:
+                        self._analytics = pool
+            except BaseException:
+                # A pool started but not kept stops connecting (close is idempotent).
+                for opening in started:
+                    if opening.pool not in (self._core, self._analytics):
+                        opening.pool.close()
+                raise
 
     @property
     def core(self) -> ConnectionPool:
         with self._opening:
             if self._core is None:
-                self._core = self._open(self.urls.core, "core", read_only=True)
+                self._core = self._open("core")
             return self._core
 
     @property
     def analytics(self) -> ConnectionPool:
         with self._opening:
             if self._analytics is None:
-                self._analytics = self._open(self.urls.analytics, "analytics", read_only=False)
+                self._analytics = self._open("analytics")
             return self._analytics
 
     def close(self) -> None:

@@ -299,6 +299,7 @@ def process_definition(
         cursor_field=definition.source.cursor.field,
         id_field=definition.source.cursor.id_field,
     )
+    dbs.open()  # both databases at once, not one after the other
     with dbs.analytics.connection() as analytics, dbs.core.connection() as core:
         analytics.autocommit = core.autocommit = True
         plan = plan_definition(job, name, definition, core=core, analytics=analytics)
