@@ -54,40 +54,48 @@ class Table:
         return [self.columns[n].type_name for n in names]
 
 
-_COLUMNS_SQL = """
-SELECT c.oid, c.relkind, a.attname, format_type(a.atttypid, a.atttypmod), a.atttypid::int,
-       a.attnotnull, a.attgenerated <> ''
-FROM pg_class c
-JOIN pg_namespace n ON n.oid = c.relnamespace
-LEFT JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
-WHERE n.nspname = %s AND c.relname = %s AND c.relkind IN ('r', 'p', 'v', 'm', 'f')
+# One round trip per table: its columns in order, each row also carrying the
+# table's unique keys (a json list of column-name lists, computed once).
+_TABLE_SQL = """
+WITH t AS (
+    SELECT c.oid, c.relkind
+    FROM pg_class c
+    JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE n.nspname = %s AND c.relname = %s AND c.relkind IN ('r', 'p', 'v', 'm', 'f')
+), keys AS (
+    SELECT coalesce(json_agg(k.cols), '[]'::json) AS keys
+    FROM (
+        SELECT array_agg(a.attname::text ORDER BY k.ord) AS cols
+        FROM t
+        JOIN pg_index i ON i.indrelid = t.oid
+        CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord)
+        JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
+        WHERE i.indisunique AND i.indisvalid AND i.indpred IS NULL AND i.indexprs IS NULL
+        GROUP BY i.indexrelid
+    ) k
+)
+SELECT t.relkind, a.attname, format_type(a.atttypid, a.atttypmod), a.atttypid::int,
+       a.attnotnull, a.attgenerated <> '', keys.keys
+FROM t
+CROSS JOIN keys
+LEFT JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum > 0 AND NOT a.attisdropped
 ORDER BY a.attnum
-"""
-
-_UNIQUE_KEYS_SQL = """
-SELECT array_agg(a.attname::text ORDER BY k.ord)
-FROM pg_index i
-CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord)
-JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
-WHERE i.indrelid = %s AND i.indisunique AND i.indisvalid
-  AND i.indpred IS NULL AND i.indexprs IS NULL
-GROUP BY i.indexrelid
 """
 
 
 def find_table(conn: psycopg.Connection[Any], schema: str, name: str) -> Table | None:
     """The table ``schema.name`` as the catalog has it, or None when it does not exist."""
-    rows = conn.execute(_COLUMNS_SQL, (schema, name)).fetchall()
+    rows = conn.execute(_TABLE_SQL, (schema, name)).fetchall()
     if not rows:
         return None
-    oid, kind = rows[0][0], rows[0][1]
+    kind, keys = rows[0][0], rows[0][6]
     columns = {
-        r[2]: Column(name=r[2], type_name=r[3], type_oid=r[4], not_null=r[5], generated=r[6])
+        r[1]: Column(name=r[1], type_name=r[2], type_oid=r[3], not_null=r[4], generated=r[5])
         for r in rows
-        if r[2] is not None
+        if r[1] is not None
     }
-    keys = [frozenset(r[0]) for r in conn.execute(_UNIQUE_KEYS_SQL, (oid,)).fetchall()]
-    return Table(schema=schema, name=name, kind=kind, columns=columns, unique_keys=keys)
+    unique_keys = [frozenset(k) for k in keys]
+    return Table(schema=schema, name=name, kind=kind, columns=columns, unique_keys=unique_keys)
 
 
 def relation_exists(conn: psycopg.Connection[Any], schema: str, name: str) -> bool:

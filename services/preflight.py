@@ -17,15 +17,25 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "db" / "migrations"
 _FIX_SCHEMA = "add it with a dbmate migration in db/migrations and run `dbmate up`"
 
 
+# One round trip for the runner's tables and dbmate's: which exist.
+_RUNNER_TABLES_SQL = """
+SELECT to_regclass(format('%%I.positions', %(schema)s::text)) IS NOT NULL,
+       to_regclass(format('%%I.runs', %(schema)s::text)) IS NOT NULL,
+       to_regclass('public.schema_migrations') IS NOT NULL
+"""
+
+
 def check_runner_tables(analytics: psycopg.Connection[Any]) -> list[str]:
     """Problems with the runner's own tables: missing, or migrations pending."""
-    missing = [t for t in ("positions", "runs") if not relation_exists(analytics, RUNNER_SCHEMA, t)]
+    row = analytics.execute(_RUNNER_TABLES_SQL, {"schema": RUNNER_SCHEMA}).fetchone()
+    assert row is not None
+    missing = [t for t, exists in zip(("positions", "runs"), row[:2], strict=True) if not exists]
     if missing:
         return [
             f"analytics is not migrated: table {RUNNER_SCHEMA}.{missing[0]} does not exist;"
             " run `dbmate --env DATABASE_URL_ANALYTICS up`"
         ]
-    pending = pending_migrations(analytics)
+    pending = _pending(analytics, migrations_table=bool(row[2]))
     if pending:
         return [
             f"analytics has {len(pending)} pending migration(s) ({', '.join(pending)});"
@@ -36,9 +46,14 @@ def check_runner_tables(analytics: psycopg.Connection[Any]) -> list[str]:
 
 def pending_migrations(analytics: psycopg.Connection[Any]) -> list[str]:
     """Versions in db/migrations that dbmate has not applied to analytics."""
+    exists = relation_exists(analytics, "public", "schema_migrations")
+    return _pending(analytics, migrations_table=exists)
+
+
+def _pending(analytics: psycopg.Connection[Any], *, migrations_table: bool) -> list[str]:
     versions = sorted(p.name.split("_", 1)[0] for p in MIGRATIONS_DIR.glob("*.sql"))
-    if not versions or not relation_exists(analytics, "public", "schema_migrations"):
-        return versions if versions else []
+    if not versions or not migrations_table:
+        return versions
     applied = {r[0] for r in analytics.execute("SELECT version FROM schema_migrations")}
     return [v for v in versions if v not in applied]
 
