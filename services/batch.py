@@ -20,7 +20,7 @@ from psycopg.abc import Buffer
 from services import sql as q
 from services.constants import COPY_BLOCK_BYTES
 from services.definition import Row
-from services.errors import PreflightError, RowError
+from services.errors import PreflightError, RowError, first_line
 from services.exact_json import use_exact_json
 from services.fast_path import FastPathRefused, check_keys
 from services.plan import CopyMode, SyncPlan
@@ -219,12 +219,6 @@ def _row_error(exc: BaseException, at: _Cursor) -> RowError:
         row_id=at.key[1],
         row=at.row,
     )
-
-
-def first_line(exc: BaseException) -> str:
-    """The first non-empty line of an error's text."""
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    return lines[0] if lines else type(exc).__name__
 
 
 def _stream_transformed(

@@ -17,7 +17,7 @@ from psycopg.types.json import set_json_dumps, set_json_loads
 from psycopg_pool import ConnectionPool
 
 from services.constants import APPLICATION_NAME, CONNECT_TIMEOUT_S, POOL_OPEN_TIMEOUT_S
-from services.errors import ConfigurationError, TransientError
+from services.errors import ConfigurationError, TransientError, first_line
 from services.redact import redact
 from services.settings import DatabaseUrls
 
@@ -123,7 +123,7 @@ def check_connection(url: str, role: str, *, read_only: bool, retry: RetryPolicy
             _connect_once(url, role, read_only).close()
             return
         except psycopg.OperationalError as exc:
-            message = f"cannot connect to the {role} database: {redact(_first_line(exc))}"
+            message = f"cannot connect to the {role} database: {redact(first_line(exc))}"
             if _is_configuration_problem(exc):
                 raise ConfigurationError(message) from None
             delay = next(delays, None)
@@ -140,11 +140,6 @@ def check_connection(url: str, role: str, *, read_only: bool, retry: RetryPolicy
                 delay,
             )
             time.sleep(delay)
-
-
-def _first_line(exc: BaseException) -> str:
-    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
-    return lines[0] if lines else type(exc).__name__
 
 
 class _FirstConnect:

@@ -14,6 +14,12 @@ EXIT_CONFIGURATION = 2
 EXIT_LOCKED = 75
 
 
+def first_line(error: BaseException) -> str:
+    """The first non-empty line of an error's text, or its type's name when it has none."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    return lines[0] if lines else type(error).__name__
+
+
 class TablesyncError(Exception):
     """Root of every error tablesync raises on purpose."""
 

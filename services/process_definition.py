@@ -25,14 +25,13 @@ from services.batch import (
     StagedBatch,
     Staging,
     check_transform_columns,
-    first_line,
     stage_passthrough,
     stage_transformed,
 )
 from services.constants import PREFETCH, RunStatus
 from services.db import Databases
 from services.definition import ExportDefinition
-from services.errors import RowError, RunError, TablesyncError
+from services.errors import RowError, RunError, TablesyncError, first_line
 from services.fast_path import (
     FALLBACK_ERRORS,
     batch_keys_unique,

@@ -12,9 +12,16 @@ from typing import Any
 import psycopg
 
 from services import sql as q
-from services.batch import copy_line, first_line
+from services.batch import copy_line
 from services.db import Databases
-from services.errors import PreflightError, RowError, RunError, TablesyncError, TransientError
+from services.errors import (
+    PreflightError,
+    RowError,
+    RunError,
+    TablesyncError,
+    TransientError,
+    first_line,
+)
 from services.failures import save_failed_row
 from services.plan import SyncPlan
 from services.position import Position, Watermark
