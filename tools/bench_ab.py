@@ -15,11 +15,36 @@ from __future__ import annotations
 import os
 import statistics
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from tools.bench import REPO_ROOT, Bench, prepare, say
 from tools.embedded_pg import EmbeddedPostgres
 
 DATA_DIR = REPO_ROOT / ".tablesync" / "bench-ab-pg"
+
+
+@contextmanager
+def seeded_bench(rows: int, repeats: int) -> Iterator[Bench]:
+    """A Bench on a throwaway server in DATA_DIR with ``rows`` seeded; the server stops after."""
+    server = EmbeddedPostgres(DATA_DIR)
+    server.start()
+    try:
+        for name in ("tablesync_ab_core", "tablesync_ab_analytics"):
+            server.drop_database(name)
+            server.create_database(name)
+        bench = Bench(
+            core_url=server.url_for("tablesync_ab_core"),
+            analytics_url=server.url_for("tablesync_ab_analytics"),
+            rows=rows,
+            repeats=repeats,
+            batch_size=10_000,
+        )
+        prepare(bench.core_url, bench.analytics_url)
+        bench.seed(rows)
+        yield bench
+    finally:
+        server.stop()
 
 
 def _variant(text: str) -> dict[str, str]:
@@ -44,21 +69,7 @@ def main(argv: list[str]) -> int:
     """Run the A/B and print it; exit 1 if a load differs from the source."""
     mode, rows, repeats = argv[0], int(argv[1]), int(argv[2])
     variants = [_variant(v) for v in argv[3:]]
-    server = EmbeddedPostgres(DATA_DIR)
-    server.start()
-    try:
-        for name in ("tablesync_ab_core", "tablesync_ab_analytics"):
-            server.drop_database(name)
-            server.create_database(name)
-        bench = Bench(
-            core_url=server.url_for("tablesync_ab_core"),
-            analytics_url=server.url_for("tablesync_ab_analytics"),
-            rows=rows,
-            repeats=repeats,
-            batch_size=10_000,
-        )
-        prepare(bench.core_url, bench.analytics_url)
-        bench.seed(rows)
+    with seeded_bench(rows, repeats) as bench:
         walls: list[list[float]] = [[] for _ in variants]
         for round_ in range(repeats):
             order = list(range(len(variants)))
@@ -68,8 +79,6 @@ def main(argv: list[str]) -> int:
         for variant, wall in zip(variants, walls, strict=True):
             spread = f"{min(wall):.2f}-{max(wall):.2f}"
             print(f"{variant or 'as is'}: median {statistics.median(wall):.2f} s ({spread})")
-    finally:
-        server.stop()
     return 0
 
 

@@ -15,9 +15,8 @@ import statistics
 import sys
 from pathlib import Path
 
-from tools.bench import Bench, prepare, say
-from tools.bench_ab import DATA_DIR
-from tools.embedded_pg import EmbeddedPostgres
+from tools.bench import Bench, say
+from tools.bench_ab import seeded_bench
 
 
 def _run_in(bench: Bench, tree: Path) -> float:
@@ -36,21 +35,7 @@ def main(argv: list[str]) -> int:
     """Run the A/B and print it; exit 1 if a load differs from the source."""
     rows, repeats = int(argv[0]), int(argv[1])
     trees = [Path(t).resolve() for t in argv[2:]]
-    server = EmbeddedPostgres(DATA_DIR)
-    server.start()
-    try:
-        for name in ("tablesync_ab_core", "tablesync_ab_analytics"):
-            server.drop_database(name)
-            server.create_database(name)
-        bench = Bench(
-            core_url=server.url_for("tablesync_ab_core"),
-            analytics_url=server.url_for("tablesync_ab_analytics"),
-            rows=rows,
-            repeats=repeats,
-            batch_size=10_000,
-        )
-        prepare(bench.core_url, bench.analytics_url)
-        bench.seed(rows)
+    with seeded_bench(rows, repeats) as bench:
         bench.reset("copy")
         _run_in(bench, trees[0])
         walls: dict[str, list[list[float]]] = {"incremental": [], "nothing new": []}
@@ -73,8 +58,6 @@ def main(argv: list[str]) -> int:
             for tree, wall in zip(trees, per_tree, strict=True):
                 spread = f"{min(wall):.3f}-{max(wall):.3f}"
                 print(f"{measure} {tree.name}: median {statistics.median(wall):.3f} s ({spread})")
-    finally:
-        server.stop()
     return 0
 
 
