@@ -166,13 +166,21 @@ def cli_env(dbs: TestDatabases) -> dict[str, str]:
 
 
 def run_cli(
-    args: Sequence[str], env: dict[str, str] | None = None, *, timeout_s: float = CLI_TIMEOUT_S
+    args: Sequence[str],
+    env: dict[str, str] | None = None,
+    *,
+    timeout_s: float = CLI_TIMEOUT_S,
+    stdin: str | None = None,
 ) -> tuple[int, str, str]:
-    """Run ``python run_job.py <args>`` in the repo root; return (exit code, stdout, stderr)."""
+    """Run ``python run_job.py <args>`` in the repo root; return (exit code, stdout, stderr).
+
+    ``stdin``, when given, is typed in (e.g. the answer to a confirmation prompt).
+    """
     result = subprocess.run(
         [sys.executable, str(REPO_ROOT / "run_job.py"), *args],
         cwd=REPO_ROOT,
         env=env,
+        input=stdin,
         capture_output=True,
         text=True,
         timeout=timeout_s,

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from collections.abc import Callable
 
-from dbtools import CLI_TIMEOUT_S, REPO_ROOT, TestDatabases
+from dbtools import TestDatabases, run_cli
 
 from jobs.export_to_pg.handler import load_definitions
 from services.db import Databases
@@ -63,13 +61,4 @@ def position(dbs: TestDatabases, definition_name: str) -> tuple[object, ...] | N
 
 def run_cli_answering(args: list[str], env: dict[str, str], answer: str) -> tuple[int, str, str]:
     """``run_job.py <args>`` with ``answer`` on stdin (a confirmation prompt's reply)."""
-    result = subprocess.run(
-        [sys.executable, str(REPO_ROOT / "run_job.py"), *args],
-        cwd=REPO_ROOT,
-        env=env,
-        input=answer,
-        capture_output=True,
-        text=True,
-        timeout=CLI_TIMEOUT_S,
-    )
-    return result.returncode, result.stdout, result.stderr
+    return run_cli(args, env, stdin=answer)
