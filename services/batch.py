@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import psycopg
 from psycopg.abc import Buffer
@@ -38,11 +38,26 @@ class StagedBatch:
 
 @dataclass
 class _Cursor:
-    """The row being handled, so an error can name it after the COPY aborts."""
+    """The row being handled, so an error can name it after the COPY aborts.
 
-    index: int = -1
-    key: tuple[str | None, str | None] = (None, None)
-    row: Row | None = None
+    Only the row as read is kept per row; its key and dict are made when an
+    error needs them. With ``keyed``, the key's text follows the row's values.
+    """
+
+    selected: list[str]
+    keyed: bool = True
+    values: tuple[Any, ...] | None = None
+
+    @property
+    def key(self) -> tuple[str | None, str | None]:
+        if self.values is None or not self.keyed:
+            return (None, None)
+        width = len(self.selected)
+        return (self.values[width], self.values[width + 1])
+
+    @property
+    def row(self) -> Row | None:
+        return None if self.values is None else dict(zip(self.selected, self.values, strict=False))
 
 
 _COPY_LINE = re.compile(r"COPY \S+, line (\d+)")
@@ -55,7 +70,8 @@ def copy_line(exc: psycopg.Error) -> int | None:
     return int(match.group(1)) if match else None
 
 
-def _loadable(conn: psycopg.Connection[Any], oids: list[int]) -> bool:
+def binary_copyable(conn: psycopg.Connection[Any], oids: list[int]) -> bool:
+    """Whether psycopg can load and dump every one of ``oids`` in binary COPY."""
     return all(conn.adapters.types.get(oid) is not None for oid in oids)
 
 
@@ -101,7 +117,8 @@ def copy_blocks(rows: Iterable[Buffer], into: psycopg.Copy) -> None:
         into.write(block)
 
 
-def _check_output(out: object, first: list[str] | None, at: _Cursor) -> list[str]:
+def _check_output(out: object, first: list[str], at: _Cursor) -> list[str]:
+    """The columns to write ``out``'s values in: ``first`` (the batch's, if any yet) or its own."""
     if not isinstance(out, dict):
         raise RowError(
             f"transform returned {type(out).__name__}, not a dict or None",
@@ -110,7 +127,7 @@ def _check_output(out: object, first: list[str] | None, at: _Cursor) -> list[str
             row=at.row,
         )
     columns = list(out)
-    if first is not None and columns != first and set(columns) != set(first):
+    if first and columns != first and set(columns) != set(first):
         raise RowError(
             f"transform returned columns {sorted(columns)}, unlike the batch's first row"
             f" {sorted(first)}",
@@ -118,7 +135,7 @@ def _check_output(out: object, first: list[str] | None, at: _Cursor) -> list[str
             row_id=at.key[1],
             row=at.row,
         )
-    return first if first is not None else columns
+    return first or columns
 
 
 def check_transform_columns(plan: SyncPlan, columns: list[str]) -> None:
@@ -183,7 +200,7 @@ def stage_transformed(
     *,
     fast: bool = False,
 ) -> StagedBatch:
-    """Read, transform and write the window's rows one by one.
+    """Read, transform and write the window's rows one by one into ``analytics``.
 
     ``columns`` is the staging table's column list when it exists already;
     ``on_columns(columns)`` is called once with the first output's columns so
@@ -192,11 +209,39 @@ def stage_transformed(
     and raises FastPathRefused at a NULL key.
     A failure raises RowError naming the row at fault where one is to blame.
     """
-    at = _Cursor()
+
+    def open_copy(stack: ExitStack, columns: list[str]) -> RowSink:
+        return _open_staging_copy(stack, plan, analytics, columns, fast=fast)
+
+    return transform_window(plan, core, window, columns, on_columns, open_copy, fast=fast)
+
+
+class RowSink(Protocol):
+    """Where transformed rows go: a COPY (psycopg.Copy), or encoded bytes in a worker."""
+
+    def write_row(self, row: Sequence[Any]) -> None: ...
+
+
+# Opens the sink for a batch once its columns are known; the stack closes it.
+OpenSink = Callable[[ExitStack, list[str]], RowSink]
+
+
+def transform_window(
+    plan: SyncPlan,
+    core: psycopg.Connection[Any],
+    window: q.Window,
+    columns: list[str] | None,
+    on_columns: Callable[[list[str]], None],
+    open_sink: OpenSink,
+    *,
+    fast: bool = False,
+) -> StagedBatch:
+    """``stage_transformed`` with the rows written to whatever ``open_sink`` opens."""
+    at = _Cursor(plan.selected, keyed=not fast)
     staged_keys: list[tuple[str | None, str | None]] = []
     try:
         return _stream_transformed(
-            plan, core, analytics, window, columns, on_columns, at, staged_keys, fast
+            plan, core, window, columns, on_columns, open_sink, at, staged_keys, fast
         )
     except (RowError, PreflightError, FastPathRefused, psycopg.OperationalError):
         raise
@@ -205,7 +250,7 @@ def stage_transformed(
         if line is not None and 0 < line <= len(staged_keys):
             key = staged_keys[line - 1]
             raise RowError(first_line(exc), cursor_value=key[0], row_id=key[1]) from exc
-        if exc.sqlstate is None and at.row is not None:  # raised while encoding our row
+        if exc.sqlstate is None and at.values is not None:  # raised while encoding our row
             raise _row_error(exc, at) from exc
         raise
     except Exception as exc:  # the transform itself, or encoding its output
@@ -224,10 +269,10 @@ def _row_error(exc: BaseException, at: _Cursor) -> RowError:
 def _stream_transformed(
     plan: SyncPlan,
     core: psycopg.Connection[Any],
-    analytics: psycopg.Connection[Any],
     window: q.Window,
     columns: list[str] | None,
     on_columns: Callable[[list[str]], None],
+    open_sink: OpenSink,
     at: _Cursor,
     staged_keys: list[tuple[str | None, str | None]],
     fast: bool,
@@ -236,43 +281,52 @@ def _stream_transformed(
     assert transform is not None
     source_oids = [plan.source.columns[c].type_oid for c in plan.selected]
     staged = StagedBatch(columns=list(columns or []))
-    width = len(plan.selected)
+    read = skipped = 0
     # The ExitStack closes the staging COPY before the reading one, with the
     # error if there is one, so a failure aborts the write and stays the error.
     with ExitStack() as stack:
         reader = stack.enter_context(core.cursor())
         use_exact_json(reader)  # jsonb numbers reach the transform with every digit
-        out = stack.enter_context(
-            reader.copy(q.copy_out(plan, window, binary=_loadable(core, source_oids)))
-        )
-        out.set_types([*source_oids, "text", "text"])
-        into = None
+        binary = binary_copyable(core, source_oids)
+        # Straight into the table no key text is needed: a failure there is redone
+        # through staging, which names the row.
+        query = q.copy_out(plan, window, binary=binary, with_key_text=not fast)
+        out = stack.enter_context(reader.copy(query))
+        out.set_types(source_oids if fast else [*source_oids, "text", "text"])
+        into: RowSink | None = None
         hook = kill_point if os.environ.get(KILL_AT_VARIABLE) else _no_hook  # dear per row
-        selected, keys = plan.selected, plan.keys  # looked up once: this loop runs per row
+        # Looked up once: this loop runs per row, and its every step counts.
+        selected, keys, written_columns = plan.selected, plan.keys, staged.columns
+        width = len(written_columns)
         for values in out.rows():
-            at.index += 1
-            at.key = key = (values[width], values[width + 1])
-            at.row = row = dict(zip(selected, values[:width], strict=True))
-            staged.read += 1
+            at.values = values
+            read += 1
             hook("read")
-            result = transform(row)
+            result = transform(dict(zip(selected, values, strict=False)))  # key text: left out
             hook("transform")
             if result is None:
-                staged.skipped += 1
+                skipped += 1
                 continue
-            if type(result) is not dict or list(result) != staged.columns:  # else: checked
-                staged.columns = _check_output(result, staged.columns or None, at)
+            if type(result) is not dict or len(result) != width:  # else: same keys, below
+                staged.columns = written_columns = _check_output(result, written_columns, at)
+                width = len(written_columns)
             if into is None:
-                on_columns(staged.columns)
-                into = _open_staging_copy(stack, plan, analytics, staged.columns, fast=fast)
-            written = list(map(result.__getitem__, staged.columns))
+                on_columns(written_columns)
+                into = open_sink(stack, written_columns)
+            try:
+                written = list(map(result.__getitem__, written_columns))
+            except KeyError:  # as many columns, other names: let the check say which
+                _check_output(result, written_columns, at)
+                raise
             if fast:
                 check_keys(keys, result)  # the table would take a NULL key; staging refuses it
             else:
+                key = values[-2:]
                 written += key
                 staged_keys.append(key)
             into.write_row(written)
             hook("copy")
+    staged.read, staged.skipped = read, skipped
     return staged
 
 
@@ -287,10 +341,10 @@ def _open_staging_copy(
     columns: list[str],
     *,
     fast: bool,
-) -> psycopg.Copy:
+) -> RowSink:
     """The COPY into staging (with each row's key as text), or into the destination if fast."""
     oids = [plan.destination.columns[c].type_oid for c in columns]
-    binary = _loadable(conn, oids)
+    binary = binary_copyable(conn, oids)
     writer = stack.enter_context(conn.cursor())
     use_exact_json(writer)
     if fast:

@@ -19,7 +19,7 @@ from psycopg_pool import ConnectionPool
 from services.constants import APPLICATION_NAME, CONNECT_TIMEOUT_S, POOL_OPEN_TIMEOUT_S
 from services.errors import ConfigurationError, TransientError, first_line
 from services.redact import redact
-from services.settings import DatabaseUrls
+from services.settings import DatabaseUrls, env_number
 
 log = logging.getLogger(__name__)
 
@@ -40,19 +40,6 @@ RETRIES_VARIABLE = "TABLESYNC_CONNECT_RETRIES"
 BACKOFF_VARIABLE = "TABLESYNC_CONNECT_BACKOFF_S"
 
 
-def _env_number(environ: Mapping[str, str], name: str, default: float, *, minimum: float) -> float:
-    raw = environ.get(name, "")
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        value = minimum - 1
-    if value < minimum:
-        raise ConfigurationError(f"{name}={raw!r} must be a number >= {minimum:g}")
-    return value
-
-
 @dataclass(frozen=True)
 class RetryPolicy:
     """How often and how patiently to retry a connection that fails transiently.
@@ -70,10 +57,10 @@ class RetryPolicy:
         """TABLESYNC_CONNECT_RETRIES (retries after the first try, default 2) and
         TABLESYNC_CONNECT_BACKOFF_S (first delay, default 0.5 s); bad values are exit 2."""
         environ = os.environ if environ is None else environ
-        retries = _env_number(environ, RETRIES_VARIABLE, cls.attempts - 1, minimum=0)
+        retries = env_number(environ, RETRIES_VARIABLE, cls.attempts - 1, minimum=0)
         if retries != int(retries):
             raise ConfigurationError(f"{RETRIES_VARIABLE}={retries!r} must be a whole number")
-        first = _env_number(environ, BACKOFF_VARIABLE, cls.first_delay_s, minimum=0)
+        first = env_number(environ, BACKOFF_VARIABLE, cls.first_delay_s, minimum=0)
         return cls(attempts=int(retries) + 1, first_delay_s=first, max_delay_s=max(first, 5.0))
 
     def delays(self) -> Iterator[float]:
@@ -249,6 +236,13 @@ class Databases:
         pool = self._pool(url, opening.role, read_only=read_only, first=None)
         pool.open(wait=True, timeout=POOL_OPEN_TIMEOUT_S)
         return pool
+
+    def connect_core(self) -> psycopg.Connection[Any]:
+        """A connection of its own to core, outside the pool, set up as the pool's are
+        (read-only, UTC, ISO): for a transform worker process, which must not share
+        the parent's sockets."""
+        url, read_only = self._role_url("core")
+        return _connect_once(url, "core", read_only)
 
     def _role_url(self, role: str) -> tuple[str, bool]:
         return (self.urls.core, True) if role == "core" else (self.urls.analytics, False)

@@ -49,6 +49,12 @@ from services.results import RunCounts, RunResult
 from services.run_failure import classify, report_failure
 from services.runs import abandon_dead_runs, finish_run, record_progress, start_run
 from services.testhooks import kill_point
+from services.transform_workers import (
+    EncodedBatch,
+    TransformWorkers,
+    stage_encoded,
+    worker_count,
+)
 from services.watermark import compute_watermark
 
 log = logging.getLogger(__name__)
@@ -63,7 +69,16 @@ Conn = psycopg.Connection[Any]
 class _Run:
     """State of one definition run while its batches go through."""
 
-    def __init__(self, plan: SyncPlan, core: Conn, analytics: Conn, result: RunResult):
+    def __init__(
+        self,
+        plan: SyncPlan,
+        core: Conn,
+        analytics: Conn,
+        result: RunResult,
+        *,
+        workers: int = 0,
+        connect_core: Callable[[], Conn] | None = None,
+    ):
         self.plan = plan
         self.core = core
         self.analytics = analytics
@@ -75,6 +90,13 @@ class _Run:
         self.prefetcher: Prefetcher | None = None
         self.prefetched: Iterator[tuple[Position, Iterator[bytes]]] | None = None
         self.blocks: Iterator[bytes] | None = None
+        # With a transform, processes transform batch 2 on (services/transform_workers.py);
+        # ``workers`` drops to 0 for the rest of the run once one fails.
+        self.workers = workers if plan.mode is CopyMode.PYTHON and connect_core else 0
+        self.connect_core = connect_core
+        self.transformers: TransformWorkers | None = None
+        self.transformed: Iterator[tuple[Position, EncodedBatch]] | None = None
+        self.encoded: EncodedBatch | None = None
         # Initial-load fast path (services/fast_path.py): None until first asked.
         self.fast: bool | None = None
         self.fast_columns: list[str] | None = None
@@ -95,6 +117,11 @@ class _Run:
     def write_batch(self, window: q.Window) -> RunCounts:
         """Write one batch: straight into an empty destination when allowed, else staged
         and upserted; a batch the straight COPY refuses is redone the normal way."""
+        if self.encoded is not None:
+            encoded, self.encoded = self.encoded, None
+            counts = self.write_encoded(encoded)
+            if counts is not None:
+                return counts
         if self.fast_now():
             try:
                 with self.analytics.transaction():  # a savepoint: a refused batch leaves no row
@@ -104,6 +131,57 @@ class _Run:
                     raise
                 self.leave_fast_path(exc)
         return self.upsert(self.stage(window))
+
+    def write_encoded(self, encoded: EncodedBatch) -> RunCounts | None:
+        """A worker's batch, written as the runner would write it; None: redo it here."""
+        problem = encoded.failure or self.unexpected_columns(encoded)
+        if problem is None:
+            staged = encoded.staged
+            try:
+                with self.analytics.transaction():  # a savepoint: a refused batch leaves no row
+                    stage_encoded(self.plan, self.analytics, encoded)
+                    if not encoded.fast:
+                        return self.upsert(staged)
+                    kill_point("upsert")
+                    written = staged.read - staged.skipped
+                    log.debug(
+                        "%s: fast path: %d row(s) copied straight in (transformed by a worker)",
+                        self.plan.name,
+                        written,
+                    )
+                    return RunCounts(read=staged.read, created=written, skipped=staged.skipped)
+            except FALLBACK_ERRORS as exc:
+                if not must_fall_back(exc, self.analytics):
+                    raise
+                if encoded.fast:  # as a refused straight COPY in the runner: on to staging
+                    self.leave_fast_path(exc)
+                    return None
+                problem = f"{type(exc).__name__}: {redact(first_line(exc))}"
+        log.debug("%s: transform workers off: %s; batch redone here", self.plan.name, problem)
+        self.workers = 0
+        self.stop_workers()
+        return None
+
+    def unexpected_columns(self, encoded: EncodedBatch) -> str | None:
+        """Why a worker's output columns cannot go in as they are, or None."""
+        staged = encoded.staged
+        if staged.read == staged.skipped:
+            return None
+        if encoded.fast:
+            if self.fast_columns is None:
+                self.check_fast_columns(staged.columns)
+            known = self.fast_columns
+        else:
+            self.staging.ensure(staged.columns)
+            known = self.staging.columns
+        if staged.columns == known:
+            return None
+        return f"the batch's columns {staged.columns} differ from the run's {known}"
+
+    def stop_workers(self) -> None:
+        if self.transformers is not None:
+            self.transformers.close()
+        self.transformers = self.transformed = self.encoded = None
 
     def copy_straight(self, window: q.Window) -> RunCounts:
         if self.blocks is not None:
@@ -135,6 +213,7 @@ class _Run:
             redact(first_line(exc)),
         )
         self.fast, self.blocks = False, None
+        self.stop_workers()  # theirs went straight in too; they start again for staging
         if self.prefetcher is not None:  # its batches lack the key text staging needs
             self.prefetcher.close()
             self.prefetcher = self.prefetched = None
@@ -169,6 +248,8 @@ class _Run:
         return counts
 
     def next_batch_end(self, position: Position | None, watermark: Watermark) -> Position | None:
+        if self.workers and self.batches_committed:  # the first batch shows the columns
+            return self.transformed_end(position, watermark)
         if PREFETCH and self.plan.mode is not CopyMode.PYTHON:
             return self.prefetched_end(position, watermark)
         return self.query_batch_end(position, watermark)
@@ -187,6 +268,30 @@ class _Run:
         end, self.blocks = found
         return end
 
+    def transformed_end(self, position: Position | None, watermark: Watermark) -> Position | None:
+        """The next batch's end and its rows from the transform workers, started at need."""
+        if self.transformed is None:
+            assert self.connect_core is not None
+            fast = self.fast_now()
+            self.transformers = TransformWorkers(
+                self.plan,
+                self.connect_core,
+                self.workers,
+                start=position,
+                next_end=partial(self.query_batch_end, watermark=watermark),
+                watermark=watermark,
+                fast=fast,
+                columns=self.fast_columns if fast else self.staging.columns,
+                encoding=self.analytics.info.encoding,
+            )
+            self.transformed = iter(self.transformers.__enter__())
+            self.result.transform_workers = max(self.result.transform_workers, self.workers)
+        found = next(self.transformed, None)
+        if found is None:
+            return None
+        end, self.encoded = found
+        return end
+
     def query_batch_end(self, position: Position | None, watermark: Watermark) -> Position | None:
         window = q.Window(lower=position, upper=None, watermark=watermark)
         row = self.core.execute(q.batch_end(self.plan, window)).fetchone()
@@ -202,6 +307,7 @@ class _Run:
         finally:
             if self.prefetcher is not None:
                 self.prefetcher.close()
+            self.stop_workers()
 
     def batch_loop(
         self, saved: Position | None, run_id: int, progress: ProgressCallback | None
@@ -298,6 +404,7 @@ def process_definition(
         cursor_field=definition.source.cursor.field,
         id_field=definition.source.cursor.id_field,
     )
+    workers = worker_count() if definition.transform is not None else 0
     dbs.open()  # both databases at once, not one after the other
     with dbs.analytics.connection() as analytics, dbs.core.connection() as core:
         analytics.autocommit = core.autocommit = True
@@ -318,7 +425,9 @@ def process_definition(
                 command=command,
             )
             result.run_id = run_id
-            run = _Run(plan, core, analytics, result)
+            run = _Run(
+                plan, core, analytics, result, workers=workers, connect_core=dbs.connect_core
+            )
             try:
                 run.run_batches(saved, run_id, progress)
             except BaseException as exc:

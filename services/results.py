@@ -46,6 +46,8 @@ class RunResult:
     exit_code: int = 0
     host: str = ""
     pid: int = 0
+    # Worker processes that transformed batches (services/transform_workers.py).
+    transform_workers: int = 0
     # Column names of the cursor, so people read updatedAt=... rather than value=...
     cursor_field: str = "value"
     id_field: str | None = None

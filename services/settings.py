@@ -7,11 +7,25 @@ from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from services.errors import MissingVariableError
+from services.errors import ConfigurationError, MissingVariableError
 from services.redact import register_from_environment
 
 CORE_URL_VARIABLE = "DATABASE_URL_CORE"
 ANALYTICS_URL_VARIABLE = "DATABASE_URL_ANALYTICS"
+
+
+def env_number(environ: Mapping[str, str], name: str, default: float, *, minimum: float) -> float:
+    """A tuning variable's number, ``default`` when unset; anything else is exit 2."""
+    raw = environ.get(name, "")
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = minimum - 1
+    if value < minimum:
+        raise ConfigurationError(f"{name}={raw!r} must be a number >= {minimum:g}")
+    return value
 
 
 def load_dotenv_file(

@@ -17,6 +17,15 @@ from collections import Counter
 
 KILL_AT_VARIABLE = "TABLESYNC_TEST_KILL_AT"
 _reached: Counter[str] = Counter()
+# In a transform worker (services/transform_workers.py) the run is its parent:
+# a kill there kills the runner first, as a crash of the whole run would.
+_kill_parent = False
+
+
+def mark_worker() -> None:
+    """Test-only effect: from now on a kill point in this process kills its parent too."""
+    global _kill_parent
+    _kill_parent = True
 
 
 def kill_point(phase: str) -> None:
@@ -29,4 +38,6 @@ def kill_point(phase: str) -> None:
         return
     _reached[phase] += 1
     if _reached[phase] == int(count or "1"):
+        if _kill_parent:
+            os.kill(os.getppid(), signal.SIGKILL)
         os.kill(os.getpid(), signal.SIGKILL)

@@ -10,6 +10,11 @@ Phase instants use the test-only hook of services/testhooks.py
 (TABLESYNC_TEST_KILL_AT="phase:n": the process kills itself the n-th time it
 reaches the phase); time instants kill from outside after a seeded random
 delay. Coverage: SEEDS x (PHASES + 1 timed) instants, plus a killed first load.
+
+A kill point counts in the process that reaches it, so the phase instants run
+with the transform in the runner (TABLESYNC_TRANSFORM_WORKERS=0), where one
+counter sees every row; kills inside transform workers, which take the
+runner down with them, have tests of their own at the end.
 """
 
 from __future__ import annotations
@@ -109,8 +114,13 @@ def _rerun_and_check(dbs: TestDatabases, cli: Cli, instant: str) -> None:
     assert running == [(0,)], f"{instant}: a run record stayed 'running'"
 
 
-def _kill_at_phase(dbs: TestDatabases, cli: Cli, phase: str, n: int) -> None:
-    killed = cli.sync(*NAMES, extra_env={"TABLESYNC_TEST_KILL_AT": f"{phase}:{n}"})
+SERIAL = {"TABLESYNC_TRANSFORM_WORKERS": "0"}
+
+
+def _kill_at_phase(
+    dbs: TestDatabases, cli: Cli, phase: str, n: int, env: dict[str, str] = SERIAL
+) -> None:
+    killed = cli.sync(*NAMES, extra_env={**env, "TABLESYNC_TEST_KILL_AT": f"{phase}:{n}"})
     assert killed.code == -signal.SIGKILL, f"{phase}:{n} was never reached: {killed.stderr}"
     _rerun_and_check(dbs, cli, f"{phase}:{n}")
 

@@ -11,6 +11,7 @@ from synctools import definition, on_both, position, runs, sync
 
 from services.db import Databases
 from services.settings import DatabaseUrls
+from services.transform_workers import WORKERS_VARIABLE
 
 TS = "2026-01-01 00:00:00+00"
 
@@ -33,7 +34,10 @@ def _tied_table(dbs: TestDatabases, count: int = 10) -> None:
     )
 
 
-def test_rows_are_read_in_cursor_then_id_order(dbs: TestDatabases) -> None:
+def test_rows_are_read_in_cursor_then_id_order(
+    dbs: TestDatabases, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(WORKERS_VARIABLE, "0")  # the transform records calls in this process
     on_both(dbs, "CREATE TABLE t (id int PRIMARY KEY, n int, v text)")
     dbs.query_core("INSERT INTO t VALUES (5, 1, 'a'), (2, 3, 'b'), (9, 1, 'c'), (1, 2, 'd')")
     seen: list[tuple[int, int]] = []
@@ -49,8 +53,9 @@ def test_rows_are_read_in_cursor_then_id_order(dbs: TestDatabases) -> None:
 
 @pytest.mark.parametrize("id_field", ["id", None])
 def test_ties_across_batch_boundaries_are_neither_lost_nor_duplicated(
-    dbs: TestDatabases, id_field: str | None
+    dbs: TestDatabases, id_field: str | None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setenv(WORKERS_VARIABLE, "0")  # the transform records calls in this process
     _tied_table(dbs)
     seen: list[int] = []
 

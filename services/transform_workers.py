@@ -1,0 +1,338 @@
+"""Transform batches in worker processes, so a Python transform can use every core.
+
+One Python thread reads, transforms and re-encodes about 60k rows/s here,
+most of it psycopg's per-row COPY parse and format: on a full load with a
+transform that thread, not PostgreSQL, is the limit. Workers lift it. Each
+is a forked copy of the runner, so it has the definition and its transform
+however the job loaded them, and it opens a read-only core connection of
+its own. The runner still finds every batch end; it hands batch k to worker
+k mod N, which reads that window, transforms it with the runner's own code
+(``batch.transform_window``) and sends the batch back as COPY data. The
+runner writes the batches in cursor order, each in its own transaction with
+its position, exactly as a serial run does: workers only ever read.
+
+A worker that cannot finish a batch (the transform raised, the fast path
+refused a row, its connection or the worker itself died) says so, and the
+runner redoes that batch itself, the serial way, which raises the exact
+error naming the row at fault, or succeeds; the rest of the run is serial.
+A redone batch is transformed twice, as a fast-path fallback's is.
+
+Each worker holds at most one finished batch (``batch_size`` rows, encoded)
+while it waits for the runner to take it.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import multiprocessing
+import os
+import signal
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import ExitStack, suppress
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
+from types import TracebackType
+from typing import Any
+
+import psycopg
+
+# psycopg's COPY formatters are not public API, but they are the very code a
+# Copy uses to encode rows, so the bytes equal those of Copy.write_row; the
+# worker has no COPY of its own to write to. tests/test_transform_workers.py
+# compares the two paths row for row.
+from psycopg._copy_base import BinaryFormatter, Formatter, TextFormatter
+from psycopg.abc import Buffer
+from psycopg.adapt import Transformer
+
+from services import sql as q
+from services.batch import (
+    RowSink,
+    StagedBatch,
+    binary_copyable,
+    check_transform_columns,
+    transform_window,
+)
+from services.errors import ConfigurationError, first_line
+from services.exact_json import use_exact_json
+from services.plan import SyncPlan
+from services.position import Position
+from services.redact import redact
+from services.settings import env_number
+from services.testhooks import mark_worker
+
+WORKERS_VARIABLE = "TABLESYNC_TRANSFORM_WORKERS"
+_TEXT_OID = 25
+_STOP_TIMEOUT_S = 5.0
+_PR_SET_PDEATHSIG = 1
+
+NextEnd = Callable[[Position | None], Position | None]
+
+
+def worker_count(environ: Mapping[str, str] | None = None) -> int:
+    """TABLESYNC_TRANSFORM_WORKERS, default the machine's cores; 0 transforms in the runner.
+
+    Workers are forked, so where fork is not available the runner transforms itself.
+    """
+    environ = os.environ if environ is None else environ
+    default = os.cpu_count() or 1
+    count = env_number(environ, WORKERS_VARIABLE, default, minimum=0)
+    if count != int(count):
+        raise ConfigurationError(f"{WORKERS_VARIABLE}={count!r} must be a whole number")
+    if "fork" not in multiprocessing.get_all_start_methods():
+        return 0
+    return int(count)
+
+
+@dataclass(frozen=True)
+class _Task:
+    window: q.Window
+    fast: bool  # straight into the destination (no key text), see services/fast_path.py
+    columns: list[str] | None  # the run's output columns, once a batch has set them
+    encoding: str  # the analytics connection's, for text COPY
+
+
+@dataclass
+class EncodedBatch:
+    """A worker's batch: counts and columns as staging reports them, and its COPY data.
+
+    ``failure`` says why the worker could not do the batch; it is then to be redone.
+    """
+
+    staged: StagedBatch = field(default_factory=StagedBatch)
+    binary: bool = True
+    fast: bool = False
+    data: list[Buffer] = field(default_factory=list)
+    failure: str | None = None
+
+
+class _EncodedRows:
+    """A RowSink that keeps rows as COPY data in memory, in psycopg's own ~32 KiB pieces."""
+
+    def __init__(self, formatter: Formatter) -> None:
+        self._formatter = formatter
+        self.messages: list[Buffer] = []
+
+    def write_row(self, row: Any) -> None:
+        data = self._formatter.write_row(row)  # a full piece now and then, else b""
+        if data:
+            self.messages.append(data)
+
+    def finish(self) -> list[Buffer]:
+        self.messages.append(self._formatter.end())
+        return self.messages
+
+
+def _encode_batch(plan: SyncPlan, core: psycopg.Connection[Any], task: _Task) -> EncodedBatch:
+    """One batch read, transformed and encoded by this worker; raises what the runner would."""
+    batch = EncodedBatch(fast=task.fast)
+    sinks: list[_EncodedRows] = []
+
+    def open_sink(stack: ExitStack, columns: list[str]) -> RowSink:
+        oids = [plan.destination.columns[c].type_oid for c in columns]
+        batch.binary = binary_copyable(core, oids)
+        writer = stack.enter_context(core.cursor())
+        use_exact_json(writer)  # the runner's COPY dumps json the same way
+        transformer = Transformer(writer)
+        if batch.binary:
+            formatter: Formatter = BinaryFormatter(transformer)
+        else:
+            formatter = TextFormatter(transformer, encoding=task.encoding)
+        types = oids if task.fast else [*oids, _TEXT_OID, _TEXT_OID]  # + the key as text
+        transformer.set_dumper_types(types, formatter.format)
+        sinks.append(_EncodedRows(formatter))
+        return sinks[0]
+
+    def on_columns(columns: list[str]) -> None:
+        check_transform_columns(plan, columns)
+
+    batch.staged = transform_window(
+        plan, core, task.window, task.columns, on_columns, open_sink, fast=task.fast
+    )
+    if sinks:
+        batch.data = sinks[0].finish()
+    return batch
+
+
+def _die_with_parent(parent: int) -> None:
+    """Ask Linux to SIGKILL this worker when the runner dies, however it dies."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):  # not Linux: the closed pipe still stops the worker
+        pass
+    if os.getppid() != parent:  # the runner died before prctl took effect
+        os._exit(1)
+
+
+def _work(
+    plan: SyncPlan,
+    connect: Callable[[], psycopg.Connection[Any]],
+    tasks: Connection,
+    inherited: list[Connection],
+    parent: int,
+) -> None:
+    """A worker's life: take windows until told to stop, answer each with an EncodedBatch."""
+    _die_with_parent(parent)
+    for other in inherited:  # the runner's ends: held here, they would hide its death
+        other.close()
+    mark_worker()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the runner's to handle
+    core: psycopg.Connection[Any] | None = None
+    try:
+        while (task := tasks.recv()) is not None:
+            try:
+                if core is None:
+                    core = connect()
+                    core.autocommit = True
+                batch = _encode_batch(plan, core, task)
+            except Exception as exc:  # the runner redoes the batch and reports it properly
+                failure = f"{type(exc).__name__}: {redact(first_line(exc))}"
+                tasks.send(EncodedBatch(fast=task.fast, failure=failure))
+                return
+            data, batch.data = batch.data, []
+            tasks.send((batch, len(data)))
+            for message in data:
+                tasks.send_bytes(message)
+    except (EOFError, OSError):  # the runner went away
+        return
+    finally:
+        if core is not None:
+            core.close()
+
+
+@dataclass
+class _Worker:
+    process: multiprocessing.process.BaseProcess
+    tasks: Connection
+    busy: bool = False  # a task sent, its answer not yet taken
+
+
+class TransformWorkers:
+    """Yields ``(end, EncodedBatch)`` per batch in cursor order, transformed by N processes.
+
+    Windows start after ``start`` and end where ``next_end`` says, asked in
+    order in the calling process, on its own core connection.
+    """
+
+    def __init__(
+        self,
+        plan: SyncPlan,
+        connect: Callable[[], psycopg.Connection[Any]],
+        count: int,
+        *,
+        start: Position | None,
+        next_end: NextEnd,
+        watermark: Any,
+        fast: bool,
+        columns: list[str] | None,
+        encoding: str,
+    ) -> None:
+        self._plan, self._connect, self._count = plan, connect, count
+        self._start, self._next_end, self._watermark = start, next_end, watermark
+        self._fast, self._columns, self._encoding = fast, columns, encoding
+        self._workers: list[_Worker] = []
+
+    def __enter__(self) -> TransformWorkers:
+        context = multiprocessing.get_context("fork")
+        ends: list[Connection] = []
+        try:
+            for _ in range(self._count):
+                mine, theirs = context.Pipe(duplex=True)
+                args = (self._plan, self._connect, theirs, [*ends, mine], os.getpid())
+                process = context.Process(target=_work, args=args, name="tablesync-transform")
+                process.daemon = True
+                process.start()
+                theirs.close()
+                ends.append(mine)
+                self._workers.append(_Worker(process, mine))
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    @property
+    def size(self) -> int:
+        return len(self._workers)
+
+    def __iter__(self) -> Iterator[tuple[Position, EncodedBatch]]:
+        pending: list[tuple[Position, _Worker]] = []
+        last, sent, exhausted = self._start, 0, False
+
+        def hand_out() -> None:
+            """Give every idle worker its next window, in cursor order."""
+            nonlocal last, sent, exhausted
+            while not exhausted and len(pending) < len(self._workers):
+                end = self._next_end(last)
+                if end is None:
+                    exhausted = True
+                    return
+                worker = self._workers[sent % len(self._workers)]
+                window = q.Window(lower=last, upper=end, watermark=self._watermark)
+                worker.tasks.send(_Task(window, self._fast, self._columns, self._encoding))
+                worker.busy = True
+                pending.append((end, worker))
+                last, sent = end, sent + 1
+
+        hand_out()
+        while pending:
+            end, worker = pending.pop(0)
+            batch = self._receive(worker)
+            hand_out()  # the worker just heard from starts its next window while this is written
+            yield end, batch
+
+    @staticmethod
+    def _receive(worker: _Worker) -> EncodedBatch:
+        try:
+            answer = worker.tasks.recv()
+            if isinstance(answer, EncodedBatch):  # a failure
+                batch = answer
+            else:
+                batch, messages = answer
+                batch.data = [worker.tasks.recv_bytes() for _ in range(messages)]
+        except (EOFError, OSError) as exc:
+            code = worker.process.exitcode
+            batch = EncodedBatch(failure=f"transform worker ended ({code}): {type(exc).__name__}")
+        worker.busy = False
+        return batch
+
+    def close(self) -> None:
+        """Stop every worker and wait for it.
+
+        A worker still busy with a batch nobody will take is killed: it only
+        reads core, so nothing is lost, and it would otherwise wait to send.
+        """
+        for worker in self._workers:
+            if worker.busy:
+                worker.process.kill()
+                continue
+            with suppress(OSError):  # already gone
+                worker.tasks.send(None)
+        for worker in self._workers:
+            worker.process.join(timeout=_STOP_TIMEOUT_S)
+            if worker.process.is_alive():
+                worker.process.kill()
+                worker.process.join()
+            worker.tasks.close()
+        self._workers = []
+
+
+def stage_encoded(plan: SyncPlan, analytics: psycopg.Connection[Any], batch: EncodedBatch) -> None:
+    """Write a worker's batch into the staging table, or into the destination when fast."""
+    staged = batch.staged
+    if staged.read == staged.skipped:
+        return
+    if batch.fast:
+        query = q.copy_into_destination(plan, staged.columns, binary=batch.binary)
+    else:
+        query = q.copy_in(staged.columns, binary=batch.binary)
+    with analytics.cursor() as writer, writer.copy(query) as into:
+        for message in batch.data:
+            into.write(message)
