@@ -343,16 +343,34 @@ def _open_staging_copy(
     fast: bool,
 ) -> RowSink:
     """The COPY into staging (with each row's key as text), or into the destination if fast."""
-    oids = [plan.destination.columns[c].type_oid for c in columns]
-    binary = binary_copyable(conn, oids)
+    binary, types = output_types(plan, conn, columns, fast=fast)
     writer = stack.enter_context(conn.cursor())
     use_exact_json(writer)
     if fast:
-        into = stack.enter_context(
-            writer.copy(q.copy_into_destination(plan, columns, binary=binary))
-        )
-        into.set_types(oids)
-        return into
-    into = stack.enter_context(writer.copy(q.copy_in(columns, binary=binary)))
-    into.set_types([*oids, "text", "text"])
+        query = q.copy_into_destination(plan, columns, binary=binary)
+    else:
+        query = q.copy_in(columns, binary=binary)
+    into = stack.enter_context(writer.copy(query))
+    into.set_types(types)
     return into
+
+
+TEXT_OID = 25
+
+
+def output_types(
+    plan: SyncPlan, conn: psycopg.Connection[Any], columns: list[str], *, fast: bool
+) -> tuple[bool, list[int]]:
+    """Whether a transform's rows go in as binary COPY, and the types to dump them as.
+
+    Binary when psycopg knows every destination type. Otherwise text, and a
+    type it does not know (an enum, say) is dumped as text: in text COPY the
+    server reads the text form into the column's type. Staging rows end with
+    their key as text.
+    """
+    oids = [plan.destination.columns[c].type_oid for c in columns]
+    binary = binary_copyable(conn, oids)
+    if not binary:
+        known = conn.adapters.types
+        oids = [oid if known.get(oid) is not None else TEXT_OID for oid in oids]
+    return binary, oids if fast else [*oids, TEXT_OID, TEXT_OID]
