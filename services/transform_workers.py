@@ -23,16 +23,13 @@ while it waits for the runner to take it.
 
 from __future__ import annotations
 
-import ctypes
-import multiprocessing
 import os
 import signal
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, suppress
 from dataclasses import dataclass, field
-from multiprocessing.connection import Connection
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 
@@ -60,6 +57,10 @@ from services.redact import redact
 from services.settings import env_number
 from services.testhooks import mark_worker
 
+if TYPE_CHECKING:  # multiprocessing itself is imported when workers start: most runs never do
+    from multiprocessing.connection import Connection
+    from multiprocessing.process import BaseProcess
+
 WORKERS_VARIABLE = "TABLESYNC_TRANSFORM_WORKERS"
 MAX_DEFAULT_WORKERS = 8
 _STOP_TIMEOUT_S = 5.0
@@ -82,7 +83,7 @@ def worker_count(environ: Mapping[str, str] | None = None) -> int:
     count = env_number(environ, WORKERS_VARIABLE, default, minimum=0)
     if count != int(count):
         raise ConfigurationError(f"{WORKERS_VARIABLE}={count!r} must be a whole number")
-    if "fork" not in multiprocessing.get_all_start_methods():
+    if not hasattr(os, "fork"):
         return 0
     return int(count)
 
@@ -157,6 +158,8 @@ def _encode_batch(plan: SyncPlan, core: psycopg.Connection[Any], task: _Task) ->
 
 def _die_with_parent(parent: int) -> None:
     """Ask Linux to SIGKILL this worker when the runner dies, however it dies."""
+    import ctypes
+
     try:
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
@@ -204,7 +207,7 @@ def _work(
 
 @dataclass
 class _Worker:
-    process: multiprocessing.process.BaseProcess
+    process: BaseProcess
     tasks: Connection
     busy: bool = False  # a task sent, its answer not yet taken
 
@@ -235,6 +238,8 @@ class TransformWorkers:
         self._workers: list[_Worker] = []
 
     def __enter__(self) -> TransformWorkers:
+        import multiprocessing
+
         context = multiprocessing.get_context("fork")
         ends: list[Connection] = []
         try:
