@@ -82,15 +82,17 @@ def stage_passthrough(
     window: q.Window,
     *,
     fast: bool = False,
+    keyed: bool = True,
 ) -> StagedBatch:
     """Copy the window's rows unchanged (straight into the destination when ``fast``,
-    see services/fast_path.py); raises the server's error on bad data."""
+    see services/fast_path.py; with their key as text when ``keyed``, see
+    fast_path.staging_needs_keys); raises the server's error on bad data."""
     binary = plan.mode is CopyMode.BINARY
-    read = q.copy_out(plan, window, binary=binary, with_key_text=not fast)
+    read = q.copy_out(plan, window, binary=binary, with_key_text=keyed and not fast)
     if fast:
         write = q.copy_into_destination(plan, plan.selected, binary=binary)
     else:
-        write = q.copy_in(plan.selected, binary=binary)
+        write = q.copy_in(plan.selected, binary=binary, keyed=keyed)
     with core.cursor() as reader, analytics.cursor() as writer:
         with reader.copy(read) as out, writer.copy(write) as into:
             copy_blocks(out, into)
@@ -162,8 +164,9 @@ def check_transform_columns(plan: SyncPlan, columns: list[str]) -> None:
 class Staging:
     """The session's temp staging table, created on first use with its batch's columns."""
 
-    def __init__(self, plan: SyncPlan, conn: psycopg.Connection[Any]) -> None:
+    def __init__(self, plan: SyncPlan, conn: psycopg.Connection[Any], *, keyed: bool = True):
         self.plan, self.conn = plan, conn
+        self.keyed = keyed or plan.mode is CopyMode.PYTHON  # see fast_path.staging_needs_keys
         self.columns: list[str] | None = None
 
     def ensure(self, columns: list[str]) -> None:
@@ -173,7 +176,7 @@ class Staging:
         if self.plan.mode is CopyMode.PYTHON:
             check_transform_columns(self.plan, columns)
         self.conn.execute(q.drop_staging())
-        self.conn.execute(q.create_staging(self.plan, columns))
+        self.conn.execute(q.create_staging(self.plan, columns, keyed=self.keyed))
         self.columns = columns
 
     def stage(self, core: psycopg.Connection[Any], window: q.Window) -> StagedBatch:
@@ -181,7 +184,7 @@ class Staging:
         if self.plan.mode is CopyMode.PYTHON:
             return stage_transformed(self.plan, core, self.conn, window, self.columns, self.ensure)
         self.ensure(self.plan.selected)
-        return stage_passthrough(self.plan, core, self.conn, window)
+        return stage_passthrough(self.plan, core, self.conn, window, keyed=self.keyed)
 
     def drop(self) -> None:
         """Drop the table if this object created it and the connection still works."""

@@ -91,6 +91,16 @@ def keys_never_null(plan: SyncPlan) -> bool:
     return all(plan.source.columns[k].not_null for k in plan.keys)
 
 
+def staging_needs_keys(plan: SyncPlan) -> bool:
+    """Whether staged rows must carry their key as text and their order of arrival.
+
+    Only the DISTINCT ON sort (the order) and the NULL-key check (the key, to
+    name the row) read them; when neither runs, leaving them out spares core
+    formatting two columns per row and staging writing three.
+    """
+    return not (batch_keys_unique(plan) and keys_never_null(plan))
+
+
 def check_keys(keys: list[str], row: dict[str, Any]) -> None:
     """Raise FastPathRefused when a transformed row has a NULL conflict column."""
     for key in keys:

@@ -163,6 +163,7 @@ def stage_blocks(
     blocks: Iterator[bytes],
     *,
     fast: bool = False,
+    keyed: bool = True,
 ) -> StagedBatch:
     """Write one prefetched batch into the staging table (the destination itself when
     ``fast``, see services/fast_path.py); raises the server's error on bad data."""
@@ -170,7 +171,7 @@ def stage_blocks(
     if fast:
         query = q.copy_into_destination(plan, plan.selected, binary=binary)
     else:
-        query = q.copy_in(plan.selected, binary=binary)
+        query = q.copy_in(plan.selected, binary=binary, keyed=keyed)
     with analytics.cursor() as writer:
         with writer.copy(query) as into:
             for block in blocks:

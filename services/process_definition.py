@@ -38,6 +38,7 @@ from services.fast_path import (
     fast_path_allowed,
     keys_never_null,
     must_fall_back,
+    staging_needs_keys,
 )
 from services.lock import definition_lock
 from services.plan import CopyMode, SyncPlan
@@ -83,7 +84,7 @@ class _Run:
         self.core = core
         self.analytics = analytics
         self.result = result
-        self.staging = Staging(plan, analytics)
+        self.staging = Staging(plan, analytics, keyed=staging_needs_keys(plan))
         self.batches_committed = 0
         # Without a transform, a thread reads batch n+1 from core while batch n
         # is written (services/prefetch.py); it owns ``core`` until closed.
@@ -222,7 +223,7 @@ class _Run:
         if self.blocks is not None:
             self.staging.ensure(self.plan.selected)
             blocks, self.blocks = self.blocks, None
-            return stage_blocks(self.plan, self.analytics, blocks)
+            return stage_blocks(self.plan, self.analytics, blocks, keyed=self.staging.keyed)
         return self.staging.stage(self.core, window)
 
     def upsert(self, staged: StagedBatch) -> RunCounts:
@@ -259,7 +260,12 @@ class _Run:
         if self.prefetched is None:
             ends = partial(self.query_batch_end, watermark=watermark)
             self.prefetcher = Prefetcher(
-                self.plan, self.core, watermark, position, ends, with_key_text=not self.fast_now()
+                self.plan,
+                self.core,
+                watermark,
+                position,
+                ends,
+                with_key_text=self.staging.keyed and not self.fast_now(),
             )
             self.prefetched = iter(self.prefetcher.__enter__())
         found = next(self.prefetched, None)

@@ -162,13 +162,16 @@ def row_at(plan: SyncPlan, window: Window, offset: int) -> sql.Composed:
 # -- analytics side ---------------------------------------------------------
 
 
-def create_staging(plan: SyncPlan, columns: list[str]) -> sql.Composed:
-    """A session-local staging table with the destination's types for ``columns``."""
-    return sql.SQL(
-        "CREATE TEMP TABLE {staging} ON COMMIT DELETE ROWS AS SELECT {cols} FROM {dest}"
-        " WITH NO DATA; ALTER TABLE {staging}"
+def create_staging(plan: SyncPlan, columns: list[str], *, keyed: bool = True) -> sql.Composed:
+    """A session-local staging table with the destination's types for ``columns``;
+    ``keyed`` adds each row's key as text and its order of arrival."""
+    keys = (
         " ADD COLUMN {row_cursor} text, ADD COLUMN {row_id} text,"
         " ADD COLUMN {ordinal} bigint GENERATED ALWAYS AS IDENTITY"
+    )
+    return sql.SQL(
+        "CREATE TEMP TABLE {staging} ON COMMIT DELETE ROWS AS SELECT {cols} FROM {dest}"
+        " WITH NO DATA" + (f"; ALTER TABLE {{staging}}{keys}" if keyed else "")
     ).format(
         staging=ident(STAGING_TABLE),
         cols=column_list(columns),
@@ -183,10 +186,10 @@ def drop_staging() -> sql.Composed:
     return sql.SQL("DROP TABLE IF EXISTS {}").format(ident(STAGING_TABLE))
 
 
-def copy_in(columns: list[str], *, binary: bool) -> sql.Composed:
+def copy_in(columns: list[str], *, binary: bool, keyed: bool = True) -> sql.Composed:
     return sql.SQL("COPY {} ({}) FROM STDIN{}").format(
         ident(STAGING_TABLE),
-        column_list([*columns, ROW_CURSOR, ROW_ID]),
+        column_list([*columns, ROW_CURSOR, ROW_ID] if keyed else columns),
         sql.SQL(" (FORMAT BINARY)" if binary else ""),
     )
 
