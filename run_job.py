@@ -8,15 +8,28 @@ become exit codes and ``error:`` lines.
 
 from __future__ import annotations
 
-import importlib
-import sys
-import traceback
-from pathlib import Path
+import gc
 
-import click
+# Start-up (click, psycopg, pydantic, the engine, a job's definitions)
+# allocates many objects and frees few, so the cyclic collector walks them
+# again and again for nothing: ~30 ms of a ~250 ms start. It is off until the
+# job is loaded; then the start-up objects are frozen out of later collections.
+gc.disable()
 
-from services.errors import EXIT_CONFIGURATION, JobFailedError, TablesyncError, UnknownJobError
-from services.redact import redact
+import importlib  # noqa: E402
+import sys  # noqa: E402
+import traceback  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import click  # noqa: E402
+
+from services.errors import (  # noqa: E402
+    EXIT_CONFIGURATION,
+    JobFailedError,
+    TablesyncError,
+    UnknownJobError,
+)
+from services.redact import redact  # noqa: E402
 
 JOBS_DIR = Path(__file__).resolve().parent / "jobs"
 
@@ -40,6 +53,7 @@ class JobGroup(click.Group):
         if cmd_name not in available_jobs():
             return None
         module = importlib.import_module(f"jobs.{cmd_name.replace('-', '_')}.handler")
+        end_of_startup()
         found = getattr(module, "command", None)
         if isinstance(found, click.Command):
             return found
@@ -73,6 +87,12 @@ def cli(ctx: click.Context, verbose: bool) -> None:
     configure_logging(verbose=ctx.obj["verbose"])
 
 
+def end_of_startup() -> None:
+    """Collect again, leaving what start-up built (modules, definitions) out of it."""
+    gc.freeze()
+    gc.enable()
+
+
 def _error_lines(exc: TablesyncError) -> list[str]:
     errors = exc.errors if isinstance(exc, JobFailedError) else [exc]
     lines: list[str] = []
@@ -103,6 +123,8 @@ def main(argv: list[str] | None = None) -> int:
     except click.UsageError as exc:
         click.echo(f"error: {redact(exc.format_message())}", err=True)
         return EXIT_CONFIGURATION
+    finally:
+        end_of_startup()  # in case no job was loaded
     return 0
 
 

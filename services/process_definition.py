@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import nullcontext
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 from psycopg_pool import PoolTimeout
@@ -47,16 +47,12 @@ from services.prefetch import Prefetcher, stage_blocks
 from services.preflight import plan_definition
 from services.redact import redact
 from services.results import RunCounts, RunResult
-from services.run_failure import classify, report_failure
 from services.runs import abandon_dead_runs, finish_run, record_progress, start_run
 from services.testhooks import kill_point
-from services.transform_workers import (
-    EncodedBatch,
-    TransformWorkers,
-    stage_encoded,
-    worker_count,
-)
 from services.watermark import compute_watermark
+
+if TYPE_CHECKING:  # imported when a transform runs: a run without one never needs it
+    from services.transform_workers import EncodedBatch, TransformWorkers
 
 log = logging.getLogger(__name__)
 
@@ -140,6 +136,8 @@ class _Run:
             staged = encoded.staged
             try:
                 with self.analytics.transaction():  # a savepoint: a refused batch leaves no row
+                    from services.transform_workers import stage_encoded
+
                     stage_encoded(self.plan, self.analytics, encoded)
                     if not encoded.fast:
                         return self.upsert(staged)
@@ -277,6 +275,8 @@ class _Run:
     def transformed_end(self, position: Position | None, watermark: Watermark) -> Position | None:
         """The next batch's end and its rows from the transform workers, started at need."""
         if self.transformed is None:
+            from services.transform_workers import TransformWorkers
+
             assert self.connect_core is not None
             fast = self.fast_now()
             self.transformers = TransformWorkers(
@@ -376,6 +376,8 @@ def _finish(dbs: Databases, run: _Run, run_id: int, status: RunStatus, error: st
 
 
 def _fail(dbs: Databases, plan: SyncPlan, run: _Run, exc: BaseException) -> TablesyncError:
+    from services.run_failure import classify, report_failure  # only a failed run needs it
+
     error = classify(
         dbs,
         plan,
@@ -410,7 +412,11 @@ def process_definition(
         cursor_field=definition.source.cursor.field,
         id_field=definition.source.cursor.id_field,
     )
-    workers = worker_count() if definition.transform is not None else 0
+    workers = 0
+    if definition.transform is not None:
+        from services.transform_workers import worker_count
+
+        workers = worker_count()
     dbs.open()  # both databases at once, not one after the other
     with dbs.analytics.connection() as analytics, dbs.core.connection() as core:
         analytics.autocommit = core.autocommit = True

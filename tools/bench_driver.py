@@ -21,6 +21,7 @@ that finds nothing pay only for what they use.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import sys
@@ -122,14 +123,18 @@ def _pull_levers(environ: Mapping[str, str]) -> None:
 
 def run_tablesync(mode: str, batch_size: int, core_url: str, analytics_url: str) -> int:
     """One tablesync run of the bench definition; returns the rows read."""
+    gc.disable()  # start-up as run_job.py does it: no collection until the job is loaded
     from services.db import Databases
     from services.process_definition import process_definition
     from services.settings import DatabaseUrls
 
     _pull_levers(os.environ)
     urls = DatabaseUrls(core=core_url, analytics=analytics_url)
+    export = definition(mode, batch_size)
+    gc.freeze()
+    gc.enable()
     with Databases(urls) as dbs:
-        result = process_definition(JOB, mode, definition(mode, batch_size), dbs, command="bench")
+        result = process_definition(JOB, mode, export, dbs, command="bench")
     return result.counts.read
 
 
