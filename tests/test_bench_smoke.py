@@ -51,12 +51,17 @@ def run_bench(core_url: str, analytics_url: str) -> subprocess.CompletedProcess[
     )
 
 
+def runs_and_rows(stdout: str, measure: str) -> tuple[int, int]:
+    """The n and rows columns of ``measure``'s line in the printed table."""
+    line = next(x for x in stdout.splitlines() if x.startswith(measure))
+    match = re.match(r"\s+(\d+)\s+([\d,]+)\s", line[len(measure) :])
+    assert match is not None, line
+    return int(match.group(1)), int(match.group(2).replace(",", ""))
+
+
 def rows_of(stdout: str, measure: str) -> int:
     """The rows column of ``measure``'s line in the printed table."""
-    line = next(x for x in stdout.splitlines() if x.startswith(measure))
-    match = re.match(r"\s+\d+\s+([\d,]+)\s", line[len(measure) :])
-    assert match is not None, line
-    return int(match.group(1).replace(",", ""))
+    return runs_and_rows(stdout, measure)[1]
 
 
 def test_bench_runs_every_measure_and_every_destination_equals_its_source(
@@ -72,5 +77,7 @@ def test_bench_runs_every_measure_and_every_destination_equals_its_source(
     assert rows_of(done.stdout, "4. tablesync incremental (2% moved)") == 2 * ROWS // 100
     assert rows_of(done.stdout, "4r. hand-written COPY+upsert loop, same rows") == 2 * ROWS // 100
     assert rows_of(done.stdout, "5. tablesync run that finds nothing") == 0
-    # 3 full loads + 2 at rows/10 + hand full load + 1 incremental (x2) + nothing new.
-    assert "destination equals source after every run (9 checks passed)" in done.stdout
+    # 3 full loads + 2 at rows/10 + hand full load + nothing new, and each of the
+    # 5 incremental rounds (at least 5 even with BENCH_REPEATS=1) checks both sides.
+    assert "destination equals source after every run (17 checks passed)" in done.stdout
+    assert runs_and_rows(done.stdout, "4. tablesync incremental (2% moved)")[0] == 5

@@ -24,6 +24,7 @@ import argparse
 import gc
 import json
 import os
+import resource
 import sys
 import time
 from collections.abc import Mapping
@@ -245,7 +246,10 @@ def main(argv: list[str] | None = None) -> int:
     else:
         rows = run_bare(core_url, analytics_url)
     seconds = time.perf_counter() - started
-    print(json.dumps({"rows": rows, "seconds": seconds, "peak_rss_kib": peak_rss_kib()}))
+    # Transform workers are this process's only children, joined before it ends.
+    workers_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    out = {"rows": rows, "seconds": seconds, "peak_rss_kib": peak_rss_kib()}
+    print(json.dumps({**out, "workers_peak_rss_kib": workers_kib}))
     return 0
 
 
