@@ -243,21 +243,79 @@ def transform_window(
     at = _Cursor(plan.selected, keyed=not fast)
     staged_keys: list[tuple[str | None, str | None]] = []
     try:
-        return _stream_transformed(
-            plan, core, window, columns, on_columns, open_sink, at, staged_keys, fast
-        )
+        transform = plan.definition.transform
+        assert transform is not None
+        source_oids = [plan.source.columns[c].type_oid for c in plan.selected]
+        staged = StagedBatch(columns=list(columns or []))
+        read = skipped = 0
+        # The ExitStack closes the staging COPY before the reading one, with the
+        # error if there is one, so a failure aborts the write and stays the error.
+        with ExitStack() as stack:
+            reader = stack.enter_context(core.cursor())
+            use_exact_json(reader)  # jsonb numbers reach the transform with every digit
+            binary = binary_copyable(core, source_oids)
+            # Straight into the table no key text is needed: a failure there is redone
+            # through staging, which names the row.
+            query = q.copy_out(plan, window, binary=binary, with_key_text=not fast)
+            out = stack.enter_context(reader.copy(query))
+            out.set_types(source_oids if fast else [*source_oids, "text", "text"])
+            into: RowSink | None = None
+            hook = kill_point if os.environ.get(KILL_AT_VARIABLE) else _no_hook  # dear per row
+            # Looked up once: this loop runs per row, and its every step counts.
+            selected, keys, written_columns = plan.selected, plan.keys, staged.columns
+            width = len(written_columns)
+            for values in out.rows():
+                at.values = values
+                read += 1
+                hook("read")
+                result = transform(dict(zip(selected, values, strict=False)))  # key text: left out
+                hook("transform")
+                if result is None:
+                    skipped += 1
+                    continue
+                if type(result) is not dict or len(result) != width:  # else: same keys, below
+                    staged.columns = written_columns = _check_output(result, written_columns, at)
+                    width = len(written_columns)
+                if into is None:
+                    on_columns(written_columns)
+                    into = open_sink(stack, written_columns)
+                try:
+                    written = list(map(result.__getitem__, written_columns))
+                except KeyError:  # as many columns, other names: let the check say which
+                    _check_output(result, written_columns, at)
+                    raise
+                if fast:
+                    check_keys(keys, result)  # the table would take a NULL key; staging refuses it
+                else:
+                    key = values[-2:]
+                    written += key
+                    staged_keys.append(key)
+                into.write_row(written)
+                hook("copy")
+        staged.read, staged.skipped = read, skipped
+        return staged
     except (RowError, PreflightError, FastPathRefused, psycopg.OperationalError):
         raise
-    except psycopg.Error as exc:
-        line = copy_line(exc)
-        if line is not None and 0 < line <= len(staged_keys):
-            key = staged_keys[line - 1]
-            raise RowError(first_line(exc), cursor_value=key[0], row_id=key[1]) from exc
-        if exc.sqlstate is None and at.values is not None:  # raised while encoding our row
-            raise _row_error(exc, at) from exc
-        raise
-    except Exception as exc:  # the transform itself, or encoding its output
-        raise _row_error(exc, at) from exc
+    except Exception as exc:  # the transform, encoding its output, or the server on our rows
+        error = _named_error(exc, at, staged_keys)
+        if error is exc:
+            raise
+        raise error from exc
+
+
+def _named_error(
+    exc: Exception, at: _Cursor, staged_keys: list[tuple[str | None, str | None]]
+) -> Exception:
+    """``exc`` as a RowError naming the row at fault, or ``exc`` itself if none is."""
+    if not isinstance(exc, psycopg.Error):
+        return _row_error(exc, at)
+    line = copy_line(exc)
+    if line is not None and 0 < line <= len(staged_keys):
+        key = staged_keys[line - 1]
+        return RowError(first_line(exc), cursor_value=key[0], row_id=key[1])
+    if exc.sqlstate is None and at.values is not None:  # raised while encoding our row
+        return _row_error(exc, at)
+    return exc
 
 
 def _row_error(exc: BaseException, at: _Cursor) -> RowError:
@@ -267,70 +325,6 @@ def _row_error(exc: BaseException, at: _Cursor) -> RowError:
         row_id=at.key[1],
         row=at.row,
     )
-
-
-def _stream_transformed(
-    plan: SyncPlan,
-    core: psycopg.Connection[Any],
-    window: q.Window,
-    columns: list[str] | None,
-    on_columns: Callable[[list[str]], None],
-    open_sink: OpenSink,
-    at: _Cursor,
-    staged_keys: list[tuple[str | None, str | None]],
-    fast: bool,
-) -> StagedBatch:
-    transform = plan.definition.transform
-    assert transform is not None
-    source_oids = [plan.source.columns[c].type_oid for c in plan.selected]
-    staged = StagedBatch(columns=list(columns or []))
-    read = skipped = 0
-    # The ExitStack closes the staging COPY before the reading one, with the
-    # error if there is one, so a failure aborts the write and stays the error.
-    with ExitStack() as stack:
-        reader = stack.enter_context(core.cursor())
-        use_exact_json(reader)  # jsonb numbers reach the transform with every digit
-        binary = binary_copyable(core, source_oids)
-        # Straight into the table no key text is needed: a failure there is redone
-        # through staging, which names the row.
-        query = q.copy_out(plan, window, binary=binary, with_key_text=not fast)
-        out = stack.enter_context(reader.copy(query))
-        out.set_types(source_oids if fast else [*source_oids, "text", "text"])
-        into: RowSink | None = None
-        hook = kill_point if os.environ.get(KILL_AT_VARIABLE) else _no_hook  # dear per row
-        # Looked up once: this loop runs per row, and its every step counts.
-        selected, keys, written_columns = plan.selected, plan.keys, staged.columns
-        width = len(written_columns)
-        for values in out.rows():
-            at.values = values
-            read += 1
-            hook("read")
-            result = transform(dict(zip(selected, values, strict=False)))  # key text: left out
-            hook("transform")
-            if result is None:
-                skipped += 1
-                continue
-            if type(result) is not dict or len(result) != width:  # else: same keys, below
-                staged.columns = written_columns = _check_output(result, written_columns, at)
-                width = len(written_columns)
-            if into is None:
-                on_columns(written_columns)
-                into = open_sink(stack, written_columns)
-            try:
-                written = list(map(result.__getitem__, written_columns))
-            except KeyError:  # as many columns, other names: let the check say which
-                _check_output(result, written_columns, at)
-                raise
-            if fast:
-                check_keys(keys, result)  # the table would take a NULL key; staging refuses it
-            else:
-                key = values[-2:]
-                written += key
-                staged_keys.append(key)
-            into.write_row(written)
-            hook("copy")
-    staged.read, staged.skipped = read, skipped
-    return staged
 
 
 def _no_hook(phase: str) -> None:

@@ -290,7 +290,7 @@ class _Run:
                 columns=self.fast_columns if fast else self.staging.columns,
                 encoding=self.analytics.info.encoding,
             )
-            self.transformed = iter(self.transformers.__enter__())
+            self.transformed = iter(self.transformers.start())
             self.result.transform_workers = max(self.result.transform_workers, self.workers)
         found = next(self.transformed, None)
         if found is None:

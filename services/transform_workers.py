@@ -28,7 +28,6 @@ import signal
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, suppress
 from dataclasses import dataclass, field
-from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 import psycopg
@@ -237,7 +236,8 @@ class TransformWorkers:
         self._fast, self._columns, self._encoding = fast, columns, encoding
         self._workers: list[_Worker] = []
 
-    def __enter__(self) -> TransformWorkers:
+    def start(self) -> TransformWorkers:
+        """Fork the workers; ``close()`` must follow, whatever happens."""
         import multiprocessing
 
         context = multiprocessing.get_context("fork")
@@ -256,14 +256,6 @@ class TransformWorkers:
             self.close()
             raise
         return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     @property
     def size(self) -> int:

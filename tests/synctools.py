@@ -77,3 +77,14 @@ def runs(dbs: TestDatabases, name: str = "t") -> list[dict[str, Any]]:
         )
         names = [d.name for d in cur.description or []]
         return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+
+
+def failing_on(bad: int) -> Any:
+    """A transform that passes rows through and raises on the row with id ``bad``."""
+
+    def transform(row: dict[str, Any]) -> dict[str, Any]:
+        if row["id"] == bad:
+            raise ValueError(f"cannot handle {row['v']}")
+        return row
+
+    return transform

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from dbtools import REPO_ROOT, TestDatabases
-from synctools import definition, position, runs, sync
+from synctools import definition, failing_on, position, runs, sync
 
 from services import failures
 from services.errors import EXIT_RUN_FAILED, RowError, RunError
@@ -37,22 +37,13 @@ def _ids(dbs: TestDatabases) -> list[int]:
     return [r[0] for r in dbs.query_analytics("SELECT id FROM t ORDER BY id")]
 
 
-def _failing_on(bad: int) -> Any:
-    def transform(row: dict[str, Any]) -> dict[str, Any]:
-        if row["id"] == bad:
-            raise ValueError(f"cannot handle {row['v']}")
-        return row
-
-    return transform
-
-
 def test_a_failing_row_keeps_earlier_batches_and_the_position_before_its_batch(
     dbs: TestDatabases,
 ) -> None:
     _numbered_table(dbs)
 
     with pytest.raises(RowError) as caught:
-        sync(dbs, definition("t", "n", id_field="id", batch_size=3, transform=_failing_on(8)))
+        sync(dbs, definition("t", "n", id_field="id", batch_size=3, transform=failing_on(8)))
 
     assert caught.value.exit_code == EXIT_RUN_FAILED
     assert _ids(dbs) == [1, 2, 3, 4, 5, 6]
@@ -67,7 +58,7 @@ def test_a_failed_run_is_recorded_with_the_counts_of_its_committed_batches(
     _numbered_table(dbs)
 
     with pytest.raises(RowError):
-        sync(dbs, definition("t", "n", batch_size=3, transform=_failing_on(BAD_ROW)))
+        sync(dbs, definition("t", "n", batch_size=3, transform=failing_on(BAD_ROW)))
 
     (record,) = runs(dbs)
     assert record["status"] == "failed"
@@ -88,7 +79,7 @@ def test_the_rerun_after_the_fix_resumes_without_duplicates(dbs: TestDatabases) 
         " FOR EACH ROW EXECUTE FUNCTION log_write()"
     )
     with pytest.raises(RowError):
-        sync(dbs, definition("t", "n", batch_size=3, transform=_failing_on(BAD_ROW)))
+        sync(dbs, definition("t", "n", batch_size=3, transform=failing_on(BAD_ROW)))
 
     result = sync(dbs, definition("t", "n", batch_size=3, transform=lambda r: r))
 

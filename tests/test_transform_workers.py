@@ -19,7 +19,7 @@ import psutil
 import pytest
 from dbtools import TestDatabases
 from faultkit import Cli
-from synctools import definition, on_both, position, sync
+from synctools import definition, failing_on, on_both, position, sync
 
 from services import failures
 from services.errors import ConfigurationError, RowError
@@ -165,15 +165,6 @@ def _numbered(dbs: TestDatabases, rows: int = 40) -> None:
     )
 
 
-def _failing_on(bad: int) -> Any:
-    def transform(row: dict[str, Any]) -> dict[str, Any]:
-        if row["id"] == bad:
-            raise ValueError(f"cannot handle {row['v']}")
-        return row
-
-    return transform
-
-
 @pytest.mark.parametrize("count", [0, 2])
 def test_a_row_failing_in_a_worker_fails_the_run_as_in_the_runner(
     dbs: TestDatabases, monkeypatch: pytest.MonkeyPatch, count: int
@@ -182,7 +173,7 @@ def test_a_row_failing_in_a_worker_fails_the_run_as_in_the_runner(
     _numbered(dbs)
 
     with pytest.raises(RowError) as caught:
-        sync(dbs, definition("t", "n", id_field="id", batch_size=4, transform=_failing_on(23)))
+        sync(dbs, definition("t", "n", id_field="id", batch_size=4, transform=failing_on(23)))
 
     assert caught.value.result is not None
     assert caught.value.result.transform_workers == count
