@@ -96,6 +96,10 @@ class ExportDefinition(_Model):
     # How long a non-timestamp cursor waits for open core writers of the source
     # table before holding its position; None: TABLESYNC_WRITER_WAIT_S, else 5 s.
     writer_wait_s: float | None = Field(default=None, ge=0)
+    # Processes that run the transform from the second batch on; None:
+    # TABLESYNC_TRANSFORM_WORKERS, else the cores + 1 (at most 8); 0 keeps it in
+    # the runner, for a transform that keeps state of its own.
+    transform_workers: int | None = Field(default=None, ge=0, le=64)
 
     @property
     def source_columns(self) -> list[str] | None:

@@ -416,7 +416,7 @@ def process_definition(
     if definition.transform is not None:
         from services.transform_workers import worker_count
 
-        workers = worker_count()
+        workers = worker_count(configured=definition.transform_workers)
     dbs.open()  # both databases at once, not one after the other
     with dbs.analytics.connection() as analytics, dbs.core.connection() as core:
         analytics.autocommit = core.autocommit = True

@@ -68,22 +68,24 @@ _PR_SET_PDEATHSIG = 1
 NextEnd = Callable[[Position | None], Position | None]
 
 
-def worker_count(environ: Mapping[str, str] | None = None) -> int:
-    """TABLESYNC_TRANSFORM_WORKERS, default one more than this process's cores, at most
-    MAX_DEFAULT_WORKERS; 0 transforms in the runner.
+def worker_count(environ: Mapping[str, str] | None = None, *, configured: int | None = None) -> int:
+    """The definition's ``configured`` count, else TABLESYNC_TRANSFORM_WORKERS, else one
+    more than this process's cores, at most MAX_DEFAULT_WORKERS; 0 transforms in the runner.
 
     One more than the cores because a worker waiting on core or on the runner
     leaves its core idle (1M-row bench, 2 cores: 2 workers 13.8 s, 3 workers
     12.7 s). Each worker holds a core connection while the run lasts. Workers
     are forked, so where fork is not available the runner transforms itself.
     """
+    if not hasattr(os, "fork"):
+        return 0
+    if configured is not None:
+        return configured
     environ = os.environ if environ is None else environ
     default = min(len(os.sched_getaffinity(0)) + 1, MAX_DEFAULT_WORKERS)
     count = env_number(environ, WORKERS_VARIABLE, default, minimum=0)
     if count != int(count):
         raise ConfigurationError(f"{WORKERS_VARIABLE}={count!r} must be a whole number")
-    if not hasattr(os, "fork"):
-        return 0
     return int(count)
 
 

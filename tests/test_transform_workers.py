@@ -227,10 +227,34 @@ def test_a_duplicate_key_from_a_worker_batch_falls_back_to_staging(
     assert [m for m in debug_log.messages if "fast path off" in m and "duplicate key" in m]
 
 
+def test_a_definition_sets_its_own_worker_count_over_the_environment(
+    dbs: TestDatabases, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _workers(monkeypatch, 3)
+    _numbered(dbs)
+    runner = os.getpid()
+    pids: set[int] = set()
+
+    def stateful(row: dict[str, Any]) -> dict[str, Any]:
+        pids.add(os.getpid())  # state in the runner: only seen whole without workers
+        return row
+
+    export = definition("t", "n", id_field="id", batch_size=4, transform=stateful)
+    assert sync(dbs, export.model_copy(update={"transform_workers": 0})).transform_workers == 0
+    assert pids == {runner}
+    assert dbs.query_analytics("SELECT count(*) FROM t") == [(40,)]
+    _workers(monkeypatch, 0)
+    dbs.query_analytics("TRUNCATE t; DELETE FROM tablesync.positions")
+    assert sync(dbs, export.model_copy(update={"transform_workers": 2})).transform_workers == 2
+    assert dbs.query_analytics("SELECT count(*) FROM t") == [(40,)]
+
+
 def test_the_worker_count_setting() -> None:
     assert worker_count({WORKERS_VARIABLE: "3"}) == 3
     assert worker_count({WORKERS_VARIABLE: "0"}) == 0
     assert worker_count({}) == min(len(os.sched_getaffinity(0)) + 1, 8)
+    assert worker_count({WORKERS_VARIABLE: "3"}, configured=0) == 0
+    assert worker_count({WORKERS_VARIABLE: "bad"}, configured=2) == 2
     for bad in ("-1", "two", "1.5"):
         with pytest.raises(ConfigurationError, match=WORKERS_VARIABLE):
             worker_count({WORKERS_VARIABLE: bad})
