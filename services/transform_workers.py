@@ -23,11 +23,13 @@ while it waits for the runner to take it.
 
 from __future__ import annotations
 
+import math
 import os
 import signal
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, suppress
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import psycopg
@@ -82,11 +84,35 @@ def worker_count(environ: Mapping[str, str] | None = None, *, configured: int | 
     if configured is not None:
         return configured
     environ = os.environ if environ is None else environ
-    default = min(len(os.sched_getaffinity(0)) + 1, MAX_DEFAULT_WORKERS)
+    default = min(usable_cpus() + 1, MAX_DEFAULT_WORKERS)
     count = env_number(environ, WORKERS_VARIABLE, default, minimum=0)
     if count != int(count):
         raise ConfigurationError(f"{WORKERS_VARIABLE}={count!r} must be a whole number")
     return int(count)
+
+
+def usable_cpus(cgroup: Path = Path("/sys/fs/cgroup")) -> int:
+    """The cores this process may use: its CPU affinity, capped by a container's CPU
+    limit (a cgroup CPU quota), which the affinity does not show."""
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    quota = cgroup_cpu_quota(cgroup)
+    return max(1, min(cpus or 1, math.ceil(quota))) if quota else cpus or 1
+
+
+def cgroup_cpu_quota(cgroup: Path) -> float | None:
+    """CPUs' worth of time the cgroup may use (cgroup v2 cpu.max, else v1 CFS quota);
+    None when unlimited or unknown."""
+    try:
+        limit, period = (cgroup / "cpu.max").read_text().split()[:2]
+        return None if limit == "max" else int(limit) / int(period)
+    except (OSError, ValueError):
+        pass
+    try:
+        limit = (cgroup / "cpu" / "cpu.cfs_quota_us").read_text().strip()
+        period = (cgroup / "cpu" / "cpu.cfs_period_us").read_text().strip()
+        return None if int(limit) <= 0 else int(limit) / int(period)
+    except (OSError, ValueError):
+        return None
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ the runner does, lost a batch, or hid an error.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import signal
 import time
@@ -23,7 +24,12 @@ from synctools import definition, failing_on, on_both, position, sync
 
 from services import failures
 from services.errors import ConfigurationError, RowError
-from services.transform_workers import WORKERS_VARIABLE, worker_count
+from services.transform_workers import (
+    WORKERS_VARIABLE,
+    cgroup_cpu_quota,
+    usable_cpus,
+    worker_count,
+)
 
 # Every type family the COPY encoders treat apart, with the values that break
 # naive encoders: quotes, tabs, newlines and backslashes in text, NULLs,
@@ -252,12 +258,36 @@ def test_a_definition_sets_its_own_worker_count_over_the_environment(
 def test_the_worker_count_setting() -> None:
     assert worker_count({WORKERS_VARIABLE: "3"}) == 3
     assert worker_count({WORKERS_VARIABLE: "0"}) == 0
-    assert worker_count({}) == min(len(os.sched_getaffinity(0)) + 1, 8)
+    assert worker_count({}) == min(usable_cpus() + 1, 8)
     assert worker_count({WORKERS_VARIABLE: "3"}, configured=0) == 0
     assert worker_count({WORKERS_VARIABLE: "bad"}, configured=2) == 2
     for bad in ("-1", "two", "1.5"):
         with pytest.raises(ConfigurationError, match=WORKERS_VARIABLE):
             worker_count({WORKERS_VARIABLE: bad})
+
+
+@pytest.mark.parametrize(
+    ("files", "quota"),
+    [
+        ({"cpu.max": "max 100000\n"}, None),
+        ({"cpu.max": "150000 100000\n"}, 1.5),
+        ({"cpu.max": "50000 100000\n"}, 0.5),  # half a core: one worker's worth
+        ({"cpu/cpu.cfs_quota_us": "-1\n", "cpu/cpu.cfs_period_us": "100000\n"}, None),
+        ({"cpu/cpu.cfs_quota_us": "200000\n", "cpu/cpu.cfs_period_us": "100000\n"}, 2.0),
+        ({}, None),
+    ],
+)
+def test_a_container_cpu_limit_caps_the_default_worker_count(
+    tmp_path: Path, files: dict[str, str], quota: float | None
+) -> None:
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    assert cgroup_cpu_quota(tmp_path) == quota
+    cpus = len(os.sched_getaffinity(0))
+    assert usable_cpus(tmp_path) == (min(cpus, math.ceil(quota)) if quota else cpus)
+    if quota == 0.5:
+        assert usable_cpus(tmp_path) == 1
 
 
 SLOW_DEFINITIONS = """
