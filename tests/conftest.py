@@ -8,6 +8,7 @@ started, every test that needs one errors loudly.
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import tempfile
@@ -23,7 +24,9 @@ from dbtools import (
     run_dbmate,
     unique_db_name,
 )
+from runtools import login_role_with_password
 
+from services import failures
 from tools.core_schema import apply_core_schema
 from tools.embedded_pg import EmbeddedPostgres
 
@@ -98,3 +101,23 @@ def env(dbs: TestDatabases) -> dict[str, str]:
 def run_cli_fixture() -> Callable[..., tuple[int, str, str]]:
     """``run_cli(args, env=...)`` -> (exit code, stdout, stderr) of ``run_job.py``."""
     return run_cli
+
+
+@pytest.fixture(scope="session")
+def password_role(pg_server: PgServer) -> Iterator[str]:
+    """A login role with a real password, so the URLs of a test carry a secret."""
+    with login_role_with_password(pg_server) as role:
+        yield role
+
+
+@pytest.fixture
+def failures_in_tmp(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Failure files of in-process runs go to the test's tmp_path, not the repo."""
+    monkeypatch.setattr(failures, "FAILURES_DIR", tmp_path / "failures")
+
+
+@pytest.fixture
+def debug_log(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
+    """caplog with the engine's debug lines (which path each batch took)."""
+    caplog.set_level(logging.DEBUG, logger="services")
+    return caplog

@@ -171,14 +171,16 @@ def run_cli(
     *,
     timeout_s: float = CLI_TIMEOUT_S,
     stdin: str | None = None,
+    cwd: Path = REPO_ROOT,
 ) -> tuple[int, str, str]:
-    """Run ``python run_job.py <args>`` in the repo root; return (exit code, stdout, stderr).
+    """Run ``python run_job.py <args>`` in ``cwd`` (the repo root unless told); return
+    (exit code, stdout, stderr).
 
     ``stdin``, when given, is typed in (e.g. the answer to a confirmation prompt).
     """
     result = subprocess.run(
         [sys.executable, str(REPO_ROOT / "run_job.py"), *args],
-        cwd=REPO_ROOT,
+        cwd=cwd,
         env=env,
         input=stdin,
         capture_output=True,

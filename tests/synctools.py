@@ -88,3 +88,9 @@ def failing_on(bad: int) -> Any:
         return row
 
     return transform
+
+
+def counts_of(result: RunResult) -> tuple[int, int, int, int]:
+    """A run's (read, created, updated, skipped)."""
+    c = result.counts
+    return c.read, c.created, c.updated, c.skipped

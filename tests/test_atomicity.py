@@ -11,7 +11,6 @@ import pytest
 from dbtools import REPO_ROOT, TestDatabases
 from synctools import definition, failing_on, position, runs, sync
 
-from services import failures
 from services.errors import EXIT_RUN_FAILED, RowError, RunError
 
 # Rows 1..10, one cursor value each, batches of three: row 8 sits in batch 3.
@@ -19,10 +18,7 @@ ROWS = 10
 BAD_ROW = 8
 
 
-@pytest.fixture(autouse=True)
-def _failure_files_in_tmp(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
-    """Failure files of these runs go to the test's tmp_path, not the repo."""
-    monkeypatch.setattr(failures, "FAILURES_DIR", tmp_path / "failures")
+pytestmark = pytest.mark.usefixtures("failures_in_tmp")
 
 
 def _numbered_table(dbs: TestDatabases, dest_v: str = "text") -> None:

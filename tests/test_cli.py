@@ -170,20 +170,8 @@ def _bare_env() -> dict[str, str]:
     return env
 
 
-def _run_in(cwd: Path, args: list[str], env: dict[str, str]) -> tuple[int, str, str]:
-    done = subprocess.run(
-        [sys.executable, str(REPO_ROOT / "run_job.py"), *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    return done.returncode, done.stdout, done.stderr
-
-
 def test_a_missing_variable_exits_2(tmp_path: Path) -> None:
-    code, _, err = _run_in(tmp_path, ["export-to-pg", "StatEvent"], _bare_env())
+    code, _, err = run_cli(["export-to-pg", "StatEvent"], _bare_env(), cwd=tmp_path)
     assert code == 2
     assert "error: DATABASE_URL_CORE is not set" in err
 
@@ -192,7 +180,7 @@ def test_dotenv_in_the_working_directory_is_read(dbs: TestDatabases, tmp_path: P
     (tmp_path / ".env").write_text(
         f"DATABASE_URL_CORE={dbs.core_url}\nDATABASE_URL_ANALYTICS={dbs.analytics_url}\n"
     )
-    code, _, err = _run_in(tmp_path, ["export-to-pg", "ImportJob"], _bare_env())
+    code, _, err = run_cli(["export-to-pg", "ImportJob"], _bare_env(), cwd=tmp_path)
     assert (code, err) == (0, "")
     assert _runs(dbs) == [("ImportJob", "succeeded")]
 
@@ -203,5 +191,5 @@ def test_the_real_environment_wins_over_dotenv(dbs: TestDatabases, tmp_path: Pat
         f"DATABASE_URL_ANALYTICS={dbs.analytics_url}\n"
     )
     env = {**_bare_env(), "DATABASE_URL_CORE": dbs.core_url}
-    code, _, err = _run_in(tmp_path, ["export-to-pg", "ImportJob"], env)
+    code, _, err = run_cli(["export-to-pg", "ImportJob"], env, cwd=tmp_path)
     assert (code, err) == (0, "")

@@ -9,24 +9,17 @@ normal path. The engine's debug log says which path each run took.
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 import pytest
 from dbtools import TestDatabases
-from synctools import definition, on_both, position, sync
+from synctools import counts_of, definition, on_both, position, sync
 
 from services.errors import RowError
 
 TS = "2026-01-01 00:00:00+00"
 COPIED = "fast path: "
 OFF = "fast path off"
-
-
-@pytest.fixture
-def debug_log(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
-    caplog.set_level(logging.DEBUG, logger="services")
-    return caplog
 
 
 def _lines(caplog: pytest.LogCaptureFixture, text: str) -> list[str]:
@@ -55,13 +48,8 @@ def _dest(dbs: TestDatabases) -> list[tuple[Any, ...]]:
     return [tuple(r) for r in dbs.query_analytics("SELECT k, v FROM u ORDER BY k")]
 
 
-def _counts(result: Any) -> tuple[int, int, int, int]:
-    c = result.counts
-    return c.read, c.created, c.updated, c.skipped
-
-
 @pytest.mark.parametrize("transform", [False, True])
-def test_an_empty_destination_takes_the_fast_path_with_exact_counts(
+def test_an_empty_destination_takes_the_fast_path_with_exactcounts_of(
     dbs: TestDatabases, debug_log: pytest.LogCaptureFixture, transform: bool
 ) -> None:
     on_both(dbs, "CREATE TABLE t (id int PRIMARY KEY, ts timestamptz, v text)")
@@ -73,7 +61,7 @@ def test_an_empty_destination_takes_the_fast_path_with_exact_counts(
     extra: dict[str, Any] = {"transform": dict} if transform else {}
     result = sync(dbs, definition("t", "ts", id_field="id", batch_size=2, **extra))
 
-    assert _counts(result) == (5, 5, 0, 0)
+    assert counts_of(result) == (5, 5, 0, 0)
     assert len(_lines(debug_log, COPIED)) == 3  # every batch, none redone
     assert _lines(debug_log, OFF) == []
     rows = dbs.query_analytics("SELECT id, v FROM t ORDER BY id")
@@ -97,7 +85,7 @@ def test_a_key_twice_in_one_batch_falls_back_and_the_later_row_wins(
     result = sync(dbs, export)
 
     assert _dest(dbs) == [(0, "v1"), (1, "v3"), (2, "v4")]
-    assert _counts(result) == (4, 3, 0, 1)  # as the upsert counts it: one row collapsed
+    assert counts_of(result) == (4, 3, 0, 1)  # as the upsert counts it: one row collapsed
     assert [m for m in _lines(debug_log, OFF) if "duplicate key" in m]
     assert _lines(debug_log, "copied straight in") == []
 
@@ -119,7 +107,7 @@ def test_a_key_repeated_in_a_later_batch_updates_it_through_the_normal_path(
     result = sync(dbs, export)
 
     assert _dest(dbs) == [(1, "v3"), (2, "v2"), (4, "v4")]
-    assert _counts(result) == (4, 3, 1, 0)
+    assert counts_of(result) == (4, 3, 1, 0)
     assert len(_lines(debug_log, "copied straight in")) == 1  # batch 1 only
     assert len(_lines(debug_log, OFF)) == 1  # then staging for the rest of the run
     assert position(dbs) == (f"{TS[:11]}00:00:04+00", "4")
@@ -162,7 +150,7 @@ def test_a_destination_holding_rows_never_takes_the_fast_path(
     )
     result = sync(dbs, export)
 
-    assert _counts(result) == (3, 3, 0, 0)
+    assert counts_of(result) == (3, 3, 0, 0)
     assert _lines(debug_log, "copied straight in") == []
     assert [m for m in _lines(debug_log, OFF) if "not empty" in m]
     assert len(_dest(dbs)) == 4
@@ -196,4 +184,4 @@ def test_keys_unique_in_core_but_equal_after_conversion_still_collapse(
     result = sync(dbs, definition("t", "ts", batch_size=10))
 
     assert dbs.query_analytics("SELECT id, v FROM t WHERE id = 1") == [(1, "later")]
-    assert _counts(result) == (2, 1, 0, 1)
+    assert counts_of(result) == (2, 1, 0, 1)

@@ -14,18 +14,12 @@ from typing import Any
 
 import orjson
 import pytest
-from dbtools import PgServer, TestDatabases
+from dbtools import TestDatabases
 from faultkit import Cli, Outcome, insert_events
-from runtools import PASSWORD, counts, login_role_with_password, runs, secret_cli
+from runtools import PASSWORD, counts, runs, secret_cli
 from slack_server import SlackServer, free_port, serve_slack
 
 ROWS = 25
-
-
-@pytest.fixture(scope="session")
-def password_role(pg_server: PgServer) -> Iterator[str]:
-    with login_role_with_password(pg_server) as role:
-        yield role
 
 
 @pytest.fixture

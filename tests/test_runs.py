@@ -11,24 +11,17 @@ import os
 import signal
 import socket
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from dbtools import PgServer, TestDatabases
+from dbtools import TestDatabases
 from faultkit import Cli, insert_events
-from runtools import PASSWORD, counts, login_role_with_password, runs, secret_cli
+from runtools import PASSWORD, counts, runs, secret_cli
 
 from services.runs import ABANDONED_TEXT
 
 WAIT_S = 60.0
-
-
-@pytest.fixture(scope="session")
-def password_role(pg_server: PgServer) -> Iterator[str]:
-    with login_role_with_password(pg_server) as role:
-        yield role
 
 
 @pytest.fixture

@@ -7,12 +7,10 @@ the runner does, lost a batch, or hid an error.
 
 from __future__ import annotations
 
-import logging
 import math
 import os
 import signal
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,9 +18,8 @@ import psutil
 import pytest
 from dbtools import TestDatabases
 from faultkit import Cli
-from synctools import definition, failing_on, on_both, position, sync
+from synctools import counts_of, definition, failing_on, on_both, position, sync
 
-from services import failures
 from services.errors import ConfigurationError, RowError
 from services.transform_workers import (
     WORKERS_VARIABLE,
@@ -69,15 +66,7 @@ FROM generate_series(1, %s) g
 ROWS, BATCH = 120, 7
 
 
-@pytest.fixture(autouse=True)
-def _failure_files_in_tmp(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setattr(failures, "FAILURES_DIR", tmp_path / "failures")
-
-
-@pytest.fixture
-def debug_log(caplog: pytest.LogCaptureFixture) -> Iterator[pytest.LogCaptureFixture]:
-    with caplog.at_level(logging.DEBUG, logger="services"):
-        yield caplog
+pytestmark = pytest.mark.usefixtures("failures_in_tmp")
 
 
 def _workers(monkeypatch: pytest.MonkeyPatch, count: int) -> None:
@@ -131,11 +120,6 @@ def test_workers_write_exactly_what_the_runner_writes(
     ]
     assert counts_of(results["by_workers"]) == counts_of(results["by_runner"])
     assert [m for m in debug_log.messages if "transformed by a worker" in m]
-
-
-def counts_of(result: Any) -> tuple[int, int, int, int]:
-    c = result.counts
-    return c.read, c.created, c.updated, c.skipped
 
 
 def test_an_incremental_run_upserts_worker_batches_through_staging(
