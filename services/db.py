@@ -19,7 +19,7 @@ from psycopg_pool import ConnectionPool
 from services.constants import APPLICATION_NAME, CONNECT_TIMEOUT_S, POOL_OPEN_TIMEOUT_S
 from services.errors import ConfigurationError, TransientError, first_line
 from services.redact import redact
-from services.settings import DatabaseUrls, env_number
+from services.settings import DatabaseUrls, env_count, env_number
 
 log = logging.getLogger(__name__)
 
@@ -57,11 +57,9 @@ class RetryPolicy:
         """TABLESYNC_CONNECT_RETRIES (retries after the first try, default 2) and
         TABLESYNC_CONNECT_BACKOFF_S (first delay, default 0.5 s); bad values are exit 2."""
         environ = os.environ if environ is None else environ
-        retries = env_number(environ, RETRIES_VARIABLE, cls.attempts - 1, minimum=0)
-        if retries != int(retries):
-            raise ConfigurationError(f"{RETRIES_VARIABLE}={retries!r} must be a whole number")
+        retries = env_count(environ, RETRIES_VARIABLE, cls.attempts - 1)
         first = env_number(environ, BACKOFF_VARIABLE, cls.first_delay_s, minimum=0)
-        return cls(attempts=int(retries) + 1, first_delay_s=first, max_delay_s=max(first, 5.0))
+        return cls(attempts=retries + 1, first_delay_s=first, max_delay_s=max(first, 5.0))
 
     def delays(self) -> Iterator[float]:
         delay = self.first_delay_s

@@ -73,8 +73,8 @@ class _Run:
         analytics: Conn,
         result: RunResult,
         *,
-        workers: int = 0,
-        connect_core: Callable[[], Conn] | None = None,
+        workers: int,
+        connect_core: Callable[[], Conn],
     ):
         self.plan = plan
         self.core = core
@@ -89,7 +89,7 @@ class _Run:
         self.blocks: Iterator[bytes] | None = None
         # With a transform, processes transform batch 2 on (services/transform_workers.py);
         # ``workers`` drops to 0 for the rest of the run once one fails.
-        self.workers = workers if plan.mode is CopyMode.PYTHON and connect_core else 0
+        self.workers = workers  # 0 without a transform
         self.connect_core = connect_core
         self.transformers: TransformWorkers | None = None
         self.transformed: Iterator[tuple[Position, EncodedBatch]] | None = None
@@ -277,7 +277,6 @@ class _Run:
         if self.transformed is None:
             from services.transform_workers import TransformWorkers
 
-            assert self.connect_core is not None
             fast = self.fast_now()
             self.transformers = TransformWorkers(
                 self.plan,

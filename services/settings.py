@@ -28,6 +28,14 @@ def env_number(environ: Mapping[str, str], name: str, default: float, *, minimum
     return value
 
 
+def env_count(environ: Mapping[str, str], name: str, default: int) -> int:
+    """A tuning variable's whole number >= 0, ``default`` when unset; anything else is exit 2."""
+    value = env_number(environ, name, default, minimum=0)
+    if value != int(value):
+        raise ConfigurationError(f"{name}={value!r} must be a whole number")
+    return int(value)
+
+
 def load_dotenv_file(
     path: Path | None = None, environ: MutableMapping[str, str] | None = None
 ) -> None:

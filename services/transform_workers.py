@@ -50,12 +50,12 @@ from services.batch import (
     output_types,
     transform_window,
 )
-from services.errors import ConfigurationError, first_line
+from services.errors import first_line
 from services.exact_json import use_exact_json
 from services.plan import SyncPlan
 from services.position import Position
 from services.redact import redact
-from services.settings import env_number
+from services.settings import env_count
 from services.testhooks import mark_worker
 
 if TYPE_CHECKING:  # multiprocessing itself is imported when workers start: most runs never do
@@ -85,10 +85,7 @@ def worker_count(environ: Mapping[str, str] | None = None, *, configured: int | 
         return configured
     environ = os.environ if environ is None else environ
     default = min(usable_cpus() + 1, MAX_DEFAULT_WORKERS)
-    count = env_number(environ, WORKERS_VARIABLE, default, minimum=0)
-    if count != int(count):
-        raise ConfigurationError(f"{WORKERS_VARIABLE}={count!r} must be a whole number")
-    return int(count)
+    return env_count(environ, WORKERS_VARIABLE, default)
 
 
 def usable_cpus(cgroup: Path = Path("/sys/fs/cgroup")) -> int:
