@@ -343,7 +343,8 @@ def say(message: str) -> None:
     print(f"==> {message}", flush=True)
 
 
-def _spread(values: list[float], fmt: str) -> str:
+def spread(values: list[float], fmt: str) -> str:
+    """``median (min-max)`` of ``values``, each formatted with ``fmt``."""
     median = statistics.median(values)
     return f"{median:{fmt}} ({min(values):{fmt}}-{max(values):{fmt}})"
 
@@ -358,7 +359,7 @@ def table(bench: Bench) -> list[str]:
     for m in bench.measures.values():
         lines.append(
             f"{m.name:<48} {len(m.samples):>2} {m.samples[-1].rows:>9,}"
-            f" {_spread(m.wall(), '.2f'):>26} {_spread(m.rate(), ',.0f'):>26}"
+            f" {spread(m.wall(), '.2f'):>26} {spread(m.rate(), ',.0f'):>26}"
             f" {m.peak_rss_mib():>5.1f} MiB {m.median_rate() / raw:>6.2f}"
         )
     return lines

@@ -13,12 +13,11 @@ against the source. Prints each run, then the median and spread per variant.
 from __future__ import annotations
 
 import os
-import statistics
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from tools.bench import REPO_ROOT, Bench, prepare, say
+from tools.bench import REPO_ROOT, Bench, prepare, say, spread
 from tools.embedded_pg import EmbeddedPostgres
 
 DATA_DIR = REPO_ROOT / ".tablesync" / "bench-ab-pg"
@@ -77,8 +76,7 @@ def main(argv: list[str]) -> int:
                 walls[i].append(_run(bench, mode, variants[i]))
                 say(f"{variants[i] or 'as is'}: {walls[i][-1]:.2f} s")
         for variant, wall in zip(variants, walls, strict=True):
-            spread = f"{min(wall):.2f}-{max(wall):.2f}"
-            print(f"{variant or 'as is'}: median {statistics.median(wall):.2f} s ({spread})")
+            print(f"{variant or 'as is'}: median {spread(wall, '.2f')} s")
     return 0
 
 

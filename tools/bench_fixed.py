@@ -11,11 +11,10 @@ source. Prints the median and spread of both measures per tree.
 
 from __future__ import annotations
 
-import statistics
 import sys
 from pathlib import Path
 
-from tools.bench import Bench, say
+from tools.bench import Bench, say, spread
 from tools.bench_ab import seeded_bench
 
 
@@ -56,8 +55,7 @@ def main(argv: list[str]) -> int:
                 )
         for measure, per_tree in walls.items():
             for tree, wall in zip(trees, per_tree, strict=True):
-                spread = f"{min(wall):.3f}-{max(wall):.3f}"
-                print(f"{measure} {tree.name}: median {statistics.median(wall):.3f} s ({spread})")
+                print(f"{measure} {tree.name}: median {spread(wall, '.3f')} s")
     return 0
 
 
