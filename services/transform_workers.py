@@ -26,6 +26,7 @@ from __future__ import annotations
 import math
 import os
 import signal
+from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, suppress
 from dataclasses import dataclass, field
@@ -53,7 +54,7 @@ from services.batch import (
 from services.errors import first_line
 from services.exact_json import use_exact_json
 from services.plan import SyncPlan
-from services.position import Position
+from services.position import Position, Watermark
 from services.redact import redact
 from services.settings import env_count
 from services.testhooks import mark_worker
@@ -229,11 +230,10 @@ def _work(
             core.close()
 
 
-@dataclass
+@dataclass(eq=False)  # hashed by identity
 class _Worker:
     process: BaseProcess
     tasks: Connection
-    busy: bool = False  # a task sent, its answer not yet taken
 
 
 class TransformWorkers:
@@ -251,7 +251,7 @@ class TransformWorkers:
         *,
         start: Position | None,
         next_end: NextEnd,
-        watermark: Any,
+        watermark: Watermark,
         fast: bool,
         columns: list[str] | None,
         encoding: str,
@@ -260,6 +260,8 @@ class TransformWorkers:
         self._start, self._next_end, self._watermark = start, next_end, watermark
         self._fast, self._columns, self._encoding = fast, columns, encoding
         self._workers: list[_Worker] = []
+        # Windows handed out whose answers are not yet taken, oldest first.
+        self._pending: deque[tuple[Position, _Worker]] = deque()
 
     def start(self) -> TransformWorkers:
         """Fork the workers; ``close()`` must follow, whatever happens."""
@@ -282,12 +284,8 @@ class TransformWorkers:
             raise
         return self
 
-    @property
-    def size(self) -> int:
-        return len(self._workers)
-
     def __iter__(self) -> Iterator[tuple[Position, EncodedBatch]]:
-        pending: list[tuple[Position, _Worker]] = []
+        pending = self._pending
         last, sent, exhausted = self._start, 0, False
 
         def hand_out() -> None:
@@ -302,14 +300,14 @@ class TransformWorkers:
                 window = q.Window(lower=last, upper=end, watermark=self._watermark)
                 with suppress(OSError):  # a worker gone: its answer will say so
                     worker.tasks.send(_Task(window, self._fast, self._columns, self._encoding))
-                worker.busy = True
                 pending.append((end, worker))
                 last, sent = end, sent + 1
 
         hand_out()
         while pending:
-            end, worker = pending.pop(0)
+            end, worker = pending[0]
             batch = self._receive(worker)
+            pending.popleft()  # taken, or the worker is gone: nothing more is to come
             if batch.failure is not None:  # the runner redoes it and carries on alone
                 yield end, batch
                 return
@@ -328,7 +326,6 @@ class TransformWorkers:
         except (EOFError, OSError) as exc:
             code = worker.process.exitcode
             batch = EncodedBatch(failure=f"transform worker ended ({code}): {type(exc).__name__}")
-        worker.busy = False
         return batch
 
     def close(self) -> None:
@@ -337,8 +334,9 @@ class TransformWorkers:
         A worker still busy with a batch nobody will take is killed: it only
         reads core, so nothing is lost, and it would otherwise wait to send.
         """
+        busy = {worker for _, worker in self._pending}
         for worker in self._workers:
-            if worker.busy:
+            if worker in busy:
                 worker.process.kill()
                 continue
             with suppress(OSError):  # already gone
@@ -350,6 +348,7 @@ class TransformWorkers:
                 worker.process.join()
             worker.tasks.close()
         self._workers = []
+        self._pending.clear()
 
 
 def stage_encoded(plan: SyncPlan, analytics: psycopg.Connection[Any], batch: EncodedBatch) -> None:
