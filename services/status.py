@@ -25,6 +25,7 @@ from services.db import Databases
 from services.definition import ExportDefinition
 from services.durations import format_duration
 from services.errors import JobFailedError, PreflightError, RunError, TablesyncError
+from services.estimate import newest_cursor
 from services.notify import SlackSettings, notify_alert
 from services.plan import CopyMode, SyncPlan
 from services.position import Position, Watermark, load_position
@@ -193,7 +194,7 @@ def _definition_status(
         status.position = load_position(analytics, job, name)
         plan = _source_plan(job, name, definition, core)
         status.cursor_kind = _cursor_kind(plan)
-        status.core_newest = newest_in_core(core, plan)
+        status.core_newest = newest_cursor(core, plan)
         status.pending_rows, status.pending_counted = pending_rows(
             core, plan, status.position, status.core_newest
         )
@@ -233,16 +234,6 @@ def _cursor_kind(plan: SyncPlan) -> CursorKind:
     if plan.cursor.is_timestamp:
         return "timestamp"
     return "numeric" if plan.cursor.base_type in _NUMERIC_TYPES else "other"
-
-
-def newest_in_core(core: Conn, plan: SyncPlan) -> str | None:
-    """The largest cursor value in core, as text; quick through an index on the cursor."""
-    row = core.execute(
-        sql.SQL("SELECT max({})::text FROM {}").format(
-            q.ident(plan.cursor.name), q.ident(plan.source.schema, plan.source.name)
-        )
-    ).fetchone()
-    return None if row is None else row[0]
 
 
 def _pending_where(plan: SyncPlan, position: Position | None, newest: str) -> sql.Composable:
