@@ -23,13 +23,13 @@ from pathlib import Path  # noqa: E402
 
 import click  # noqa: E402
 
-from services.errors import (  # noqa: E402
+from services.base.errors import (  # noqa: E402
     EXIT_CONFIGURATION,
     JobFailedError,
     TablesyncError,
     UnknownJobError,
 )
-from services.redact import redact  # noqa: E402
+from services.base.redact import redact  # noqa: E402
 
 JOBS_DIR = Path(__file__).resolve().parent / "jobs"
 
@@ -78,8 +78,8 @@ def cli(ctx: click.Context, verbose: bool) -> None:
 
     Run `python run_job.py JOB --help` for a job's options and definitions.
     """
-    from services.logs import configure_logging
-    from services.settings import load_dotenv_file
+    from services.base.settings import load_dotenv_file
+    from services.reporting.logs import configure_logging
 
     ctx.ensure_object(dict)
     ctx.obj["verbose"] = ctx.obj.get("verbose", False) or verbose

@@ -1,6 +1,6 @@
 """tablesync's engine: definitions, the sync loop and what it needs."""
 
-from services.definition import (
+from services.base.definition import (
     CursorSpec,
     DestinationSpec,
     ExportDefinition,

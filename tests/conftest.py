@@ -26,7 +26,7 @@ from dbtools import (
 )
 from runtools import login_role_with_password
 
-from services import failures
+from services.sync import failures
 from tools.core_schema import apply_core_schema
 from tools.embedded_pg import EmbeddedPostgres
 

@@ -7,8 +7,8 @@ from collections.abc import Callable
 from dbtools import TestDatabases, run_cli
 
 from jobs.export_to_pg.handler import load_definitions
-from services.db import Databases
-from services.settings import DatabaseUrls
+from services.base.db import Databases
+from services.base.settings import DatabaseUrls
 from tools.seed_core import seed
 
 JOB = "export-to-pg"

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from services.notify import SlackSettings
+from services.reporting.notify import SlackSettings
 
 BOT_TOKEN = "xoxb-1111-2222-notarealtoken"
 

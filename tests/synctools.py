@@ -6,12 +6,12 @@ from typing import Any
 
 from dbtools import TestDatabases
 
-from services.constants import RUNNER_SCHEMA
-from services.db import Databases
-from services.definition import ExportDefinition
-from services.process_definition import process_definition
-from services.results import RunResult
-from services.settings import DatabaseUrls
+from services.base.constants import RUNNER_SCHEMA
+from services.base.db import Databases
+from services.base.definition import ExportDefinition
+from services.base.results import RunResult
+from services.base.settings import DatabaseUrls
+from services.sync.process_definition import process_definition
 
 JOB = "export-to-pg"
 

@@ -11,7 +11,7 @@ import pytest
 from dbtools import REPO_ROOT, TestDatabases
 from synctools import definition, failing_on, position, runs, sync
 
-from services.errors import EXIT_RUN_FAILED, RowError, RunError
+from services.base.errors import EXIT_RUN_FAILED, RowError, RunError
 
 # Rows 1..10, one cursor value each, batches of three: row 8 sits in batch 3.
 ROWS = 10

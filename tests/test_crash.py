@@ -6,7 +6,7 @@ Each instant: core changes (new rows, updated rows), a run of two definitions
 SIGKILL, a clean rerun goes to the end, and analytics must equal core row for
 row (count and per-row md5) with the saved position at core's last row.
 
-Phase instants use the test-only hook of services/testhooks.py
+Phase instants use the test-only hook of services/base/testhooks.py
 (TABLESYNC_TEST_KILL_AT="phase:n": the process kills itself the n-th time it
 reaches the phase); time instants kill from outside after a seeded random
 delay. Coverage: SEEDS x (PHASES + 1 timed) instants, plus a killed first load.

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from services import ExportDefinition
-from services.definition import build_definition
-from services.errors import EXIT_CONFIGURATION, InvalidDefinitionError
+from services.base.definition import build_definition
+from services.base.errors import EXIT_CONFIGURATION, InvalidDefinitionError
 
 VALID = {
     "source": {"table": "T", "cursor": {"field": "updatedAt", "id_field": "id"}},
@@ -49,7 +49,7 @@ def test_every_problem_is_listed_with_its_field() -> None:
 
 def test_build_definitions_names_each_wrong_definition_and_keeps_the_good_ones() -> None:
     from services import build_definitions
-    from services.errors import InvalidDefinitionError
+    from services.base.errors import InvalidDefinitionError
 
     good = {
         "source": {"table": "t", "cursor": {"field": "at"}},

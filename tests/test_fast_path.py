@@ -15,7 +15,7 @@ import pytest
 from dbtools import TestDatabases
 from synctools import counts_of, definition, on_both, position, sync
 
-from services.errors import RowError
+from services.base.errors import RowError
 
 TS = "2026-01-01 00:00:00+00"
 COPIED = "fast path: "

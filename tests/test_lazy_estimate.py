@@ -11,8 +11,8 @@ import logging
 
 import pytest
 
-from services.progress import BarProgress, LogProgress
-from services.results import RunResult
+from services.base.results import RunResult
+from services.reporting.progress import BarProgress, LogProgress
 
 
 class _Estimate:
@@ -43,7 +43,7 @@ def _result(read: int) -> RunResult:
 def test_log_lines_ask_for_the_estimate_once_at_the_first_line(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    caplog.set_level(logging.INFO, logger="services.progress")
+    caplog.set_level(logging.INFO, logger="services.reporting.progress")
     estimate, clock = _Estimate(ahead=700), _Clock()
     progress = LogProgress("StatEvent", estimate, every_s=10.0, clock=clock)
     clock.now = 5

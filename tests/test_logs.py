@@ -8,9 +8,9 @@ from collections.abc import Iterator
 import orjson
 import pytest
 
-from services.errors import ConfigurationError
-from services.logs import configure_logging
-from services.redact import register_secret
+from services.base.errors import ConfigurationError
+from services.base.redact import register_secret
+from services.reporting.logs import configure_logging
 
 PASSWORD = "l0g-Pa55word"
 

@@ -16,11 +16,11 @@ import pytest
 from slack_sdk.http_retry.builtin_interval_calculators import FixedValueRetryIntervalCalculator
 from slack_server import BOT_TOKEN, SlackServer, free_port, serve_slack
 
-from services.constants import RunStatus
-from services.errors import ConfigurationError
-from services.notify import SlackSettings, build_blocks, notify_alert, notify_run
-from services.redact import register_secret
-from services.results import RunCounts, RunResult
+from services.base.constants import RunStatus
+from services.base.errors import ConfigurationError
+from services.base.redact import register_secret
+from services.base.results import RunCounts, RunResult
+from services.reporting.notify import SlackSettings, build_blocks, notify_alert, notify_run
 
 PASSWORD = "s3cr3t-Pa55word"
 RESUME = "python run_job.py export-to-pg StatEvent"

@@ -8,7 +8,7 @@ import pytest
 from dbtools import TestDatabases
 from synctools import definition, on_both, sync
 
-from services.errors import EXIT_CONFIGURATION, PreflightError
+from services.base.errors import EXIT_CONFIGURATION, PreflightError
 
 
 @pytest.fixture

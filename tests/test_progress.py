@@ -13,9 +13,9 @@ import pytest
 from dbtools import REPO_ROOT, TestDatabases
 from opstools import JOB, RunCli, databases, definition, seeded
 
-from services.estimate import pending_estimate
-from services.progress import BarProgress, LogProgress, progress_every_s, progress_text
-from services.results import RunResult
+from services.base.results import RunResult
+from services.reporting.progress import BarProgress, LogProgress, progress_every_s, progress_text
+from services.store.estimate import pending_estimate
 
 
 def _result(read: int) -> RunResult:
@@ -44,7 +44,7 @@ def test_progress_text_has_rows_rate_and_eta() -> None:
 def test_log_progress_logs_at_most_once_per_interval(caplog: pytest.LogCaptureFixture) -> None:
     clock = _Clock()
     progress = LogProgress("StatEvent", 1000, every_s=10.0, clock=clock)
-    with caplog.at_level(logging.INFO, logger="services.progress"):
+    with caplog.at_level(logging.INFO, logger="services.reporting.progress"):
         for second, read in [(4, 100), (11, 200), (15, 300), (22, 400)]:
             clock.now = second
             progress(_result(read))
@@ -91,7 +91,7 @@ def test_without_a_terminal_the_cli_logs_progress_lines(
     seeded(dbs, stat_events=100, import_jobs=0)
     code, out, err = run_cli([JOB, "StatEvent"], env={**env, "TABLESYNC_PROGRESS_EVERY_S": "0"})
     assert code == 0, out + err
-    assert "services.progress: StatEvent: 100/~" in err
+    assert "services.reporting.progress: StatEvent: 100/~" in err
     assert "[#" not in out
 
 

@@ -7,7 +7,7 @@ import json
 from dbtools import TestDatabases
 from opstools import JOB, RunCli, position, run_cli_answering, runs, seeded, synced
 
-from services.lock import definition_lock
+from services.store.lock import definition_lock
 
 EXPORTABLE = '"updatedAt" IS NOT NULL AND id IS NOT NULL'
 

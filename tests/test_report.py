@@ -10,10 +10,10 @@ import orjson
 from hypothesis import given
 from hypothesis import strategies as st
 
-from services.constants import RunStatus
-from services.redact import register_secret
-from services.report import format_batch, format_position, results_json, summary_line
-from services.results import RunCounts, RunResult
+from services.base.constants import RunStatus
+from services.base.redact import register_secret
+from services.base.results import RunCounts, RunResult
+from services.reporting.report import format_batch, format_position, results_json, summary_line
 
 PASSWORD = "r3port-Pa55word"
 # As the engine stores it: {"value", "id"}; the result names the columns.

@@ -19,7 +19,7 @@ from dbtools import TestDatabases
 from faultkit import Cli, insert_events
 from runtools import PASSWORD, counts, runs, secret_cli
 
-from services.runs import ABANDONED_TEXT
+from services.store.runs import ABANDONED_TEXT
 
 WAIT_S = 60.0
 

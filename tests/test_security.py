@@ -16,8 +16,8 @@ from faultkit import Cli, create_events, events_in, insert_one_by_one
 from psycopg import sql
 from slack_server import serve_slack
 
-from services.db import _connection_kwargs
-from services.redact import redact, register_from_environment
+from services.base.db import _connection_kwargs
+from services.base.redact import redact, register_from_environment
 
 # A transform whose error message carries both connection URLs, password and
 # all: the worst a user's code can do. Every channel must still mask it.

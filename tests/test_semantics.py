@@ -9,9 +9,9 @@ import pytest
 from dbtools import TestDatabases
 from synctools import definition, on_both, position, runs, sync
 
-from services.db import Databases
-from services.settings import DatabaseUrls
-from services.transform_workers import WORKERS_VARIABLE
+from services.base.db import Databases
+from services.base.settings import DatabaseUrls
+from services.sync.transform_workers import WORKERS_VARIABLE
 
 TS = "2026-01-01 00:00:00+00"
 

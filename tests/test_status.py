@@ -16,11 +16,11 @@ from dbtools import TestDatabases
 from slack_server import SlackServer, serve_slack
 
 from jobs.export_to_pg.config import DEFINITIONS
-from services import status
-from services.db import Databases
-from services.durations import format_duration, parse_duration
-from services.settings import DatabaseUrls
-from services.status_format import status_table
+from services.base.db import Databases
+from services.base.durations import format_duration, parse_duration
+from services.base.settings import DatabaseUrls
+from services.reporting import status
+from services.reporting.status_format import status_table
 from tools.seed_core import seed
 
 RunCli = Callable[..., tuple[int, str, str]]

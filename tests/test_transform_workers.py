@@ -1,4 +1,4 @@
-"""Transform workers (services/transform_workers.py): what they write, and how they fail.
+"""Transform workers (services/sync/transform_workers.py): what they write, and how they fail.
 
 Every test here runs a multi-batch transform with workers on and checks that
 they were used, so each would go red if the worker path wrote other rows than
@@ -20,8 +20,8 @@ from dbtools import TestDatabases
 from faultkit import Cli
 from synctools import counts_of, definition, failing_on, on_both, position, sync
 
-from services.errors import ConfigurationError, RowError
-from services.transform_workers import (
+from services.base.errors import ConfigurationError, RowError
+from services.sync.transform_workers import (
     WORKERS_VARIABLE,
     cgroup_cpu_quota,
     usable_cpus,

@@ -7,7 +7,7 @@ import json
 from dbtools import TestDatabases
 from opstools import JOB, RunCli, count, databases, definition, seeded, synced
 
-from services.verify import KINDS, verify
+from services.operations.verify import KINDS, verify
 
 STAT_EVENT = "analytics_raw.stat_event"
 

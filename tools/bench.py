@@ -1,7 +1,7 @@
 """`make bench`: tablesync against the raw COPY limit and a hand-written loop, same run.
 
 Sized by BENCH_ROWS (default 1,000,000); BENCH_REPEATS (default 3) runs of each
-measure; BENCH_BATCH_SIZE (default services.constants.DEFAULT_BATCH_SIZE).
+measure; BENCH_BATCH_SIZE (default services.base.constants.DEFAULT_BATCH_SIZE).
 Runs on a throwaway EmbeddedPostgres in .tablesync/bench-pg, or on the
 databases of BENCH_CORE_URL and BENCH_ANALYTICS_URL when both are set (never
 DATABASE_URL_*: the bench creates, truncates and reloads its tables).
@@ -29,7 +29,7 @@ from typing import Any
 
 import psycopg
 
-from services.constants import DEFAULT_BATCH_SIZE
+from services.base.constants import DEFAULT_BATCH_SIZE
 from tools.bench_driver import BENCH_SCHEMA, COLUMNS, DESTINATIONS, JOB, SOURCE_TABLE
 
 REPO_ROOT = Path(__file__).resolve().parent.parent

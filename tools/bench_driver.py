@@ -107,12 +107,12 @@ def _pull_levers(environ: Mapping[str, str]) -> None:
     """Turn tuning levers off for an A/B: BENCH_PREFETCH=0, BENCH_FAST_PATH=0 (initial-load
     COPY straight into the table), BENCH_DISTINCT=1 (DISTINCT ON even when keys are unique),
     BENCH_EXACT_JSON=1 (the stdlib decoder for every jsonb, not orjson where it is exact)."""
-    import services.exact_json
-    import services.process_definition as engine  # each lever is imported there by name
+    import services.base.exact_json
+    import services.sync.process_definition as engine  # each lever is imported there by name
 
     if environ.get("BENCH_EXACT_JSON") == "1":
-        vars(services.exact_json)["loads"] = services.exact_json._exact_loads
-        vars(services.exact_json)["_JSONB_LOADERS"] = []
+        vars(services.base.exact_json)["loads"] = services.base.exact_json._exact_loads
+        vars(services.base.exact_json)["_JSONB_LOADERS"] = []
 
     if environ.get("BENCH_PREFETCH") == "0":
         vars(engine)["PREFETCH"] = False
@@ -125,9 +125,9 @@ def _pull_levers(environ: Mapping[str, str]) -> None:
 def run_tablesync(mode: str, batch_size: int, core_url: str, analytics_url: str) -> int:
     """One tablesync run of the bench definition; returns the rows read."""
     gc.disable()  # start-up as run_job.py does it: no collection until the job is loaded
-    from services.db import Databases
-    from services.process_definition import process_definition
-    from services.settings import DatabaseUrls
+    from services.base.db import Databases
+    from services.base.settings import DatabaseUrls
+    from services.sync.process_definition import process_definition
 
     _pull_levers(os.environ)
     urls = DatabaseUrls(core=core_url, analytics=analytics_url)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from services.definition import Row
+from services.base.definition import Row
 
 
 def stat_event_row(row: Row) -> Row | None:

@@ -1,0 +1,151 @@
+"""ExportDefinition: the declarative description of one table sync."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from services.base.constants import (
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_DESTINATION_SCHEMA,
+    DEFAULT_SOURCE_SCHEMA,
+)
+from services.base.errors import InvalidDefinitionError
+
+Row = dict[str, Any]
+Transform = Callable[[Row], Row | None]
+
+# PostgreSQL truncates identifiers past 63 bytes; a longer name would silently
+# point at another object, so refuse it up front.
+_MAX_IDENTIFIER_BYTES = 63
+
+
+def _check_identifier(value: str) -> str:
+    if not value:
+        raise ValueError("must not be empty")
+    if "\x00" in value:
+        raise ValueError("must not contain a NUL character")
+    if len(value.encode()) > _MAX_IDENTIFIER_BYTES:
+        raise ValueError(f"is longer than PostgreSQL's {_MAX_IDENTIFIER_BYTES}-byte limit")
+    return value
+
+
+def _check_identifier_list(values: list[str]) -> list[str]:
+    for value in values:
+        _check_identifier(value)
+    duplicates = sorted({v for v in values if values.count(v) > 1})
+    if duplicates:
+        raise ValueError(f"names a column twice: {', '.join(duplicates)}")
+    return values
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class CursorSpec(_Model):
+    """The column rows are read in order of, and an optional unique tie-breaker."""
+
+    field: str
+    id_field: str | None = None
+
+    _names = field_validator("field", "id_field")(
+        lambda v: v if v is None else _check_identifier(v)
+    )
+
+
+class SourceSpec(_Model):
+    """Where rows come from in core."""
+
+    schema_: str = Field(default=DEFAULT_SOURCE_SCHEMA, alias="schema")
+    table: str
+    cursor: CursorSpec
+    columns: Literal["*"] | list[str] = "*"
+
+    _names = field_validator("schema_", "table")(_check_identifier)
+
+    @field_validator("columns")
+    @classmethod
+    def _columns(cls, value: Literal["*"] | list[str]) -> Literal["*"] | list[str]:
+        if value == "*":
+            return value
+        if not value:
+            raise ValueError('must be "*" or a non-empty list of column names')
+        return _check_identifier_list(list(value))
+
+
+class DestinationSpec(_Model):
+    """Where rows go in analytics, and the columns that make a row unique there."""
+
+    schema_: str = Field(default=DEFAULT_DESTINATION_SCHEMA, alias="schema")
+    table: str
+    conflict_columns: list[str] = Field(min_length=1)
+
+    _names = field_validator("schema_", "table")(_check_identifier)
+    _keys = field_validator("conflict_columns")(_check_identifier_list)
+
+
+class ExportDefinition(_Model):
+    """One sync: source table and cursor, destination and keys, optional transform."""
+
+    source: SourceSpec
+    destination: DestinationSpec
+    transform: Transform | None = None
+    batch_size: int = Field(default=DEFAULT_BATCH_SIZE, gt=0, le=10_000_000)
+    # Extra margin below the watermark for cursors not filled by the core
+    # server's now() (application clocks, replicas); 0 trusts the watermark.
+    safety_lag_s: float = Field(default=0.0, ge=0)
+    # How long a non-timestamp cursor waits for open core writers of the source
+    # table before holding its position; None: TABLESYNC_WRITER_WAIT_S, else 5 s.
+    writer_wait_s: float | None = Field(default=None, ge=0)
+    # Processes that run the transform from the second batch on; None:
+    # TABLESYNC_TRANSFORM_WORKERS, else the cores + 1 (at most 8); 0 keeps it in
+    # the runner, for a transform that keeps state of its own.
+    transform_workers: int | None = Field(default=None, ge=0, le=64)
+
+    @property
+    def source_columns(self) -> list[str] | None:
+        """The selected source columns, or None for every column."""
+        return None if self.source.columns == "*" else list(self.source.columns)
+
+
+def validation_problems(name: str, error: ValidationError) -> list[str]:
+    """One readable line per problem, naming the definition and the field."""
+    lines = []
+    for item in error.errors():
+        where = ".".join(str(p) for p in item["loc"]).replace("schema_", "schema") or "definition"
+        lines.append(f"definition {name!r}: {where}: {item['msg']}")
+    return lines
+
+
+def build_definition(name: str, raw: ExportDefinition | dict[str, Any]) -> ExportDefinition:
+    """Validate ``raw`` as definition ``name``; InvalidDefinitionError lists every problem."""
+    if isinstance(raw, ExportDefinition):
+        return raw
+    try:
+        return ExportDefinition.model_validate(raw)
+    except ValidationError as exc:
+        problems = validation_problems(name, exc)
+        raise InvalidDefinitionError("; ".join(problems), problems=problems) from None
+
+
+def build_definitions(
+    raw: Mapping[str, ExportDefinition | dict[str, Any]],
+) -> dict[str, ExportDefinition]:
+    """Validate every definition of a job by name; one InvalidDefinitionError lists all problems.
+
+    Giving plain dicts (rather than ``ExportDefinition(...)`` calls, which fail
+    before their name is known) lets the error say which definition is wrong.
+    """
+    built: dict[str, ExportDefinition] = {}
+    problems: list[str] = []
+    for name, spec in raw.items():
+        try:
+            built[name] = build_definition(name, spec)
+        except InvalidDefinitionError as exc:
+            problems.extend(exc.problems)
+    if problems:
+        raise InvalidDefinitionError("; ".join(problems), problems=problems)
+    return built

@@ -1,0 +1,92 @@
+"""What one run of one definition did: counts, positions, outcome."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from services.base.constants import RunStatus
+
+
+@dataclass
+class RunCounts:
+    """Row counters of a run; created + updated + skipped + errors == read."""
+
+    read: int = 0
+    created: int = 0
+    updated: int = 0
+    skipped: int = 0
+    errors: int = 0
+    null_cursor: int = 0
+
+    def add(self, other: RunCounts) -> None:
+        for f in dataclasses.fields(self):
+            if f.name != "null_cursor":
+                setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
+
+
+@dataclass
+class RunResult:
+    """Outcome of one definition run, as reported to the console, JSON and Slack."""
+
+    job: str
+    definition: str
+    status: RunStatus = RunStatus.RUNNING
+    run_id: int | None = None
+    counts: RunCounts = field(default_factory=RunCounts)
+    position_before: dict[str, Any] | None = None
+    position_after: dict[str, Any] | None = None
+    started_at: float = 0.0
+    finished_at: float | None = None
+    error: str | None = None
+    failed_batch: dict[str, Any] | None = None
+    failure_file: str | None = None
+    held_back: str | None = None
+    exit_code: int = 0
+    host: str = ""
+    pid: int = 0
+    # Worker processes that transformed batches (services/sync/transform_workers.py).
+    transform_workers: int = 0
+    # Column names of the cursor, so people read updatedAt=... rather than value=...
+    cursor_field: str = "value"
+    id_field: str | None = None
+
+    def named(self, position: dict[str, Any] | None) -> dict[str, Any] | None:
+        """``position`` ({"value", "id"}) keyed by the cursor's column names instead."""
+        if not position:
+            return None
+        named = {self.cursor_field: position.get("value")}
+        if position.get("id") is not None:
+            named[self.id_field or "id"] = position["id"]
+        return named
+
+    @property
+    def shown_position(self) -> dict[str, Any] | None:
+        """The position to show people: after the run, else before it."""
+        return self.named(self.position_after or self.position_before)
+
+    @property
+    def shown_batch(self) -> dict[str, Any] | None:
+        """The failed batch's range with named positions."""
+        if not self.failed_batch:
+            return None
+        return {
+            k: self.named(v) if isinstance(v, dict) else v for k, v in self.failed_batch.items()
+        }
+
+    @property
+    def duration_s(self) -> float:
+        end = self.finished_at if self.finished_at is not None else self.started_at
+        return max(end - self.started_at, 0.0)
+
+    @property
+    def rows_per_s(self) -> float:
+        return self.counts.read / self.duration_s if self.duration_s > 0 else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        out = dataclasses.asdict(self)
+        out["status"] = str(self.status)
+        out["duration_s"] = round(self.duration_s, 3)
+        out["rows_per_s"] = round(self.rows_per_s, 1)
+        return out

@@ -1,0 +1,71 @@
+"""Environment: the .env file, required variables, registered secrets."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, MutableMapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from services.base.errors import ConfigurationError, MissingVariableError
+from services.base.redact import register_from_environment
+
+CORE_URL_VARIABLE = "DATABASE_URL_CORE"
+ANALYTICS_URL_VARIABLE = "DATABASE_URL_ANALYTICS"
+
+
+def env_number(environ: Mapping[str, str], name: str, default: float, *, minimum: float) -> float:
+    """A tuning variable's number, ``default`` when unset; anything else is exit 2."""
+    raw = environ.get(name, "")
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = minimum - 1
+    if value < minimum:
+        raise ConfigurationError(f"{name}={raw!r} must be a number >= {minimum:g}")
+    return value
+
+
+def env_count(environ: Mapping[str, str], name: str, default: int) -> int:
+    """A tuning variable's whole number >= 0, ``default`` when unset; anything else is exit 2."""
+    value = env_number(environ, name, default, minimum=0)
+    if value != int(value):
+        raise ConfigurationError(f"{name}={value!r} must be a whole number")
+    return int(value)
+
+
+def load_dotenv_file(
+    path: Path | None = None, environ: MutableMapping[str, str] | None = None
+) -> None:
+    """Read ``.env`` from the working directory when present; variables already set win."""
+    environ = os.environ if environ is None else environ
+    path = path or Path.cwd() / ".env"
+    if path.is_file():
+        from dotenv import dotenv_values  # only paid for when a .env exists
+
+        for key, value in dotenv_values(path).items():
+            if value is not None and key not in environ:
+                environ[key] = value
+    register_from_environment(environ)
+
+
+@dataclass(frozen=True)
+class DatabaseUrls:
+    """The two connection URLs a sync needs."""
+
+    core: str
+    analytics: str
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> DatabaseUrls:
+        environ = os.environ if environ is None else environ
+        missing = [v for v in (CORE_URL_VARIABLE, ANALYTICS_URL_VARIABLE) if not environ.get(v)]
+        if missing:
+            problems = [
+                f"{name} is not set: export it or put it in .env (see .env.example)"
+                for name in missing
+            ]
+            raise MissingVariableError("; ".join(problems), problems=problems)
+        return cls(core=environ[CORE_URL_VARIABLE], analytics=environ[ANALYTICS_URL_VARIABLE])

@@ -1,0 +1,176 @@
+"""The click command every job gets: run, ``--status`` and the operator commands.
+
+A job's handler builds it with ``job_command(JOB, config_module)``; the
+command parses options, loads and selects definitions and hands off to the
+function that does the work. Nothing here touches a database itself.
+"""
+
+from __future__ import annotations
+
+import shlex
+import sys
+
+import click
+
+from services.base.errors import JobFailedError, TablesyncError
+from services.base.results import RunResult
+from services.cli.definitions import load_definitions, select_definitions
+
+
+def _max_lag(ctx: click.Context, param: click.Parameter, value: str | None) -> float | None:
+    from services.base.durations import parse_duration
+
+    if value is None:
+        return None
+    try:
+        return parse_duration(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+def _help_text(summary: str, config_module: str) -> str:
+    lines = [
+        summary,
+        "",
+        "Runs each named definition in order (or every one with --all). Exit 0 when all",
+        "succeed, 1 when one failed while running, 2 on a usage or configuration error,",
+        "75 when another run holds a definition's lock.",
+        "",
+        "\b",
+        "Definitions:",
+    ]
+    try:
+        for name, definition in load_definitions(config_module).items():
+            src, dst = definition.source, definition.destination
+            lines.append(f"  {name:<12} {src.schema_}.{src.table} -> {dst.schema_}.{dst.table}")
+    except TablesyncError as exc:
+        lines.append(f"  (cannot load: {exc})")
+    return "\n".join(lines)
+
+
+def job_command(job: str, config_module: str, *, summary: str) -> click.Command:
+    """The command line of ``job``, whose definitions are ``config_module``'s DEFINITIONS."""
+
+    @click.command(name=job, help=_help_text(summary, config_module))
+    @click.argument("names", nargs=-1, metavar="DEFINITION...")
+    @click.option("--all", "all_definitions", is_flag=True, help="Run every definition.")
+    @click.option("--json", "json_output", is_flag=True, help="Print results as JSON on stdout.")
+    @click.option(
+        "--status",
+        "status_view",
+        is_flag=True,
+        help="Show each definition's last run, position, pending rows and lag instead of"
+        " running (default: every definition). Reads only; takes no lock.",
+    )
+    @click.option(
+        "--max-lag",
+        metavar="DURATION",
+        callback=_max_lag,
+        help="With --status: exit 1 and alert Slack when a definition trails core by more"
+        " than DURATION (90s, 15m, 2h, 1d, 1h30m).",
+    )
+    @click.option(
+        "--jobs",
+        "-j",
+        type=click.IntRange(1, 32),
+        default=1,
+        show_default=True,
+        help="Run up to N definitions at once (each still holds its own lock).",
+    )
+    @click.option(
+        "--dry-run", is_flag=True, help="Check and show what a run would do; write nothing."
+    )
+    @click.option(
+        "--verify", is_flag=True, help="Compare analytics with core; exit 1 on differences."
+    )
+    @click.option("--repair", is_flag=True, help="With --verify: re-sync the ranges that differ.")
+    @click.option("--reset", is_flag=True, help="Move the saved position back to the start.")
+    @click.option(
+        "--from", "from_value", metavar="VALUE", help="Replay rows at and after this cursor."
+    )
+    @click.option("--from-id", metavar="ID", help="With --from: start at this tie-breaker id.")
+    @click.option("--full-refresh", is_flag=True, help="Rebuild the destination aside, then swap.")
+    @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+    @click.option("--verbose", "-v", is_flag=True, help="Debug logs and tracebacks on errors.")
+    @click.pass_context
+    def command(
+        ctx: click.Context,
+        /,
+        names: tuple[str, ...],
+        all_definitions: bool,
+        json_output: bool,
+        status_view: bool,
+        max_lag: float | None,
+        jobs: int,
+        dry_run: bool,
+        verify: bool,
+        repair: bool,
+        reset: bool,
+        from_value: str | None,
+        from_id: str | None,
+        full_refresh: bool,
+        yes: bool,
+        verbose: bool,
+    ) -> None:
+        from services.cli.operations import Operation, run_operation
+        from services.cli.run import run_definitions
+        from services.cli.status_view import show_status
+        from services.reporting.report import results_json, summary_line
+
+        if verbose and ctx.obj is not None:
+            ctx.obj["verbose"] = True
+        op = Operation(
+            dry_run=dry_run,
+            verify=verify,
+            repair=repair,
+            reset=reset,
+            from_value=from_value,
+            from_id=from_id,
+            full_refresh=full_refresh,
+            yes=yes,
+            json_output=json_output,
+            command=shlex.join(sys.argv),
+        )
+        definitions = load_definitions(config_module)
+        if op.requested:
+            op.check()
+            chosen = select_definitions(
+                job, definitions, list(names), all_definitions=all_definitions
+            )
+            run_operation(job, definitions, chosen, op)
+            return
+        if max_lag is not None and not status_view:
+            raise click.UsageError("--max-lag is a check of the status view: add --status")
+        if status_view:
+            show_status(
+                job,
+                definitions,
+                list(names),
+                all_definitions=all_definitions,
+                json_output=json_output,
+                max_lag_s=max_lag,
+            )
+            return
+
+        def echo(result: RunResult) -> None:
+            if not json_output:
+                click.echo(summary_line(result))
+
+        try:
+            results = run_definitions(
+                job,
+                definitions,
+                list(names),
+                all_definitions=all_definitions,
+                on_result=echo,
+                jobs=jobs,
+                progress_tty=False if json_output else None,
+            )
+        except JobFailedError as exc:
+            if json_output:
+                click.echo(results_json(exc.result or []).decode())
+            raise
+        if json_output:
+            click.echo(results_json(results).decode())
+
+    return command

@@ -1,0 +1,77 @@
+"""Run a job's definitions: each with its progress display, Slack and result line."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import sys
+from collections.abc import Callable, Mapping
+
+from services.base.definition import ExportDefinition
+from services.base.errors import JobFailedError, TablesyncError
+from services.base.results import RunResult
+from services.cli.definitions import select_definitions
+
+
+def run_definitions(
+    job: str,
+    definitions: Mapping[str, ExportDefinition],
+    names: list[str],
+    *,
+    all_definitions: bool = False,
+    environ: Mapping[str, str] | None = None,
+    command: str | None = None,
+    on_result: Callable[[RunResult], None] | None = None,
+    jobs: int = 1,
+    progress_tty: bool | None = None,
+) -> list[RunResult]:
+    """Run the named definitions, up to ``jobs`` at once; raise JobFailedError when any failed.
+
+    Every definition runs even when an earlier one failed: they are
+    independent, and each failure is reported on its own.
+    """
+    from services.base.db import Databases
+    from services.base.settings import DatabaseUrls
+    from services.cli.parallel import pool_size_for, run_all
+    from services.reporting.notify import SlackSettings, notify_run
+    from services.reporting.progress import reporting
+    from services.store.estimate import lazy_estimate
+    from services.sync.process_definition import process_definition
+    from services.sync.watermark import writer_wait_s
+
+    environ = os.environ if environ is None else environ
+    selected = select_definitions(job, definitions, names, all_definitions=all_definitions)
+    urls = DatabaseUrls.from_env(environ)
+    writer_wait_s(None, environ)  # a bad TABLESYNC_WRITER_WAIT_S is exit 2 before any write
+    slack = SlackSettings.from_env(environ)
+    command = command or shlex.join([sys.executable, *sys.argv])
+    with Databases(urls, max_size=pool_size_for(jobs)) as dbs:
+
+        def run_one(name: str) -> tuple[RunResult | None, TablesyncError | None]:
+            resume = shlex.join(["python", "run_job.py", job, name])
+            error: TablesyncError | None = None
+            # Bars of parallel runs would overwrite each other: log lines then.
+            tty = progress_tty if jobs == 1 else False
+            # Found only if a display asks for it: a short run never pays for it.
+            total = lazy_estimate(dbs, job, name, definitions[name])
+            try:
+                with reporting(name, total, tty=tty) as progress:
+                    result = process_definition(
+                        job, name, definitions[name], dbs, command=command, progress=progress
+                    )
+            except TablesyncError as exc:
+                error, result = exc, exc.result
+            if result is not None:
+                notify_run(result, slack, resume_command=resume)
+                if on_result is not None:
+                    on_result(result)
+            return result, error
+
+        outcomes = run_all(selected, run_one, jobs=jobs)
+    results = [result for result, _ in outcomes if result is not None]
+    errors = [error for _, error in outcomes if error is not None]
+    if errors:
+        failure = JobFailedError(errors)
+        failure.result = results
+        raise failure
+    return results

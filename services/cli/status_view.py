@@ -1,0 +1,42 @@
+"""``--status``: every definition's last run, position, pending rows and lag."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+
+import click
+
+from services.base.definition import ExportDefinition
+from services.cli.definitions import select_definitions
+
+
+def show_status(
+    job: str,
+    definitions: Mapping[str, ExportDefinition],
+    names: list[str],
+    *,
+    all_definitions: bool = False,
+    json_output: bool = False,
+    max_lag_s: float | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> None:
+    """Print the status view (default: every definition); with ``max_lag_s`` raise when stale.
+
+    Reads only: no lock, no write, so it is safe while runs are busy.
+    """
+    from services.base.db import Databases
+    from services.base.settings import DatabaseUrls
+    from services.reporting.notify import SlackSettings
+    from services.reporting.status import status_report
+    from services.reporting.status_format import status_json, status_table
+
+    environ = os.environ if environ is None else environ
+    every = all_definitions or not names
+    selected = select_definitions(job, definitions, names, all_definitions=every)
+    slack = SlackSettings.from_env(environ) if max_lag_s is not None else None
+    with Databases(DatabaseUrls.from_env(environ)) as dbs:
+        chosen = {name: definitions[name] for name in selected}
+        report = status_report(job, chosen, dbs, max_lag_s=max_lag_s, slack=slack)
+    click.echo(status_json(report).decode() if json_output else status_table(report))
+    report.raise_if_stale()

@@ -1,0 +1,87 @@
+"""--dry-run: check a definition, then say what a run would do, writing nothing."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from services.base.db import Databases
+from services.base.definition import ExportDefinition
+from services.base.position import Position, Watermark, load_position
+from services.store import sql as q
+from services.store.estimate import estimate_rows
+from services.store.plan import SyncPlan
+from services.store.preflight import plan_definition
+from services.sync.watermark import compute_watermark
+
+
+@dataclass(frozen=True)
+class DryRun:
+    """What the next run of a definition would read: its window and about how many rows."""
+
+    plan: SyncPlan
+    position: Position | None
+    watermark: Watermark
+    pending_estimate: int
+
+    @property
+    def batches_estimate(self) -> int:
+        return math.ceil(self.pending_estimate / self.plan.batch_size)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "definition": self.plan.name,
+            "mode": str(self.plan.mode),
+            "after": None if self.position is None else self.position.to_dict(),
+            "watermark": self.watermark.value,
+            "watermark_inclusive": self.watermark.inclusive,
+            "held_back": self.watermark.held_back,
+            "rows_pending_estimate": self.pending_estimate,
+            "batches_estimate": self.batches_estimate,
+            "batch_size": self.plan.batch_size,
+        }
+
+
+def dry_run(dbs: Databases, job: str, name: str, definition: ExportDefinition) -> DryRun:
+    """Pre-flight ``name`` and size its next run; reads both databases, writes to neither.
+
+    Raises PreflightError exactly as a real run would.
+    """
+    with dbs.analytics.connection() as analytics, dbs.core.connection() as core:
+        analytics.autocommit = core.autocommit = True
+        plan = plan_definition(job, name, definition, core=core, analytics=analytics)
+        saved = load_position(analytics, job, name)
+        mark = compute_watermark(core, plan, saved, safety_lag_s=definition.safety_lag_s)
+        window = q.Window(lower=saved, upper=None, watermark=mark)
+        return DryRun(plan, saved, mark, estimate_rows(core, plan, window))
+
+
+def _key_text(plan: SyncPlan, position: Position) -> str:
+    text = f"{plan.cursor.name}={position.value}"
+    return text if plan.cursor_id is None else f"{text}, {plan.cursor_id.name}={position.id}"
+
+
+def describe(run: DryRun) -> list[str]:
+    """The dry run as lines for a person: tables, window, rows and batches."""
+    plan, mark = run.plan, run.watermark
+    start = (
+        "the start (no saved position)" if run.position is None else _key_text(plan, run.position)
+    )
+    end = (
+        "nothing yet (no row is old enough)"
+        if mark.value is None
+        else (f"{plan.cursor.name} {'<=' if mark.inclusive else '<'} {mark.value}")
+    )
+    lines = [
+        f"{plan.name}: dry run, nothing written",
+        f"  core {plan.source.qualified} -> analytics {plan.destination.qualified}"
+        f" ({plan.mode} copy)",
+        f"  from: after {start}" if run.position else f"  from: {start}",
+        f"  up to: {end} (this run's watermark)",
+        f"  about {run.pending_estimate:,} row(s) pending (estimate),"
+        f" about {run.batches_estimate:,} batch(es) of {plan.batch_size:,}",
+    ]
+    if mark.held_back:
+        lines.append(f"  held back: {mark.held_back}")
+    return lines

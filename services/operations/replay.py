@@ -1,0 +1,144 @@
+"""Replay and reset: move a definition's saved position back, recorded as a run.
+
+``--reset`` goes back to the start; ``--from VALUE [--from-id ID]`` goes back to
+just before the first row at or after that key, so the next run re-exports
+exactly the rows at and after it (upserts: rows already there are rewritten or
+counted as skipped, nothing is duplicated).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from services.base.db import Databases
+from services.base.definition import ExportDefinition
+from services.base.errors import ConfigurationError
+from services.base.position import Position, load_position, save_position
+from services.base.results import RunCounts
+from services.store import sql as q
+from services.store.lock import definition_lock
+from services.store.plan import SyncPlan
+from services.store.preflight import plan_definition
+from services.store.runs import record_operation
+
+
+@dataclass(frozen=True)
+class ResetPlan:
+    """Where a definition's position is and where a reset would put it."""
+
+    job: str
+    name: str
+    before: Position | None
+    after: Position | None
+    description: str  # e.g. "replay from updatedAt >= 2026-01-01 00:00:00+00"
+
+    def lines(self) -> list[str]:
+        return [
+            f"{self.name}: {self.description}",
+            f"  saved position now: {_show(self.before)}",
+            f"  saved position after: {_show(self.after)}",
+        ]
+
+
+def _show(position: Position | None) -> str:
+    if position is None:
+        return "none (the start)"
+    return position.value if position.id is None else f"{position.value}, id {position.id}"
+
+
+def _typed(value: str, type_name: str) -> sql.Composable:
+    return sql.SQL("CAST({} AS {})").format(sql.Literal(value), sql.SQL(type_name))
+
+
+def row_before_query(plan: SyncPlan, value: str, row_id: str | None) -> sql.Composed:
+    """The key (as text) of the last exportable row strictly before (value[, row_id])."""
+    cursor = q.ident(plan.cursor.name)
+    id_col = None if plan.cursor_id is None else q.ident(plan.cursor_id.name)
+    bound = sql.SQL("{} < {}").format(cursor, _typed(value, plan.cursor.type_name))
+    if id_col is not None and row_id is not None:
+        assert plan.cursor_id is not None
+        bound = sql.SQL("({}, {}) < ({}, {})").format(
+            cursor,
+            id_col,
+            _typed(value, plan.cursor.type_name),
+            _typed(row_id, plan.cursor_id.type_name),
+        )
+    not_null = sql.SQL("{} IS NOT NULL").format(cursor)
+    if id_col is not None:
+        not_null = sql.SQL("{} AND {} IS NOT NULL").format(not_null, id_col)
+    return sql.SQL("SELECT {}::text, {} FROM {} WHERE {} AND {} ORDER BY {} LIMIT 1").format(
+        cursor,
+        sql.NULL if id_col is None else sql.SQL("{}::text").format(id_col),
+        q.ident(plan.source.schema, plan.source.name),
+        not_null,
+        bound,
+        q.order_by(plan, descending=True),
+    )
+
+
+def position_before(
+    core: psycopg.Connection[Any], plan: SyncPlan, value: str, row_id: str | None
+) -> Position | None:
+    """The position whose next run starts at (value[, row_id]); None when that is the start."""
+    if row_id is not None and plan.cursor_id is None:
+        raise ConfigurationError(f"{plan.name}: --from-id needs a cursor id_field; it has none")
+    try:
+        row = core.execute(row_before_query(plan, value, row_id)).fetchone()
+    except psycopg.DataError as exc:
+        raise ConfigurationError(
+            f"{plan.name}: --from {value!r} is not a valid {plan.cursor.type_name} for"
+            f" {plan.source.qualified}.{plan.cursor.name} ({exc.diag.message_primary})"
+        ) from None
+    return None if row is None else Position(value=row[0], id=row[1])
+
+
+def plan_reset(
+    dbs: Databases,
+    job: str,
+    name: str,
+    definition: ExportDefinition,
+    *,
+    from_value: str | None,
+    from_id: str | None = None,
+) -> ResetPlan:
+    """Pre-flight ``name`` and work out the new position; writes nothing."""
+    with dbs.analytics.connection() as analytics, dbs.core.connection() as core:
+        analytics.autocommit = core.autocommit = True
+        plan = plan_definition(job, name, definition, core=core, analytics=analytics)
+        before = load_position(analytics, job, name)
+        if from_value is None:
+            return ResetPlan(job, name, before, None, "reset to the start: replay every row")
+        after = position_before(core, plan, from_value, from_id)
+    key = f"{plan.cursor.name} >= {from_value}"
+    if from_id is not None and plan.cursor_id is not None:
+        key = f"({plan.cursor.name}, {plan.cursor_id.name}) >= ({from_value}, {from_id})"
+    return ResetPlan(job, name, before, after, f"replay from {key}")
+
+
+def apply_reset(dbs: Databases, planned: ResetPlan, *, command: str) -> str:
+    """Save the new position under the definition's lock, with a run record saying so.
+
+    Raises LockHeldError (exit 75) while a run of the definition is busy.
+    """
+    job, name = planned.job, planned.name
+    with dbs.analytics.connection() as analytics:
+        analytics.autocommit = True
+        with definition_lock(analytics, job, name), analytics.transaction():
+            before = load_position(analytics, job, name)
+            save_position(analytics, job, name, planned.after)
+            note = f"{planned.description} (position was {_show(before)})"
+            run_id = record_operation(
+                analytics,
+                job=job,
+                definition=name,
+                before=before,
+                after=planned.after,
+                counts=RunCounts(),
+                note=note,
+                command=command,
+            )
+    return f"{name}: {note}; run record {run_id}. The next run re-exports from there."

@@ -1,0 +1,368 @@
+"""--verify: does analytics hold what the source and transform would produce now?
+
+The source is cut into ranges of N rows in cursor order, up to the saved
+position. Without a transform, when types match and the destination holds the
+cursor columns, each server first hashes the range where it is (count and an
+order-independent hash; no row moves), so a clean range costs two index-range
+aggregates. Otherwise, or when those differ, the range goes through the sync's
+own staging (COPY, the transform, the destination's types) and the expected
+rows' count and hash are compared with those of the destination rows having
+the same conflict keys; only a range that still differs gets a row-level diff. The
+keys seen are kept in a session-local table, so destination rows no source row
+produces (rows deleted in core: a cursor cannot see those) are found by one
+anti-join at the end. Rows after the saved position are "pending", not missing.
+Memory stays bounded by one range; the server holds the rest.
+
+``repair`` re-upserts the expected rows of ranges that differ and deletes the
+extra rows, under the definition's lock; the saved position does not move.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from services.base.db import Databases
+from services.base.definition import ExportDefinition
+from services.base.errors import RunError
+from services.base.position import Position, Watermark, load_position
+from services.store import sql as q
+from services.store.estimate import newest_cursor
+from services.store.lock import definition_lock
+from services.store.plan import CopyMode, SyncPlan
+from services.store.preflight import plan_definition
+from services.sync.batch import StagedBatch, Staging
+
+SEEN_TABLE = "tablesync_verify_seen"
+EXAMPLES = 5
+KINDS = ("missing", "extra", "differing")
+Conn = psycopg.Connection[Any]
+
+
+@dataclass
+class VerifyReport:
+    """What verify found for one definition; ``examples`` holds a few keys per kind."""
+
+    job: str
+    definition: str
+    destination: str
+    rows_checked: int = 0
+    ranges_checked: int = 0
+    ranges_differing: int = 0
+    ranges_in_place: int = 0  # settled by hashes computed on each server, no row moved
+    pending: int = 0
+    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(KINDS, 0))
+    examples: dict[str, list[str]] = field(default_factory=lambda: {k: [] for k in KINDS})
+    repaired: bool = False
+
+    @property
+    def differs(self) -> bool:
+        return any(self.counts.values())
+
+    def add(self, kind: str, count: int, examples: list[str]) -> None:
+        self.counts[kind] += count
+        room = EXAMPLES - len(self.examples[kind])
+        self.examples[kind].extend(examples[: max(room, 0)])
+
+    def lines(self) -> list[str]:
+        head = f"{self.definition}: {self.rows_checked:,} row(s) checked in"
+        head += f" {self.ranges_checked:,} range(s) against {self.destination}"
+        lines = [head]
+        if not self.differs:
+            lines.append("  analytics matches core")
+        for kind in KINDS:
+            if self.counts[kind]:
+                shown = "; ".join(self.examples[kind])
+                lines.append(f"  {kind}: {self.counts[kind]:,} (e.g. {shown})")
+        if self.pending:
+            lines.append(f"  pending: {self.pending:,} source row(s) after the saved position")
+        if self.repaired and self.differs:
+            lines.append("  repaired: differing ranges re-synced, extra rows deleted")
+        return lines
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**dataclasses.asdict(self), "differs": self.differs}
+
+    def raise_if_differs(self) -> None:
+        """RunError (exit 1) when analytics differs from core and was not repaired."""
+        if self.differs and not self.repaired:
+            found = ", ".join(f"{self.counts[k]} {k}" for k in KINDS if self.counts[k])
+            raise RunError(
+                f"{self.definition}: analytics differs from core ({found}); run"
+                f" `python run_job.py {self.job} --verify --repair {self.definition}`"
+                " to re-sync the ranges that differ"
+            )
+
+
+def _prefixed(prefix: str, names: list[str]) -> sql.Composed:
+    return q.column_list(names, prefix)
+
+
+def _row_text(prefix: str, names: list[str]) -> sql.Composed:
+    return sql.SQL("ROW({})::text").format(_prefixed(prefix, names))
+
+
+def _keys_equal(plan: SyncPlan, left: str, right: str) -> sql.Composable:
+    return sql.SQL(" AND ").join(
+        sql.SQL("{} = {}").format(q.ident(left, k), q.ident(right, k)) for k in plan.keys
+    )
+
+
+def _key_text(plan: SyncPlan, prefix: str) -> sql.Composable:
+    parts = [
+        sql.SQL("{} || coalesce({}::text, 'NULL')").format(sql.Literal(f"{k}="), q.ident(prefix, k))
+        for k in plan.keys
+    ]
+    return sql.SQL("concat_ws(', ', {})").format(sql.SQL(", ").join(parts))
+
+
+def _expected(plan: SyncPlan, columns: list[str]) -> sql.Composed:
+    """The staged rows as the upsert would write them: the last one per key wins."""
+    return sql.SQL(
+        "SELECT DISTINCT ON ({keys}) {cols} FROM {staging} ORDER BY {keys}, {ordinal} DESC"
+    ).format(
+        keys=q.column_list(plan.keys),
+        cols=q.column_list(columns),
+        staging=q.ident(q.STAGING_TABLE),
+        ordinal=q.ident(q.ORDINAL),
+    )
+
+
+def _dest(plan: SyncPlan) -> sql.Identifier:
+    return q.ident(plan.destination.schema, plan.destination.name)
+
+
+def range_summary_query(plan: SyncPlan, columns: list[str]) -> sql.Composed:
+    """(expected count, expected hash, destination count, destination hash) of one range."""
+    return sql.SQL(
+        "WITH e AS ({expected}) SELECT"
+        " (SELECT count(*) FROM e), (SELECT sum(hashtextextended({e_row}, 0)::numeric) FROM e),"
+        " count(*), sum(hashtextextended({d_row}, 0)::numeric)"
+        " FROM {dest} AS d WHERE EXISTS (SELECT 1 FROM e WHERE {match})"
+    ).format(
+        expected=_expected(plan, columns),
+        e_row=_row_text("e", columns),
+        d_row=_row_text("d", columns),
+        dest=_dest(plan),
+        match=_keys_equal(plan, "e", "d"),
+    )
+
+
+def range_diff_query(plan: SyncPlan, columns: list[str]) -> sql.Composed:
+    """Per kind (missing, differing): how many rows and the first few keys, of one range."""
+    return sql.SQL(
+        "WITH e AS ({expected}), diff AS ("
+        " SELECT CASE WHEN d.ctid IS NULL THEN 'missing' ELSE 'differing' END AS kind,"
+        " {key_text} AS key FROM e LEFT JOIN {dest} AS d ON {match}"
+        " WHERE d.ctid IS NULL OR {e_row} IS DISTINCT FROM {d_row})"
+        " SELECT kind, count(*), (array_agg(key ORDER BY key))[1:{n}] FROM diff GROUP BY kind"
+    ).format(
+        expected=_expected(plan, columns),
+        key_text=_key_text(plan, "e"),
+        dest=_dest(plan),
+        match=_keys_equal(plan, "e", "d"),
+        e_row=_row_text("e", columns),
+        d_row=_row_text("d", columns),
+        n=sql.Literal(EXAMPLES),
+    )
+
+
+def _not_seen(plan: SyncPlan) -> sql.Composed:
+    return sql.SQL("NOT EXISTS (SELECT 1 FROM {} AS s WHERE {})").format(
+        q.ident(SEEN_TABLE), _keys_equal(plan, "s", "d")
+    )
+
+
+def extra_rows_query(plan: SyncPlan) -> sql.Composed:
+    """How many destination rows no source row produces, and the first few keys."""
+    return sql.SQL(
+        "SELECT count(*), (array_agg(key ORDER BY key))[1:{n}] FROM"
+        " (SELECT {key_text} AS key FROM {dest} AS d WHERE {not_seen}) AS extra"
+    ).format(
+        n=sql.Literal(EXAMPLES),
+        key_text=_key_text(plan, "d"),
+        dest=_dest(plan),
+        not_seen=_not_seen(plan),
+    )
+
+
+def delete_extra_query(plan: SyncPlan) -> sql.Composed:
+    return sql.SQL("DELETE FROM {} AS d WHERE {}").format(_dest(plan), _not_seen(plan))
+
+
+def create_seen_query(plan: SyncPlan) -> sql.Composed:
+    return sql.SQL(
+        "DROP TABLE IF EXISTS {seen}; CREATE TEMP TABLE {seen} AS SELECT {keys} FROM {dest}"
+        " WITH NO DATA"
+    ).format(seen=q.ident(SEEN_TABLE), keys=q.column_list(plan.keys), dest=_dest(plan))
+
+
+def in_place_possible(plan: SyncPlan) -> bool:
+    """Whether both servers can hash a range themselves: no transform, same types, and the
+    destination holds the cursor columns, so the same window predicate selects its rows."""
+    cursor = [plan.cursor.name] + ([plan.cursor_id.name] if plan.cursor_id else [])
+    return plan.mode is CopyMode.BINARY and all(c in plan.selected for c in cursor)
+
+
+def range_hash_query(plan: SyncPlan, table: sql.Identifier, window: q.Window) -> sql.Composed:
+    """(count, order-independent hash) of a window's rows in ``table``, on its own server."""
+    return sql.SQL(
+        "SELECT count(*), sum(hashtextextended(ROW({})::text, 0)::numeric) FROM {} WHERE {}"
+    ).format(q.column_list(plan.selected), table, q.window_predicate(plan, window))
+
+
+def remember_window_keys_query(plan: SyncPlan, window: q.Window) -> sql.Composed:
+    return sql.SQL("INSERT INTO {} ({keys}) SELECT {keys} FROM {} WHERE {}").format(
+        q.ident(SEEN_TABLE),
+        _dest(plan),
+        q.window_predicate(plan, window),
+        keys=q.column_list(plan.keys),
+    )
+
+
+def remember_keys_query(plan: SyncPlan) -> sql.Composed:
+    return sql.SQL("INSERT INTO {} ({keys}) SELECT {keys} FROM {}").format(
+        q.ident(SEEN_TABLE), q.ident(q.STAGING_TABLE), keys=q.column_list(plan.keys)
+    )
+
+
+class _Checker:
+    """One verify pass: stages each range like a sync would, then compares."""
+
+    def __init__(self, plan: SyncPlan, core: Conn, analytics: Conn, report: VerifyReport):
+        self.plan, self.core, self.analytics, self.report = plan, core, analytics, report
+        self.staging = Staging(plan, analytics)
+        self.in_place = in_place_possible(plan)
+
+    def _matches_in_place(self, window: q.Window) -> bool:
+        """The cheap check: both sides hash the range where they are; equal means clean."""
+        plan = self.plan
+        source = q.ident(plan.source.schema, plan.source.name)
+        found = self.core.execute(range_hash_query(plan, source, window)).fetchone()
+        held = self.analytics.execute(range_hash_query(plan, _dest(plan), window)).fetchone()
+        if found is None or found != held:
+            return False
+        # Equal hashes: the destination's keys in this range are the expected ones.
+        self.analytics.execute(remember_window_keys_query(plan, window))
+        self.report.ranges_checked += 1
+        self.report.ranges_in_place += 1
+        self.report.rows_checked += int(found[0])
+        return True
+
+    def stage(self, window: q.Window) -> StagedBatch:
+        """The window's expected rows in the staging table (inside the caller's transaction)."""
+        return self.staging.stage(self.core, window)
+
+    def check_range(self, window: q.Window, *, repair: bool) -> None:
+        """Compare one synced range; on a difference list it, and re-upsert it if asked."""
+        if self.in_place and self._matches_in_place(window):
+            return
+        with self.analytics.transaction():
+            staged = self.stage(window)
+            self.report.ranges_checked += 1
+            if not staged.columns or staged.read == staged.skipped:
+                return
+            self.analytics.execute(remember_keys_query(self.plan))
+            row = self.analytics.execute(range_summary_query(self.plan, staged.columns)).fetchone()
+            assert row is not None
+            self.report.rows_checked += int(row[0])
+            if (row[0], row[1]) == (row[2], row[3]):
+                return
+            self.report.ranges_differing += 1
+            for kind, count, examples in self.analytics.execute(
+                range_diff_query(self.plan, staged.columns)
+            ):
+                self.report.add(kind, int(count), list(examples))
+            if repair:
+                self.analytics.execute(q.upsert(self.plan, staged.columns))
+
+    def collect_pending(self, window: q.Window) -> None:
+        """Remember the keys of rows after the saved position: theirs are not extra rows."""
+        with self.analytics.transaction():
+            staged = self.stage(window)
+            self.report.pending += staged.read
+            if staged.columns and staged.read > staged.skipped:
+                self.analytics.execute(remember_keys_query(self.plan))
+
+    def check_extra(self, *, repair: bool) -> None:
+        row = self.analytics.execute(extra_rows_query(self.plan)).fetchone()
+        if row is not None and row[0]:
+            self.report.add("extra", int(row[0]), list(row[1]))
+            if repair:
+                self.analytics.execute(delete_extra_query(self.plan))
+
+
+def ranges(
+    core: Conn, plan: SyncPlan, lower: Position | None, upper: Position | None, mark: Watermark
+) -> Iterator[q.Window]:
+    """Consecutive windows of at most ``plan.batch_size`` rows from ``lower`` to ``upper``."""
+    position = lower
+    while True:
+        probe = q.Window(lower=position, upper=upper, watermark=mark)
+        row = core.execute(q.batch_end(plan, probe)).fetchone()
+        if row is None:
+            return
+        end = Position(value=row[0], id=row[1])
+        yield q.Window(lower=position, upper=end, watermark=mark)
+        position = end
+
+
+def _with_range_size(plan: SyncPlan, range_size: int | None) -> SyncPlan:
+    if range_size is None:
+        return plan
+    definition = plan.definition.model_copy(update={"batch_size": range_size})
+    return dataclasses.replace(plan, definition=definition)
+
+
+def _check_all(checker: _Checker, saved: Position | None, *, repair: bool) -> None:
+    plan, core = checker.plan, checker.core
+    if saved is not None:
+        mark = Watermark(value=saved.value, inclusive=True)
+        for window in ranges(core, plan, None, saved, mark):
+            checker.check_range(window, repair=repair)
+    newest = newest_cursor(core, plan)
+    if newest is not None:
+        for window in ranges(core, plan, saved, None, Watermark(value=newest, inclusive=True)):
+            checker.collect_pending(window)
+    checker.check_extra(repair=repair)
+
+
+def verify(
+    dbs: Databases,
+    job: str,
+    name: str,
+    definition: ExportDefinition,
+    *,
+    repair: bool = False,
+    range_size: int | None = None,
+) -> VerifyReport:
+    """Compare ``name``'s destination with its source up to the saved position.
+
+    With ``repair``, holds the definition's lock (LockHeldError while a run is
+    busy) and makes the destination match. Raises PreflightError like a run.
+    """
+    with dbs.analytics.connection() as analytics, dbs.core.connection() as core:
+        analytics.autocommit = core.autocommit = True
+        plan = plan_definition(job, name, definition, core=core, analytics=analytics)
+        plan = _with_range_size(plan, range_size)
+        report = VerifyReport(job=job, definition=name, destination=plan.destination.qualified)
+        lock = definition_lock(analytics, job, name) if repair else nullcontext()
+        with lock:
+            checker = _Checker(plan, core, analytics, report)
+            analytics.execute(create_seen_query(plan))
+            try:
+                _check_all(checker, load_position(analytics, job, name), repair=repair)
+            finally:
+                checker.staging.drop()
+                if not analytics.broken:
+                    analytics.execute(
+                        sql.SQL("DROP TABLE IF EXISTS {}").format(q.ident(SEEN_TABLE))
+                    )
+        report.repaired = repair
+    return report

@@ -1,0 +1,145 @@
+"""Progress of a long run: a bar on a terminal, a log line every few seconds elsewhere.
+
+``process_definition`` calls its ``progress`` callback after each committed
+batch with the run's result so far; the reporters here turn those calls into
+something a person (terminal) or a log reader (cron, CI) can follow.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any, TextIO
+
+import click
+
+from services.base.results import RunResult
+
+log = logging.getLogger(__name__)
+
+PROGRESS_EVERY_VARIABLE = "TABLESYNC_PROGRESS_EVERY_S"
+DEFAULT_PROGRESS_EVERY_S = 10.0
+Clock = Callable[[], float]
+# A run's expected row count, or a function that estimates the rows still
+# ahead of the saved position: called only when a display needs it (a bar at
+# start, the first log line), because it costs a pre-flight and an estimate
+# query that a short run never needs.
+Total = int | None | Callable[[], int | None]
+
+
+def resolve_total(total: Total, done: int = 0) -> int | None:
+    """The run's total: ``total`` itself, or ``done`` plus the rows still ahead."""
+    if not callable(total):
+        return total
+    ahead = total()
+    return None if ahead is None else done + ahead
+
+
+def progress_every_s(environ: Mapping[str, str] | None = None) -> float:
+    """Seconds between progress log lines: TABLESYNC_PROGRESS_EVERY_S, default 10."""
+    raw = (os.environ if environ is None else environ).get(PROGRESS_EVERY_VARIABLE, "")
+    try:
+        value = float(raw) if raw.strip() else DEFAULT_PROGRESS_EVERY_S
+    except ValueError:
+        value = DEFAULT_PROGRESS_EVERY_S
+    return value if value >= 0 else DEFAULT_PROGRESS_EVERY_S
+
+
+def rate_text(done: int, total: int | None, elapsed_s: float) -> str:
+    """``41,200 rows/s, ETA 18s`` (the ETA only when a total is known)."""
+    rate = done / elapsed_s if elapsed_s > 0 else 0.0
+    text = f"{rate:,.0f} rows/s"
+    if total and rate > 0:
+        text += f", ETA {max(total - done, 0) / rate:,.0f}s"
+    return text
+
+
+def progress_text(done: int, total: int | None, elapsed_s: float) -> str:
+    """``250,000/~1,000,000 rows (25%), 41,200 rows/s, ETA 18s`` (total and ETA when known)."""
+    if not total:
+        return f"{done:,} rows, {rate_text(done, None, elapsed_s)}"
+    total = max(total, done)
+    return f"{done:,}/~{total:,} rows ({done * 100 // total}%), {rate_text(done, total, elapsed_s)}"
+
+
+class LogProgress:
+    """One log line at most every ``every_s`` seconds, for cron and CI logs."""
+
+    def __init__(self, name: str, total: Total, *, every_s: float, clock: Clock = time.monotonic):
+        self.name, self.every_s, self.clock = name, every_s, clock
+        self.pending_total: Total = total
+        self.total: int | None = None
+        self.started = self.last = clock()
+
+    def __call__(self, result: RunResult) -> None:
+        now = self.clock()
+        if now - self.last < self.every_s:
+            return
+        self.last = now
+        if self.pending_total is not None:  # the first line: now the total is worth finding
+            done = result.counts.read  # the position just committed is where it counts from
+            self.total, self.pending_total = resolve_total(self.pending_total, done), None
+        log.info(
+            "%s: %s", self.name, progress_text(result.counts.read, self.total, now - self.started)
+        )
+
+    def close(self) -> None:
+        """Nothing to settle: the run's summary line follows."""
+
+
+class BarProgress:
+    """click's progress bar with rows done, rows/s and ETA, for a terminal."""
+
+    def __init__(self, name: str, total: Total, *, file: TextIO, clock: Clock = time.monotonic):
+        self.clock, self.started, self.done = clock, clock(), 0
+        self.bar: Any = click.progressbar(
+            length=max(resolve_total(total) or 0, 1),
+            label=name,
+            file=file,
+            show_pos=True,
+            show_eta=False,  # our own ETA, labelled, next to the rate
+            item_show_func=lambda text: text,
+        )
+        self.bar.__enter__()
+
+    def __call__(self, result: RunResult) -> None:
+        done = result.counts.read
+        # The total is an estimate: grow it rather than run past 100 %.
+        self.bar.length = max(self.bar.length, done)
+        text = rate_text(done, self.bar.length, self.clock() - self.started)
+        self.bar.update(done - self.done, text)
+        self.done = done
+
+    def close(self) -> None:
+        self.bar.length = max(self.done, 1)
+        self.bar.finished = True
+        self.bar.render_progress()
+        self.bar.render_finish()
+
+
+Reporter = LogProgress | BarProgress
+
+
+def make_reporter(
+    name: str, total: Total, *, tty: bool, environ: Mapping[str, str] | None = None
+) -> Reporter:
+    """A bar on stdout when it is a terminal, else log lines every TABLESYNC_PROGRESS_EVERY_S."""
+    if tty:
+        return BarProgress(name, total, file=sys.stdout)
+    return LogProgress(name, total, every_s=progress_every_s(environ))
+
+
+@contextmanager
+def reporting(
+    name: str, total: Total, *, tty: bool | None = None
+) -> Iterator[Callable[[RunResult], None]]:
+    """The progress callback of one definition run; the bar is closed when the run ends."""
+    reporter = make_reporter(name, total, tty=sys.stdout.isatty() if tty is None else tty)
+    try:
+        yield reporter
+    finally:
+        reporter.close()

@@ -1,0 +1,334 @@
+"""The status view: where each definition stands, read without writing or locking anything.
+
+For each definition: its last run record, its saved position, the rows in core past that
+position (an exact count when the planner expects few of them, else the planner's
+estimate, and the view says which), and its lag: how far the newest exported cursor value
+trails the newest cursor value in core (a duration for timestamp cursors, a difference for
+numeric ones). ``--max-lag`` turns the view into a freshness check.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import psycopg
+from psycopg import sql
+
+from services.base.constants import RUNNER_SCHEMA
+from services.base.db import Databases
+from services.base.definition import ExportDefinition
+from services.base.durations import format_duration
+from services.base.errors import JobFailedError, PreflightError, RunError, TablesyncError
+from services.base.position import Position, Watermark, load_position
+from services.base.redact import redact
+from services.reporting.notify import SlackSettings, notify_alert
+from services.reporting.report import first_line
+from services.store import sql as q
+from services.store.catalog import Table, find_table, relation_exists
+from services.store.estimate import newest_cursor
+from services.store.plan import CopyMode, SyncPlan
+
+Conn = psycopg.Connection[Any]
+CursorKind = Literal["timestamp", "numeric", "other"]
+Counted = Literal["exact", "estimate"]
+
+# Past this many rows (as the planner expects them) an exact count could take a while on
+# a big table: the planner's estimate is shown instead.
+EXACT_COUNT_MAX_ROWS = 100_000
+# An exact count that still runs longer than this falls back to the estimate.
+EXACT_COUNT_TIMEOUT_MS = 2_000
+_NUMERIC_TYPES = {"smallint", "integer", "bigint", "numeric", "real", "double precision"}
+
+
+@dataclass(frozen=True)
+class LastRun:
+    """The newest run record of a definition."""
+
+    id: int
+    status: str
+    started_at: dt.datetime
+    finished_at: dt.datetime | None
+    rows_read: int
+    error: str | None
+
+    @property
+    def duration_s(self) -> float | None:
+        if self.finished_at is None:
+            return None
+        return (self.finished_at - self.started_at).total_seconds()
+
+
+@dataclass
+class DefinitionStatus:
+    """Where one definition stands; ``problem`` says why a figure could not be read."""
+
+    job: str
+    definition: str
+    cursor_field: str
+    id_field: str | None
+    cursor_kind: CursorKind = "other"
+    last_run: LastRun | None = None
+    position: Position | None = None
+    core_newest: str | None = None
+    pending_rows: int | None = None
+    pending_counted: Counted | None = None
+    lag_s: float | None = None  # timestamp cursors
+    lag_value: str | None = None  # numeric cursors: newest in core minus newest exported
+    problem: str | None = None
+    stale_reason: str | None = field(default=None)
+
+    @property
+    def never_exported(self) -> bool:
+        return self.position is None and self.core_newest is not None
+
+    def position_dict(self) -> dict[str, Any] | None:
+        """The position keyed by column name, e.g. ``{"updatedAt": ..., "id": ...}``."""
+        if self.position is None:
+            return None
+        named: dict[str, Any] = {self.cursor_field: self.position.value}
+        if self.id_field is not None:
+            named[self.id_field] = self.position.id
+        return named
+
+
+@dataclass
+class StatusReport:
+    """The status of the requested definitions, checked against ``max_lag_s`` when given."""
+
+    job: str
+    definitions: list[DefinitionStatus]
+    max_lag_s: float | None = None
+
+    @property
+    def stale(self) -> list[DefinitionStatus]:
+        return [d for d in self.definitions if d.stale_reason is not None]
+
+    def raise_if_stale(self) -> None:
+        """JobFailedError (exit 1), one RunError per stale definition; nothing when fresh."""
+        errors: list[TablesyncError] = [
+            RunError(f"{d.definition}: {d.stale_reason}") for d in self.stale
+        ]
+        if errors:
+            raise JobFailedError(errors)
+
+
+def status_report(
+    job: str,
+    definitions: Mapping[str, ExportDefinition],
+    dbs: Databases,
+    *,
+    max_lag_s: float | None = None,
+    slack: SlackSettings | None = None,
+) -> StatusReport:
+    """The status of ``definitions``; with ``max_lag_s``, stale ones marked and alerted once.
+
+    The Slack alert (one message listing every stale definition) never raises: Slack
+    trouble is a warning. Call ``raise_if_stale`` on the result for the exit code.
+    """
+    report = StatusReport(job, collect_status(job, definitions, dbs), max_lag_s)
+    if max_lag_s is not None:
+        check_freshness(report.definitions, max_lag_s)
+        if report.stale:
+            notify_alert(alert_title(report), alert_lines(report), slack)
+    return report
+
+
+# -- reading ------------------------------------------------------------------------------
+
+
+def collect_status(
+    job: str, definitions: Mapping[str, ExportDefinition], dbs: Databases
+) -> list[DefinitionStatus]:
+    """The status of each of ``definitions``, in order; reads both databases, writes nothing.
+
+    Takes no lock, so it answers while a run is busy. A definition whose figures cannot be
+    read (its core table is gone, say) gets a ``problem`` instead of failing the others.
+    Raises PreflightError when the runner's tables are not migrated.
+    """
+    with (
+        dbs.analytics.connection() as analytics,
+        dbs.core.connection() as core,
+        _read_only(analytics),
+    ):
+        # Autocommit: no core snapshot is held open while the definitions are read.
+        core.autocommit = True
+        _check_runner_tables(analytics)
+        return [
+            _definition_status(job, name, definition, core=core, analytics=analytics)
+            for name, definition in definitions.items()
+        ]
+
+
+@contextmanager
+def _read_only(conn: Conn) -> Iterator[None]:
+    """Autocommit, with every statement in a read-only transaction, restored afterwards."""
+    conn.autocommit = True
+    conn.execute("SET default_transaction_read_only = on")
+    try:
+        yield
+    finally:
+        if not conn.broken:
+            conn.execute("RESET default_transaction_read_only")
+
+
+def _check_runner_tables(analytics: Conn) -> None:
+    missing = [t for t in ("positions", "runs") if not relation_exists(analytics, RUNNER_SCHEMA, t)]
+    if missing:
+        raise PreflightError(
+            f"analytics is not migrated: table {RUNNER_SCHEMA}.{missing[0]} does not exist;"
+            " run `dbmate --env DATABASE_URL_ANALYTICS up`"
+        )
+
+
+def _definition_status(
+    job: str, name: str, definition: ExportDefinition, *, core: Conn, analytics: Conn
+) -> DefinitionStatus:
+    cursor = definition.source.cursor
+    status = DefinitionStatus(job, name, cursor_field=cursor.field, id_field=cursor.id_field)
+    try:
+        status.last_run = last_run(analytics, job, name)
+        status.position = load_position(analytics, job, name)
+        plan = _source_plan(job, name, definition, core)
+        status.cursor_kind = _cursor_kind(plan)
+        status.core_newest = newest_cursor(core, plan)
+        status.pending_rows, status.pending_counted = pending_rows(
+            core, plan, status.position, status.core_newest
+        )
+        _fill_lag(core, plan, status)
+    except (psycopg.Error, PreflightError) as exc:
+        status.problem = redact(first_line(str(exc)) or type(exc).__name__)
+    return status
+
+
+def last_run(analytics: Conn, job: str, definition: str) -> LastRun | None:
+    """The newest run record of ``job``/``definition``, or None before its first run."""
+    row = analytics.execute(
+        sql.SQL(
+            "SELECT id, status, started_at, finished_at, rows_read, error_text FROM {}"
+            " WHERE job = %s AND definition = %s ORDER BY started_at DESC, id DESC LIMIT 1"
+        ).format(sql.Identifier(RUNNER_SCHEMA, "runs")),
+        (job, definition),
+    ).fetchone()
+    return None if row is None else LastRun(*row)
+
+
+def _source_plan(job: str, name: str, definition: ExportDefinition, core: Conn) -> SyncPlan:
+    """A plan for reading the source only: enough for services.store.sql's window predicate."""
+    src = definition.source
+    source: Table | None = find_table(core, src.schema_, src.table)
+    if source is None:
+        raise PreflightError(f"core table {src.schema_}.{src.table} does not exist")
+    wanted = [src.cursor.field] + ([src.cursor.id_field] if src.cursor.id_field else [])
+    missing = [c for c in wanted if c not in source.columns]
+    if missing:
+        raise PreflightError(f"core table {source.qualified} has no column {missing[0]!r}")
+    # The destination is not consulted: the status view reads positions, not rows.
+    return SyncPlan(job, name, definition, source, source, wanted, CopyMode.BINARY)
+
+
+def _cursor_kind(plan: SyncPlan) -> CursorKind:
+    if plan.cursor.is_timestamp:
+        return "timestamp"
+    return "numeric" if plan.cursor.base_type in _NUMERIC_TYPES else "other"
+
+
+def _pending_where(plan: SyncPlan, position: Position | None, newest: str) -> sql.Composable:
+    # The run's own window predicate, bounded by the newest value instead of a watermark,
+    # so "pending" means exactly the rows a run would still read.
+    mark = Watermark(value=newest, inclusive=True)
+    return q.window_predicate(plan, q.Window(lower=position, upper=None, watermark=mark))
+
+
+def pending_rows(
+    core: Conn, plan: SyncPlan, position: Position | None, newest: str | None
+) -> tuple[int, Counted]:
+    """Rows in core past ``position``: counted when the planner expects few, else estimated."""
+    if newest is None:
+        return 0, "exact"
+    source = q.ident(plan.source.schema, plan.source.name)
+    where = _pending_where(plan, position, newest)
+    explained = core.execute(
+        sql.SQL("EXPLAIN (FORMAT JSON) SELECT 1 FROM {} WHERE {}").format(source, where)
+    ).fetchone()
+    estimate = int(explained[0][0]["Plan"]["Plan Rows"]) if explained else 0
+    if estimate > EXACT_COUNT_MAX_ROWS:
+        return estimate, "estimate"
+    try:
+        with core.transaction():
+            core.execute(
+                sql.SQL("SET LOCAL statement_timeout = {}").format(
+                    sql.Literal(EXACT_COUNT_TIMEOUT_MS)
+                )
+            )
+            row = core.execute(
+                sql.SQL("SELECT count(*) FROM {} WHERE {}").format(source, where)
+            ).fetchone()
+    except psycopg.errors.QueryCanceled:
+        return estimate, "estimate"
+    return (int(row[0]) if row else 0), "exact"
+
+
+def _fill_lag(core: Conn, plan: SyncPlan, status: DefinitionStatus) -> None:
+    """Set ``lag_s`` (timestamps) or ``lag_value`` (numbers) when both ends are known."""
+    newest, position = status.core_newest, status.position
+    if newest is None or position is None or status.cursor_kind == "other":
+        return
+    type_sql = sql.SQL(plan.cursor.type_name)
+    if status.cursor_kind == "timestamp":
+        # Through timestamptz so that date cursors give seconds too (date - date is days).
+        query = sql.SQL(
+            "SELECT greatest(extract(epoch FROM CAST(%s AS {t})::timestamptz"
+            " - CAST(%s AS {t})::timestamptz), 0)::float8"
+        ).format(t=type_sql)
+    else:
+        query = sql.SQL("SELECT greatest(CAST(%s AS {t}) - CAST(%s AS {t}), 0)::text").format(
+            t=type_sql
+        )
+    row = core.execute(query, (newest, position.value)).fetchone()
+    if row is None:
+        return
+    if status.cursor_kind == "timestamp":
+        status.lag_s = float(row[0])
+    else:
+        status.lag_value = str(row[0])
+
+
+# -- freshness ----------------------------------------------------------------------------
+
+
+def check_freshness(statuses: list[DefinitionStatus], max_lag_s: float) -> None:
+    """Set ``stale_reason`` on each definition that trails core by more than ``max_lag_s``.
+
+    A definition whose lag cannot be read, or that was never exported while core has rows,
+    is stale too: a monitor must not stay quiet about what it cannot see. Numeric and other
+    non-time cursors have no lag in time; only their problems make them stale.
+    """
+    limit = format_duration(max_lag_s)
+    for status in statuses:
+        if status.problem is not None:
+            status.stale_reason = f"cannot tell its lag: {status.problem}"
+        elif status.cursor_kind != "timestamp":
+            continue
+        elif status.never_exported:
+            status.stale_reason = (
+                f"never exported; {status.pending_rows:,} row(s) waiting in core (max lag {limit})"
+            )
+        elif status.lag_s is not None and status.lag_s > max_lag_s:
+            status.stale_reason = (
+                f"trails core by {format_duration(status.lag_s)} (max lag {limit});"
+                f" {status.pending_rows:,} row(s) pending"
+            )
+
+
+def alert_lines(report: StatusReport) -> list[str]:
+    """One line per stale definition, for the Slack alert."""
+    return [f"{d.definition}: {d.stale_reason}" for d in report.stale]
+
+
+def alert_title(report: StatusReport) -> str:
+    limit = format_duration(report.max_lag_s or 0)
+    return f"tablesync {report.job}: {len(report.stale)} definition(s) behind by more than {limit}"

@@ -1,0 +1,134 @@
+"""How the status view reads: a table for people, JSON for machines; every string redacted."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import orjson
+
+from services.base.durations import format_duration
+from services.base.redact import redact
+from services.reporting.report import NO_POSITION, format_position, redact_tree
+from services.reporting.status import DefinitionStatus, LastRun, StatusReport
+
+HEADERS = (
+    "DEFINITION",
+    "LAST RUN",
+    "WHEN",
+    "ROWS",
+    "DURATION",
+    "POSITION",
+    "PENDING",
+    "COUNTED",
+    "LAG",
+)
+NONE = "-"
+
+
+def lag_text(status: DefinitionStatus) -> str:
+    """``2h05m`` for a timestamp cursor, ``1,234 behind`` for a numeric one, ``-`` unknown."""
+    if status.problem is not None:
+        return NONE
+    if status.core_newest is None:
+        return "0s" if status.cursor_kind == "timestamp" else "0"
+    if status.never_exported:
+        return "never exported"
+    if status.lag_s is not None:
+        return format_duration(status.lag_s)
+    if status.lag_value is not None:
+        return f"{status.lag_value} behind"
+    return "behind" if status.pending_rows else "0"
+
+
+def _when(run: LastRun, now: dt.datetime) -> str:
+    at = run.finished_at or run.started_at
+    age = format_duration((now - at).total_seconds())
+    return f"{at.astimezone(dt.UTC):%Y-%m-%d %H:%M:%S}Z ({age} ago)"
+
+
+def _duration(run: LastRun) -> str:
+    seconds = run.duration_s
+    if seconds is None:
+        return NONE
+    return f"{seconds:.2f}s" if seconds < 60 else format_duration(seconds)
+
+
+def _row(status: DefinitionStatus, now: dt.datetime) -> list[str]:
+    run = status.last_run
+    pending = NONE if status.pending_rows is None else f"{status.pending_rows:,}"
+    if status.pending_counted == "estimate":
+        pending = "~" + pending
+    return [
+        status.definition,
+        run.status if run else "never run",
+        _when(run, now) if run else NONE,
+        f"{run.rows_read:,}" if run else NONE,
+        _duration(run) if run else NONE,
+        format_position(status.position_dict()) if status.position else NO_POSITION,
+        pending,
+        status.pending_counted or NONE,
+        lag_text(status),
+    ]
+
+
+def status_table(report: StatusReport, *, now: dt.datetime | None = None) -> str:
+    """The report as an aligned text table, then one line per problem or stale definition."""
+    now = now or dt.datetime.now(dt.UTC)
+    rows = [list(HEADERS), *(_row(s, now) for s in report.definitions)]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(HEADERS))]
+    lines = [
+        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+        for row in rows
+    ]
+    for status in report.definitions:
+        if status.stale_reason is not None:
+            lines.append(f"stale: {status.definition}: {status.stale_reason}")
+        elif status.problem is not None:
+            lines.append(f"problem: {status.definition}: {status.problem}")
+    return redact("\n".join(lines))
+
+
+def _last_run_dict(run: LastRun | None) -> dict[str, Any] | None:
+    if run is None:
+        return None
+    return {
+        "id": run.id,
+        "status": run.status,
+        "started_at": run.started_at,
+        "finished_at": run.finished_at,
+        "rows_read": run.rows_read,
+        "duration_s": None if run.duration_s is None else round(run.duration_s, 3),
+        "error": run.error,
+    }
+
+
+def status_dict(status: DefinitionStatus, *, checked: bool) -> dict[str, Any]:
+    """One definition's status for ``--json``; ``stale`` is null unless ``--max-lag`` was given."""
+    return {
+        "job": status.job,
+        "definition": status.definition,
+        "cursor": {
+            "field": status.cursor_field,
+            "id_field": status.id_field,
+            "kind": status.cursor_kind,
+        },
+        "last_run": _last_run_dict(status.last_run),
+        "position": None if status.position is None else status.position.to_dict(),
+        "core_newest": status.core_newest,
+        "pending_rows": status.pending_rows,
+        "pending_counted": status.pending_counted,
+        "lag_s": status.lag_s,
+        "lag_value": status.lag_value,
+        "lag": lag_text(status),
+        "stale": (status.stale_reason is not None) if checked else None,
+        "stale_reason": status.stale_reason,
+        "problem": status.problem,
+    }
+
+
+def status_json(report: StatusReport) -> bytes:
+    """The report as a JSON array, one object per definition, redacted."""
+    checked = report.max_lag_s is not None
+    payload = [redact_tree(status_dict(s, checked=checked)) for s in report.definitions]
+    return orjson.dumps(payload)

@@ -1,0 +1,51 @@
+"""Rule 9: one run per definition at a time, from any machine, via an advisory lock."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import psycopg
+
+from services.base.errors import LockHeldError
+from services.base.redact import redact
+
+log = logging.getLogger(__name__)
+
+# Namespaced so tablesync's keys never collide with an application's own locks.
+_TRY_LOCK_SQL = "SELECT pg_try_advisory_lock(hashtextextended('tablesync:' || %s || ':' || %s, 0))"
+_UNLOCK_SQL = "SELECT pg_advisory_unlock(hashtextextended('tablesync:' || %s || ':' || %s, 0))"
+
+
+@contextmanager
+def definition_lock(conn: psycopg.Connection[Any], job: str, definition: str) -> Iterator[None]:
+    """Hold the session-level advisory lock of ``job``/``definition`` on ``conn``.
+
+    Raises LockHeldError at once when another session holds it. The lock dies
+    with the connection, so a killed run never leaves it behind.
+    """
+    row = conn.execute(_TRY_LOCK_SQL, (job, definition)).fetchone()
+    if not (row and row[0]):
+        raise LockHeldError(
+            f"{definition}: another run of {job} {definition} holds its lock (taken in"
+            " analytics); nothing was done: let that run finish, then run again"
+        )
+    try:
+        yield
+    finally:
+        _unlock(conn, job, definition)
+
+
+def _unlock(conn: psycopg.Connection[Any], job: str, definition: str) -> None:
+    # Never raise from here: an unlock that fails (the server went away) must
+    # not hide the run's own error, and the lock died with the session anyway.
+    if conn.closed or conn.broken:
+        return
+    try:
+        conn.rollback()
+        conn.execute(_UNLOCK_SQL, (job, definition))
+        conn.commit()
+    except psycopg.Error as exc:
+        log.warning("could not release the lock of %s %s: %s", job, definition, redact(exc))

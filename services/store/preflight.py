@@ -1,0 +1,152 @@
+"""Rule 12: check a definition against both databases before anything is written."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from services.base.constants import RUNNER_SCHEMA
+from services.base.definition import ExportDefinition
+from services.base.errors import PreflightError
+from services.store.catalog import Table, find_table, relation_exists
+from services.store.plan import CopyMode, SyncPlan
+
+MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "db" / "migrations"
+_FIX_SCHEMA = "add it with a dbmate migration in db/migrations and run `dbmate up`"
+
+
+# One round trip for the runner's tables and dbmate's: which exist.
+_RUNNER_TABLES_SQL = """
+SELECT to_regclass(format('%%I.positions', %(schema)s::text)) IS NOT NULL,
+       to_regclass(format('%%I.runs', %(schema)s::text)) IS NOT NULL,
+       to_regclass('public.schema_migrations') IS NOT NULL
+"""
+
+
+def check_runner_tables(analytics: psycopg.Connection[Any]) -> list[str]:
+    """Problems with the runner's own tables: missing, or migrations pending."""
+    row = analytics.execute(_RUNNER_TABLES_SQL, {"schema": RUNNER_SCHEMA}).fetchone()
+    assert row is not None
+    missing = [t for t, exists in zip(("positions", "runs"), row[:2], strict=True) if not exists]
+    if missing:
+        return [
+            f"analytics is not migrated: table {RUNNER_SCHEMA}.{missing[0]} does not exist;"
+            " run `dbmate --env DATABASE_URL_ANALYTICS up`"
+        ]
+    pending = _pending(analytics, migrations_table=bool(row[2]))
+    if pending:
+        return [
+            f"analytics has {len(pending)} pending migration(s) ({', '.join(pending)});"
+            " run `dbmate --env DATABASE_URL_ANALYTICS up`"
+        ]
+    return []
+
+
+def pending_migrations(analytics: psycopg.Connection[Any]) -> list[str]:
+    """Versions in db/migrations that dbmate has not applied to analytics."""
+    exists = relation_exists(analytics, "public", "schema_migrations")
+    return _pending(analytics, migrations_table=exists)
+
+
+def _pending(analytics: psycopg.Connection[Any], *, migrations_table: bool) -> list[str]:
+    versions = sorted(p.name.split("_", 1)[0] for p in MIGRATIONS_DIR.glob("*.sql"))
+    if not versions or not migrations_table:
+        return versions
+    applied = {r[0] for r in analytics.execute("SELECT version FROM schema_migrations")}
+    return [v for v in versions if v not in applied]
+
+
+def _source_problems(definition: ExportDefinition, source: Table) -> list[str]:
+    cursor = definition.source.cursor
+    wanted = [cursor.field] + ([cursor.id_field] if cursor.id_field else [])
+    if definition.source_columns:
+        wanted += definition.source_columns
+    return [
+        f"core table {source.qualified} has no column {name!r}"
+        for name in dict.fromkeys(wanted)
+        if name not in source.columns
+    ]
+
+
+def _destination_problems(
+    definition: ExportDefinition, selected: list[str], destination: Table
+) -> list[str]:
+    problems = []
+    keys = definition.destination.conflict_columns
+    for name in keys:
+        if name not in destination.columns:
+            problems.append(
+                f"analytics table {destination.qualified} has no conflict column {name!r}"
+            )
+    if not problems and frozenset(keys) not in destination.unique_keys:
+        problems.append(
+            f"analytics table {destination.qualified} has no unique index on ({', '.join(keys)}):"
+            f" {_FIX_SCHEMA.replace('add it', 'add one')}"
+        )
+    if definition.transform is None:
+        for name in selected:
+            column = destination.columns.get(name)
+            if column is None:
+                problems.append(
+                    f"analytics table {destination.qualified} lacks source column {name!r}:"
+                    f" {_FIX_SCHEMA}"
+                )
+            elif column.generated:
+                problems.append(
+                    f"analytics column {destination.qualified}.{name} is generated and cannot be"
+                    " written"
+                )
+    return problems
+
+
+def _copy_mode(
+    definition: ExportDefinition, selected: list[str], source: Table, dest: Table
+) -> CopyMode:
+    if definition.transform is not None:
+        return CopyMode.PYTHON
+    same_types = source.column_types(selected) == dest.column_types(selected)
+    return CopyMode.BINARY if same_types else CopyMode.TEXT
+
+
+def plan_definition(
+    job: str,
+    name: str,
+    definition: ExportDefinition,
+    *,
+    core: psycopg.Connection[Any],
+    analytics: psycopg.Connection[Any],
+) -> SyncPlan:
+    """Resolve ``definition`` against both catalogs; PreflightError lists every problem."""
+    problems = check_runner_tables(analytics)
+    src, dst = definition.source, definition.destination
+    source = find_table(core, src.schema_, src.table)
+    destination = find_table(analytics, dst.schema_, dst.table)
+    if source is None:
+        problems.append(f"core table {src.schema_}.{src.table} does not exist")
+    if destination is None:
+        problems.append(
+            f"analytics table {dst.schema_}.{dst.table} does not exist: create it with a dbmate"
+            " migration in db/migrations and run `dbmate up`"
+        )
+    selected: list[str] = []
+    if source is not None:
+        problems += _source_problems(definition, source)
+        selected = definition.source_columns or list(source.columns)
+    if source is not None and destination is not None and not problems:
+        problems += _destination_problems(definition, selected, destination)
+    if problems:
+        # Each problem becomes its own error: line, so each names the definition.
+        named = [f"{name}: {p}" for p in problems]
+        raise PreflightError("; ".join(named), problems=named)
+    assert source is not None and destination is not None
+    return SyncPlan(
+        job=job,
+        name=name,
+        definition=definition,
+        source=source,
+        destination=destination,
+        selected=selected,
+        mode=_copy_mode(definition, selected, source, destination),
+    )

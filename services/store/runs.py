@@ -1,0 +1,146 @@
+"""Rule 10: one run record per definition run in ``tablesync.runs``."""
+
+from __future__ import annotations
+
+import os
+import socket
+from typing import Any
+
+import psycopg
+from psycopg import sql
+from psycopg.types.json import Jsonb
+
+from services.base.constants import RUNNER_SCHEMA, RunStatus
+from services.base.position import Position
+from services.base.redact import redact
+from services.base.results import RunCounts
+
+_RUNS = sql.Identifier(RUNNER_SCHEMA, "runs")
+ABANDONED_TEXT = "the process running it died before it finished (found by the next run)"
+
+
+def _position_json(position: Position | None) -> Jsonb | None:
+    return None if position is None else Jsonb(position.to_dict())
+
+
+def abandon_dead_runs(conn: psycopg.Connection[Any], job: str, definition: str) -> int:
+    """Mark ``running`` records of a definition as abandoned; call only while holding its lock."""
+    cur = conn.execute(
+        sql.SQL(
+            "UPDATE {} SET status = %s, finished_at = now(), error_text = %s"
+            " WHERE job = %s AND definition = %s AND status = %s"
+        ).format(_RUNS),
+        (RunStatus.ABANDONED.value, ABANDONED_TEXT, job, definition, RunStatus.RUNNING.value),
+    )
+    return cur.rowcount
+
+
+def start_run(
+    conn: psycopg.Connection[Any],
+    *,
+    job: str,
+    definition: str,
+    position: Position | None,
+    host: str,
+    pid: int,
+    command: str,
+) -> int:
+    """Insert a ``running`` record and return its id."""
+    row = conn.execute(
+        sql.SQL(
+            "INSERT INTO {} (job, definition, status, cursor_before, cursor_after, host, pid,"
+            " command)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s) RETURNING id"
+        ).format(_RUNS),
+        (
+            job,
+            definition,
+            RunStatus.RUNNING.value,
+            _position_json(position),
+            _position_json(position),
+            host,
+            pid,
+            redact(command),
+        ),
+    ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def record_progress(
+    conn: psycopg.Connection[Any], run_id: int, counts: RunCounts, position: Position | None
+) -> None:
+    """Store counts and the new position; call inside the batch's transaction."""
+    _update(conn, run_id, counts, position, status=None, error=None)
+
+
+def finish_run(
+    conn: psycopg.Connection[Any],
+    run_id: int,
+    *,
+    status: RunStatus,
+    counts: RunCounts,
+    position: Position | None,
+    error: str | None = None,
+) -> None:
+    """Close the record with its final status, counts and (redacted) error text."""
+    _update(conn, run_id, counts, position, status=status, error=error)
+
+
+def _update(
+    conn: psycopg.Connection[Any],
+    run_id: int,
+    counts: RunCounts,
+    position: Position | None,
+    *,
+    status: RunStatus | None,
+    error: str | None,
+) -> None:
+    conn.execute(
+        sql.SQL(
+            "UPDATE {} SET rows_read = %s, rows_created = %s, rows_updated = %s,"
+            " rows_skipped = %s, rows_errors = %s, rows_null_cursor = %s, cursor_after = %s,"
+            " status = coalesce(%s, status),"
+            " finished_at = CASE WHEN %s::text IS NULL THEN finished_at ELSE now() END,"
+            " error_text = coalesce(%s, error_text)"
+            " WHERE id = %s"
+        ).format(_RUNS),
+        (
+            counts.read,
+            counts.created,
+            counts.updated,
+            counts.skipped,
+            counts.errors,
+            counts.null_cursor,
+            _position_json(position),
+            None if status is None else status.value,
+            None if status is None else status.value,
+            None if error is None else redact(error),
+            run_id,
+        ),
+    )
+
+
+def record_operation(
+    conn: psycopg.Connection[Any],
+    *,
+    job: str,
+    definition: str,
+    before: Position | None,
+    after: Position | None,
+    counts: RunCounts,
+    note: str,
+    command: str,
+) -> int:
+    """A finished run record for an operator's action (replay, full refresh): ``note`` says what."""
+    run_id = start_run(
+        conn,
+        job=job,
+        definition=definition,
+        position=before,
+        host=socket.gethostname(),
+        pid=os.getpid(),
+        command=command,
+    )
+    finish_run(conn, run_id, status=RunStatus.SUCCEEDED, counts=counts, position=after, error=note)
+    return run_id

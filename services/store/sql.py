@@ -1,0 +1,273 @@
+"""Every SQL statement of the sync, composed in one place with quoted identifiers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from psycopg import sql
+
+from services.base.position import Position, Watermark
+from services.store.plan import SyncPlan
+
+STAGING_TABLE = "tablesync_staging"
+ORDINAL = "_tablesync_ord"
+ROW_CURSOR = "_tablesync_cursor"
+ROW_ID = "_tablesync_id"
+
+Query = tuple[sql.Composed, list[Any]]
+
+
+def ident(*names: str) -> sql.Identifier:
+    return sql.Identifier(*names)
+
+
+def column_list(names: list[str], prefix: str | None = None) -> sql.Composed:
+    if prefix is None:
+        return sql.SQL(", ").join(ident(n) for n in names)
+    return sql.SQL(", ").join(ident(prefix, n) for n in names)
+
+
+@dataclass(frozen=True)
+class Window:
+    """The rows one query reads: (lower, upper] in cursor order, below the watermark."""
+
+    lower: Position | None  # open start: strictly after the saved position
+    upper: Position | None  # closed end: the batch's last row, None for "up to the watermark"
+    watermark: Watermark
+
+
+def _typed(value: str | None, type_name: str) -> sql.Composable:
+    return sql.SQL("CAST({} AS {})").format(sql.Literal(value), sql.SQL(type_name))
+
+
+def _key(plan: SyncPlan) -> tuple[sql.Composable, list[str]]:
+    """The ordering key as SQL, and its columns' types."""
+    id_col = plan.cursor_id
+    if id_col is None:
+        return ident(plan.cursor.name), [plan.cursor.type_name]
+    return (
+        sql.SQL("({}, {})").format(ident(plan.cursor.name), ident(id_col.name)),
+        [plan.cursor.type_name, id_col.type_name],
+    )
+
+
+def _key_value(plan: SyncPlan, position: Position) -> sql.Composable:
+    _, types = _key(plan)
+    values = [position.value] if len(types) == 1 else [position.value, position.id]
+    parts = [_typed(v, t) for v, t in zip(values, types, strict=True)]
+    return parts[0] if len(parts) == 1 else sql.SQL("({})").format(sql.SQL(", ").join(parts))
+
+
+def window_predicate(plan: SyncPlan, window: Window) -> sql.Composable:
+    """The WHERE clause every read uses, so all agree on what a window holds."""
+    key, _ = _key(plan)
+    cursor = ident(plan.cursor.name)
+    parts: list[sql.Composable] = [sql.SQL("{} IS NOT NULL").format(cursor)]
+    if plan.cursor_id is not None:
+        parts.append(sql.SQL("{} IS NOT NULL").format(ident(plan.cursor_id.name)))
+    if window.lower is not None:
+        parts.append(sql.SQL("{} > {}").format(key, _key_value(plan, window.lower)))
+    if window.upper is not None:
+        parts.append(sql.SQL("{} <= {}").format(key, _key_value(plan, window.upper)))
+    mark = window.watermark
+    if mark.value is None:
+        parts.append(sql.SQL("false"))
+    else:
+        op = sql.SQL("<=" if mark.inclusive else "<")
+        parts.append(
+            sql.SQL("{} {} {}").format(cursor, op, _typed(mark.value, plan.cursor.type_name))
+        )
+    return sql.SQL(" AND ").join(parts)
+
+
+def order_by(plan: SyncPlan, *, descending: bool = False) -> sql.Composable:
+    direction = sql.SQL(" DESC" if descending else "")
+    names = [plan.cursor.name] + ([plan.cursor_id.name] if plan.cursor_id else [])
+    return sql.SQL(", ").join(sql.SQL("{}{}").format(ident(n), direction) for n in names)
+
+
+def _source(plan: SyncPlan) -> sql.Identifier:
+    return ident(plan.source.schema, plan.source.name)
+
+
+def _key_as_text(plan: SyncPlan) -> sql.Composable:
+    # Aliased so ORDER BY on the cursor column is never ambiguous with its text form.
+    id_text = sql.SQL("{}::text").format(ident(plan.cursor_id.name)) if plan.cursor_id else sql.NULL
+    return sql.SQL("{}::text AS {}, {} AS {}").format(
+        ident(plan.cursor.name), ident(ROW_CURSOR), id_text, ident(ROW_ID)
+    )
+
+
+def batch_end(plan: SyncPlan, window: Window) -> sql.Composed:
+    """The last row of the next batch, as text: (cursor, id), or no row when done."""
+    key_columns = [plan.cursor.name] + ([plan.cursor_id.name] if plan.cursor_id else [])
+    return sql.SQL(
+        "SELECT {key_text} FROM (SELECT {cols} FROM {src} WHERE {where} ORDER BY {order}"
+        " LIMIT {limit}) AS batch ORDER BY {order_desc} LIMIT 1"
+    ).format(
+        key_text=_key_as_text(plan),
+        cols=column_list(key_columns),
+        src=_source(plan),
+        where=window_predicate(plan, window),
+        order=order_by(plan),
+        limit=sql.Literal(plan.batch_size),
+        order_desc=order_by(plan, descending=True),
+    )
+
+
+def select_rows(plan: SyncPlan, window: Window, *, with_key_text: bool) -> sql.Composed:
+    """The selected columns of the window's rows in cursor order (plus the key as text)."""
+    extra = sql.SQL(", {}").format(_key_as_text(plan)) if with_key_text else sql.SQL("")
+    return sql.SQL("SELECT {cols}{extra} FROM {src} WHERE {where} ORDER BY {order}").format(
+        cols=column_list(plan.selected),
+        extra=extra,
+        src=_source(plan),
+        where=window_predicate(plan, window),
+        order=order_by(plan),
+    )
+
+
+def copy_out(
+    plan: SyncPlan, window: Window, *, binary: bool, with_key_text: bool = True
+) -> sql.Composed:
+    """The window's rows for COPY; without the key text when they go straight to the table."""
+    return sql.SQL("COPY ({}) TO STDOUT{}").format(
+        select_rows(plan, window, with_key_text=with_key_text),
+        sql.SQL(" (FORMAT BINARY)" if binary else ""),
+    )
+
+
+def count_unexportable(plan: SyncPlan) -> sql.Composed:
+    """Rule 6: rows whose cursor (or tie-breaker) is NULL, which no window holds."""
+    conditions = [sql.SQL("{} IS NULL").format(ident(plan.cursor.name))]
+    if plan.cursor_id is not None:
+        conditions.append(sql.SQL("{} IS NULL").format(ident(plan.cursor_id.name)))
+    return sql.SQL("SELECT count(*) FROM {} WHERE {}").format(
+        _source(plan), sql.SQL(" OR ").join(conditions)
+    )
+
+
+def row_at(plan: SyncPlan, window: Window, offset: int) -> sql.Composed:
+    """The key (as text) of the window's row at ``offset``, to name a row that failed."""
+    return sql.SQL("SELECT {} FROM {} WHERE {} ORDER BY {} OFFSET {} LIMIT 1").format(
+        _key_as_text(plan),
+        _source(plan),
+        window_predicate(plan, window),
+        order_by(plan),
+        sql.Literal(offset),
+    )
+
+
+# -- analytics side ---------------------------------------------------------
+
+
+def create_staging(plan: SyncPlan, columns: list[str], *, keyed: bool = True) -> sql.Composed:
+    """A session-local staging table with the destination's types for ``columns``;
+    ``keyed`` adds each row's key as text and its order of arrival."""
+    keys = (
+        " ADD COLUMN {row_cursor} text, ADD COLUMN {row_id} text,"
+        " ADD COLUMN {ordinal} bigint GENERATED ALWAYS AS IDENTITY"
+    )
+    return sql.SQL(
+        "CREATE TEMP TABLE {staging} ON COMMIT DELETE ROWS AS SELECT {cols} FROM {dest}"
+        " WITH NO DATA" + (f"; ALTER TABLE {{staging}}{keys}" if keyed else "")
+    ).format(
+        staging=ident(STAGING_TABLE),
+        cols=column_list(columns),
+        dest=ident(plan.destination.schema, plan.destination.name),
+        row_cursor=ident(ROW_CURSOR),
+        row_id=ident(ROW_ID),
+        ordinal=ident(ORDINAL),
+    )
+
+
+def drop_staging() -> sql.Composed:
+    return sql.SQL("DROP TABLE IF EXISTS {}").format(ident(STAGING_TABLE))
+
+
+def copy_in(columns: list[str], *, binary: bool, keyed: bool = True) -> sql.Composed:
+    return sql.SQL("COPY {} ({}) FROM STDIN{}").format(
+        ident(STAGING_TABLE),
+        column_list([*columns, ROW_CURSOR, ROW_ID] if keyed else columns),
+        sql.SQL(" (FORMAT BINARY)" if binary else ""),
+    )
+
+
+def destination_is_empty(plan: SyncPlan) -> sql.Composed:
+    """One row: whether the destination holds no row at all (one probe, no count)."""
+    return sql.SQL("SELECT NOT EXISTS (SELECT FROM {})").format(
+        ident(plan.destination.schema, plan.destination.name)
+    )
+
+
+def copy_into_destination(plan: SyncPlan, columns: list[str], *, binary: bool) -> sql.Composed:
+    """COPY straight into the destination: the initial-load fast path (sync/fast_path.py)."""
+    return sql.SQL("COPY {} ({}) FROM STDIN{}").format(
+        ident(plan.destination.schema, plan.destination.name),
+        column_list(columns),
+        sql.SQL(" (FORMAT BINARY)" if binary else ""),
+    )
+
+
+def first_null_key(plan: SyncPlan) -> sql.Composed:
+    """The first staged row with a NULL conflict column, which ON CONFLICT cannot match."""
+    return sql.SQL("SELECT {}, {} FROM {} WHERE {} ORDER BY {} LIMIT 1").format(
+        ident(ROW_CURSOR),
+        ident(ROW_ID),
+        ident(STAGING_TABLE),
+        sql.SQL(" OR ").join(sql.SQL("{} IS NULL").format(ident(k)) for k in plan.keys),
+        ident(ORDINAL),
+    )
+
+
+def _compared(plan: SyncPlan, table: str, name: str) -> sql.Composable:
+    column = plan.destination.columns[name]
+    if column.comparable:
+        return ident(table, name)
+    return sql.SQL("{}::text").format(ident(table, name))
+
+
+def _distinct_on(keys: list[str]) -> sql.Composable:
+    return sql.SQL("DISTINCT ON ({}) ").format(column_list(keys))
+
+
+def _last_first(keys: list[str]) -> sql.Composable:
+    """Per key, the row staged last first: DISTINCT ON keeps it (rule 3)."""
+    return sql.SQL(" ORDER BY {}, {} DESC").format(column_list(keys), ident(ORDINAL))
+
+
+def upsert(plan: SyncPlan, columns: list[str], *, distinct: bool = True) -> sql.Composed:
+    """Staging into destination: last row per key wins; unchanged rows are not rewritten.
+
+    ``distinct=False`` drops the DISTINCT ON sort, for batches that cannot hold
+    a key twice. Returns one row: (created, updated).
+    """
+    keys = plan.keys
+    others = [c for c in columns if c not in keys]
+    conflict: sql.Composable
+    if others:
+        conflict = sql.SQL("DO UPDATE SET {sets} WHERE ({old}) IS DISTINCT FROM ({new})").format(
+            sets=sql.SQL(", ").join(
+                sql.SQL("{} = EXCLUDED.{}").format(ident(c), ident(c)) for c in others
+            ),
+            old=sql.SQL(", ").join(_compared(plan, "d", c) for c in others),
+            new=sql.SQL(", ").join(_compared(plan, "excluded", c) for c in others),
+        )
+    else:
+        conflict = sql.SQL("DO NOTHING")
+    return sql.SQL(
+        "WITH written AS (INSERT INTO {dest} AS d ({cols})"
+        " SELECT {distinct}{cols} FROM {staging}{order}"
+        " ON CONFLICT ({keys}) {conflict} RETURNING (d.xmax = 0) AS inserted)"
+        " SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted)"
+        " FROM written"
+    ).format(
+        dest=ident(plan.destination.schema, plan.destination.name),
+        cols=column_list(columns),
+        keys=column_list(keys),
+        staging=ident(STAGING_TABLE),
+        distinct=_distinct_on(keys) if distinct else sql.SQL(""),
+        order=_last_first(keys) if distinct else sql.SQL(""),
+        conflict=conflict,
+    )

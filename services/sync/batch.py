@@ -1,0 +1,373 @@
+"""Move one batch from core into the staging table, streaming COPY to COPY.
+
+Without a transform the bytes of ``COPY ... TO STDOUT`` flow unparsed into
+``COPY ... FROM STDIN``; with one, each row is decoded, transformed and
+re-encoded in binary. Memory stays bounded by COPY's chunks either way.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Iterable, Sequence
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import psycopg
+from psycopg.abc import Buffer
+
+from services.base.constants import COPY_BLOCK_BYTES
+from services.base.definition import Row
+from services.base.errors import PreflightError, RowError, first_line
+from services.base.exact_json import use_exact_json
+from services.base.testhooks import KILL_AT_VARIABLE, kill_point
+from services.store import sql as q
+from services.store.plan import CopyMode, SyncPlan
+from services.sync.fast_path import FastPathRefused, check_keys
+
+
+@dataclass
+class StagedBatch:
+    """What was staged: rows read, rows the transform skipped, columns written."""
+
+    read: int = 0
+    skipped: int = 0
+    columns: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _Cursor:
+    """The row being handled, so an error can name it after the COPY aborts.
+
+    Only the row as read is kept per row; its key and dict are made when an
+    error needs them. With ``keyed``, the key's text follows the row's values.
+    """
+
+    selected: list[str]
+    keyed: bool = True
+    values: tuple[Any, ...] | None = None
+
+    @property
+    def key(self) -> tuple[str | None, str | None]:
+        if self.values is None or not self.keyed:
+            return (None, None)
+        width = len(self.selected)
+        return (self.values[width], self.values[width + 1])
+
+    @property
+    def row(self) -> Row | None:
+        return None if self.values is None else dict(zip(self.selected, self.values, strict=False))
+
+
+_COPY_LINE = re.compile(r"COPY \S+, line (\d+)")
+
+
+def copy_line(exc: psycopg.Error) -> int | None:
+    """The 1-based line of a COPY that the server rejected, when it says so."""
+    context = exc.diag.context or ""
+    match = _COPY_LINE.search(context)
+    return int(match.group(1)) if match else None
+
+
+def binary_copyable(conn: psycopg.Connection[Any], oids: list[int]) -> bool:
+    """Whether psycopg can load and dump every one of ``oids`` in binary COPY."""
+    return all(conn.adapters.types.get(oid) is not None for oid in oids)
+
+
+def stage_passthrough(
+    plan: SyncPlan,
+    core: psycopg.Connection[Any],
+    analytics: psycopg.Connection[Any],
+    window: q.Window,
+    *,
+    fast: bool = False,
+    keyed: bool = True,
+) -> StagedBatch:
+    """Copy the window's rows unchanged (straight into the destination when ``fast``,
+    see services/sync/fast_path.py; with their key as text when ``keyed``, see
+    fast_path.staging_needs_keys); raises the server's error on bad data."""
+    binary = plan.mode is CopyMode.BINARY
+    read = q.copy_out(plan, window, binary=binary, with_key_text=keyed and not fast)
+    if fast:
+        write = q.copy_into_destination(plan, plan.selected, binary=binary)
+    else:
+        write = q.copy_in(plan.selected, binary=binary, keyed=keyed)
+    with core.cursor() as reader, analytics.cursor() as writer:
+        with reader.copy(read) as out, writer.copy(write) as into:
+            copy_blocks(out, into)
+        return StagedBatch(read=writer.rowcount, columns=list(plan.selected))
+
+
+def copy_blocks(rows: Iterable[Buffer], into: psycopg.Copy) -> None:
+    """Write COPY rows into another COPY in blocks of COPY_BLOCK_BYTES.
+
+    COPY data is a byte stream whatever its messages, and a write per row
+    costs a libpq round of Python calls: blocks cut that to one per ~64 KiB.
+    """
+    armed = bool(os.environ.get(KILL_AT_VARIABLE))  # kill_point is dear per row
+    block = bytearray()
+    for chunk in rows:
+        block += chunk
+        if armed:
+            kill_point("read")
+            kill_point("copy")
+        if len(block) >= COPY_BLOCK_BYTES:
+            into.write(block)
+            block = bytearray()
+    if block:
+        into.write(block)
+
+
+def _check_output(out: object, first: list[str], at: _Cursor) -> list[str]:
+    """The columns to write ``out``'s values in: ``first`` (the batch's, if any yet) or its own."""
+    if not isinstance(out, dict):
+        raise RowError(
+            f"transform returned {type(out).__name__}, not a dict or None",
+            cursor_value=at.key[0],
+            row_id=at.key[1],
+            row=at.row,
+        )
+    columns = list(out)
+    if first and columns != first and set(columns) != set(first):
+        raise RowError(
+            f"transform returned columns {sorted(columns)}, unlike the batch's first row"
+            f" {sorted(first)}",
+            cursor_value=at.key[0],
+            row_id=at.key[1],
+            row=at.row,
+        )
+    return first or columns
+
+
+def check_transform_columns(plan: SyncPlan, columns: list[str]) -> None:
+    """The transform's output must name destination columns, conflict columns included."""
+    dest = plan.destination
+    unknown = [c for c in columns if c not in dest.columns]
+    generated = [c for c in columns if c in dest.columns and dest.columns[c].generated]
+    missing_keys = [k for k in plan.keys if k not in columns]
+    problems = [
+        f"transform output names column {c!r} that analytics table {dest.qualified} lacks:"
+        " add it with a dbmate migration or drop it from the transform"
+        for c in unknown
+    ]
+    problems += [
+        f"transform output writes generated column {dest.qualified}.{c}" for c in generated
+    ]
+    problems += [f"transform output lacks conflict column {k!r}" for k in missing_keys]
+    if problems:
+        # Each problem becomes its own error: line, so each names the definition.
+        named = [f"{plan.name}: {p}" for p in problems]
+        raise PreflightError("; ".join(named), problems=named)
+
+
+class Staging:
+    """The session's temp staging table, created on first use with its batch's columns."""
+
+    def __init__(self, plan: SyncPlan, conn: psycopg.Connection[Any], *, keyed: bool = True):
+        self.plan, self.conn = plan, conn
+        self.keyed = keyed or plan.mode is CopyMode.PYTHON  # see fast_path.staging_needs_keys
+        self.columns: list[str] | None = None
+
+    def ensure(self, columns: list[str]) -> None:
+        """Create the table for ``columns`` unless it exists (a transform's are checked first)."""
+        if self.columns is not None:
+            return
+        if self.plan.mode is CopyMode.PYTHON:
+            check_transform_columns(self.plan, columns)
+        self.conn.execute(q.drop_staging())
+        self.conn.execute(q.create_staging(self.plan, columns, keyed=self.keyed))
+        self.columns = columns
+
+    def stage(self, core: psycopg.Connection[Any], window: q.Window) -> StagedBatch:
+        """The window's rows, transformed where the definition says so, in the table."""
+        if self.plan.mode is CopyMode.PYTHON:
+            return stage_transformed(self.plan, core, self.conn, window, self.columns, self.ensure)
+        self.ensure(self.plan.selected)
+        return stage_passthrough(self.plan, core, self.conn, window, keyed=self.keyed)
+
+    def drop(self) -> None:
+        """Drop the table if this object created it and the connection still works."""
+        if self.columns is not None and not self.conn.broken:
+            self.conn.execute(q.drop_staging())
+            self.columns = None
+
+
+def stage_transformed(
+    plan: SyncPlan,
+    core: psycopg.Connection[Any],
+    analytics: psycopg.Connection[Any],
+    window: q.Window,
+    columns: list[str] | None,
+    on_columns: Callable[[list[str]], None],
+    *,
+    fast: bool = False,
+) -> StagedBatch:
+    """Read, transform and write the window's rows one by one into ``analytics``.
+
+    ``columns`` is the staging table's column list when it exists already;
+    ``on_columns(columns)`` is called once with the first output's columns so
+    the caller can check them and create the staging table before any write.
+    ``fast`` writes straight into the destination instead (services/sync/fast_path.py)
+    and raises FastPathRefused at a NULL key.
+    A failure raises RowError naming the row at fault where one is to blame.
+    """
+
+    def open_copy(stack: ExitStack, columns: list[str]) -> RowSink:
+        return _open_staging_copy(stack, plan, analytics, columns, fast=fast)
+
+    return transform_window(plan, core, window, columns, on_columns, open_copy, fast=fast)
+
+
+class RowSink(Protocol):
+    """Where transformed rows go: a COPY (psycopg.Copy), or encoded bytes in a worker."""
+
+    def write_row(self, row: Sequence[Any]) -> None: ...
+
+
+# Opens the sink for a batch once its columns are known; the stack closes it.
+OpenSink = Callable[[ExitStack, list[str]], RowSink]
+
+
+def transform_window(
+    plan: SyncPlan,
+    core: psycopg.Connection[Any],
+    window: q.Window,
+    columns: list[str] | None,
+    on_columns: Callable[[list[str]], None],
+    open_sink: OpenSink,
+    *,
+    fast: bool = False,
+) -> StagedBatch:
+    """``stage_transformed`` with the rows written to whatever ``open_sink`` opens."""
+    at = _Cursor(plan.selected, keyed=not fast)
+    staged_keys: list[tuple[str | None, str | None]] = []
+    try:
+        transform = plan.definition.transform
+        assert transform is not None
+        source_oids = [plan.source.columns[c].type_oid for c in plan.selected]
+        staged = StagedBatch(columns=list(columns or []))
+        read = skipped = 0
+        # The ExitStack closes the staging COPY before the reading one, with the
+        # error if there is one, so a failure aborts the write and stays the error.
+        with ExitStack() as stack:
+            reader = stack.enter_context(core.cursor())
+            use_exact_json(reader)  # jsonb numbers reach the transform with every digit
+            binary = binary_copyable(core, source_oids)
+            # Straight into the table no key text is needed: a failure there is redone
+            # through staging, which names the row.
+            query = q.copy_out(plan, window, binary=binary, with_key_text=not fast)
+            out = stack.enter_context(reader.copy(query))
+            out.set_types(source_oids if fast else [*source_oids, "text", "text"])
+            into: RowSink | None = None
+            hook = kill_point if os.environ.get(KILL_AT_VARIABLE) else _no_hook  # dear per row
+            # Looked up once: this loop runs per row, and its every step counts.
+            selected, keys, written_columns = plan.selected, plan.keys, staged.columns
+            width = len(written_columns)
+            for values in out.rows():
+                at.values = values
+                read += 1
+                hook("read")
+                result = transform(dict(zip(selected, values, strict=False)))  # key text: left out
+                hook("transform")
+                if result is None:
+                    skipped += 1
+                    continue
+                if type(result) is not dict or len(result) != width:  # else: same keys, below
+                    staged.columns = written_columns = _check_output(result, written_columns, at)
+                    width = len(written_columns)
+                if into is None:
+                    on_columns(written_columns)
+                    into = open_sink(stack, written_columns)
+                try:
+                    written = list(map(result.__getitem__, written_columns))
+                except KeyError:  # as many columns, other names: let the check say which
+                    _check_output(result, written_columns, at)
+                    raise
+                if fast:
+                    check_keys(keys, result)  # the table would take a NULL key; staging refuses it
+                else:
+                    key = values[-2:]
+                    written += key
+                    staged_keys.append(key)
+                into.write_row(written)
+                hook("copy")
+        staged.read, staged.skipped = read, skipped
+        return staged
+    except (RowError, PreflightError, FastPathRefused, psycopg.OperationalError):
+        raise
+    except Exception as exc:  # the transform, encoding its output, or the server on our rows
+        error = _named_error(exc, at, staged_keys)
+        if error is exc:
+            raise
+        raise error from exc
+
+
+def _named_error(
+    exc: Exception, at: _Cursor, staged_keys: list[tuple[str | None, str | None]]
+) -> Exception:
+    """``exc`` as a RowError naming the row at fault, or ``exc`` itself if none is."""
+    if not isinstance(exc, psycopg.Error):
+        return _row_error(exc, at)
+    line = copy_line(exc)
+    if line is not None and 0 < line <= len(staged_keys):
+        key = staged_keys[line - 1]
+        return RowError(first_line(exc), cursor_value=key[0], row_id=key[1])
+    if exc.sqlstate is None and at.values is not None:  # raised while encoding our row
+        return _row_error(exc, at)
+    return exc
+
+
+def _row_error(exc: BaseException, at: _Cursor) -> RowError:
+    return RowError(
+        f"{type(exc).__name__}: {first_line(exc)}",
+        cursor_value=at.key[0],
+        row_id=at.key[1],
+        row=at.row,
+    )
+
+
+def _no_hook(phase: str) -> None:
+    """kill_point when no test armed it: nothing to look up."""
+
+
+def _open_staging_copy(
+    stack: ExitStack,
+    plan: SyncPlan,
+    conn: psycopg.Connection[Any],
+    columns: list[str],
+    *,
+    fast: bool,
+) -> RowSink:
+    """The COPY into staging (with each row's key as text), or into the destination if fast."""
+    binary, types = output_types(plan, conn, columns, fast=fast)
+    writer = stack.enter_context(conn.cursor())
+    use_exact_json(writer)
+    if fast:
+        query = q.copy_into_destination(plan, columns, binary=binary)
+    else:
+        query = q.copy_in(columns, binary=binary)
+    into = stack.enter_context(writer.copy(query))
+    into.set_types(types)
+    return into
+
+
+TEXT_OID = 25
+
+
+def output_types(
+    plan: SyncPlan, conn: psycopg.Connection[Any], columns: list[str], *, fast: bool
+) -> tuple[bool, list[int]]:
+    """Whether a transform's rows go in as binary COPY, and the types to dump them as.
+
+    Binary when psycopg knows every destination type. Otherwise text, and a
+    type it does not know (an enum, say) is dumped as text: in text COPY the
+    server reads the text form into the column's type. Staging rows end with
+    their key as text.
+    """
+    oids = [plan.destination.columns[c].type_oid for c in columns]
+    binary = binary_copyable(conn, oids)
+    if not binary:
+        known = conn.adapters.types
+        oids = [oid if known.get(oid) is not None else TEXT_OID for oid in oids]
+    return binary, oids if fast else [*oids, TEXT_OID, TEXT_OID]

@@ -1,0 +1,110 @@
+"""The row at fault and its error, kept as JSON for the operator."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+import psycopg
+from psycopg import sql
+from psycopg.rows import dict_row
+from psycopg_pool import ConnectionPool
+
+from services.base.errors import RowError
+from services.base.redact import redact
+from services.store.plan import SyncPlan
+
+log = logging.getLogger(__name__)
+
+FAILURES_DIR = Path("failures")
+FAILURES_DIR_VARIABLE = "TABLESYNC_FAILURES_DIR"
+
+
+def failures_dir() -> Path:
+    """Where failure files go: $TABLESYNC_FAILURES_DIR, else ./failures."""
+    return Path(os.environ.get(FAILURES_DIR_VARIABLE) or FAILURES_DIR)
+
+
+def _default(value: Any) -> str:
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value).hex()
+    return str(value)
+
+
+def write_failure_file(
+    definition: str,
+    *,
+    error: str,
+    row: dict[str, Any] | None,
+    key: dict[str, Any],
+    base: Path | None = None,
+) -> Path:
+    """Write ``failures/<definition>/<timestamp>.json`` and return its path."""
+    folder = (base or failures_dir()) / definition.replace("/", "_")
+    folder.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime()) + f"-{time.time_ns() // 1000 % 10**6:06d}"
+    payload = {"definition": definition, "error": redact(error), "key": key, "row": row}
+    text = orjson.dumps(
+        payload, default=_default, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS
+    )
+    for attempt in range(100):
+        path = folder / (f"{stamp}.json" if attempt == 0 else f"{stamp}-{attempt}.json")
+        try:
+            with path.open("x") as out:  # never overwrite another run's file
+                out.write(redact(text.decode()))
+            return path
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"no free failure file name in {folder}")
+
+
+def source_row(
+    conn: psycopg.Connection[Any], plan: SyncPlan, cursor_value: Any, row_id: Any
+) -> dict[str, Any] | None:
+    """The selected source columns of the row at (cursor_value, row_id), or None."""
+    where = [
+        sql.SQL("{} = CAST({} AS {})").format(
+            sql.Identifier(plan.cursor.name),
+            sql.Literal(cursor_value),
+            sql.SQL(plan.cursor.type_name),
+        )
+    ]
+    if plan.cursor_id is not None:
+        where.append(
+            sql.SQL("{} = CAST({} AS {})").format(
+                sql.Identifier(plan.cursor_id.name),
+                sql.Literal(row_id),
+                sql.SQL(plan.cursor_id.type_name),
+            )
+        )
+    query = sql.SQL("SELECT {} FROM {} WHERE {} LIMIT 1").format(
+        sql.SQL(", ").join(sql.Identifier(c) for c in plan.selected),
+        sql.Identifier(plan.source.schema, plan.source.name),
+        sql.SQL(" AND ").join(where),
+    )
+    with conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute(query).fetchone()
+
+
+def save_failed_row(
+    core: ConnectionPool, plan: SyncPlan, error: RowError, message: str
+) -> Path | None:
+    """Write the failure file of ``error`` (the source row looked up again when the
+    error came without it); None, with a warning, when it cannot be written."""
+    row = error.row
+    if row is None and error.cursor_value is not None:
+        try:
+            with core.connection() as conn:
+                row = source_row(conn, plan, error.cursor_value, error.row_id)
+        except psycopg.Error as exc:
+            log.warning("could not read the failed row again: %s", redact(exc))
+    key = {plan.cursor.name: error.cursor_value, "id": error.row_id}
+    try:
+        return write_failure_file(plan.name, error=message, row=row, key=key)
+    except OSError as exc:
+        log.warning("could not save the failed row of %s: %s", plan.name, redact(exc))
+        return None

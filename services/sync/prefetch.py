@@ -1,0 +1,179 @@
+"""Read batch n+1 from core while batch n is written to analytics.
+
+Without a transform a batch is bytes from one COPY to the other, so a thread
+can find the next batch's end and stream its COPY ... TO STDOUT from core
+while the main thread stages and upserts the current one on analytics: the
+two servers' work overlaps instead of taking turns. The bytes wait in a
+bounded queue, so memory stays flat whatever the batch size; the core
+connection belongs to the thread until the prefetcher is closed.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import threading
+from collections.abc import Callable, Iterator
+from types import TracebackType
+from typing import Any
+
+import psycopg
+
+from services.base.constants import COPY_BLOCK_BYTES
+from services.base.position import Position, Watermark
+from services.base.testhooks import KILL_AT_VARIABLE, kill_point
+from services.store import sql as q
+from services.store.plan import CopyMode, SyncPlan
+from services.sync.batch import StagedBatch
+
+# Chunks from COPY are one row each; they are handed over in blocks of
+# COPY_BLOCK_BYTES, and at most QUEUE_BLOCKS of them wait (~8 MiB).
+QUEUE_BLOCKS = 128
+_POLL_S = 0.1
+
+NextEnd = Callable[[Position | None], Position | None]
+
+
+class _Stopped(Exception):
+    """The consumer went away: abandon the COPY in progress."""
+
+
+class Prefetcher:
+    """Yields ``(end, chunks)`` per batch in cursor order; ``chunks`` are its COPY data.
+
+    Each batch's ``blocks`` must be consumed before asking for the next batch.
+    An error of the reading thread is raised in the consumer, unchanged.
+    """
+
+    def __init__(
+        self,
+        plan: SyncPlan,
+        core: psycopg.Connection[Any],
+        watermark: Watermark,
+        start: Position | None,
+        next_end: NextEnd,
+        *,
+        with_key_text: bool = True,
+    ) -> None:
+        self._plan, self._core, self._watermark = plan, core, watermark
+        self._with_key_text = with_key_text  # False: rows go straight to the destination
+        self._start, self._next_end = start, next_end
+        self._queue: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=QUEUE_BLOCKS)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._read_all, name="tablesync-prefetch")
+        self._armed = bool(os.environ.get(KILL_AT_VARIABLE))  # kill_point is dear per row
+
+    def __enter__(self) -> Prefetcher:
+        self._thread.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop the thread and wait for it: the core connection is the caller's again."""
+        self._stop.set()
+        while self._thread.is_alive():
+            self._drain()
+            self._thread.join(timeout=_POLL_S)
+
+    def _drain(self) -> None:
+        try:
+            while True:
+                self._queue.get_nowait()
+        except queue.Empty:
+            return
+
+    def __iter__(self) -> Iterator[tuple[Position, Iterator[bytes]]]:
+        while True:
+            kind, value = self._queue.get()
+            if kind == "error":
+                raise value
+            if kind == "done":
+                return
+            yield value, self._blocks()
+
+    def _blocks(self) -> Iterator[bytes]:
+        while True:
+            kind, value = self._queue.get()
+            if kind == "error":
+                raise value
+            if kind == "end":
+                return
+            data, rows = value
+            if self._armed:
+                for _ in range(rows):
+                    kill_point("copy")
+            yield data
+
+    # -- the reading thread --------------------------------------------------
+
+    def _put(self, item: tuple[str, Any]) -> None:
+        while True:
+            if self._stop.is_set():
+                raise _Stopped
+            try:
+                self._queue.put(item, timeout=_POLL_S)
+                return
+            except queue.Full:
+                continue
+
+    def _read_all(self) -> None:
+        position = self._start
+        try:
+            while (end := self._next_end(position)) is not None:
+                self._put(("batch", end))
+                self._read_batch(q.Window(lower=position, upper=end, watermark=self._watermark))
+                self._put(("end", None))
+                position = end
+            self._put(("done", None))
+        except _Stopped:
+            return
+        except BaseException as exc:  # handed to the consumer, who raises it
+            try:
+                self._put(("error", exc))
+            except _Stopped:
+                return
+
+    def _read_batch(self, window: q.Window) -> None:
+        block, rows = bytearray(), 0
+        binary = self._plan.mode is CopyMode.BINARY
+        query = q.copy_out(self._plan, window, binary=binary, with_key_text=self._with_key_text)
+        with self._core.cursor() as reader, reader.copy(query) as out:
+            for chunk in out:
+                block += chunk
+                rows += 1
+                if self._armed:
+                    kill_point("read")
+                if len(block) >= COPY_BLOCK_BYTES:
+                    self._put(("block", (block, rows)))
+                    block, rows = bytearray(), 0
+        if block:
+            self._put(("block", (block, rows)))
+
+
+def stage_blocks(
+    plan: SyncPlan,
+    analytics: psycopg.Connection[Any],
+    blocks: Iterator[bytes],
+    *,
+    fast: bool = False,
+    keyed: bool = True,
+) -> StagedBatch:
+    """Write one prefetched batch into the staging table (the destination itself when
+    ``fast``, see services/sync/fast_path.py); raises the server's error on bad data."""
+    binary = plan.mode is CopyMode.BINARY
+    if fast:
+        query = q.copy_into_destination(plan, plan.selected, binary=binary)
+    else:
+        query = q.copy_in(plan.selected, binary=binary, keyed=keyed)
+    with analytics.cursor() as writer:
+        with writer.copy(query) as into:
+            for block in blocks:
+                into.write(block)
+        return StagedBatch(read=writer.rowcount, columns=list(plan.selected))

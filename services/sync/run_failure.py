@@ -1,0 +1,99 @@
+"""What a failed run becomes: one classified TablesyncError with a message to act on.
+
+Any exception out of the batch loop is given its place in the exception tree
+(errors.py), the row at fault is named and saved where there is one, and the
+message is redacted, so the CLI prints it as it is.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg
+
+from services.base.db import Databases
+from services.base.errors import (
+    PreflightError,
+    RowError,
+    RunError,
+    TablesyncError,
+    TransientError,
+    first_line,
+)
+from services.base.position import Position, Watermark
+from services.base.redact import redact
+from services.base.results import RunResult
+from services.store import sql as q
+from services.store.plan import SyncPlan
+from services.sync.batch import copy_line
+from services.sync.failures import save_failed_row
+
+
+def describe_row(plan: SyncPlan, exc: RowError) -> str:
+    """``row at updatedAt=..., id=...`` for the row an error is about."""
+    key = f"{plan.cursor.name}={exc.cursor_value}"
+    if plan.cursor_id is not None:
+        key += f", {plan.cursor_id.name}={exc.row_id}"
+    return f"row at {key}"
+
+
+def locate_copy_error(
+    dbs: Databases, plan: SyncPlan, exc: psycopg.Error, batch: dict[str, Any] | None
+) -> RowError | None:
+    """The source row a rejected COPY line came from, looked up again in core."""
+    line = copy_line(exc)
+    if line is None or batch is None:
+        return None
+    bounds = q.Window(
+        lower=Position.from_dict(batch["after"]),
+        upper=Position.from_dict(batch["through"]),
+        watermark=Watermark(value=batch["through"]["value"], inclusive=True),
+    )
+    try:
+        with dbs.core.connection() as core:
+            row = core.execute(q.row_at(plan, bounds, line - 1)).fetchone()
+    except psycopg.Error:
+        return None
+    if row is None:
+        return None
+    return RowError(first_line(exc), cursor_value=row[0], row_id=row[1])
+
+
+def classify(
+    dbs: Databases,
+    plan: SyncPlan,
+    exc: BaseException,
+    *,
+    batches_committed: int,
+    connection_lost: bool,
+    failed_batch: dict[str, Any] | None,
+) -> TablesyncError:
+    """Give any failure of a run its place in the exception tree and a clear message."""
+    if isinstance(exc, PreflightError) and batches_committed:
+        return RunError(str(exc))  # exit 2 promises nothing was written; this run wrote
+    if isinstance(exc, TablesyncError):
+        return exc
+    if isinstance(exc, psycopg.OperationalError) and connection_lost:
+        return TransientError(f"{plan.name}: lost the database connection: {first_line(exc)}")
+    if isinstance(exc, psycopg.Error):
+        located = locate_copy_error(dbs, plan, exc, failed_batch)
+        if located is not None:
+            return located
+        return RunError(f"{plan.name}: database error: {first_line(exc)}")
+    return RunError(f"{plan.name}: {type(exc).__name__}: {first_line(exc)}")
+
+
+def report_failure(
+    dbs: Databases, plan: SyncPlan, result: RunResult, error: TablesyncError
+) -> TablesyncError:
+    """Name the row at fault (saving it to a failure file) and put the message on ``result``."""
+    message = str(error)
+    if isinstance(error, RowError):
+        message = f"{plan.name}: {describe_row(plan, error)}: {error}"
+        path = save_failed_row(dbs.core, plan, error, message)
+        if path is not None:
+            error.failure_file = result.failure_file = str(path)
+            message += f" (row saved to {path})"
+    result.error = redact(message)
+    error.args = (result.error,)
+    return error

@@ -1,0 +1,102 @@
+"""The rooms of ``services/`` and who may import whom, read from the source with ast.
+
+Each room's ``__init__`` docstring says what it may import; this test holds
+the code to it, so a lower layer that reaches up fails here.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SERVICES = ROOT / "services"
+
+# room -> the rooms it may import (besides itself).
+ALLOWED: dict[str, set[str]] = {
+    "base": set(),
+    "store": {"base"},
+    "sync": {"base", "store"},
+    "reporting": {"base", "store"},
+    "operations": {"base", "store", "sync", "reporting"},
+    "cli": {"base", "store", "sync", "reporting", "operations"},
+    "console": {"base", "store", "sync", "reporting", "operations", "cli"},
+}
+# Top-level modules of services/ and the room they stand in for.
+FRONT_DOORS = {"__init__": "base", "process_definition": "sync"}
+
+
+def room_of(module: str) -> str | None:
+    """The room of a dotted ``services...`` name, or None for names outside services."""
+    parts = module.split(".")
+    if parts[0] != "services":
+        return None
+    if len(parts) == 1:
+        return "base"  # ``from services import ExportDefinition`` re-exports base
+    return FRONT_DOORS.get(parts[1], parts[1])
+
+
+def imported_modules(path: Path) -> list[tuple[int, str]]:
+    """(line, module) for every import in ``path``, function-local ones included."""
+    found: list[tuple[int, str]] = []
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.Import):
+            found.extend((node.lineno, alias.name) for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.append((node.lineno, node.module))
+    return found
+
+
+def violations(services_dir: Path) -> list[str]:
+    """Every import in ``services_dir`` that crosses a room boundary the design forbids."""
+    problems: list[str] = []
+    for path in sorted(services_dir.rglob("*.py")):
+        relative = path.relative_to(services_dir.parent).with_suffix("")
+        own = room_of(".".join(relative.parts))
+        assert own is not None
+        for line, module in imported_modules(path):
+            target = room_of(module)
+            if target is None or target == own:
+                continue
+            if target not in ALLOWED.get(own, set()):
+                problems.append(f"{relative}.py:{line}: {own} imports {module} ({target})")
+    return problems
+
+
+def test_every_room_is_known_and_says_what_it_may_import() -> None:
+    rooms = {p.name for p in SERVICES.iterdir() if (p / "__init__.py").exists()}
+    assert rooms <= set(ALLOWED), f"rooms without a rule: {rooms - set(ALLOWED)}"
+    for room in rooms:
+        doc = ast.get_docstring(ast.parse((SERVICES / room / "__init__.py").read_text()))
+        assert doc and "import" in doc, f"services/{room}/__init__.py must say what it may import"
+
+
+def test_top_level_of_services_holds_only_the_front_doors() -> None:
+    modules = {p.stem for p in SERVICES.glob("*.py")}
+    assert modules == set(FRONT_DOORS)
+
+
+def test_no_room_imports_a_room_above_it() -> None:
+    assert violations(SERVICES) == []
+
+
+@pytest.mark.parametrize(
+    ("room", "upward"),
+    [
+        ("base", "services.store.plan"),
+        ("store", "services.sync.batch"),
+        ("sync", "services.reporting.report"),
+        ("reporting", "services.sync.batch"),
+    ],
+)
+def test_an_upward_import_is_caught(tmp_path: Path, room: str, upward: str) -> None:
+    fake = tmp_path / "services"
+    (fake / room).mkdir(parents=True)
+    (fake / "__init__.py").write_text("")
+    (fake / room / "__init__.py").write_text('"""May import nothing."""\n')
+    (fake / room / "leaky.py").write_text(f"def f() -> None:\n    import {upward}\n")
+    assert violations(fake) == [
+        f"services/{room}/leaky.py:2: {room} imports {upward} ({upward.split('.')[1]})"
+    ]
