@@ -78,7 +78,9 @@ def dbmate_path() -> str:
     return found
 
 
-def run_dbmate(url: str, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+def run_dbmate(
+    url: str, *args: str, check: bool = True, migrations_dir: Path = MIGRATIONS_DIR
+) -> subprocess.CompletedProcess[str]:
     """Run ``dbmate <args>`` against ``url`` with the repo's migrations.
 
     With ``check`` (the default) a non-zero exit raises with dbmate's output.
@@ -89,7 +91,7 @@ def run_dbmate(url: str, *args: str, check: bool = True) -> subprocess.Completed
         "DATABASE_URL_ANALYTICS",
         "--no-dump-schema",
         "--migrations-dir",
-        str(MIGRATIONS_DIR),
+        str(migrations_dir),
         *args,
     ]
     env = {**os.environ, "DATABASE_URL_ANALYTICS": url}
