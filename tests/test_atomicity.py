@@ -1,4 +1,4 @@
-"""Contract rules 4, 5 and 10: a batch and its position commit together; failures stop cleanly."""
+"""README guarantees 2, 4 and 7: a batch and its position commit together; failures stop cleanly."""
 
 from __future__ import annotations
 

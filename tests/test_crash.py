@@ -1,4 +1,4 @@
-"""Rule 4 under SIGKILL: whatever instant the runner dies at, the rerun loses and
+"""README guarantee 2 under SIGKILL: whatever instant the runner dies at, the rerun loses and
 duplicates nothing.
 
 Each instant: core changes (new rows, updated rows), a run of two definitions

@@ -1,4 +1,5 @@
-"""Rule 9: one run per definition at a time (advisory lock in analytics); others in parallel."""
+"""README guarantee 10: one run per definition at a time (advisory lock in analytics);
+others in parallel."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Rule 12: a definition that does not match the databases exits 2 and writes nothing."""
+"""README guarantee 11: a definition that does not match the databases exits 2 and writes
+nothing."""
 
 from __future__ import annotations
 

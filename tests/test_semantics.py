@@ -1,4 +1,5 @@
-"""Contract rules 1-3, 6, 7 and 11: what one run reads, writes, counts and never touches."""
+"""README guarantees 1, 3, 5 and 8, with cursor ties and transforms: what one run reads,
+writes, counts and never touches."""
 
 from __future__ import annotations
 

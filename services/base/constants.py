@@ -18,6 +18,8 @@ class RunStatus(StrEnum):
 
 
 DEFAULT_BATCH_SIZE = 10_000
+# --jobs at most: each parallel run holds a connection to both databases.
+MAX_JOBS = 32
 # Bytes handed to a staging COPY per write (below psycopg's 128 KiB split size).
 COPY_BLOCK_BYTES = 64 * 1024
 # Read batch n+1 from core while batch n is written (no-transform runs only).

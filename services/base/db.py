@@ -7,7 +7,6 @@ import os
 import threading
 import time
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -297,14 +296,3 @@ class Databases:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-@contextmanager
-def autocommit(pool: ConnectionPool) -> Iterator[psycopg.Connection[Any]]:
-    """A pooled connection in autocommit mode, handed back as it was."""
-    with pool.connection() as conn:
-        conn.autocommit = True
-        try:
-            yield conn
-        finally:
-            conn.autocommit = False

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-EXIT_OK = 0
+from services.base.results import RunResult
+
 EXIT_RUN_FAILED = 1
 EXIT_CONFIGURATION = 2
 EXIT_LOCKED = 75
@@ -24,8 +25,8 @@ class TablesyncError(Exception):
     """Root of every error tablesync raises on purpose."""
 
     exit_code = EXIT_RUN_FAILED
-    # The RunResult of the definition run that failed, when one had started.
-    result: Any = None
+    # What the definition run that failed had done, when one had started.
+    result: RunResult | None = None
 
 
 class ConfigurationError(TablesyncError):
@@ -87,10 +88,16 @@ class TransientError(RunError):
 
 
 class JobFailedError(TablesyncError):
-    """One or more definitions of a job failed; each has its own ``error:`` line."""
+    """One or more definitions of a job failed; each has its own ``error:`` line.
 
-    def __init__(self, errors: list[TablesyncError]) -> None:
+    ``results`` holds what every definition that ran did, failed or not (for ``--json``).
+    """
+
+    def __init__(
+        self, errors: list[TablesyncError], *, results: list[RunResult] | None = None
+    ) -> None:
         self.errors = errors
+        self.results = results or []
         codes = [e.exit_code for e in errors]
         # A run failure outranks a lock held elsewhere: it needs a person.
         self.exit_code = max(codes, key=lambda c: (c == EXIT_CONFIGURATION, c == EXIT_RUN_FAILED))

@@ -12,6 +12,7 @@ import sys
 
 import click
 
+from services.base.constants import MAX_JOBS
 from services.base.errors import JobFailedError, TablesyncError
 from services.base.results import RunResult
 from services.cli.definitions import load_definitions, select_definitions
@@ -72,7 +73,7 @@ def job_command(job: str, config_module: str, *, summary: str) -> click.Command:
     @click.option(
         "--jobs",
         "-j",
-        type=click.IntRange(1, 32),
+        type=click.IntRange(1, MAX_JOBS),
         default=1,
         show_default=True,
         help="Run up to N definitions at once (each still holds its own lock).",
@@ -168,7 +169,7 @@ def job_command(job: str, config_module: str, *, summary: str) -> click.Command:
             )
         except JobFailedError as exc:
             if json_output:
-                click.echo(results_json(exc.result or []).decode())
+                click.echo(results_json(exc.results).decode())
             raise
         if json_output:
             click.echo(results_json(results).decode())

@@ -8,8 +8,6 @@ from typing import TypeVar
 
 T = TypeVar("T")
 
-MAX_JOBS = 32
-
 
 def run_all(names: Sequence[str], run_one: Callable[[str], T], *, jobs: int) -> list[T]:
     """``run_one(name)`` for every name, up to ``jobs`` at once; results in ``names`` order.

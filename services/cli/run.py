@@ -50,6 +50,7 @@ def run_definitions(
         def run_one(name: str) -> tuple[RunResult | None, TablesyncError | None]:
             resume = shlex.join(["python", "run_job.py", job, name])
             error: TablesyncError | None = None
+            result: RunResult | None = None
             # Bars of parallel runs would overwrite each other: log lines then.
             tty = progress_tty if jobs == 1 else False
             # Found only if a display asks for it: a short run never pays for it.
@@ -71,7 +72,5 @@ def run_definitions(
     results = [result for result, _ in outcomes if result is not None]
     errors = [error for _, error in outcomes if error is not None]
     if errors:
-        failure = JobFailedError(errors)
-        failure.result = results
-        raise failure
+        raise JobFailedError(errors, results=results)
     return results

@@ -189,7 +189,7 @@ def build_blocks(result: RunResult, *, resume_command: str) -> tuple[str, list[d
 
 
 def _failure_blocks(result: RunResult, resume_command: str) -> list[dict[str, Any]]:
-    # The position stays at the last committed batch on failure (contract rule 5).
+    # The position stays at the last committed batch on failure (README guarantee 4).
     last_good = format_position(result.shown_position)
     blocks = [
         _section(f"*Error*\n{_code(result.error or 'unknown error')}"),

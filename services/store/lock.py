@@ -1,4 +1,4 @@
-"""Rule 9: one run per definition at a time, from any machine, via an advisory lock."""
+"""README guarantee 10: one run per definition at a time, from any machine, via an advisory lock."""
 
 from __future__ import annotations
 

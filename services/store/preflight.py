@@ -1,4 +1,4 @@
-"""Rule 12: check a definition against both databases before anything is written."""
+"""README guarantee 11: check a definition against both databases before anything is written."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import psycopg
 from services.base.constants import RUNNER_SCHEMA
 from services.base.definition import ExportDefinition
 from services.base.errors import PreflightError
-from services.store.catalog import Table, find_table, relation_exists
+from services.store.catalog import Table, find_table
 from services.store.plan import CopyMode, SyncPlan
 
 MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "db" / "migrations"
@@ -42,12 +42,6 @@ def check_runner_tables(analytics: psycopg.Connection[Any]) -> list[str]:
             " run `dbmate --env DATABASE_URL_ANALYTICS up`"
         ]
     return []
-
-
-def pending_migrations(analytics: psycopg.Connection[Any]) -> list[str]:
-    """Versions in db/migrations that dbmate has not applied to analytics."""
-    exists = relation_exists(analytics, "public", "schema_migrations")
-    return _pending(analytics, migrations_table=exists)
 
 
 def _pending(analytics: psycopg.Connection[Any], *, migrations_table: bool) -> list[str]:

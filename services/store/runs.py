@@ -1,4 +1,4 @@
-"""Rule 10: one run record per definition run in ``tablesync.runs``."""
+"""README guarantee 7: one run record per definition run in ``tablesync.runs``."""
 
 from __future__ import annotations
 

@@ -139,7 +139,7 @@ def copy_out(
 
 
 def count_unexportable(plan: SyncPlan) -> sql.Composed:
-    """Rule 6: rows whose cursor (or tie-breaker) is NULL, which no window holds."""
+    """README guarantee 5: rows whose cursor (or tie-breaker) is NULL, which no window holds."""
     conditions = [sql.SQL("{} IS NULL").format(ident(plan.cursor.name))]
     if plan.cursor_id is not None:
         conditions.append(sql.SQL("{} IS NULL").format(ident(plan.cursor_id.name)))
@@ -233,7 +233,7 @@ def _distinct_on(keys: list[str]) -> sql.Composable:
 
 
 def _last_first(keys: list[str]) -> sql.Composable:
-    """Per key, the row staged last first: DISTINCT ON keeps it (rule 3)."""
+    """Per key, the row staged last first: DISTINCT ON keeps it (README guarantee 3)."""
     return sql.SQL(" ORDER BY {}, {} DESC").format(column_list(keys), ident(ORDINAL))
 
 
