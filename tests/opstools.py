@@ -42,9 +42,9 @@ def count(dbs: TestDatabases, table: str) -> int:
 
 
 def runs(dbs: TestDatabases, definition_name: str) -> list[tuple[object, ...]]:
-    """(status, rows_read, cursor_before, cursor_after, error_text, command) of each run record."""
+    """(status, rows_read, cursor_before, cursor_after, note, command) of each run record."""
     return dbs.query_analytics(
-        "SELECT status, rows_read, cursor_before, cursor_after, error_text, command"
+        "SELECT status, rows_read, cursor_before, cursor_after, note, command"
         " FROM tablesync.runs WHERE definition = %s ORDER BY id",
         (definition_name,),
     )

@@ -162,4 +162,11 @@ def test_a_database_of_the_first_release_upgrades_with_its_positions_and_runs(
     after_runs = query(empty_database, "SELECT * FROM tablesync.runs ORDER BY id")
     # Added columns come last; the old ones keep their values.
     assert [row[: len(before_runs[0])] for row in after_runs] == before_runs
+    # 20261201000005: an operator's note has a column of its own, empty on old records.
+    assert query(
+        empty_database,
+        "SELECT data_type, is_nullable FROM information_schema.columns"
+        " WHERE table_schema = 'tablesync' AND table_name = 'runs' AND column_name = 'note'",
+    ) == [("text", "YES")]
+    assert query(empty_database, "SELECT note, error_text FROM tablesync.runs") == [(None, "boom")]
     assert "Pending: 0" in run_dbmate(empty_database, "status").stdout

@@ -47,6 +47,10 @@ def test_reset_replays_every_row_and_is_recorded(
     status, read, before, after, note, command = _last_run(dbs, "StatEvent")
     assert (status, read, after) == ("succeeded", 0, None)
     assert before is not None and "reset to the start" in str(note)
+    # The note is not an error: error_text stays empty on a record that succeeded.
+    assert dbs.query_analytics(
+        "SELECT error_text FROM tablesync.runs ORDER BY id DESC LIMIT 1"
+    ) == [(None,)]
     assert "--reset" in str(command)
     total = dbs.query_core(f'SELECT count(*) FROM "StatEvent" WHERE {EXPORTABLE}')[0][0]
     assert _rows_read_by_next_run(run_cli, env, "StatEvent") == total

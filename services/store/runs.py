@@ -82,9 +82,10 @@ def finish_run(
     counts: RunCounts,
     position: Position | None,
     error: str | None = None,
+    note: str | None = None,
 ) -> None:
-    """Close the record with its final status, counts and (redacted) error text."""
-    _update(conn, run_id, counts, position, status=status, error=error)
+    """Close the record with its final status, counts, (redacted) error text and note."""
+    _update(conn, run_id, counts, position, status=status, error=error, note=note)
 
 
 def _update(
@@ -95,6 +96,7 @@ def _update(
     *,
     status: RunStatus | None,
     error: str | None,
+    note: str | None = None,
 ) -> None:
     conn.execute(
         sql.SQL(
@@ -102,7 +104,7 @@ def _update(
             " rows_skipped = %s, rows_errors = %s, rows_null_cursor = %s, cursor_after = %s,"
             " status = coalesce(%s, status),"
             " finished_at = CASE WHEN %s::text IS NULL THEN finished_at ELSE now() END,"
-            " error_text = coalesce(%s, error_text)"
+            " error_text = coalesce(%s, error_text), note = coalesce(%s, note)"
             " WHERE id = %s"
         ).format(_RUNS),
         (
@@ -116,6 +118,7 @@ def _update(
             None if status is None else status.value,
             None if status is None else status.value,
             None if error is None else redact(error),
+            None if note is None else redact(note),
             run_id,
         ),
     )
@@ -132,7 +135,8 @@ def record_operation(
     note: str,
     command: str,
 ) -> int:
-    """A finished run record for an operator's action (replay, full refresh): ``note`` says what."""
+    """A finished run record for an operator's action (replay, full refresh); its ``note``
+    says what was done (``error_text`` only ever says why a run failed)."""
     run_id = start_run(
         conn,
         job=job,
@@ -142,5 +146,5 @@ def record_operation(
         pid=os.getpid(),
         command=command,
     )
-    finish_run(conn, run_id, status=RunStatus.SUCCEEDED, counts=counts, position=after, error=note)
+    finish_run(conn, run_id, status=RunStatus.SUCCEEDED, counts=counts, position=after, note=note)
     return run_id
