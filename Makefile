@@ -24,7 +24,7 @@ test: $(VENV)/.installed ## ruff check + the test suite (PYTEST_ARGS=... to pass
 lint: $(VENV)/.installed ## ruff check, ruff format --check, mypy
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy services jobs run_job.py tools
+	$(VENV)/bin/mypy services jobs run_job.py tools tests
 
 fmt: $(VENV)/.installed ## ruff format + autofixable lint
 	$(VENV)/bin/ruff check --fix .

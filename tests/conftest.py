@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 from dbtools import (
+    CliResult,
     PgServer,
     TestDatabases,
     cli_env,
@@ -98,7 +99,7 @@ def env(dbs: TestDatabases) -> dict[str, str]:
 
 
 @pytest.fixture(name="run_cli")
-def run_cli_fixture() -> Callable[..., tuple[int, str, str]]:
+def run_cli_fixture() -> Callable[..., CliResult]:
     """``run_cli(args, env=...)`` -> (exit code, stdout, stderr) of ``run_job.py``."""
     return run_cli
 

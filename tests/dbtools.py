@@ -13,12 +13,13 @@ import shutil
 import subprocess
 import sys
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, LiteralString, TypeAlias
+from typing import Any, LiteralString, NamedTuple, TypeAlias
 
 import psycopg
+from cli_driver import DEFINITIONS_VARIABLE
 from psycopg import sql as pgsql
 
 from tools import embedded_pg
@@ -26,6 +27,8 @@ from tools.embedded_pg import EmbeddedPostgres
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 MIGRATIONS_DIR = REPO_ROOT / "db" / "migrations"
+# run_job.py with the export-to-pg DEFINITIONS of a module of tests/definitions.
+DRIVER = REPO_ROOT / "tests" / "cli_driver.py"
 CLI_TIMEOUT_S = 300
 SLACK_VARIABLES = ("SLACK_WEBHOOK_URL", "SLACK_BOT_TOKEN", "SLACK_CHANNEL", "SLACK_NOTIFY")
 
@@ -167,26 +170,81 @@ def cli_env(dbs: TestDatabases) -> dict[str, str]:
     return env
 
 
+class CliResult(NamedTuple):
+    """What one run of the command line did; unpacks as (code, stdout, stderr)."""
+
+    code: int
+    stdout: str
+    stderr: str
+
+    @property
+    def error_lines(self) -> list[str]:
+        """The stderr lines that start with ``error:``."""
+        return [line for line in self.stderr.splitlines() if line.startswith("error:")]
+
+
+def with_definitions(env: Mapping[str, str], module: str) -> dict[str, str]:
+    """``env`` for a CLI whose export-to-pg DEFINITIONS are tests/definitions/<module>.py."""
+    return {**env, DEFINITIONS_VARIABLE: f"definitions.{module}"}
+
+
+def cli_command(args: Sequence[str], env: Mapping[str, str] | None, repo: Path) -> list[str]:
+    """``python <repo>/run_job.py <args>``, or tests/cli_driver.py when ``env`` names test
+    definitions (see ``with_definitions``)."""
+    uses_test_definitions = (os.environ if env is None else env).get(DEFINITIONS_VARIABLE)
+    script = DRIVER if uses_test_definitions else repo / "run_job.py"
+    return [sys.executable, str(script), *args]
+
+
 def run_cli(
     args: Sequence[str],
-    env: dict[str, str] | None = None,
+    env: Mapping[str, str] | None = None,
     *,
     timeout_s: float = CLI_TIMEOUT_S,
     stdin: str | None = None,
     cwd: Path = REPO_ROOT,
-) -> tuple[int, str, str]:
-    """Run ``python run_job.py <args>`` in ``cwd`` (the repo root unless told); return
-    (exit code, stdout, stderr).
+    repo: Path = REPO_ROOT,
+) -> CliResult:
+    """Run ``python run_job.py <args>`` in ``cwd`` (the repo root unless told) to its end.
 
-    ``stdin``, when given, is typed in (e.g. the answer to a confirmation prompt).
+    ``stdin``, when given, is typed in (e.g. the answer to a confirmation prompt);
+    otherwise stdin is empty, so a prompt nobody answers aborts instead of waiting.
+    ``repo`` is the checkout whose run_job.py runs (a copy, say).
     """
     result = subprocess.run(
-        [sys.executable, str(REPO_ROOT / "run_job.py"), *args],
+        cli_command(args, env, repo),
         cwd=cwd,
         env=env,
         input=stdin,
+        stdin=subprocess.DEVNULL if stdin is None else None,
         capture_output=True,
         text=True,
         timeout=timeout_s,
     )
-    return result.returncode, result.stdout, result.stderr
+    return CliResult(result.returncode, result.stdout, result.stderr)
+
+
+def start_cli(
+    args: Sequence[str],
+    env: Mapping[str, str] | None = None,
+    *,
+    cwd: Path = REPO_ROOT,
+    stdout: int = subprocess.PIPE,
+    stderr: int = subprocess.PIPE,
+) -> subprocess.Popen[str]:
+    """Start what ``run_cli`` runs without waiting for it; ``finish`` collects it."""
+    return subprocess.Popen(
+        cli_command(args, env, REPO_ROOT),
+        cwd=cwd,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=stdout,
+        stderr=stderr,
+        text=True,
+    )
+
+
+def finish(proc: subprocess.Popen[str], *, timeout_s: float = CLI_TIMEOUT_S) -> CliResult:
+    """Wait for a started CLI and collect what it wrote."""
+    out, err = proc.communicate(timeout=timeout_s)
+    return CliResult(proc.returncode, out or "", err or "")

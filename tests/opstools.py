@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from dbtools import TestDatabases, run_cli
+from dbtools import CliResult, TestDatabases
 
 from jobs.export_to_pg.handler import load_definitions
 from services.base.db import Databases
@@ -12,7 +12,7 @@ from services.base.settings import DatabaseUrls
 from tools.seed_core import seed
 
 JOB = "export-to-pg"
-RunCli = Callable[..., tuple[int, str, str]]
+RunCli = Callable[..., CliResult]
 
 
 def seeded(dbs: TestDatabases, *, stat_events: int = 200, import_jobs: int = 20) -> None:
@@ -57,8 +57,3 @@ def position(dbs: TestDatabases, definition_name: str) -> tuple[object, ...] | N
         (definition_name,),
     )
     return tuple(rows[0]) if rows else None
-
-
-def run_cli_answering(args: list[str], env: dict[str, str], answer: str) -> tuple[int, str, str]:
-    """``run_job.py <args>`` with ``answer`` on stdin (a confirmation prompt's reply)."""
-    return run_cli(args, env, stdin=answer)

@@ -1,5 +1,6 @@
-"""Helpers for the run-record and reporting tests: an ``Events`` definition whose transform
-can fail or block on cue, CLI URLs that carry a password, and the run records as dicts."""
+"""Helpers for the run-record and reporting tests: the CLI on tests/definitions/on_cue.py
+(an ``Events`` definition whose transform can fail or block on cue) with URLs that
+carry a password, and the run records as dicts."""
 
 from __future__ import annotations
 
@@ -11,34 +12,10 @@ from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 from dbtools import PgServer, TestDatabases, unique_db_name
-from faultkit import Cli, create_events
+from faultkit import create_events, fault_env
 from psycopg import sql
 
 PASSWORD = "Run-r3cord-S3cret"
-
-# Rows go through a transform so a test can make one fail ("boom") or block
-# ($TEST_BLOCK_AT names the payload to block at; $TEST_BLOCKED_FLAG is written first).
-DEFINITIONS = """
-def events_row(row):
-    if row["payload"] == os.environ.get("TEST_BLOCK_AT"):
-        Path(os.environ["TEST_BLOCKED_FLAG"]).write_text("blocked")
-        time.sleep(600)
-    if row["payload"] == "boom":
-        # Echoes the core URL, as careless driver errors do: its password must be masked.
-        raise ValueError("payload says boom; core is " + os.environ["DATABASE_URL_CORE"])
-    if row["payload"].startswith("skip"):
-        return None
-    return row
-
-DEFINITIONS = {
-    "Events": ExportDefinition(
-        source={"table": "events", "cursor": {"field": "at", "id_field": "id"}},
-        destination={"table": "events", "conflict_columns": ["id"]},
-        transform=events_row,
-        batch_size=10,
-    ),
-}
-"""
 
 
 @contextmanager
@@ -69,13 +46,14 @@ def url_with_password(url: str, role: str) -> str:
     return urlunsplit(parts._replace(netloc=netloc))
 
 
-def secret_cli(dbs: TestDatabases, workdir: Path, role: str) -> Cli:
-    """The CLI with the Events definition (tables created), logging in with a password."""
+def secret_env(dbs: TestDatabases, workdir: Path, role: str) -> dict[str, str]:
+    """The CLI's environment for tests/definitions/on_cue.py's Events (tables created),
+    logging in with a password."""
     create_events(dbs)
-    cli = Cli.for_test(dbs, workdir, DEFINITIONS)
-    cli.env["DATABASE_URL_CORE"] = url_with_password(dbs.core_url, role)
-    cli.env["DATABASE_URL_ANALYTICS"] = url_with_password(dbs.analytics_url, role)
-    return cli
+    env = fault_env(dbs, workdir, "on_cue")
+    env["DATABASE_URL_CORE"] = url_with_password(dbs.core_url, role)
+    env["DATABASE_URL_ANALYTICS"] = url_with_password(dbs.analytics_url, role)
+    return env
 
 
 def runs(dbs: TestDatabases) -> list[dict[str, Any]]:

@@ -3,8 +3,8 @@
 batch. Row failures also leave failures/<definition>/<timestamp>.json with the
 row and the error, its path in the error line.
 
-Runs go through the real CLI (tests/cli_driver.py: run_job.py with test
-definitions) in the test's tmp dir, with TABLESYNC_FAILURES_DIR there too.
+Runs go through the real CLI (dbtools.run_cli with tests/definitions/catalogue.py
+as the job's config) in the test's tmp dir, with TABLESYNC_FAILURES_DIR there too.
 """
 
 from __future__ import annotations
@@ -18,48 +18,22 @@ from typing import Any
 import psycopg
 import pytest
 from authkit import Role, password_auth, role  # noqa: F401, F811 - fixtures
-from dbtools import TestDatabases
-from faultkit import EVENTS_ANALYTICS, Cli, Outcome, create_events, events_in, insert_one_by_one
+from dbtools import CliResult, TestDatabases, run_cli, with_definitions
+from faultkit import (
+    EVENTS_ANALYTICS,
+    JOB,
+    create_events,
+    events_in,
+    fault_env,
+    insert_one_by_one,
+)
 
 ROWS, BATCH = 14, 5  # batches p1-p5, p6-p10, p11-p14: the bad row p12 is in batch 3
 GOOD_ROWS = 10
 
-CATALOGUE_DEFINITIONS = """
-def _events(name, **changes):
-    source = {"table": "events", "cursor": {"field": "at", "id_field": "id"}}
-    source.update(changes.pop("source", {}))
-    destination = {"table": "events", "conflict_columns": ["id"]}
-    destination.update(changes.pop("destination", {}))
-    return ExportDefinition(source=source, destination=destination, batch_size=5, **changes)
-
-
-def at_p12(result):
-    def transform(row):
-        return result(row) if row["payload"] == "p12" else dict(row)
-    return transform
-
-
-def _raise(row):
-    raise ValueError(f"cannot handle {row['payload']}")
-
-
-DEFINITIONS = {
-    "Good": _events("Good"),
-    "NoSourceTable": _events("x", source={"table": "no_such_table"}),
-    "NoCursorColumn": _events("x", source={"cursor": {"field": "no_such_column"}}),
-    "NoDestinationTable": _events("x", destination={"table": "no_such_table"}),
-    "UnknownOutputColumn": _events("x", transform=lambda row: {**row, "bogus": 1}),
-    "NoUniqueIndex": _events("x", destination={"conflict_columns": ["payload"]}),
-    "TooLong": _events("x", destination={"table": "events_short"}),
-    "TransformRaises": _events("x", transform=at_p12(_raise)),
-    "NullKey": _events("x", transform=at_p12(lambda row: {**row, "id": None})),
-    "NotADict": _events("x", transform=at_p12(lambda row: [row["id"]])),
-}
-"""
-
 
 @pytest.fixture
-def cli(dbs: TestDatabases, tmp_path: Path) -> Cli:
+def env(dbs: TestDatabases, tmp_path: Path) -> dict[str, str]:
     create_events(dbs)
     dbs.query_analytics(
         EVENTS_ANALYTICS.replace("analytics_raw.events", "analytics_raw.events_short").replace(
@@ -67,10 +41,10 @@ def cli(dbs: TestDatabases, tmp_path: Path) -> Cli:
         )
     )
     insert_one_by_one(dbs, ROWS)
-    return Cli.for_test(dbs, tmp_path, CATALOGUE_DEFINITIONS)
+    return fault_env(dbs, tmp_path, "catalogue")
 
 
-def _one_error(outcome: Outcome, code: int, *fragments: str) -> str:
+def _one_error(outcome: CliResult, code: int, *fragments: str) -> str:
     assert outcome.code == code, outcome.stderr
     assert len(outcome.error_lines) == 1, outcome.stderr
     line = outcome.error_lines[0]
@@ -88,53 +62,69 @@ def _nothing_written(dbs: TestDatabases) -> None:
 # -- configuration errors: exit 2, found before anything is written ----------
 
 
-def test_unknown_job(cli: Cli, dbs: TestDatabases) -> None:
-    _one_error(cli.run("no-such-job"), 2, "error: unknown job 'no-such-job'", "export-to-pg")
+def test_unknown_job(env: dict[str, str], dbs: TestDatabases, tmp_path: Path) -> None:
+    _one_error(
+        run_cli(["no-such-job"], env, cwd=tmp_path),
+        2,
+        "error: unknown job 'no-such-job'",
+        "export-to-pg",
+    )
     _nothing_written(dbs)
 
 
-def test_unknown_definition(cli: Cli, dbs: TestDatabases) -> None:
-    line = _one_error(cli.sync("NoSuchDefinition"), 2, "unknown definition 'NoSuchDefinition'")
+def test_unknown_definition(env: dict[str, str], dbs: TestDatabases, tmp_path: Path) -> None:
+    line = _one_error(
+        run_cli([JOB, "NoSuchDefinition"], env, cwd=tmp_path),
+        2,
+        "unknown definition 'NoSuchDefinition'",
+    )
     assert "known: Good, " in line
     _nothing_written(dbs)
 
 
-def test_invalid_definition_is_one_readable_line(cli: Cli, dbs: TestDatabases) -> None:
-    cli.define("""
-DEFINITIONS = {
-    "Broken": ExportDefinition(
-        source={"table": "events", "cursor": {"field": "at"}},
-        destination={"table": "events", "conflict_columns": ["id"]},
-        batch_size=0,
-    ),
-}
-""")
-    _one_error(cli.sync("Broken"), 2, "batch_size", "greater than 0")
+def test_invalid_definition_is_one_readable_line(
+    env: dict[str, str], dbs: TestDatabases, tmp_path: Path
+) -> None:
+    env = with_definitions(env, "invalid_batch_size")
+    _one_error(run_cli([JOB, "Broken"], env, cwd=tmp_path), 2, "batch_size", "greater than 0")
     _nothing_written(dbs)
 
 
-def test_missing_variable(cli: Cli, dbs: TestDatabases) -> None:
-    del cli.env["DATABASE_URL_CORE"]
-    line = _one_error(cli.sync("Good"), 2, "DATABASE_URL_CORE is not set")
+def test_missing_variable(env: dict[str, str], dbs: TestDatabases, tmp_path: Path) -> None:
+    del env["DATABASE_URL_CORE"]
+    line = _one_error(run_cli([JOB, "Good"], env, cwd=tmp_path), 2, "DATABASE_URL_CORE is not set")
     assert ".env" in line
     _nothing_written(dbs)
 
 
-def test_unreachable_server(cli: Cli, dbs: TestDatabases) -> None:
+def test_unreachable_server(env: dict[str, str], dbs: TestDatabases, tmp_path: Path) -> None:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    cli.env["DATABASE_URL_CORE"] = f"postgresql://tablesync@127.0.0.1:{port}/core"
-    _one_error(cli.sync("Good"), 1, "error: cannot connect to the core database", "refused")
+    env["DATABASE_URL_CORE"] = f"postgresql://tablesync@127.0.0.1:{port}/core"
+    _one_error(
+        run_cli([JOB, "Good"], env, cwd=tmp_path),
+        1,
+        "error: cannot connect to the core database",
+        "refused",
+    )
     _nothing_written(dbs)
 
 
-def test_wrong_password(cli: Cli, dbs: TestDatabases, role: Role) -> None:  # noqa: F811
-    cli.env["DATABASE_URL_CORE"] = role.url(dbs.core_url, password="not-the-password")
+def test_wrong_password(
+    env: dict[str, str],
+    dbs: TestDatabases,
+    tmp_path: Path,
+    role: Role,  # noqa: F811
+) -> None:
+    env["DATABASE_URL_CORE"] = role.url(dbs.core_url, password="not-the-password")
     line = _one_error(
-        cli.sync("Good"), 2, "cannot connect to the core database", "password authentication"
+        run_cli([JOB, "Good"], env, cwd=tmp_path),
+        2,
+        "cannot connect to the core database",
+        "password authentication",
     )
-    assert "not-the-password" not in cli.sync("Good").stderr
+    assert "not-the-password" not in run_cli([JOB, "Good"], env, cwd=tmp_path).stderr
     assert role.password not in line
     _nothing_written(dbs)
 
@@ -150,19 +140,21 @@ def test_wrong_password(cli: Cli, dbs: TestDatabases, role: Role) -> None:  # no
     ],
 )
 def test_definition_that_does_not_match_the_databases(
-    cli: Cli, dbs: TestDatabases, definition: str, fragment: str
+    env: dict[str, str], dbs: TestDatabases, tmp_path: Path, definition: str, fragment: str
 ) -> None:
-    _one_error(cli.sync(definition), 2, f"error: {definition}: ", fragment)
+    _one_error(run_cli([JOB, definition], env, cwd=tmp_path), 2, f"error: {definition}: ", fragment)
     _nothing_written(dbs)
 
 
-def test_migrations_not_applied(cli: Cli, dbs: TestDatabases, empty_database: str) -> None:
-    cli.env["DATABASE_URL_ANALYTICS"] = empty_database
+def test_migrations_not_applied(
+    env: dict[str, str], dbs: TestDatabases, tmp_path: Path, empty_database: str
+) -> None:
+    env["DATABASE_URL_ANALYTICS"] = empty_database
     # The destination exists; only the runner's own tables are missing.
     with psycopg.connect(empty_database, autocommit=True) as conn:
         conn.execute("CREATE SCHEMA analytics_raw")
         conn.execute(EVENTS_ANALYTICS)
-    _one_error(cli.sync("Good"), 2, "analytics is not migrated", "dbmate")
+    _one_error(run_cli([JOB, "Good"], env, cwd=tmp_path), 2, "analytics is not migrated", "dbmate")
     _nothing_written(dbs)
 
 
@@ -186,20 +178,25 @@ def twelfth(dbs: TestDatabases) -> Iterator[dict[str, Any]]:
     ],
 )
 def test_a_bad_row_stops_at_its_batch_and_is_saved(
-    cli: Cli, dbs: TestDatabases, twelfth: dict[str, Any], definition: str, cause: str
+    env: dict[str, str],
+    dbs: TestDatabases,
+    tmp_path: Path,
+    twelfth: dict[str, Any],
+    definition: str,
+    cause: str,
 ) -> None:
     payload = "p12"
     if definition == "TooLong":  # p1..p14 fit in varchar(4); this one does not
         payload = "p12-too-long"
         dbs.query_core("UPDATE events SET payload = %s WHERE id = 12", (payload,))
-    outcome = cli.sync(definition)
+    outcome = run_cli([JOB, definition], env, cwd=tmp_path)
     line = _one_error(outcome, 1, f"error: {definition}: row at at={twelfth['at']}, id=12: ", cause)
     destination = "events_short" if definition == "TooLong" else "events"
     kept = dbs.query_analytics(f"SELECT id FROM analytics_raw.{destination} ORDER BY id")
     assert [r[0] for r in kept] == list(range(1, GOOD_ROWS + 1))
     position = dbs.query_analytics("SELECT cursor_id FROM tablesync.positions")
     assert position == [(str(GOOD_ROWS),)]
-    saved = _failure_file(cli, definition)
+    saved = _failure_file(tmp_path, definition)
     assert f"(row saved to {saved})" in line
     record = json.loads(saved.read_text())
     assert cause in record["error"]
@@ -209,7 +206,7 @@ def test_a_bad_row_stops_at_its_batch_and_is_saved(
     assert status == [("failed", line.removeprefix("error: "))]
 
 
-def _failure_file(cli: Cli, definition: str) -> Path:
-    files = list((cli.workdir / "failures" / definition).glob("*.json"))
+def _failure_file(workdir: Path, definition: str) -> Path:
+    files = list((workdir / "failures" / definition).glob("*.json"))
     assert len(files) == 1, files
     return files[0]

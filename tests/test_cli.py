@@ -2,47 +2,12 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from dbtools import REPO_ROOT, SLACK_VARIABLES, TestDatabases, run_cli
+from dbtools import SLACK_VARIABLES, TestDatabases, run_cli, with_definitions
 
 from tools.seed_core import seed
-
-# Runs run_job.py with jobs.export_to_pg.config replaced by a file of the test's own.
-_WITH_CONFIG = """
-import importlib.abc, importlib.util, sys
-sys.path.insert(0, {repo!r})
-
-class Finder(importlib.abc.MetaPathFinder):
-    def find_spec(self, name, path, target=None):
-        if name == "jobs.export_to_pg.config":
-            return importlib.util.spec_from_file_location(name, {config!r})
-        return None
-
-sys.meta_path.insert(0, Finder())
-import run_job
-sys.exit(run_job.main(sys.argv[1:]))
-"""
-
-
-def _run_with_config(
-    config: str, args: list[str], env: dict[str, str], tmp_path: Path
-) -> tuple[int, str, str]:
-    path = tmp_path / "config.py"
-    path.write_text(config)
-    script = _WITH_CONFIG.format(repo=str(REPO_ROOT), config=str(path))
-    done = subprocess.run(
-        [sys.executable, "-c", script, *args],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    return done.returncode, done.stdout, done.stderr
 
 
 def _runs(dbs: TestDatabases) -> list[tuple[str, str]]:
@@ -149,13 +114,8 @@ def test_a_missing_destination_table_exits_2_and_writes_nothing(
 def test_an_invalid_definition_exits_2_with_one_line(
     env: dict[str, str], tmp_path: Path, dbs: TestDatabases
 ) -> None:
-    config = (
-        "from services import ExportDefinition\n"
-        "DEFINITIONS = {'Bad': ExportDefinition(source={'table': 'StatEvent',"
-        " 'cursor': {'field': 'updatedAt'}}, destination={'table': 'stat_event',"
-        " 'conflict_columns': []})}\n"
-    )
-    code, _, err = _run_with_config(config, ["export-to-pg", "Bad"], env, tmp_path)
+    env = with_definitions(env, "no_conflict_columns")
+    code, _, err = run_cli(["export-to-pg", "Bad"], env, cwd=tmp_path)
     assert code == 2
     (line,) = err.splitlines()
     assert line.startswith("error: ") and "destination.conflict_columns" in line

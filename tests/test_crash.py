@@ -25,11 +25,12 @@ import time
 from pathlib import Path
 
 import pytest
-from dbtools import TestDatabases
-from faultkit import EVENTS_ANALYTICS, Cli, create_events, events_in, finish, insert_events
+from dbtools import TestDatabases, finish, run_cli, start_cli
+from definitions.crash import BATCH_SIZE
+from faultkit import EVENTS_ANALYTICS, JOB, create_events, events_in, fault_env, insert_events
 
 SEEDS = (11, 22, 33)
-NEW_ROWS, UPDATED_ROWS, BATCH_SIZE = 30, 10, 15
+NEW_ROWS, UPDATED_ROWS = 30, 10
 CHANGED = NEW_ROWS + UPDATED_ROWS
 BATCHES = -(-CHANGED // BATCH_SIZE)
 # phase -> how many times one run reaches it (both definitions together).
@@ -44,26 +45,6 @@ PHASES = {
 TIMED_KILL_MAX_S = 1.5
 NAMES = ("Copied", "Transformed")
 
-CRASH_DEFINITIONS = f"""
-def same_row(row):
-    return dict(row)
-
-
-DEFINITIONS = {{
-    "Copied": ExportDefinition(
-        source={{"table": "events", "cursor": {{"field": "at", "id_field": "id"}}}},
-        destination={{"table": "events", "conflict_columns": ["id"]}},
-        batch_size={BATCH_SIZE},
-    ),
-    "Transformed": ExportDefinition(
-        source={{"table": "events", "cursor": {{"field": "at", "id_field": "id"}}}},
-        destination={{"table": "events_t", "conflict_columns": ["id"]}},
-        transform=same_row,
-        batch_size={BATCH_SIZE},
-    ),
-}}
-"""
-
 TRANSFORMED_SUMS = "SELECT id, md5(ROW(id, at, payload)::text) FROM analytics_raw.events_t"
 LAST_CORE_ROW = (
     "SELECT at::text, id::text FROM (SELECT at, id FROM events ORDER BY at DESC, id DESC LIMIT 1) r"
@@ -72,10 +53,11 @@ POSITIONS = "SELECT definition, cursor_value, cursor_id FROM tablesync.positions
 
 
 @pytest.fixture
-def cli(dbs: TestDatabases, tmp_path: Path) -> Cli:
+def env(dbs: TestDatabases, tmp_path: Path) -> dict[str, str]:
+    """The CLI on tests/definitions/crash.py (Copied and Transformed), tables created."""
     create_events(dbs)
     dbs.query_analytics(EVENTS_ANALYTICS.replace("analytics_raw.events", "analytics_raw.events_t"))
-    return Cli.for_test(dbs, tmp_path, CRASH_DEFINITIONS)
+    return fault_env(dbs, tmp_path, "crash")
 
 
 def _mutate(dbs: TestDatabases, rng: random.Random, tag: str) -> None:
@@ -101,9 +83,9 @@ def _wait_for_dead_sessions(dbs: TestDatabases) -> None:
         time.sleep(0.02)
 
 
-def _rerun_and_check(dbs: TestDatabases, cli: Cli, instant: str) -> None:
+def _rerun_and_check(dbs: TestDatabases, env: dict[str, str], tmp_path: Path, instant: str) -> None:
     _wait_for_dead_sessions(dbs)
-    rerun = cli.sync(*NAMES)
+    rerun = run_cli([JOB, *NAMES], env, cwd=tmp_path)
     assert rerun.code == 0, f"{instant}: {rerun.stderr}"
     core = events_in(dbs, "core")
     assert events_in(dbs, "analytics") == core, instant
@@ -118,35 +100,44 @@ SERIAL = {"TABLESYNC_TRANSFORM_WORKERS": "0"}
 
 
 def _kill_at_phase(
-    dbs: TestDatabases, cli: Cli, phase: str, n: int, env: dict[str, str] = SERIAL
+    dbs: TestDatabases,
+    env: dict[str, str],
+    tmp_path: Path,
+    phase: str,
+    n: int,
+    extra: dict[str, str] = SERIAL,
 ) -> None:
-    killed = cli.sync(*NAMES, extra_env={**env, "TABLESYNC_TEST_KILL_AT": f"{phase}:{n}"})
+    killed = run_cli(
+        [JOB, *NAMES], {**env, **extra, "TABLESYNC_TEST_KILL_AT": f"{phase}:{n}"}, cwd=tmp_path
+    )
     assert killed.code == -signal.SIGKILL, f"{phase}:{n} was never reached: {killed.stderr}"
-    _rerun_and_check(dbs, cli, f"{phase}:{n}")
+    _rerun_and_check(dbs, env, tmp_path, f"{phase}:{n}")
 
 
-def _kill_after(dbs: TestDatabases, cli: Cli, delay_s: float) -> None:
-    proc = cli.start("export-to-pg", *NAMES)
+def _kill_after(dbs: TestDatabases, env: dict[str, str], tmp_path: Path, delay_s: float) -> None:
+    proc = start_cli([JOB, *NAMES], env, cwd=tmp_path)
     time.sleep(delay_s)
     proc.send_signal(signal.SIGKILL)  # may come after the run ended: that is fine too
     finish(proc)
-    _rerun_and_check(dbs, cli, f"after {delay_s:.3f} s")
+    _rerun_and_check(dbs, env, tmp_path, f"after {delay_s:.3f} s")
 
 
-def test_a_killed_first_load_resumes_exactly(dbs: TestDatabases, cli: Cli) -> None:
+def test_a_killed_first_load_resumes_exactly(
+    dbs: TestDatabases, env: dict[str, str], tmp_path: Path
+) -> None:
     insert_events(dbs, 100)
-    _kill_at_phase(dbs, cli, "copy", 150)  # in "Transformed", past its first batches
+    _kill_at_phase(dbs, env, tmp_path, "copy", 150)  # in "Transformed", past its first batches
 
 
 @pytest.mark.parametrize("seed", SEEDS)
 def test_sigkill_at_any_instant_loses_and_duplicates_nothing(
-    dbs: TestDatabases, cli: Cli, seed: int
+    dbs: TestDatabases, env: dict[str, str], tmp_path: Path, seed: int
 ) -> None:
     rng = random.Random(seed)
     insert_events(dbs, 60, "base")
-    assert cli.sync(*NAMES).code == 0
+    assert run_cli([JOB, *NAMES], env, cwd=tmp_path).code == 0
     for phase, reached in PHASES.items():
         _mutate(dbs, rng, f"s{seed}-{phase}")
-        _kill_at_phase(dbs, cli, phase, rng.randint(1, reached))
+        _kill_at_phase(dbs, env, tmp_path, phase, rng.randint(1, reached))
     _mutate(dbs, rng, f"s{seed}-timed")
-    _kill_after(dbs, cli, rng.uniform(0, TIMED_KILL_MAX_S))
+    _kill_after(dbs, env, tmp_path, rng.uniform(0, TIMED_KILL_MAX_S))

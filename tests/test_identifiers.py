@@ -33,7 +33,10 @@ def _create(dbs: TestDatabases) -> None:
 
 
 def _rows(dbs: TestDatabases, query: Any) -> list[Any]:
-    return query(sql.SQL("SELECT * FROM {} ORDER BY 1").format(sql.Identifier(SCHEMA, TABLE)))
+    rows: list[Any] = query(
+        sql.SQL("SELECT * FROM {} ORDER BY 1").format(sql.Identifier(SCHEMA, TABLE))
+    )
+    return rows
 
 
 @pytest.mark.parametrize("transform", [None, lambda r: r], ids=["copy", "transform"])

@@ -7,62 +7,10 @@ import time
 from pathlib import Path
 
 import pytest
-from dbtools import TestDatabases
-from faultkit import EVENTS_ANALYTICS, Cli, create_events, events_in, finish, insert_events
+from dbtools import TestDatabases, finish, run_cli, start_cli
+from faultkit import EVENTS_ANALYTICS, JOB, create_events, events_in, fault_env, insert_events
 
 WAIT_FOR_FILE_S = 60.0
-
-BLOCKING_DEFINITIONS = """
-WORKDIR = Path(__file__).parent
-
-
-def wait_for_release(row):
-    # The first row tells the test the run holds its lock, then waits for the test.
-    (WORKDIR / "started").touch()
-    deadline = time.monotonic() + 60
-    while not (WORKDIR / "release").exists():
-        if time.monotonic() > deadline:
-            raise TimeoutError("the test never released the run")
-        time.sleep(0.02)
-    return dict(row)
-
-
-DEFINITIONS = {
-    "Events": ExportDefinition(
-        source={"table": "events", "cursor": {"field": "at", "id_field": "id"}},
-        destination={"table": "events", "conflict_columns": ["id"]},
-        transform=wait_for_release,
-    ),
-}
-"""
-
-BARRIER_DEFINITIONS = """
-import threading
-
-# Only two runs in flight together can pass: run one after the other, the
-# first waits alone until its timeout and fails.
-BARRIER = threading.Barrier(2)
-PASSED = set()
-
-
-def through_barrier(name):
-    def transform(row):
-        if name not in PASSED:
-            BARRIER.wait(timeout=float(os.environ.get("TEST_BARRIER_TIMEOUT_S", "30")))
-            PASSED.add(name)
-        return dict(row)
-    return transform
-
-
-DEFINITIONS = {
-    name: ExportDefinition(
-        source={"table": "events", "cursor": {"field": "at", "id_field": "id"}},
-        destination={"table": table, "conflict_columns": ["id"]},
-        transform=through_barrier(name),
-    )
-    for name, table in (("Left", "events"), ("Right", "events_right"))
-}
-"""
 
 
 def _wait_for(path: Path) -> None:
@@ -73,20 +21,19 @@ def _wait_for(path: Path) -> None:
 
 
 @pytest.fixture
-def cli(dbs: TestDatabases, tmp_path: Path) -> Cli:
+def events(dbs: TestDatabases) -> None:
     create_events(dbs)
     insert_events(dbs, 50)
-    return Cli.for_test(dbs, tmp_path)
 
 
 def test_three_runs_at_once_one_works_two_exit_75(
-    dbs: TestDatabases, cli: Cli, tmp_path: Path
+    dbs: TestDatabases, events: None, tmp_path: Path
 ) -> None:
-    cli.define(BLOCKING_DEFINITIONS)
-    holder = cli.start("export-to-pg", "Events")
+    env = fault_env(dbs, tmp_path, "blocking")
+    holder = start_cli([JOB, "Events"], env, cwd=tmp_path)
     try:
         _wait_for(tmp_path / "started")
-        losers = [cli.start("export-to-pg", "Events") for _ in range(2)]
+        losers = [start_cli([JOB, "Events"], env, cwd=tmp_path) for _ in range(2)]
         lost = [finish(p) for p in losers]
     finally:
         (tmp_path / "release").touch()
@@ -104,21 +51,25 @@ def test_three_runs_at_once_one_works_two_exit_75(
     assert dbs.query_analytics("SELECT status FROM tablesync.runs") == [("succeeded",)]
 
 
-def test_the_lock_is_free_again_after_a_run(dbs: TestDatabases, cli: Cli, tmp_path: Path) -> None:
-    cli.define(BLOCKING_DEFINITIONS)
+def test_the_lock_is_free_again_after_a_run(
+    dbs: TestDatabases, events: None, tmp_path: Path
+) -> None:
+    env = fault_env(dbs, tmp_path, "blocking")
     (tmp_path / "release").touch()
-    assert cli.sync("Events").code == 0
+    assert run_cli([JOB, "Events"], env, cwd=tmp_path).code == 0
     insert_events(dbs, 5)
-    assert cli.sync("Events").code == 0
+    assert run_cli([JOB, "Events"], env, cwd=tmp_path).code == 0
     assert events_in(dbs, "analytics") == events_in(dbs, "core")
 
 
-def test_all_jobs_2_runs_two_definitions_at_once(dbs: TestDatabases, cli: Cli) -> None:
+def test_all_jobs_2_runs_two_definitions_at_once(
+    dbs: TestDatabases, events: None, tmp_path: Path
+) -> None:
     dbs.query_analytics(
         EVENTS_ANALYTICS.replace("analytics_raw.events", "analytics_raw.events_right")
     )
-    cli.define(BARRIER_DEFINITIONS)
-    result = cli.run("export-to-pg", "--all", "--jobs", "2")
+    env = fault_env(dbs, tmp_path, "barrier")
+    result = run_cli([JOB, "--all", "--jobs", "2"], env, cwd=tmp_path)
     assert result.code == 0, result.stderr
     assert sorted(line.split(":")[0] for line in result.stdout.splitlines()) == ["Left", "Right"]
     core = events_in(dbs, "core")
@@ -127,8 +78,9 @@ def test_all_jobs_2_runs_two_definitions_at_once(dbs: TestDatabases, cli: Cli) -
     assert right == [(len(core),)]
 
 
-def test_jobs_must_be_a_positive_number(cli: Cli) -> None:
-    result = cli.run("export-to-pg", "--all", "--jobs", "0")
+def test_jobs_must_be_a_positive_number(dbs: TestDatabases, events: None, tmp_path: Path) -> None:
+    env = fault_env(dbs, tmp_path, "events")
+    result = run_cli([JOB, "--all", "--jobs", "0"], env, cwd=tmp_path)
     assert result.code == 2
     assert len(result.error_lines) == 1
     assert "--jobs" in result.error_lines[0]

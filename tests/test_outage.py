@@ -18,32 +18,8 @@ from typing import Any
 
 import psycopg
 import pytest
-from dbtools import TestDatabases
-from faultkit import EVENTS_DEFINITIONS, Cli, create_events, events_in, finish, insert_events
-
-BLOCKED_IN_BATCH_TWO = """
-WORKDIR = Path(__file__).parent
-
-
-def block_on_p30(row):
-    # Batch 1 (p1..p20) commits; batch 2 stops at p30 until the test says so.
-    if row["payload"] == "p30" and not (WORKDIR / "resumed").exists():
-        (WORKDIR / "started").touch()
-        deadline = time.monotonic() + 60
-        while not (WORKDIR / "release").exists() and time.monotonic() < deadline:
-            time.sleep(0.02)
-    return dict(row)
-
-
-DEFINITIONS = {
-    "Events": ExportDefinition(
-        source={"table": "events", "cursor": {"field": "at", "id_field": "id"}},
-        destination={"table": "events", "conflict_columns": ["id"]},
-        transform=block_on_p30,
-        batch_size=20,
-    ),
-}
-"""
+from dbtools import TestDatabases, finish, run_cli, start_cli
+from faultkit import JOB, create_events, events_in, fault_env, insert_events
 
 
 def _wait_until(check: Any, what: str) -> None:
@@ -68,8 +44,8 @@ def test_restart_during_a_batch_fails_cleanly_and_resumes_exactly(
 ) -> None:
     create_events(dbs)
     _one_at_a_time_rows(dbs, 50)
-    cli = Cli.for_test(dbs, tmp_path, BLOCKED_IN_BATCH_TWO)
-    run = cli.start("export-to-pg", "Events")
+    env = fault_env(dbs, tmp_path, "blocked_in_batch_two")
+    run = start_cli([JOB, "Events"], env, cwd=tmp_path)
     _wait_until((tmp_path / "started").exists, "batch 2")
     dbs.server.restart()
     (tmp_path / "release").touch()
@@ -80,7 +56,7 @@ def test_restart_during_a_batch_fails_cleanly_and_resumes_exactly(
     assert "Traceback" not in failed.stderr
     assert events_in(dbs, "analytics") == dict(list(events_in(dbs, "core").items())[:20])
     (tmp_path / "resumed").touch()
-    resumed = cli.sync("Events")
+    resumed = run_cli([JOB, "Events"], env, cwd=tmp_path)
     assert resumed.code == 0, resumed.stderr
     assert events_in(dbs, "analytics") == events_in(dbs, "core")
     assert _runs(dbs)[0] in ("failed", "abandoned")
@@ -92,10 +68,10 @@ def test_restart_while_core_is_busy_fails_cleanly_and_resumes_exactly(
 ) -> None:
     create_events(dbs)
     insert_events(dbs, 10)
-    cli = Cli.for_test(dbs, tmp_path, EVENTS_DEFINITIONS)
+    env = fault_env(dbs, tmp_path, "events")
     writer = psycopg.connect(dbs.core_url)
     writer.execute("INSERT INTO events (payload) VALUES ('late')")
-    run = cli.start("export-to-pg", "EventsById", extra_env={"TABLESYNC_WRITER_WAIT_S": "60"})
+    run = start_cli([JOB, "EventsById"], {**env, "TABLESYNC_WRITER_WAIT_S": "60"}, cwd=tmp_path)
     # The run record exists once the run holds its lock and waits for the writer.
     _wait_until(lambda: _runs(dbs) == ["running"], "the run to wait for the core writer")
     dbs.server.restart()
@@ -106,7 +82,7 @@ def test_restart_while_core_is_busy_fails_cleanly_and_resumes_exactly(
     assert failed.error_lines[0].startswith("error: EventsById: lost the database connection: ")
     assert "Traceback" not in failed.stderr
     assert events_in(dbs, "analytics") == {}
-    resumed = cli.sync("EventsById")
+    resumed = run_cli([JOB, "EventsById"], env, cwd=tmp_path)
     assert resumed.code == 0, resumed.stderr
     assert events_in(dbs, "analytics") == events_in(dbs, "core")
     assert _runs(dbs) in (["failed", "succeeded"], ["abandoned", "succeeded"])
@@ -125,10 +101,10 @@ def test_unreachable_server_is_retried_a_bounded_number_of_times(
     dbs: TestDatabases, tmp_path: Path, dead_port: int, retries: int
 ) -> None:
     create_events(dbs)
-    cli = Cli.for_test(dbs, tmp_path, EVENTS_DEFINITIONS)
-    cli.env["DATABASE_URL_ANALYTICS"] = f"postgresql://tablesync@127.0.0.1:{dead_port}/analytics"
-    cli.env["TABLESYNC_CONNECT_RETRIES"] = str(retries)
-    result = cli.sync("EventsByTime")
+    env = fault_env(dbs, tmp_path, "events")
+    env["DATABASE_URL_ANALYTICS"] = f"postgresql://tablesync@127.0.0.1:{dead_port}/analytics"
+    env["TABLESYNC_CONNECT_RETRIES"] = str(retries)
+    result = run_cli([JOB, "EventsByTime"], env, cwd=tmp_path)
     assert result.code == 1
     assert len(result.error_lines) == 1
     assert result.error_lines[0].startswith("error: cannot connect to the analytics database: ")
@@ -141,10 +117,10 @@ def test_unreachable_server_is_retried_a_bounded_number_of_times(
 
 def test_a_missing_database_is_never_retried(dbs: TestDatabases, tmp_path: Path) -> None:
     create_events(dbs)
-    cli = Cli.for_test(dbs, tmp_path, EVENTS_DEFINITIONS)
-    cli.env["DATABASE_URL_ANALYTICS"] = dbs.analytics_url.replace("/ts_", "/ts_missing_")
-    cli.env["TABLESYNC_CONNECT_RETRIES"] = "5"
-    result = cli.sync("EventsByTime")
+    env = fault_env(dbs, tmp_path, "events")
+    env["DATABASE_URL_ANALYTICS"] = dbs.analytics_url.replace("/ts_", "/ts_missing_")
+    env["TABLESYNC_CONNECT_RETRIES"] = "5"
+    result = run_cli([JOB, "EventsByTime"], env, cwd=tmp_path)
     assert result.code == 2
     assert len(result.error_lines) == 1
     assert "does not exist" in result.error_lines[0]
@@ -159,8 +135,8 @@ def test_retry_settings_are_checked(
     dbs: TestDatabases, tmp_path: Path, variable: str, value: str
 ) -> None:
     create_events(dbs)
-    cli = Cli.for_test(dbs, tmp_path, EVENTS_DEFINITIONS)
-    result = cli.sync("EventsByTime", extra_env={variable: value})
+    env = fault_env(dbs, tmp_path, "events")
+    result = run_cli([JOB, "EventsByTime"], {**env, variable: value}, cwd=tmp_path)
     assert result.code == 2
     assert len(result.error_lines) == 1
     assert variable in result.error_lines[0]
@@ -171,21 +147,21 @@ def test_the_server_coming_back_during_the_retries_is_a_success(
 ) -> None:
     create_events(dbs)
     insert_events(dbs, 5)
-    cli = Cli.for_test(dbs, tmp_path, EVENTS_DEFINITIONS)
+    env = fault_env(dbs, tmp_path, "events")
     # Generous retries: the server comes back while the CLI is still retrying.
-    cli.env.update(TABLESYNC_CONNECT_RETRIES="100", TABLESYNC_CONNECT_BACKOFF_S="0.2")
+    env.update(TABLESYNC_CONNECT_RETRIES="100", TABLESYNC_CONNECT_BACKOFF_S="0.2")
     embedded = dbs.server.embedded
     assert embedded is not None
     stderr_path = tmp_path / "stderr.txt"
     embedded.stop()
     try:
         with stderr_path.open("w") as stderr:
-            run = subprocess.Popen(
-                cli.command("export-to-pg", "EventsByTime"),
+            run = start_cli(
+                [JOB, "EventsByTime"],
+                env,
                 cwd=tmp_path,
-                env=cli.env,
                 stdout=subprocess.DEVNULL,
-                stderr=stderr,
+                stderr=stderr.fileno(),
             )
             _wait_until(lambda: "retrying in" in stderr_path.read_text(), "a retry")
     finally:

@@ -7,10 +7,9 @@ import logging
 import os
 import pty
 import subprocess
-import sys
 
 import pytest
-from dbtools import REPO_ROOT, TestDatabases
+from dbtools import TestDatabases, start_cli
 from opstools import JOB, RunCli, databases, definition, seeded
 
 from services.base.results import RunResult
@@ -98,13 +97,7 @@ def test_without_a_terminal_the_cli_logs_progress_lines(
 def test_on_a_terminal_the_cli_draws_a_bar(dbs: TestDatabases, env: dict[str, str]) -> None:
     seeded(dbs, stat_events=100, import_jobs=0)
     leader, follower = pty.openpty()
-    process = subprocess.Popen(
-        [sys.executable, str(REPO_ROOT / "run_job.py"), JOB, "StatEvent"],
-        cwd=REPO_ROOT,
-        env=env,
-        stdout=follower,
-        stderr=subprocess.DEVNULL,
-    )
+    process = start_cli([JOB, "StatEvent"], env, stdout=follower, stderr=subprocess.DEVNULL)
     os.close(follower)
     chunks = []
     while True:

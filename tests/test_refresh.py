@@ -57,9 +57,9 @@ def _read_until(stop: threading.Event, url: str, seen: list[int], errors: list[s
     with psycopg.connect(url, autocommit=True) as conn:
         while not stop.is_set():
             try:
-                seen.append(
-                    int(conn.execute(f"SELECT count(*) FROM {IMPORT_JOB}".encode()).fetchone()[0])
-                )  # type: ignore[index]
+                row = conn.execute(f"SELECT count(*) FROM {IMPORT_JOB}".encode()).fetchone()
+                assert row is not None
+                seen.append(int(row[0]))
             except psycopg.Error as exc:
                 errors.append(str(exc))
 

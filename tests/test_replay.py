@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from dbtools import TestDatabases
-from opstools import JOB, RunCli, position, run_cli_answering, runs, seeded, synced
+from opstools import JOB, RunCli, position, runs, seeded, synced
 
 from services.store.lock import definition_lock
 
@@ -28,7 +28,7 @@ def test_reset_asks_first_and_a_no_changes_nothing(
     seeded(dbs)
     synced(dbs, run_cli, env, "StatEvent")
     saved, records = position(dbs, "StatEvent"), runs(dbs, "StatEvent")
-    code, out, err = run_cli_answering([JOB, "--reset", "StatEvent"], env, "n\n")
+    code, out, err = run_cli([JOB, "--reset", "StatEvent"], env, stdin="n\n")
     assert code == 1
     assert "Go ahead?" in err and "error: aborted" in err
     assert "saved position after: none (the start)" in out
@@ -41,7 +41,7 @@ def test_reset_replays_every_row_and_is_recorded(
 ) -> None:
     seeded(dbs)
     synced(dbs, run_cli, env, "StatEvent")
-    code, out, err = run_cli_answering([JOB, "--reset", "StatEvent"], env, "y\n")
+    code, out, err = run_cli([JOB, "--reset", "StatEvent"], env, stdin="y\n")
     assert code == 0, out + err
     assert position(dbs, "StatEvent") == (None, None)
     status, read, before, after, note, command = _last_run(dbs, "StatEvent")

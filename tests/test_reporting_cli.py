@@ -14,9 +14,9 @@ from typing import Any
 
 import orjson
 import pytest
-from dbtools import TestDatabases
-from faultkit import Cli, Outcome, insert_events
-from runtools import PASSWORD, counts, runs, secret_cli
+from dbtools import CliResult, TestDatabases, run_cli
+from faultkit import JOB, insert_events
+from runtools import PASSWORD, counts, runs, secret_env
 from slack_server import SlackServer, free_port, serve_slack
 
 ROWS = 25
@@ -29,11 +29,13 @@ def slack() -> Iterator[SlackServer]:
 
 
 @pytest.fixture
-def cli(dbs: TestDatabases, tmp_path: Path, password_role: str, slack: SlackServer) -> Cli:
-    cli = secret_cli(dbs, tmp_path, password_role)
-    cli.env["SLACK_WEBHOOK_URL"] = slack.webhook_url
+def env(
+    dbs: TestDatabases, tmp_path: Path, password_role: str, slack: SlackServer
+) -> dict[str, str]:
+    env = secret_env(dbs, tmp_path, password_role)
+    env["SLACK_WEBHOOK_URL"] = slack.webhook_url
     insert_events(dbs, ROWS)
-    return cli
+    return env
 
 
 def make_it_fail(dbs: TestDatabases) -> None:
@@ -42,7 +44,7 @@ def make_it_fail(dbs: TestDatabases) -> None:
 
 
 def written_by_the_run(
-    outcome: Outcome, slack: SlackServer, dbs: TestDatabases, workdir: Path
+    outcome: CliResult, slack: SlackServer, dbs: TestDatabases, workdir: Path
 ) -> str:
     """Everything the run wrote anywhere: output, Slack bodies, run records, failure files."""
     files = [p.read_text() for p in sorted((workdir / "failures").rglob("*")) if p.is_file()]
@@ -61,11 +63,11 @@ def written_by_the_run(
 
 
 def test_a_failure_posts_one_message_naming_definition_and_error_without_the_password(
-    dbs: TestDatabases, cli: Cli, slack: SlackServer, tmp_path: Path
+    dbs: TestDatabases, env: dict[str, str], slack: SlackServer, tmp_path: Path
 ) -> None:
     make_it_fail(dbs)
 
-    outcome = cli.sync("Events")
+    outcome = run_cli([JOB, "Events"], env, cwd=tmp_path)
 
     assert outcome.code == 1
     assert len(slack.requests) == 1
@@ -83,13 +85,17 @@ def test_a_failure_posts_one_message_naming_definition_and_error_without_the_pas
 
 
 def test_a_failure_exits_1_whether_slack_answers_500_or_is_down(
-    dbs: TestDatabases, cli: Cli, slack: SlackServer
+    dbs: TestDatabases, env: dict[str, str], tmp_path: Path, slack: SlackServer
 ) -> None:
     make_it_fail(dbs)
     slack.mode = "500"
 
-    broken = cli.sync("Events")
-    down = cli.sync("Events", extra_env={"SLACK_WEBHOOK_URL": f"http://127.0.0.1:{free_port()}/x"})
+    broken = run_cli([JOB, "Events"], env, cwd=tmp_path)
+    down = run_cli(
+        [JOB, "Events"],
+        {**env, "SLACK_WEBHOOK_URL": f"http://127.0.0.1:{free_port()}/x"},
+        cwd=tmp_path,
+    )
 
     assert (broken.code, down.code) == (1, 1)
     assert len(slack.requests) == 3  # the first try and slack-sdk's 2 retries
@@ -101,16 +107,20 @@ def test_a_failure_exits_1_whether_slack_answers_500_or_is_down(
 # --- successes ----------------------------------------------------------------------------
 
 
-def test_a_success_posts_nothing_by_default(cli: Cli, slack: SlackServer) -> None:
-    outcome = cli.sync("Events")
+def test_a_success_posts_nothing_by_default(
+    env: dict[str, str], tmp_path: Path, slack: SlackServer
+) -> None:
+    outcome = run_cli([JOB, "Events"], env, cwd=tmp_path)
 
     assert outcome.code == 0
     assert slack.requests == []
     assert outcome.stdout.startswith(f"Events: succeeded — read {ROWS}, created {ROWS}, ")
 
 
-def test_a_success_posts_once_with_slack_notify_all(cli: Cli, slack: SlackServer) -> None:
-    outcome = cli.sync("Events", extra_env={"SLACK_NOTIFY": "all"})
+def test_a_success_posts_once_with_slack_notify_all(
+    env: dict[str, str], tmp_path: Path, slack: SlackServer
+) -> None:
+    outcome = run_cli([JOB, "Events"], {**env, "SLACK_NOTIFY": "all"}, cwd=tmp_path)
 
     assert outcome.code == 0
     assert len(slack.requests) == 1
@@ -118,14 +128,18 @@ def test_a_success_posts_once_with_slack_notify_all(cli: Cli, slack: SlackServer
 
 
 def test_a_success_exits_0_whether_slack_answers_500_or_is_down(
-    cli: Cli, slack: SlackServer
+    env: dict[str, str], tmp_path: Path, slack: SlackServer
 ) -> None:
     slack.mode = "500"
 
-    broken = cli.sync("Events", extra_env={"SLACK_NOTIFY": "all"})
-    down = cli.sync(
-        "Events",
-        extra_env={"SLACK_NOTIFY": "all", "SLACK_WEBHOOK_URL": f"http://127.0.0.1:{free_port()}/x"},
+    broken = run_cli([JOB, "Events"], {**env, "SLACK_NOTIFY": "all"}, cwd=tmp_path)
+    down = run_cli(
+        [JOB, "Events"],
+        {
+            **env,
+            **{"SLACK_NOTIFY": "all", "SLACK_WEBHOOK_URL": f"http://127.0.0.1:{free_port()}/x"},
+        },
+        cwd=tmp_path,
     )
 
     assert (broken.code, down.code) == (0, 0)
@@ -136,7 +150,7 @@ def test_a_success_exits_0_whether_slack_answers_500_or_is_down(
 # --- --json -------------------------------------------------------------------------------
 
 
-def json_results(outcome: Outcome) -> list[dict[str, Any]]:
+def json_results(outcome: CliResult) -> list[dict[str, Any]]:
     parsed: list[dict[str, Any]] = orjson.loads(outcome.stdout)
     return parsed
 
@@ -146,11 +160,13 @@ def as_counts(result: dict[str, Any]) -> tuple[int, ...]:
     return (c["read"], c["created"], c["updated"], c["skipped"], c["errors"])
 
 
-def test_json_output_matches_the_run_records(dbs: TestDatabases, cli: Cli) -> None:
+def test_json_output_matches_the_run_records(
+    dbs: TestDatabases, env: dict[str, str], tmp_path: Path
+) -> None:
     make_it_fail(dbs)
-    failed = cli.sync("Events", "--json")
+    failed = run_cli([JOB, "Events", "--json"], env, cwd=tmp_path)
     dbs.query_core("UPDATE events SET payload = 'fixed' WHERE id = 15")
-    succeeded = cli.sync("Events", "--json")
+    succeeded = run_cli([JOB, "Events", "--json"], env, cwd=tmp_path)
 
     assert (failed.code, succeeded.code) == (1, 0)
     (failure,), (success,) = json_results(failed), json_results(succeeded)
@@ -182,13 +198,15 @@ def json_log_lines(stderr: str) -> list[dict[str, Any]]:
 
 
 def test_json_logs_are_one_object_per_line(
-    dbs: TestDatabases, cli: Cli, slack: SlackServer
+    dbs: TestDatabases, env: dict[str, str], tmp_path: Path, slack: SlackServer
 ) -> None:
     slack.mode = "500"  # a warning to log
-    ok = cli.sync("Events", extra_env={"LOG_FORMAT": "json", "SLACK_NOTIFY": "all"})
+    ok = run_cli(
+        [JOB, "Events"], {**env, "LOG_FORMAT": "json", "SLACK_NOTIFY": "all"}, cwd=tmp_path
+    )
     insert_events(dbs, 1)
     dbs.query_core("UPDATE events SET payload = 'boom' WHERE id = %s", (ROWS + 1,))
-    failed = cli.sync("Events", extra_env={"LOG_FORMAT": "json"})
+    failed = run_cli([JOB, "Events"], {**env, "LOG_FORMAT": "json"}, cwd=tmp_path)
 
     assert (ok.code, failed.code) == (0, 1)
     ok_logs, failed_logs = json_log_lines(ok.stderr), json_log_lines(failed.stderr)

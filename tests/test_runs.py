@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from dbtools import TestDatabases
-from faultkit import Cli, insert_events
-from runtools import PASSWORD, counts, runs, secret_cli
+from dbtools import TestDatabases, run_cli, start_cli
+from faultkit import JOB, insert_events
+from runtools import PASSWORD, counts, runs, secret_env
 
 from services.store.runs import ABANDONED_TEXT
 
@@ -25,8 +25,8 @@ WAIT_S = 60.0
 
 
 @pytest.fixture
-def cli(dbs: TestDatabases, tmp_path: Path, password_role: str) -> Cli:
-    return secret_cli(dbs, tmp_path, password_role)
+def env(dbs: TestDatabases, tmp_path: Path, password_role: str) -> dict[str, str]:
+    return secret_env(dbs, tmp_path, password_role)
 
 
 def saved_position(dbs: TestDatabases) -> dict[str, Any]:
@@ -51,16 +51,18 @@ def assert_ran_here(record: dict[str, Any]) -> None:
 # --- success ------------------------------------------------------------------------------
 
 
-def test_a_success_records_what_each_run_did(dbs: TestDatabases, cli: Cli) -> None:
+def test_a_success_records_what_each_run_did(
+    dbs: TestDatabases, env: dict[str, str], tmp_path: Path
+) -> None:
     insert_events(dbs, 25)
 
-    assert cli.sync("Events").code == 0
+    assert run_cli([JOB, "Events"], env, cwd=tmp_path).code == 0
     # 5 rows change, 3 are new, 2 of them skipped by the transform.
     dbs.query_core("UPDATE events SET payload = payload || '!', at = now() WHERE id <= 5")
     insert_events(dbs, 1)
     insert_events(dbs, 2, tag="skip")
-    assert cli.sync("Events").code == 0
-    assert cli.sync("Events").code == 0  # nothing new
+    assert run_cli([JOB, "Events"], env, cwd=tmp_path).code == 0
+    assert run_cli([JOB, "Events"], env, cwd=tmp_path).code == 0  # nothing new
 
     first, second, third = runs(dbs)
     assert [r["status"] for r in (first, second, third)] == ["succeeded"] * 3
@@ -80,12 +82,12 @@ def test_a_success_records_what_each_run_did(dbs: TestDatabases, cli: Cli) -> No
 
 
 def test_a_failure_records_the_committed_batches_and_the_error(
-    dbs: TestDatabases, cli: Cli
+    dbs: TestDatabases, env: dict[str, str], tmp_path: Path
 ) -> None:
     insert_events(dbs, 25)
     dbs.query_core("UPDATE events SET payload = 'boom' WHERE id = 15")
 
-    outcome = cli.sync("Events")
+    outcome = run_cli([JOB, "Events"], env, cwd=tmp_path)
 
     assert outcome.code == 1
     (record,) = runs(dbs)
@@ -120,14 +122,13 @@ def runner_sessions(dbs: TestDatabases) -> int:
 
 
 def test_a_killed_run_stays_running_until_the_next_run_marks_it_abandoned(
-    dbs: TestDatabases, cli: Cli, tmp_path: Path
+    dbs: TestDatabases, env: dict[str, str], tmp_path: Path
 ) -> None:
     insert_events(dbs, 25)
     flag = tmp_path / "blocked"
     # Blocks in the transform of the second batch, after the first one committed.
-    proc = cli.start("export-to-pg", "Events", extra_env={
-        "TEST_BLOCK_AT": "p15", "TEST_BLOCKED_FLAG": str(flag)
-    })  # fmt: skip
+    blocked = {"TEST_BLOCK_AT": "p15", "TEST_BLOCKED_FLAG": str(flag)}
+    proc = start_cli([JOB, "Events"], {**env, **blocked}, cwd=tmp_path)
     try:
         wait_for("the run to reach row 15", flag.exists)
     finally:
@@ -140,7 +141,7 @@ def test_a_killed_run_stays_running_until_the_next_run_marks_it_abandoned(
     # The server notices the closed connections and drops the dead run's lock.
     wait_for("the dead run's sessions to end", lambda: runner_sessions(dbs) == 0)
 
-    assert cli.sync("Events").code == 0
+    assert run_cli([JOB, "Events"], env, cwd=tmp_path).code == 0
 
     abandoned, rerun = runs(dbs)
     assert abandoned["id"] == dead["id"]

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
-from dbtools import REPO_ROOT, TestDatabases
+from dbtools import TestDatabases, start_cli
 from opstools import JOB, RunCli, runs, seeded
 
 # Two of each single-definition runner and two --all --jobs 2 runners, all at once.
@@ -19,22 +16,11 @@ RUNNERS = [
 ]
 
 
-def _start(args: list[str], env: dict[str, str]) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, str(REPO_ROOT / "run_job.py"), JOB, *args],
-        cwd=REPO_ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-
 def test_many_runners_at_once_each_definition_synced_once_the_rest_exit_75(
     dbs: TestDatabases, run_cli: RunCli, env: dict[str, str]
 ) -> None:
     seeded(dbs, stat_events=3_000, import_jobs=300)
-    processes = [_start(args, env) for args in RUNNERS]
+    processes = [start_cli([JOB, *args], env) for args in RUNNERS]
     outputs = [p.communicate(timeout=300) for p in processes]
     outcomes = [(p.returncode, out, err) for p, (out, err) in zip(processes, outputs, strict=True)]
     for code, out, err in outcomes:

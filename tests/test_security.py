@@ -11,40 +11,14 @@ from pathlib import Path
 import psycopg
 import pytest
 from authkit import Role, password_auth, role  # noqa: F401, F811 - fixtures
-from dbtools import TestDatabases
-from faultkit import Cli, create_events, events_in, insert_one_by_one
+from dbtools import TestDatabases, run_cli
+from definitions.hostile import HOSTILE
+from faultkit import JOB, create_events, events_in, fault_env, insert_one_by_one
 from psycopg import sql
 from slack_server import serve_slack
 
 from services.base.db import _connection_kwargs
 from services.base.redact import redact, register_from_environment
-
-# A transform whose error message carries both connection URLs, password and
-# all: the worst a user's code can do. Every channel must still mask it.
-LEAKY_DEFINITIONS = """
-def leaky(row):
-    if row["payload"] == "p3":
-        raise RuntimeError(
-            "cannot reach " + os.environ["DATABASE_URL_CORE"]
-            + " nor " + os.environ["DATABASE_URL_ANALYTICS"]
-        )
-    return dict(row)
-
-
-DEFINITIONS = {
-    "Plain": ExportDefinition(
-        source={"table": "events", "cursor": {"field": "at", "id_field": "id"}},
-        destination={"table": "events", "conflict_columns": ["id"]},
-        batch_size=2,
-    ),
-    "Leaky": ExportDefinition(
-        source={"table": "events", "cursor": {"field": "at", "id_field": "id"}},
-        destination={"table": "events", "conflict_columns": ["id"]},
-        transform=leaky,
-        batch_size=2,
-    ),
-}
-"""
 
 
 def _grant(dbs: TestDatabases, role: Role) -> None:  # noqa: F811
@@ -60,18 +34,21 @@ def _grant(dbs: TestDatabases, role: Role) -> None:  # noqa: F811
 
 
 @pytest.fixture
-def cli(dbs: TestDatabases, tmp_path: Path, role: Role) -> Cli:  # noqa: F811
+def env(dbs: TestDatabases, tmp_path: Path, role: Role) -> dict[str, str]:  # noqa: F811
+    """The CLI on tests/definitions/leaky.py, logged in as a role with a password."""
     create_events(dbs)
     insert_one_by_one(dbs, 6)
     _grant(dbs, role)
-    cli = Cli.for_test(dbs, tmp_path, LEAKY_DEFINITIONS)
-    cli.env["DATABASE_URL_CORE"] = role.url(dbs.core_url)
-    cli.env["DATABASE_URL_ANALYTICS"] = role.url(dbs.analytics_url)
-    return cli
+    env = fault_env(dbs, tmp_path, "leaky")
+    env["DATABASE_URL_CORE"] = role.url(dbs.core_url)
+    env["DATABASE_URL_ANALYTICS"] = role.url(dbs.analytics_url)
+    return env
 
 
-def test_a_select_only_role_is_enough_to_sync_core(cli: Cli, dbs: TestDatabases) -> None:
-    result = cli.sync("Plain")
+def test_a_select_only_role_is_enough_to_sync_core(
+    env: dict[str, str], tmp_path: Path, dbs: TestDatabases
+) -> None:
+    result = run_cli([JOB, "Plain"], env, cwd=tmp_path)
     assert result.code == 0, result.stderr
     assert events_in(dbs, "analytics") == events_in(dbs, "core")
 
@@ -91,21 +68,22 @@ def test_core_sessions_cannot_write_even_if_they_tried(dbs: TestDatabases, role:
 
 
 def test_the_password_never_reaches_any_channel(
-    cli: Cli,
+    env: dict[str, str],
+    tmp_path: Path,
     dbs: TestDatabases,
     role: Role,  # noqa: F811
 ) -> None:
     with serve_slack() as slack:
-        cli.env.update(LOG_FORMAT="json", SLACK_WEBHOOK_URL=slack.webhook_url)
-        failed = cli.run("export-to-pg", "Leaky", "--verbose")
-        as_json = cli.run("export-to-pg", "Leaky", "--json")
+        env.update(LOG_FORMAT="json", SLACK_WEBHOOK_URL=slack.webhook_url)
+        failed = run_cli([JOB, "Leaky", "--verbose"], env, cwd=tmp_path)
+        as_json = run_cli([JOB, "Leaky", "--json"], env, cwd=tmp_path)
         requests = list(slack.requests)
     assert failed.code == 1 and as_json.code == 1
     assert len(failed.error_lines) == 1
     assert "cannot reach" in failed.error_lines[0]  # the error is there, masked
     assert requests, "Slack was not told about the failure"
     runs = dbs.query_analytics("SELECT row_to_json(r)::text FROM tablesync.runs r")
-    failure_files = [p.read_text() for p in (cli.workdir / "failures").rglob("*.json")]
+    failure_files = [p.read_text() for p in (tmp_path / "failures").rglob("*.json")]
     assert failure_files
     channels = {
         "stdout": failed.stdout + as_json.stdout,
@@ -118,14 +96,6 @@ def test_the_password_never_reaches_any_channel(
         assert text, f"{channel} is empty: nothing was checked"
         assert role.password not in text, f"the password leaked through {channel}"
     assert "***" in failed.error_lines[0]
-
-
-HOSTILE = {
-    "source": 'ev"; DROP TABLE canary; --',
-    "cursor": 'at") OR true; --',
-    "id": "id'); DELETE FROM canary; --",
-    "dest": 'dst"; DROP TABLE canary; --',
-}
 
 
 def test_hostile_identifiers_are_quoted_not_spliced(dbs: TestDatabases, tmp_path: Path) -> None:
@@ -143,19 +113,8 @@ def test_hostile_identifiers_are_quoted_not_spliced(dbs: TestDatabases, tmp_path
             ident["source"]
         )
     )
-    cli = Cli.for_test(dbs, tmp_path)
-    cli.define(f"""
-DEFINITIONS = {{
-    "Hostile": ExportDefinition(
-        source={{"table": {HOSTILE["source"]!r},
-                "cursor": {{"field": {HOSTILE["cursor"]!r}, "id_field": {HOSTILE["id"]!r}}}}},
-        destination={{"schema": "public", "table": {HOSTILE["dest"]!r},
-                     "conflict_columns": [{HOSTILE["id"]!r}]}},
-        batch_size=2,
-    ),
-}}
-""")
-    result = cli.sync("Hostile")
+    env = fault_env(dbs, tmp_path, "hostile")
+    result = run_cli([JOB, "Hostile"], env, cwd=tmp_path)
     assert result.code == 0, result.stderr
     assert dbs.query_core("SELECT n FROM canary") == [(1,)]
     assert dbs.query_analytics("SELECT n FROM canary") == [(1,)]

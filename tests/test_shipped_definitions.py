@@ -34,11 +34,9 @@ def _stat_events(dbs: TestDatabases) -> dict[str, dict[str, Any]]:
 
 def _import_jobs_match(dbs: TestDatabases) -> None:
     core = dbs.query_core(
-        IMPORT_JOB_CHECKSUM.format('"ImportJob"', 'WHERE "finishedAt" IS NOT NULL')  # type: ignore[arg-type]
+        IMPORT_JOB_CHECKSUM.format('"ImportJob"', 'WHERE "finishedAt" IS NOT NULL')
     )
-    analytics = dbs.query_analytics(
-        IMPORT_JOB_CHECKSUM.format("analytics_raw.import_job", "")  # type: ignore[arg-type]
-    )
+    analytics = dbs.query_analytics(IMPORT_JOB_CHECKSUM.format("analytics_raw.import_job", ""))
     assert analytics == core
     assert core[0][0] > 0
 

@@ -7,12 +7,13 @@ reads only (no write, no lock); ``--max-lag`` exits 1 and alerts Slack once when
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import orjson
 import pytest
 from dbtools import TestDatabases
+from opstools import RunCli
 from slack_server import SlackServer, serve_slack
 
 from jobs.export_to_pg.config import DEFINITIONS
@@ -23,7 +24,6 @@ from services.reporting import status
 from services.reporting.status_format import status_table
 from tools.seed_core import seed
 
-RunCli = Callable[..., tuple[int, str, str]]
 STAT_EVENTS, IMPORT_JOBS = 300, 30
 STATUS = ["export-to-pg", "--status"]
 

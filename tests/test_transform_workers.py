@@ -16,8 +16,8 @@ from typing import Any
 
 import psutil
 import pytest
-from dbtools import TestDatabases
-from faultkit import Cli
+from dbtools import TestDatabases, start_cli
+from faultkit import JOB, fault_env
 from synctools import counts_of, definition, failing_on, on_both, position, sync
 
 from services.base.errors import ConfigurationError, RowError
@@ -274,34 +274,9 @@ def test_a_container_cpu_limit_caps_the_default_worker_count(
         assert usable_cpus(tmp_path) == 1
 
 
-SLOW_DEFINITIONS = """
-import os, time
-
-MARK = {mark!r}
-
-
-def stall_in_worker(row):
-    if row["id"] == 30:
-        with open(MARK, "w") as out:
-            out.write(str(os.getpid()))
-        time.sleep(120)
-    return dict(row)
-
-
-DEFINITIONS = {{
-    "Slow": ExportDefinition(
-        source={{"table": "t", "cursor": {{"field": "n", "id_field": "id"}}}},
-        destination={{"table": "t", "conflict_columns": ["id"]}},
-        transform=stall_in_worker,
-        batch_size=4,
-    ),
-}}
-"""
-
-
 def _gone(pid: int) -> bool:
     try:
-        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+        return bool(psutil.Process(pid).status() == psutil.STATUS_ZOMBIE)
     except psutil.NoSuchProcess:
         return True
 
@@ -310,9 +285,9 @@ def test_workers_die_with_a_killed_runner(dbs: TestDatabases, tmp_path: Path) ->
     dbs.query_core("CREATE TABLE t (id int PRIMARY KEY, n int, v text)")
     dbs.query_core("INSERT INTO t SELECT g, g * 10, 'v' || g FROM generate_series(1, 40) g")
     dbs.query_analytics("CREATE TABLE analytics_raw.t (id int PRIMARY KEY, n int, v text)")
-    mark = tmp_path / "stalled"
-    cli = Cli.for_test(dbs, tmp_path, SLOW_DEFINITIONS.format(mark=str(mark)))
-    proc = cli.start("export-to-pg", "Slow", extra_env={WORKERS_VARIABLE: "2"})
+    mark = tmp_path / "stalled"  # tests/definitions/stall_in_worker.py writes it
+    env = {**fault_env(dbs, tmp_path, "stall_in_worker"), WORKERS_VARIABLE: "2"}
+    proc = start_cli([JOB, "Slow"], env, cwd=tmp_path)
     try:
         deadline = time.monotonic() + 60
         while not mark.exists() or not mark.read_text():

@@ -90,7 +90,7 @@ def test_types_converted_by_postgresql_when_source_and_destination_differ(
 
 
 # PostgreSQL text and jsonb cannot hold NUL; surrogates are not valid UTF-8.
-plain_text = st.text(st.characters(blacklist_characters="\x00", blacklist_categories=("Cs",)))
+plain_text = st.text(st.characters(blacklist_characters="\x00", blacklist_categories=["Cs"]))
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers(-(2**53), 2**53) | plain_text,
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(plain_text, inner, max_size=3),
