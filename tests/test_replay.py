@@ -123,3 +123,71 @@ def test_a_reset_while_a_run_holds_the_lock_exits_75_and_changes_nothing(
     assert "holds its lock" in err
     assert position(dbs, "StatEvent") == saved
     assert runs(dbs, "StatEvent") == records
+
+
+def _value_at(dbs: TestDatabases, offset: int) -> str:
+    return str(
+        dbs.query_core(
+            f'SELECT "updatedAt"::text FROM "StatEvent" WHERE {EXPORTABLE}'
+            ' ORDER BY "updatedAt", id OFFSET %s LIMIT 1',
+            (offset,),
+        )[0][0]
+    )
+
+
+def _exportable_between(dbs: TestDatabases, low: str | None, high: str) -> int:
+    """Exportable rows with low <= updatedAt < high (from the start when low is None)."""
+    rows = dbs.query_core(
+        f'SELECT count(*) FROM "StatEvent" WHERE {EXPORTABLE}'
+        ' AND (%s::timestamptz IS NULL OR "updatedAt" >= %s::timestamptz)'
+        ' AND "updatedAt" < %s::timestamptz',
+        (low, low, high),
+    )
+    return int(rows[0][0])
+
+
+def test_from_past_the_saved_position_says_how_many_rows_it_skips_and_asks(
+    dbs: TestDatabases, run_cli: RunCli, env: dict[str, str]
+) -> None:
+    seeded(dbs)
+    synced(dbs, run_cli, env, "StatEvent")
+    back, ahead = _value_at(dbs, 50), _value_at(dbs, 150)
+    assert run_cli([JOB, "--from", back, "--yes", "StatEvent"], env=env)[0] == 0
+    saved, records = position(dbs, "StatEvent"), runs(dbs, "StatEvent")
+    skipped = _exportable_between(dbs, back, ahead)
+    assert 0 < skipped < 200
+
+    forward = [JOB, "--from", ahead, "StatEvent"]
+    for answer in ("n\n", None):  # no, and no one to answer (cron): nothing moves
+        code, out, err = run_cli(forward, env, stdin=answer)
+        assert code == 1 and "error: aborted" in err
+        assert f"StatEvent: skip forward to updatedAt >= {ahead}" in out
+        assert f"  skips {skipped:,} row(s) never exported (counted)" in out
+        assert "replay" not in out
+        assert position(dbs, "StatEvent") == saved
+        assert runs(dbs, "StatEvent") == records
+
+    code, out, err = run_cli([*forward, "--yes"], env=env)
+    assert code == 0, out + err
+    assert f"{skipped:,} row(s) never exported skipped" in out
+    note = str(_last_run(dbs, "StatEvent")[4])
+    assert note.startswith(f"skip forward to updatedAt >= {ahead}; {skipped:,} row(s)")
+    expected = dbs.query_core(
+        f'SELECT count(*) FROM "StatEvent" WHERE {EXPORTABLE} AND "updatedAt" >= %s', (ahead,)
+    )[0][0]
+    assert _rows_read_by_next_run(run_cli, env, "StatEvent") == expected
+
+
+def test_from_on_a_definition_never_run_skips_the_rows_before_it(
+    dbs: TestDatabases, run_cli: RunCli, env: dict[str, str]
+) -> None:
+    seeded(dbs)
+    ahead = _value_at(dbs, 120)
+    code, out, err = run_cli([JOB, "--json", "--from", ahead, "--yes", "StatEvent"], env=env)
+    assert code == 0, out + err
+    done = json.loads(out)
+    assert (done["action"], done["position_before"]) == ("skip", None)
+    assert (done["rows_skipped"], done["rows_skipped_counted"]) == (
+        _exportable_between(dbs, None, ahead),
+        "exact",
+    )

@@ -13,9 +13,9 @@ import sys
 import click
 
 from services.base.constants import MAX_JOBS
-from services.base.errors import JobFailedError, TablesyncError
-from services.base.results import RunResult
+from services.base.errors import TablesyncError
 from services.cli.definitions import load_definitions, select_definitions
+from services.cli.modes import Mode, choose_mode
 
 
 def _max_lag(ctx: click.Context, param: click.Parameter, value: str | None) -> float | None:
@@ -36,6 +36,10 @@ def _help_text(summary: str, config_module: str) -> str:
         "Runs each named definition in order (or every one with --all). Exit 0 when all",
         "succeed, 1 when one failed while running, 2 on a usage or configuration error,",
         "75 when another run holds a definition's lock.",
+        "",
+        "Give at most one of --status, --dry-run, --verify, --reset, --from and --full-refresh;",
+        "the options of one mode (--repair, --from-id, --max-lag, --jobs) go only with it.",
+        "--json works with every mode.",
         "",
         "\b",
         "Definitions:",
@@ -87,7 +91,11 @@ def job_command(job: str, config_module: str, *, summary: str) -> click.Command:
     @click.option("--repair", is_flag=True, help="With --verify: re-sync the ranges that differ.")
     @click.option("--reset", is_flag=True, help="Move the saved position back to the start.")
     @click.option(
-        "--from", "from_value", metavar="VALUE", help="Replay rows at and after this cursor."
+        "--from",
+        "from_value",
+        metavar="VALUE",
+        help="Start the next run at this cursor value: back replays rows, forward skips rows"
+        " (it says how many and asks).",
     )
     @click.option("--from-id", metavar="ID", help="With --from: start at this tie-breaker id.")
     @click.option("--full-refresh", is_flag=True, help="Rebuild the destination aside, then swap.")
@@ -114,35 +122,18 @@ def job_command(job: str, config_module: str, *, summary: str) -> click.Command:
         verbose: bool,
     ) -> None:
         from services.cli.operations import Operation, run_operation
-        from services.cli.run import run_definitions
+        from services.cli.run import run_and_print
         from services.cli.status_view import show_status
-        from services.reporting.report import results_json, summary_line
 
+        mode = choose_mode(ctx)  # a usage error is found before anything is loaded
         if verbose and ctx.obj is not None:
             ctx.obj["verbose"] = True
-        op = Operation(
-            dry_run=dry_run,
-            verify=verify,
-            repair=repair,
-            reset=reset,
-            from_value=from_value,
-            from_id=from_id,
-            full_refresh=full_refresh,
-            yes=yes,
-            json_output=json_output,
-            command=shlex.join(sys.argv),
-        )
         definitions = load_definitions(config_module)
-        if op.requested:
-            op.check()
-            chosen = select_definitions(
-                job, definitions, list(names), all_definitions=all_definitions
+        if mode is Mode.RUN:
+            run_and_print(
+                job, definitions, list(names), all_definitions, json_output=json_output, jobs=jobs
             )
-            run_operation(job, definitions, chosen, op)
-            return
-        if max_lag is not None and not status_view:
-            raise click.UsageError("--max-lag is a check of the status view: add --status")
-        if status_view:
+        elif mode is Mode.STATUS:
             show_status(
                 job,
                 definitions,
@@ -151,27 +142,19 @@ def job_command(job: str, config_module: str, *, summary: str) -> click.Command:
                 json_output=json_output,
                 max_lag_s=max_lag,
             )
-            return
-
-        def echo(result: RunResult) -> None:
-            if not json_output:
-                click.echo(summary_line(result))
-
-        try:
-            results = run_definitions(
-                job,
-                definitions,
-                list(names),
-                all_definitions=all_definitions,
-                on_result=echo,
-                jobs=jobs,
-                progress_tty=False if json_output else None,
+        else:
+            op = Operation(
+                mode,
+                repair=repair,
+                from_value=from_value,
+                from_id=from_id,
+                yes=yes,
+                json_output=json_output,
+                command=shlex.join(sys.argv),
             )
-        except JobFailedError as exc:
-            if json_output:
-                click.echo(results_json(exc.results).decode())
-            raise
-        if json_output:
-            click.echo(results_json(results).decode())
+            chosen = select_definitions(
+                job, definitions, list(names), all_definitions=all_definitions
+            )
+            run_operation(job, definitions, chosen, op)
 
     return command

@@ -1,7 +1,9 @@
 """Operator commands of a job: --dry-run, --verify, --reset/--from, --full-refresh.
 
-Thin: each parses nothing, asks for confirmation where it must, and hands off
-to one service function; the services hold every query.
+Thin: each asks for confirmation where it must and hands off to one service
+function; the services hold every query. With ``--json`` each definition's
+outcome is one JSON object on a line of stdout, and whatever is said to a
+person (a plan, a question) goes to stderr.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import click
 
@@ -16,50 +19,38 @@ from services.base.db import Databases
 from services.base.definition import ExportDefinition
 from services.base.errors import JobFailedError, TablesyncError
 from services.base.settings import DatabaseUrls
+from services.cli.modes import Mode
 
 
 @dataclass(frozen=True)
 class Operation:
-    """The operator flags given on the command line."""
+    """The operator command given on the command line, and its options."""
 
-    dry_run: bool = False
-    verify: bool = False
+    mode: Mode
     repair: bool = False
-    reset: bool = False
     from_value: str | None = None
     from_id: str | None = None
-    full_refresh: bool = False
     yes: bool = False
     json_output: bool = False
     command: str = ""
 
-    @property
-    def requested(self) -> bool:
-        modes = [self.dry_run, self.verify, self.reset, self.from_value is not None]
-        return any([*modes, self.full_refresh, self.repair, self.from_id is not None])
+    def say(self, lines: list[str]) -> None:
+        """Tell a person ``lines``: on stdout, or on stderr when stdout carries JSON."""
+        click.echo("\n".join(lines), err=self.json_output)
 
-    def check(self) -> None:
-        """Refuse combinations that mean nothing, before anything is read or written."""
-        modes = [self.dry_run, self.verify, self.reset, self.from_value is not None]
-        modes.append(self.full_refresh)
-        if sum(modes) > 1:
-            raise click.UsageError(
-                "give only one of --dry-run, --verify, --reset, --from, --full-refresh"
-            )
-        if self.repair and not self.verify:
-            raise click.UsageError("--repair goes with --verify")
-        if self.from_id is not None and self.from_value is None:
-            raise click.UsageError("--from-id goes with --from VALUE")
+    def done(self, line: str, as_json: dict[str, Any]) -> None:
+        """Print one definition's outcome: ``line``, or ``as_json`` with --json."""
+        click.echo(json.dumps(as_json) if self.json_output else line)
 
 
-Action = Callable[[Databases, str, str, ExportDefinition, "Operation"], None]
+Action = Callable[[Databases, str, str, ExportDefinition, Operation], None]
 
 
 def run_operation(
     job: str, definitions: Mapping[str, ExportDefinition], names: list[str], op: Operation
 ) -> None:
     """Apply ``op`` to each named definition in order; collect failures like a sync does."""
-    action = _action(op)
+    action = _ACTIONS[op.mode]
     errors: list[TablesyncError] = []
     with Databases(DatabaseUrls.from_env()) as dbs:
         for name in names:
@@ -71,26 +62,13 @@ def run_operation(
         raise JobFailedError(errors)
 
 
-def _action(op: Operation) -> Action:
-    if op.dry_run:
-        return _dry_run
-    if op.verify:
-        return _verify
-    if op.full_refresh:
-        return _full_refresh
-    return _reset
-
-
 def _dry_run(
     dbs: Databases, job: str, name: str, definition: ExportDefinition, op: Operation
 ) -> None:
     from services.operations.dry_run import describe, dry_run
 
     found = dry_run(dbs, job, name, definition)
-    if op.json_output:
-        click.echo(json.dumps(found.to_dict()))
-    else:
-        click.echo("\n".join(describe(found)))
+    op.done("\n".join(describe(found)), found.to_dict())
 
 
 def _verify(
@@ -99,12 +77,12 @@ def _verify(
     from services.operations.verify import verify
 
     report = verify(dbs, job, name, definition, repair=op.repair)
-    click.echo(json.dumps(report.to_dict()) if op.json_output else "\n".join(report.lines()))
+    op.done("\n".join(report.lines()), report.to_dict())
     report.raise_if_differs()
 
 
 def _confirm(lines: list[str], op: Operation) -> None:
-    click.echo("\n".join(lines))
+    op.say(lines)
     if not op.yes:
         click.confirm("Go ahead?", abort=True, err=True)
 
@@ -116,7 +94,8 @@ def _reset(
 
     planned = plan_reset(dbs, job, name, definition, from_value=op.from_value, from_id=op.from_id)
     _confirm(planned.lines(), op)
-    click.echo(apply_reset(dbs, planned, command=op.command))
+    done = apply_reset(dbs, planned, command=op.command)
+    op.done(done.line(), done.to_dict())
 
 
 def _full_refresh(
@@ -131,4 +110,13 @@ def _full_refresh(
     total = pending_estimate(dbs, job, refresh_name(name), definition)
     with reporting(name, total, tty=False if op.json_output else None) as progress:
         done = full_refresh(dbs, job, name, definition, command=op.command, progress=progress)
-    click.echo(done)
+    op.done(done.line(), done.to_dict())
+
+
+_ACTIONS: dict[Mode, Action] = {
+    Mode.DRY_RUN: _dry_run,
+    Mode.VERIFY: _verify,
+    Mode.RESET: _reset,
+    Mode.FROM: _reset,
+    Mode.FULL_REFRESH: _full_refresh,
+}

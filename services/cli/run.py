@@ -7,6 +7,8 @@ import shlex
 import sys
 from collections.abc import Callable, Mapping
 
+import click
+
 from services.base.definition import ExportDefinition
 from services.base.errors import JobFailedError, TablesyncError
 from services.base.results import RunResult
@@ -74,3 +76,38 @@ def run_definitions(
     if errors:
         raise JobFailedError(errors, results=results)
     return results
+
+
+def run_and_print(
+    job: str,
+    definitions: Mapping[str, ExportDefinition],
+    names: list[str],
+    all_definitions: bool,
+    *,
+    json_output: bool,
+    jobs: int,
+) -> None:
+    """``run_definitions``, printing a summary line per definition as it ends, or with
+    ``json_output`` one JSON array of every result at the end (failed runs included)."""
+    from services.reporting.report import results_json, summary_line
+
+    def echo(result: RunResult) -> None:
+        if not json_output:
+            click.echo(summary_line(result))
+
+    try:
+        results = run_definitions(
+            job,
+            definitions,
+            names,
+            all_definitions=all_definitions,
+            on_result=echo,
+            jobs=jobs,
+            progress_tty=False if json_output else None,
+        )
+    except JobFailedError as exc:
+        if json_output:
+            click.echo(results_json(exc.results).decode())
+        raise
+    if json_output:
+        click.echo(results_json(results).decode())

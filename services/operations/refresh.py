@@ -21,6 +21,7 @@ destination make the refresh refuse: they would keep pointing at the old table.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import psycopg
@@ -214,6 +215,33 @@ def refresh_notice(dbs: Databases, job: str, name: str, definition: ExportDefini
     ]
 
 
+@dataclass(frozen=True)
+class RefreshDone:
+    """A full refresh that swapped its new table in."""
+
+    definition: str
+    destination: str
+    rows_read: int
+    build_run_id: int | None
+    run_id: int
+
+    def line(self) -> str:
+        return (
+            f"{self.definition}: {self.destination} rebuilt from {self.rows_read:,} row(s)"
+            f" and swapped in; run record {self.run_id}"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "definition": self.definition,
+            "action": "full refresh",
+            "destination": self.destination,
+            "rows_read": self.rows_read,
+            "build_run_id": self.build_run_id,
+            "run_id": self.run_id,
+        }
+
+
 def full_refresh(
     dbs: Databases,
     job: str,
@@ -222,8 +250,8 @@ def full_refresh(
     *,
     command: str = "",
     progress: Callable[[RunResult], None] | None = None,
-) -> str:
-    """Rebuild ``name``'s destination aside and swap it in; returns a line saying so.
+) -> RefreshDone:
+    """Rebuild ``name``'s destination aside and swap it in.
 
     Raises PreflightError when views or foreign keys depend on the destination,
     LockHeldError when another refresh (build) or run (swap) of it is busy, and
@@ -241,7 +269,4 @@ def full_refresh(
         analytics.autocommit = True
         with definition_lock(analytics, job, name):
             run_id = _swap(analytics, plan, build, command)
-    return (
-        f"{name}: {plan.destination.qualified} rebuilt from {build.counts.read:,} row(s)"
-        f" and swapped in; run record {run_id}"
-    )
+    return RefreshDone(name, plan.destination.qualified, build.counts.read, build.run_id, run_id)

@@ -1,9 +1,11 @@
-"""Replay and reset: move a definition's saved position back, recorded as a run.
+"""Replay, reset and skip: move a definition's saved position, recorded as a run.
 
-``--reset`` goes back to the start; ``--from VALUE [--from-id ID]`` goes back to
-just before the first row at or after that key, so the next run re-exports
-exactly the rows at and after it (upserts: rows already there are rewritten or
-counted as skipped, nothing is duplicated).
+``--reset`` goes back to the start; ``--from VALUE [--from-id ID]`` moves to
+just before the first row at or after that key, so the next run exports
+exactly the rows at and after it. Back from the saved position it is a replay
+(upserts: rows already there are rewritten or counted as skipped, nothing is
+duplicated); past it, a skip: the rows in between are never exported, and the
+plan says how many (counted when cheap, else the planner's estimate).
 """
 
 from __future__ import annotations
@@ -17,9 +19,11 @@ from psycopg import sql
 from services.base.db import Databases
 from services.base.definition import ExportDefinition
 from services.base.errors import ConfigurationError
-from services.base.position import Position, load_position, save_position
+from services.base.position import Position, Watermark, load_position, save_position
 from services.base.results import RunCounts
 from services.store import sql as q
+from services.store.catalog import Column
+from services.store.estimate import Counted, count_rows
 from services.store.lock import definition_lock
 from services.store.plan import SyncPlan
 from services.store.preflight import plan_definition
@@ -35,13 +39,57 @@ class ResetPlan:
     before: Position | None
     after: Position | None
     description: str  # e.g. "replay from updatedAt >= 2026-01-01 00:00:00+00"
+    # A move past the saved position: the rows it skips, never exported (0: none).
+    skipped: int = 0
+    skipped_counted: Counted = "exact"
+
+    @property
+    def action(self) -> str:
+        """``reset``, ``replay`` (a move back) or ``skip`` (a move forward)."""
+        return self.description.split(" ", 1)[0]
+
+    def skipped_text(self) -> str:
+        about = "" if self.skipped_counted == "exact" else "about "
+        return f"{about}{self.skipped:,} row(s) never exported"
 
     def lines(self) -> list[str]:
-        return [
+        lines = [
             f"{self.name}: {self.description}",
             f"  saved position now: {_show(self.before)}",
             f"  saved position after: {_show(self.after)}",
         ]
+        if self.action == "skip":
+            counted = "counted" if self.skipped_counted == "exact" else "the planner's estimate"
+            lines.append(f"  skips {self.skipped_text()} ({counted}): no run will export them")
+        return lines
+
+
+@dataclass(frozen=True)
+class ResetDone:
+    """A saved position moved under the definition's lock, and its run record."""
+
+    planned: ResetPlan
+    before: Position | None  # as found under the lock
+    note: str  # what the run record says
+    run_id: int
+
+    def line(self) -> str:
+        then = "The next run re-exports from there."
+        if self.planned.action == "skip":
+            then = "The next run exports from there."
+        return f"{self.planned.name}: {self.note}; run record {self.run_id}. {then}"
+
+    def to_dict(self) -> dict[str, Any]:
+        planned = self.planned
+        return {
+            "definition": planned.name,
+            "action": planned.action,
+            "position_before": None if self.before is None else self.before.to_dict(),
+            "position_after": None if planned.after is None else planned.after.to_dict(),
+            "rows_skipped": planned.skipped,
+            "rows_skipped_counted": planned.skipped_counted,
+            "run_id": self.run_id,
+        }
 
 
 def _show(position: Position | None) -> str:
@@ -80,20 +128,43 @@ def row_before_query(plan: SyncPlan, value: str, row_id: str | None) -> sql.Comp
     )
 
 
+def _check_cast(
+    core: psycopg.Connection[Any], plan: SyncPlan, option: str, text: str, column: Column
+) -> None:
+    """ConfigurationError naming ``option`` when ``text`` is not a value of ``column``'s type."""
+    try:
+        core.execute(sql.SQL("SELECT {}").format(_typed(text, column.type_name)))
+    except psycopg.DataError as exc:
+        raise ConfigurationError(
+            f"{plan.name}: {option} {text!r} is not a valid {column.type_name} for"
+            f" {plan.source.qualified}.{column.name} ({exc.diag.message_primary})"
+        ) from None
+
+
 def position_before(
     core: psycopg.Connection[Any], plan: SyncPlan, value: str, row_id: str | None
 ) -> Position | None:
     """The position whose next run starts at (value[, row_id]); None when that is the start."""
     if row_id is not None and plan.cursor_id is None:
         raise ConfigurationError(f"{plan.name}: --from-id needs a cursor id_field; it has none")
-    try:
-        row = core.execute(row_before_query(plan, value, row_id)).fetchone()
-    except psycopg.DataError as exc:
-        raise ConfigurationError(
-            f"{plan.name}: --from {value!r} is not a valid {plan.cursor.type_name} for"
-            f" {plan.source.qualified}.{plan.cursor.name} ({exc.diag.message_primary})"
-        ) from None
+    _check_cast(core, plan, "--from", value, plan.cursor)
+    if row_id is not None and plan.cursor_id is not None:
+        _check_cast(core, plan, "--from-id", row_id, plan.cursor_id)
+    row = core.execute(row_before_query(plan, value, row_id)).fetchone()
     return None if row is None else Position(value=row[0], id=row[1])
+
+
+def rows_skipped(
+    core: psycopg.Connection[Any], plan: SyncPlan, before: Position | None, after: Position | None
+) -> tuple[int, Counted]:
+    """The rows past ``before`` up to ``after``, which a move from one to the other skips
+    (none when ``after`` is not past ``before``)."""
+    if after is None:
+        return 0, "exact"
+    # after is an exported row's key, so the window (before, after] is empty unless it
+    # lies past before; the watermark bounds nothing more than the window's end.
+    mark = Watermark(value=after.value, inclusive=True)
+    return count_rows(core, plan, q.Window(lower=before, upper=after, watermark=mark))
 
 
 def plan_reset(
@@ -113,13 +184,16 @@ def plan_reset(
         if from_value is None:
             return ResetPlan(job, name, before, None, "reset to the start: replay every row")
         after = position_before(core, plan, from_value, from_id)
+        skipped, counted = rows_skipped(core, plan, before, after)
     key = f"{plan.cursor.name} >= {from_value}"
     if from_id is not None and plan.cursor_id is not None:
         key = f"({plan.cursor.name}, {plan.cursor_id.name}) >= ({from_value}, {from_id})"
+    if skipped:
+        return ResetPlan(job, name, before, after, f"skip forward to {key}", skipped, counted)
     return ResetPlan(job, name, before, after, f"replay from {key}")
 
 
-def apply_reset(dbs: Databases, planned: ResetPlan, *, command: str) -> str:
+def apply_reset(dbs: Databases, planned: ResetPlan, *, command: str) -> ResetDone:
     """Save the new position under the definition's lock, with a run record saying so.
 
     Raises LockHeldError (exit 75) while a run of the definition is busy.
@@ -130,7 +204,7 @@ def apply_reset(dbs: Databases, planned: ResetPlan, *, command: str) -> str:
         with definition_lock(analytics, job, name), analytics.transaction():
             before = load_position(analytics, job, name)
             save_position(analytics, job, name, planned.after)
-            note = f"{planned.description} (position was {_show(before)})"
+            note = _note(planned, before)
             run_id = record_operation(
                 analytics,
                 job=job,
@@ -141,4 +215,9 @@ def apply_reset(dbs: Databases, planned: ResetPlan, *, command: str) -> str:
                 note=note,
                 command=command,
             )
-    return f"{name}: {note}; run record {run_id}. The next run re-exports from there."
+    return ResetDone(planned, before, note, run_id)
+
+
+def _note(planned: ResetPlan, before: Position | None) -> str:
+    skipped = f"; {planned.skipped_text()} skipped" if planned.skipped else ""
+    return f"{planned.description}{skipped} (position was {_show(before)})"

@@ -29,18 +29,21 @@ from services.reporting.notify import SlackSettings, notify_alert
 from services.reporting.report import first_line
 from services.store import sql as q
 from services.store.catalog import Table, find_table, relation_exists
-from services.store.estimate import newest_cursor
+from services.store.estimate import (
+    COUNT_MAX_ROWS,
+    COUNT_TIMEOUT_MS,
+    Counted,
+    count_rows,
+    newest_cursor,
+)
 from services.store.plan import CopyMode, SyncPlan
 
 Conn = psycopg.Connection[Any]
 CursorKind = Literal["timestamp", "numeric", "other"]
-Counted = Literal["exact", "estimate"]
 
-# Past this many rows (as the planner expects them) an exact count could take a while on
-# a big table: the planner's estimate is shown instead.
-EXACT_COUNT_MAX_ROWS = 100_000
-# An exact count that still runs longer than this falls back to the estimate.
-EXACT_COUNT_TIMEOUT_MS = 2_000
+# When pending rows are counted rather than estimated (see store.estimate.count_rows).
+EXACT_COUNT_MAX_ROWS = COUNT_MAX_ROWS
+EXACT_COUNT_TIMEOUT_MS = COUNT_TIMEOUT_MS
 _NUMERIC_TYPES = {"smallint", "integer", "bigint", "numeric", "real", "double precision"}
 
 
@@ -236,40 +239,19 @@ def _cursor_kind(plan: SyncPlan) -> CursorKind:
     return "numeric" if plan.cursor.base_type in _NUMERIC_TYPES else "other"
 
 
-def _pending_where(plan: SyncPlan, position: Position | None, newest: str) -> sql.Composable:
-    # The run's own window predicate, bounded by the newest value instead of a watermark,
-    # so "pending" means exactly the rows a run would still read.
-    mark = Watermark(value=newest, inclusive=True)
-    return q.window_predicate(plan, q.Window(lower=position, upper=None, watermark=mark))
-
-
 def pending_rows(
     core: Conn, plan: SyncPlan, position: Position | None, newest: str | None
 ) -> tuple[int, Counted]:
     """Rows in core past ``position``: counted when the planner expects few, else estimated."""
     if newest is None:
         return 0, "exact"
-    source = q.ident(plan.source.schema, plan.source.name)
-    where = _pending_where(plan, position, newest)
-    explained = core.execute(
-        sql.SQL("EXPLAIN (FORMAT JSON) SELECT 1 FROM {} WHERE {}").format(source, where)
-    ).fetchone()
-    estimate = int(explained[0][0]["Plan"]["Plan Rows"]) if explained else 0
-    if estimate > EXACT_COUNT_MAX_ROWS:
-        return estimate, "estimate"
-    try:
-        with core.transaction():
-            core.execute(
-                sql.SQL("SET LOCAL statement_timeout = {}").format(
-                    sql.Literal(EXACT_COUNT_TIMEOUT_MS)
-                )
-            )
-            row = core.execute(
-                sql.SQL("SELECT count(*) FROM {} WHERE {}").format(source, where)
-            ).fetchone()
-    except psycopg.errors.QueryCanceled:
-        return estimate, "estimate"
-    return (int(row[0]) if row else 0), "exact"
+    # The run's own window, bounded by the newest value instead of a watermark, so
+    # "pending" means exactly the rows a run would still read.
+    mark = Watermark(value=newest, inclusive=True)
+    window = q.Window(lower=position, upper=None, watermark=mark)
+    return count_rows(
+        core, plan, window, max_rows=EXACT_COUNT_MAX_ROWS, timeout_ms=EXACT_COUNT_TIMEOUT_MS
+    )
 
 
 def _fill_lag(core: Conn, plan: SyncPlan, status: DefinitionStatus) -> None:

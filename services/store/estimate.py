@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
 import psycopg
 from psycopg import sql
@@ -19,8 +19,15 @@ from services.store.preflight import plan_definition
 
 log = logging.getLogger(__name__)
 
+Counted = Literal["exact", "estimate"]
+
 # Below this many rows a window is counted (cheap, exact); above, the planner guesses.
 EXACT_BELOW = 1_000
+# count_rows: past this many rows (as the planner expects them) an exact count could take
+# a while on a big table, so the planner's estimate is given instead...
+COUNT_MAX_ROWS = 100_000
+# ...and an exact count still running after this long gives way to the estimate too.
+COUNT_TIMEOUT_MS = 2_000
 # A lazy estimate asked for while a run holds its connections waits this long
 # for a spare one (parallel runs may hold them all), then goes without.
 LAZY_WAIT_S = 1.0
@@ -54,6 +61,37 @@ def estimate_rows(core: psycopg.Connection[Any], plan: SyncPlan, window: q.Windo
     ).fetchone()
     planned = int(row[0][0]["Plan"]["Plan Rows"]) if row and row[0] else 0
     return max(planned, exact)
+
+
+def count_rows(
+    core: psycopg.Connection[Any],
+    plan: SyncPlan,
+    window: q.Window,
+    *,
+    max_rows: int = COUNT_MAX_ROWS,
+    timeout_ms: int = COUNT_TIMEOUT_MS,
+) -> tuple[int, Counted]:
+    """The rows ``window`` holds: counted when the planner expects at most ``max_rows`` and
+    the count ends within ``timeout_ms``, else the planner's estimate; and which it is."""
+    source = q.ident(plan.source.schema, plan.source.name)
+    where = q.window_predicate(plan, window)
+    explained = core.execute(
+        sql.SQL("EXPLAIN (FORMAT JSON) SELECT 1 FROM {} WHERE {}").format(source, where)
+    ).fetchone()
+    estimate = int(explained[0][0]["Plan"]["Plan Rows"]) if explained else 0
+    if estimate > max_rows:
+        return estimate, "estimate"
+    try:
+        with core.transaction():
+            core.execute(
+                sql.SQL("SET LOCAL statement_timeout = {}").format(sql.Literal(timeout_ms))
+            )
+            row = core.execute(
+                sql.SQL("SELECT count(*) FROM {} WHERE {}").format(source, where)
+            ).fetchone()
+    except psycopg.errors.QueryCanceled:
+        return estimate, "estimate"
+    return (int(row[0]) if row else 0), "exact"
 
 
 def estimate_pending(core: psycopg.Connection[Any], plan: SyncPlan, saved: Position | None) -> int:
