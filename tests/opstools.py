@@ -57,3 +57,8 @@ def position(dbs: TestDatabases, definition_name: str) -> tuple[object, ...] | N
         (definition_name,),
     )
     return tuple(rows[0]) if rows else None
+
+
+def saved_state(dbs: TestDatabases, definition_name: str) -> tuple[object, ...]:
+    """(position, run records) of a definition: equal before and after means nothing moved."""
+    return position(dbs, definition_name), runs(dbs, definition_name)

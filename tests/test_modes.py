@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from dbtools import TestDatabases
-from opstools import JOB, RunCli, position, runs, seeded, synced
+from opstools import JOB, RunCli, runs, saved_state, seeded, synced
 
 MODES = {
     "--status": [],
@@ -55,10 +55,9 @@ def test_status_with_reset_and_yes_resets_nothing(
 ) -> None:
     seeded(dbs)
     synced(dbs, run_cli, env, "StatEvent")
-    saved, records = position(dbs, "StatEvent"), runs(dbs, "StatEvent")
+    before = saved_state(dbs, "StatEvent")
     _one_error(run_cli([JOB, "--status", "--reset", "--yes", "StatEvent"], env=env))
-    assert position(dbs, "StatEvent") == saved
-    assert runs(dbs, "StatEvent") == records
+    assert saved_state(dbs, "StatEvent") == before
 
 
 @pytest.mark.parametrize(

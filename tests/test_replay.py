@@ -1,11 +1,11 @@
-"""Replay and reset: the saved position moved back on purpose, with a run record saying so."""
+"""Replay, reset and skip: the saved position moved on purpose, with a run record saying so."""
 
 from __future__ import annotations
 
 import json
 
 from dbtools import TestDatabases
-from opstools import JOB, RunCli, position, runs, seeded, synced
+from opstools import JOB, RunCli, position, runs, saved_state, seeded, synced
 
 from services.store.lock import definition_lock
 
@@ -27,13 +27,12 @@ def test_reset_asks_first_and_a_no_changes_nothing(
 ) -> None:
     seeded(dbs)
     synced(dbs, run_cli, env, "StatEvent")
-    saved, records = position(dbs, "StatEvent"), runs(dbs, "StatEvent")
+    before = saved_state(dbs, "StatEvent")
     code, out, err = run_cli([JOB, "--reset", "StatEvent"], env, stdin="n\n")
     assert code == 1
     assert "Go ahead?" in err and "error: aborted" in err
     assert "saved position after: none (the start)" in out
-    assert position(dbs, "StatEvent") == saved
-    assert runs(dbs, "StatEvent") == records
+    assert saved_state(dbs, "StatEvent") == before
 
 
 def test_reset_replays_every_row_and_is_recorded(
@@ -116,13 +115,12 @@ def test_a_reset_while_a_run_holds_the_lock_exits_75_and_changes_nothing(
 ) -> None:
     seeded(dbs)
     synced(dbs, run_cli, env, "StatEvent")
-    saved, records = position(dbs, "StatEvent"), runs(dbs, "StatEvent")
+    before = saved_state(dbs, "StatEvent")
     with definition_lock(dbs.analytics(), JOB, "StatEvent"):
         code, _, err = run_cli([JOB, "--reset", "--yes", "StatEvent"], env=env)
     assert code == 75
     assert "holds its lock" in err
-    assert position(dbs, "StatEvent") == saved
-    assert runs(dbs, "StatEvent") == records
+    assert saved_state(dbs, "StatEvent") == before
 
 
 def _value_at(dbs: TestDatabases, offset: int) -> str:
@@ -153,7 +151,7 @@ def test_from_past_the_saved_position_says_how_many_rows_it_skips_and_asks(
     synced(dbs, run_cli, env, "StatEvent")
     back, ahead = _value_at(dbs, 50), _value_at(dbs, 150)
     assert run_cli([JOB, "--from", back, "--yes", "StatEvent"], env=env)[0] == 0
-    saved, records = position(dbs, "StatEvent"), runs(dbs, "StatEvent")
+    before = saved_state(dbs, "StatEvent")
     skipped = _exportable_between(dbs, back, ahead)
     assert 0 < skipped < 200
 
@@ -164,8 +162,7 @@ def test_from_past_the_saved_position_says_how_many_rows_it_skips_and_asks(
         assert f"StatEvent: skip forward to updatedAt >= {ahead}" in out
         assert f"  skips {skipped:,} row(s) never exported (counted)" in out
         assert "replay" not in out
-        assert position(dbs, "StatEvent") == saved
-        assert runs(dbs, "StatEvent") == records
+        assert saved_state(dbs, "StatEvent") == before
 
     code, out, err = run_cli([*forward, "--yes"], env=env)
     assert code == 0, out + err
