@@ -108,18 +108,20 @@ def _pull_levers(environ: Mapping[str, str]) -> None:
     COPY straight into the table), BENCH_DISTINCT=1 (DISTINCT ON even when keys are unique),
     BENCH_EXACT_JSON=1 (the stdlib decoder for every jsonb, not orjson where it is exact)."""
     import services.base.exact_json
-    import services.sync.process_definition as engine  # each lever is imported there by name
+    import services.sync.batch_sources
+    import services.sync.batch_writer
+    import services.sync.fast_path
 
     if environ.get("BENCH_EXACT_JSON") == "1":
         vars(services.base.exact_json)["loads"] = services.base.exact_json._exact_loads
         vars(services.base.exact_json)["_JSONB_LOADERS"] = []
 
     if environ.get("BENCH_PREFETCH") == "0":
-        vars(engine)["PREFETCH"] = False
+        vars(services.sync.batch_sources)["PREFETCH"] = False  # imported there by name
     if environ.get("BENCH_FAST_PATH") == "0":
-        vars(engine)["fast_path_allowed"] = lambda plan, analytics: False
-    if environ.get("BENCH_DISTINCT") == "1":
-        vars(engine)["batch_keys_unique"] = lambda plan: False
+        vars(services.sync.fast_path)["fast_path_allowed"] = lambda plan, analytics: False
+    if environ.get("BENCH_DISTINCT") == "1":  # the upsert's DISTINCT ON, not staging's key text
+        vars(services.sync.batch_writer)["batch_keys_unique"] = lambda plan: False
 
 
 def run_tablesync(mode: str, batch_size: int, core_url: str, analytics_url: str) -> int:

@@ -24,7 +24,17 @@ from services.base.exact_json import use_exact_json
 from services.base.testhooks import KILL_AT_VARIABLE, kill_point
 from services.store import sql as q
 from services.store.plan import CopyMode, SyncPlan
-from services.sync.fast_path import FastPathRefused, check_keys
+
+
+class FastPathRefused(Exception):
+    """A row the straight COPY must not write (a NULL key): redo the batch the normal way."""
+
+
+def check_keys(keys: list[str], row: dict[str, Any]) -> None:
+    """Raise FastPathRefused when a transformed row has a NULL conflict column."""
+    for key in keys:
+        if row[key] is None:
+            raise FastPathRefused(f"NULL in conflict column {key!r}")
 
 
 @dataclass

@@ -16,24 +16,86 @@ DISTINCT ON sort), NOT NULL on them means no staged key is NULL (no check).
 from __future__ import annotations
 
 import logging
-from typing import Any
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import psycopg
 
-from services.base.errors import RowError
+from services.base.errors import RowError, first_line
+from services.base.redact import redact
 from services.store import sql as q
 from services.store.plan import CopyMode, SyncPlan
+from services.sync.batch import FastPathRefused, check_transform_columns
 
 log = logging.getLogger(__name__)
 
-
-class FastPathRefused(Exception):
-    """A row the straight COPY must not write (a NULL key): redo the batch the normal way."""
-
+T = TypeVar("T")
 
 # What makes a fast batch fall back: anything the server or the row checks
 # refuse. A lost connection is not among them: it is the run's error.
 FALLBACK_ERRORS = (FastPathRefused, RowError, psycopg.Error)
+
+
+class FastPath:
+    """Whether this run's batches go straight into the destination.
+
+    Asked once, before the first write, and only on a full load (a saved
+    position means rows were written already); off for the rest of the run
+    from the first batch the straight COPY refuses.
+    """
+
+    def __init__(self, plan: SyncPlan, analytics: psycopg.Connection[Any], *, full_load: bool):
+        self._plan, self._analytics = plan, analytics
+        self._on: bool | None = None if full_load else False  # None: not asked yet
+        # A transform's output columns on this path, checked at the first batch that has rows.
+        self.columns: list[str] | None = None
+
+    @property
+    def on(self) -> bool:
+        if self._on is None:
+            self._on = fast_path_allowed(self._plan, self._analytics)
+        return self._on
+
+    def check_columns(self, columns: list[str]) -> None:
+        if self.columns is None:
+            check_transform_columns(self._plan, columns)
+            self.columns = columns
+
+    def attempt(self, write: Callable[[], T]) -> T | None:
+        """``write()``, a straight COPY, in a savepoint; None when it was refused: its rows
+        are rolled back, the fast path is off and the batch is to be redone through staging."""
+        outcome = in_savepoint(self._analytics, write)
+        if not isinstance(outcome, Refused):
+            return outcome
+        log.debug(
+            "%s: fast path off: %s; batch redone through staging", self._plan.name, outcome.reason
+        )
+        self._on = False
+        return None
+
+
+@dataclass(frozen=True)
+class Refused:
+    """The error for which a batch's rows were rolled back to their savepoint."""
+
+    error: BaseException
+
+    @property
+    def reason(self) -> str:
+        return f"{type(self.error).__name__}: {redact(first_line(self.error))}"
+
+
+def in_savepoint(conn: psycopg.Connection[Any], write: Callable[[], T]) -> T | Refused:
+    """``write()`` inside a savepoint: its result, or Refused when the batch is to be redone
+    the normal way (see must_fall_back); any other error is raised."""
+    try:
+        with conn.transaction():
+            return write()
+    except FALLBACK_ERRORS as exc:
+        if not must_fall_back(exc, conn):
+            raise
+        return Refused(exc)
 
 
 def must_fall_back(exc: BaseException, conn: psycopg.Connection[Any]) -> bool:
@@ -99,10 +161,3 @@ def staging_needs_keys(plan: SyncPlan) -> bool:
     formatting two columns per row and staging writing three.
     """
     return not (batch_keys_unique(plan) and keys_never_null(plan))
-
-
-def check_keys(keys: list[str], row: dict[str, Any]) -> None:
-    """Raise FastPathRefused when a transformed row has a NULL conflict column."""
-    for key in keys:
-        if row[key] is None:
-            raise FastPathRefused(f"NULL in conflict column {key!r}")

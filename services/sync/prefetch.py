@@ -39,7 +39,7 @@ class _Stopped(Exception):
 
 
 class Prefetcher:
-    """Yields ``(end, chunks)`` per batch in cursor order; ``chunks`` are its COPY data.
+    """Yields ``(window, blocks)`` per batch in cursor order; ``blocks`` are its COPY data.
 
     Each batch's ``blocks`` must be consumed before asking for the next batch.
     An error of the reading thread is raised in the consumer, unchanged.
@@ -89,27 +89,24 @@ class Prefetcher:
         except queue.Empty:
             return
 
-    def __iter__(self) -> Iterator[tuple[Position, Iterator[bytes]]]:
-        while True:
-            kind, value = self._queue.get()
-            if kind == "error":
-                raise value
-            if kind == "done":
-                return
-            yield value, self._blocks()
+    def __iter__(self) -> Iterator[tuple[q.Window, Iterator[bytes]]]:
+        while (item := self._take())[0] != "done":
+            yield item[1], self._blocks()
 
     def _blocks(self) -> Iterator[bytes]:
-        while True:
-            kind, value = self._queue.get()
-            if kind == "error":
-                raise value
-            if kind == "end":
-                return
-            data, rows = value
+        while (item := self._take())[0] != "end":
+            data, rows = item[1]
             if self._armed:
                 for _ in range(rows):
                     kill_point("copy")
             yield data
+
+    def _take(self) -> tuple[str, Any]:
+        """The thread's next item; its error, raised here unchanged."""
+        kind, value = self._queue.get()
+        if kind == "error":
+            raise value
+        return kind, value
 
     # -- the reading thread --------------------------------------------------
 
@@ -127,8 +124,9 @@ class Prefetcher:
         position = self._start
         try:
             while (end := self._next_end(position)) is not None:
-                self._put(("batch", end))
-                self._read_batch(q.Window(lower=position, upper=end, watermark=self._watermark))
+                window = q.Window(lower=position, upper=end, watermark=self._watermark)
+                self._put(("batch", window))
+                self._read_batch(window)
                 self._put(("end", None))
                 position = end
             self._put(("done", None))

@@ -237,7 +237,7 @@ class _Worker:
 
 
 class TransformWorkers:
-    """Yields ``(end, EncodedBatch)`` per batch in cursor order, transformed by N processes.
+    """Yields ``(window, EncodedBatch)`` per batch in cursor order, transformed by N processes.
 
     Windows start after ``start`` and end where ``next_end`` says, asked in
     order in the calling process, on its own core connection.
@@ -261,7 +261,7 @@ class TransformWorkers:
         self._fast, self._columns, self._encoding = fast, columns, encoding
         self._workers: list[_Worker] = []
         # Windows handed out whose answers are not yet taken, oldest first.
-        self._pending: deque[tuple[Position, _Worker]] = deque()
+        self._pending: deque[tuple[q.Window, _Worker]] = deque()
 
     def start(self) -> TransformWorkers:
         """Fork the workers; ``close()`` must follow, whatever happens."""
@@ -284,7 +284,7 @@ class TransformWorkers:
             raise
         return self
 
-    def __iter__(self) -> Iterator[tuple[Position, EncodedBatch]]:
+    def __iter__(self) -> Iterator[tuple[q.Window, EncodedBatch]]:
         pending = self._pending
         last, sent, exhausted = self._start, 0, False
 
@@ -300,19 +300,19 @@ class TransformWorkers:
                 window = q.Window(lower=last, upper=end, watermark=self._watermark)
                 with suppress(OSError):  # a worker gone: its answer will say so
                     worker.tasks.send(_Task(window, self._fast, self._columns, self._encoding))
-                pending.append((end, worker))
+                pending.append((window, worker))
                 last, sent = end, sent + 1
 
         hand_out()
         while pending:
-            end, worker = pending[0]
+            window, worker = pending[0]
             batch = self._receive(worker)
             pending.popleft()  # taken, or the worker is gone: nothing more is to come
             if batch.failure is not None:  # the runner redoes it and carries on alone
-                yield end, batch
+                yield window, batch
                 return
             hand_out()  # the worker just heard from starts its next window while this is written
-            yield end, batch
+            yield window, batch
 
     @staticmethod
     def _receive(worker: _Worker) -> EncodedBatch:
@@ -349,17 +349,3 @@ class TransformWorkers:
             worker.tasks.close()
         self._workers = []
         self._pending.clear()
-
-
-def stage_encoded(plan: SyncPlan, analytics: psycopg.Connection[Any], batch: EncodedBatch) -> None:
-    """Write a worker's batch into the staging table, or into the destination when fast."""
-    staged = batch.staged
-    if staged.read == staged.skipped:
-        return
-    if batch.fast:
-        query = q.copy_into_destination(plan, staged.columns, binary=batch.binary)
-    else:
-        query = q.copy_in(staged.columns, binary=batch.binary)
-    with analytics.cursor() as writer, writer.copy(query) as into:
-        for message in batch.data:
-            into.write(message)

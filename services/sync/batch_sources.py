@@ -1,0 +1,200 @@
+"""Where a run's batches come from: a query per batch, the prefetch thread, the transform workers.
+
+Each source yields Batch values in cursor order from where it starts up to
+the run's watermark: the batch's window and what the source read of it
+already (COPY blocks from the prefetch thread, a worker's encoded batch, or
+nothing, and the writer reads it from core). BatchSources holds one source
+at a time: it opens the one the run's state calls for at the first batch,
+switches when that changes, and closes it. A source is a generator, so
+closing it stops its thread or its workers, and core is the run's again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator, Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+import psycopg
+
+from services.base.constants import PREFETCH
+from services.base.position import Position, Watermark
+from services.base.results import RunResult
+from services.store import sql as q
+from services.store.plan import CopyMode, SyncPlan
+from services.sync.batch import Staging
+from services.sync.fast_path import FastPath
+from services.sync.prefetch import Prefetcher
+
+if TYPE_CHECKING:  # imported when a transform runs: a run without one never needs it
+    from services.sync.transform_workers import EncodedBatch
+
+Conn = psycopg.Connection[Any]
+Source = Generator["Batch", None, None]
+Kind = Literal["query", "prefetched", "transformed"]
+
+
+@dataclass(frozen=True)
+class Batch:
+    """One batch: its window (after the last one, through its end) and what its source read."""
+
+    window: q.Window
+    blocks: Iterator[bytes] | None = None  # the prefetch thread's COPY data, read once
+    encoded: EncodedBatch | None = None  # a transform worker's output
+
+    @property
+    def through(self) -> Position:
+        assert self.window.upper is not None  # a batch's window always has its end
+        return self.window.upper
+
+    def read_again(self) -> Batch:
+        """The batch without what its source read: the writer reads it from core."""
+        return Batch(self.window)
+
+    def edges(self) -> dict[str, Any]:
+        """Where it starts and ends, as the run's result names a failed batch."""
+        after = self.window.lower
+        return {
+            "after": None if after is None else after.to_dict(),
+            "through": self.through.to_dict(),
+        }
+
+
+@dataclass(frozen=True)
+class Windows:
+    """The run's batch windows: each batch's end is found on core, below the watermark."""
+
+    plan: SyncPlan
+    core: Conn
+    watermark: Watermark
+
+    def next_end(self, after: Position | None) -> Position | None:
+        """The last row of the batch after ``after``; None when no row is left."""
+        window = q.Window(lower=after, upper=None, watermark=self.watermark)
+        row = self.core.execute(q.batch_end(self.plan, window)).fetchone()
+        return None if row is None else Position(value=row[0], id=row[1])
+
+
+def query_batches(windows: Windows, start: Position | None) -> Source:
+    """One query per batch finds its end; the writer reads its rows."""
+    after = start
+    while (end := windows.next_end(after)) is not None:
+        yield Batch(q.Window(lower=after, upper=end, watermark=windows.watermark))
+        after = end
+
+
+def prefetched_batches(windows: Windows, start: Position | None, *, with_key_text: bool) -> Source:
+    """Batches the prefetch thread reads while the one before is written; it holds core."""
+    plan, core, watermark = windows.plan, windows.core, windows.watermark
+    prefetcher = Prefetcher(
+        plan, core, watermark, start, windows.next_end, with_key_text=with_key_text
+    )
+    with prefetcher:
+        for window, blocks in prefetcher:
+            yield Batch(window, blocks=blocks)
+
+
+@dataclass(frozen=True)
+class WorkerSettings:
+    """What the transform workers are started with, besides where they start."""
+
+    count: int
+    connect: Callable[[], Conn]  # a core connection of a worker's own
+    fast: bool  # straight into the destination, see services/sync/fast_path.py
+    columns: list[str] | None  # the run's output columns, once a batch has set them
+    encoding: str  # the analytics connection's, for text COPY
+
+
+def transformed_batches(
+    windows: Windows, start: Position | None, settings: WorkerSettings, result: RunResult
+) -> Source:
+    """Batches the transform workers read and transform, several at once, in cursor order."""
+    from services.sync.transform_workers import TransformWorkers
+
+    workers = TransformWorkers(
+        windows.plan,
+        settings.connect,
+        settings.count,
+        start=start,
+        next_end=windows.next_end,
+        watermark=windows.watermark,
+        fast=settings.fast,
+        columns=settings.columns,
+        encoding=settings.encoding,
+    )
+    try:
+        workers.start()
+        result.transform_workers = max(result.transform_workers, settings.count)
+        for window, encoded in workers:
+            yield Batch(window, encoded=encoded)
+    finally:
+        workers.close()
+
+
+class BatchSources:
+    """The run's batches, each from the source the run's state calls for.
+
+    The transform workers from the second batch on when a transform runs with
+    workers (the first batch shows the transform's columns, which they are
+    given), the prefetch thread without a transform, else a query per batch.
+    The run owns it: ``close()`` when the run ends, whatever happens.
+    """
+
+    def __init__(
+        self,
+        windows: Windows,
+        fast: FastPath,
+        staging: Staging,
+        *,
+        workers: int,
+        connect_core: Callable[[], Conn],
+        encoding: str,
+        result: RunResult,
+    ):
+        self._windows, self._fast, self._staging = windows, fast, staging
+        self._workers = workers  # 0 without a transform, and from the first that failed
+        self._connect_core, self._encoding, self._result = connect_core, encoding, result
+        self._open: tuple[Kind, Source] | None = None
+        self._handed_out = False
+
+    def next(self, position: Position | None) -> Batch | None:
+        """The batch after ``position`` (which a source opened now starts from); None: done."""
+        kind = self._kind()
+        if self._open is not None and self._open[0] != kind:
+            self.close()
+        if self._open is None:
+            self._open = (kind, self._start(kind, position))
+        batch = next(self._open[1], None)
+        self._handed_out = self._handed_out or batch is not None
+        return batch
+
+    def close(self) -> None:
+        """Close the open source: what it read ahead is dropped; the next batch opens one."""
+        if self._open is not None:
+            self._open[1].close()
+            self._open = None
+
+    def stop_workers(self) -> None:
+        """No transform workers for the rest of the run: the runner transforms every batch."""
+        self._workers = 0
+        self.close()
+
+    def _kind(self) -> Kind:
+        if self._workers and self._handed_out:
+            return "transformed"
+        if PREFETCH and self._windows.plan.mode is not CopyMode.PYTHON:
+            return "prefetched"
+        return "query"
+
+    def _start(self, kind: Kind, position: Position | None) -> Source:
+        if kind == "transformed":
+            fast = self._fast.on
+            columns = self._fast.columns if fast else self._staging.columns
+            settings = WorkerSettings(
+                self._workers, self._connect_core, fast, columns, self._encoding
+            )
+            return transformed_batches(self._windows, position, settings, self._result)
+        if kind == "prefetched":
+            with_key_text = self._staging.keyed and not self._fast.on
+            return prefetched_batches(self._windows, position, with_key_text=with_key_text)
+        return query_batches(self._windows, position)
