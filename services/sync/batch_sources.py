@@ -165,7 +165,8 @@ class BatchSources:
         if self._open is None:
             self._open = (kind, self._start(kind, position))
         batch = next(self._open[1], None)
-        self._handed_out = self._handed_out or batch is not None
+        if batch is not None:
+            self._handed_out = True  # the workers' turn from the next batch on
         return batch
 
     def close(self) -> None:
