@@ -185,3 +185,24 @@ def test_keys_unique_in_core_but_equal_after_conversion_still_collapse(
 
     assert dbs.query_analytics("SELECT id, v FROM t WHERE id = 1") == [(1, "later")]
     assert counts_of(result) == (2, 1, 0, 1)
+
+
+def test_after_a_refused_batch_the_prefetched_ones_are_read_again_for_staging(
+    dbs: TestDatabases, debug_log: pytest.LogCaptureFixture
+) -> None:
+    # The prefetch thread reads ahead without the key text staging needs:
+    # leaving the fast path must drop what it read and start it again.
+    dbs.query_core("CREATE TABLE t (id int NOT NULL, ts timestamptz, v text)")
+    dbs.query_core(
+        "INSERT INTO t SELECT g / 2 + 1, %s::timestamptz + g * interval '1 second', 'v' || g"
+        " FROM generate_series(0, 5) g",  # ids 1, 1, 2 | 2, 3, 3: batch 1 holds id 1 twice
+        (TS,),
+    )
+    dbs.query_analytics("CREATE TABLE t (id int PRIMARY KEY, ts timestamptz, v text)")
+    result = sync(dbs, definition("t", "ts", batch_size=3))
+
+    rows = dbs.query_analytics("SELECT id, v FROM t ORDER BY id")
+    assert [tuple(r) for r in rows] == [(1, "v1"), (2, "v3"), (3, "v5")]  # the later row wins
+    assert counts_of(result) == (6, 3, 1, 2)
+    assert _lines(debug_log, "copied straight in") == []  # batch 1 redone, 2 staged
+    assert len(_lines(debug_log, OFF)) == 1

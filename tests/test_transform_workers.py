@@ -308,3 +308,26 @@ def test_workers_die_with_a_killed_runner(dbs: TestDatabases, tmp_path: Path) ->
             proc.wait()
     sessions = "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'tablesync:%%'"
     assert dbs.query_core(sessions) == [(0,)]  # the worker's core connection went with it
+
+
+def test_after_a_worker_batch_is_refused_the_workers_start_again_for_staging(
+    dbs: TestDatabases, monkeypatch: pytest.MonkeyPatch, debug_log: pytest.LogCaptureFixture
+) -> None:
+    # Workers already busy on later batches encode them for the fast path:
+    # leaving it must drop those and start the workers again for staging.
+    _workers(monkeypatch, 2)
+    _numbered(dbs, rows=15)
+    dbs.query_analytics("CREATE TABLE u (k int PRIMARY KEY, v text)")
+
+    def to_key(row: dict[str, Any]) -> dict[str, Any]:
+        return {"k": 5 if row["id"] in (4, 5) else row["id"], "v": row["v"]}  # batch 2 refused
+
+    export = definition(
+        "t", "n", id_field="id", dest_table="u", keys=["k"], transform=to_key, batch_size=3
+    )
+    result = sync(dbs, export)
+
+    assert result.transform_workers == 2
+    assert counts_of(result) == (15, 14, 0, 1)
+    paths = [m for m in debug_log.messages if "copied straight in" in m or "fast path off" in m]
+    assert len(paths) == 2 and "fast path off" in paths[1]  # batch 1 straight in, then staging
