@@ -11,6 +11,7 @@ import math
 import os
 import signal
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from faultkit import JOB, fault_env
 from synctools import counts_of, definition, failing_on, on_both, position, sync
 
 from services.base.errors import ConfigurationError, RowError
+from services.base.results import RunResult
 from services.sync.transform_workers import (
     WORKERS_VARIABLE,
     cgroup_cpu_quota,
@@ -155,6 +157,23 @@ def _numbered(dbs: TestDatabases, rows: int = 40) -> None:
     )
 
 
+def _sync_keyed(
+    dbs: TestDatabases,
+    monkeypatch: pytest.MonkeyPatch,
+    rows: int,
+    to_key: Callable[[dict[str, Any]], dict[str, Any]],
+) -> RunResult:
+    """Sync ``rows`` of t with 2 workers into u (keyed on k, empty: the fast path) through
+    ``to_key``, 3 rows a batch."""
+    _workers(monkeypatch, 2)
+    _numbered(dbs, rows=rows)
+    dbs.query_analytics("CREATE TABLE u (k int PRIMARY KEY, v text)")
+    export = definition(
+        "t", "n", id_field="id", dest_table="u", keys=["k"], transform=to_key, batch_size=3
+    )
+    return sync(dbs, export)
+
+
 @pytest.mark.parametrize("count", [0, 2])
 def test_a_row_failing_in_a_worker_fails_the_run_as_in_the_runner(
     dbs: TestDatabases, monkeypatch: pytest.MonkeyPatch, count: int
@@ -199,17 +218,10 @@ def test_a_worker_that_dies_has_its_batch_done_by_the_runner(
 def test_a_duplicate_key_from_a_worker_batch_falls_back_to_staging(
     dbs: TestDatabases, monkeypatch: pytest.MonkeyPatch, debug_log: pytest.LogCaptureFixture
 ) -> None:
-    _workers(monkeypatch, 2)
-    _numbered(dbs, rows=12)
-    dbs.query_analytics("CREATE TABLE u (k int PRIMARY KEY, v text)")
-
     def to_key(row: dict[str, Any]) -> dict[str, Any]:
         return {"k": row["id"] // 2 if row["id"] > 6 else row["id"] + 100, "v": row["v"]}
 
-    export = definition(
-        "t", "n", id_field="id", dest_table="u", keys=["k"], transform=to_key, batch_size=3
-    )
-    result = sync(dbs, export)
+    result = _sync_keyed(dbs, monkeypatch, 12, to_key)
 
     assert result.transform_workers == 2
     rows = dbs.query_analytics("SELECT k, v FROM u WHERE k < 100 ORDER BY k")
@@ -315,17 +327,10 @@ def test_after_a_worker_batch_is_refused_the_workers_start_again_for_staging(
 ) -> None:
     # Workers already busy on later batches encode them for the fast path:
     # leaving it must drop those and start the workers again for staging.
-    _workers(monkeypatch, 2)
-    _numbered(dbs, rows=15)
-    dbs.query_analytics("CREATE TABLE u (k int PRIMARY KEY, v text)")
-
     def to_key(row: dict[str, Any]) -> dict[str, Any]:
         return {"k": 5 if row["id"] in (4, 5) else row["id"], "v": row["v"]}  # batch 2 refused
 
-    export = definition(
-        "t", "n", id_field="id", dest_table="u", keys=["k"], transform=to_key, batch_size=3
-    )
-    result = sync(dbs, export)
+    result = _sync_keyed(dbs, monkeypatch, 15, to_key)
 
     assert result.transform_workers == 2
     assert counts_of(result) == (15, 14, 0, 1)
