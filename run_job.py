@@ -20,6 +20,7 @@ import importlib  # noqa: E402
 import sys  # noqa: E402
 import traceback  # noqa: E402
 from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
 
 import click  # noqa: E402
 
@@ -43,16 +44,49 @@ def available_jobs() -> list[str]:
     )
 
 
+def job_module(job: str) -> Any:
+    """``jobs/<job>/handler.py`` as a module."""
+    return importlib.import_module(f"jobs.{job.replace('-', '_')}.handler")
+
+
+@click.command(name="serve")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option(
+    "--port", type=click.IntRange(1, 65535), default=8080, show_default=True, help="TCP port."
+)
+def serve_command(host: str, port: int) -> None:
+    """The web console: every job's definitions, runs, a JSON API, health and metrics.
+
+    Listens on 127.0.0.1 unless --host says otherwise; any other address needs
+    TABLESYNC_API_TOKEN (exit 2 without it). Without a token the console is read-only.
+    Stops on SIGTERM or Ctrl-C, stopping the runs it started first.
+    """
+    from services.console.serve import serve
+
+    loaders = {
+        job: module.load_definitions
+        for job in available_jobs()
+        if hasattr(module := job_module(job), "load_definitions")
+    }
+    end_of_startup()
+    try:
+        serve(host, port, loaders)
+    except KeyboardInterrupt:
+        raise click.exceptions.Exit(130) from None
+
+
 class JobGroup(click.Group):
-    """Finds commands in jobs/<job>/handler.py instead of a fixed list."""
+    """Finds commands in jobs/<job>/handler.py instead of a fixed list, besides ``serve``."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return available_jobs()
+        return [*available_jobs(), "serve"]
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name == "serve":
+            return serve_command
         if cmd_name not in available_jobs():
             return None
-        module = importlib.import_module(f"jobs.{cmd_name.replace('-', '_')}.handler")
+        module = job_module(cmd_name)
         end_of_startup()
         found = getattr(module, "command", None)
         if isinstance(found, click.Command):

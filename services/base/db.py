@@ -36,6 +36,7 @@ _CONFIGURATION_MESSAGES = (
 
 
 RETRIES_VARIABLE = "TABLESYNC_CONNECT_RETRIES"
+POOL_WAIT_S = 30.0  # psycopg_pool's own default
 BACKOFF_VARIABLE = "TABLESYNC_CONNECT_BACKOFF_S"
 
 
@@ -175,8 +176,18 @@ class _Opening:
 class Databases:
     """The core (read-only) and analytics pools of one CLI invocation."""
 
-    def __init__(self, urls: DatabaseUrls, *, max_size: int = 4, retry: RetryPolicy | None = None):
+    def __init__(
+        self,
+        urls: DatabaseUrls,
+        *,
+        max_size: int = 4,
+        retry: RetryPolicy | None = None,
+        wait_s: float = POOL_WAIT_S,
+    ):
         self.urls = urls
+        # How long a caller waits for a pooled connection (a server that went away
+        # after the pool opened makes it wait this long, then PoolTimeout).
+        self._wait_s = wait_s
         self.retry = retry or RetryPolicy.from_env()
         self._max_size = max_size
         self._core: ConnectionPool | None = None
@@ -195,6 +206,7 @@ class Databases:
             connection_class=first.connection_class() if first else psycopg.Connection,
             min_size=1,
             max_size=self._max_size,
+            timeout=self._wait_s,
             kwargs=_connection_kwargs(role, read_only),
             open=False,
             name=f"{APPLICATION_NAME}-{role}",

@@ -12,6 +12,7 @@ from services.base.constants import (
     DEFAULT_DESTINATION_SCHEMA,
     DEFAULT_SOURCE_SCHEMA,
 )
+from services.base.durations import parse_duration
 from services.base.errors import InvalidDefinitionError
 
 Row = dict[str, Any]
@@ -104,6 +105,14 @@ class ExportDefinition(_Model):
     # TABLESYNC_TRANSFORM_WORKERS, else the cores + 1 (at most 8); 0 keeps it in
     # the runner, for a transform that keeps state of its own.
     transform_workers: int | None = Field(default=None, ge=0, le=64)
+    # How far behind core the destination may trail before the console calls it late:
+    # a duration ("15m", "2h", "1h30m") or seconds; None: TABLESYNC_MAX_LAG, else 1h.
+    max_lag: float | None = Field(default=None, gt=0)
+
+    @field_validator("max_lag", mode="before")
+    @classmethod
+    def _max_lag(cls, value: object) -> object:
+        return parse_duration(value) if isinstance(value, str) else value
 
     @property
     def source_columns(self) -> list[str] | None:

@@ -19,6 +19,7 @@ SECRET_VARIABLES = (
     "SLACK_BOT_TOKEN",
     "TEST_DATABASE_URL",
     "PGPASSWORD",  # libpq reads it when a URL carries no password
+    "TABLESYNC_API_TOKEN",  # the console's token (python run_job.py serve)
 )
 # user:password@ inside any URL, even one we were never told about.
 _URL_PASSWORD = re.compile(r"(?P<scheme>[a-z][a-z0-9+.\-]*://[^:/@\s]*:)(?P<pw>[^@\s]+)(?=@)", re.I)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,6 +12,10 @@ from services.base.errors import ConfigurationError, MissingVariableError
 from services.base.redact import register_from_environment
 
 CORE_URL_VARIABLE = "DATABASE_URL_CORE"
+ORIGIN_VARIABLE = "TABLESYNC_ORIGIN"
+DEFAULT_ORIGIN = "cli"
+# A label, not free text: it is shown on pages and used as a filter.
+_ORIGIN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/-]{0,62}")
 ANALYTICS_URL_VARIABLE = "DATABASE_URL_ANALYTICS"
 
 
@@ -34,6 +39,22 @@ def env_count(environ: Mapping[str, str], name: str, default: int) -> int:
     if value != int(value):
         raise ConfigurationError(f"{name}={value!r} must be a whole number")
     return int(value)
+
+
+def run_origin(environ: Mapping[str, str]) -> str:
+    """Where runs are started from, for their records: TABLESYNC_ORIGIN, else ``cli``.
+
+    The console sets ``console`` for the runs it starts; an operator may set a label of
+    their own (``cronjob``). Anything but a short label is exit 2.
+    """
+    raw = environ.get(ORIGIN_VARIABLE, "").strip()
+    if not raw:
+        return DEFAULT_ORIGIN
+    if not _ORIGIN.fullmatch(raw):
+        raise ConfigurationError(
+            f"{ORIGIN_VARIABLE}={raw!r} must be a label of at most 63 letters, digits and ._:/-"
+        )
+    return raw
 
 
 def load_dotenv_file(

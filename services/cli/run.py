@@ -33,10 +33,11 @@ def run_definitions(
     independent, and each failure is reported on its own.
     """
     from services.base.db import Databases
-    from services.base.settings import DatabaseUrls
+    from services.base.settings import DatabaseUrls, run_origin
     from services.cli.parallel import pool_size_for, run_all
     from services.reporting.notify import SlackSettings, notify_run
     from services.reporting.progress import reporting
+    from services.reporting.report import resume_command
     from services.store.estimate import lazy_estimate
     from services.sync.process_definition import process_definition
     from services.sync.watermark import writer_wait_s
@@ -46,11 +47,12 @@ def run_definitions(
     urls = DatabaseUrls.from_env(environ)
     writer_wait_s(None, environ)  # a bad TABLESYNC_WRITER_WAIT_S is exit 2 before any write
     slack = SlackSettings.from_env(environ)
+    origin = run_origin(environ)  # a bad TABLESYNC_ORIGIN is exit 2 before any write too
     command = command or shlex.join([sys.executable, *sys.argv])
     with Databases(urls, max_size=pool_size_for(jobs)) as dbs:
 
         def run_one(name: str) -> tuple[RunResult | None, TablesyncError | None]:
-            resume = shlex.join(["python", "run_job.py", job, name])
+            resume = resume_command(job, name)
             error: TablesyncError | None = None
             result: RunResult | None = None
             # Bars of parallel runs would overwrite each other: log lines then.
@@ -60,7 +62,13 @@ def run_definitions(
             try:
                 with reporting(name, total, tty=tty) as progress:
                     result = process_definition(
-                        job, name, definitions[name], dbs, command=command, progress=progress
+                        job,
+                        name,
+                        definitions[name],
+                        dbs,
+                        command=command,
+                        progress=progress,
+                        origin=origin,
                     )
             except TablesyncError as exc:
                 error, result = exc, exc.result

@@ -7,6 +7,7 @@ driver error that echoes a connection string cannot leak its password.
 from __future__ import annotations
 
 import datetime as dt
+import shlex
 from collections.abc import Mapping
 from typing import Any
 
@@ -61,6 +62,11 @@ def first_line(text: str | None) -> str:
         if line.strip():
             return redact(line.strip())
     return ""
+
+
+def resume_command(job: str, definition: str) -> str:
+    """The command that runs ``definition`` again from its saved position."""
+    return shlex.join(["python", "run_job.py", job, definition])
 
 
 def counts_text(result: RunResult) -> str:
@@ -122,10 +128,14 @@ def _default(value: Any) -> str:
     return redact(str(value))
 
 
-def results_json(results: list[RunResult]) -> bytes:
-    """The runs as a JSON array of ``RunResult.to_dict()`` objects, redacted, no trailing newline.
+def json_bytes(payload: Any) -> bytes:
+    """``payload`` as JSON, every string redacted, no trailing newline.
 
     Datetimes are ISO 8601, UUIDs and Decimals are strings; it never fails on a value type.
     """
-    payload = [redact_tree(result.to_dict()) for result in results]
-    return orjson.dumps(payload, default=_default, option=orjson.OPT_NON_STR_KEYS)
+    return orjson.dumps(redact_tree(payload), default=_default, option=orjson.OPT_NON_STR_KEYS)
+
+
+def results_json(results: list[RunResult]) -> bytes:
+    """The runs as a JSON array of ``RunResult.to_dict()`` objects (see ``json_bytes``)."""
+    return json_bytes([result.to_dict() for result in results])

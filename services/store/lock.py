@@ -49,3 +49,13 @@ def _unlock(conn: psycopg.Connection[Any], job: str, definition: str) -> None:
         conn.commit()
     except psycopg.Error as exc:
         log.warning("could not release the lock of %s %s: %s", job, definition, redact(exc))
+
+
+def lock_is_held(conn: psycopg.Connection[Any], job: str, definition: str) -> bool:
+    """Whether some session holds the lock of ``job``/``definition`` now: taken and given
+    back at once when free, so the answer is the one a run starting now would get."""
+    row = conn.execute(_TRY_LOCK_SQL, (job, definition)).fetchone()
+    if not (row and row[0]):
+        return True
+    conn.execute(_UNLOCK_SQL, (job, definition))
+    return False

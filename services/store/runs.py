@@ -14,6 +14,7 @@ from services.base.constants import RUNNER_SCHEMA, RunStatus
 from services.base.position import Position
 from services.base.redact import redact
 from services.base.results import RunCounts
+from services.base.settings import DEFAULT_ORIGIN
 
 _RUNS = sql.Identifier(RUNNER_SCHEMA, "runs")
 ABANDONED_TEXT = "the process running it died before it finished (found by the next run)"
@@ -44,13 +45,14 @@ def start_run(
     host: str,
     pid: int,
     command: str,
+    origin: str = DEFAULT_ORIGIN,
 ) -> int:
-    """Insert a ``running`` record and return its id."""
+    """Insert a ``running`` record and return its id; ``origin`` says what started it."""
     row = conn.execute(
         sql.SQL(
             "INSERT INTO {} (job, definition, status, cursor_before, cursor_after, host, pid,"
-            " command)"
-            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s) RETURNING id"
+            " command, origin)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id"
         ).format(_RUNS),
         (
             job,
@@ -61,6 +63,7 @@ def start_run(
             host,
             pid,
             redact(command),
+            origin,
         ),
     ).fetchone()
     assert row is not None

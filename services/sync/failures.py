@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -60,6 +61,33 @@ def write_failure_file(
         except FileExistsError:
             continue
     raise FileExistsError(f"no free failure file name in {folder}")
+
+
+_SAVED_TO = re.compile(r"\(row saved to (?P<path>[^()]+\.json)\)")
+
+
+def failure_file_of(error_text: str | None, *, base: Path | None = None) -> Path | None:
+    """The failure file a run record's error text names, if it lies in the failures folder.
+
+    Anything outside ``base`` (default: failures_dir()) is refused: the text comes from a
+    database, and the console must not be talked into reading any file it names.
+    """
+    found = _SAVED_TO.search(error_text or "")
+    if found is None:
+        return None
+    root = (base or failures_dir()).resolve()
+    path = Path(found["path"]).resolve()
+    return path if path.is_relative_to(root) and path.is_file() else None
+
+
+def read_failure_file(path: Path) -> dict[str, Any] | None:
+    """A failure file's content (definition, error, key, row), or None when unreadable."""
+    try:
+        loaded = orjson.loads(path.read_bytes())
+    except (OSError, orjson.JSONDecodeError) as exc:
+        log.warning("could not read the failure file %s: %s", path, redact(exc))
+        return None
+    return loaded if isinstance(loaded, dict) else None
 
 
 def source_row(

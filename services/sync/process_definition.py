@@ -33,6 +33,7 @@ from services.base.errors import RunError, TablesyncError, first_line
 from services.base.position import Position, load_position, save_position
 from services.base.redact import redact
 from services.base.results import RunResult
+from services.base.settings import DEFAULT_ORIGIN
 from services.base.testhooks import kill_point
 from services.store import sql as q
 from services.store.lock import definition_lock
@@ -74,8 +75,11 @@ def process_definition(
     *,
     command: str = "",
     progress: ProgressCallback | None = None,
+    origin: str = DEFAULT_ORIGIN,
 ) -> RunResult:
     """Sync ``definition`` once; returns the result or raises a TablesyncError.
+
+    ``origin`` goes into the run record: what started the run (``cli``, ``console``).
 
     A raised error carries the result as ``error.result`` so the caller can
     report counts of a failed run.
@@ -100,7 +104,7 @@ def process_definition(
             result.position_before = result.position_after = (
                 None if saved is None else saved.to_dict()
             )
-            run_id = _start_run(analytics, result, saved, command)
+            run_id = _start_run(analytics, result, saved, command, origin)
             run = _Run(plan, core, analytics, result, run_id)
             _run_recorded(dbs, run, saved, workers=workers, progress=progress)
     return result
@@ -115,7 +119,9 @@ def _worker_count(definition: ExportDefinition) -> int:
     return worker_count(configured=definition.transform_workers)
 
 
-def _start_run(analytics: Conn, result: RunResult, saved: Position | None, command: str) -> int:
+def _start_run(
+    analytics: Conn, result: RunResult, saved: Position | None, command: str, origin: str
+) -> int:
     result.run_id = start_run(
         analytics,
         job=result.job,
@@ -124,6 +130,7 @@ def _start_run(analytics: Conn, result: RunResult, saved: Position | None, comma
         host=result.host,
         pid=result.pid,
         command=command,
+        origin=origin,
     )
     return result.run_id
 

@@ -1,0 +1,119 @@
+"""``/metrics``: Prometheus text computed from the run records at each scrape.
+
+Nothing is counted in the console's memory: the totals are those of every run record
+(so runs from cron on other machines count, and a restart loses nothing), and lag and
+pending rows are the status report's. Names follow Prometheus conventions (base units,
+``_total`` for counters); every series is labelled ``job`` and ``definition``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Iterator
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector, CollectorRegistry
+
+from services.base.redact import redact
+from services.console.catalog import DOWN_ERRORS, Catalog, ConsolePools
+from services.console.views import DefinitionView, analytics, overview
+from services.store import history
+
+log = logging.getLogger(__name__)
+LABELS = ["job", "definition"]
+
+
+def _gauge(name: str, documentation: str, labels: list[str] = LABELS) -> GaugeMetricFamily:
+    return GaugeMetricFamily(name, documentation, labels=labels)
+
+
+class RunRecordCollector(Collector):
+    """Reads the run records and the status report when Prometheus scrapes."""
+
+    def __init__(self, pools: ConsolePools, catalog: Catalog, default_max_lag_s: float) -> None:
+        self._pools = pools
+        self._catalog = catalog
+        self._default_s = default_max_lag_s
+
+    def collect(self) -> Iterable[Metric]:
+        up = _gauge("tablesync_console_up", "1 when the last scrape could read both databases.", [])
+        try:
+            views = overview(self._pools, self._catalog, self._default_s, recent=0)
+            with analytics(self._pools) as conn:
+                latest = history.latest(conn, self._catalog.pairs())
+                totals = history.totals(conn)
+        except DOWN_ERRORS as exc:
+            log.warning("metrics: cannot read the databases: %s", redact(exc))
+            up.add_metric([], 0)
+            yield up
+            return
+        up.add_metric([], 1)
+        yield up
+        yield from _status_metrics(views)
+        yield from _latest_metrics(latest)
+        yield from _total_metrics(totals)
+
+
+def _status_metrics(views: list[DefinitionView]) -> Iterator[Metric]:
+    lag = _gauge(
+        "tablesync_lag_seconds", "How far the exported cursor trails core (timestamp cursors)."
+    )
+    pending = _gauge(
+        "tablesync_pending_rows",
+        "Rows in core past the saved position (or the planner's estimate).",
+    )
+    late = _gauge("tablesync_late", "1 when the definition trails core by more than its max_lag.")
+    max_lag = _gauge(
+        "tablesync_max_lag_seconds", "The freshness limit the console judges the definition by."
+    )
+    running = _gauge("tablesync_running", "1 while the newest run record says running.")
+    for view in views:
+        labels = [view.job, view.name]
+        if view.status.lag_s is not None:
+            lag.add_metric(labels, view.status.lag_s)
+        if view.status.pending_rows is not None:
+            pending.add_metric(labels, view.status.pending_rows)
+        late.add_metric(labels, int(view.late))
+        max_lag.add_metric(labels, view.max_lag_s)
+        running.add_metric(labels, int(view.running))
+    yield from (lag, pending, late, max_lag, running)
+
+
+def _latest_metrics(latest: dict[tuple[str, str], history.Latest]) -> Iterator[Metric]:
+    success = _gauge(
+        "tablesync_last_success_timestamp_seconds",
+        "When the newest succeeded run finished (Unix time).",
+    )
+    duration = _gauge("tablesync_run_duration_seconds", "How long the newest finished run took.")
+    for (job, name), found in latest.items():
+        if found.last_success_at is not None:
+            success.add_metric([job, name], found.last_success_at.timestamp())
+        if found.last_duration_s is not None:
+            duration.add_metric([job, name], found.last_duration_s)
+    yield from (success, duration)
+
+
+def _total_metrics(totals: list[history.Totals]) -> Iterator[Metric]:
+    runs = CounterMetricFamily(
+        "tablesync_runs", "Run records by status.", labels=[*LABELS, "status"]
+    )
+    rows = CounterMetricFamily(
+        "tablesync_rows", "Rows of every run, by outcome.", labels=[*LABELS, "outcome"]
+    )
+    summed: dict[tuple[str, str], dict[str, int]] = {}
+    for total in totals:
+        runs.add_metric([total.job, total.definition, total.status], total.runs)
+        into = summed.setdefault((total.job, total.definition), dict.fromkeys(history.OUTCOMES, 0))
+        for outcome, count in total.rows.items():
+            into[outcome] += count
+    for (job, name), by_outcome in summed.items():
+        for outcome, count in by_outcome.items():
+            rows.add_metric([job, name, outcome], count)
+    yield from (runs, rows)
+
+
+def registry(pools: ConsolePools, catalog: Catalog, default_max_lag_s: float) -> CollectorRegistry:
+    """A registry of the run-record collector alone (no process metrics of the console)."""
+    found = CollectorRegistry(auto_describe=False)
+    found.register(RunRecordCollector(pools, catalog, default_max_lag_s))
+    return found

@@ -1,0 +1,178 @@
+"""The HTML pages and their forms: overview, definition, run, sign-in, Run now."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from services.console import views
+from services.console.auth import CSRF_FIELD, SESSION_COOKIE, SESSION_MAX_AGE_S, Session
+from services.console.launcher import LockHeld, Started
+from services.console.render import render
+from services.console.views import RUN_STATUSES
+from services.console.web import BadRequest, form_fields
+from services.reporting.report import resume_command
+from services.store.history import RunRecord
+
+if TYPE_CHECKING:
+    from services.console.app import Console
+
+
+def _console(request: Request) -> Console:
+    console: Console = request.app.state.console
+    return console
+
+
+def _path(request: Request, path: str) -> str:
+    return _console(request).settings.root_path + path
+
+
+def set_session(request: Request, response: Response, session: Session) -> None:
+    response.set_cookie(
+        SESSION_COOKIE,
+        _console(request).auth.cookie_value(session),
+        max_age=SESSION_MAX_AGE_S,
+        path=_path(request, "/"),
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+    )
+
+
+async def overview(request: Request) -> Response:
+    console = _console(request)
+    found = await run_in_threadpool(
+        views.overview, console.pools, console.catalog, console.settings.max_lag_s
+    )
+    return render(request, "overview.html", definitions=found)
+
+
+def _known(request: Request) -> tuple[str, str]:
+    job, name = request.path_params["job"], request.path_params["definition"]
+    if _console(request).catalog.find(job, name) is None:
+        raise BadRequest(404, f"no definition {name!r} in job {job!r}")
+    return job, name
+
+
+async def definition(request: Request) -> Response:
+    console = _console(request)
+    job, name = _known(request)
+    status = request.query_params.get("status") or None
+    if status is not None and status not in RUN_STATUSES:
+        raise BadRequest(422, f"status must be one of {', '.join(RUN_STATUSES)}")
+    page = request.query_params.get("page", "0")
+    if not page.isdigit():
+        raise BadRequest(422, "page must be a whole number")
+    found = await run_in_threadpool(
+        views.definition_page,
+        console.pools,
+        console.catalog,
+        job,
+        name,
+        console.settings.max_lag_s,
+        status=status,
+        page=int(page),
+    )
+    return render(request, "definition.html", page=found, statuses=RUN_STATUSES)
+
+
+async def run(request: Request) -> Response:
+    console = _console(request)
+    run_id = request.path_params["run_id"]
+    record: RunRecord | None = await run_in_threadpool(views.run_record, console.pools, run_id)
+    if record is None:
+        raise BadRequest(404, f"no run {run_id}")
+    failure = views.failure_of(record) if record["status"] == "failed" else None
+    definition = console.catalog.find(record["job"], record["definition"])
+    cursor = definition.source.cursor if definition is not None else None
+    progress = await run_in_threadpool(
+        views.progress, console.pools, console.catalog, record, console.settings.max_lag_s
+    )
+    return render(
+        request,
+        "run.html",
+        run=record,
+        failure=failure,
+        progress=progress,
+        cursor_field=cursor.field if cursor else "value",
+        id_field=cursor.id_field if cursor else None,
+        resume=resume_command(record["job"], record["definition"]),
+    )
+
+
+async def run_now(request: Request) -> Response:
+    console = _console(request)
+    job, name = _known(request)
+    try:
+        started = await run_in_threadpool(console.launcher.start, job, [name])
+    except LockHeld as exc:
+        return render(request, "message.html", 409, title="Already running", message=str(exc))
+    return _after_start(request, started)
+
+
+async def run_all(request: Request) -> Response:
+    console = _console(request)
+    started: list[Started] = []
+    for job, definitions in console.catalog.jobs.items():
+        started += await run_in_threadpool(
+            console.launcher.start, job, list(definitions), skip_busy=True
+        )
+    refused = [s for s in started if s.run_id is None]
+    if refused:
+        lines = [f"{s.definition}: {s.error}" for s in refused]
+        return render(request, "message.html", 409, title="Some runs did not start", lines=lines)
+    return RedirectResponse(_path(request, "/"), 303)
+
+
+def _after_start(request: Request, started: list[Started]) -> Response:
+    first = started[0]
+    if first.run_id is not None:
+        return RedirectResponse(_path(request, f"/runs/{first.run_id}"), 303)
+    status = 409 if first.locked else 500
+    return render(
+        request, "message.html", status, title="The run did not start", message=first.error
+    )
+
+
+async def signin_form(request: Request) -> Response:
+    console = _console(request)
+    session = request.state.session = console.auth.new_session(signed_in=False)
+    response = render(request, "signin.html", next=_next(request.query_params.get("next")))
+    if not console.auth.read_only:
+        set_session(request, response, session)
+    return response
+
+
+def _next(target: str | None) -> str:
+    # Only a path on this console: never a redirect to another site.
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return "/"
+    return target
+
+
+async def signin(request: Request) -> Response:
+    console = _console(request)
+    auth = console.auth
+    if auth.read_only:
+        raise BadRequest(403, "the console is read-only: TABLESYNC_API_TOKEN is not set")
+    fields = await form_fields(request)
+    session = auth.session_from(request.cookies.get(SESSION_COOKIE))
+    if not auth.csrf_matches(session, fields.get(CSRF_FIELD)):
+        raise BadRequest(403, "missing or wrong CSRF token: reload the sign-in page and retry")
+    target = _next(fields.get("next"))
+    if not auth.token_matches(fields.get("token")):
+        request.state.session = session
+        return render(request, "signin.html", 401, next=target, error="That is not the token.")
+    response = RedirectResponse(_path(request, target), 303)
+    # A new nonce at sign-in: a session cookie planted before it is worth nothing after.
+    set_session(request, response, auth.new_session(signed_in=True))
+    return response
+
+
+async def signout(request: Request) -> Response:
+    response = RedirectResponse(_path(request, "/signin"), 303)
+    response.delete_cookie(SESSION_COOKIE, path=_path(request, "/"))
+    return response

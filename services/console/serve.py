@@ -1,0 +1,44 @@
+"""``python run_job.py serve``: the console on uvicorn until SIGTERM or Ctrl-C."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+
+from services.base.settings import DatabaseUrls
+from services.console.catalog import Catalog, Loader
+from services.console.settings import console_settings
+
+log = logging.getLogger(__name__)
+ROOT_PATH_VARIABLE = "TABLESYNC_ROOT_PATH"
+# Seconds uvicorn lets open requests finish once asked to stop; the runs then get theirs.
+GRACEFUL_S = 5
+
+
+def serve(host: str, port: int, loaders: Mapping[str, Loader]) -> None:
+    """Serve the console for every job of ``loaders`` (job -> its definitions' loader).
+
+    ConfigurationError (exit 2) before listening when the address needs a token it lacks,
+    a variable is wrong or a definition is invalid.
+    """
+    import uvicorn
+
+    from services.console.app import build_app, make_console
+
+    settings = console_settings(host, port, root_path=os.environ.get(ROOT_PATH_VARIABLE, ""))
+    console = make_console(settings, DatabaseUrls.from_env(), Catalog.load(loaders))
+    shown = f"[{host}]" if ":" in host else host
+    access = "read-only (no TABLESYNC_API_TOKEN)" if settings.read_only else "token required"
+    log.info("console on http://%s:%d%s/ (%s)", shown, port, settings.root_path, access)
+    config = uvicorn.Config(
+        build_app(console),
+        host=host,
+        port=port,
+        root_path=settings.root_path,
+        log_config=None,  # tablesync's own logging (text or JSON lines) formats uvicorn's too
+        server_header=False,
+        timeout_graceful_shutdown=GRACEFUL_S,
+        lifespan="on",
+    )
+    uvicorn.Server(config).run()

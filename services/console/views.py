@@ -1,0 +1,233 @@
+"""What each page and API route shows, put together from the CLI's own functions.
+
+The status is ``status_report`` (as ``--status`` reads it), freshness is its
+``check_freshness`` against each definition's limit, and runs come from
+``services.store.history``. Nothing here writes, locks or composes SQL.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+import psycopg
+
+from services.base.constants import RunStatus
+from services.base.db import Databases
+from services.base.definition import ExportDefinition
+from services.console.catalog import Catalog, ConsolePools, definition_settings, max_lag_s
+from services.reporting.progress import rate_text
+from services.reporting.report import resume_command
+from services.reporting.status import DefinitionStatus, check_freshness, status_report
+from services.reporting.status_format import status_dict
+from services.store import history
+from services.store.history import RunFilter, RunRecord
+from services.sync.failures import failure_file_of, read_failure_file
+
+Conn = psycopg.Connection[Any]
+RECENT_RUNS = 20
+# Every status a run record can have ("cancelled": a run stopped by SIGTERM or SIGINT).
+RUN_STATUSES = tuple(dict.fromkeys([*(s.value for s in RunStatus), "cancelled"]))
+HISTORY_PAGE = 25
+
+
+@dataclass
+class DefinitionView:
+    """One definition as the overview shows it."""
+
+    job: str
+    name: str
+    status: DefinitionStatus
+    max_lag_s: float
+    recent: list[RunRecord] = field(default_factory=list)
+
+    @property
+    def late(self) -> bool:
+        return self.status.stale_reason is not None
+
+    @property
+    def failed(self) -> bool:
+        run = self.status.last_run
+        return run is not None and run.status in ("failed", "abandoned")
+
+    @property
+    def running(self) -> bool:
+        run = self.status.last_run
+        return run is not None and run.status == "running"
+
+    def as_dict(self) -> dict[str, Any]:
+        """``--status --json``'s fields, with the freshness limit the verdict used."""
+        return {**status_dict(self.status, checked=True), "max_lag_s": self.max_lag_s}
+
+
+@contextmanager
+def analytics(pools: ConsolePools) -> Iterator[Conn]:
+    """An autocommit analytics connection from the console's pool."""
+    with pools.databases() as dbs, dbs.analytics.connection() as conn:
+        conn.autocommit = True
+        yield conn
+
+
+def _statuses(
+    dbs: Databases, job: str, definitions: dict[str, ExportDefinition], default_s: float
+) -> list[DefinitionView]:
+    report = status_report(job, definitions, dbs)
+    views = []
+    for status in report.definitions:
+        limit = max_lag_s(definitions[status.definition], default_s)
+        check_freshness([status], limit)  # each definition against its own limit
+        views.append(DefinitionView(job, status.definition, status, limit))
+    return views
+
+
+def overview(
+    pools: ConsolePools, catalog: Catalog, default_s: float, *, recent: int = RECENT_RUNS
+) -> list[DefinitionView]:
+    """Every definition of every job with its status, verdict and ``recent`` newest runs."""
+    with pools.databases() as dbs:
+        views = [
+            view
+            for job, definitions in catalog.jobs.items()
+            for view in _statuses(dbs, job, definitions, default_s)
+        ]
+        if recent:
+            with analytics(pools) as conn:
+                found = history.recent_runs(conn, catalog.pairs(), per=recent)
+            for view in views:
+                view.recent = found[(view.job, view.name)]
+    return views
+
+
+def one_definition(
+    pools: ConsolePools, catalog: Catalog, job: str, name: str, default_s: float
+) -> DefinitionView:
+    definition = catalog.jobs[job][name]
+    with pools.databases() as dbs:
+        return _statuses(dbs, job, {name: definition}, default_s)[0]
+
+
+@dataclass
+class DefinitionPage:
+    """A definition's page: settings, status, a page of its history, failures, charts."""
+
+    view: DefinitionView
+    settings: dict[str, Any]
+    runs: list[RunRecord]
+    chart_runs: list[RunRecord]
+    failures: list[Failure]
+    resume: str
+    page: int
+    status_filter: str | None
+    more: bool
+
+
+def definition_page(
+    pools: ConsolePools,
+    catalog: Catalog,
+    job: str,
+    name: str,
+    default_s: float,
+    *,
+    status: str | None,
+    page: int,
+) -> DefinitionPage:
+    definition = catalog.jobs[job][name]
+    view = one_definition(pools, catalog, job, name, default_s)
+    with analytics(pools) as conn:
+        which = RunFilter(job=job, definition=name, status=status)
+        runs = history.list_runs(conn, which, limit=HISTORY_PAGE + 1, offset=page * HISTORY_PAGE)
+        chart = history.recent_runs(conn, [(job, name)], per=100)[(job, name)]
+        failed = history.list_runs(
+            conn, RunFilter(job=job, definition=name, status="failed"), limit=5
+        )
+    return DefinitionPage(
+        view=view,
+        settings=definition_settings(definition, default_s),
+        runs=runs[:HISTORY_PAGE],
+        chart_runs=chart,
+        failures=[failure_of(record) for record in failed],
+        resume=resume_command(job, name),
+        page=page,
+        status_filter=status,
+        more=len(runs) > HISTORY_PAGE,
+    )
+
+
+@dataclass(frozen=True)
+class Failure:
+    """A failed run's error and, when its failure file is here, the row at fault."""
+
+    record: RunRecord
+    row_json: str | None
+    file: str | None
+
+
+def failure_of(record: RunRecord) -> Failure:
+    path = failure_file_of(record.get("error_text"))
+    content = read_failure_file(path) if path is not None else None
+    if content is None:
+        return Failure(record, None, None)
+    shown = {"key": content.get("key"), "row": content.get("row")}
+    text = orjson.dumps(shown, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS).decode()
+    return Failure(record, text, str(path))
+
+
+def run_record(pools: ConsolePools, run_id: int) -> RunRecord | None:
+    with analytics(pools) as conn:
+        return history.get_run(conn, run_id)
+
+
+def list_runs(pools: ConsolePools, which: RunFilter, *, limit: int) -> list[RunRecord]:
+    with analytics(pools) as conn:
+        return history.list_runs(conn, which, limit=limit)
+
+
+def duration_s(record: RunRecord, now: dt.datetime | None = None) -> float:
+    """How long the run took, or has been going."""
+    end = record.get("finished_at") or now or dt.datetime.now(dt.UTC)
+    return max(float((end - record["started_at"]).total_seconds()), 0.0)
+
+
+def progress(
+    pools: ConsolePools, catalog: Catalog, record: RunRecord, default_s: float
+) -> dict[str, Any]:
+    """Rows, rows/s and, while running, the rows ahead and the ETA."""
+    elapsed = duration_s(record)
+    done = int(record["rows_read"])
+    rate = done / elapsed if elapsed > 0 else 0.0
+    shown: dict[str, Any] = {
+        "rows": done,
+        "elapsed_s": round(elapsed, 3),
+        "rows_per_s": round(rate, 1),
+    }
+    shown["pending_rows"] = shown["eta_s"] = None
+    if record["status"] == "running" and catalog.find(record["job"], record["definition"]):
+        status = one_definition(
+            pools, catalog, record["job"], record["definition"], default_s
+        ).status
+        if status.pending_rows is not None:
+            shown["pending_rows"] = status.pending_rows
+            shown["eta_s"] = round(status.pending_rows / rate, 1) if rate > 0 else None
+    total = done + (shown["pending_rows"] or 0)
+    shown["text"] = (
+        f"{done:,} rows, {rate_text(done, total if shown['pending_rows'] else None, elapsed)}"
+    )
+    return shown
+
+
+def lag_at_end(record: RunRecord) -> float | None:
+    """Seconds the position trailed the clock when a run ended (timestamp cursors only)."""
+    after, finished = record.get("cursor_after") or {}, record.get("finished_at")
+    value = after.get("value") if isinstance(after, dict) else None
+    if finished is None or not isinstance(value, str):
+        return None
+    try:
+        at = dt.datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    at = at if at.tzinfo else at.replace(tzinfo=dt.UTC)
+    return max(float((finished - at).total_seconds()), 0.0)
