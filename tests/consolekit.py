@@ -21,13 +21,22 @@ from typing import Any
 from urllib.parse import urlencode
 
 from dbtools import TestDatabases
-from faultkit import JOB, Cli, create_events
+from faultkit import EVENTS_ANALYTICS, EVENTS_CORE, JOB, Cli, create_events
 
+SHIPPED = Path(__file__).resolve().parent.parent / "jobs" / "export_to_pg" / "config.py"
 TOKEN = "console-test-token-Zq81-secret"
 START_TIMEOUT_S = 30.0
 # A transform that fails on "boom" with markup in its message, and can go slowly on cue.
 XSS_NAME = '<script>alert("name")</script>'
+# The console's test job: the shipped definitions (for the demo's data), "Events" (rows go
+# through a transform that can be slowed down) and a definition named like markup whose
+# transform fails on "boom" rows with markup in its error.
 DEFINITIONS = f"""
+import importlib.util
+_spec = importlib.util.spec_from_file_location("shipped_config", {str(SHIPPED)!r})
+_shipped = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_shipped)
+
 def events_row(row):
     if row["payload"] == "boom":
         raise ValueError("transform refused <script>alert('error')</script> in " + row["payload"])
@@ -35,6 +44,7 @@ def events_row(row):
     return row
 
 DEFINITIONS = {{
+    **_shipped.DEFINITIONS,
     "Events": ExportDefinition(
         source={{"table": "events", "cursor": {{"field": "at", "id_field": "id"}}}},
         destination={{"table": "events", "conflict_columns": ["id"]}},
@@ -44,8 +54,10 @@ DEFINITIONS = {{
         max_lag="15m",
     ),
     {XSS_NAME!r}: ExportDefinition(
-        source={{"table": "events", "cursor": {{"field": "id"}}}},
-        destination={{"table": "events", "conflict_columns": ["id"]}},
+        source={{"table": "bad_events", "cursor": {{"field": "id"}}}},
+        destination={{"table": "bad_events", "conflict_columns": ["id"]}},
+        transform=events_row,
+        transform_workers=0,
     ),
 }}
 """
@@ -127,8 +139,12 @@ class Console:
 
 
 def console_cli(dbs: TestDatabases, workdir: Path) -> Cli:
-    """The CLI with the console's test definitions, the events tables made."""
+    """The CLI with the console's test definitions, the events and bad_events tables made."""
     create_events(dbs)
+    dbs.query_core(EVENTS_CORE.replace("TABLE events", "TABLE bad_events"))
+    dbs.query_analytics(
+        EVENTS_ANALYTICS.replace("analytics_raw.events", "analytics_raw.bad_events")
+    )
     return Cli.for_test(dbs, workdir, DEFINITIONS)
 
 

@@ -221,7 +221,7 @@ def test_definitions_json_has_the_status_fields_and_the_freshness_limit(secured:
         d["definition"]: d
         for d in secured.request("GET", "/api/v1/definitions", token=TOKEN).json()
     }
-    assert set(found) == {"Events", XSS_NAME}
+    assert set(found) == {"StatEvent", "ImportJob", "Events", XSS_NAME}
     events = found["Events"]
     assert events["last_run"]["status"] == "succeeded"
     assert events["position"]["id"] == "30"

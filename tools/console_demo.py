@@ -19,11 +19,12 @@ from pathlib import Path
 
 import psycopg
 
-from tools.demo import REPO_ROOT, job_env, prepare_databases, say
+from tools.demo import ANALYTICS_DB, CORE_DB, REPO_ROOT, Server, job_env, prepare_databases, say
 from tools.embedded_pg import EmbeddedPostgres
 from tools.seed_core import mutate, seed
 
 DATA_DIR = REPO_ROOT / ".tablesync" / "console-pg"
+DEMO_DBS = (CORE_DB, ANALYTICS_DB)
 STAT_EVENTS = 20_000
 IMPORT_JOBS = 200
 # The failing run: analytics keeps source_name to 64 characters, and core gets a longer one.
@@ -41,10 +42,12 @@ def sync(env: dict[str, str], *names: str, cwd: Path = REPO_ROOT) -> int:
     return subprocess.run(command, env=env, cwd=cwd, check=False).returncode
 
 
-def load_demo(server: EmbeddedPostgres, *, cwd: Path = REPO_ROOT) -> dict[str, str]:
-    """The demo databases with two good runs of each definition and one failed one;
-    returns the environment the runs (and the console) use."""
-    core_url, analytics_url = prepare_databases(server)
+def load_demo(
+    server: Server, *, cwd: Path = REPO_ROOT, names: tuple[str, str] = DEMO_DBS
+) -> dict[str, str]:
+    """The demo databases (``names``: core, analytics) with two good runs of each
+    definition and one failed one; returns the environment the runs (and the console) use."""
+    core_url, analytics_url = prepare_databases(server, *names)
     say(f"seeding core: {STAT_EVENTS} StatEvent, {IMPORT_JOBS} ImportJob rows")
     seed(core_url, stat_events=STAT_EVENTS, import_jobs=IMPORT_JOBS)
     env = job_env(core_url, analytics_url)

@@ -17,7 +17,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import psycopg
 
@@ -57,6 +57,14 @@ RUNS_SQL = """
 """
 
 
+class Server(Protocol):
+    """What the demo needs of a server: EmbeddedPostgres, or the tests' PgServer."""
+
+    def url_for(self, dbname: str) -> str: ...
+    def create_database(self, name: str) -> Any: ...
+    def drop_database(self, name: str) -> None: ...
+
+
 def say(message: str) -> None:
     """Print a demo step, flushed so it interleaves with subprocess output."""
     print(f"==> {message}", flush=True)
@@ -84,17 +92,19 @@ def job_env(core_url: str, analytics_url: str) -> dict[str, str]:
     return env
 
 
-def prepare_databases(server: EmbeddedPostgres) -> tuple[str, str]:
+def prepare_databases(
+    server: Server, core_db: str = CORE_DB, analytics_db: str = ANALYTICS_DB
+) -> tuple[str, str]:
     """Recreate the demo databases: core with its schema, analytics migrated by dbmate."""
-    for name in (CORE_DB, ANALYTICS_DB):
+    for name in (core_db, analytics_db):
         server.drop_database(name)
         server.create_database(name)
-    core_url, analytics_url = server.url_for(CORE_DB), server.url_for(ANALYTICS_DB)
-    say(f"applying the core schema (db/core/schema.sql) to {CORE_DB}")
+    core_url, analytics_url = server.url_for(core_db), server.url_for(analytics_db)
+    say(f"applying the core schema (db/core/schema.sql) to {core_db}")
     apply_core_schema(core_url)
     command = [dbmate_path(), "--env", "DATABASE_URL_ANALYTICS", "--no-dump-schema"]
     command += ["--migrations-dir", str(REPO_ROOT / "db" / "migrations"), "up"]
-    say(f"migrating {ANALYTICS_DB}: dbmate --env DATABASE_URL_ANALYTICS ... up")
+    say(f"migrating {analytics_db}: dbmate --env DATABASE_URL_ANALYTICS ... up")
     subprocess.run(command, env=job_env(core_url, analytics_url), check=True, cwd=REPO_ROOT)
     return core_url, analytics_url
 

@@ -9,6 +9,7 @@ from typing import Any
 from urllib.parse import quote
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from markupsafe import Markup
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
@@ -27,6 +28,8 @@ def _finalize(value: Any) -> Any:
     # Whatever a template prints passes here first: no secret reaches a page.
     if value is None:
         return ""
+    if isinstance(value, Markup):
+        return value  # a macro's output: its own values came through here already
     return redact(value) if isinstance(value, str) else value
 
 
