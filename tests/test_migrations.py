@@ -169,4 +169,10 @@ def test_a_database_of_the_first_release_upgrades_with_its_positions_and_runs(
         " WHERE table_schema = 'tablesync' AND table_name = 'runs' AND column_name = 'note'",
     ) == [("text", "YES")]
     assert query(empty_database, "SELECT note, error_text FROM tablesync.runs") == [(None, "boom")]
+    # 20261201000004: where each run came from; the first release's came from the CLI.
+    assert query(empty_database, "SELECT origin FROM tablesync.runs") == [("cli",)]
+    indexes = query(
+        empty_database, "SELECT indexname FROM pg_indexes WHERE tablename = 'runs' ORDER BY 1"
+    )
+    assert {"runs_totals_idx", "runs_started_at_idx"} <= {name for (name,) in indexes}
     assert "Pending: 0" in run_dbmate(empty_database, "status").stdout
