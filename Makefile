@@ -4,7 +4,7 @@ PY = $(VENV)/bin/python
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo test lint fmt bench bench-smoke clean
+.PHONY: help install demo console screenshots test lint fmt bench bench-smoke bench-console clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  %-8s %s\n", $$1, $$2}'
@@ -16,6 +16,12 @@ install: $(VENV)/.installed ## create .venv with tablesync and the dev tools
 
 demo: $(VENV)/.installed ## run the sample sync on a throwaway PostgreSQL in .tablesync/
 	$(PY) -m tools.demo
+
+console: $(VENV)/.installed ## the demo's data with the web console on http://127.0.0.1:8080
+	$(PY) -m tools.console_demo
+
+screenshots: $(VENV)/.installed ## the browser tests, saving the README's screenshots to docs/screenshots
+	UPDATE_SCREENSHOTS=1 $(PY) -m pytest -q tests/test_console_browser.py
 
 test: $(VENV)/.installed ## ruff check + the test suite (PYTEST_ARGS=... to pass options)
 	$(VENV)/bin/ruff check .
@@ -35,6 +41,9 @@ bench: $(VENV)/.installed ## benchmarks on a throwaway PostgreSQL
 
 bench-smoke: $(VENV)/.installed ## the benchmark at BENCH_ROWS=2000: it runs and checks, not timed
 	BENCH_ROWS=2000 $(PY) -m tools.bench
+
+bench-console: $(VENV)/.installed ## the console's overview and /metrics at 50 definitions, 100,000 runs
+	$(PY) -m tools.bench_console
 
 clean: ## remove .venv and .tablesync/ (demo server data)
 	rm -rf $(VENV) .tablesync/

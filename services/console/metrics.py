@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector, CollectorRegistry
@@ -38,10 +39,11 @@ class RunRecordCollector(Collector):
     def collect(self) -> Iterable[Metric]:
         up = _gauge("tablesync_console_up", "1 when the last scrape could read both databases.", [])
         try:
-            views = overview(self._pools, self._catalog, self._default_s, recent=0)
-            with analytics(self._pools) as conn:
-                latest = history.latest(conn, self._catalog.pairs())
-                totals = history.totals(conn)
+            # The run records are read beside the status (their own connection), not after.
+            with ThreadPoolExecutor(1, thread_name_prefix="metrics") as pool:
+                records = pool.submit(self._records)
+                views = overview(self._pools, self._catalog, self._default_s, recent=0)
+                latest, totals = records.result()
         except DOWN_ERRORS as exc:
             log.warning("metrics: cannot read the databases: %s", redact(exc))
             up.add_metric([], 0)
@@ -52,6 +54,11 @@ class RunRecordCollector(Collector):
         yield from _status_metrics(views)
         yield from _latest_metrics(latest)
         yield from _total_metrics(totals)
+
+    def _records(self) -> tuple[dict[history.Pair, history.Latest], list[history.Totals]]:
+        with analytics(self._pools) as conn:
+            pairs = self._catalog.pairs()
+            return history.latest(conn, pairs), history.totals(conn, pairs)
 
 
 def _status_metrics(views: list[DefinitionView]) -> Iterator[Metric]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,6 +31,9 @@ from services.sync.failures import failure_file_of, read_failure_file
 
 Conn = psycopg.Connection[Any]
 RECENT_RUNS = 20
+# Definitions' statuses read at once; each holds a core and an analytics connection, and
+# the console's pools hold 4 of each (one left for the run records).
+STATUS_THREADS = 3
 # Every status a run record can have ("cancelled": a run stopped by SIGTERM or SIGINT).
 RUN_STATUSES = tuple(dict.fromkeys([*(s.value for s in RunStatus), "cancelled"]))
 HISTORY_PAGE = 25
@@ -84,16 +88,35 @@ def _statuses(
     return views
 
 
+def _chunks(
+    definitions: dict[str, ExportDefinition], count: int
+) -> list[dict[str, ExportDefinition]]:
+    names = list(definitions)
+    size = max(-(-len(names) // count), 1)
+    return [{n: definitions[n] for n in names[i : i + size]} for i in range(0, len(names), size)]
+
+
+def all_statuses(dbs: Databases, catalog: Catalog, default_s: float) -> list[DefinitionView]:
+    """Every definition's status, in catalog order, read STATUS_THREADS definitions at a time:
+    each status is a few short queries, so most of its time is waiting on the servers."""
+    chunks = [
+        (job, chunk)
+        for job, definitions in catalog.jobs.items()
+        for chunk in _chunks(definitions, STATUS_THREADS)
+    ]
+    if len(chunks) <= 1:
+        return [v for job, chunk in chunks for v in _statuses(dbs, job, chunk, default_s)]
+    with ThreadPoolExecutor(STATUS_THREADS, thread_name_prefix="status") as pool:
+        found = pool.map(lambda item: _statuses(dbs, item[0], item[1], default_s), chunks)
+        return [view for views in found for view in views]
+
+
 def overview(
     pools: ConsolePools, catalog: Catalog, default_s: float, *, recent: int = RECENT_RUNS
 ) -> list[DefinitionView]:
     """Every definition of every job with its status, verdict and ``recent`` newest runs."""
     with pools.databases() as dbs:
-        views = [
-            view
-            for job, definitions in catalog.jobs.items()
-            for view in _statuses(dbs, job, definitions, default_s)
-        ]
+        views = all_statuses(dbs, catalog, default_s)
         if recent:
             with analytics(pools) as conn:
                 found = history.recent_runs(conn, catalog.pairs(), per=recent)

@@ -128,22 +128,24 @@ class Totals:
     rows: dict[str, int]
 
 
-def totals(conn: Conn) -> list[Totals]:
-    """The totals of every (job, definition, status) in the records, those of runs started
-    anywhere (cron on other machines too); read from the covering index alone."""
+def totals(conn: Conn, pairs: Sequence[Pair]) -> list[Totals]:
+    """The totals of each of ``pairs`` by status, over every run record of it (runs started
+    anywhere: cron on other machines too); read from the covering index alone."""
     sums = sql.SQL(", ").join(
         sql.SQL("coalesce(sum({}), 0)::bigint").format(sql.Identifier(f"rows_{o}"))
         for o in OUTCOMES
     )
-    query = sql.SQL(
-        "SELECT job, definition, status, count(*), {} FROM {} GROUP BY job, definition, status"
-        " ORDER BY job, definition, status"
-    ).format(sums, _RUNS)
+    query = _per_definition(
+        sql.SQL(
+            "SELECT status, count(*) AS runs, {} FROM {}"
+            " WHERE job = d.job AND definition = d.definition GROUP BY status"
+        ).format(sums, _RUNS)
+    )
     return [
         Totals(
             row[0], row[1], row[2], int(row[3]), dict(zip(OUTCOMES, map(int, row[4:]), strict=True))
         )
-        for row in conn.execute(query)
+        for row in conn.execute(query, _pair_params(pairs))
     ]
 
 
