@@ -437,3 +437,17 @@ def test_serve_on_another_address_without_a_token_is_exit_2(run_cli, env: dict[s
 def test_serve_is_listed_in_the_help(run_cli) -> None:  # type: ignore[no-untyped-def]
     code, out, _ = run_cli(["--help"], env=dict(os.environ))
     assert code == 0 and "serve" in out
+
+
+def test_under_a_path_prefix_every_link_and_redirect_carries_it(secured: Console) -> None:
+    with serving(secured.cli, extra_env={"TABLESYNC_ROOT_PATH": "/ts"}) as console:
+        # The proxy strips the prefix before it forwards (docs/console.md).
+        redirect = console.request("GET", "/")
+        form = console.request("GET", "/signin?next=/")
+        csrf = sign_in_form_csrf(console)
+        signed = console.request("POST", "/signin", form={"csrf_token": csrf, "token": TOKEN})
+        overview = console.request("GET", "/")
+    assert redirect.headers["location"] == "/ts/signin?next=/"
+    assert 'action="/ts/signin"' in form.text and 'href="/ts/static/console.css"' in form.text
+    assert signed.headers["location"] == "/ts/" and "Path=/ts/" in signed.headers["set-cookie"]
+    assert f'href="/ts/definitions/{JOB}/Events"' in overview.text

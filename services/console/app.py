@@ -79,10 +79,9 @@ def guarded(need: Need, kind: Kind, endpoint: Endpoint) -> Endpoint:
             request.state.session = session
             return await endpoint(request)
         if kind is Kind.PAGE and decision.status == 401:
-            target = quote(request.url.path, safe="/")
-            return RedirectResponse(
-                f"{request.app.state.console.settings.root_path}/signin?next={target}", 303
-            )
+            root = request.app.state.console.settings.root_path
+            target = quote(request.url.path.removeprefix(root) or "/", safe="/")
+            return RedirectResponse(f"{root}/signin?next={target}", 303)
         raise BadRequest(decision.status, decision.reason)
 
     return checked
