@@ -451,3 +451,23 @@ def test_under_a_path_prefix_every_link_and_redirect_carries_it(secured: Console
     assert 'action="/ts/signin"' in form.text and 'href="/ts/static/console.css"' in form.text
     assert signed.headers["location"] == "/ts/" and "Path=/ts/" in signed.headers["set-cookie"]
     assert f'href="/ts/definitions/{JOB}/Events"' in overview.text
+
+
+def test_run_all_starts_every_definition_and_sign_out_ends_the_session(
+    secured: Console, shared_dbs: TestDatabases
+) -> None:
+    secured.cookies.clear()
+    csrf = sign_in(secured)
+    before = shared_dbs.query_analytics("SELECT coalesce(max(id), 0) FROM tablesync.runs")[0][0]
+    reply = secured.request("POST", "/run-all", form={"csrf_token": csrf})
+    assert reply.status == 303 and reply.headers["location"] == "/"
+    started = shared_dbs.query_analytics(
+        "SELECT id, definition FROM tablesync.runs WHERE id > %s ORDER BY id", (before,)
+    )
+    assert {name for _, name in started} == {"StatEvent", "ImportJob", "Events", XSS_NAME}
+    for run_id, _ in started:
+        record = wait_for_run(shared_dbs, run_id)
+        assert record["origin"] == "console" and record["status"] in ("succeeded", "failed")
+    out = secured.request("POST", "/signout", form={"csrf_token": csrf})
+    assert out.status == 303 and out.headers["location"] == "/signin"
+    assert secured.request("GET", "/").status == 303
