@@ -29,7 +29,8 @@
     set("run-eta", seconds(run.progress.eta_s));
     set("run-duration", seconds(run.duration_s));
     set("run-after", position(run.cursor_after));
-    if (run.finished_at) { set("run-finished", run.finished_at.replace("T", " ")); }
+    // The record says 2026-12-01T10:00:00.123+00:00; the page says 2026-12-01 10:00:00Z.
+    if (run.finished_at) { set("run-finished", run.finished_at.replace("T", " ").slice(0, 19) + "Z"); }
     if (run.error_text) {
       var error = document.getElementById("run-error");
       error.textContent = run.error_text;
