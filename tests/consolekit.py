@@ -20,47 +20,26 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-from dbtools import TestDatabases
-from faultkit import EVENTS_ANALYTICS, EVENTS_CORE, JOB, Cli, create_events
+from dbtools import REPO_ROOT, CliResult, TestDatabases, cli_command, run_cli
+from faultkit import EVENTS_ANALYTICS, EVENTS_CORE, JOB, create_events, fault_env
 
-SHIPPED = Path(__file__).resolve().parent.parent / "jobs" / "export_to_pg" / "config.py"
 TOKEN = "console-test-token-Zq81-secret"
 START_TIMEOUT_S = 30.0
-# A transform that fails on "boom" with markup in its message, and can go slowly on cue.
-XSS_NAME = '<script>alert("name")</script>'
-# The console's test job: the shipped definitions (for the demo's data), "Events" (rows go
-# through a transform that can be slowed down) and a definition named like markup whose
-# transform fails on "boom" rows with markup in its error.
-DEFINITIONS = f"""
-import importlib.util
-_spec = importlib.util.spec_from_file_location("shipped_config", {str(SHIPPED)!r})
-_shipped = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_shipped)
+XSS_NAME = '<script>alert("name")</script>'  # as tests/definitions/console.py names it
 
-def events_row(row):
-    if row["payload"] == "boom":
-        raise ValueError("transform refused <script>alert('error')</script> in " + row["payload"])
-    time.sleep(float(os.environ.get("TEST_ROW_DELAY_S") or 0))
-    return row
 
-DEFINITIONS = {{
-    **_shipped.DEFINITIONS,
-    "Events": ExportDefinition(
-        source={{"table": "events", "cursor": {{"field": "at", "id_field": "id"}}}},
-        destination={{"table": "events", "conflict_columns": ["id"]}},
-        transform=events_row,
-        transform_workers=0,
-        batch_size=int(os.environ.get("TEST_BATCH_SIZE") or 10),
-        max_lag="15m",
-    ),
-    {XSS_NAME!r}: ExportDefinition(
-        source={{"table": "bad_events", "cursor": {{"field": "id"}}}},
-        destination={{"table": "bad_events", "conflict_columns": ["id"]}},
-        transform=events_row,
-        transform_workers=0,
-    ),
-}}
-"""
+@dataclass
+class Cli:
+    """The command line with the console's test definitions, in ``workdir``."""
+
+    env: dict[str, str]
+    workdir: Path
+
+    def command(self, *args: str) -> list[str]:
+        return cli_command(args, self.env, REPO_ROOT)
+
+    def sync(self, *names: str, extra_env: Mapping[str, str] | None = None) -> CliResult:
+        return run_cli([JOB, *names], {**self.env, **(extra_env or {})}, cwd=self.workdir)
 
 
 def free_port() -> int:
@@ -145,7 +124,7 @@ def console_cli(dbs: TestDatabases, workdir: Path) -> Cli:
     dbs.query_analytics(
         EVENTS_ANALYTICS.replace("analytics_raw.events", "analytics_raw.bad_events")
     )
-    return Cli.for_test(dbs, workdir, DEFINITIONS)
+    return Cli(fault_env(dbs, workdir, "console"), workdir)
 
 
 @contextmanager

@@ -21,7 +21,7 @@ import pytest
 from consolekit import TOKEN, XSS_NAME, Console, console_cli, serving
 from dbtools import REPO_ROOT, PgServer, TestDatabases, unique_db_name
 from faultkit import insert_events
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Dialog, Page, expect, sync_playwright
 
 from tools.console_demo import load_demo
 
@@ -81,7 +81,12 @@ def page(browser: Browser, demo: Console) -> Iterator[Page]:
     context = browser.new_context(base_url=demo.url, viewport={"width": 1400, "height": 900})
     opened = context.new_page()
     dialogs: list[str] = []
-    opened.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+
+    def on_dialog(dialog: Dialog) -> None:
+        dialogs.append(dialog.message)
+        dialog.dismiss()
+
+    opened.on("dialog", on_dialog)
     try:
         yield opened
     finally:

@@ -1,0 +1,55 @@
+"""The console's test job: the shipped definitions (for the demo's data), ``Events``
+(rows through a transform that ``TEST_ROW_DELAY_S`` slows down; ``TEST_BATCH_SIZE``,
+default 10) and a definition named like markup over ``bad_events``, whose transform
+fails on a "boom" row with markup in its error.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from definitions import events
+from services import ExportDefinition
+
+# This module is loaded *as* jobs.export_to_pg.config: the real one is read by its path.
+_CONFIG = Path(__file__).resolve().parents[2] / "jobs" / "export_to_pg" / "config.py"
+
+
+def _shipped() -> dict[str, ExportDefinition]:
+    spec = importlib.util.spec_from_file_location("shipped_export_to_pg_config", _CONFIG)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    found: dict[str, ExportDefinition] = module.DEFINITIONS
+    return found
+
+
+XSS_NAME = '<script>alert("name")</script>'
+
+
+def events_row(row: dict[str, Any]) -> dict[str, Any]:
+    if row["payload"] == "boom":
+        raise ValueError("transform refused <script>alert('error')</script> in " + row["payload"])
+    time.sleep(float(os.environ.get("TEST_ROW_DELAY_S") or 0))
+    return row
+
+
+DEFINITIONS = {
+    **_shipped(),
+    "Events": events(
+        transform=events_row,
+        transform_workers=0,
+        batch_size=int(os.environ.get("TEST_BATCH_SIZE") or 10),
+        max_lag="15m",
+    ),
+    XSS_NAME: events(
+        source={"table": "bad_events", "cursor": {"field": "id"}},
+        destination={"table": "bad_events"},
+        transform=events_row,
+        transform_workers=0,
+    ),
+}
