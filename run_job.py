@@ -142,7 +142,9 @@ def main(argv: list[str] | None = None) -> int:
         "verbose": "--verbose" in (argv or sys.argv) or "-v" in (argv or sys.argv)
     }
     try:
-        cli.main(args=argv, prog_name="run_job.py", standalone_mode=False, obj=obj)
+        # A command ends with a code of its own by raising click's Exit, which click
+        # hands back here rather than raising (serve stopped by Ctrl-C: 130).
+        code = cli.main(args=argv, prog_name="run_job.py", standalone_mode=False, obj=obj)
     except TablesyncError as exc:
         if obj.get("verbose"):
             traceback.print_exc()
@@ -159,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_CONFIGURATION
     finally:
         end_of_startup()  # in case no job was loaded
-    return 0
+    return code if isinstance(code, int) else 0
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import time
 from pathlib import Path
 
@@ -154,3 +155,14 @@ def test_csrf_tokens_belong_to_their_session() -> None:
     assert auth.decide(Need.WRITE, Caller(None, mine, auth.csrf_token(mine))).allowed
     anonymous = auth.new_session(signed_in=False)
     assert auth.decide(Need.READ, Caller(None, anonymous, None)).status == 401
+
+
+def test_the_console_exits_130_on_ctrl_c_and_143_on_sigterm(
+    dbs: TestDatabases, tmp_path: Path
+) -> None:
+    cli = console_cli(dbs, tmp_path)
+    with serving(cli) as console:
+        console.process.send_signal(signal.SIGINT)
+        assert console.process.wait(timeout=30) == 130
+    with serving(cli) as console:
+        assert console.stop() == -signal.SIGTERM  # the shell's 143: killed by SIGTERM
