@@ -175,4 +175,6 @@ def test_a_database_of_the_first_release_upgrades_with_its_positions_and_runs(
         empty_database, "SELECT indexname FROM pg_indexes WHERE tablename = 'runs' ORDER BY 1"
     )
     assert {"runs_totals_idx", "runs_started_at_idx"} <= {name for (name,) in indexes}
+    # 20261201000002: the rows a run deleted; an old run deleted none.
+    assert query(empty_database, "SELECT rows_deleted FROM tablesync.runs") == [(0,)]
     assert "Pending: 0" in run_dbmate(empty_database, "status").stdout

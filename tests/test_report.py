@@ -78,6 +78,16 @@ def test_summary_line_mentions_null_cursor_rows_and_held_back() -> None:
     assert line.endswith(" · held back: an in-flight core transaction started at 10:00:01")
 
 
+def test_summary_line_counts_deleted_rows_only_when_there_are_some() -> None:
+    result = succeeded()
+    result.counts = RunCounts(read=10, created=2, updated=3, deleted=4, skipped=1)
+
+    assert summary_line(result).startswith(
+        "StatEvent: succeeded — read 10, created 2, updated 3, deleted 4, skipped 1, errors 0 · "
+    )
+    assert "deleted" not in summary_line(succeeded())
+
+
 def test_summary_line_of_an_empty_first_run() -> None:
     result = RunResult(job="export-to-pg", definition="StatEvent", status=RunStatus.SUCCEEDED)
 
@@ -116,6 +126,7 @@ def test_results_json_round_trip_with_unusual_cursor_types() -> None:
         "read": 20_000,
         "created": 17_950,
         "updated": 0,
+        "deleted": 0,
         "skipped": 2_050,
         "errors": 0,
         "null_cursor": 0,

@@ -166,7 +166,8 @@ def test_json_shape(seeded: TestDatabases, env: dict[str, str], run_cli: RunCli)
     }  # fmt: skip
     assert row["cursor"] == {"field": "finishedAt", "id_field": "id", "kind": "timestamp"}
     assert set(row["last_run"]) == {
-        "id", "status", "started_at", "finished_at", "rows_read", "duration_s", "error",
+        "id", "status", "started_at", "finished_at", "rows_read", "rows_deleted", "duration_s",
+        "error",
     }  # fmt: skip
     assert set(row["position"]) == {"value", "id"}
 

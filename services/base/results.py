@@ -11,11 +11,17 @@ from services.base.constants import RunStatus
 
 @dataclass
 class RunCounts:
-    """Row counters of a run; created + updated + skipped + errors == read."""
+    """Row counters of a run; created + updated + deleted + skipped + errors == read.
+
+    ``deleted`` counts destination rows a run removed: rows read with their
+    soft-delete flag set, or a transform's ``Delete``, whose key analytics held
+    (a delete of a key it did not hold is skipped), and extra rows a repair removed.
+    """
 
     read: int = 0
     created: int = 0
     updated: int = 0
+    deleted: int = 0
     skipped: int = 0
     errors: int = 0
     null_cursor: int = 0

@@ -70,10 +70,15 @@ def resume_command(job: str, definition: str) -> str:
 
 
 def counts_text(result: RunResult) -> str:
-    """``read 20,000, created 17,950, updated 0, skipped 2,050, errors 0`` (+ null cursor)."""
+    """``read 20,000, created 17,950, updated 0, skipped 2,050, errors 0`` (+ null cursor).
+
+    ``deleted N`` follows ``updated`` when the run deleted rows, so the lines of
+    definitions that never delete read as they always did.
+    """
     c = result.counts
+    deleted = f"deleted {c.deleted:,}, " if c.deleted else ""
     text = (
-        f"read {c.read:,}, created {c.created:,}, updated {c.updated:,}, "
+        f"read {c.read:,}, created {c.created:,}, updated {c.updated:,}, {deleted}"
         f"skipped {c.skipped:,}, errors {c.errors:,}"
     )
     # Rows with a NULL cursor are never exported (README guarantee 5); say so only when it matters.

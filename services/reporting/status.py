@@ -57,6 +57,7 @@ class LastRun:
     finished_at: dt.datetime | None
     rows_read: int
     error: str | None
+    rows_deleted: int = 0
 
     @property
     def duration_s(self) -> float | None:
@@ -211,7 +212,8 @@ def last_run(analytics: Conn, job: str, definition: str) -> LastRun | None:
     """The newest run record of ``job``/``definition``, or None before its first run."""
     row = analytics.execute(
         sql.SQL(
-            "SELECT id, status, started_at, finished_at, rows_read, error_text FROM {}"
+            "SELECT id, status, started_at, finished_at, rows_read, error_text, rows_deleted"
+            " FROM {}"
             " WHERE job = %s AND definition = %s ORDER BY started_at DESC, id DESC LIMIT 1"
         ).format(sql.Identifier(RUNNER_SCHEMA, "runs")),
         (job, definition),

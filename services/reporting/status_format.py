@@ -54,6 +54,12 @@ def _duration(run: LastRun) -> str:
     return f"{seconds:.2f}s" if seconds < 60 else format_duration(seconds)
 
 
+def _rows(run: LastRun) -> str:
+    """Rows read by the last run, and the rows it deleted when it deleted any."""
+    deleted = f" ({run.rows_deleted:,} deleted)" if run.rows_deleted else ""
+    return f"{run.rows_read:,}{deleted}"
+
+
 def _row(status: DefinitionStatus, now: dt.datetime) -> list[str]:
     run = status.last_run
     pending = NONE if status.pending_rows is None else f"{status.pending_rows:,}"
@@ -63,7 +69,7 @@ def _row(status: DefinitionStatus, now: dt.datetime) -> list[str]:
         status.definition,
         run.status if run else "never run",
         _when(run, now) if run else NONE,
-        f"{run.rows_read:,}" if run else NONE,
+        _rows(run) if run else NONE,
         _duration(run) if run else NONE,
         format_position(status.position_dict()) if status.position else NO_POSITION,
         pending,
@@ -98,6 +104,7 @@ def _last_run_dict(run: LastRun | None) -> dict[str, Any] | None:
         "started_at": run.started_at,
         "finished_at": run.finished_at,
         "rows_read": run.rows_read,
+        "rows_deleted": run.rows_deleted,
         "duration_s": None if run.duration_s is None else round(run.duration_s, 3),
         "error": run.error,
     }

@@ -104,7 +104,7 @@ def _update(
     conn.execute(
         sql.SQL(
             "UPDATE {} SET rows_read = %s, rows_created = %s, rows_updated = %s,"
-            " rows_skipped = %s, rows_errors = %s, rows_null_cursor = %s, cursor_after = %s,"
+            " rows_deleted = %s, rows_skipped = %s, rows_errors = %s, rows_null_cursor = %s, cursor_after = %s,"
             " status = coalesce(%s, status),"
             " finished_at = CASE WHEN %s::text IS NULL THEN finished_at ELSE now() END,"
             " error_text = coalesce(%s, error_text), note = coalesce(%s, note)"
@@ -114,6 +114,7 @@ def _update(
             counts.read,
             counts.created,
             counts.updated,
+            counts.deleted,
             counts.skipped,
             counts.errors,
             counts.null_cursor,
