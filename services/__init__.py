@@ -2,10 +2,20 @@
 
 from services.base.definition import (
     CursorSpec,
+    Delete,
     DestinationSpec,
     ExportDefinition,
+    SoftDeleteSpec,
     SourceSpec,
     build_definitions,
 )
 
-__all__ = ["CursorSpec", "DestinationSpec", "ExportDefinition", "SourceSpec", "build_definitions"]
+__all__ = [
+    "CursorSpec",
+    "Delete",
+    "DestinationSpec",
+    "ExportDefinition",
+    "SoftDeleteSpec",
+    "SourceSpec",
+    "build_definitions",
+]

@@ -9,6 +9,7 @@ import pytest
 from dbtools import TestDatabases
 from synctools import definition, on_both, sync
 
+from services import ExportDefinition
 from services.base.errors import EXIT_CONFIGURATION, PreflightError
 
 
@@ -106,3 +107,34 @@ def test_every_problem_is_listed(tables: TestDatabases) -> None:
         "t: core table public.t has no column 'nope'",
         "t: core table public.t has no column 'nada'",
     ]
+
+
+def _refused_export(dbs: TestDatabases, export: ExportDefinition) -> str:
+    with pytest.raises(PreflightError) as caught:
+        sync(dbs, export)
+    assert dbs.query_analytics("SELECT count(*) FROM tablesync.runs") == [(0,)]
+    return str(caught.value)
+
+
+def test_a_missing_soft_delete_column(tables: TestDatabases) -> None:
+    export = ExportDefinition(
+        source={"table": "t", "cursor": {"field": "n"}, "soft_delete": {"field": "deletedAt"}},
+        destination={"schema": "public", "table": "t", "conflict_columns": ["id"]},
+    )
+    message = _refused_export(tables, export)
+    assert "core table public.t has no soft-delete column 'deletedAt'" in message
+
+
+def test_a_missing_key_source_column(tables: TestDatabases) -> None:
+    export = ExportDefinition(
+        source={"table": "t", "cursor": {"field": "n"}},
+        destination={
+            "schema": "public",
+            "table": "t",
+            "conflict_columns": ["id"],
+            "key_source": {"id": "uid"},
+        },
+        transform=lambda row: row,
+    )
+    message = _refused_export(tables, export)
+    assert "core table public.t has no column 'uid' (key_source of 'id')" in message

@@ -33,7 +33,12 @@ DEFINITIONS: dict[str, ExportDefinition] = build_definitions(
                     "custom_attributes",
                 ],
             },
-            "destination": {"table": "stat_event", "conflict_columns": ["old_id"]},
+            # old_id is core's id unchanged: `--verify --keys` hashes keys on each server.
+            "destination": {
+                "table": "stat_event",
+                "conflict_columns": ["old_id"],
+                "key_source": {"old_id": "id"},
+            },
             "transform": stat_event_row,
         },
         # A run still in progress has no finishedAt: it is exported once it ends.

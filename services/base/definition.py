@@ -5,7 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from services.base.constants import (
     DEFAULT_BATCH_SIZE,
@@ -16,6 +23,27 @@ from services.base.durations import parse_duration
 from services.base.errors import InvalidDefinitionError
 
 Row = dict[str, Any]
+
+
+class Delete:
+    """What a transform returns to delete a key from the destination: ``Delete(old_id=1)``
+    or ``Delete({"old id": 1})``, naming every conflict column. Counted as deleted when
+    analytics held the key, else as skipped; in a batch, the later row of a key wins."""
+
+    __slots__ = ("key",)
+
+    def __init__(self, key: Mapping[str, Any] | None = None, /, **columns: Any) -> None:
+        self.key: dict[str, Any] = {**(key or {}), **columns}
+
+    def __repr__(self) -> str:
+        return f"Delete({self.key!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Delete) and other.key == self.key
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, like the dict it holds
+
+
 Transform = Callable[[Row], Row | None]
 
 # PostgreSQL truncates identifiers past 63 bytes; a longer name would silently
@@ -57,6 +85,14 @@ class CursorSpec(_Model):
     )
 
 
+class SoftDeleteSpec(_Model):
+    """The source column that marks a row deleted: true (boolean) or not NULL (any other type)."""
+
+    field: str
+
+    _names = field_validator("field")(_check_identifier)
+
+
 class SourceSpec(_Model):
     """Where rows come from in core."""
 
@@ -64,6 +100,8 @@ class SourceSpec(_Model):
     table: str
     cursor: CursorSpec
     columns: Literal["*"] | list[str] = "*"
+    # A row read with this flag set is deleted from the destination by its key.
+    soft_delete: SoftDeleteSpec | None = None
 
     _names = field_validator("schema_", "table")(_check_identifier)
 
@@ -83,9 +121,25 @@ class DestinationSpec(_Model):
     schema_: str = Field(default=DEFAULT_DESTINATION_SCHEMA, alias="schema")
     table: str
     conflict_columns: list[str] = Field(min_length=1)
+    # With a transform: the source column each conflict column is copied from
+    # unchanged ({"old_id": "id"}), so `--verify --keys` can hash keys on each server.
+    key_source: dict[str, str] | None = None
 
     _names = field_validator("schema_", "table")(_check_identifier)
     _keys = field_validator("conflict_columns")(_check_identifier_list)
+
+    @model_validator(mode="after")
+    def _key_source_covers_the_key(self) -> DestinationSpec:
+        if self.key_source is None:
+            return self
+        for name in self.key_source.values():
+            _check_identifier(name)
+        if set(self.key_source) != set(self.conflict_columns):
+            raise ValueError(
+                f"key_source must name each conflict column ({', '.join(self.conflict_columns)})"
+                f" once, not {', '.join(self.key_source) or 'none'}"
+            )
+        return self
 
 
 class ExportDefinition(_Model):
@@ -113,6 +167,22 @@ class ExportDefinition(_Model):
     @classmethod
     def _max_lag(cls, value: object) -> object:
         return parse_duration(value) if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _key_source_needs_a_transform(self) -> ExportDefinition:
+        if self.destination.key_source is not None and self.transform is None:
+            raise ValueError(
+                "destination.key_source is for a transform that copies its key from source"
+                " columns; without a transform the conflict columns are the source's own"
+            )
+        return self
+
+    @property
+    def key_columns(self) -> dict[str, str] | None:
+        """Each conflict column's source column when the key passes unchanged, else None."""
+        if self.transform is None:
+            return {k: k for k in self.destination.conflict_columns}
+        return self.destination.key_source
 
     @property
     def source_columns(self) -> list[str] | None:

@@ -57,11 +57,22 @@ def _source_problems(definition: ExportDefinition, source: Table) -> list[str]:
     wanted = [cursor.field] + ([cursor.id_field] if cursor.id_field else [])
     if definition.source_columns:
         wanted += definition.source_columns
-    return [
+    problems = [
         f"core table {source.qualified} has no column {name!r}"
         for name in dict.fromkeys(wanted)
         if name not in source.columns
     ]
+    soft_delete = definition.source.soft_delete
+    if soft_delete is not None and soft_delete.field not in source.columns:
+        problems.append(
+            f"core table {source.qualified} has no soft-delete column {soft_delete.field!r}"
+        )
+    for key, name in (definition.destination.key_source or {}).items():
+        if name not in source.columns:
+            problems.append(
+                f"core table {source.qualified} has no column {name!r} (key_source of {key!r})"
+            )
+    return problems
 
 
 def _destination_problems(
