@@ -83,6 +83,15 @@ class RowError(RunError):
         super().__init__(message)
 
 
+class MassDeleteError(RunError):
+    """A repair or run would delete more than TABLESYNC_MAX_DELETE_FRACTION of a destination;
+    it stopped before deleting them (exit 1; ``--yes`` lets it through)."""
+
+    def __init__(self, message: str, *, deleting: int, rows: int) -> None:
+        self.deleting, self.rows = deleting, rows
+        super().__init__(message)
+
+
 class TransientError(RunError):
     """A retriable failure: a server went away or refused a connection for now."""
 

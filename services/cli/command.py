@@ -88,7 +88,18 @@ def job_command(job: str, config_module: str, *, summary: str) -> click.Command:
     @click.option(
         "--verify", is_flag=True, help="Compare analytics with core; exit 1 on differences."
     )
-    @click.option("--repair", is_flag=True, help="With --verify: re-sync the ranges that differ.")
+    @click.option(
+        "--keys",
+        is_flag=True,
+        help="With --verify: compare keys only, to find rows deleted in core at a fraction"
+        " of a full verify's cost.",
+    )
+    @click.option(
+        "--repair",
+        is_flag=True,
+        help="With --verify: re-sync the ranges that differ and delete extra rows (more than"
+        " TABLESYNC_MAX_DELETE_FRACTION of the table only with --yes).",
+    )
     @click.option("--reset", is_flag=True, help="Move the saved position back to the start.")
     @click.option(
         "--from",
@@ -113,6 +124,7 @@ def job_command(job: str, config_module: str, *, summary: str) -> click.Command:
         jobs: int,
         dry_run: bool,
         verify: bool,
+        keys: bool,
         repair: bool,
         reset: bool,
         from_value: str | None,
@@ -145,6 +157,7 @@ def job_command(job: str, config_module: str, *, summary: str) -> click.Command:
         else:
             op = Operation(
                 mode,
+                keys=keys,
                 repair=repair,
                 from_value=from_value,
                 from_id=from_id,

@@ -27,6 +27,7 @@ class Operation:
     """The operator command given on the command line, and its options."""
 
     mode: Mode
+    keys: bool = False
     repair: bool = False
     from_value: str | None = None
     from_id: str | None = None
@@ -74,9 +75,13 @@ def _dry_run(
 def _verify(
     dbs: Databases, job: str, name: str, definition: ExportDefinition, op: Operation
 ) -> None:
+    from services.operations.repairs import Repair
     from services.operations.verify import verify
+    from services.operations.verify_keys import verify_keys
 
-    report = verify(dbs, job, name, definition, repair=op.repair)
+    repair = Repair(keys=op.keys, yes=op.yes, command=op.command) if op.repair else None
+    check = verify_keys if op.keys else verify
+    report = check(dbs, job, name, definition, repair=repair)
     op.done("\n".join(report.lines()), report.to_dict())
     report.raise_if_differs()
 

@@ -32,6 +32,7 @@ from services.base.db import Databases
 from services.base.definition import ExportDefinition
 from services.base.errors import RunError
 from services.base.position import Position, Watermark, load_position
+from services.operations.repairs import Repair
 from services.store import sql as q
 from services.store.estimate import newest_cursor
 from services.store.lock import definition_lock
@@ -290,12 +291,15 @@ class _Checker:
             if staged.columns and staged.read > staged.skipped:
                 self.analytics.execute(remember_keys_query(self.plan))
 
-    def check_extra(self, *, repair: bool) -> None:
+    def check_extra(self, repair: Repair | None) -> None:
         row = self.analytics.execute(extra_rows_query(self.plan)).fetchone()
-        if row is not None and row[0]:
-            self.report.add("extra", int(row[0]), list(row[1]))
-            if repair:
-                self.analytics.execute(delete_extra_query(self.plan))
+        extra = int(row[0]) if row is not None else 0
+        if row is not None and extra:
+            self.report.add("extra", extra, list(row[1]))
+        if repair is not None:  # past the guard against mass deletion, with a run record
+            delete = delete_extra_query(self.plan)
+            run = self.analytics.execute
+            repair.delete(self.analytics, self.plan, extra, lambda: run(delete).rowcount)
 
 
 def ranges(
@@ -320,17 +324,17 @@ def _with_range_size(plan: SyncPlan, range_size: int | None) -> SyncPlan:
     return dataclasses.replace(plan, definition=definition)
 
 
-def _check_all(checker: _Checker, saved: Position | None, *, repair: bool) -> None:
+def _check_all(checker: _Checker, saved: Position | None, repair: Repair | None) -> None:
     plan, core = checker.plan, checker.core
     if saved is not None:
         mark = Watermark(value=saved.value, inclusive=True)
         for window in ranges(core, plan, None, saved, mark):
-            checker.check_range(window, repair=repair)
+            checker.check_range(window, repair=repair is not None)
     newest = newest_cursor(core, plan)
     if newest is not None:
         for window in ranges(core, plan, saved, None, Watermark(value=newest, inclusive=True)):
             checker.collect_pending(window)
-    checker.check_extra(repair=repair)
+    checker.check_extra(repair)
 
 
 def verify(
@@ -339,30 +343,31 @@ def verify(
     name: str,
     definition: ExportDefinition,
     *,
-    repair: bool = False,
+    repair: Repair | None = None,
     range_size: int | None = None,
 ) -> VerifyReport:
     """Compare ``name``'s destination with its source up to the saved position.
 
     With ``repair``, holds the definition's lock (LockHeldError while a run is
-    busy) and makes the destination match. Raises PreflightError like a run.
+    busy) and makes the destination match, deleting extra rows only past the
+    guard (MassDeleteError). Raises PreflightError like a run.
     """
     with dbs.analytics.connection() as analytics, dbs.core.connection() as core:
         analytics.autocommit = core.autocommit = True
         plan = plan_definition(job, name, definition, core=core, analytics=analytics)
         plan = _with_range_size(plan, range_size)
         report = VerifyReport(job=job, definition=name, destination=plan.destination.qualified)
-        lock = definition_lock(analytics, job, name) if repair else nullcontext()
+        lock = definition_lock(analytics, job, name) if repair is not None else nullcontext()
         with lock:
             checker = _Checker(plan, core, analytics, report)
             analytics.execute(create_seen_query(plan))
             try:
-                _check_all(checker, load_position(analytics, job, name), repair=repair)
+                _check_all(checker, load_position(analytics, job, name), repair)
             finally:
                 checker.staging.drop()
                 if not analytics.broken:
                     analytics.execute(
                         sql.SQL("DROP TABLE IF EXISTS {}").format(q.ident(SEEN_TABLE))
                     )
-        report.repaired = repair
+        report.repaired = repair is not None
     return report

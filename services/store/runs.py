@@ -104,7 +104,8 @@ def _update(
     conn.execute(
         sql.SQL(
             "UPDATE {} SET rows_read = %s, rows_created = %s, rows_updated = %s,"
-            " rows_deleted = %s, rows_skipped = %s, rows_errors = %s, rows_null_cursor = %s, cursor_after = %s,"
+            " rows_deleted = %s, rows_skipped = %s, rows_errors = %s, rows_null_cursor = %s,"
+            " cursor_after = %s,"
             " status = coalesce(%s, status),"
             " finished_at = CASE WHEN %s::text IS NULL THEN finished_at ELSE now() END,"
             " error_text = coalesce(%s, error_text), note = coalesce(%s, note)"
@@ -136,11 +137,12 @@ def record_operation(
     before: Position | None,
     after: Position | None,
     counts: RunCounts,
-    note: str,
+    note: str | None,
     command: str,
+    error: str | None = None,
 ) -> int:
-    """A finished run record for an operator's action (replay, full refresh); its ``note``
-    says what was done (``error_text`` only ever says why a run failed)."""
+    """A finished run record for an operator's action (replay, full refresh, repair); its
+    ``note`` says what was done; ``error``, when given, why it was refused (status failed)."""
     run_id = start_run(
         conn,
         job=job,
@@ -150,5 +152,6 @@ def record_operation(
         pid=os.getpid(),
         command=command,
     )
-    finish_run(conn, run_id, status=RunStatus.SUCCEEDED, counts=counts, position=after, note=note)
+    status = RunStatus.FAILED if error else RunStatus.SUCCEEDED
+    finish_run(conn, run_id, status=status, counts=counts, position=after, note=note, error=error)
     return run_id

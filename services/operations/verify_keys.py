@@ -1,0 +1,259 @@
+"""``--verify --keys``: the destination rows whose source row is gone (hard deletes), cheaply.
+
+A cursor only sees rows that exist, so a row deleted in core stays in
+analytics. This check compares keys only. When the key passes unchanged (no
+transform, or ``destination.key_source`` naming the source columns it is
+copied from) and its types match, the destination's keys are cut into ranges
+of ``range_size`` in the order of its unique index, and each server counts and
+hashes the range's keys where they are: a clean range moves no row. Only in a
+range that differs are core's keys copied into analytics (keys only, binary
+COPY) and compared there; each candidate is then looked up in core by
+equality, so servers that sort text differently cost time, never a wrong
+answer. A key computed by a transform is found by staging the transform's
+output range by range in cursor order instead (the cost of reading every row
+through the transform, still without comparing other columns).
+
+Rows whose soft-delete flag is set in core count as gone. Missing and
+differing rows are the full ``--verify``'s business. With ``repair`` the
+extra rows are deleted under the definition's lock, past the guard against
+mass deletion (services/operations/repairs.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import nullcontext
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from services.base.db import Databases
+from services.base.definition import ExportDefinition
+from services.base.errors import RunError
+from services.base.position import Watermark
+from services.operations.repairs import Repair, repair_command
+from services.operations.verify import SEEN_TABLE, create_seen_query, ranges, remember_keys_query
+from services.store import key_sql as k
+from services.store.estimate import newest_cursor
+from services.store.lock import definition_lock
+from services.store.plan import SyncPlan
+from services.store.preflight import plan_definition
+from services.sync.batch import Staging, copy_blocks
+
+Conn = psycopg.Connection[Any]
+DEFAULT_RANGE_ROWS = 10_000
+# Candidates looked up in core per query (text arrays of this many keys).
+LOOKUP_ROWS = 10_000
+HASHED = "hashed on each server"
+ONE_RANGE = "one range hashed on each server (core has no index on the key)"
+STAGED = "through the transform (its key is computed)"
+
+
+@dataclass
+class KeysReport:
+    """What ``--verify --keys`` found for one definition."""
+
+    job: str
+    definition: str
+    destination: str
+    method: str = HASHED
+    keys_checked: int = 0  # destination keys compared (source rows read when staged)
+    ranges_checked: int = 0
+    ranges_differing: int = 0
+    extra: int = 0
+    examples: list[str] = field(default_factory=list)
+    deleted: int = 0
+    repaired: bool = False
+
+    @property
+    def differs(self) -> bool:
+        return self.extra > 0
+
+    def lines(self) -> list[str]:
+        what = "source row(s) read" if self.method == STAGED else "key(s) checked"
+        lines = [
+            f"{self.definition}: {self.keys_checked:,} {what} in {self.ranges_checked:,}"
+            f" range(s) against {self.destination}, keys only, {self.method}"
+        ]
+        if not self.differs:
+            lines.append("  no extra rows: every key analytics holds is still in core")
+        else:
+            shown = "; ".join(self.examples)
+            lines.append(f"  extra: {self.extra:,} (e.g. {shown}): rows core no longer has")
+        if self.repaired and self.differs:
+            lines.append(f"  repaired: {self.deleted:,} extra row(s) deleted")
+        return lines
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "differs": self.differs, "keys_only": True}
+
+    def raise_if_differs(self) -> None:
+        """RunError (exit 1) when analytics holds rows core no longer has, unrepaired."""
+        if self.differs and not self.repaired:
+            fix = repair_command(self.job, self.definition, keys=True)
+            raise RunError(
+                f"{self.definition}: analytics holds {self.extra:,} row(s) that core no longer"
+                f" has; run `{fix}` to delete them"
+            )
+
+
+def key_map(plan: SyncPlan, core: Conn, analytics: Conn) -> tuple[k.KeyMap, str]:
+    """The key's columns on both sides, and how they can be compared (HASHED, ONE_RANGE
+    or STAGED). Hashing needs the key copied unchanged and with the same types."""
+    dest_types = [plan.destination.columns[c].type_name for c in plan.keys]
+    staged = k.KeyMap(plan.keys, [], dest_types, [])
+    mapping = plan.definition.key_columns
+    if mapping is None:
+        return staged, STAGED
+    source_types = [plan.source.columns[mapping[c]].type_name for c in plan.keys]
+    if source_types != dest_types:
+        return staged, STAGED
+    dest = plan.destination
+    orders = [
+        cols
+        for unique, cols in k.btree_indexes(analytics, dest.schema, dest.name)
+        if unique and set(cols) == set(plan.keys)
+    ] or [plan.keys]
+    source_indexes = [
+        cols for _, cols in k.btree_indexes(core, plan.source.schema, plan.source.name)
+    ]
+    for order in orders:
+        keys = _in_order(plan, mapping, order)
+        if any(cols[: len(order)] == keys.source for cols in source_indexes):
+            return keys, HASHED
+    return _in_order(plan, mapping, orders[0]), ONE_RANGE
+
+
+def _in_order(plan: SyncPlan, mapping: dict[str, str], order: list[str]) -> k.KeyMap:
+    source = [mapping[c] for c in order]
+    return k.KeyMap(
+        dest=list(order),
+        source=source,
+        dest_types=[plan.destination.columns[c].type_name for c in order],
+        source_types=[plan.source.columns[c].type_name for c in source],
+    )
+
+
+class _KeyChecker:
+    """One keys-only pass over a definition's destination."""
+
+    def __init__(self, plan: SyncPlan, keys: k.KeyMap, core: Conn, analytics: Conn):
+        self.plan, self.keys, self.core, self.analytics = plan, keys, core, analytics
+
+    def hashed(self, report: KeysReport, size: int | None) -> None:
+        """Range after range of destination keys; a range whose hashes differ is diffed."""
+        lower: k.Bound = None
+        while True:
+            row = self.analytics.execute(k.dest_range(self.plan, self.keys, lower, size))
+            count, digest, last = row.fetchone() or (0, None, None)
+            if not count:
+                return
+            upper = tuple(last) if size is not None and last is not None else None
+            found = self.core.execute(k.source_range(self.plan, self.keys, lower, upper))
+            report.ranges_checked += 1
+            report.keys_checked += int(count)
+            if found.fetchone() != (count, digest):
+                report.ranges_differing += 1
+                self.diff_range(lower, upper)
+            if size is None or count < size:
+                return
+            lower = upper
+
+    def diff_range(self, lower: k.Bound, upper: k.Bound) -> None:
+        """Copy core's keys of the range over, and remember the destination's it lacks."""
+        plan, keys = self.plan, self.keys
+        with self.analytics.transaction():
+            with self.core.cursor() as reader, self.analytics.cursor() as writer:
+                read = reader.copy(k.copy_source_keys(plan, keys, lower, upper))
+                with read as out, writer.copy(k.copy_core_keys_in(keys)) as into:
+                    copy_blocks(out, into)
+            bounded = lower is not None or upper is not None
+            for chunk in self._chunks(k.range_candidates(plan, keys, lower, upper)):
+                # A bounded range's candidates are confirmed by equality in core (see above).
+                gone = self._absent(chunk) if bounded else chunk
+                if gone:
+                    self.analytics.execute(k.remember_extra(keys), _columns(gone))
+
+    def _chunks(self, query: sql.Composed) -> Iterator[list[tuple[str, ...]]]:
+        with self.analytics.cursor(name="tablesync_verify_candidates") as cursor:
+            cursor.execute(query)
+            while chunk := cursor.fetchmany(LOOKUP_ROWS):
+                yield chunk
+
+    def _absent(self, chunk: list[tuple[str, ...]]) -> list[tuple[str, ...]]:
+        query = k.absent_in_source(self.plan, self.keys)
+        return self.core.execute(query, _columns(chunk)).fetchall()
+
+    def staged(self, report: KeysReport) -> None:
+        """Every source row through the transform, range by range; its keys are the seen ones."""
+        plan, analytics = self.plan, self.analytics
+        staging = Staging(plan, analytics)
+        analytics.execute(create_seen_query(plan))
+        try:
+            newest = newest_cursor(self.core, plan)
+            mark = Watermark(value=newest, inclusive=True)
+            for window in ranges(self.core, plan, None, None, mark) if newest else []:
+                with analytics.transaction():
+                    staged = staging.stage(self.core, window)
+                    report.ranges_checked += 1
+                    report.keys_checked += staged.read
+                    if staged.columns and staged.read > staged.skipped:
+                        analytics.execute(remember_keys_query(plan))
+            analytics.execute(k.remember_unseen(plan, self.keys, SEEN_TABLE))
+        finally:
+            staging.drop()
+            if not analytics.broken:
+                analytics.execute(k.drop_tables(SEEN_TABLE))
+
+
+def _columns(rows: list[tuple[str, ...]]) -> list[list[str]]:
+    """Rows of key texts as one list per key column (the queries' text arrays)."""
+    return [list(column) for column in zip(*rows, strict=True)]
+
+
+def _check(checker: _KeyChecker, report: KeysReport, range_size: int) -> None:
+    if report.method == STAGED:
+        checker.staged(report)
+    else:
+        checker.hashed(report, range_size if report.method == HASHED else None)
+    found = checker.analytics.execute(k.extra_summary(checker.keys)).fetchone()
+    if found is not None and found[0]:
+        report.extra, report.examples = int(found[0]), list(found[1])
+
+
+def verify_keys(
+    dbs: Databases,
+    job: str,
+    name: str,
+    definition: ExportDefinition,
+    *,
+    repair: Repair | None = None,
+    range_size: int = DEFAULT_RANGE_ROWS,
+) -> KeysReport:
+    """Find ``name``'s destination rows whose key core no longer has (or has soft-deleted).
+
+    With ``repair``, holds the definition's lock (LockHeldError while a run is
+    busy) and deletes them past the guard (MassDeleteError when refused).
+    Raises PreflightError like a run.
+    """
+    with dbs.analytics.connection() as analytics, dbs.core.connection() as core:
+        analytics.autocommit = core.autocommit = True
+        plan = plan_definition(job, name, definition, core=core, analytics=analytics)
+        keys, method = key_map(plan, core, analytics)
+        report = KeysReport(job, name, plan.destination.qualified, method)
+        with definition_lock(analytics, job, name) if repair else nullcontext():
+            analytics.execute(k.create_key_tables(plan, keys))
+            try:
+                _check(_KeyChecker(plan, keys, core, analytics), report, range_size)
+                if repair is not None:
+                    delete = k.delete_extra(plan, keys)
+                    report.deleted = repair.delete(
+                        analytics, plan, report.extra, lambda: analytics.execute(delete).rowcount
+                    )
+                    report.repaired = True
+            finally:
+                if not analytics.broken:
+                    analytics.execute(k.drop_tables(k.CORE_KEYS_TABLE, k.EXTRA_TABLE))
+    return report

@@ -1,0 +1,100 @@
+"""The guard against mass deletion: no one go deletes more than a fraction of a destination.
+
+A repair that found many extra rows, or a run reading many soft-deleted ones,
+is more often a mistake upstream (a bad migration, a truncated view, a core
+URL pointing at the wrong database) than a real purge. Before deleting, the
+caller asks the guard; past ``TABLESYNC_MAX_DELETE_FRACTION`` (default 0.1)
+of the destination's rows it raises MassDeleteError and nothing is deleted,
+unless the operator said ``--yes``.
+
+The destination is never counted in full: the guard counts at most twice the
+rows the fraction needs to allow the deletion (``LIMIT``), so a check costs
+about 20 index or heap rows per row deleted, and remembers what it learnt.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from services.base.errors import ConfigurationError, MassDeleteError
+from services.base.settings import env_number
+from services.store.plan import SyncPlan
+
+MAX_DELETE_FRACTION_VARIABLE = "TABLESYNC_MAX_DELETE_FRACTION"
+DEFAULT_MAX_DELETE_FRACTION = 0.1
+
+
+def max_delete_fraction(environ: Mapping[str, str] | None = None) -> float:
+    """TABLESYNC_MAX_DELETE_FRACTION, a number from 0 to 1; anything else is exit 2."""
+    environ = os.environ if environ is None else environ
+    value = env_number(
+        environ, MAX_DELETE_FRACTION_VARIABLE, DEFAULT_MAX_DELETE_FRACTION, minimum=0
+    )
+    if value > 1:
+        raise ConfigurationError(
+            f"{MAX_DELETE_FRACTION_VARIABLE}={value:g} must be a fraction from 0 to 1"
+            " (0.1 = at most a tenth of a destination in one go)"
+        )
+    return value
+
+
+def count_at_most(conn: psycopg.Connection[Any], plan: SyncPlan, limit: int) -> int:
+    """The destination's rows, counted up to ``limit`` (a probe, never a full count)."""
+    table = sql.Identifier(plan.destination.schema, plan.destination.name)
+    query = sql.SQL("SELECT count(*) FROM (SELECT FROM {} LIMIT {}) AS probe").format(
+        table, sql.Literal(limit)
+    )
+    row = conn.execute(query).fetchone()
+    return int(row[0]) if row else 0
+
+
+def _percent(fraction: float) -> str:
+    return f"{fraction * 100:.1f}".rstrip("0").rstrip(".") + "%"
+
+
+@dataclass
+class DeleteGuard:
+    """Checks one go's deletions (a repair, or a run batch by batch) against the fraction.
+
+    ``known_rows`` is what the guard has learnt: the destination held at least
+    that many rows before this go deleted any (its own deletes do not lower it).
+    """
+
+    plan: SyncPlan
+    fraction: float
+    allowed: bool = False  # --yes
+    known_rows: int = 0
+
+    def check(
+        self, conn: psycopg.Connection[Any], *, deleting: int, deleted: int = 0, hint: str = ""
+    ) -> None:
+        """Raise MassDeleteError when ``deleted`` (already, this go) + ``deleting`` is more
+        than the fraction of the destination's rows before the go; ``hint`` ends the line."""
+        total = deleted + deleting
+        if self.allowed or deleting <= 0 or total <= self.fraction * self.known_rows:
+            return
+        # Twice what the deletion needs, so a run deleting batch after batch recounts
+        # rarely; a fraction of 0 refuses every delete, counting only for the message.
+        limit = math.ceil(2 * total / self.fraction) - deleted if self.fraction else 10 * total
+        counted = count_at_most(conn, self.plan, limit)
+        self.known_rows = max(self.known_rows, counted + deleted)
+        if total <= self.fraction * self.known_rows:
+            return
+        raise self._refusal(total, self.known_rows, hint)
+
+    def _refusal(self, total: int, rows: int, hint: str) -> MassDeleteError:
+        share = min(total / rows, 1.0) if rows else 1.0
+        message = (
+            f"{self.plan.name}: would delete {total:,} of {rows:,} row(s) of"
+            f" {self.plan.destination.qualified} ({_percent(share)}), more than"
+            f" {MAX_DELETE_FRACTION_VARIABLE}={self.fraction:g} ({_percent(self.fraction)});"
+            " nothing was deleted"
+        )
+        return MassDeleteError(message + (f": {hint}" if hint else ""), deleting=total, rows=rows)

@@ -1,0 +1,291 @@
+"""The SQL of ``--verify --keys``: key ranges hashed on each server, and the keys that differ.
+
+A range is ``(lower, upper]`` in the order of the destination's unique index
+on its conflict columns; bounds travel as each column's text form and are
+cast back to the column's type on each side, so the comparisons are typed.
+Core's side reads the source columns the key is copied from (``KeyMap``),
+leaving out rows no run exports (a NULL cursor) and rows whose soft-delete
+flag is set: a destination row of theirs is as extra as one of a deleted row.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from services.store.plan import SyncPlan
+from services.store.sql import column_list, ident
+
+CORE_KEYS_TABLE = "tablesync_verify_core_keys"  # core's keys of one range, copied into analytics
+EXTRA_TABLE = "tablesync_verify_extra"  # destination keys that core no longer has
+EXAMPLES = 5
+
+# Text of each key column of a range's bound; None: the range is open on that side.
+Bound = tuple[str, ...] | None
+
+
+@dataclass(frozen=True)
+class KeyMap:
+    """The conflict columns in index order and the source column each is copied from."""
+
+    dest: list[str]
+    source: list[str]
+    dest_types: list[str]
+    source_types: list[str]
+
+
+# Every plain btree index of a table, key columns in order (INCLUDE columns left out).
+_INDEXES_SQL = """
+SELECT i.indisunique, array_agg(a.attname::text ORDER BY k.ord)
+FROM pg_index i
+JOIN pg_class ic ON ic.oid = i.indexrelid
+JOIN pg_am am ON am.oid = ic.relam AND am.amname = 'btree'
+CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord)
+JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
+WHERE i.indrelid = to_regclass(format('%%I.%%I', %s::text, %s::text))
+  AND i.indisvalid AND i.indpred IS NULL AND i.indexprs IS NULL AND k.ord <= i.indnkeyatts
+GROUP BY i.indexrelid, i.indisunique
+"""
+
+
+def btree_indexes(
+    conn: psycopg.Connection[Any], schema: str, table: str
+) -> list[tuple[bool, list[str]]]:
+    """(unique, key columns in order) of each plain btree index of ``schema.table``."""
+    return [(bool(u), list(c)) for u, c in conn.execute(_INDEXES_SQL, (schema, table))]
+
+
+def _row(names: list[str], prefix: str | None = None) -> sql.Composable:
+    return (
+        sql.SQL("({})").format(column_list(names, prefix))
+        if len(names) > 1
+        else (ident(prefix, names[0]) if prefix else ident(names[0]))
+    )
+
+
+def _bound(values: tuple[str, ...], types: list[str]) -> sql.Composable:
+    cast = [
+        sql.SQL("CAST({} AS {})").format(sql.Literal(v), sql.SQL(t))
+        for v, t in zip(values, types, strict=True)
+    ]
+    return cast[0] if len(cast) == 1 else sql.SQL("({})").format(sql.SQL(", ").join(cast))
+
+
+def range_predicate(
+    names: list[str], types: list[str], lower: Bound, upper: Bound, prefix: str | None = None
+) -> sql.Composable:
+    """Key not NULL, after ``lower`` and at most ``upper`` (either may be open)."""
+    parts: list[sql.Composable] = [
+        sql.SQL("{} IS NOT NULL").format(ident(prefix, n) if prefix else ident(n)) for n in names
+    ]
+    key = _row(names, prefix)
+    if lower is not None:
+        parts.append(sql.SQL("{} > {}").format(key, _bound(lower, types)))
+    if upper is not None:
+        parts.append(sql.SQL("{} <= {}").format(key, _bound(upper, types)))
+    return sql.SQL(" AND ").join(parts)
+
+
+def soft_deleted(plan: SyncPlan, prefix: str | None = None) -> sql.Composable | None:
+    """The source row's soft-delete flag as a boolean, or None without one."""
+    spec = plan.definition.source.soft_delete
+    if spec is None:
+        return None
+    column = ident(prefix, spec.field) if prefix else ident(spec.field)
+    if plan.source.columns[spec.field].base_type == "boolean":
+        return sql.SQL("coalesce({}, false)").format(column)
+    return sql.SQL("{} IS NOT NULL").format(column)
+
+
+def _exportable(plan: SyncPlan, prefix: str | None = None) -> sql.Composable:
+    """The source row is one a run exports: its cursor (and tie-breaker) are not NULL, and
+    its soft-delete flag is not set."""
+    names = [plan.cursor.name] + ([plan.cursor_id.name] if plan.cursor_id else [])
+    parts = [
+        sql.SQL("{} IS NOT NULL").format(ident(prefix, n) if prefix else ident(n)) for n in names
+    ]
+    flag = soft_deleted(plan, prefix)
+    if flag is not None:
+        parts.append(sql.SQL("NOT {}").format(flag))
+    return sql.SQL(" AND ").join(parts)
+
+
+def _source_where(plan: SyncPlan, keys: KeyMap, lower: Bound, upper: Bound) -> sql.Composable:
+    where = range_predicate(keys.source, keys.source_types, lower, upper)
+    return sql.SQL("{} AND {}").format(where, _exportable(plan))
+
+
+def _hash(names: list[str]) -> sql.Composable:
+    return sql.SQL("sum(hashtextextended(ROW({})::text, 0)::numeric)").format(column_list(names))
+
+
+def _dest(plan: SyncPlan) -> sql.Identifier:
+    return ident(plan.destination.schema, plan.destination.name)
+
+
+def _source(plan: SyncPlan) -> sql.Identifier:
+    return ident(plan.source.schema, plan.source.name)
+
+
+def dest_range(plan: SyncPlan, keys: KeyMap, lower: Bound, size: int | None) -> sql.Composed:
+    """The next range of at most ``size`` destination keys after ``lower`` (all: None):
+    one row of (count, hash, the range's last key as text per column)."""
+    last = sql.SQL(", ").join(sql.SQL("{}::text").format(ident(n)) for n in keys.dest)
+    limit = sql.SQL("") if size is None else sql.SQL(" LIMIT {}").format(sql.Literal(size))
+    return sql.SQL(
+        "WITH r AS MATERIALIZED (SELECT {cols} FROM {dest} WHERE {where} ORDER BY {cols}{limit})"
+        " SELECT count(*), {hash}, (SELECT ARRAY[{last}] FROM r ORDER BY {desc} LIMIT 1) FROM r"
+    ).format(
+        cols=column_list(keys.dest),
+        dest=_dest(plan),
+        where=range_predicate(keys.dest, keys.dest_types, lower, None),
+        limit=limit,
+        hash=_hash(keys.dest),
+        last=last,
+        desc=sql.SQL(", ").join(sql.SQL("{} DESC").format(ident(n)) for n in keys.dest),
+    )
+
+
+def source_range(plan: SyncPlan, keys: KeyMap, lower: Bound, upper: Bound) -> sql.Composed:
+    """(count, hash) of the source keys in ``(lower, upper]``, soft-deleted rows left out."""
+    return sql.SQL("SELECT count(*), {} FROM {} WHERE {}").format(
+        _hash(keys.source), _source(plan), _source_where(plan, keys, lower, upper)
+    )
+
+
+def copy_source_keys(plan: SyncPlan, keys: KeyMap, lower: Bound, upper: Bound) -> sql.Composed:
+    """The source keys of a range as binary COPY (the types match the destination's)."""
+    return sql.SQL("COPY (SELECT {} FROM {} WHERE {}) TO STDOUT (FORMAT BINARY)").format(
+        column_list(keys.source), _source(plan), _source_where(plan, keys, lower, upper)
+    )
+
+
+def create_key_tables(plan: SyncPlan, keys: KeyMap) -> sql.Composed:
+    """The session's tables: one range of core keys (emptied at commit), and the extras."""
+    return sql.SQL(
+        "DROP TABLE IF EXISTS {core}, {extra};"
+        " CREATE TEMP TABLE {core} ON COMMIT DELETE ROWS AS SELECT {cols} FROM {dest} WITH NO DATA;"
+        " CREATE TEMP TABLE {extra} AS SELECT {cols} FROM {dest} WITH NO DATA"
+    ).format(
+        core=ident(CORE_KEYS_TABLE),
+        extra=ident(EXTRA_TABLE),
+        cols=column_list(keys.dest),
+        dest=_dest(plan),
+    )
+
+
+def drop_tables(*names: str) -> sql.Composed:
+    """Drop the session's temp tables ``names`` where they exist."""
+    return sql.SQL("DROP TABLE IF EXISTS {}").format(sql.SQL(", ").join(ident(n) for n in names))
+
+
+def copy_core_keys_in(keys: KeyMap) -> sql.Composed:
+    return sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(
+        ident(CORE_KEYS_TABLE), column_list(keys.dest)
+    )
+
+
+def _same_key(names: list[str], left: str, right: str) -> sql.Composable:
+    return sql.SQL(" AND ").join(
+        sql.SQL("{} = {}").format(ident(left, n), ident(right, n)) for n in names
+    )
+
+
+def range_candidates(plan: SyncPlan, keys: KeyMap, lower: Bound, upper: Bound) -> sql.Composed:
+    """Destination keys of a range (as text) that core's copied keys lack."""
+    return sql.SQL(
+        "SELECT {texts} FROM {dest} AS d WHERE {where}"
+        " AND NOT EXISTS (SELECT 1 FROM {core} AS c WHERE {same})"
+    ).format(
+        texts=sql.SQL(", ").join(sql.SQL("{}::text").format(ident("d", n)) for n in keys.dest),
+        dest=_dest(plan),
+        where=range_predicate(keys.dest, keys.dest_types, lower, upper, "d"),
+        core=ident(CORE_KEYS_TABLE),
+        same=_same_key(keys.dest, "c", "d"),
+    )
+
+
+def _unnest(width: int) -> sql.Composable:
+    """``unnest(%s::text[], ...) AS c(c0, ...)``: one text array per key column."""
+    arrays = sql.SQL(", ").join(sql.SQL("%s::text[]") for _ in range(width))
+    names = sql.SQL(", ").join(ident(f"c{i}") for i in range(width))
+    return sql.SQL("unnest({}) AS c({})").format(arrays, names)
+
+
+def _cast_columns(types: list[str]) -> list[sql.Composable]:
+    return [
+        sql.SQL("CAST({} AS {})").format(ident("c", f"c{i}"), sql.SQL(t))
+        for i, t in enumerate(types)
+    ]
+
+
+def absent_in_source(plan: SyncPlan, keys: KeyMap) -> sql.Composed:
+    """Of the candidate keys given as text arrays, those core holds no exportable row of.
+
+    Equality on each column, not the ranges' order, decides: so two servers
+    that sort text differently can only make a range look different, never
+    make a row look deleted.
+    """
+    same = sql.SQL(" AND ").join(
+        sql.SQL("{} = {}").format(ident("s", n), cast)
+        for n, cast in zip(keys.source, _cast_columns(keys.source_types), strict=True)
+    )
+    live = sql.SQL("{} AND {}").format(same, _exportable(plan, "s"))
+    return sql.SQL("SELECT {} FROM {} WHERE NOT EXISTS (SELECT 1 FROM {} AS s WHERE {})").format(
+        column_list([f"c{i}" for i in range(len(keys.source))]),
+        _unnest(len(keys.source)),
+        _source(plan),
+        live,
+    )
+
+
+def remember_extra(keys: KeyMap) -> sql.Composed:
+    """Insert keys given as text arrays into the extras table, typed."""
+    return sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {}").format(
+        ident(EXTRA_TABLE),
+        column_list(keys.dest),
+        sql.SQL(", ").join(_cast_columns(keys.dest_types)),
+        _unnest(len(keys.dest)),
+    )
+
+
+def remember_unseen(plan: SyncPlan, keys: KeyMap, seen_table: str) -> sql.Composed:
+    """Insert into the extras the destination keys that ``seen_table`` (staged keys) lacks."""
+    return sql.SQL(
+        "INSERT INTO {extra} ({cols}) SELECT {d_cols} FROM {dest} AS d"
+        " WHERE NOT EXISTS (SELECT 1 FROM {seen} AS s WHERE {same})"
+    ).format(
+        extra=ident(EXTRA_TABLE),
+        cols=column_list(keys.dest),
+        d_cols=column_list(keys.dest, "d"),
+        dest=_dest(plan),
+        seen=ident(seen_table),
+        same=_same_key(keys.dest, "s", "d"),
+    )
+
+
+def key_text(names: list[str], prefix: str) -> sql.Composable:
+    """A key as ``a=1, b=x`` text, to name it in a report."""
+    parts = [
+        sql.SQL("{} || coalesce({}::text, 'NULL')").format(sql.Literal(f"{n}="), ident(prefix, n))
+        for n in names
+    ]
+    return sql.SQL("concat_ws(', ', {})").format(sql.SQL(", ").join(parts))
+
+
+def extra_summary(keys: KeyMap) -> sql.Composed:
+    """(count, the first few keys as text) of the extras found."""
+    return sql.SQL(
+        "SELECT count(*), (array_agg(k ORDER BY k))[1:{n}]"
+        " FROM (SELECT {text} AS k FROM {extra} AS x) AS e"
+    ).format(n=sql.Literal(EXAMPLES), text=key_text(keys.dest, "x"), extra=ident(EXTRA_TABLE))
+
+
+def delete_extra(plan: SyncPlan, keys: KeyMap) -> sql.Composed:
+    """Delete the extras from the destination; its rowcount is the rows deleted."""
+    return sql.SQL("DELETE FROM {} AS d USING {} AS x WHERE {}").format(
+        _dest(plan), ident(EXTRA_TABLE), _same_key(keys.dest, "d", "x")
+    )
