@@ -55,6 +55,20 @@ def count_at_most(conn: psycopg.Connection[Any], plan: SyncPlan, limit: int) -> 
     return int(row[0]) if row else 0
 
 
+@dataclass(frozen=True)
+class DeleteLimit:
+    """How much one go may delete: the fraction, and whether the operator said ``--yes``."""
+
+    fraction: float = DEFAULT_MAX_DELETE_FRACTION
+    allowed: bool = False
+
+    @classmethod
+    def from_env(
+        cls, environ: Mapping[str, str] | None = None, *, allowed: bool = False
+    ) -> DeleteLimit:
+        return cls(max_delete_fraction(environ), allowed)
+
+
 def _percent(fraction: float) -> str:
     return f"{fraction * 100:.1f}".rstrip("0").rstrip(".") + "%"
 
@@ -73,10 +87,18 @@ class DeleteGuard:
     known_rows: int = 0
 
     def check(
-        self, conn: psycopg.Connection[Any], *, deleting: int, deleted: int = 0, hint: str = ""
+        self,
+        conn: psycopg.Connection[Any],
+        *,
+        deleting: int,
+        deleted: int = 0,
+        hint: str = "",
+        up_to: bool = False,
     ) -> None:
         """Raise MassDeleteError when ``deleted`` (already, this go) + ``deleting`` is more
-        than the fraction of the destination's rows before the go; ``hint`` ends the line."""
+        than the fraction of the destination's rows before the go; ``hint`` ends the line,
+        ``up_to`` says ``deleting`` is a bound, not a count. An empty destination loses
+        nothing: deletes of keys it does not hold delete nothing."""
         total = deleted + deleting
         if self.allowed or deleting <= 0 or total <= self.fraction * self.known_rows:
             return
@@ -85,14 +107,15 @@ class DeleteGuard:
         limit = math.ceil(2 * total / self.fraction) - deleted if self.fraction else 10 * total
         counted = count_at_most(conn, self.plan, limit)
         self.known_rows = max(self.known_rows, counted + deleted)
-        if total <= self.fraction * self.known_rows:
+        if self.known_rows == 0 or total <= self.fraction * self.known_rows:
             return
-        raise self._refusal(total, self.known_rows, hint)
+        raise self._refusal(total, self.known_rows, hint, up_to=up_to)
 
-    def _refusal(self, total: int, rows: int, hint: str) -> MassDeleteError:
-        share = min(total / rows, 1.0) if rows else 1.0
+    def _refusal(self, total: int, rows: int, hint: str, *, up_to: bool) -> MassDeleteError:
+        share = min(total / rows, 1.0)
+        bound = "up to " if up_to else ""
         message = (
-            f"{self.plan.name}: would delete {total:,} of {rows:,} row(s) of"
+            f"{self.plan.name}: would delete {bound}{total:,} of {rows:,} row(s) of"
             f" {self.plan.destination.qualified} ({_percent(share)}), more than"
             f" {MAX_DELETE_FRACTION_VARIABLE}={self.fraction:g} ({_percent(self.fraction)});"
             " nothing was deleted"

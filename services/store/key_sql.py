@@ -17,7 +17,7 @@ import psycopg
 from psycopg import sql
 
 from services.store.plan import SyncPlan
-from services.store.sql import column_list, ident
+from services.store.sql import column_list, ident, soft_deleted
 
 CORE_KEYS_TABLE = "tablesync_verify_core_keys"  # core's keys of one range, copied into analytics
 EXTRA_TABLE = "tablesync_verify_extra"  # destination keys that core no longer has
@@ -87,17 +87,6 @@ def range_predicate(
     if upper is not None:
         parts.append(sql.SQL("{} <= {}").format(key, _bound(upper, types)))
     return sql.SQL(" AND ").join(parts)
-
-
-def soft_deleted(plan: SyncPlan, prefix: str | None = None) -> sql.Composable | None:
-    """The source row's soft-delete flag as a boolean, or None without one."""
-    spec = plan.definition.source.soft_delete
-    if spec is None:
-        return None
-    column = ident(prefix, spec.field) if prefix else ident(spec.field)
-    if plan.source.columns[spec.field].base_type == "boolean":
-        return sql.SQL("coalesce({}, false)").format(column)
-    return sql.SQL("{} IS NOT NULL").format(column)
 
 
 def _exportable(plan: SyncPlan, prefix: str | None = None) -> sql.Composable:

@@ -8,12 +8,14 @@ from typing import Any
 from psycopg import sql
 
 from services.base.position import Position, Watermark
-from services.store.plan import SyncPlan
+from services.store.plan import CopyMode, SyncPlan
 
 STAGING_TABLE = "tablesync_staging"
 ORDINAL = "_tablesync_ord"
 ROW_CURSOR = "_tablesync_cursor"
 ROW_ID = "_tablesync_id"
+# A staged row that deletes its key: its soft-delete flag was set, or a transform said Delete.
+DELETED = "_tablesync_deleted"
 
 Query = tuple[sql.Composed, list[Any]]
 
@@ -81,6 +83,23 @@ def window_predicate(plan: SyncPlan, window: Window) -> sql.Composable:
     return sql.SQL(" AND ").join(parts)
 
 
+def soft_deleted(plan: SyncPlan, prefix: str | None = None) -> sql.Composable | None:
+    """The source row's soft-delete flag as a boolean: true (boolean column) or not NULL
+    (any other type); None when the definition has no soft_delete."""
+    spec = plan.definition.source.soft_delete
+    if spec is None:
+        return None
+    column = ident(prefix, spec.field) if prefix else ident(spec.field)
+    if plan.source.columns[spec.field].base_type == "boolean":
+        return sql.SQL("coalesce({}, false)").format(column)
+    return sql.SQL("{} IS NOT NULL").format(column)
+
+
+def can_delete(plan: SyncPlan) -> bool:
+    """Whether a staged row may delete its key: soft deletes, or a transform (``Delete``)."""
+    return plan.definition.source.soft_delete is not None or plan.mode is CopyMode.PYTHON
+
+
 def order_by(plan: SyncPlan, *, descending: bool = False) -> sql.Composable:
     direction = sql.SQL(" DESC" if descending else "")
     names = [plan.cursor.name] + ([plan.cursor_id.name] if plan.cursor_id else [])
@@ -116,25 +135,46 @@ def batch_end(plan: SyncPlan, window: Window) -> sql.Composed:
     )
 
 
-def select_rows(plan: SyncPlan, window: Window, *, with_key_text: bool) -> sql.Composed:
-    """The selected columns of the window's rows in cursor order (plus the key as text)."""
+def select_rows(
+    plan: SyncPlan, window: Window, *, with_key_text: bool, soft_deleted_rows: str = "flag"
+) -> sql.Composed:
+    """The selected columns of the window's rows in cursor order (plus the key as text).
+
+    With soft deletes, ``soft_deleted_rows`` says what becomes of flagged rows:
+    ``"flag"`` reads every row, each ending with its flag (DELETED);
+    ``"skip"`` leaves them out (rows copied straight into the destination).
+    """
     extra = sql.SQL(", {}").format(_key_as_text(plan)) if with_key_text else sql.SQL("")
+    where = window_predicate(plan, window)
+    flag = soft_deleted(plan)
+    if flag is not None and soft_deleted_rows == "skip":
+        where = sql.SQL("{} AND NOT {}").format(where, flag)
+    elif flag is not None:
+        extra = sql.SQL("{}, {} AS {}").format(extra, flag, ident(DELETED))
     return sql.SQL("SELECT {cols}{extra} FROM {src} WHERE {where} ORDER BY {order}").format(
         cols=column_list(plan.selected),
         extra=extra,
         src=_source(plan),
-        where=window_predicate(plan, window),
+        where=where,
         order=order_by(plan),
     )
 
 
 def copy_out(
-    plan: SyncPlan, window: Window, *, binary: bool, with_key_text: bool = True
+    plan: SyncPlan,
+    window: Window,
+    *,
+    binary: bool,
+    with_key_text: bool = True,
+    soft_deleted_rows: str = "flag",
 ) -> sql.Composed:
-    """The window's rows for COPY; without the key text when they go straight to the table."""
+    """The window's rows for COPY; without the key text when they go straight to the table
+    (see select_rows for ``soft_deleted_rows``)."""
+    select = select_rows(
+        plan, window, with_key_text=with_key_text, soft_deleted_rows=soft_deleted_rows
+    )
     return sql.SQL("COPY ({}) TO STDOUT{}").format(
-        select_rows(plan, window, with_key_text=with_key_text),
-        sql.SQL(" (FORMAT BINARY)" if binary else ""),
+        select, sql.SQL(" (FORMAT BINARY)" if binary else "")
     )
 
 
@@ -162,16 +202,24 @@ def row_at(plan: SyncPlan, window: Window, offset: int) -> sql.Composed:
 # -- analytics side ---------------------------------------------------------
 
 
-def create_staging(plan: SyncPlan, columns: list[str], *, keyed: bool = True) -> sql.Composed:
+def create_staging(
+    plan: SyncPlan, columns: list[str], *, keyed: bool = True, deletes: bool = False
+) -> sql.Composed:
     """A session-local staging table with the destination's types for ``columns``;
-    ``keyed`` adds each row's key as text and its order of arrival."""
-    keys = (
-        " ADD COLUMN {row_cursor} text, ADD COLUMN {row_id} text,"
-        " ADD COLUMN {ordinal} bigint GENERATED ALWAYS AS IDENTITY"
-    )
+    ``keyed`` adds each row's key as text and its order of arrival, ``deletes`` whether
+    the row deletes its key (DELETED)."""
+    added = []
+    if keyed:
+        added += [
+            "ADD COLUMN {row_cursor} text, ADD COLUMN {row_id} text,"
+            " ADD COLUMN {ordinal} bigint GENERATED ALWAYS AS IDENTITY"
+        ]
+    if deletes:
+        added += ["ADD COLUMN {deleted} boolean NOT NULL DEFAULT false"]
+    alter = f"; ALTER TABLE {{staging}} {', '.join(added)}" if added else ""
     return sql.SQL(
         "CREATE TEMP TABLE {staging} ON COMMIT DELETE ROWS AS SELECT {cols} FROM {dest}"
-        " WITH NO DATA" + (f"; ALTER TABLE {{staging}}{keys}" if keyed else "")
+        " WITH NO DATA" + alter
     ).format(
         staging=ident(STAGING_TABLE),
         cols=column_list(columns),
@@ -179,6 +227,7 @@ def create_staging(plan: SyncPlan, columns: list[str], *, keyed: bool = True) ->
         row_cursor=ident(ROW_CURSOR),
         row_id=ident(ROW_ID),
         ordinal=ident(ORDINAL),
+        deleted=ident(DELETED),
     )
 
 
@@ -186,10 +235,14 @@ def drop_staging() -> sql.Composed:
     return sql.SQL("DROP TABLE IF EXISTS {}").format(ident(STAGING_TABLE))
 
 
-def copy_in(columns: list[str], *, binary: bool, keyed: bool = True) -> sql.Composed:
+def copy_in(
+    columns: list[str], *, binary: bool, keyed: bool = True, deletes: bool = False
+) -> sql.Composed:
+    """COPY into staging: ``columns``, then the key text when ``keyed``, then DELETED."""
+    names = [*columns, *([ROW_CURSOR, ROW_ID] if keyed else []), *([DELETED] if deletes else [])]
     return sql.SQL("COPY {} ({}) FROM STDIN{}").format(
         ident(STAGING_TABLE),
-        column_list([*columns, ROW_CURSOR, ROW_ID] if keyed else columns),
+        column_list(names),
         sql.SQL(" (FORMAT BINARY)" if binary else ""),
     )
 
@@ -210,14 +263,14 @@ def copy_into_destination(plan: SyncPlan, columns: list[str], *, binary: bool) -
     )
 
 
-def first_null_key(plan: SyncPlan) -> sql.Composed:
-    """The first staged row with a NULL conflict column, which ON CONFLICT cannot match."""
+def first_null_key(plan: SyncPlan, *, deletes: bool = False) -> sql.Composed:
+    """The first staged row with a NULL conflict column, which ON CONFLICT cannot match
+    (a row that deletes has nothing to match: it deletes nothing)."""
+    null = sql.SQL(" OR ").join(sql.SQL("{} IS NULL").format(ident(k)) for k in plan.keys)
+    if deletes:
+        null = sql.SQL("({}) AND NOT {}").format(null, ident(DELETED))
     return sql.SQL("SELECT {}, {} FROM {} WHERE {} ORDER BY {} LIMIT 1").format(
-        ident(ROW_CURSOR),
-        ident(ROW_ID),
-        ident(STAGING_TABLE),
-        sql.SQL(" OR ").join(sql.SQL("{} IS NULL").format(ident(k)) for k in plan.keys),
-        ident(ORDINAL),
+        ident(ROW_CURSOR), ident(ROW_ID), ident(STAGING_TABLE), null, ident(ORDINAL)
     )
 
 
@@ -228,11 +281,11 @@ def _compared(plan: SyncPlan, table: str, name: str) -> sql.Composable:
     return sql.SQL("{}::text").format(ident(table, name))
 
 
-def _distinct_on(keys: list[str]) -> sql.Composable:
+def distinct_on(keys: list[str]) -> sql.Composable:
     return sql.SQL("DISTINCT ON ({}) ").format(column_list(keys))
 
 
-def _last_first(keys: list[str]) -> sql.Composable:
+def last_first(keys: list[str]) -> sql.Composable:
     """Per key, the row staged last first: DISTINCT ON keeps it (README guarantee 3)."""
     return sql.SQL(" ORDER BY {}, {} DESC").format(column_list(keys), ident(ORDINAL))
 
@@ -241,8 +294,28 @@ def upsert(plan: SyncPlan, columns: list[str], *, distinct: bool = True) -> sql.
     """Staging into destination: last row per key wins; unchanged rows are not rewritten.
 
     ``distinct=False`` drops the DISTINCT ON sort, for batches that cannot hold
-    a key twice. Returns one row: (created, updated).
+    a key twice. Returns one row: (created, updated). (A staging table whose
+    rows may delete their key is upserted by delete_sql.upsert_kept.)
     """
+    return sql.SQL(
+        "WITH written AS (INSERT INTO {dest} AS d ({cols})"
+        " SELECT {distinct}{cols} FROM {staging}{order}"
+        " ON CONFLICT ({keys}) {conflict} RETURNING (d.xmax = 0) AS inserted)"
+        " SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted)"
+        " FROM written"
+    ).format(
+        dest=ident(plan.destination.schema, plan.destination.name),
+        cols=column_list(columns),
+        keys=column_list(plan.keys),
+        staging=ident(STAGING_TABLE),
+        distinct=distinct_on(plan.keys) if distinct else sql.SQL(""),
+        order=last_first(plan.keys) if distinct else sql.SQL(""),
+        conflict=on_conflict(plan, columns),
+    )
+
+
+def on_conflict(plan: SyncPlan, columns: list[str]) -> sql.Composable:
+    """DO UPDATE of every other written column when it changed, else DO NOTHING."""
     keys = plan.keys
     others = [c for c in columns if c not in keys]
     conflict: sql.Composable
@@ -256,18 +329,4 @@ def upsert(plan: SyncPlan, columns: list[str], *, distinct: bool = True) -> sql.
         )
     else:
         conflict = sql.SQL("DO NOTHING")
-    return sql.SQL(
-        "WITH written AS (INSERT INTO {dest} AS d ({cols})"
-        " SELECT {distinct}{cols} FROM {staging}{order}"
-        " ON CONFLICT ({keys}) {conflict} RETURNING (d.xmax = 0) AS inserted)"
-        " SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted)"
-        " FROM written"
-    ).format(
-        dest=ident(plan.destination.schema, plan.destination.name),
-        cols=column_list(columns),
-        keys=column_list(keys),
-        staging=ident(STAGING_TABLE),
-        distinct=_distinct_on(keys) if distinct else sql.SQL(""),
-        order=_last_first(keys) if distinct else sql.SQL(""),
-        conflict=conflict,
-    )
+    return conflict

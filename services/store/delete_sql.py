@@ -1,0 +1,124 @@
+"""The SQL of deletes in a run: soft-deleted rows and a transform's ``Delete``.
+
+A staging table whose rows may delete their key has a DELETED column. The
+batch's last row per key decides (rule: the later row in cursor order
+wins): keys whose last row deletes are deleted from the destination, the
+others upserted. Rows copied straight into an empty destination leave the
+flagged ones out, and their keys are deleted by value.
+"""
+
+from __future__ import annotations
+
+from psycopg import sql
+
+from services.store.plan import SyncPlan
+from services.store.sql import (
+    DELETED,
+    STAGING_TABLE,
+    Window,
+    column_list,
+    distinct_on,
+    ident,
+    last_first,
+    on_conflict,
+    soft_deleted,
+    window_predicate,
+)
+
+
+def _source(plan: SyncPlan) -> sql.Identifier:
+    return ident(plan.source.schema, plan.source.name)
+
+
+def flagged_keys(plan: SyncPlan, window: Window, columns: list[str]) -> sql.Composed:
+    """The source ``columns`` (a key's) of the window's soft-deleted rows, as text."""
+    flag = soft_deleted(plan)
+    assert flag is not None
+    texts = sql.SQL(", ").join(sql.SQL("{}::text").format(ident(c)) for c in columns)
+    return sql.SQL("SELECT {} FROM {} WHERE {} AND {}").format(
+        texts, _source(plan), window_predicate(plan, window), flag
+    )
+
+
+def count_flagged(plan: SyncPlan, window: Window) -> sql.Composed:
+    """How many of the window's rows are soft-deleted: what a run could delete, at most."""
+    flag = soft_deleted(plan)
+    assert flag is not None
+    return sql.SQL("SELECT count(*) FROM {} WHERE {} AND {}").format(
+        _source(plan), window_predicate(plan, window), flag
+    )
+
+
+def last_per_key(plan: SyncPlan, columns: list[str], *, distinct: bool) -> sql.Composable:
+    """The staged rows as the batch leaves them, with DELETED: the last row per key."""
+    if not distinct:
+        return ident(STAGING_TABLE)
+    return sql.SQL("(SELECT {}{}, {} FROM {}{})").format(
+        distinct_on(plan.keys),
+        column_list(columns),
+        ident(DELETED),
+        ident(STAGING_TABLE),
+        last_first(plan.keys),
+    )
+
+
+def delete_staged(plan: SyncPlan, *, distinct: bool = True) -> sql.Composed:
+    """Delete from the destination the keys whose last staged row deletes; the statement's
+    rowcount is the rows deleted (a key analytics does not hold deletes nothing)."""
+    rows = last_per_key(plan, plan.keys, distinct=distinct)
+    same = sql.SQL(" AND ").join(
+        sql.SQL("{} = {}").format(ident("d", k), ident("s", k)) for k in plan.keys
+    )
+    return sql.SQL("DELETE FROM {} AS d USING {} AS s WHERE s.{} AND {}").format(
+        ident(plan.destination.schema, plan.destination.name), rows, ident(DELETED), same
+    )
+
+
+def _key_values(plan: SyncPlan) -> tuple[sql.Composable, sql.Composable]:
+    """``unnest(CAST(%s AS type[]), ...) AS c(c0, ...)`` (one array per conflict column,
+    cast to the destination's types) and its match with the destination's row ``d``."""
+    arrays = sql.SQL(", ").join(
+        sql.SQL("CAST(%s AS {}[])").format(sql.SQL(plan.destination.columns[k].type_name))
+        for k in plan.keys
+    )
+    names = [f"c{i}" for i in range(len(plan.keys))]
+    same = sql.SQL(" AND ").join(
+        sql.SQL("{} = {}").format(ident("d", k), ident("c", n))
+        for k, n in zip(plan.keys, names, strict=True)
+    )
+    return sql.SQL("unnest({}) AS c({})").format(arrays, column_list(names)), same
+
+
+def delete_keys(plan: SyncPlan) -> sql.Composed:
+    """Delete the keys given as one array per conflict column (straight-in batches)."""
+    values, same = _key_values(plan)
+    return sql.SQL("DELETE FROM {} AS d USING {} WHERE {}").format(
+        ident(plan.destination.schema, plan.destination.name), values, same
+    )
+
+
+def count_held(plan: SyncPlan) -> sql.Composed:
+    """How many of the keys given as arrays (as delete_keys takes them) analytics holds."""
+    values, same = _key_values(plan)
+    return sql.SQL("SELECT count(*) FROM {} AS d JOIN {} ON {}").format(
+        ident(plan.destination.schema, plan.destination.name), values, same
+    )
+
+
+def upsert_kept(plan: SyncPlan, columns: list[str], *, distinct: bool) -> sql.Composed:
+    """The upsert of the keys whose last staged row does not delete."""
+    return sql.SQL(
+        "WITH written AS (INSERT INTO {dest} AS d ({cols})"
+        " SELECT {s_cols} FROM {rows} AS s WHERE NOT s.{deleted}"
+        " ON CONFLICT ({keys}) {conflict} RETURNING (d.xmax = 0) AS inserted)"
+        " SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted)"
+        " FROM written"
+    ).format(
+        dest=ident(plan.destination.schema, plan.destination.name),
+        cols=column_list(columns),
+        s_cols=column_list(columns, "s"),
+        rows=last_per_key(plan, columns, distinct=distinct),
+        deleted=ident(DELETED),
+        keys=column_list(plan.keys),
+        conflict=on_conflict(plan, columns),
+    )
