@@ -65,6 +65,7 @@ def test_status_with_reset_and_yes_resets_nothing(
     [
         (["--repair", "StatEvent"], "error: --repair goes with --verify"),
         (["--status", "--repair"], "error: --repair goes with --verify"),
+        (["--keys", "StatEvent"], "error: --keys goes with --verify"),
         (["--reset", "--from-id", "x", "StatEvent"], "error: --from-id goes with --from VALUE"),
         (
             ["--verify", "--max-lag", "15m", "StatEvent"],
@@ -81,10 +82,10 @@ def test_status_with_reset_and_yes_resets_nothing(
             (
                 [*mode, "--yes", "StatEvent"],
                 f"error: --yes answers a confirmation, and {shown} asks none: it goes with"
-                " --reset, --from, --full-refresh or --verify --repair",
+                " a run (soft deletes past TABLESYNC_MAX_DELETE_FRACTION), --reset, --from,"
+                " --full-refresh or --verify --repair",
             )
             for mode, shown in (
-                ([], "a run"),
                 (["--status"], "--status"),
                 (["--dry-run"], "--dry-run"),
             )

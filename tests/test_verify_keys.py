@@ -128,9 +128,3 @@ def test_a_computed_key_is_checked_through_the_transform(
 
     assert report.method == vk.STAGED
     assert (report.extra, report.examples) == (1, [f"old_id={gone}"])
-
-
-def test_keys_is_refused_without_verify(run_cli: RunCli, env: dict[str, str]) -> None:
-    code, _, err = run_cli([JOB, "--keys", "StatEvent"], env=env)
-    assert code == 2
-    assert "--keys goes with --verify" in err

@@ -44,7 +44,7 @@ class Delete:
     __hash__ = None  # type: ignore[assignment]  # mutable, like the dict it holds
 
 
-Transform = Callable[[Row], Row | None]
+Transform = Callable[[Row], Row | Delete | None]
 
 # PostgreSQL truncates identifiers past 63 bytes; a longer name would silently
 # point at another object, so refuse it up front.

@@ -110,7 +110,13 @@ def job_command(job: str, config_module: str, *, summary: str) -> click.Command:
     )
     @click.option("--from-id", metavar="ID", help="With --from: start at this tie-breaker id.")
     @click.option("--full-refresh", is_flag=True, help="Rebuild the destination aside, then swap.")
-    @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+    @click.option(
+        "--yes",
+        "-y",
+        is_flag=True,
+        help="Do not ask for confirmation; let a run or repair delete more than"
+        " TABLESYNC_MAX_DELETE_FRACTION of a destination.",
+    )
     @click.option("--verbose", "-v", is_flag=True, help="Debug logs and tracebacks on errors.")
     @click.pass_context
     def command(
@@ -143,7 +149,13 @@ def job_command(job: str, config_module: str, *, summary: str) -> click.Command:
         definitions = load_definitions(config_module)
         if mode is Mode.RUN:
             run_and_print(
-                job, definitions, list(names), all_definitions, json_output=json_output, jobs=jobs
+                job,
+                definitions,
+                list(names),
+                all_definitions,
+                json_output=json_output,
+                jobs=jobs,
+                yes=yes,
             )
         elif mode is Mode.STATUS:
             show_status(

@@ -66,9 +66,10 @@ MODE_ONLY_OPTIONS: dict[str, ModeOnly] = {
         "--jobs runs definitions side by side: it goes with a run, not with {mode}",
     ),
     "yes": ModeOnly(
-        frozenset({Mode.RESET, Mode.FROM, Mode.FULL_REFRESH, Mode.VERIFY}),
-        "--yes answers a confirmation, and {mode} asks none: it goes with --reset, --from,"
-        " --full-refresh or --verify --repair",
+        frozenset({Mode.RUN, Mode.RESET, Mode.FROM, Mode.FULL_REFRESH, Mode.VERIFY}),
+        "--yes answers a confirmation, and {mode} asks none: it goes with a run (soft"
+        " deletes past TABLESYNC_MAX_DELETE_FRACTION), --reset, --from, --full-refresh or"
+        " --verify --repair",
     ),
 }
 

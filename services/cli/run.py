@@ -26,11 +26,13 @@ def run_definitions(
     on_result: Callable[[RunResult], None] | None = None,
     jobs: int = 1,
     progress_tty: bool | None = None,
+    yes: bool = False,
 ) -> list[RunResult]:
     """Run the named definitions, up to ``jobs`` at once; raise JobFailedError when any failed.
 
     Every definition runs even when an earlier one failed: they are
-    independent, and each failure is reported on its own.
+    independent, and each failure is reported on its own. ``yes`` lets a run delete
+    more than TABLESYNC_MAX_DELETE_FRACTION of a destination (soft deletes).
     """
     from services.base.db import Databases
     from services.base.settings import DatabaseUrls, run_origin
@@ -38,6 +40,7 @@ def run_definitions(
     from services.reporting.notify import SlackSettings, notify_run
     from services.reporting.progress import reporting
     from services.reporting.report import resume_command
+    from services.store.delete_guard import DeleteLimit
     from services.store.estimate import lazy_estimate
     from services.sync.process_definition import process_definition
     from services.sync.watermark import writer_wait_s
@@ -48,6 +51,7 @@ def run_definitions(
     writer_wait_s(None, environ)  # a bad TABLESYNC_WRITER_WAIT_S is exit 2 before any write
     slack = SlackSettings.from_env(environ)
     origin = run_origin(environ)  # a bad TABLESYNC_ORIGIN is exit 2 before any write too
+    deletes = DeleteLimit.from_env(environ, allowed=yes)  # a bad fraction: exit 2 first
     command = command or shlex.join([sys.executable, *sys.argv])
     with Databases(urls, max_size=pool_size_for(jobs)) as dbs:
 
@@ -69,6 +73,7 @@ def run_definitions(
                         command=command,
                         progress=progress,
                         origin=origin,
+                        deletes=deletes,
                     )
             except TablesyncError as exc:
                 error, result = exc, exc.result
@@ -94,6 +99,7 @@ def run_and_print(
     *,
     json_output: bool,
     jobs: int,
+    yes: bool = False,
 ) -> None:
     """``run_definitions``, printing a summary line per definition as it ends, or with
     ``json_output`` one JSON array of every result at the end (failed runs included)."""
@@ -112,6 +118,7 @@ def run_and_print(
             on_result=echo,
             jobs=jobs,
             progress_tty=False if json_output else None,
+            yes=yes,
         )
     except JobFailedError as exc:
         if json_output:

@@ -33,6 +33,7 @@ from services.base.definition import ExportDefinition
 from services.base.errors import RunError
 from services.base.position import Position, Watermark, load_position
 from services.operations.repairs import Repair
+from services.store import delete_sql as d
 from services.store import sql as q
 from services.store.estimate import newest_cursor
 from services.store.lock import definition_lock
@@ -124,7 +125,10 @@ def _key_text(plan: SyncPlan, prefix: str) -> sql.Composable:
 
 
 def _expected(plan: SyncPlan, columns: list[str]) -> sql.Composed:
-    """The staged rows as the upsert would write them: the last one per key wins."""
+    """The staged rows as the upsert would write them: the last one per key wins (and
+    where a row may delete its key, a key whose last row deletes is expected absent)."""
+    if q.can_delete(plan):
+        return d.kept_rows(plan, columns)
     return sql.SQL(
         "SELECT DISTINCT ON ({keys}) {cols} FROM {staging} ORDER BY {keys}, {ordinal} DESC"
     ).format(
@@ -211,11 +215,18 @@ def in_place_possible(plan: SyncPlan) -> bool:
     return plan.mode is CopyMode.BINARY and all(c in plan.selected for c in cursor)
 
 
-def range_hash_query(plan: SyncPlan, table: sql.Identifier, window: q.Window) -> sql.Composed:
-    """(count, order-independent hash) of a window's rows in ``table``, on its own server."""
+def range_hash_query(
+    plan: SyncPlan, table: sql.Identifier, window: q.Window, *, source: bool = False
+) -> sql.Composed:
+    """(count, order-independent hash) of a window's rows in ``table``, on its own server
+    (the ``source``'s without its soft-deleted rows, which analytics must not hold)."""
+    where = q.window_predicate(plan, window)
+    flag = q.soft_deleted(plan) if source else None
+    if flag is not None:
+        where = sql.SQL("{} AND NOT {}").format(where, flag)
     return sql.SQL(
         "SELECT count(*), sum(hashtextextended(ROW({})::text, 0)::numeric) FROM {} WHERE {}"
-    ).format(q.column_list(plan.selected), table, q.window_predicate(plan, window))
+    ).format(q.column_list(plan.selected), table, where)
 
 
 def remember_window_keys_query(plan: SyncPlan, window: q.Window) -> sql.Composed:
@@ -228,6 +239,11 @@ def remember_window_keys_query(plan: SyncPlan, window: q.Window) -> sql.Composed
 
 
 def remember_keys_query(plan: SyncPlan) -> sql.Composed:
+    """The staged keys as seen: those the sync would keep (not deleted by their last row)."""
+    if q.can_delete(plan):
+        return sql.SQL("INSERT INTO {} ({})").format(
+            q.ident(SEEN_TABLE), q.column_list(plan.keys)
+        ) + d.kept_rows(plan, plan.keys)
     return sql.SQL("INSERT INTO {} ({keys}) SELECT {keys} FROM {}").format(
         q.ident(SEEN_TABLE), q.ident(q.STAGING_TABLE), keys=q.column_list(plan.keys)
     )
@@ -245,7 +261,8 @@ class _Checker:
         """The cheap check: both sides hash the range where they are; equal means clean."""
         plan = self.plan
         source = q.ident(plan.source.schema, plan.source.name)
-        found = self.core.execute(range_hash_query(plan, source, window)).fetchone()
+        core_hash = range_hash_query(plan, source, window, source=True)
+        found = self.core.execute(core_hash).fetchone()
         held = self.analytics.execute(range_hash_query(plan, _dest(plan), window)).fetchone()
         if found is None or found != held:
             return False
@@ -267,7 +284,7 @@ class _Checker:
         with self.analytics.transaction():
             staged = self.stage(window)
             self.report.ranges_checked += 1
-            if not staged.columns or staged.read == staged.skipped:
+            if staged.nothing_written:
                 return
             self.analytics.execute(remember_keys_query(self.plan))
             row = self.analytics.execute(range_summary_query(self.plan, staged.columns)).fetchone()
@@ -281,14 +298,15 @@ class _Checker:
             ):
                 self.report.add(kind, int(count), list(examples))
             if repair:
-                self.analytics.execute(q.upsert(self.plan, staged.columns))
+                kept = d.upsert_kept if q.can_delete(self.plan) else q.upsert
+                self.analytics.execute(kept(self.plan, staged.columns))
 
     def collect_pending(self, window: q.Window) -> None:
         """Remember the keys of rows after the saved position: theirs are not extra rows."""
         with self.analytics.transaction():
             staged = self.stage(window)
             self.report.pending += staged.read
-            if staged.columns and staged.read > staged.skipped:
+            if not staged.nothing_written:
                 self.analytics.execute(remember_keys_query(self.plan))
 
     def check_extra(self, repair: Repair | None) -> None:

@@ -199,7 +199,7 @@ class _KeyChecker:
                     staged = staging.stage(self.core, window)
                     report.ranges_checked += 1
                     report.keys_checked += staged.read
-                    if staged.columns and staged.read > staged.skipped:
+                    if not staged.nothing_written:
                         analytics.execute(remember_keys_query(plan))
             analytics.execute(k.remember_unseen(plan, self.keys, SEEN_TABLE))
         finally:

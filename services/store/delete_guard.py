@@ -94,30 +94,37 @@ class DeleteGuard:
         deleted: int = 0,
         hint: str = "",
         up_to: bool = False,
+        applied: bool = False,
     ) -> None:
         """Raise MassDeleteError when ``deleted`` (already, this go) + ``deleting`` is more
         than the fraction of the destination's rows before the go; ``hint`` ends the line,
-        ``up_to`` says ``deleting`` is a bound, not a count. An empty destination loses
+        ``up_to`` says ``deleting`` is a bound, not a count, ``applied`` that it is done in
+        the caller's transaction (which the error rolls back). An empty destination loses
         nothing: deletes of keys it does not hold delete nothing."""
         total = deleted + deleting
         if self.allowed or deleting <= 0 or total <= self.fraction * self.known_rows:
             return
+        gone = total if applied else deleted  # not in the table any more, still in its base
         # Twice what the deletion needs, so a run deleting batch after batch recounts
         # rarely; a fraction of 0 refuses every delete, counting only for the message.
-        limit = math.ceil(2 * total / self.fraction) - deleted if self.fraction else 10 * total
-        counted = count_at_most(conn, self.plan, limit)
-        self.known_rows = max(self.known_rows, counted + deleted)
+        limit = math.ceil(2 * total / self.fraction) - gone if self.fraction else 10 * total
+        counted = count_at_most(conn, self.plan, max(limit, 1))
+        self.known_rows = max(self.known_rows, counted + gone)
         if self.known_rows == 0 or total <= self.fraction * self.known_rows:
             return
-        raise self._refusal(total, self.known_rows, hint, up_to=up_to)
+        raise self._refusal(total, deleted, hint, up_to=up_to)
 
-    def _refusal(self, total: int, rows: int, hint: str, *, up_to: bool) -> MassDeleteError:
+    def _refusal(self, total: int, deleted: int, hint: str, *, up_to: bool) -> MassDeleteError:
+        rows = self.known_rows
         share = min(total / rows, 1.0)
         bound = "up to " if up_to else ""
+        kept = "nothing was deleted"
+        if deleted:
+            kept = f"this batch rolled back, the {deleted:,} row(s) earlier batches deleted stay"
         message = (
             f"{self.plan.name}: would delete {bound}{total:,} of {rows:,} row(s) of"
             f" {self.plan.destination.qualified} ({_percent(share)}), more than"
             f" {MAX_DELETE_FRACTION_VARIABLE}={self.fraction:g} ({_percent(self.fraction)});"
-            " nothing was deleted"
+            f" {kept}"
         )
         return MassDeleteError(message + (f": {hint}" if hint else ""), deleting=total, rows=rows)

@@ -105,7 +105,7 @@ def count_held(plan: SyncPlan) -> sql.Composed:
     )
 
 
-def upsert_kept(plan: SyncPlan, columns: list[str], *, distinct: bool) -> sql.Composed:
+def upsert_kept(plan: SyncPlan, columns: list[str], *, distinct: bool = True) -> sql.Composed:
     """The upsert of the keys whose last staged row does not delete."""
     return sql.SQL(
         "WITH written AS (INSERT INTO {dest} AS d ({cols})"
@@ -121,4 +121,11 @@ def upsert_kept(plan: SyncPlan, columns: list[str], *, distinct: bool) -> sql.Co
         deleted=ident(DELETED),
         keys=column_list(plan.keys),
         conflict=on_conflict(plan, columns),
+    )
+
+
+def kept_rows(plan: SyncPlan, columns: list[str]) -> sql.Composed:
+    """``columns`` of the keys whose last staged row does not delete (a verify's expected)."""
+    return sql.SQL(" SELECT {} FROM {} AS s WHERE NOT s.{}").format(
+        column_list(columns, "s"), last_per_key(plan, columns, distinct=True), ident(DELETED)
     )

@@ -18,7 +18,7 @@ import psycopg
 from psycopg.abc import Buffer
 
 from services.base.constants import COPY_BLOCK_BYTES
-from services.base.definition import Row
+from services.base.definition import Delete, Row
 from services.base.errors import PreflightError, RowError, first_line
 from services.base.exact_json import use_exact_json
 from services.base.testhooks import KILL_AT_VARIABLE, kill_point
@@ -44,6 +44,16 @@ class StagedBatch:
     read: int = 0
     skipped: int = 0
     columns: list[str] = field(default_factory=list)
+    # Rows that delete their key (services/sync/deletes.py), staged or by value, and the
+    # keys to delete by value once the batch is written (conflict column values).
+    deleting: int = 0
+    deleted_keys: list[tuple[Any, ...]] = field(default_factory=list)
+    by_value: int = 0  # of the rows read, those that delete by value (never written)
+
+    @property
+    def nothing_written(self) -> bool:
+        """Whether no row went into staging (or the destination) at all."""
+        return self.read == self.skipped + self.by_value
 
 
 @dataclass
@@ -98,15 +108,26 @@ def stage_passthrough(
     see services/sync/fast_path.py; with their key as text when ``keyed``, see
     fast_path.staging_needs_keys); raises the server's error on bad data."""
     binary = plan.mode is CopyMode.BINARY
-    read = q.copy_out(plan, window, binary=binary, with_key_text=keyed and not fast)
+    # Straight in, soft-deleted rows stay out and their keys are deleted by value.
+    skip = "skip" if fast else "flag"
+    read = q.copy_out(
+        plan, window, binary=binary, with_key_text=keyed and not fast, soft_deleted_rows=skip
+    )
     if fast:
         write = q.copy_into_destination(plan, plan.selected, binary=binary)
     else:
-        write = q.copy_in(plan.selected, binary=binary, keyed=keyed)
+        write = q.copy_in(plan.selected, binary=binary, keyed=keyed, deletes=q.can_delete(plan))
     with core.cursor() as reader, analytics.cursor() as writer:
         with reader.copy(read) as out, writer.copy(write) as into:
             copy_blocks(out, into)
-        return StagedBatch(read=writer.rowcount, columns=list(plan.selected))
+        staged = StagedBatch(read=writer.rowcount, columns=list(plan.selected))
+    if fast and plan.definition.source.soft_delete is not None:
+        from services.sync.deletes import flagged_in_window  # imports this module
+
+        staged.deleted_keys = flagged_in_window(plan, core, window)
+        staged.read += len(staged.deleted_keys)
+        staged.deleting = staged.by_value = len(staged.deleted_keys)
+    return staged
 
 
 def copy_blocks(rows: Iterable[Buffer], into: psycopg.Copy) -> None:
@@ -186,7 +207,8 @@ class Staging:
         if self.plan.mode is CopyMode.PYTHON:
             check_transform_columns(self.plan, columns)
         self.conn.execute(q.drop_staging())
-        self.conn.execute(q.create_staging(self.plan, columns, keyed=self.keyed))
+        deletes = q.can_delete(self.plan)
+        self.conn.execute(q.create_staging(self.plan, columns, keyed=self.keyed, deletes=deletes))
         self.columns = columns
 
     def stage(self, core: psycopg.Connection[Any], window: q.Window) -> StagedBatch:
@@ -252,6 +274,10 @@ def transform_window(
     """``stage_transformed`` with the rows written to whatever ``open_sink`` opens."""
     at = _Cursor(plan.selected, keyed=not fast)
     staged_keys: list[tuple[str | None, str | None]] = []
+    from services.sync.deletes import RowDeletes  # imports this module
+
+    deletes = RowDeletes(plan.keys)
+    flagged = plan.definition.source.soft_delete is not None  # the flag ends each row
     try:
         transform = plan.definition.transform
         assert transform is not None
@@ -268,12 +294,13 @@ def transform_window(
             # through staging, which names the row.
             query = q.copy_out(plan, window, binary=binary, with_key_text=not fast)
             out = stack.enter_context(reader.copy(query))
-            out.set_types(source_oids if fast else [*source_oids, "text", "text"])
+            types: list[int | str] = [*source_oids, *([] if fast else ["text", "text"])]
+            out.set_types([*types, "bool"] if flagged else types)
             into: RowSink | None = None
             hook = kill_point if os.environ.get(KILL_AT_VARIABLE) else _no_hook  # dear per row
             # Looked up once: this loop runs per row, and its every step counts.
             selected, keys, written_columns = plan.selected, plan.keys, staged.columns
-            width = len(written_columns)
+            width, key_at = len(written_columns), len(selected)  # key text after the values
             for values in out.rows():
                 at.values = values
                 read += 1
@@ -283,9 +310,24 @@ def transform_window(
                 if result is None:
                     skipped += 1
                     continue
+                if isinstance(result, Delete):
+                    key = deletes.marker_key(result, at)
+                    if fast or into is None:  # deleted once the batch's rows are written
+                        deletes.delete_by_value(key)
+                        continue
+                    text = values[key_at : key_at + 2]
+                    into.write_row([*deletes.staged_row(result, written_columns), *text, True])
+                    staged_keys.append(text)
+                    continue
                 if type(result) is not dict or len(result) != width:  # else: same keys, below
                     staged.columns = written_columns = _check_output(result, written_columns, at)
                     width = len(written_columns)
+                deleting = flagged and bool(values[-1])
+                if fast and deleting:
+                    deletes.delete_by_value(deletes.flagged_key(result))
+                    continue
+                if fast:
+                    deletes.check_written(result)
                 if into is None:
                     on_columns(written_columns)
                     into = open_sink(stack, written_columns)
@@ -297,11 +339,16 @@ def transform_window(
                 if fast:
                     check_keys(keys, result)  # the table would take a NULL key; staging refuses it
                 else:
-                    key = values[-2:]
-                    written += key
-                    staged_keys.append(key)
+                    text = values[key_at : key_at + 2]
+                    written += text
+                    staged_keys.append(text)
+                    written.append(deleting)
+                    if deleting:
+                        deletes.count += 1
                 into.write_row(written)
                 hook("copy")
+        staged.deleting, staged.deleted_keys = deletes.count, deletes.by_value
+        staged.by_value = deletes.by_value_rows
         staged.read, staged.skipped = read, skipped
         return staged
     except (RowError, PreflightError, FastPathRefused, psycopg.OperationalError):
@@ -356,13 +403,14 @@ def _open_staging_copy(
     if fast:
         query = q.copy_into_destination(plan, columns, binary=binary)
     else:
-        query = q.copy_in(columns, binary=binary)
+        query = q.copy_in(columns, binary=binary, deletes=q.can_delete(plan))
     into = stack.enter_context(writer.copy(query))
     into.set_types(types)
     return into
 
 
 TEXT_OID = 25
+BOOL_OID = 16
 
 
 def output_types(
@@ -373,11 +421,13 @@ def output_types(
     Binary when psycopg knows every destination type. Otherwise text, and a
     type it does not know (an enum, say) is dumped as text: in text COPY the
     server reads the text form into the column's type. Staging rows end with
-    their key as text.
+    their key as text, and whether they delete it where they may.
     """
     oids = [plan.destination.columns[c].type_oid for c in columns]
     binary = binary_copyable(conn, oids)
     if not binary:
         known = conn.adapters.types
         oids = [oid if known.get(oid) is not None else TEXT_OID for oid in oids]
-    return binary, oids if fast else [*oids, TEXT_OID, TEXT_OID]
+    if fast:
+        return binary, oids
+    return binary, [*oids, TEXT_OID, TEXT_OID, *([BOOL_OID] if q.can_delete(plan) else [])]

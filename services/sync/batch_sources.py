@@ -183,7 +183,11 @@ class BatchSources:
     def _kind(self) -> Kind:
         if self._workers and self._handed_out:
             return "transformed"
-        if PREFETCH and self._windows.plan.mode is not CopyMode.PYTHON:
+        plan = self._windows.plan
+        # Straight in, a batch's soft-deleted keys are read from core after its rows,
+        # which the prefetch thread would be holding.
+        soft_straight = plan.definition.source.soft_delete is not None and self._fast.on
+        if PREFETCH and plan.mode is not CopyMode.PYTHON and not soft_straight:
             return "prefetched"
         return "query"
 

@@ -20,6 +20,7 @@ import psycopg
 from services.base.errors import RowError
 from services.base.results import RunCounts
 from services.base.testhooks import kill_point
+from services.store import delete_sql as d
 from services.store import sql as q
 from services.store.plan import CopyMode, SyncPlan
 from services.sync.batch import StagedBatch, Staging, stage_passthrough, stage_transformed
@@ -58,6 +59,7 @@ class BatchWriter:
         self._sources = sources  # closed when what they read ahead cannot go in
         self._distinct = not batch_keys_unique(plan)
         self._keys_never_null = keys_never_null(plan)
+        self._deletes = q.can_delete(plan)  # staged rows may delete their key
 
     def write(self, batch: Batch) -> RunCounts:
         """Write ``batch`` and return its counts; a worker's batch that cannot go in as it
@@ -97,10 +99,19 @@ class BatchWriter:
         return self._copied_straight(staged)
 
     def _copied_straight(self, staged: StagedBatch, how: str = "") -> RunCounts:
+        deleted = self._delete_by_value(staged)  # keys an earlier batch of this run wrote
         kill_point("upsert")
-        written = staged.read - staged.skipped
+        written = staged.read - staged.skipped - staged.deleting
         log.debug("%s: fast path: %d row(s) copied straight in%s", self._plan.name, written, how)
-        return RunCounts(read=staged.read, created=written, skipped=staged.skipped)
+        skipped = staged.read - written - deleted
+        return RunCounts(read=staged.read, created=written, deleted=deleted, skipped=skipped)
+
+    def _delete_by_value(self, staged: StagedBatch) -> int:
+        if not staged.deleted_keys:
+            return 0
+        from services.sync.deletes import delete_by_value
+
+        return delete_by_value(self._plan, self._analytics, staged.deleted_keys)
 
     def _stage(self, batch: Batch) -> StagedBatch:
         if batch.blocks is None:
@@ -109,12 +120,16 @@ class BatchWriter:
         return stage_blocks(self._plan, self._analytics, batch.blocks, keyed=self._staging.keyed)
 
     def _upsert(self, staged: StagedBatch) -> RunCounts:
+        # Deletes by value came before every staged row of the batch: first, then.
         counts = RunCounts(read=staged.read, skipped=staged.skipped)
-        if staged.read == staged.skipped:
+        counts.deleted = self._delete_by_value(staged)
+        if staged.nothing_written:
+            counts.skipped = counts.read - counts.deleted
             return counts
         null_key = None
         if not self._keys_never_null:
-            null_key = self._analytics.execute(q.first_null_key(self._plan)).fetchone()
+            query = q.first_null_key(self._plan, deletes=self._deletes)
+            null_key = self._analytics.execute(query).fetchone()
         if null_key is not None:
             raise RowError(
                 f"NULL in conflict column(s) {', '.join(self._plan.keys)}: such a row can never be"
@@ -122,12 +137,17 @@ class BatchWriter:
                 cursor_value=null_key[0],
                 row_id=null_key[1],
             )
-        upsert = q.upsert(self._plan, staged.columns, distinct=self._distinct)
+        if self._deletes:  # the keys whose last staged row deletes, deleted; the rest upserted
+            upsert = d.upsert_kept(self._plan, staged.columns, distinct=self._distinct)
+            delete = d.delete_staged(self._plan, distinct=self._distinct)
+            counts.deleted += self._analytics.execute(delete).rowcount
+        else:
+            upsert = q.upsert(self._plan, staged.columns, distinct=self._distinct)
         row = self._analytics.execute(upsert).fetchone()
         kill_point("upsert")
         assert row is not None
         counts.created, counts.updated = int(row[0]), int(row[1])
-        counts.skipped = counts.read - counts.created - counts.updated
+        counts.skipped = counts.read - counts.created - counts.updated - counts.deleted
         return counts
 
     # -- a transform worker's batch ------------------------------------------
@@ -157,7 +177,7 @@ class BatchWriter:
     def _unexpected_columns(self, encoded: EncodedBatch) -> str | None:
         """Why a worker's output columns cannot go in as they are, or None."""
         staged = encoded.staged
-        if staged.read == staged.skipped:
+        if staged.nothing_written:
             return None
         if encoded.fast:
             self._fast.check_columns(staged.columns)
@@ -173,12 +193,12 @@ class BatchWriter:
 def stage_encoded(plan: SyncPlan, analytics: Conn, batch: EncodedBatch) -> None:
     """Write a worker's batch into the staging table, or into the destination when fast."""
     staged = batch.staged
-    if staged.read == staged.skipped:
+    if staged.nothing_written:
         return
     if batch.fast:
         query = q.copy_into_destination(plan, staged.columns, binary=batch.binary)
     else:
-        query = q.copy_in(staged.columns, binary=batch.binary)
+        query = q.copy_in(staged.columns, binary=batch.binary, deletes=q.can_delete(plan))
     with analytics.cursor() as writer, writer.copy(query) as into:
         for message in batch.data:
             into.write(message)

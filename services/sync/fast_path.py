@@ -118,6 +118,11 @@ def fast_path_allowed(plan: SyncPlan, analytics: psycopg.Connection[Any]) -> boo
             "%s: fast path off: a conflict column of %s is nullable", plan.name, dest.qualified
         )
         return False
+    passthrough = plan.mode is not CopyMode.PYTHON
+    if passthrough and plan.definition.source.soft_delete and not batch_keys_unique(plan):
+        # A key both soft-deleted and not in one batch: only staging keeps their order.
+        log.debug("%s: fast path off: soft deletes need core's key to be unique", plan.name)
+        return False
     row = analytics.execute(q.destination_is_empty(plan)).fetchone()
     empty = bool(row and row[0])
     log.debug(

@@ -169,7 +169,7 @@ def stage_blocks(
     if fast:
         query = q.copy_into_destination(plan, plan.selected, binary=binary)
     else:
-        query = q.copy_in(plan.selected, binary=binary, keyed=keyed)
+        query = q.copy_in(plan.selected, binary=binary, keyed=keyed, deletes=q.can_delete(plan))
     with analytics.cursor() as writer:
         with writer.copy(query) as into:
             for block in blocks:

@@ -36,6 +36,7 @@ from services.base.results import RunResult
 from services.base.settings import DEFAULT_ORIGIN
 from services.base.testhooks import kill_point
 from services.store import sql as q
+from services.store.delete_guard import DeleteGuard, DeleteLimit
 from services.store.lock import definition_lock
 from services.store.plan import SyncPlan
 from services.store.preflight import plan_definition
@@ -43,6 +44,7 @@ from services.store.runs import abandon_dead_runs, finish_run, record_progress, 
 from services.sync.batch import Staging
 from services.sync.batch_sources import BatchSources, Windows
 from services.sync.batch_writer import BatchWriter
+from services.sync.deletes import check_ahead, check_batch, run_guard
 from services.sync.fast_path import FastPath, staging_needs_keys
 from services.sync.watermark import compute_watermark
 
@@ -64,6 +66,7 @@ class _Run:
     analytics: Conn
     result: RunResult
     run_id: int
+    guard: DeleteGuard  # against deleting too much of the destination in one run
     batches_committed: int = 0
 
 
@@ -76,14 +79,17 @@ def process_definition(
     command: str = "",
     progress: ProgressCallback | None = None,
     origin: str = DEFAULT_ORIGIN,
+    deletes: DeleteLimit | None = None,
 ) -> RunResult:
     """Sync ``definition`` once; returns the result or raises a TablesyncError.
 
     ``origin`` goes into the run record: what started the run (``cli``, ``console``).
 
     A raised error carries the result as ``error.result`` so the caller can
-    report counts of a failed run.
+    report counts of a failed run. ``deletes`` bounds what the run may delete
+    (default: TABLESYNC_MAX_DELETE_FRACTION, no ``--yes``).
     """
+    deletes = DeleteLimit.from_env() if deletes is None else deletes
     result = RunResult(
         job=job,
         definition=name,
@@ -105,7 +111,7 @@ def process_definition(
                 None if saved is None else saved.to_dict()
             )
             run_id = _start_run(analytics, result, saved, command, origin)
-            run = _Run(plan, core, analytics, result, run_id)
+            run = _Run(plan, core, analytics, result, run_id, run_guard(plan, deletes))
             _run_recorded(dbs, run, saved, workers=workers, progress=progress)
     return result
 
@@ -180,6 +186,8 @@ def _sync(
     result.counts.null_cursor = int(null_rows[0]) if null_rows else 0
     watermark = compute_watermark(core, plan, saved, safety_lag_s=plan.definition.safety_lag_s)
     result.held_back = watermark.held_back
+    ahead = q.Window(lower=saved, upper=None, watermark=watermark)
+    check_ahead(plan, core, analytics, run.guard, ahead)  # soft deletes: before any write
     fast = FastPath(plan, analytics, full_load=saved is None)
     windows = Windows(plan, core, watermark)
     encoding = analytics.info.encoding
@@ -211,7 +219,16 @@ def _commit_batches(
         _check_moved(plan, position, batch.through)
         result.failed_batch = batch.edges()
         with analytics.transaction():
-            result.counts.add(writer.write(batch))
+            counts = writer.write(batch)
+            if counts.deleted:  # crossing the limit rolls this batch back and stops the run
+                check_batch(
+                    plan,
+                    analytics,
+                    run.guard,
+                    deleting=counts.deleted,
+                    deleted=result.counts.deleted,
+                )
+            result.counts.add(counts)
             save_position(analytics, plan.job, plan.name, batch.through)
             record_progress(analytics, run.run_id, result.counts, batch.through)
             kill_point("commit")
