@@ -160,6 +160,23 @@ def test_batches_of_nothing_but_deletes_before_any_row_to_write(
     assert ids_in(dbs, "items_renamed", "old_id") == {9, 10, 11, 12}
 
 
+def test_a_delete_naming_other_columns_than_the_key_is_a_row_error(
+    dbs: TestDatabases, env: dict[str, str]
+) -> None:
+    add_items(dbs, 3)
+    dbs.query_core("UPDATE items SET v = 'purge' WHERE id = 2")
+
+    outcome = run_cli([JOB, "WrongDelete"], env)
+
+    assert outcome.code == 1
+    assert (
+        "error: WrongDelete: row at at=" in outcome.stderr
+        and "transform returned Delete({'id': 2}): a Delete names exactly the conflict columns"
+        " (old_id), not id, old_id"
+        in outcome.stderr
+    )
+
+
 def _log(dbs: TestDatabases, changes: list[tuple[int, str | None, bool]]) -> None:
     """Core ``changes`` rows (key, v, gone) in this order, one cursor value each."""
     for key, v, gone in changes:

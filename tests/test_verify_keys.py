@@ -7,7 +7,9 @@ import math
 
 from dbtools import TestDatabases
 from opstools import JOB, RunCli, count, databases, definition, seeded, synced
+from synctools import on_both, sync
 
+from services import ExportDefinition
 from services.operations import verify_keys as vk
 from services.operations.repairs import Repair
 
@@ -40,10 +42,10 @@ def test_rows_deleted_at_the_start_middle_and_end_of_the_key_range_are_found_and
 
     with databases(dbs) as pools:
         report = vk.verify_keys(pools, JOB, "ImportJob", definition("ImportJob"), range_size=100)
-    assert report.method == vk.HASHED
+    assert report.method == vk.BUCKETED
     assert report.extra == 3 and report.examples == [f"id={k}" for k in sorted(gone)]
     assert report.keys_checked == len(keys)
-    # Only the ranges holding a deleted key were diffed; the others matched by their hashes.
+    # Only the buckets holding a deleted key were diffed; the others matched by their hashes.
     assert report.ranges_checked == math.ceil(len(keys) / 100)
     assert report.ranges_differing == 3
 
@@ -59,6 +61,26 @@ def test_rows_deleted_at_the_start_middle_and_end_of_the_key_range_are_found_and
     assert "no extra rows" in out
 
 
+def test_a_key_of_two_columns_is_compared_range_by_range(dbs: TestDatabases) -> None:
+    on_both(dbs, "CREATE TABLE pairs (a int, b text, at timestamptz NOT NULL, PRIMARY KEY (a, b))")
+    dbs.query_core(
+        "INSERT INTO pairs SELECT n / 3, 'b' || n % 3, now() FROM generate_series(0, 599) n"
+    )
+    export = ExportDefinition(
+        source={"table": "pairs", "cursor": {"field": "at"}},
+        destination={"schema": "public", "table": "pairs", "conflict_columns": ["a", "b"]},
+    )
+    sync(dbs, export, "pairs")
+    dbs.query_core("DELETE FROM pairs WHERE (a, b) IN ((0, 'b0'), (100, 'b1'), (199, 'b2'))")
+
+    with databases(dbs) as pools:
+        report = vk.verify_keys(pools, JOB, "pairs", export, range_size=50)
+
+    assert report.method == vk.HASHED
+    assert report.ranges_checked == 12 and report.ranges_differing == 3
+    assert report.examples == ["a=0, b=b0", "a=100, b=b1", "a=199, b=b2"]
+
+
 def test_a_key_copied_by_a_transform_is_hashed_on_each_server(
     dbs: TestDatabases, run_cli: RunCli, env: dict[str, str]
 ) -> None:
@@ -71,7 +93,7 @@ def test_a_key_copied_by_a_transform_is_hashed_on_each_server(
     with databases(dbs) as pools:
         report = vk.verify_keys(pools, JOB, "StatEvent", definition("StatEvent"), range_size=100)
 
-    assert report.method == vk.HASHED  # key_source: old_id is core's id unchanged
+    assert report.method == vk.HASHED  # key_source: old_id is core's id unchanged (text)
     assert report.extra == 3 and report.examples == [f"old_id={k}" for k in sorted(gone)]
 
 

@@ -477,26 +477,34 @@ def bench_on(core_url: str, analytics_url: str) -> int:
     return 0
 
 
-def main() -> int:
-    """Run the bench on BENCH_*_URL or a throwaway server stopped by PID at the end."""
+def on_bench_databases(
+    run: Callable[[str, str], int], core_db: str = CORE_DB, analytics_db: str = ANALYTICS_DB
+) -> int:
+    """``run(core_url, analytics_url)`` on BENCH_*_URL, or on fresh databases of a
+    throwaway server in .tablesync/bench-pg, stopped by PID at the end."""
     core_url, analytics_url = (
         os.environ.get("BENCH_CORE_URL"),
         os.environ.get("BENCH_ANALYTICS_URL"),
     )
     if core_url and analytics_url:
-        return bench_on(core_url, analytics_url)
+        return run(core_url, analytics_url)
     from tools.embedded_pg import EmbeddedPostgres
 
     DATA_DIR.parent.mkdir(parents=True, exist_ok=True)
     server = EmbeddedPostgres(DATA_DIR)
     server.start()
     try:
-        for name in (CORE_DB, ANALYTICS_DB):
+        for name in (core_db, analytics_db):
             server.drop_database(name)
             server.create_database(name)
-        return bench_on(server.url_for(CORE_DB), server.url_for(ANALYTICS_DB))
+        return run(server.url_for(core_db), server.url_for(analytics_db))
     finally:
         server.stop()
+
+
+def main() -> int:
+    """Run the bench on BENCH_*_URL or a throwaway server stopped by PID at the end."""
+    return on_bench_databases(bench_on)
 
 
 if __name__ == "__main__":

@@ -31,7 +31,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from tools.bench import DATA_DIR, REPO_ROOT, machine, say, server_settings, spread
+from tools.bench import REPO_ROOT, machine, on_bench_databases, say, server_settings, spread
 from tools.core_schema import apply_core_schema
 from tools.seed_core import seed
 
@@ -195,24 +195,7 @@ def bench_on(core_url: str, analytics_url: str) -> int:
 
 def main() -> int:
     """Run on BENCH_*_URL or a throwaway server stopped by PID at the end."""
-    core_url, analytics_url = (
-        os.environ.get("BENCH_CORE_URL"),
-        os.environ.get("BENCH_ANALYTICS_URL"),
-    )
-    if core_url and analytics_url:
-        return bench_on(core_url, analytics_url)
-    from tools.embedded_pg import EmbeddedPostgres
-
-    DATA_DIR.parent.mkdir(parents=True, exist_ok=True)
-    server = EmbeddedPostgres(DATA_DIR)
-    server.start()
-    try:
-        for name in (CORE_DB, ANALYTICS_DB):
-            server.drop_database(name)
-            server.create_database(name)
-        return bench_on(server.url_for(CORE_DB), server.url_for(ANALYTICS_DB))
-    finally:
-        server.stop()
+    return on_bench_databases(bench_on, CORE_DB, ANALYTICS_DB)
 
 
 if __name__ == "__main__":

@@ -17,10 +17,10 @@ from services.store.sql import (
     STAGING_TABLE,
     Window,
     column_list,
+    counted_upsert,
     distinct_on,
     ident,
     last_first,
-    on_conflict,
     soft_deleted,
     window_predicate,
 )
@@ -106,26 +106,13 @@ def count_held(plan: SyncPlan) -> sql.Composed:
 
 
 def upsert_kept(plan: SyncPlan, columns: list[str], *, distinct: bool = True) -> sql.Composed:
-    """The upsert of the keys whose last staged row does not delete."""
-    return sql.SQL(
-        "WITH written AS (INSERT INTO {dest} AS d ({cols})"
-        " SELECT {s_cols} FROM {rows} AS s WHERE NOT s.{deleted}"
-        " ON CONFLICT ({keys}) {conflict} RETURNING (d.xmax = 0) AS inserted)"
-        " SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted)"
-        " FROM written"
-    ).format(
-        dest=ident(plan.destination.schema, plan.destination.name),
-        cols=column_list(columns),
-        s_cols=column_list(columns, "s"),
-        rows=last_per_key(plan, columns, distinct=distinct),
-        deleted=ident(DELETED),
-        keys=column_list(plan.keys),
-        conflict=on_conflict(plan, columns),
-    )
+    """The upsert of the keys whose last staged row does not delete: (created, updated)."""
+    return counted_upsert(plan, columns, kept_rows(plan, columns, distinct=distinct))
 
 
-def kept_rows(plan: SyncPlan, columns: list[str]) -> sql.Composed:
-    """``columns`` of the keys whose last staged row does not delete (a verify's expected)."""
+def kept_rows(plan: SyncPlan, columns: list[str], *, distinct: bool = True) -> sql.Composed:
+    """``columns`` of the keys whose last staged row does not delete (also a verify's
+    expected rows)."""
     return sql.SQL(" SELECT {} FROM {} AS s WHERE NOT s.{}").format(
-        column_list(columns, "s"), last_per_key(plan, columns, distinct=True), ident(DELETED)
+        column_list(columns, "s"), last_per_key(plan, columns, distinct=distinct), ident(DELETED)
     )

@@ -278,3 +278,63 @@ def delete_extra(plan: SyncPlan, keys: KeyMap) -> sql.Composed:
     return sql.SQL("DELETE FROM {} AS d USING {} AS x WHERE {}").format(
         _dest(plan), ident(EXTRA_TABLE), _same_key(keys.dest, "d", "x")
     )
+
+
+# -- one-column keys: buckets, each server's counts and hashes in one scan ----------------
+
+
+def _bucket_of(column: sql.Composable, type_name: str) -> sql.Composable:
+    """The bucket of ``column``'s value among the bounds (``%(bounds)s``, text, ascending)."""
+    return sql.SQL("width_bucket({}, CAST(%(bounds)s AS {}[]))").format(column, sql.SQL(type_name))
+
+
+def bucket_bounds(plan: SyncPlan, keys: KeyMap, size: int) -> sql.Composed:
+    """Every ``size``-th destination key in key order, as text: the buckets' lower bounds."""
+    key = ident(keys.dest[0])
+    return sql.SQL(
+        "SELECT k FROM (SELECT {key}::text AS k, {key} AS v, row_number() OVER (ORDER BY {key})"
+        " AS n FROM {dest} WHERE {key} IS NOT NULL) AS t WHERE n % {size} = 1 ORDER BY v"
+    ).format(key=key, dest=_dest(plan), size=sql.Literal(size))
+
+
+def _bucket_where(plan: SyncPlan, keys: KeyMap, *, source: bool) -> tuple[sql.Composable, ...]:
+    """(table, bucket expression, condition) of one side."""
+    if source:
+        column = ident(keys.source[0])
+        where = sql.SQL("{} IS NOT NULL AND {}").format(column, _exportable(plan))
+        return _source(plan), _bucket_of(column, keys.source_types[0]), where
+    column = ident(keys.dest[0])
+    bucket = _bucket_of(column, keys.dest_types[0])
+    return _dest(plan), bucket, sql.SQL("{} IS NOT NULL").format(column)
+
+
+def bucket_hashes(plan: SyncPlan, keys: KeyMap, *, source: bool) -> sql.Composed:
+    """(bucket, count, hash) of every bucket of one side's keys, in one scan."""
+    table, bucket, where = _bucket_where(plan, keys, source=source)
+    names = keys.source if source else keys.dest
+    return sql.SQL("SELECT {b}, count(*), {hash} FROM {t} WHERE {w} GROUP BY 1").format(
+        b=bucket, hash=_hash(names), t=table, w=where
+    )
+
+
+def copy_bucket_keys(plan: SyncPlan, keys: KeyMap) -> sql.Composed:
+    """Core's keys in the buckets ``%(buckets)s`` as binary COPY, in one scan."""
+    table, bucket, where = _bucket_where(plan, keys, source=True)
+    return sql.SQL(
+        "COPY (SELECT {} FROM {} WHERE {} AND {} = ANY(%(buckets)s)) TO STDOUT (FORMAT BINARY)"
+    ).format(ident(keys.source[0]), table, where, bucket)
+
+
+def bucket_candidates(plan: SyncPlan, keys: KeyMap) -> sql.Composed:
+    """Destination keys (as text) in the buckets ``%(buckets)s`` that core's copied keys lack."""
+    key = ident("d", keys.dest[0])
+    return sql.SQL(
+        "SELECT {key}::text FROM {dest} AS d WHERE {key} IS NOT NULL"
+        " AND {bucket} = ANY(%(buckets)s) AND NOT EXISTS (SELECT 1 FROM {core} AS c WHERE {same})"
+    ).format(
+        key=key,
+        dest=_dest(plan),
+        bucket=_bucket_of(key, keys.dest_types[0]),
+        core=ident(CORE_KEYS_TABLE),
+        same=_same_key(keys.dest, "c", "d"),
+    )

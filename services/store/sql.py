@@ -297,19 +297,28 @@ def upsert(plan: SyncPlan, columns: list[str], *, distinct: bool = True) -> sql.
     a key twice. Returns one row: (created, updated). (A staging table whose
     rows may delete their key is upserted by delete_sql.upsert_kept.)
     """
+    rows = sql.SQL("SELECT {distinct}{cols} FROM {staging}{order}").format(
+        cols=column_list(columns),
+        staging=ident(STAGING_TABLE),
+        distinct=distinct_on(plan.keys) if distinct else sql.SQL(""),
+        order=last_first(plan.keys) if distinct else sql.SQL(""),
+    )
+    return counted_upsert(plan, columns, rows)
+
+
+def counted_upsert(plan: SyncPlan, columns: list[str], rows: sql.Composable) -> sql.Composed:
+    """Upsert ``rows`` (a SELECT of ``columns``) into the destination; one row back:
+    (created, updated)."""
     return sql.SQL(
-        "WITH written AS (INSERT INTO {dest} AS d ({cols})"
-        " SELECT {distinct}{cols} FROM {staging}{order}"
+        "WITH written AS (INSERT INTO {dest} AS d ({cols}) {rows}"
         " ON CONFLICT ({keys}) {conflict} RETURNING (d.xmax = 0) AS inserted)"
         " SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted)"
         " FROM written"
     ).format(
         dest=ident(plan.destination.schema, plan.destination.name),
         cols=column_list(columns),
+        rows=rows,
         keys=column_list(plan.keys),
-        staging=ident(STAGING_TABLE),
-        distinct=distinct_on(plan.keys) if distinct else sql.SQL(""),
-        order=last_first(plan.keys) if distinct else sql.SQL(""),
         conflict=on_conflict(plan, columns),
     )
 

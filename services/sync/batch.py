@@ -24,6 +24,7 @@ from services.base.exact_json import use_exact_json
 from services.base.testhooks import KILL_AT_VARIABLE, kill_point
 from services.store import sql as q
 from services.store.plan import CopyMode, SyncPlan
+from services.sync.transform_output import binary_copyable, check_transform_columns, output_types
 
 
 class FastPathRefused(Exception):
@@ -90,11 +91,6 @@ def copy_line(exc: psycopg.Error) -> int | None:
     return int(match.group(1)) if match else None
 
 
-def binary_copyable(conn: psycopg.Connection[Any], oids: list[int]) -> bool:
-    """Whether psycopg can load and dump every one of ``oids`` in binary COPY."""
-    return all(conn.adapters.types.get(oid) is not None for oid in oids)
-
-
 def stage_passthrough(
     plan: SyncPlan,
     core: psycopg.Connection[Any],
@@ -150,46 +146,23 @@ def copy_blocks(rows: Iterable[Buffer], into: psycopg.Copy) -> None:
         into.write(block)
 
 
+def row_error(message: str, at: _Cursor) -> RowError:
+    """A RowError naming the row being handled."""
+    return RowError(message, cursor_value=at.key[0], row_id=at.key[1], row=at.row)
+
+
 def _check_output(out: object, first: list[str], at: _Cursor) -> list[str]:
     """The columns to write ``out``'s values in: ``first`` (the batch's, if any yet) or its own."""
     if not isinstance(out, dict):
-        raise RowError(
-            f"transform returned {type(out).__name__}, not a dict or None",
-            cursor_value=at.key[0],
-            row_id=at.key[1],
-            row=at.row,
-        )
+        raise row_error(f"transform returned {type(out).__name__}, not a dict or None", at)
     columns = list(out)
     if first and columns != first and set(columns) != set(first):
-        raise RowError(
+        raise row_error(
             f"transform returned columns {sorted(columns)}, unlike the batch's first row"
             f" {sorted(first)}",
-            cursor_value=at.key[0],
-            row_id=at.key[1],
-            row=at.row,
+            at,
         )
     return first or columns
-
-
-def check_transform_columns(plan: SyncPlan, columns: list[str]) -> None:
-    """The transform's output must name destination columns, conflict columns included."""
-    dest = plan.destination
-    unknown = [c for c in columns if c not in dest.columns]
-    generated = [c for c in columns if c in dest.columns and dest.columns[c].generated]
-    missing_keys = [k for k in plan.keys if k not in columns]
-    problems = [
-        f"transform output names column {c!r} that analytics table {dest.qualified} lacks:"
-        " add it with a dbmate migration or drop it from the transform"
-        for c in unknown
-    ]
-    problems += [
-        f"transform output writes generated column {dest.qualified}.{c}" for c in generated
-    ]
-    problems += [f"transform output lacks conflict column {k!r}" for k in missing_keys]
-    if problems:
-        # Each problem becomes its own error: line, so each names the definition.
-        named = [f"{plan.name}: {p}" for p in problems]
-        raise PreflightError("; ".join(named), problems=named)
 
 
 class Staging:
@@ -376,12 +349,7 @@ def _named_error(
 
 
 def _row_error(exc: BaseException, at: _Cursor) -> RowError:
-    return RowError(
-        f"{type(exc).__name__}: {first_line(exc)}",
-        cursor_value=at.key[0],
-        row_id=at.key[1],
-        row=at.row,
-    )
+    return row_error(f"{type(exc).__name__}: {first_line(exc)}", at)
 
 
 def _no_hook(phase: str) -> None:
@@ -407,27 +375,3 @@ def _open_staging_copy(
     into = stack.enter_context(writer.copy(query))
     into.set_types(types)
     return into
-
-
-TEXT_OID = 25
-BOOL_OID = 16
-
-
-def output_types(
-    plan: SyncPlan, conn: psycopg.Connection[Any], columns: list[str], *, fast: bool
-) -> tuple[bool, list[int]]:
-    """Whether a transform's rows go in as binary COPY, and the types to dump them as.
-
-    Binary when psycopg knows every destination type. Otherwise text, and a
-    type it does not know (an enum, say) is dumped as text: in text COPY the
-    server reads the text form into the column's type. Staging rows end with
-    their key as text, and whether they delete it where they may.
-    """
-    oids = [plan.destination.columns[c].type_oid for c in columns]
-    binary = binary_copyable(conn, oids)
-    if not binary:
-        known = conn.adapters.types
-        oids = [oid if known.get(oid) is not None else TEXT_OID for oid in oids]
-    if fast:
-        return binary, oids
-    return binary, [*oids, TEXT_OID, TEXT_OID, *([BOOL_OID] if q.can_delete(plan) else [])]

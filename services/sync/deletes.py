@@ -18,12 +18,12 @@ from typing import Any
 import psycopg
 
 from services.base.definition import Delete
-from services.base.errors import MassDeleteError, RowError
+from services.base.errors import MassDeleteError
 from services.store import delete_sql as d
 from services.store import sql as q
 from services.store.delete_guard import DeleteGuard, DeleteLimit
 from services.store.plan import SyncPlan
-from services.sync.batch import FastPathRefused
+from services.sync.batch import FastPathRefused, row_error
 
 Conn = psycopg.Connection[Any]
 # Keys sent to analytics per query when counting or deleting by value.
@@ -119,12 +119,10 @@ class RowDeletes:
         """The key a transform's Delete names; RowError unless it names the conflict columns."""
         wrong = sorted(set(marker.key) ^ set(self.keys))
         if wrong:
-            raise RowError(
+            raise row_error(
                 f"transform returned {marker!r}: a Delete names exactly the conflict columns"
                 f" ({', '.join(self.keys)}), not {', '.join(wrong)}",
-                cursor_value=at.key[0],
-                row_id=at.key[1],
-                row=at.row,
+                at,
             )
         self.count += 1
         return tuple(marker.key[k] for k in self.keys)

@@ -26,7 +26,8 @@ from services.base.errors import RowError, first_line
 from services.base.redact import redact
 from services.store import sql as q
 from services.store.plan import CopyMode, SyncPlan
-from services.sync.batch import FastPathRefused, check_transform_columns
+from services.sync.batch import FastPathRefused
+from services.sync.transform_output import check_transform_columns
 
 log = logging.getLogger(__name__)
 

@@ -51,13 +51,8 @@ from services.base.settings import env_count
 from services.base.testhooks import mark_worker
 from services.store import sql as q
 from services.store.plan import SyncPlan
-from services.sync.batch import (
-    RowSink,
-    StagedBatch,
-    check_transform_columns,
-    output_types,
-    transform_window,
-)
+from services.sync.batch import RowSink, StagedBatch, transform_window
+from services.sync.transform_output import check_transform_columns, output_types
 
 if TYPE_CHECKING:  # multiprocessing itself is imported when workers start: most runs never do
     from multiprocessing.connection import Connection

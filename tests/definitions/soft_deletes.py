@@ -4,6 +4,7 @@
 - ``ByFlag``: the same rows into ``items_flag``, deleted when the boolean ``gone`` is true.
 - ``Renamed``: through a transform that renames the key (``old_id``); ``deletedAt`` flags,
   and a row whose ``v`` is ``purge`` makes the transform return ``Delete``.
+- ``WrongDelete``: as ``Renamed``, but its ``Delete`` names a column that is not the key.
 - ``Changes``: a log of changes to keys (``key`` repeats, ``seq`` is the tie-breaker),
   folded into one row per key through a transform; ``gone`` flags.
 - ``ChangesCopied``: the same log copied as it is onto the key ``key`` (no transform).
@@ -48,6 +49,12 @@ def renamed(row: Row) -> Row | Delete:
     return {"old_id": row["id"], "v": row["v"]}
 
 
+def wrong_delete(row: Row) -> Row | Delete:
+    if row["v"] == "purge":
+        return Delete(id=row["id"])  # the key is old_id
+    return {"old_id": row["id"], "v": row["v"]}
+
+
 def folded(row: Row) -> Row:
     return {"key": row["key"], "v": row["v"]}
 
@@ -84,6 +91,7 @@ DEFINITIONS = {
     "ByTime": _items("items", "deletedAt"),
     "ByFlag": _items("items_flag", "gone"),
     "Renamed": _items("items_renamed", "deletedAt", keys=("old_id",), transform=renamed),
+    "WrongDelete": _items("items_renamed", "deletedAt", keys=("old_id",), transform=wrong_delete),
     "Changes": _changes("changes_state", transform=folded),
     "ChangesCopied": _changes("changes_copied"),
 }
