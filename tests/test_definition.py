@@ -65,3 +65,29 @@ def test_build_definitions_names_each_wrong_definition_and_keeps_the_good_ones()
         "definition 'Worse': destination.conflict_columns: List should have at least 1 item"
         " after validation, not 0",
     ]
+
+
+def test_key_source_names_every_conflict_column_and_needs_a_transform() -> None:
+    destination = {"table": "t", "conflict_columns": ["old_id"], "key_source": {"other": "id"}}
+    with pytest.raises(InvalidDefinitionError) as caught:
+        build_definition("K", {**VALID, "destination": destination, "transform": dict})
+    assert "key_source must name each conflict column (old_id) once, not other" in str(caught.value)
+    destination["key_source"] = {"old_id": "id"}
+    with pytest.raises(InvalidDefinitionError) as caught:
+        build_definition("K", {**VALID, "destination": destination})
+    assert "destination.key_source is for a transform" in str(caught.value)
+    built = build_definition("K", {**VALID, "destination": destination, "transform": dict})
+    assert built.key_columns == {"old_id": "id"}
+    assert build_definition("K", VALID).key_columns == {"id": "id"}
+
+
+def test_soft_delete_names_a_column_and_delete_names_a_key() -> None:
+    from services import Delete
+
+    source = {"table": "T", "cursor": {"field": "updatedAt"}, "soft_delete": {"field": "deletedAt"}}
+    definition = build_definition("S", {**VALID, "source": source})
+    assert definition.source.soft_delete is not None
+    assert definition.source.soft_delete.field == "deletedAt"
+    with pytest.raises(InvalidDefinitionError):
+        build_definition("S", {**VALID, "source": {**source, "soft_delete": {"field": ""}}})
+    assert Delete(old_id=1) == Delete({"old_id": 1}) and Delete(old_id=1).key == {"old_id": 1}
