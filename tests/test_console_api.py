@@ -384,8 +384,8 @@ def _scrape(console: Console) -> dict[tuple[str, tuple[tuple[str, str], ...]], f
 def test_metrics_equal_the_run_records(secured: Console, shared_dbs: TestDatabases) -> None:
     # A run recorded by "another machine": only the record exists, as cron elsewhere leaves it.
     shared_dbs.query_analytics(
-        "INSERT INTO tablesync.runs (job, definition, status, rows_read, rows_created, host)"
-        " VALUES (%s, 'Events', 'failed', 7, 3, 'cron-elsewhere')",
+        "INSERT INTO tablesync.runs (job, definition, status, rows_read, rows_created,"
+        " rows_deleted, host) VALUES (%s, 'Events', 'failed', 7, 3, 2, 'cron-elsewhere')",
         (JOB,),
     )
     scraped = _scrape(secured)
@@ -396,10 +396,10 @@ def test_metrics_equal_the_run_records(secured: Console, shared_dbs: TestDatabas
         assert scraped[("tablesync_runs_total", (*labels, ("status", status)))] == count
     sums = shared_dbs.query_analytics(
         "SELECT sum(rows_read), sum(rows_created), sum(rows_updated), sum(rows_skipped),"
-        " sum(rows_errors) FROM tablesync.runs WHERE definition = 'Events'"
+        " sum(rows_deleted), sum(rows_errors) FROM tablesync.runs WHERE definition = 'Events'"
     )[0]
     for outcome, total in zip(
-        ["read", "created", "updated", "skipped", "errors"], sums, strict=True
+        ["read", "created", "updated", "skipped", "deleted", "errors"], sums, strict=True
     ):
         key = ("tablesync_rows_total", tuple(sorted((*labels, ("outcome", outcome)))))
         assert scraped[key] == total

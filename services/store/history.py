@@ -25,7 +25,7 @@ Pair = tuple[str, str]
 
 _RUNS = sql.Identifier(RUNNER_SCHEMA, "runs")
 # The row counters of a run record, as ``tablesync_rows_total{outcome}`` names them.
-OUTCOMES = ("read", "created", "updated", "skipped", "errors")
+OUTCOMES = ("read", "created", "updated", "skipped", "deleted", "errors")
 MAX_PAGE = 500
 # What a chart of recent runs needs of each: no error texts, positions or commands.
 _CHART_COLUMNS = ("id", "status", "started_at", "finished_at", "rows_read", "cursor_after")

@@ -24,7 +24,7 @@
     status.textContent = run.status;
     status.className = "badge " + run.status;
     box.dataset.status = run.status;
-    ["rows_read", "rows_created", "rows_updated", "rows_skipped", "rows_errors"].forEach(function (key) { set(key, number(run[key])); });
+    ["rows_read", "rows_created", "rows_updated", "rows_skipped", "rows_deleted", "rows_errors"].forEach(function (key) { set(key, number(run[key])); });
     set("run-progress", run.progress.text);
     set("run-eta", seconds(run.progress.eta_s));
     set("run-duration", seconds(run.duration_s));
