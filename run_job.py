@@ -146,8 +146,8 @@ def main(argv: list[str] | None = None) -> int:
         # hands back here rather than raising (serve stopped by Ctrl-C: 130).
         code = cli.main(args=argv, prog_name="run_job.py", standalone_mode=False, obj=obj)
     except TablesyncError as exc:
-        if obj.get("verbose"):
-            traceback.print_exc()
+        if obj.get("verbose"):  # redacted too: a driver's error may echo a connection string
+            click.echo(redact(traceback.format_exc()), err=True, nl=False)
         for line in _error_lines(exc):
             click.echo(line, err=True)
         return exc.exit_code

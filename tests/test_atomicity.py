@@ -48,7 +48,7 @@ def test_a_failing_row_keeps_earlier_batches_and_the_position_before_its_batch(
     assert "n=80" in message and "id=8" in message and "cannot handle v8" in message
 
 
-def test_a_failed_run_is_recorded_with_the_counts_of_its_committed_batches(
+def test_a_failed_run_is_recorded_with_the_counts_of_its_committed_batches_and_its_bad_row(
     dbs: TestDatabases,
 ) -> None:
     _numbered_table(dbs)
@@ -58,7 +58,8 @@ def test_a_failed_run_is_recorded_with_the_counts_of_its_committed_batches(
 
     (record,) = runs(dbs)
     assert record["status"] == "failed"
-    assert (record["rows_read"], record["rows_created"], record["rows_updated"]) == (6, 6, 0)
+    counted = ("rows_read", "rows_created", "rows_updated", "rows_errors")
+    assert tuple(record[c] for c in counted) == (7, 6, 0, 1)
     assert record["cursor_before"] is None
     assert record["cursor_after"] == {"value": "60", "id": None}
     assert "n=80" in record["error_text"] and "cannot handle v8" in record["error_text"]
@@ -101,7 +102,8 @@ def test_a_value_too_long_for_the_destination_names_its_row(
     assert "n=80" in message and "id=8" in message and "too long" in message
     assert _ids(dbs) == [1, 2, 3, 4, 5, 6]
     assert position(dbs) == ("60", "6")
-    assert runs(dbs)[-1]["rows_read"] == 6
+    # The committed batches' six rows, and the row at fault: read, and one error.
+    assert (runs(dbs)[-1]["rows_read"], runs(dbs)[-1]["rows_errors"]) == (7, 1)
 
 
 def test_each_batch_and_its_position_commit_in_one_transaction(dbs: TestDatabases) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import socket
+from urllib.parse import urlsplit
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -111,6 +112,40 @@ def test_unreachable_server(env: dict[str, str], dbs: TestDatabases, tmp_path: P
     _nothing_written(dbs)
 
 
+URL_SECRET = "Url-S3cret-in-a-bad-string"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        f"tablesync:{URL_SECRET}@127.0.0.1:{{port}}/core",  # no scheme
+        f"host=127.0.0.1 port={{port}} password={URL_SECRET} bogus=1",  # unknown keyword
+        f"postgresql://tablesync:{URL_SECRET}@127.0.0.1:{{port}}/core?sslmode=bogus",
+        f"postgresql://tablesync:{URL_SECRET}@127.0.0.1:abc/core",  # a port that is no number
+        f"host=127.0.0.1 port={{port}} password='{URL_SECRET}",  # unterminated quote
+        f"postgresql://tablesync:{URL_SECRET}%zz@127.0.0.1:{{port}}/core",  # bad percent-escape
+    ],
+    ids=["no-scheme", "unknown-keyword", "bad-sslmode", "port-not-a-number", "quote", "percent"],
+)
+def test_a_malformed_connection_string_is_a_configuration_error_without_its_secret(
+    env: dict[str, str], dbs: TestDatabases, tmp_path: Path, url: str
+) -> None:
+    port = urlsplit(dbs.core_url).port
+    env.update(DATABASE_URL_CORE=url.format(port=port), TABLESYNC_CONNECT_RETRIES="3")
+    outcome = run_cli([JOB, "Good"], env, cwd=tmp_path)
+    # Refused when parsed (naming the variable) or when connecting (naming the database).
+    line = _one_error(outcome, 2)
+    assert "DATABASE_URL_CORE is not a connection string" in line or (
+        "cannot connect to the core database: connection is bad: invalid" in line
+    )
+    assert "retrying" not in outcome.stderr
+    verbose = run_cli(["--verbose", JOB, "Good"], env, cwd=tmp_path)
+    assert verbose.code == 2
+    for secret in (URL_SECRET, URL_SECRET.lower()):
+        assert secret not in outcome.stdout + outcome.stderr + verbose.stdout + verbose.stderr
+    _nothing_written(dbs)
+
+
 def test_wrong_password(
     env: dict[str, str],
     dbs: TestDatabases,
@@ -198,6 +233,9 @@ def test_a_bad_row_stops_at_its_batch_and_is_saved(
     assert position == [(str(GOOD_ROWS),)]
     saved = _failure_file(tmp_path, definition)
     assert f"(row saved to {saved})" in line
+    # The summary counts the row at fault and names its file once.
+    assert ", errors 1 · " in outcome.stdout
+    assert outcome.stdout.count(str(saved)) == 1
     record = json.loads(saved.read_text())
     assert cause in record["error"]
     assert str(record["key"]["id"]) == "12"
@@ -210,3 +248,30 @@ def _failure_file(workdir: Path, definition: str) -> Path:
     files = list((workdir / "failures" / definition).glob("*.json"))
     assert len(files) == 1, files
     return files[0]
+
+
+# -- verify: a row the destination cannot take is a difference, not a crash -----
+
+
+@pytest.mark.parametrize("definition", ["TooLong", "TooLongTransformed"])
+def test_verify_names_a_row_it_cannot_stage_and_checks_the_rest(
+    env: dict[str, str],
+    dbs: TestDatabases,
+    tmp_path: Path,
+    twelfth: dict[str, Any],
+    definition: str,
+) -> None:
+    assert run_cli([JOB, definition], env, cwd=tmp_path).code == 0
+    dbs.query_core("UPDATE events SET payload = 'p12-too-long' WHERE id = 12")
+    dbs.query_analytics("UPDATE analytics_raw.events_short SET payload = 'hand' WHERE id = 3")
+    outcome = run_cli([JOB, "--verify", definition], env, cwd=tmp_path)
+    # Row 12's key was never seen in core, so its old destination row looks extra too.
+    _one_error(outcome, 1, "analytics differs from core (1 extra, 1 differing, 1 unwritable)")
+    assert f"unwritable: 1 (e.g. at={twelfth['at']}, id=12: " in outcome.stdout
+    assert "value too long for type character varying(4)" in outcome.stdout
+    assert "differing: 1 (e.g. id=3)" in outcome.stdout
+    # Repair fixes what it can and keeps row 12, whose key it could not see, in place.
+    repaired = run_cli([JOB, "--verify", "--repair", definition], env, cwd=tmp_path)
+    assert repaired.code == 1, repaired.stderr
+    kept = dbs.query_analytics("SELECT id, payload FROM analytics_raw.events_short ORDER BY id")
+    assert kept == [(n, f"p{n}") for n in range(1, ROWS + 1)]

@@ -172,7 +172,7 @@ def test_json_output_matches_the_run_records(
     (failure,), (success,) = json_results(failed), json_results(succeeded)
     first, second = runs(dbs)
     assert (failure["run_id"], failure["status"]) == (first["id"], "failed")
-    assert as_counts(failure) == counts(first) == (10, 10, 0, 0, 0)
+    assert as_counts(failure) == counts(first) == (11, 10, 0, 0, 1)
     assert failure["position_after"] == first["cursor_after"]
     assert failure["error"] == first["error_text"]
     assert (success["run_id"], success["status"]) == (second["id"], "succeeded")

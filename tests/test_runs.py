@@ -92,8 +92,9 @@ def test_a_failure_records_the_committed_batches_and_the_error(
     assert outcome.code == 1
     (record,) = runs(dbs)
     assert record["status"] == "failed"
-    # The first batch (ids 1-10) committed; the second failed at id 15 and rolled back.
-    assert counts(record) == (10, 10, 0, 0, 0)
+    # The first batch (ids 1-10) committed; the second failed at id 15 and rolled back:
+    # id 15 counts as read and as the one error.
+    assert counts(record) == (11, 10, 0, 0, 1)
     assert record["cursor_before"] is None
     assert record["cursor_after"] == saved_position(dbs) == position_of(dbs, 10)
     assert "id=15" in record["error_text"] and "payload says boom" in record["error_text"]

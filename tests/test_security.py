@@ -129,6 +129,13 @@ def test_hostile_identifiers_are_quoted_not_spliced(dbs: TestDatabases, tmp_path
         ("DATABASE_URL_CORE", "postgresql://u:p%40ss-word2@h/db", "p%40ss-word2"),
         ("DATABASE_URL_ANALYTICS", "host=h user=u password='kv secret3' dbname=d", "kv secret3"),
         ("PGPASSWORD", "libpq-secret4", "libpq-secret4"),
+        ("DATABASE_URL_CORE", "postgresql://u@h/db?password=q%40uery-secret5", "q@uery-secret5"),
+        ("DATABASE_URL_CORE", "postgresql://u@h/db?password=q%40uery-secret6", "q%40uery-secret6"),
+        ("DATABASE_URL_CORE", r"host=h password='esc\'aped secret7'", r"esc\'aped secret7"),
+        ("DATABASE_URL_CORE", r"host=h password='esc\'aped secret8'", "esc'aped secret8"),
+        # A string libpq refuses is masked whole and word by word.
+        ("DATABASE_URL_CORE", "u:refused-secret9@h/db", "u:refused-secret9@h/db"),
+        ("DATABASE_URL_CORE", "host=h refused-secret10", "refused-secret10"),
     ],
 )
 def test_every_form_of_a_configured_password_is_masked(

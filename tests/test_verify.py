@@ -122,4 +122,4 @@ def test_only_the_range_that_differs_is_diffed_row_by_row(
     assert report.ranges_checked >= 5
     # The clean ranges were settled by hashes on each server, without moving a row.
     assert report.ranges_in_place == report.ranges_checked - 1
-    assert report.counts == {"missing": 0, "extra": 0, "differing": 1}
+    assert report.counts == {"missing": 0, "extra": 0, "differing": 1, "unwritable": 0}

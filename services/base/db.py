@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import threading
 import time
 from collections.abc import Iterator, Mapping
@@ -32,6 +33,11 @@ _CONFIGURATION_MESSAGES = (
     "password authentication failed",
     "does not exist",
     "no password supplied",
+)
+# libpq refusing a connection option's value before it tries any server (an sslmode
+# it does not know, a port that is not a number): retrying cannot help.
+_BAD_OPTION = re.compile(
+    r"invalid [\w ]*value|invalid port number|for connection option|could not match \d+"
 )
 
 
@@ -69,11 +75,13 @@ class RetryPolicy:
 
 
 def _is_configuration_problem(exc: psycopg.Error) -> bool:
+    if isinstance(exc, psycopg.ProgrammingError):  # a connection string libpq cannot parse
+        return True
     sqlstate = exc.sqlstate or ""
     if sqlstate[:2] in _CONFIGURATION_SQLSTATE_CLASSES:
         return True
     text = str(exc)
-    return any(m in text for m in _CONFIGURATION_MESSAGES)
+    return any(m in text for m in _CONFIGURATION_MESSAGES) or bool(_BAD_OPTION.search(text))
 
 
 def _connect_once(url: str, role: str, read_only: bool) -> psycopg.Connection[Any]:
@@ -107,7 +115,7 @@ def check_connection(url: str, role: str, *, read_only: bool, retry: RetryPolicy
         try:
             _connect_once(url, role, read_only).close()
             return
-        except psycopg.OperationalError as exc:
+        except (psycopg.OperationalError, psycopg.ProgrammingError) as exc:
             message = f"cannot connect to the {role} database: {redact(first_line(exc))}"
             if _is_configuration_problem(exc):
                 raise ConfigurationError(message) from None

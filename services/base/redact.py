@@ -24,6 +24,8 @@ SECRET_VARIABLES = (
 # user:password@ inside any URL, even one we were never told about.
 _URL_PASSWORD = re.compile(r"(?P<scheme>[a-z][a-z0-9+.\-]*://[^:/@\s]*:)(?P<pw>[^@\s]+)(?=@)", re.I)
 _PASSWORD_PARAM = re.compile(r"(?P<key>password\s*=\s*)(?P<pw>'[^']*'|\S+)", re.I)
+# password=... as written in a key=value string or a URL's query, before any unquoting.
+_RAW_PASSWORD = re.compile(r"(?:^|[\s?&])password\s*=\s*(?P<pw>'(?:[^'\\]|\\.)*'|[^\s&]+)", re.I)
 _SLACK_TOKEN = re.compile(r"xox[abprs]-[A-Za-z0-9\-]+")
 _SLACK_HOOK_PATH = re.compile(r"(hooks\.slack\.com/services/)\S+")
 
@@ -31,22 +33,27 @@ _secrets: set[str] = set()
 
 
 def secrets_in_url(url: str) -> list[str]:
-    """The password of a connection string (URL or ``key=value``), raw and decoded."""
-    found: list[str] = []
+    """What to mask of a connection string: its password in every form the driver
+    accepts (URL user info, ``?password=``, ``password=`` pairs, quoted or not), raw
+    and decoded; a string the driver refuses is masked whole, and word by word."""
+    from psycopg import ProgrammingError
+    from psycopg.conninfo import conninfo_to_dict
+
+    try:
+        parsed = conninfo_to_dict(url).get("password")
+    except (ProgrammingError, ValueError):
+        # Nothing in a refused string can be told apart from its password.
+        return [url, *url.split()]
+    found = [parsed] if isinstance(parsed, str) and parsed else []
     try:
         password = urlsplit(url).password if "://" in url else None
     except ValueError:
         password = None
     if password:
         found += [password, unquote(password)]
-    try:
-        from psycopg.conninfo import conninfo_to_dict
-
-        parsed = conninfo_to_dict(url).get("password")
-    except Exception:  # any unparsable string simply has no password to find
-        parsed = None
-    if isinstance(parsed, str) and parsed:
-        found.append(parsed)
+    for match in _RAW_PASSWORD.finditer(url):
+        raw = match.group("pw")
+        found += [raw, raw.strip("'"), unquote(raw)]
     return found
 
 

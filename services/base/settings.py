@@ -8,8 +8,8 @@ from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from services.base.errors import ConfigurationError, MissingVariableError
-from services.base.redact import register_from_environment
+from services.base.errors import ConfigurationError, MissingVariableError, first_line
+from services.base.redact import MASK, redact, register_from_environment
 
 CORE_URL_VARIABLE = "DATABASE_URL_CORE"
 ORIGIN_VARIABLE = "TABLESYNC_ORIGIN"
@@ -89,4 +89,45 @@ class DatabaseUrls:
                 for name in missing
             ]
             raise MissingVariableError("; ".join(problems), problems=problems)
-        return cls(core=environ[CORE_URL_VARIABLE], analytics=environ[ANALYTICS_URL_VARIABLE])
+        urls = cls(core=environ[CORE_URL_VARIABLE], analytics=environ[ANALYTICS_URL_VARIABLE])
+        named = ((CORE_URL_VARIABLE, urls.core), (ANALYTICS_URL_VARIABLE, urls.analytics))
+        refused = [
+            problem
+            for name, url in named
+            if (problem := connection_string_problem(name, url)) is not None
+        ]
+        if refused:
+            raise ConfigurationError("; ".join(refused), problems=refused)
+        return urls
+
+
+_QUOTED = re.compile(r'"([^"]*)"')
+
+
+def _masked_fragments(reason: str, url: str) -> str:
+    """libpq's reason for refusing ``url`` with each fragment it quotes masked, unless the
+    fragment is a keyword the string sets (``bogus=``): anything else may be a password."""
+
+    def shown(match: re.Match[str]) -> str:
+        word = match.group(1)
+        keyword = word.isidentifier() and re.search(rf"(^|[\s?&]){word}\s*=", url)
+        return match.group(0) if keyword or len(word) < 2 else f'"{MASK}"'
+
+    return _QUOTED.sub(shown, reason)
+
+
+def connection_string_problem(name: str, url: str) -> str | None:
+    """Why libpq refuses ``url`` as a connection string, without quoting any of it; None
+    when it parses. Values (a port, an sslmode) are checked when connecting."""
+    from psycopg import ProgrammingError
+    from psycopg.conninfo import conninfo_to_dict
+
+    try:
+        conninfo_to_dict(url)
+    except (ProgrammingError, ValueError) as exc:
+        reason = redact(_masked_fragments(first_line(exc), url))
+        return (
+            f"{name} is not a connection string libpq accepts: {reason}; expected a"
+            " postgresql:// URL or key=value pairs (host=... dbname=...)"
+        )
+    return None

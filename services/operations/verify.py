@@ -20,7 +20,7 @@ extra rows, under the definition's lock; the saved position does not move.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,8 +30,9 @@ from psycopg import sql
 
 from services.base.db import Databases
 from services.base.definition import ExportDefinition
-from services.base.errors import RunError
+from services.base.errors import RowError, RunError, first_line
 from services.base.position import Position, Watermark, load_position
+from services.base.redact import redact
 from services.operations.repairs import Repair
 from services.store import delete_sql as d
 from services.store import sql as q
@@ -43,7 +44,10 @@ from services.sync.batch import StagedBatch, Staging
 
 SEEN_TABLE = "tablesync_verify_seen"
 EXAMPLES = 5
-KINDS = ("missing", "extra", "differing")
+# unwritable: a source row the destination cannot take (too long, a transform that raises).
+KINDS = ("missing", "extra", "differing", "unwritable")
+# What staging raises for one row at fault, rather than for the whole check.
+UNSTAGEABLE = (RowError, psycopg.DataError)
 Conn = psycopg.Connection[Any]
 
 
@@ -82,6 +86,11 @@ class VerifyReport:
             if self.counts[kind]:
                 shown = "; ".join(self.examples[kind])
                 lines.append(f"  {kind}: {self.counts[kind]:,} (e.g. {shown})")
+        if self.counts["unwritable"]:
+            lines.append(
+                "  (an unwritable row's destination row, if any, shows as extra; --repair"
+                " deletes no extra row while one is unwritable)"
+            )
         if self.pending:
             lines.append(f"  pending: {self.pending:,} source row(s) after the saved position")
         if self.repaired and self.differs:
@@ -92,8 +101,9 @@ class VerifyReport:
         return {**dataclasses.asdict(self), "differs": self.differs}
 
     def raise_if_differs(self) -> None:
-        """RunError (exit 1) when analytics differs from core and was not repaired."""
-        if self.differs and not self.repaired:
+        """RunError (exit 1) when analytics differs from core and was not repaired (no
+        repair can write a row the destination refuses)."""
+        if self.differs and (not self.repaired or self.counts["unwritable"]):
             found = ", ".join(f"{self.counts[k]} {k}" for k in KINDS if self.counts[k])
             raise RunError(
                 f"{self.definition}: analytics differs from core ({found}); run"
@@ -281,6 +291,9 @@ class _Checker:
         """Compare one synced range; on a difference list it, and re-upsert it if asked."""
         if self.in_place and self._matches_in_place(window):
             return
+        self.each_stageable(window, self.plan.batch_size, lambda w: self.compare(w, repair=repair))
+
+    def compare(self, window: q.Window, *, repair: bool) -> None:
         with self.analytics.transaction():
             staged = self.stage(window)
             self.report.ranges_checked += 1
@@ -303,18 +316,53 @@ class _Checker:
 
     def collect_pending(self, window: q.Window) -> None:
         """Remember the keys of rows after the saved position: theirs are not extra rows."""
+        self.each_stageable(window, self.plan.batch_size, self.remember_pending)
+
+    def remember_pending(self, window: q.Window) -> None:
         with self.analytics.transaction():
             staged = self.stage(window)
             self.report.pending += staged.read
             if not staged.nothing_written:
                 self.analytics.execute(remember_keys_query(self.plan))
 
+    def each_stageable(
+        self, window: q.Window, rows: int, action: Callable[[q.Window], None]
+    ) -> None:
+        """``action(window)``; when a row in it cannot be staged, the same on each half,
+        down to that row, which is reported as unwritable: the rest is still checked."""
+        created = self.staging.columns is None
+        try:
+            action(window)
+            return
+        except UNSTAGEABLE as exc:
+            if created:  # the staging table was made in the transaction that rolled back
+                self.staging.columns = None
+            cause = redact(first_line(exc))
+        half = -(-rows // 2)
+        mark, smaller = window.watermark, _with_range_size(self.plan, half)
+        parts = list(ranges(self.core, smaller, window.lower, window.upper, mark))
+        if rows > 1 and len(parts) > 1:
+            for part in parts:
+                self.each_stageable(part, half, action)
+            return
+        self.report.add("unwritable", 1, [f"{self.describe(window.upper)}: {cause}"])
+
+    def describe(self, row: Position | None) -> str:
+        """``at=..., id=...``: the row a one-row window ends at."""
+        plan = self.plan
+        text = f"{plan.cursor.name}={row.value if row else None}"
+        return text + (
+            f", {plan.cursor_id.name}={row.id if row else None}" if plan.cursor_id else ""
+        )
+
     def check_extra(self, repair: Repair | None) -> None:
         row = self.analytics.execute(extra_rows_query(self.plan)).fetchone()
         extra = int(row[0]) if row is not None else 0
         if row is not None and extra:
             self.report.add("extra", extra, list(row[1]))
-        if repair is not None:  # past the guard against mass deletion, with a run record
+        # An unwritable row's key was never seen: its destination row would look extra.
+        if repair is not None and not self.report.counts["unwritable"]:
+            # past the guard against mass deletion, with a run record
             delete = delete_extra_query(self.plan)
             run = self.analytics.execute
             repair.delete(self.analytics, self.plan, extra, lambda: run(delete).rowcount)

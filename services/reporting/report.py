@@ -104,7 +104,7 @@ def summary_line(result: RunResult) -> str:
         parts.append(f"held back: {result.held_back}")
     if result.status == RunStatus.FAILED or result.error:
         parts.append(f"error: {first_line(result.error) or 'unknown error'}")
-    if result.failure_file:
+    if result.failure_file and result.failure_file not in (result.error or ""):
         parts.append(f"failed row saved to {result.failure_file}")
     return redact(" · ".join(parts))
 

@@ -89,6 +89,9 @@ def report_failure(
     """Name the row at fault (saving it to a failure file) and put the message on ``result``."""
     message = str(error)
     if isinstance(error, RowError):
+        # The row at fault was read and not written: counted, so read still adds up.
+        result.counts.read += 1
+        result.counts.errors += 1
         message = f"{plan.name}: {describe_row(plan, error)}: {error}"
         path = save_failed_row(dbs.core, plan, error, message)
         if path is not None:

@@ -39,4 +39,5 @@ DEFINITIONS = {
     "TransformRaises": _events(transform=at_p12(_raise)),
     "NullKey": _events(transform=at_p12(lambda row: {**row, "id": None})),
     "NotADict": _events(transform=at_p12(lambda row: [row["id"]])),
+    "TooLongTransformed": _events(destination={"table": "events_short"}, transform=dict),
 }
