@@ -24,6 +24,7 @@ from typing import Any  # noqa: E402
 
 import click  # noqa: E402
 
+from services.base import stopping  # noqa: E402
 from services.base.errors import (  # noqa: E402
     EXIT_CONFIGURATION,
     JobFailedError,
@@ -138,6 +139,7 @@ def _error_lines(exc: TablesyncError) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
+    stopping.install()  # SIGTERM and SIGINT: stop cleanly, exit 143 / 130 (rule 13)
     obj: dict[str, bool] = {
         "verbose": "--verbose" in (argv or sys.argv) or "-v" in (argv or sys.argv)
     }

@@ -117,7 +117,7 @@ def test_runs_status_check_rejects_unknown_status(empty_database: str) -> None:
             empty_database,
             "INSERT INTO tablesync.runs (job, definition, status) VALUES ('j', 'd', 'bogus')",
         )
-    for status in ("running", "succeeded", "failed", "abandoned"):
+    for status in ("running", "succeeded", "failed", "abandoned", "cancelled"):
         query(
             empty_database,
             "INSERT INTO tablesync.runs (job, definition, status) VALUES ('j', 'd', %s)",
@@ -178,3 +178,10 @@ def test_a_database_of_the_first_release_upgrades_with_its_positions_and_runs(
     # 20261201000002: the rows a run deleted; an old run deleted none.
     assert query(empty_database, "SELECT rows_deleted FROM tablesync.runs") == [(0,)]
     assert "Pending: 0" in run_dbmate(empty_database, "status").stdout
+    # 20261201000001: an old run has resumed 0 times; a stopped run can be recorded.
+    assert query(empty_database, "SELECT resumes FROM tablesync.runs") == [(0,)]
+    query(
+        empty_database,
+        "INSERT INTO tablesync.runs (job, definition, status, resumes)"
+        " VALUES ('export-to-pg', 'StatEvent', 'cancelled', 2)",
+    )

@@ -12,6 +12,7 @@ class RunStatus(StrEnum):
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     ABANDONED = "abandoned"
+    CANCELLED = "cancelled"  # stopped by a signal (contract rule 13)
 
     def __str__(self) -> str:
         return self.value

@@ -13,6 +13,9 @@ from services.base.results import RunResult
 EXIT_RUN_FAILED = 1
 EXIT_CONFIGURATION = 2
 EXIT_LOCKED = 75
+# 128 + the signal's number, as a shell reports a process a signal ended.
+EXIT_SIGINT = 130
+EXIT_SIGTERM = 143
 
 
 def first_line(error: BaseException) -> str:
@@ -108,8 +111,16 @@ class JobFailedError(TablesyncError):
         self.errors = errors
         self.results = results or []
         codes = [e.exit_code for e in errors]
-        # A run failure outranks a lock held elsewhere: it needs a person.
-        self.exit_code = max(codes, key=lambda c: (c == EXIT_CONFIGURATION, c == EXIT_RUN_FAILED))
+        # A stop outranks everything: the scheduler asked for it and must hear it. A run
+        # failure outranks a lock held elsewhere: it needs a person.
+        self.exit_code = max(
+            codes,
+            key=lambda c: (
+                c in (EXIT_SIGINT, EXIT_SIGTERM),
+                c == EXIT_CONFIGURATION,
+                c == EXIT_RUN_FAILED,
+            ),
+        )
         super().__init__("; ".join(str(e) for e in errors))
 
 
@@ -117,3 +128,12 @@ class LockHeldError(TablesyncError):
     """Another run of the same definition holds its lock; nothing was done (exit 75)."""
 
     exit_code = EXIT_LOCKED
+
+
+class StoppedError(TablesyncError):
+    """A signal asked the run to stop; the batch in flight rolled back (exit 130 / 143)."""
+
+    def __init__(self, message: str, *, signum: int) -> None:
+        self.signum = signum
+        self.exit_code = 128 + signum
+        super().__init__(message)

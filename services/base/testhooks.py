@@ -7,6 +7,12 @@ Phases: ``read`` (a source row or chunk read), ``transform`` (a row
 transformed), ``copy`` (a row or chunk written to staging), ``upsert``
 (the batch's upsert ran, not committed), ``commit`` (position saved, not
 committed), ``committed`` (the batch's transaction committed).
+
+``TABLESYNC_TEST_KILL_WITH`` picks what happens there instead of SIGKILL:
+``SIGTERM`` or ``SIGINT`` (sent to the runner, as a scheduler or Ctrl-C would:
+tests/test_stop.py), or ``fault:<host>:<port>``, which asks the test's fault
+proxy listening there (tests/faultproxy.py) to fail its connections, and
+waits until it has (tests/test_faults.py).
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ import signal
 from collections import Counter
 
 KILL_AT_VARIABLE = "TABLESYNC_TEST_KILL_AT"
+KILL_WITH_VARIABLE = "TABLESYNC_TEST_KILL_WITH"
 _reached: Counter[str] = Counter()
 # In a transform worker (services/sync/transform_workers.py) the run is its parent:
 # a kill there kills the runner first, as a crash of the whole run would.
@@ -37,7 +44,22 @@ def kill_point(phase: str) -> None:
     if name != phase:
         return
     _reached[phase] += 1
-    if _reached[phase] == int(count or "1"):
-        if _kill_parent:
-            os.kill(os.getppid(), signal.SIGKILL)
+    if _reached[phase] != int(count or "1"):
+        return
+    action = os.environ.get(KILL_WITH_VARIABLE, "SIGKILL")
+    if action.startswith("fault:"):
+        _ask_for_fault(action.removeprefix("fault:"))
+        return
+    runner = os.getppid() if _kill_parent else os.getpid()
+    os.kill(runner, signal.Signals[action])
+    if action == "SIGKILL" and _kill_parent:
         os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _ask_for_fault(address: str) -> None:
+    import socket
+
+    host, _, port = address.rpartition(":")
+    with socket.create_connection((host, int(port)), timeout=10) as control:
+        control.sendall(b"fault\n")
+        control.recv(16)  # the proxy answers once the fault is done

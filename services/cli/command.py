@@ -35,7 +35,8 @@ def _help_text(summary: str, config_module: str) -> str:
         "",
         "Runs each named definition in order (or every one with --all). Exit 0 when all",
         "succeed, 1 when one failed while running, 2 on a usage or configuration error,",
-        "75 when another run holds a definition's lock.",
+        "75 when another run holds a definition's lock, 143 / 130 when stopped by SIGTERM /",
+        "SIGINT (the batch in flight rolled back, the run recorded cancelled).",
         "",
         "Give at most one of --status, --dry-run, --verify, --reset, --from and --full-refresh;",
         "the options of one mode (--repair, --from-id, --max-lag, --jobs) go only with it.",
@@ -83,6 +84,12 @@ def job_command(job: str, config_module: str, *, summary: str) -> click.Command:
         help="Run up to N definitions at once (each still holds its own lock).",
     )
     @click.option(
+        "--skip-if-locked",
+        is_flag=True,
+        help="Exit 0, not 75, when another run holds a definition's lock (for schedulers"
+        " that cannot map exit codes).",
+    )
+    @click.option(
         "--dry-run", is_flag=True, help="Check and show what a run would do; write nothing."
     )
     @click.option(
@@ -128,6 +135,7 @@ def job_command(job: str, config_module: str, *, summary: str) -> click.Command:
         status_view: bool,
         max_lag: float | None,
         jobs: int,
+        skip_if_locked: bool,
         dry_run: bool,
         verify: bool,
         keys: bool,
@@ -156,6 +164,7 @@ def job_command(job: str, config_module: str, *, summary: str) -> click.Command:
                 json_output=json_output,
                 jobs=jobs,
                 yes=yes,
+                skip_if_locked=skip_if_locked,
             )
         elif mode is Mode.STATUS:
             show_status(

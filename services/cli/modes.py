@@ -65,6 +65,9 @@ MODE_ONLY_OPTIONS: dict[str, ModeOnly] = {
         frozenset({Mode.RUN}),
         "--jobs runs definitions side by side: it goes with a run, not with {mode}",
     ),
+    "skip_if_locked": ModeOnly(
+        frozenset({Mode.RUN}), "--skip-if-locked goes with a run, not with {mode}"
+    ),
     "yes": ModeOnly(
         frozenset({Mode.RUN, Mode.RESET, Mode.FROM, Mode.FULL_REFRESH, Mode.VERIFY}),
         "--yes answers a confirmation, and {mode} asks none: it goes with a run (soft"

@@ -34,7 +34,13 @@ DEFAULT_MAX_RETRIES = 2
 SECTION_MAX_CHARS = 2_900
 HEADER_MAX_CHARS = 150
 FIELD_MAX_CHARS = 2_000
-_STATUS_EMOJI = {RunStatus.SUCCEEDED: ":white_check_mark:", RunStatus.FAILED: ":x:"}
+_STATUS_EMOJI = {
+    RunStatus.SUCCEEDED: ":white_check_mark:",
+    RunStatus.FAILED: ":x:",
+    RunStatus.CANCELLED: ":octagonal_sign:",
+}
+# Posted whatever SLACK_NOTIFY says: a person should know (a stop is never silent).
+ALWAYS_POSTED = (RunStatus.FAILED, RunStatus.CANCELLED)
 
 
 # slack_sdk's WebClient.BASE_URL, spelled out so that importing this module
@@ -155,8 +161,9 @@ def _host(result: RunResult) -> str:
 def build_blocks(result: RunResult, *, resume_command: str) -> tuple[str, list[dict[str, Any]]]:
     """Fallback text and Block Kit blocks for one run, every string redacted.
 
-    Always: status, job, definition, counts, duration, host. For a failure also the error,
-    the failed batch (its cursor range), the last good position and ``resume_command``.
+    Always: status, job, definition, counts, duration, host. For a failure or a stop also
+    the error, the batch that failed or was rolled back (its cursor range), the last good
+    position and ``resume_command``.
     """
     status = str(result.status)
     emoji = _STATUS_EMOJI.get(result.status, ":information_source:")
@@ -175,7 +182,7 @@ def build_blocks(result: RunResult, *, resume_command: str) -> tuple[str, list[d
             ]
         ),
     ]
-    if result.status == RunStatus.FAILED:
+    if result.status in ALWAYS_POSTED:
         error = first_line(result.error) or "unknown error"
         fallback += f": {error}"
         blocks.extend(_failure_blocks(result, resume_command))
@@ -191,9 +198,11 @@ def build_blocks(result: RunResult, *, resume_command: str) -> tuple[str, list[d
 def _failure_blocks(result: RunResult, resume_command: str) -> list[dict[str, Any]]:
     # The position stays at the last committed batch on failure (README guarantee 4).
     last_good = format_position(result.shown_position)
+    stopped = result.status == RunStatus.CANCELLED
+    batch_label = "Batch in flight (rolled back)" if stopped else "Failed batch"
     blocks = [
         _section(f"*Error*\n{_code(result.error or 'unknown error')}"),
-        _section(f"*Failed batch*\n{_mrkdwn(format_batch(result.shown_batch))}"),
+        _section(f"*{batch_label}*\n{_mrkdwn(format_batch(result.shown_batch))}"),
         _section(f"*Last good position*\n{_mrkdwn(last_good)}"),
         _section(f"*Resume with*\n{_code(resume_command)}"),
     ]
@@ -235,13 +244,14 @@ def notify_run(
 ) -> bool:
     """Post ``result`` to Slack when it should be; True only if Slack accepted one message.
 
-    Failures always post; successes only with ``notify_on="all"``; no settings, no post.
+    Failures and cancellations always post; successes only with ``notify_on="all"``; no
+    settings, no post.
     Never raises: any failure to post is logged as a warning and returns False, so the
     job's exit code is whatever it was.
     """
     if settings is None:
         return False
-    if result.status != RunStatus.FAILED and settings.notify_on != "all":
+    if result.status not in ALWAYS_POSTED and settings.notify_on != "all":
         log.debug(
             "Slack: %s %s not posted (SLACK_NOTIFY=failures)", result.definition, result.status
         )
