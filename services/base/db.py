@@ -20,6 +20,7 @@ from services.base.constants import APPLICATION_NAME, CONNECT_TIMEOUT_S, POOL_OP
 from services.base.errors import ConfigurationError, TransientError, first_line
 from services.base.redact import redact
 from services.base.settings import DatabaseUrls, env_count, env_number
+from services.base.timeouts import Timeouts
 
 log = logging.getLogger(__name__)
 
@@ -84,20 +85,27 @@ def _is_configuration_problem(exc: psycopg.Error) -> bool:
     return any(m in text for m in _CONFIGURATION_MESSAGES) or bool(_BAD_OPTION.search(text))
 
 
-def _connect_once(url: str, role: str, read_only: bool) -> psycopg.Connection[Any]:
-    return psycopg.connect(url, **_connection_kwargs(role, read_only))
+def _connect_once(
+    url: str, role: str, read_only: bool, timeouts: Timeouts | None = None
+) -> psycopg.Connection[Any]:
+    return psycopg.connect(url, **_connection_kwargs(role, read_only, timeouts))
 
 
-def _connection_kwargs(role: str, read_only: bool) -> dict[str, Any]:
+def _connection_kwargs(
+    role: str, read_only: bool, timeouts: Timeouts | None = None
+) -> dict[str, Any]:
+    timeouts = timeouts or Timeouts()
     kwargs: dict[str, Any] = {
         "connect_timeout": CONNECT_TIMEOUT_S,
         "application_name": f"{APPLICATION_NAME}:{role}",
+        # A hung connection becomes a lost one (services/base/timeouts.py).
+        **timeouts.connection_kwargs(),
     }
     # Fixed session settings make PostgreSQL's text form of saved positions
     # the same on both servers, whatever the roles' defaults: exact and ISO.
     options = (
         "-c TimeZone=UTC -c DateStyle=ISO,YMD -c IntervalStyle=postgres -c extra_float_digits=3"
-    )
+    ) + timeouts.options()
     if read_only:
         # Every transaction on this connection, autocommit ones included, is
         # read-only on the server side: the runner cannot write to core.
@@ -191,12 +199,14 @@ class Databases:
         max_size: int = 4,
         retry: RetryPolicy | None = None,
         wait_s: float = POOL_WAIT_S,
+        timeouts: Timeouts | None = None,
     ):
         self.urls = urls
         # How long a caller waits for a pooled connection (a server that went away
         # after the pool opened makes it wait this long, then PoolTimeout).
         self._wait_s = wait_s
         self.retry = retry or RetryPolicy.from_env()
+        self.timeouts = timeouts or Timeouts.from_env()
         self._max_size = max_size
         self._core: ConnectionPool | None = None
         self._analytics: ConnectionPool | None = None
@@ -215,7 +225,7 @@ class Databases:
             min_size=1,
             max_size=self._max_size,
             timeout=self._wait_s,
-            kwargs=_connection_kwargs(role, read_only),
+            kwargs=_connection_kwargs(role, read_only, self.timeouts),
             open=False,
             name=f"{APPLICATION_NAME}-{role}",
             # A connection handed out is alive: after a server restart the
@@ -259,7 +269,7 @@ class Databases:
         (read-only, UTC, ISO): for a transform worker process, which must not share
         the parent's sockets."""
         url, read_only = self._role_url("core")
-        return _connect_once(url, "core", read_only)
+        return _connect_once(url, "core", read_only, self.timeouts)
 
     def _role_url(self, role: str) -> tuple[str, bool]:
         return (self.urls.core, True) if role == "core" else (self.urls.analytics, False)
