@@ -231,16 +231,22 @@ def start_cli(
     cwd: Path = REPO_ROOT,
     stdout: int = subprocess.PIPE,
     stderr: int = subprocess.PIPE,
+    prefix: Sequence[str] = (),
+    new_session: bool = False,
 ) -> subprocess.Popen[str]:
-    """Start what ``run_cli`` runs without waiting for it; ``finish`` collects it."""
+    """Start what ``run_cli`` runs without waiting for it; ``finish`` collects it.
+
+    ``prefix`` runs it under another command (``unshare ...``); ``new_session`` in a
+    process group of its own, which a test can signal as a terminal's Ctrl-C would."""
     return subprocess.Popen(
-        cli_command(args, env, REPO_ROOT),
+        [*prefix, *cli_command(args, env, REPO_ROOT)],
         cwd=cwd,
         env=env,
         stdin=subprocess.DEVNULL,
         stdout=stdout,
         stderr=stderr,
         text=True,
+        start_new_session=new_session,
     )
 
 

@@ -76,3 +76,31 @@ def events_in(dbs: TestDatabases, side: str) -> dict[int, str]:
     if side == "core":
         return {r[0]: r[1] for r in dbs.query_core(CORE_EVENT_SUMS)}
     return {r[0]: r[1] for r in dbs.query_analytics(ANALYTICS_EVENT_SUMS)}
+
+
+WRITES_LOG = """
+CREATE TABLE IF NOT EXISTS written (tbl text, id bigint);
+CREATE OR REPLACE FUNCTION log_write() RETURNS trigger LANGUAGE plpgsql AS
+  $$BEGIN INSERT INTO written VALUES (TG_TABLE_NAME, NEW.id); RETURN NEW; END$$;
+"""
+
+
+def log_writes(dbs: TestDatabases, *tables: str, events: str = "INSERT OR UPDATE") -> None:
+    """Log every row written (``events``: inserted or updated) into analytics ``tables``,
+    in the writing transaction: a rolled-back batch leaves no line."""
+    dbs.query_analytics(WRITES_LOG)
+    for table in tables:
+        dbs.query_analytics(
+            f"CREATE TRIGGER log_write AFTER {events} ON {table}"  # trusted test names
+            " FOR EACH ROW EXECUTE FUNCTION log_write()".encode()
+        )
+
+
+def written_twice(dbs: TestDatabases) -> list[tuple[str, int]]:
+    """(table, id) of every row that ``log_writes`` saw written more than once."""
+    return [
+        (r[0], r[1])
+        for r in dbs.query_analytics(
+            "SELECT tbl, id FROM written GROUP BY 1, 2 HAVING count(*) > 1 ORDER BY 1, 2"
+        )
+    ]

@@ -12,7 +12,8 @@ as a reconnect after an outage would:
   half-open connection, which only the runner's own timeouts can end;
   ``heal()`` forwards again;
 - ``cut_after(n)``: the fault once ``n`` more bytes have gone through, in
-  either direction; ``cut_in(seconds)``: the fault after a delay;
+  either direction; ``cut_in(seconds)``: the fault after a delay; ``disarm()``
+  drops both and heals;
 - ``drop_reply()``: the next answer the server sends is never delivered and
   its connection is cut: a COMMIT the server made whose reply was lost.
 
@@ -73,6 +74,7 @@ class FaultProxy:
         self.faults = 0  # faults applied so far
         self.connections = 0  # connections accepted so far
         self._budget: int | None = None
+        self._timers: list[asyncio.TimerHandle] = []
         self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self.port = self.control_port = 0
 
@@ -119,7 +121,7 @@ class FaultProxy:
 
     def heal(self) -> None:
         """Forward again on stalled connections."""
-        self._run(lambda: [link.healed.set() for link in self.links])
+        self._run(self._heal_all)
 
     def cut_after(self, nbytes: int) -> None:
         """The armed fault once ``nbytes`` more bytes have been forwarded."""
@@ -127,15 +129,39 @@ class FaultProxy:
 
     def cut_in(self, seconds: float) -> None:
         """The armed fault in ``seconds``."""
-        self._run(lambda: self.loop.call_later(seconds, self._fault, self.armed))
+        self._run(lambda: self._timers.append(self.loop.call_later(seconds, self._timed)))
+
+    def disarm(self) -> None:
+        """Drop a byte budget or a delay not spent yet, and heal what is stalled."""
+
+        def disarm() -> None:
+            self._budget = None
+            for timer in self._timers:
+                timer.cancel()
+            self._timers.clear()
+            self._heal_all()
+
+        self._run(disarm)
 
     def close(self) -> None:
         """Close every connection and stop the proxy's loop."""
-        self._run(lambda: [link.close(reset=False) for link in list(self.links)])
+        self._run(self._close_all)
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(timeout=5)
 
     # -- inside the loop ------------------------------------------------------------
+
+    def _heal_all(self) -> None:
+        for link in self.links:
+            link.healed.set()
+
+    def _close_all(self) -> None:
+        for link in list(self.links):
+            link.close(reset=False)
+
+    def _timed(self) -> None:
+        self._timers.clear()
+        self._fault(self.armed)
 
     def _fault(self, kind: str) -> None:
         self.faults += 1

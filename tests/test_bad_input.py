@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import json
 import socket
-from urllib.parse import urlsplit
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import psycopg
 import pytest

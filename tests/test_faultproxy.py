@@ -49,10 +49,12 @@ def test_a_stall_holds_the_query_until_healed(proxy: FaultProxy, dbs: TestDataba
     with _connect(proxy, dbs) as conn:
         proxy.stall()
         answered = threading.Event()
-        thread = threading.Thread(
-            target=lambda: (conn.execute("SELECT 1"), answered.set()), daemon=True
-        )
-        thread.start()
+
+        def ask() -> None:
+            conn.execute("SELECT 1")
+            answered.set()
+
+        threading.Thread(target=ask, daemon=True).start()
         assert not answered.wait(0.5)
         proxy.heal()
         assert answered.wait(5)

@@ -19,13 +19,14 @@ import time
 from pathlib import Path
 
 import psycopg
-from dbtools import TestDatabases
-from faultkit import Cli
+from dbtools import TestDatabases, run_cli
+from faultkit import JOB, fault_env
 
 SOAK_S = float(os.environ.get("TEST_SOAK_S", "15"))
 RUN_EVERY_S = 2.0
 WRITERS = 4
 HELD_OPEN_S = (0.2, 3.0)
+NAMES = ("ByTime", "BySerial")  # tests/definitions/soak.py
 
 TABLES = """
 CREATE TABLE {schema}events (
@@ -41,20 +42,6 @@ CREATE TRIGGER log_insert AFTER INSERT ON analytics_raw.events
   FOR EACH ROW EXECUTE FUNCTION log_insert();
 CREATE TRIGGER log_insert AFTER INSERT ON analytics_raw.ledger
   FOR EACH ROW EXECUTE FUNCTION log_insert();
-"""
-SOAK_DEFINITIONS = """
-DEFINITIONS = {
-    "ByTime": ExportDefinition(
-        source={"table": "events", "cursor": {"field": "at", "id_field": "id"}},
-        destination={"table": "events", "conflict_columns": ["id"]},
-        batch_size=200,
-    ),
-    "BySerial": ExportDefinition(
-        source={"table": "ledger", "cursor": {"field": "id"}},
-        destination={"table": "ledger", "conflict_columns": ["id"]},
-        batch_size=200,
-    ),
-}
 """
 CHECKSUMS = "SELECT id, md5(t::text) FROM {} AS t ORDER BY id"
 
@@ -99,7 +86,7 @@ def test_runs_every_two_seconds_under_busy_writers_lose_nothing(
     dbs.query_core(TABLES.format(schema="").encode())
     dbs.query_analytics(TABLES.format(schema="analytics_raw.").encode() + INSERT_LOG.encode())
     dbs.query_core("INSERT INTO events (payload) SELECT 'seed' FROM generate_series(1, 50)")
-    cli = Cli.for_test(dbs, tmp_path, SOAK_DEFINITIONS)
+    env = fault_env(dbs, tmp_path, "soak")
     until = time.monotonic() + SOAK_S
     writers = [
         threading.Thread(target=_write, args=(dbs.core_url, seed, until), daemon=True)
@@ -110,14 +97,14 @@ def test_runs_every_two_seconds_under_busy_writers_lose_nothing(
     runs = 0
     while time.monotonic() < until:
         started = time.monotonic()
-        outcome = cli.sync("ByTime", "BySerial")
+        outcome = run_cli([JOB, *NAMES], env, cwd=tmp_path)
         assert outcome.code == 0, outcome.stderr
         runs += 1
         time.sleep(max(RUN_EVERY_S - (time.monotonic() - started), 0))
     for writer in writers:
         writer.join(timeout=10)
     for _ in range(2):
-        assert cli.sync("ByTime", "BySerial").code == 0
+        assert run_cli([JOB, *NAMES], env, cwd=tmp_path).code == 0
     assert runs >= SOAK_S / (RUN_EVERY_S * 2)
     assert _differing(dbs) == []
     assert dbs.query_core("SELECT count(*) > 100 FROM ledger") == [(True,)]

@@ -19,10 +19,12 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 from collections import Counter
 
 KILL_AT_VARIABLE = "TABLESYNC_TEST_KILL_AT"
 KILL_WITH_VARIABLE = "TABLESYNC_TEST_KILL_WITH"
+_GOES_ON_S = 0.5
 _reached: Counter[str] = Counter()
 # In a transform worker (services/sync/transform_workers.py) the run is its parent:
 # a kill there kills the runner first, as a crash of the whole run would.
@@ -54,6 +56,9 @@ def kill_point(phase: str) -> None:
     os.kill(runner, signal.Signals[action])
     if action == "SIGKILL" and _kill_parent:
         os.kill(os.getpid(), signal.SIGKILL)
+    # The work in flight goes on a moment, as it would while a signal from outside is
+    # handled, so what the stop cancels is under way (time: only tests come here).
+    time.sleep(_GOES_ON_S)
 
 
 def _ask_for_fault(address: str) -> None:

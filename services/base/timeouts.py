@@ -11,8 +11,8 @@ runs away with a statement. Each has its bound, set on every connection:
 - ``statement_timeout`` (TABLESYNC_STATEMENT_TIMEOUT_S, default 900) and
   ``lock_timeout`` (TABLESYNC_LOCK_TIMEOUT_S, default 60): the server ends a
   statement that runs, or waits for a lock, longer than that;
-- past ``statement_s + STALL_MARGIN_S`` of silence both ways on a statement
-  in flight, the run's stall watchdog (services/base/stall.py) closes the
+- past twice ``statement_timeout`` (at most 5 s more) of silence both ways on
+  a statement in flight, the run's stall watchdog (services/base/stall.py) closes the
   socket itself: even a middlebox that acknowledges and never forwards cannot
   hold a run for ever.
 
@@ -58,8 +58,11 @@ class Timeouts:
 
     @property
     def stall_s(self) -> float | None:
-        """Silence on a statement in flight after which its connection is lost; None: never."""
-        return self.statement_s + STALL_MARGIN_S if self.statement_s else None
+        """Silence on a statement in flight after which its connection is lost (twice
+        statement_timeout, at most STALL_MARGIN_S more); None: never."""
+        if not self.statement_s:
+            return None
+        return self.statement_s + min(self.statement_s, STALL_MARGIN_S)
 
     def connection_kwargs(self) -> dict[str, Any]:
         """libpq's keepalive and TCP settings."""
