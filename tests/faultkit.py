@@ -104,3 +104,18 @@ def written_twice(dbs: TestDatabases) -> list[tuple[str, int]]:
             "SELECT tbl, id FROM written GROUP BY 1, 2 HAVING count(*) > 1 ORDER BY 1, 2"
         )
     ]
+
+
+def phase_counts(changed: int, batches: int) -> dict[str, int]:
+    """How many times a run of the two definitions of tests/definitions/crash.py reaches each
+    kill point (services/base/testhooks.py) when ``changed`` rows in ``batches`` batches each
+    go through both: rows are read and copied by both, transformed by one."""
+    per_batch = 2 * batches
+    return {
+        "read": 2 * changed,
+        "transform": changed,
+        "copy": 2 * changed,
+        "upsert": per_batch,
+        "commit": per_batch,
+        "committed": per_batch,
+    }

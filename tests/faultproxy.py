@@ -31,7 +31,8 @@ import asyncio
 import socket
 import struct
 import threading
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -83,6 +84,16 @@ class FaultProxy:
         """A started proxy to the server of ``url``."""
         parts = urlsplit(url)
         return cls(parts.hostname or "127.0.0.1", parts.port or 5432).start()
+
+    @classmethod
+    @contextmanager
+    def serving(cls, url: str) -> Iterator[FaultProxy]:
+        """A started proxy to the server of ``url``, closed when the block ends."""
+        proxy = cls.for_url(url)
+        try:
+            yield proxy
+        finally:
+            proxy.close()
 
     def start(self) -> FaultProxy:
         self._thread.start()

@@ -27,21 +27,22 @@ from pathlib import Path
 import pytest
 from dbtools import TestDatabases, finish, run_cli, start_cli
 from definitions.crash import BATCH_SIZE
-from faultkit import EVENTS_ANALYTICS, JOB, create_events, events_in, fault_env, insert_events
+from faultkit import (
+    EVENTS_ANALYTICS,
+    JOB,
+    create_events,
+    events_in,
+    fault_env,
+    insert_events,
+    phase_counts,
+)
 
 SEEDS = (11, 22, 33)
 NEW_ROWS, UPDATED_ROWS = 30, 10
 CHANGED = NEW_ROWS + UPDATED_ROWS
 BATCHES = -(-CHANGED // BATCH_SIZE)
 # phase -> how many times one run reaches it (both definitions together).
-PHASES = {
-    "read": 2 * CHANGED,
-    "transform": CHANGED,
-    "copy": 2 * CHANGED,
-    "upsert": 2 * BATCHES,
-    "commit": 2 * BATCHES,
-    "committed": 2 * BATCHES,
-}
+PHASES = phase_counts(CHANGED, BATCHES)
 TIMED_KILL_MAX_S = 1.5
 NAMES = ("Copied", "Transformed")
 

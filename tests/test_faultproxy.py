@@ -13,11 +13,8 @@ from faultproxy import FaultProxy
 
 @pytest.fixture
 def proxy(dbs: TestDatabases) -> Iterator[FaultProxy]:
-    started = FaultProxy.for_url(dbs.analytics_url)
-    try:
+    with FaultProxy.serving(dbs.analytics_url) as started:
         yield started
-    finally:
-        started.close()
 
 
 def _connect(proxy: FaultProxy, dbs: TestDatabases) -> psycopg.Connection[tuple[object, ...]]:

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -35,6 +35,7 @@ from faultkit import (
     fault_env,
     insert_events,
     log_writes,
+    phase_counts,
 )
 from faultproxy import FaultProxy
 
@@ -43,16 +44,10 @@ TRIALS = 50
 NEW_ROWS, UPDATED_ROWS = 24, 8
 CHANGED = NEW_ROWS + UPDATED_ROWS
 BATCHES = -(-CHANGED // BATCH_SIZE)
-# phase -> how many times one trial's run reaches it (both definitions together).
-PHASES = {
-    "read": 2 * CHANGED,
-    "transform": CHANGED,
-    "copy": 2 * CHANGED,
-    "upsert": 2 * BATCHES,
-    "commit": 2 * BATCHES,
-    "position": 2 * BATCHES,  # the commit's answer lost: armed at the commit point
-    "committed": 2 * BATCHES,
-}
+# phase -> how many times one trial's run reaches it (both definitions together);
+# "position" is a commit whose answer is lost: armed at the commit point.
+PHASES = phase_counts(CHANGED, BATCHES)
+PHASES["position"] = PHASES["commit"]
 UNTIMED = ("bytes", "time")
 NAMES = ("Copied", "Transformed")
 TRANSFORMED_SUMS = "SELECT id, md5(ROW(id, at, payload)::text) FROM analytics_raw.events_t"
@@ -68,6 +63,7 @@ class Tally:
     reruns: int = 0
     lost_rows: int = 0
     duplicated_rows: int = 0
+    given_up: list[str] = field(default_factory=list)  # the trials whose run failed
 
     def line(self) -> str:
         return (
@@ -177,6 +173,7 @@ def _trial(
         tally.survived += 1
     else:
         tally.reruns += 1
+        tally.given_up.append(f"{what}: {outcome.error_lines}")
         rerun = run_cli([JOB, *NAMES], env, cwd=cwd)
         assert rerun.code == 0, f"{what}: {rerun.stderr}"
     _check(dbs, tally, what)
@@ -201,4 +198,4 @@ def test_seeded_network_faults_lose_and_duplicate_nothing(
         print(f"\n{tally.line()}")
     assert (tally.lost_rows, tally.duplicated_rows) == (0, 0)
     # One fault per trial and three resumes allowed: every run rides it out by itself.
-    assert tally.survived == tally.trials, tally.line()
+    assert tally.survived == tally.trials, "\n".join([tally.line(), *tally.given_up])

@@ -1,15 +1,19 @@
-"""Outages: the database server restarted mid-run gives one clean failure and a clean
-resume; connecting retries transient errors a bounded, configurable number of
-times; configuration errors (wrong password, no such database) never retry.
+"""Outages: the database server restarted mid-run is ridden out, the run reconnecting and
+going on from its last committed batch (TABLESYNC_RUN_RETRIES); with no retries left it
+is one clean failure naming the database, and the rerun is exact. Connecting retries
+transient errors a bounded, configurable number of times; configuration errors (wrong
+password, no such database) never retry.
 
 Core and analytics live on the same test server, so a restart takes both
 down; the two tests differ in which connection notices first: analytics (a
 batch in flight, writing to staging) or core (the run waiting for a core
-writer, analytics idle).
+writer, analytics idle). Network faults of one database at a time, at every
+phase, are tests/test_faults.py.
 """
 
 from __future__ import annotations
 
+import re
 import socket
 import subprocess
 import time
@@ -18,7 +22,7 @@ from typing import Any
 
 import psycopg
 import pytest
-from dbtools import TestDatabases, finish, run_cli, start_cli
+from dbtools import CliResult, TestDatabases, finish, run_cli, start_cli
 from faultkit import JOB, create_events, events_in, fault_env, insert_events
 
 
@@ -39,53 +43,74 @@ def _runs(dbs: TestDatabases) -> list[str]:
     return [r[0] for r in dbs.query_analytics("SELECT status FROM tablesync.runs ORDER BY id")]
 
 
-def test_restart_during_a_batch_fails_cleanly_and_resumes_exactly(
-    dbs: TestDatabases, tmp_path: Path
+LOST = re.compile(r"lost the (core|analytics|core and analytics) database connection: ")
+
+
+def _runs_resumed(dbs: TestDatabases) -> list[tuple[str, int]]:
+    return dbs.query_analytics("SELECT status, resumes FROM tablesync.runs ORDER BY id")
+
+
+def _ridden_out_or_failed(dbs: TestDatabases, outcome: CliResult, retries: str, name: str) -> None:
+    """With retries the run resumed and succeeded in one record; without, it failed, its
+    one error line naming the database lost."""
+    assert "Traceback" not in outcome.stderr
+    if retries != "0":
+        assert outcome.code == 0, outcome.stderr
+        assert "resuming from its last committed batch" in outcome.stderr
+        ((status, resumes),) = _runs_resumed(dbs)
+        assert status == "succeeded" and resumes >= 1
+        return
+    assert outcome.code == 1, outcome.stderr
+    assert len(outcome.error_lines) == 1, outcome.stderr
+    assert outcome.error_lines[0].startswith(f"error: {name}: lost the "), outcome.stderr
+    assert LOST.search(outcome.error_lines[0]), outcome.error_lines[0]
+
+
+@pytest.mark.parametrize("retries", ["0", "3"])
+def test_restart_during_a_batch_is_ridden_out_or_fails_cleanly(
+    dbs: TestDatabases, tmp_path: Path, retries: str
 ) -> None:
     create_events(dbs)
     _one_at_a_time_rows(dbs, 50)
-    env = fault_env(dbs, tmp_path, "blocked_in_batch_two")
+    env = {**fault_env(dbs, tmp_path, "blocked_in_batch_two"), "TABLESYNC_RUN_RETRIES": retries}
     run = start_cli([JOB, "Events"], env, cwd=tmp_path)
     _wait_until((tmp_path / "started").exists, "batch 2")
     dbs.server.restart()
     (tmp_path / "release").touch()
-    failed = finish(run)
-    assert failed.code == 1, failed.stderr
-    assert len(failed.error_lines) == 1, failed.stderr
-    assert failed.error_lines[0].startswith("error: Events: lost the database connection: ")
-    assert "Traceback" not in failed.stderr
-    assert events_in(dbs, "analytics") == dict(list(events_in(dbs, "core").items())[:20])
-    (tmp_path / "resumed").touch()
-    resumed = run_cli([JOB, "Events"], env, cwd=tmp_path)
-    assert resumed.code == 0, resumed.stderr
+    outcome = finish(run)
+    _ridden_out_or_failed(dbs, outcome, retries, "Events")
+    if retries == "0":
+        assert events_in(dbs, "analytics") == dict(list(events_in(dbs, "core").items())[:20])
+        (tmp_path / "resumed").touch()
+        resumed = run_cli([JOB, "Events"], env, cwd=tmp_path)
+        assert resumed.code == 0, resumed.stderr
+        assert _runs(dbs)[0] in ("failed", "abandoned")
+        assert _runs(dbs)[1:] == ["succeeded"]
     assert events_in(dbs, "analytics") == events_in(dbs, "core")
-    assert _runs(dbs)[0] in ("failed", "abandoned")
-    assert _runs(dbs)[1:] == ["succeeded"]
 
 
-def test_restart_while_core_is_busy_fails_cleanly_and_resumes_exactly(
-    dbs: TestDatabases, tmp_path: Path
+@pytest.mark.parametrize("retries", ["0", "3"])
+def test_restart_while_core_is_busy_is_ridden_out_or_fails_cleanly(
+    dbs: TestDatabases, tmp_path: Path, retries: str
 ) -> None:
     create_events(dbs)
     insert_events(dbs, 10)
-    env = fault_env(dbs, tmp_path, "events")
+    env = {**fault_env(dbs, tmp_path, "events"), "TABLESYNC_RUN_RETRIES": retries}
     writer = psycopg.connect(dbs.core_url)
     writer.execute("INSERT INTO events (payload) VALUES ('late')")
     run = start_cli([JOB, "EventsById"], {**env, "TABLESYNC_WRITER_WAIT_S": "60"}, cwd=tmp_path)
     # The run record exists once the run holds its lock and waits for the writer.
     _wait_until(lambda: _runs(dbs) == ["running"], "the run to wait for the core writer")
     dbs.server.restart()
-    failed = finish(run)
+    outcome = finish(run)
     writer.close()
-    assert failed.code == 1, failed.stderr
-    assert len(failed.error_lines) == 1, failed.stderr
-    assert failed.error_lines[0].startswith("error: EventsById: lost the database connection: ")
-    assert "Traceback" not in failed.stderr
-    assert events_in(dbs, "analytics") == {}
-    resumed = run_cli([JOB, "EventsById"], env, cwd=tmp_path)
-    assert resumed.code == 0, resumed.stderr
+    _ridden_out_or_failed(dbs, outcome, retries, "EventsById")
+    if retries == "0":
+        assert events_in(dbs, "analytics") == {}
+        resumed = run_cli([JOB, "EventsById"], env, cwd=tmp_path)
+        assert resumed.code == 0, resumed.stderr
+        assert _runs(dbs) in (["failed", "succeeded"], ["abandoned", "succeeded"])
     assert events_in(dbs, "analytics") == events_in(dbs, "core")
-    assert _runs(dbs) in (["failed", "succeeded"], ["abandoned", "succeeded"])
 
 
 @pytest.fixture

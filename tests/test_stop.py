@@ -43,6 +43,14 @@ STOP_TIMEOUT_S = 5.0
 SIGNALS: list[signal.Signals] = [signal.SIGTERM, signal.SIGINT]
 
 
+SLOW_COMMIT = """
+CREATE FUNCTION slow_commit() RETURNS trigger LANGUAGE plpgsql AS
+  $$BEGIN IF NEW.id = 25 THEN PERFORM pg_sleep(1); END IF; RETURN NULL; END$$;
+CREATE CONSTRAINT TRIGGER slow_commit AFTER INSERT ON analytics_raw.events
+  DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION slow_commit();
+"""
+
+
 @pytest.fixture
 def slack() -> Iterator[SlackServer]:
     with serve_slack() as server:
@@ -111,34 +119,30 @@ def _rerun_is_exact(dbs: TestDatabases, env: dict[str, str], cwd: Path, *names: 
 
 
 @pytest.mark.parametrize("signum", SIGNALS, ids=["SIGTERM", "SIGINT"])
-def test_stopped_mid_copy_rolls_the_batch_back(
+@pytest.mark.parametrize(
+    ("instant", "reached"),
+    # Row 25: batch 3 is being copied; it rolls back.
+    # Batch 3's rows written and its position saved, not committed: it is let finish.
+    [("copy:25", 20), ("commit:3", 30)],
+    ids=["mid-COPY", "during-the-commit"],
+)
+def test_stopped_mid_copy_rolls_back_and_during_the_commit_finishes(
     dbs: TestDatabases,
     env: dict[str, str],
     tmp_path: Path,
     slack: SlackServer,
     signum: signal.Signals,
+    instant: str,
+    reached: int,
 ) -> None:
-    # Row 25: batch 3 is being copied.
-    kill = {"TABLESYNC_TEST_KILL_AT": "copy:25", "TABLESYNC_TEST_KILL_WITH": signum.name}
+    if instant.startswith("commit"):
+        # Batch 3's commit takes a second (a deferred trigger at row 25), long enough
+        # for the stop's cancels to reach it if they were sent.
+        dbs.query_analytics(SLOW_COMMIT)
+    kill = {"TABLESYNC_TEST_KILL_AT": instant, "TABLESYNC_TEST_KILL_WITH": signum.name}
     outcome = run_cli([JOB, "Copied"], {**env, **kill}, cwd=tmp_path)
-    _assert_cancelled(dbs, outcome, slack, signum, reached=20)
-    assert _destination_ids(dbs, "analytics_raw.events") == list(range(1, 21))
-    _rerun_is_exact(dbs, env, tmp_path, "Copied")
-
-
-@pytest.mark.parametrize("signum", SIGNALS, ids=["SIGTERM", "SIGINT"])
-def test_stopped_during_the_commit_finishes_the_batch(
-    dbs: TestDatabases,
-    env: dict[str, str],
-    tmp_path: Path,
-    slack: SlackServer,
-    signum: signal.Signals,
-) -> None:
-    # Batch 3's rows written and its position saved, not yet committed.
-    kill = {"TABLESYNC_TEST_KILL_AT": "commit:3", "TABLESYNC_TEST_KILL_WITH": signum.name}
-    outcome = run_cli([JOB, "Copied"], {**env, **kill}, cwd=tmp_path)
-    _assert_cancelled(dbs, outcome, slack, signum, reached=30)
-    assert _destination_ids(dbs, "analytics_raw.events") == list(range(1, 31))
+    _assert_cancelled(dbs, outcome, slack, signum, reached=reached)
+    assert _destination_ids(dbs, "analytics_raw.events") == list(range(1, reached + 1))
     _rerun_is_exact(dbs, env, tmp_path, "Copied")
 
 

@@ -16,6 +16,7 @@ import psycopg
 from psycopg.types.json import set_json_dumps, set_json_loads
 from psycopg_pool import ConnectionPool
 
+from services.base import stall
 from services.base.constants import APPLICATION_NAME, CONNECT_TIMEOUT_S, POOL_OPEN_TIMEOUT_S
 from services.base.errors import ConfigurationError, TransientError, first_line
 from services.base.redact import redact
@@ -229,9 +230,14 @@ class Databases:
             open=False,
             name=f"{APPLICATION_NAME}-{role}",
             # A connection handed out is alive: after a server restart the
-            # next definition gets a fresh one, not the dead one.
-            check=ConnectionPool.check_connection,
+            # next definition gets a fresh one, not the dead one; a stalled one
+            # is found by the watchdog instead of hanging the check.
+            check=self._check,
         )
+
+    def _check(self, conn: psycopg.Connection[Any]) -> None:
+        with stall.watched(self.timeouts.stall_s, pooled=conn):
+            ConnectionPool.check_connection(conn)
 
     def _start(self, role: str) -> _Opening:
         """Start connecting ``role``'s pool in the background; does not wait."""

@@ -54,6 +54,8 @@ class RunResult:
     pid: int = 0
     # Worker processes that transformed batches (services/sync/transform_workers.py).
     transform_workers: int = 0
+    # Times the run reconnected after a lost connection (services/sync/resume.py).
+    resumes: int = 0
     # Column names of the cursor, so people read updatedAt=... rather than value=...
     cursor_field: str = "value"
     id_field: str | None = None

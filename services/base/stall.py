@@ -122,3 +122,13 @@ def _check(entry: _Watched) -> None:
         )
         with socket.socket(fileno=os.dup(fd)) as sock:
             sock.shutdown(socket.SHUT_RDWR)
+
+
+def _forget_in_child() -> None:
+    """A forked worker shares its parent's sockets: it must never shut one down."""
+    global _lock, _thread
+    _lock, _thread = threading.Lock(), None
+    _watched.clear()
+
+
+os.register_at_fork(after_in_child=_forget_in_child)

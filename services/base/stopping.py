@@ -5,10 +5,11 @@
 its next step and raises StoppedError, and a thread of its own (never the handler)
 cancels the queries in flight on the runs' connections, again every CANCEL_EVERY_S so
 a statement started after the signal is cancelled too, except on a connection that is
-committing (``committing(conn)``): that batch is let finish. If the runs have not
-ended TABLESYNC_STOP_TIMEOUT_S after the signal, the process ends anyway; a second
-signal ends it at once. Either way the server rolls back what was not committed,
-and the next run marks the record abandoned (rule 4 holds at any instant).
+committing (``committing(conn)``, once its rows are written): that batch is let
+finish. If the runs have not ended TABLESYNC_STOP_TIMEOUT_S after the signal, the
+process ends anyway; a second signal ends it at once. Either way the server rolls
+back what was not committed, and the next run marks the record abandoned (rule 4
+holds at any instant).
 
 Outside a run nothing in flight is worth saving, so the signal raises StoppedError
 where the program is, and the command line exits 130 / 143 as a shell would.
@@ -51,6 +52,7 @@ class _StopState:
         self.runs = 0
         self.connections: dict[int, Any] = {}
         self.shielded: set[int] = set()
+        self.asked = threading.Event()  # wakes a run waiting to resume
 
 
 _state = _StopState()
@@ -81,6 +83,7 @@ def on_signal(signum: int, frame: object) -> None:
         first, runs = _state.signum is None, _state.runs
         if first:
             _state.signum, _state.requested_at = signum, time.monotonic()
+            _state.asked.set()
     if not first:
         _exit_now(signum, "stopped at once by a second signal")
     if not runs:
@@ -144,16 +147,36 @@ def cancellable(*connections: Any) -> Iterator[None]:
                 _state.connections.pop(key, None)
 
 
-@contextmanager
-def committing(conn: Any) -> Iterator[None]:
-    """A commit under way on ``conn``: a stop asked now lets it finish."""
-    with _state.lock:
-        _state.shielded.add(id(conn))
-    try:
-        yield
-    finally:
+class Commit:
+    """A batch's transaction on ``conn``; once ``begin()`` is called, a stop lets it finish."""
+
+    def __init__(self, conn: Any) -> None:
+        self._key = id(conn)
+
+    def begin(self) -> None:
+        """The batch is written: from here on its commit is let finish."""
         with _state.lock:
-            _state.shielded.discard(id(conn))
+            _state.shielded.add(self._key)
+
+    def end(self) -> None:
+        with _state.lock:
+            _state.shielded.discard(self._key)
+
+
+@contextmanager
+def committing(conn: Any) -> Iterator[Commit]:
+    """Wrap a batch's transaction on ``conn``; see Commit."""
+    commit = Commit(conn)
+    try:
+        yield commit
+    finally:
+        commit.end()
+
+
+def sleep(seconds: float) -> None:
+    """Wait ``seconds``, or less if a stop is asked; then raise StoppedError if one was."""
+    _state.asked.wait(seconds)
+    check()
 
 
 def _cancel_until_stopped() -> None:

@@ -51,6 +51,7 @@ def run_definitions(
     from services.store.delete_guard import DeleteLimit
     from services.store.estimate import lazy_estimate
     from services.sync.process_definition import process_definition
+    from services.sync.resume import ResumePolicy
     from services.sync.watermark import writer_wait_s
 
     environ = os.environ if environ is None else environ
@@ -58,6 +59,7 @@ def run_definitions(
     urls = DatabaseUrls.from_env(environ)
     writer_wait_s(None, environ)  # a bad TABLESYNC_WRITER_WAIT_S is exit 2 before any write
     stopping.configure(environ)
+    ResumePolicy.from_env(environ)  # a bad TABLESYNC_RUN_RETRIES too
     slack = SlackSettings.from_env(environ)
     origin = run_origin(environ)  # a bad TABLESYNC_ORIGIN is exit 2 before any write too
     deletes = DeleteLimit.from_env(environ, allowed=yes)  # a bad fraction: exit 2 first

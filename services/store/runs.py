@@ -86,9 +86,32 @@ def finish_run(
     position: Position | None,
     error: str | None = None,
     note: str | None = None,
+    resumes: int = 0,
 ) -> None:
-    """Close the record with its final status, counts, (redacted) error text and note."""
+    """Close the record with its final status, counts, (redacted) error text, note and
+    the times it resumed after a lost connection."""
     _update(conn, run_id, counts, position, status=status, error=error, note=note)
+    record_resumes(conn, run_id, resumes)
+
+
+def record_resumes(conn: psycopg.Connection[Any], run_id: int, resumes: int) -> None:
+    """How many times the run has resumed after a lost connection, so far."""
+    conn.execute(
+        sql.SQL("UPDATE {} SET resumes = %s WHERE id = %s").format(_RUNS), (resumes, run_id)
+    )
+
+
+def committed_counts(conn: psycopg.Connection[Any], run_id: int) -> RunCounts:
+    """The counts the run's committed batches recorded (with their positions)."""
+    row = conn.execute(
+        sql.SQL(
+            "SELECT rows_read, rows_created, rows_updated, rows_skipped, rows_errors"
+            " FROM {} WHERE id = %s"
+        ).format(_RUNS),
+        (run_id,),
+    ).fetchone()
+    assert row is not None, f"run record {run_id} is gone"
+    return RunCounts(*(int(n) for n in row))
 
 
 def _update(

@@ -7,6 +7,9 @@ leaves the destination and the position in agreement.
 
 This module is the story of a run: take the lock, open the run record, fix
 the watermark, then commit batches until none is left (``_commit_batches``).
+A lost connection is ridden out: the run reconnects and goes on from its last
+committed batch (``_sync_resuming``, services/sync/resume.py). A signal stops it
+between batches, its queries in flight cancelled (services/base/stopping.py).
 Where each batch comes from is services/sync/batch_sources.py, how it is
 written services/sync/batch_writer.py, whether it goes straight into an
 empty destination services/sync/fast_path.py.
@@ -14,22 +17,30 @@ empty destination services/sync/fast_path.py.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import socket
 import time
 from collections.abc import Callable
-from contextlib import closing, nullcontext
+from contextlib import ExitStack, closing
 from dataclasses import dataclass
 from typing import Any
 
 import psycopg
 from psycopg_pool import PoolTimeout
 
+from services.base import stopping
 from services.base.constants import RunStatus
 from services.base.db import Databases
 from services.base.definition import ExportDefinition
-from services.base.errors import RunError, TablesyncError, first_line
+from services.base.errors import (
+    RunError,
+    StoppedError,
+    TablesyncError,
+    TransientError,
+    first_line,
+)
 from services.base.position import Position, load_position, save_position
 from services.base.redact import redact
 from services.base.results import RunResult
@@ -40,12 +51,26 @@ from services.store.delete_guard import DeleteGuard, DeleteLimit
 from services.store.lock import definition_lock
 from services.store.plan import SyncPlan
 from services.store.preflight import plan_definition
-from services.store.runs import abandon_dead_runs, finish_run, record_progress, start_run
+from services.store.runs import (
+    abandon_dead_runs,
+    committed_counts,
+    finish_run,
+    record_progress,
+    record_resumes,
+    start_run,
+)
 from services.sync.batch import Staging
 from services.sync.batch_sources import BatchSources, Windows
 from services.sync.batch_writer import BatchWriter
 from services.sync.deletes import check_ahead, check_batch, run_guard
 from services.sync.fast_path import FastPath, staging_needs_keys
+from services.sync.resume import (
+    ResumePolicy,
+    Resumes,
+    lost_databases,
+    resumable_cause,
+)
+from services.sync.run_session import lost, retake, take
 from services.sync.watermark import compute_watermark
 
 log = logging.getLogger(__name__)
@@ -59,7 +84,8 @@ Conn = psycopg.Connection[Any]
 
 @dataclass
 class _Run:
-    """One definition's run: its connections, its record, and how far it got."""
+    """One definition's run: its connections (new ones after a lost one), its record, and
+    how far it got."""
 
     plan: SyncPlan
     core: Conn
@@ -67,6 +93,8 @@ class _Run:
     result: RunResult
     run_id: int
     guard: DeleteGuard  # against deleting too much of the destination in one run
+    held: ExitStack  # its connections and lock, and those its resumes take
+    resumes: Resumes
     batches_committed: int = 0
 
 
@@ -100,20 +128,53 @@ def process_definition(
         id_field=definition.source.cursor.id_field,
     )
     workers = _worker_count(definition)
+    resumes = Resumes(ResumePolicy.from_env())
     dbs.open()  # both databases at once, not one after the other
-    with dbs.analytics.connection() as analytics, dbs.core.connection() as core:
-        analytics.autocommit = core.autocommit = True
-        plan = plan_definition(job, name, definition, core=core, analytics=analytics)
-        with definition_lock(analytics, job, name):
-            abandon_dead_runs(analytics, job, name)
-            saved = load_position(analytics, job, name)
-            result.position_before = result.position_after = (
-                None if saved is None else saved.to_dict()
-            )
-            run_id = _start_run(analytics, result, saved, command, origin)
-            run = _Run(plan, core, analytics, result, run_id, run_guard(plan, deletes))
-            _run_recorded(dbs, run, saved, workers=workers, progress=progress)
+    # The run's connections and lock, and those a resume takes, until the run ends.
+    with ExitStack() as held:
+        run, saved = _begin(dbs, definition, result, held, resumes, command, origin, deletes)
+        _run_recorded(dbs, run, saved, workers=workers, progress=progress)
     return result
+
+
+def _begin(
+    dbs: Databases,
+    definition: ExportDefinition,
+    result: RunResult,
+    held: ExitStack,
+    resumes: Resumes,
+    command: str,
+    origin: str,
+    deletes: DeleteLimit,
+) -> tuple[_Run, Position | None]:
+    """Check the definition, take its lock and open its run record; a connection lost on
+    the way is tried again, as a resume (nothing is written yet)."""
+    job, name = result.job, result.definition
+    while True:
+        taken: dict[str, Conn] = {}
+        try:
+            with ExitStack() as attempt:
+                for role in ("analytics", "core"):
+                    pool = dbs.analytics if role == "analytics" else dbs.core
+                    taken[role] = take(pool, attempt, name=role, stall_s=dbs.timeouts.stall_s)
+                analytics, core = taken["analytics"], taken["core"]
+                plan = plan_definition(job, name, definition, core=core, analytics=analytics)
+                attempt.enter_context(definition_lock(analytics, job, name))
+                abandon_dead_runs(analytics, job, name)
+                saved = load_position(analytics, job, name)
+                run_id = _start_run(analytics, result, saved, command, origin)
+                held.enter_context(attempt.pop_all())
+        except (psycopg.Error, PoolTimeout) as exc:
+            cause = resumable_cause(exc, lost_databases(**taken))
+            delay = None if cause is None else resumes.take(name, cause)
+            if delay is None or stopping.requested():
+                raise TransientError(f"{name}: {cause or redact(first_line(exc))}") from None
+            result.resumes = resumes.taken
+            stopping.sleep(delay)
+            continue
+        result.position_before = result.position_after = None if saved is None else saved.to_dict()
+        guard = run_guard(plan, deletes)
+        return _Run(plan, core, analytics, result, run_id, guard, held, resumes), saved
 
 
 def _worker_count(definition: ExportDefinition) -> int:
@@ -151,24 +212,87 @@ def _run_recorded(
 ) -> None:
     """The run, and its end in its run record whatever happens; a failure is raised."""
     result = run.result
-    staging = Staging(run.plan, run.analytics, keyed=staging_needs_keys(run.plan))
     try:
-        _sync(
-            run, staging, saved, workers=workers, connect_core=dbs.connect_core, progress=progress
-        )
+        _sync_resuming(dbs, run, saved, workers=workers, progress=progress)
     except BaseException as exc:
         error = _fail(dbs, run, exc)
-        result.status, result.finished_at = RunStatus.FAILED, time.time()
+        status = RunStatus.CANCELLED if isinstance(error, StoppedError) else RunStatus.FAILED
+        result.status, result.finished_at = status, time.time()
         result.exit_code = error.exit_code
-        _finish(dbs, run, RunStatus.FAILED, result.error)
+        _finish(dbs, run, status, result.error)
         error.result = result
         if error is exc:
             raise
         raise error from exc
-    finally:
-        staging.drop()
     result.status, result.finished_at = RunStatus.SUCCEEDED, time.time()
     _finish(dbs, run, RunStatus.SUCCEEDED, None)
+
+
+def _sync_resuming(
+    dbs: Databases,
+    run: _Run,
+    saved: Position | None,
+    *,
+    workers: int,
+    progress: ProgressCallback | None,
+) -> None:
+    """``_sync``, and after each lost connection it may ride out, the same again from the
+    last committed batch on fresh connections (services/sync/resume.py)."""
+    position, delay = saved, None
+    while True:
+        try:
+            if delay is not None:
+                stopping.sleep(delay)
+                position = _reconnect(dbs, run)
+            _attempt(dbs, run, position, workers=workers, progress=progress)
+            return
+        except Exception as exc:
+            cause = resumable_cause(exc, lost_databases(core=run.core, analytics=run.analytics))
+            delay = None if cause is None else run.resumes.take(run.plan.name, cause)
+            if delay is None or stopping.requested():
+                raise
+            run.result.resumes = run.resumes.taken
+
+
+def _reconnect(dbs: Databases, run: _Run) -> Position | None:
+    """Fresh connections for those lost (the lock again with analytics); the position and
+    counts as the run's committed batches left them."""
+    plan = run.plan
+    run.core, run.analytics = retake(
+        dbs, run.held, run.core, run.analytics, job=plan.job, definition=plan.name
+    )
+    # A commit whose answer was lost may have happened: the database says.
+    null_cursor = run.result.counts.null_cursor
+    run.result.counts = committed_counts(run.analytics, run.run_id)
+    run.result.counts.null_cursor = null_cursor
+    record_resumes(run.analytics, run.run_id, run.result.resumes)
+    position = load_position(run.analytics, plan.job, plan.name)
+    run.result.position_after = None if position is None else position.to_dict()
+    return position
+
+
+def _attempt(
+    dbs: Databases,
+    run: _Run,
+    position: Position | None,
+    *,
+    workers: int,
+    progress: ProgressCallback | None,
+) -> None:
+    """``_sync`` on the run's connections as they are now: a signal cancels their queries."""
+    staging = Staging(run.plan, run.analytics, keyed=staging_needs_keys(run.plan))
+    try:
+        with stopping.cancellable(run.core, run.analytics):
+            _sync(
+                run,
+                staging,
+                position,
+                workers=workers,
+                connect_core=dbs.connect_core,
+                progress=progress,
+            )
+    finally:
+        staging.drop()
 
 
 def _sync(
@@ -215,26 +339,32 @@ def _commit_batches(
     """Write each batch and commit it with its position and the run's counts, in order."""
     plan, analytics, result = run.plan, run.analytics, run.result
     position = saved
-    while (batch := sources.next(position)) is not None:
+    while True:
+        stopping.check()  # asked to stop: nothing is in flight between two batches
+        if (batch := sources.next(position)) is None:
+            return
         _check_moved(plan, position, batch.through)
         result.failed_batch = batch.edges()
-        with analytics.transaction():
-            counts = writer.write(batch)
-            if counts.deleted:  # crossing the limit rolls this batch back and stops the run
+        with stopping.committing(analytics) as commit, analytics.transaction():
+            written = writer.write(batch)
+            if written.deleted:  # crossing the limit rolls this batch back and stops the run
                 check_batch(
                     plan,
                     analytics,
                     run.guard,
-                    deleting=counts.deleted,
+                    deleting=written.deleted,
                     deleted=result.counts.deleted,
                 )
-            result.counts.add(counts)
+            counts = dataclasses.replace(result.counts)
+            counts.add(written)
+            commit.begin()  # written: a stop asked from here on lets the batch finish
             save_position(analytics, plan.job, plan.name, batch.through)
-            record_progress(analytics, run.run_id, result.counts, batch.through)
+            record_progress(analytics, run.run_id, counts, batch.through)
             kill_point("commit")
         kill_point("committed")
         run.batches_committed += 1
         position = batch.through
+        result.counts = counts  # only now: a batch rolled back is not counted
         result.position_after, result.failed_batch = position.to_dict(), None
         if progress is not None:
             progress(result)
@@ -251,12 +381,18 @@ def _check_moved(plan: SyncPlan, position: Position | None, end: Position) -> No
 
 
 def _finish(dbs: Databases, run: _Run, status: RunStatus, error: str | None) -> None:
-    conn = run.analytics
-    # After an outage the run's own connection is dead: record on a fresh one.
-    fresh = conn.broken or conn.closed
-    connection = dbs.analytics.connection(timeout=RECORD_TIMEOUT_S) if fresh else nullcontext(conn)
     try:
-        with connection as target:
+        with ExitStack() as fresh:
+            target = run.analytics
+            if lost(target):  # after an outage the run's own connection is dead
+                stall_s = dbs.timeouts.stall_s
+                target = take(
+                    dbs.analytics,
+                    fresh,
+                    name="analytics",
+                    stall_s=stall_s,
+                    timeout=RECORD_TIMEOUT_S,
+                )
             finish_run(
                 target,
                 run.run_id,
@@ -264,6 +400,7 @@ def _finish(dbs: Databases, run: _Run, status: RunStatus, error: str | None) -> 
                 counts=run.result.counts,
                 position=Position.from_dict(run.result.position_after),
                 error=error,
+                resumes=run.result.resumes,
             )
     except (psycopg.Error, PoolTimeout) as exc:
         # The run's own outcome matters more than its record; the next run
@@ -279,7 +416,8 @@ def _fail(dbs: Databases, run: _Run, exc: BaseException) -> TablesyncError:
         run.plan,
         exc,
         batches_committed=run.batches_committed,
-        connection_lost=run.analytics.broken or run.core.broken,
+        lost=lost_databases(core=run.core, analytics=run.analytics),
+        resumes=run.result.resumes,
         failed_batch=run.result.failed_batch,
     )
     return report_failure(dbs, run.plan, run.result, error)

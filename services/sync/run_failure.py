@@ -11,11 +11,13 @@ from typing import Any
 
 import psycopg
 
+from services.base import stopping
 from services.base.db import Databases
 from services.base.errors import (
     PreflightError,
     RowError,
     RunError,
+    StoppedError,
     TablesyncError,
     TransientError,
     first_line,
@@ -27,6 +29,7 @@ from services.store import sql as q
 from services.store.plan import SyncPlan
 from services.sync.batch import copy_line
 from services.sync.failures import save_failed_row
+from services.sync.resume import resumable_cause
 
 
 def describe_row(plan: SyncPlan, exc: RowError) -> str:
@@ -65,16 +68,25 @@ def classify(
     exc: BaseException,
     *,
     batches_committed: int,
-    connection_lost: bool,
+    lost: str | None,
+    resumes: int,
     failed_batch: dict[str, Any] | None,
 ) -> TablesyncError:
-    """Give any failure of a run its place in the exception tree and a clear message."""
+    """Give any failure of a run its place in the exception tree and a clear message.
+
+    ``lost`` names the databases whose connection broke; ``resumes`` says how many
+    times the run rode out such a loss before this one."""
+    signalled = stopping.error()
+    if signalled is not None:  # whatever the stop made fail (a cancelled query, say)
+        return _stopped(plan, signalled, batches_committed)
     if isinstance(exc, PreflightError) and batches_committed:
         return RunError(str(exc))  # exit 2 promises nothing was written; this run wrote
-    if isinstance(exc, TablesyncError):
+    if isinstance(exc, TablesyncError) and not isinstance(exc, TransientError):
         return exc
-    if isinstance(exc, psycopg.OperationalError) and connection_lost:
-        return TransientError(f"{plan.name}: lost the database connection: {first_line(exc)}")
+    cause = resumable_cause(exc, lost)
+    if cause is not None:
+        retried = f" (after {resumes} resume(s), TABLESYNC_RUN_RETRIES)" if resumes else ""
+        return TransientError(f"{plan.name}: {cause}{retried}")
     if isinstance(exc, psycopg.Error):
         located = locate_copy_error(dbs, plan, exc, failed_batch)
         if located is not None:
@@ -100,3 +112,12 @@ def report_failure(
     result.error = redact(message)
     error.args = (result.error,)
     return error
+
+
+def _stopped(plan: SyncPlan, signalled: StoppedError, batches_committed: int) -> StoppedError:
+    return StoppedError(
+        f"{plan.name}: {signalled} after {batches_committed} batch(es) of this run committed;"
+        " the batch in flight was rolled back: the next run goes on from the last committed"
+        " batch",
+        signum=signalled.signum,
+    )

@@ -43,12 +43,14 @@ from psycopg._copy_base import BinaryFormatter, Formatter, TextFormatter
 from psycopg.abc import Buffer
 from psycopg.adapt import Transformer
 
+from services.base import stall, stopping
 from services.base.errors import first_line
 from services.base.exact_json import use_exact_json
 from services.base.position import Position, Watermark
 from services.base.redact import redact
 from services.base.settings import env_count
 from services.base.testhooks import mark_worker
+from services.base.timeouts import Timeouts
 from services.store import sql as q
 from services.store.plan import SyncPlan
 from services.sync.batch import RowSink, StagedBatch, transform_window
@@ -61,6 +63,7 @@ if TYPE_CHECKING:  # multiprocessing itself is imported when workers start: most
 WORKERS_VARIABLE = "TABLESYNC_TRANSFORM_WORKERS"
 MAX_DEFAULT_WORKERS = 8
 _STOP_TIMEOUT_S = 5.0
+_POLL_S = 0.1
 _PR_SET_PDEATHSIG = 1
 
 NextEnd = Callable[[Position | None], Position | None]
@@ -203,13 +206,15 @@ def _work(
     mark_worker()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the runner's to handle
     core: psycopg.Connection[Any] | None = None
+    stalled_after_s = Timeouts.from_env().stall_s  # a worker's connection is watched too
     try:
         while (task := tasks.recv()) is not None:
             try:
                 if core is None:
                     core = connect()
                     core.autocommit = True
-                batch = _encode_batch(plan, core, task)
+                with stall.watched(stalled_after_s, core=core):
+                    batch = _encode_batch(plan, core, task)
             except Exception as exc:  # the runner redoes the batch and reports it properly
                 failure = f"{type(exc).__name__}: {redact(first_line(exc))}"
                 tasks.send(EncodedBatch(fast=task.fast, failure=failure))
@@ -312,6 +317,8 @@ class TransformWorkers:
     @staticmethod
     def _receive(worker: _Worker) -> EncodedBatch:
         try:
+            while not worker.tasks.poll(_POLL_S):  # a stop is not kept waiting for a worker
+                stopping.check()
             answer = worker.tasks.recv()
             if isinstance(answer, EncodedBatch):  # a failure
                 batch = answer
