@@ -28,6 +28,7 @@ from faultkit import (
     fault_env,
     insert_one_by_one,
 )
+from faultproxy import FaultProxy
 
 ROWS, BATCH = 14, 5  # batches p1-p5, p6-p10, p11-p14: the bad row p12 is in batch 3
 GOOD_ROWS = 10
@@ -191,6 +192,26 @@ def test_migrations_not_applied(
         conn.execute(EVENTS_ANALYTICS)
     _one_error(run_cli([JOB, "Good"], env, cwd=tmp_path), 2, "analytics is not migrated", "dbmate")
     _nothing_written(dbs)
+
+
+@pytest.mark.parametrize("database", ["core", "analytics"])
+def test_a_lost_connection_past_the_retries_names_its_database(
+    env: dict[str, str], dbs: TestDatabases, tmp_path: Path, database: str
+) -> None:
+    url = dbs.core_url if database == "core" else dbs.analytics_url
+    with FaultProxy.serving(url) as proxy:
+        proxy.arm("reset")
+        env.update(
+            {f"DATABASE_URL_{database.upper()}": proxy.url(url)},
+            TABLESYNC_RUN_RETRIES="0",
+            # Batch 2 being read from core / written, not committed, to analytics.
+            TABLESYNC_TEST_KILL_AT="read:7" if database == "core" else "upsert:2",
+            TABLESYNC_TEST_KILL_WITH=f"fault:{proxy.control_address}",
+        )
+        outcome = run_cli([JOB, "Good"], env, cwd=tmp_path)
+    _one_error(outcome, 1, f"error: Good: lost the {database} database connection: ")
+    kept = sorted(events_in(dbs, "analytics"))  # whole batches, as committed
+    assert kept == list(range(1, len(kept) + 1)) and len(kept) % BATCH == 0 and kept
 
 
 # -- row errors: exit 1 at batch 3, batches 1 and 2 stay, the row is saved -----
