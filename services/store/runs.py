@@ -105,13 +105,16 @@ def committed_counts(conn: psycopg.Connection[Any], run_id: int) -> RunCounts:
     """The counts the run's committed batches recorded (with their positions)."""
     row = conn.execute(
         sql.SQL(
-            "SELECT rows_read, rows_created, rows_updated, rows_skipped, rows_errors"
-            " FROM {} WHERE id = %s"
+            "SELECT rows_read, rows_created, rows_updated, rows_deleted, rows_skipped,"
+            " rows_errors FROM {} WHERE id = %s"
         ).format(_RUNS),
         (run_id,),
     ).fetchone()
     assert row is not None, f"run record {run_id} is gone"
-    return RunCounts(*(int(n) for n in row))
+    read, created, updated, deleted, skipped, errors = (int(n) for n in row)
+    return RunCounts(
+        read=read, created=created, updated=updated, deleted=deleted, skipped=skipped, errors=errors
+    )
 
 
 def _update(
