@@ -80,6 +80,11 @@ def _wait_for(check: Any, what: str) -> None:
         time.sleep(0.02)
 
 
+def _position_id(dbs: TestDatabases) -> str | None:
+    saved = dbs.query_analytics("SELECT cursor_id FROM tablesync.positions")
+    return saved[0][0] if saved else None
+
+
 def _destination_ids(dbs: TestDatabases, table: str) -> list[int]:
     return [r[0] for r in dbs.query_analytics(f"SELECT id FROM {table} ORDER BY id".encode())]
 
@@ -157,6 +162,7 @@ def test_stopped_mid_transform_ends_the_workers_too(
     proc = start_cli([JOB, "Held"], env, cwd=tmp_path, new_session=True)
     started = tmp_path / "started-workers"
     _wait_for(started.exists, "a worker to hold batch 4")
+    _wait_for(lambda: _position_id(dbs) == "30", "batches 1-3 to be committed")
     worker = int(started.read_text())
     assert worker != proc.pid
     stopped_at = time.monotonic()
