@@ -14,16 +14,20 @@ from collections.abc import Iterator
 import pytest
 from dbtools import REPO_ROOT, PgServer, unique_db_name
 
+from tools import bench
+
 ROWS = 300
+TABLES = ("ordered", "random")
 MEASURES = (
-    "1. raw binary COPY pipe (the limit)",
-    "2. tablesync full load, no transform",
-    "3. tablesync full load, Python transform",
-    "hand-written loop, full load (reference)",
-    "4. tablesync incremental (2% moved)",
-    "4r. hand-written COPY+upsert loop, same rows",
-    "5. tablesync run that finds nothing",
-    "5r. bare Python: connect both, one query",
+    bench.PSQL,
+    bench.RAW,
+    bench.FULL,
+    bench.TRANSFORM,
+    bench.HAND_FULL,
+    bench.INCREMENTAL,
+    bench.HAND,
+    bench.IDLE,
+    bench.BARE,
 )
 
 
@@ -69,15 +73,19 @@ def test_bench_runs_every_measure_and_every_destination_equals_its_source(
 ) -> None:
     done = run_bench(*bench_urls)
     assert done.returncode == 0, done.stdout + done.stderr
-    for measure in MEASURES:
-        assert measure in done.stdout
-    assert rows_of(done.stdout, "2. tablesync full load, no transform") == ROWS
-    assert rows_of(done.stdout, "3. tablesync full load, Python transform") == ROWS
-    # 1% of the rows updated and 1% inserted, read once by each side.
-    assert rows_of(done.stdout, "4. tablesync incremental (2% moved)") == 2 * ROWS // 100
-    assert rows_of(done.stdout, "4r. hand-written COPY+upsert loop, same rows") == 2 * ROWS // 100
-    assert rows_of(done.stdout, "5. tablesync run that finds nothing") == 0
-    # 3 full loads + 2 at rows/10 + hand full load + nothing new, and each of the
-    # 5 incremental rounds (at least 5 even with BENCH_REPEATS=1) checks both sides.
-    assert "destination equals source after every run (17 checks passed)" in done.stdout
-    assert runs_and_rows(done.stdout, "4. tablesync incremental (2% moved)")[0] == 5
+    for table in TABLES:
+        for measure in MEASURES:
+            assert f"[{table}] {measure}" in done.stdout
+        on = f"[{table}] "
+        assert rows_of(done.stdout, on + bench.PSQL) == ROWS
+        assert rows_of(done.stdout, on + bench.FULL) == ROWS
+        assert rows_of(done.stdout, on + bench.TRANSFORM) == ROWS
+        # 1% of the rows updated and 1% inserted, read once by each side.
+        assert rows_of(done.stdout, on + bench.INCREMENTAL) == 2 * ROWS // 100
+        assert rows_of(done.stdout, on + bench.HAND) == 2 * ROWS // 100
+        assert rows_of(done.stdout, on + bench.IDLE) == 0
+        assert runs_and_rows(done.stdout, on + bench.INCREMENTAL)[0] == 5
+    # Per table: psql, psycopg, copy, transform, hand full loads and nothing new (6), and
+    # each of the 5 incremental rounds (at least 5 even with BENCH_REPEATS=1) checks both
+    # sides (10); plus the 2 loads at rows/10 on the random table.
+    assert "destination equals source after every run (34 checks passed)" in done.stdout

@@ -7,7 +7,9 @@ environment variables for the driver (the lever switches of
 tools/bench_driver.py, e.g. ``BENCH_FAST_PATH=0``; ``-`` for none). The
 variants run in turn, in reverse order every other round, on the same seeded
 rows of a throwaway server in .tablesync/bench-ab-pg; each load is checked
-against the source. Prints each run, then the median and spread per variant.
+against the source. BENCH_TABLE picks the source table (``random``, the
+default, or ``ordered``: tools/bench_data.py). Prints each run, then the
+median and spread per variant.
 """
 
 from __future__ import annotations
@@ -18,9 +20,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from tools.bench import REPO_ROOT, Bench, prepare, say, spread
+from tools.bench_data import SOURCES, SourceTable
 from tools.embedded_pg import EmbeddedPostgres
 
 DATA_DIR = REPO_ROOT / ".tablesync" / "bench-ab-pg"
+
+
+def ab_source() -> SourceTable:
+    """The source table of an A/B: BENCH_TABLE, ``random`` by default."""
+    return SOURCES[os.environ.get("BENCH_TABLE", "random")]
 
 
 @contextmanager
@@ -38,9 +46,10 @@ def seeded_bench(rows: int, repeats: int) -> Iterator[Bench]:
             rows=rows,
             repeats=repeats,
             batch_size=10_000,
+            sources=[ab_source()],
         )
-        prepare(bench.core_url, bench.analytics_url)
-        bench.seed(rows)
+        prepare(bench.core_url, bench.analytics_url, bench.sources)
+        bench.seed(bench.sources[0], rows)
         yield bench
     finally:
         server.stop()
@@ -55,12 +64,12 @@ def _run(bench: Bench, mode: str, variant: dict[str, str]) -> float:
     saved = dict(os.environ)
     os.environ.update(variant)
     try:
-        bench.reset(mode)
-        sample = bench.run(mode)
+        bench.reset(mode, bench.sources[0])
+        sample = bench.run(mode, bench.sources[0])
     finally:
         os.environ.clear()
         os.environ.update(saved)
-    bench.check(mode)
+    bench.check(mode, bench.sources[0])
     return sample.wall_s
 
 

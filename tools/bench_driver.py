@@ -1,11 +1,15 @@
 """One measured process of the benchmark: a tablesync run, or one of its references.
 
-``python -m tools.bench_driver MODE [--batch-size N] [--after VALUE,ID]`` with
-BENCH_CORE_URL and BENCH_ANALYTICS_URL in the environment (never
-DATABASE_URL_*: the bench truncates what it writes to). Modes:
+``python -m tools.bench_driver MODE [--table ordered|random] [--batch-size N]
+[--after VALUE,ID]`` with BENCH_CORE_URL and BENCH_ANALYTICS_URL in the
+environment (never DATABASE_URL_*: the bench truncates what it writes to).
+``--table`` picks the source (tools/bench_data.py). Modes:
 
-- ``raw``: the limit, a binary ``COPY (SELECT ...) TO STDOUT`` piped into a
-  binary ``COPY ... FROM STDIN`` into ``bench.event_raw``, no upsert;
+- ``psql``: the limit, ``psql -c "COPY table (...) TO STDOUT (FORMAT binary)"``
+  piped into ``psql -c "COPY bench.event_raw (...) FROM STDIN (FORMAT binary)"``:
+  two C clients and a pipe, no Python on the data path;
+- ``raw``: the same pipe in Python, a binary ``COPY (SELECT ...) TO STDOUT``
+  piped by psycopg into a binary ``COPY ... FROM STDIN``, no upsert;
 - ``copy`` / ``transform``: tablesync (``process_definition``) without / with a
   Python transform, into ``bench.event_copy`` / ``bench.event_transformed``;
 - ``hand``: the hand-written reference, batches of COPY into a temp staging
@@ -14,7 +18,8 @@ DATABASE_URL_*: the bench truncates what it writes to). Modes:
 - ``bare``: a Python process that connects to both databases and runs one query.
 
 It prints one JSON line: rows moved, seconds inside the process and its own
-peak RSS (VmHWM of /proc/self/status). Imports are lazy so ``bare`` and a run
+peak RSS (VmHWM of /proc/self/status; for ``psql``, the larger psql's).
+Imports are lazy so ``bare`` and a run
 that finds nothing pay only for what they use.
 """
 
@@ -30,29 +35,9 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+from tools.bench_data import BENCH_SCHEMA, COLUMNS, DESTINATIONS, SOURCES, SourceTable
+
 JOB = "bench"
-SOURCE_TABLE = "bench_event"
-BENCH_SCHEMA = "bench"
-# Source columns in table order; the cursor is (updated_at, id).
-COLUMNS = [
-    "id",
-    "created_at",
-    "updated_at",
-    "type",
-    "source",
-    "source_id",
-    "amount",
-    "host",
-    "user_agent",
-    "attributes",
-    "is_bot",
-]
-DESTINATIONS = {
-    "raw": "event_raw",
-    "copy": "event_copy",
-    "transform": "event_transformed",
-    "hand": "event_hand",
-}
 
 
 def bench_event_row(row: dict[str, Any]) -> dict[str, Any] | None:
@@ -85,13 +70,18 @@ def peak_rss_kib() -> int:
     return 0
 
 
-def definition(mode: str, batch_size: int) -> Any:
-    """The bench-only ExportDefinition of ``mode`` (copy or transform)."""
+def definition_name(mode: str, source: SourceTable) -> str:
+    """The bench definition's name: its own position per mode and source table."""
+    return f"{mode}:{source.key}"
+
+
+def definition(mode: str, batch_size: int, source: SourceTable) -> Any:
+    """The bench-only ExportDefinition of ``mode`` (copy or transform) on ``source``."""
     from services import ExportDefinition
 
     return ExportDefinition.model_validate(
         {
-            "source": {"table": SOURCE_TABLE, "cursor": {"field": "updated_at", "id_field": "id"}},
+            "source": {"table": source.table, "cursor": {"field": "updated_at", "id_field": "id"}},
             "destination": {
                 "schema": BENCH_SCHEMA,
                 "table": DESTINATIONS[mode],
@@ -124,7 +114,9 @@ def _pull_levers(environ: Mapping[str, str]) -> None:
         vars(services.sync.batch_writer)["batch_keys_unique"] = lambda plan: False
 
 
-def run_tablesync(mode: str, batch_size: int, core_url: str, analytics_url: str) -> int:
+def run_tablesync(
+    mode: str, batch_size: int, source: SourceTable, core_url: str, analytics_url: str
+) -> int:
     """One tablesync run of the bench definition; returns the rows read."""
     gc.disable()  # start-up as run_job.py does it: no collection until the job is loaded
     from services.base.db import Databases
@@ -133,22 +125,64 @@ def run_tablesync(mode: str, batch_size: int, core_url: str, analytics_url: str)
 
     _pull_levers(os.environ)
     urls = DatabaseUrls(core=core_url, analytics=analytics_url)
-    export = definition(mode, batch_size)
+    export = definition(mode, batch_size, source)
     gc.freeze()
     gc.enable()
     with Databases(urls) as dbs:
-        result = process_definition(JOB, mode, export, dbs, command="bench")
+        result = process_definition(
+            JOB, definition_name(mode, source), export, dbs, command="bench"
+        )
     return result.counts.read
 
 
-def run_raw(core_url: str, analytics_url: str) -> int:
-    """The limit: one binary COPY pipe of every source row, in one transaction."""
+def psql_path() -> str:
+    """psql on PATH, else the one in the pgserver wheel that the embedded server runs."""
+    import shutil
+
+    found = shutil.which("psql")
+    if found:
+        return found
+    from tools.embedded_pg import _bin_dir
+
+    return str(_bin_dir() / "psql")
+
+
+def run_psql(source: SourceTable, core_url: str, analytics_url: str) -> int:
+    """The limit: psql's binary COPY out piped into psql's binary COPY in, one transaction."""
+    import re
+    import subprocess
+
+    cols = ", ".join(COLUMNS)
+    out_sql = f'COPY "{source.table}" ({cols}) TO STDOUT (FORMAT binary)'
+    in_sql = f"COPY {BENCH_SCHEMA}.{DESTINATIONS['psql']} ({cols}) FROM STDIN (FORMAT binary)"
+    psql = psql_path()
+    common = ["-X", "-v", "ON_ERROR_STOP=1"]
+    reader = subprocess.Popen(
+        [psql, *common, "-d", core_url, "-c", out_sql], stdout=subprocess.PIPE
+    )
+    assert reader.stdout is not None
+    writer = subprocess.run(
+        [psql, *common, "-d", analytics_url, "-c", in_sql],
+        stdin=reader.stdout,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    reader.stdout.close()
+    if reader.wait() != 0 or writer.returncode != 0:
+        raise SystemExit(f"psql pipe failed: {writer.stderr}")
+    copied = re.search(r"COPY (\d+)", writer.stdout)
+    return int(copied.group(1)) if copied else 0
+
+
+def run_raw(source: SourceTable, core_url: str, analytics_url: str) -> int:
+    """The limit in Python: one binary COPY pipe of every source row, in one transaction."""
     import psycopg
     from psycopg import sql
 
     cols = sql.SQL(", ").join(map(sql.Identifier, COLUMNS))
     out_sql = sql.SQL("COPY (SELECT {} FROM {}) TO STDOUT (FORMAT BINARY)").format(
-        cols, sql.Identifier(SOURCE_TABLE)
+        cols, sql.Identifier(source.table)
     )
     in_sql = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(
         sql.Identifier(BENCH_SCHEMA, DESTINATIONS["raw"]), cols
@@ -165,7 +199,7 @@ def run_raw(core_url: str, analytics_url: str) -> int:
         return writer.rowcount
 
 
-def _hand_queries(batch_size: int) -> dict[str, Any]:
+def _hand_queries(batch_size: int, source: SourceTable) -> dict[str, Any]:
     from psycopg import sql
 
     cols = sql.SQL(", ").join(map(sql.Identifier, COLUMNS))
@@ -178,7 +212,7 @@ def _hand_queries(batch_size: int) -> dict[str, Any]:
         "out": sql.SQL(
             "COPY (SELECT {} FROM {} WHERE (updated_at, id) > (%s::timestamptz, %s::bigint)"
             " ORDER BY updated_at, id LIMIT {}) TO STDOUT (FORMAT BINARY)"
-        ).format(cols, sql.Identifier(SOURCE_TABLE), sql.Literal(batch_size)),
+        ).format(cols, sql.Identifier(source.table), sql.Literal(batch_size)),
         "staging": sql.SQL("CREATE TEMP TABLE hand_staging (LIKE {}) ON COMMIT DELETE ROWS").format(
             dest
         ),
@@ -193,11 +227,17 @@ def _hand_queries(batch_size: int) -> dict[str, Any]:
     }
 
 
-def run_hand(batch_size: int, after: tuple[str, str], core_url: str, analytics_url: str) -> int:
+def run_hand(
+    batch_size: int,
+    after: tuple[str, str],
+    source: SourceTable,
+    core_url: str,
+    analytics_url: str,
+) -> int:
     """The hand-written COPY-into-staging + INSERT ON CONFLICT loop; returns rows moved."""
     import psycopg
 
-    queries = _hand_queries(batch_size)
+    queries = _hand_queries(batch_size, source)
     moved = 0
     with (
         psycopg.connect(core_url, autocommit=True) as core,
@@ -229,29 +269,40 @@ def run_bare(core_url: str, analytics_url: str) -> int:
     return 0 if row is None else 0
 
 
+def run_mode(args: argparse.Namespace, core_url: str, analytics_url: str) -> int:
+    """Run ``args.mode`` once; returns the rows it moved."""
+    source = SOURCES[args.table]
+    if args.mode == "psql":
+        return run_psql(source, core_url, analytics_url)
+    if args.mode == "raw":
+        return run_raw(source, core_url, analytics_url)
+    if args.mode in ("copy", "transform"):
+        return run_tablesync(args.mode, args.batch_size, source, core_url, analytics_url)
+    if args.mode == "hand":
+        value, _, row_id = (args.after or "-infinity,0").rpartition(",")
+        return run_hand(args.batch_size, (value, row_id), source, core_url, analytics_url)
+    return run_bare(core_url, analytics_url)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run one mode and print its JSON line."""
     parser = argparse.ArgumentParser(prog="python -m tools.bench_driver")
-    parser.add_argument("mode", choices=["raw", "copy", "transform", "hand", "bare"])
+    parser.add_argument("mode", choices=["psql", "raw", "copy", "transform", "hand", "bare"])
+    parser.add_argument("--table", choices=sorted(SOURCES), default="ordered")
     parser.add_argument("--batch-size", type=int, default=10_000)
     parser.add_argument("--after", default=None, help="hand: start after VALUE,ID")
     args = parser.parse_args(argv)
     core_url, analytics_url = os.environ["BENCH_CORE_URL"], os.environ["BENCH_ANALYTICS_URL"]
     started = time.perf_counter()
-    if args.mode == "raw":
-        rows = run_raw(core_url, analytics_url)
-    elif args.mode in ("copy", "transform"):
-        rows = run_tablesync(args.mode, args.batch_size, core_url, analytics_url)
-    elif args.mode == "hand":
-        value, _, row_id = (args.after or "-infinity,0").rpartition(",")
-        rows = run_hand(args.batch_size, (value, row_id), core_url, analytics_url)
-    else:
-        rows = run_bare(core_url, analytics_url)
+    rows = run_mode(args, core_url, analytics_url)
     seconds = time.perf_counter() - started
-    # Transform workers are this process's only children, joined before it ends.
-    workers_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    out = {"rows": rows, "seconds": seconds, "peak_rss_kib": peak_rss_kib()}
-    print(json.dumps({**out, "workers_peak_rss_kib": workers_kib}))
+    # Children are transform workers (joined before the run ends) or the psql pair.
+    children_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    own_kib = peak_rss_kib()
+    if args.mode == "psql":  # the pipe's memory is psql's, not this waiting parent's
+        own_kib, children_kib = children_kib, 0
+    out = {"rows": rows, "seconds": seconds, "peak_rss_kib": own_kib}
+    print(json.dumps({**out, "workers_peak_rss_kib": children_kib}))
     return 0
 
 

@@ -25,7 +25,7 @@ def _run_in(bench: Bench, tree: Path) -> float:
     saved = bench_module.REPO_ROOT
     bench_module.REPO_ROOT = tree  # Bench.run spawns the driver in REPO_ROOT
     try:
-        return bench.run("copy").wall_s
+        return bench.run("copy", bench.sources[0]).wall_s
     finally:
         bench_module.REPO_ROOT = saved
 
@@ -35,7 +35,7 @@ def main(argv: list[str]) -> int:
     rows, repeats = int(argv[0]), int(argv[1])
     trees = [Path(t).resolve() for t in argv[2:]]
     with seeded_bench(rows, repeats) as bench:
-        bench.reset("copy")
+        bench.reset("copy", bench.sources[0])
         _run_in(bench, trees[0])
         walls: dict[str, list[list[float]]] = {"incremental": [], "nothing new": []}
         for measure in walls:
@@ -44,10 +44,10 @@ def main(argv: list[str]) -> int:
         for round_ in range(repeats):
             order = list(range(len(trees)))
             for i in order if round_ % 2 == 0 else order[::-1]:
-                bench.mutate(slot)
+                bench.mutate(bench.sources[0], slot)
                 slot += 1
                 walls["incremental"][i].append(_run_in(bench, trees[i]))
-                bench.check("copy")
+                bench.check("copy", bench.sources[0])
                 walls["nothing new"][i].append(_run_in(bench, trees[i]))
                 say(
                     f"{trees[i].name}: {walls['incremental'][i][-1]:.3f} s,"
