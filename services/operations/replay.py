@@ -23,8 +23,8 @@ from services.base.position import Position, Watermark, load_position, save_posi
 from services.base.results import RunCounts
 from services.store import sql as q
 from services.store.catalog import Column
-from services.store.estimate import Counted, count_rows
 from services.store.chunks import forget_backfill
+from services.store.estimate import Counted, count_rows
 from services.store.lock import definition_lock
 from services.store.plan import SyncPlan
 from services.store.preflight import plan_definition

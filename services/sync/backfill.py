@@ -51,6 +51,8 @@ log = logging.getLogger(__name__)
 Conn = psycopg.Connection[Any]
 
 CHUNK_PAGES_VARIABLE = "TABLESYNC_BACKFILL_CHUNK_PAGES"
+# "off": first loads read in cursor order, batch by batch, as before backfills existed.
+BACKFILL_VARIABLE = "TABLESYNC_BACKFILL"
 # TID range scans (a chunk read without a sequential scan of the whole table).
 _MIN_SERVER_VERSION = 140000
 _HEAP_KINDS = {"r", "m"}  # a table or a materialized view: one heap with ctids
@@ -63,6 +65,8 @@ SELECT pg_relation_size(%(table)s::regclass) / current_setting('block_size')::bi
 
 def why_not_backfill(plan: SyncPlan, core: Conn) -> str | None:
     """Why ``plan``'s full load cannot be a backfill (then it reads in cursor order), or None."""
+    if os.environ.get(BACKFILL_VARIABLE, "").strip().lower() in ("off", "0", "no", "false"):
+        return f"{BACKFILL_VARIABLE} is off"
     if not plan.cursor.is_timestamp:
         return (
             f"the cursor {plan.cursor.name} is {plan.cursor.type_name}, not a timestamp: rows"
@@ -193,7 +197,7 @@ def plan_backfill(core: Conn, analytics: Conn, plan: SyncPlan) -> Backfill | Non
     with analytics.transaction():
         chunks.create_backfill(analytics, backfill)
         kill_point("plan")
-    log.info(
+    log.debug(
         "%s: backfill planned: %d chunk(s) of %d block(s) over %d block(s); hand-over at %s",
         plan.name,
         backfill.chunks_total,
@@ -214,44 +218,6 @@ def chunk_window(backfill: Backfill, chunk: Chunk) -> q.Window:
     )
 
 
-class ChunkClaims:
-    """The chunks one runner takes, claimed on an analytics connection of their own.
-
-    Of their own because a claim is asked for while another chunk's COPY is
-    under way on the run's connection (the read-ahead thread, the transform
-    workers); the claims' advisory locks live and die with this connection.
-    """
-
-    def __init__(self, conn: Conn, backfill: Backfill) -> None:
-        self._conn, self.backfill = conn, backfill
-        self._after = -1
-        self._passes = 0
-
-    def claim(self) -> Chunk | None:
-        """The next chunk no one holds and no one has done, or None when there is none.
-
-        Goes once more round from the start when it reaches the end, for
-        chunks whose runner died meanwhile.
-        """
-        while True:
-            found = chunks.open_chunks(self._conn, self.backfill, self._after)
-            if not found:
-                self._passes += 1
-                if self._passes > 1 or self._after < 0:
-                    return None
-                self._after = -1
-                continue
-            for chunk in found:
-                self._after = chunk.number
-                if chunks.try_claim(self._conn, self.backfill, chunk):
-                    return chunk
-
-    def release(self, chunk: Chunk) -> None:
-        """Give ``chunk`` back (done or not) once its transaction has ended."""
-        if not (self._conn.closed or self._conn.broken):
-            chunks.release(self._conn, self.backfill, chunk)
-
-
 def complete_chunk(
     analytics: Conn, plan: SyncPlan, backfill: Backfill, chunk: Chunk, *, rows: int, run_id: int
 ) -> Position | None:
@@ -265,7 +231,7 @@ def complete_chunk(
     save_position(analytics, plan.job, plan.name, backfill.handover)
     chunks.mark_finished(analytics, backfill)
     kill_point("handover")
-    log.info(
+    log.debug(
         "%s: backfill done: every chunk is in; incremental runs take over after %s",
         plan.name,
         None if backfill.handover is None else backfill.handover.value,

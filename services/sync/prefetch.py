@@ -20,7 +20,6 @@ from typing import Any
 import psycopg
 
 from services.base.constants import COPY_BLOCK_BYTES
-from services.base.position import Position, Watermark
 from services.base.testhooks import KILL_AT_VARIABLE, kill_point
 from services.store import sql as q
 from services.store.plan import CopyMode, SyncPlan
@@ -31,7 +30,8 @@ from services.sync.batch import StagedBatch
 QUEUE_BLOCKS = 128
 _POLL_S = 0.1
 
-NextEnd = Callable[[Position | None], Position | None]
+# The window after the one given (None: the first), or None when none is left.
+NextWindow = Callable[[q.Window | None], q.Window | None]
 
 
 class _Stopped(Exception):
@@ -49,17 +49,18 @@ class Prefetcher:
         self,
         plan: SyncPlan,
         core: psycopg.Connection[Any],
-        watermark: Watermark,
-        start: Position | None,
-        next_end: NextEnd,
+        next_window: NextWindow,
         *,
         with_key_text: bool = True,
     ) -> None:
-        self._plan, self._core, self._watermark = plan, core, watermark
+        self._plan, self._core = plan, core
         self._with_key_text = with_key_text  # False: rows go straight to the destination
-        self._start, self._next_end = start, next_end
+        self._next_window = next_window
         self._queue: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=QUEUE_BLOCKS)
         self._stop = threading.Event()
+        # The window being written and the one read ahead, no more: a backfill's next
+        # window is a chunk claim, which must not take chunks other runners could do.
+        self._slots = threading.Semaphore(2)
         self._thread = threading.Thread(target=self._read_all, name="tablesync-prefetch")
         self._armed = bool(os.environ.get(KILL_AT_VARIABLE))  # kill_point is dear per row
 
@@ -92,6 +93,7 @@ class Prefetcher:
     def __iter__(self) -> Iterator[tuple[q.Window, Iterator[bytes]]]:
         while (item := self._take())[0] != "done":
             yield item[1], self._blocks()
+            self._slots.release()  # that batch is written: the thread may go one further
 
     def _blocks(self) -> Iterator[bytes]:
         while (item := self._take())[0] != "end":
@@ -120,15 +122,19 @@ class Prefetcher:
             except queue.Full:
                 continue
 
+    def _take_slot(self) -> bool:
+        while not self._slots.acquire(timeout=_POLL_S):
+            if self._stop.is_set():
+                raise _Stopped
+        return True
+
     def _read_all(self) -> None:
-        position = self._start
+        window = None
         try:
-            while (end := self._next_end(position)) is not None:
-                window = q.Window(lower=position, upper=end, watermark=self._watermark)
+            while self._take_slot() and (window := self._next_window(window)) is not None:
                 self._put(("batch", window))
                 self._read_batch(window)
                 self._put(("end", None))
-                position = end
             self._put(("done", None))
         except _Stopped:
             return

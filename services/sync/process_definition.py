@@ -30,22 +30,24 @@ from services.base.constants import RunStatus
 from services.base.db import Databases
 from services.base.definition import ExportDefinition
 from services.base.errors import RunError, TablesyncError, first_line
-from services.base.position import Position, load_position, save_position
+from services.base.position import Position, save_position
 from services.base.redact import redact
 from services.base.results import RunResult
 from services.base.settings import DEFAULT_ORIGIN
 from services.base.testhooks import kill_point
 from services.store import sql as q
 from services.store.delete_guard import DeleteGuard, DeleteLimit
-from services.store.lock import definition_lock
+from services.store.chunks import Backfill
 from services.store.plan import SyncPlan
 from services.store.preflight import plan_definition
-from services.store.runs import abandon_dead_runs, finish_run, record_progress, start_run
+from services.store.runs import finish_run, record_progress, start_run
+from services.sync.backfill_run import ChunkWindows, commit_chunks
 from services.sync.batch import Staging
 from services.sync.batch_sources import BatchSources, Windows
 from services.sync.batch_writer import BatchWriter
 from services.sync.deletes import check_ahead, check_batch, run_guard
 from services.sync.fast_path import FastPath, staging_needs_keys
+from services.sync.run_lock import run_lock
 from services.sync.watermark import compute_watermark
 
 log = logging.getLogger(__name__)
@@ -68,6 +70,7 @@ class _Run:
     run_id: int
     guard: DeleteGuard  # against deleting too much of the destination in one run
     batches_committed: int = 0
+    backfill: Backfill | None = None  # chunks in heap order instead of cursor batches
 
 
 def process_definition(
@@ -104,14 +107,22 @@ def process_definition(
     with dbs.analytics.connection() as analytics, dbs.core.connection() as core:
         analytics.autocommit = core.autocommit = True
         plan = plan_definition(job, name, definition, core=core, analytics=analytics)
-        with definition_lock(analytics, job, name):
-            abandon_dead_runs(analytics, job, name)
-            saved = load_position(analytics, job, name)
+        # Alone for an incremental run; shared with the other runners of a backfill.
+        with run_lock(core, analytics, plan) as entry:
+            saved = entry.saved
             result.position_before = result.position_after = (
                 None if saved is None else saved.to_dict()
             )
             run_id = _start_run(analytics, result, saved, command, origin)
-            run = _Run(plan, core, analytics, result, run_id, run_guard(plan, deletes))
+            run = _Run(
+                plan,
+                core,
+                analytics,
+                result,
+                run_id,
+                run_guard(plan, deletes),
+                backfill=entry.backfill,
+            )
             _run_recorded(dbs, run, saved, workers=workers, progress=progress)
     return result
 
@@ -153,9 +164,19 @@ def _run_recorded(
     result = run.result
     staging = Staging(run.plan, run.analytics, keyed=staging_needs_keys(run.plan))
     try:
-        _sync(
-            run, staging, saved, workers=workers, connect_core=dbs.connect_core, progress=progress
-        )
+        if run.backfill is not None:
+            with dbs.analytics.connection() as claims:
+                claims.autocommit = True
+                _sync_chunks(run, staging, run.backfill, claims, workers, dbs, progress)
+        else:
+            _sync(
+                run,
+                staging,
+                saved,
+                workers=workers,
+                connect_core=dbs.connect_core,
+                progress=progress,
+            )
     except BaseException as exc:
         error = _fail(dbs, run, exc)
         result.status, result.finished_at = RunStatus.FAILED, time.time()
@@ -203,6 +224,41 @@ def _sync(
     with closing(sources):  # whichever source is open when the run ends
         writer = BatchWriter(plan, core, analytics, staging, fast, sources)
         _commit_batches(run, sources, writer, saved, progress)
+
+
+def _sync_chunks(
+    run: _Run,
+    staging: Staging,
+    backfill: Backfill,
+    claims: Conn,
+    workers: int,
+    dbs: Databases,
+    progress: ProgressCallback | None,
+) -> None:
+    """This runner's share of a backfill: chunks claimed and committed until none is left."""
+    plan, core, analytics, result = run.plan, run.core, run.analytics, run.result
+    null_rows = core.execute(q.count_unexportable(plan)).fetchone()
+    result.counts.null_cursor = int(null_rows[0]) if null_rows else 0
+    fast = FastPath(plan, analytics, full_load=True, empty=backfill.into_empty)
+    windows = ChunkWindows(plan, core, claims, backfill)
+    sources = BatchSources(
+        windows,
+        fast,
+        staging,
+        workers=workers,
+        connect_core=dbs.connect_core,
+        encoding=analytics.info.encoding,
+        result=result,
+    )
+    try:
+        with closing(sources):
+            writer = BatchWriter(plan, core, analytics, staging, fast, sources)
+            commit_chunks(
+                plan, analytics, windows, sources, writer, result, run_id=run.run_id,
+                progress=progress,
+            )  # fmt: skip
+    finally:
+        windows.release_all()
 
 
 def _commit_batches(
