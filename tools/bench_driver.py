@@ -128,10 +128,15 @@ def run_tablesync(
     export = definition(mode, batch_size, source)
     gc.freeze()
     gc.enable()
+    from services.base.errors import LockHeldError
+
     with Databases(urls) as dbs:
-        result = process_definition(
-            JOB, definition_name(mode, source), export, dbs, command="bench"
-        )
+        try:
+            result = process_definition(
+                JOB, definition_name(mode, source), export, dbs, command="bench"
+            )
+        except LockHeldError:  # a second runner that came after the last chunk was taken
+            return 0
     return result.counts.read
 
 
