@@ -192,11 +192,14 @@ def test_three_runners_share_one_backfill_each_chunk_done_once(
     started = [cli.start("export-to-pg", "Events", extra_env=SLOW_CHUNKS) for _ in range(3)]
     outcomes = [finish(proc) for proc in started]
 
-    assert [o.code for o in outcomes] == [0, 0, 0], [o.stderr for o in outcomes]
+    # A runner that started after the last chunk was taken finds nothing to join: 75.
+    assert {o.code for o in outcomes} <= {0, 75} and 0 in {o.code for o in outcomes}, [
+        o.stderr for o in outcomes
+    ]
     chunks = chunks_of(dbs)
     assert all(is_done for _, is_done, _, _ in chunks)
     runs = dbs.query_analytics(RUNS, ("Events",))
-    assert len(runs) == 3 and {r[1] for r in runs} == {"succeeded"}
+    assert len(runs) >= 2 and {r[1] for r in runs} == {"succeeded"}
     # Each chunk done once: its rows were read by one runner, and the runners' reads add up.
     assert sum(r[2] for r in runs) == ROWS == sum(rows for _, _, rows, _ in chunks)
     doers = {run_id for _, _, _, run_id in chunks}
@@ -284,7 +287,8 @@ def test_rows_written_during_a_backfill_reach_analytics_through_the_hand_over(
             for _ in range(2)
         ]
         outcomes: list[CliResult] = [finish(proc) for proc in started]
-        assert [o.code for o in outcomes] == [0, 0], [o.stderr for o in outcomes]
+        codes = {o.code for o in outcomes}  # 75: came after the last chunk was taken
+        assert codes <= {0, 75} and 0 in codes, [o.stderr for o in outcomes]
     finally:
         stop.set()
         for writer in writers:

@@ -225,6 +225,27 @@ def copy_out(
     )
 
 
+def copy_next_batch(plan: SyncPlan, window: Window, *, binary: bool) -> sql.Composed:
+    """The next batch in one index range scan, read straight into COPY: the window's rows
+    (open ``upper``) in cursor order, ``batch_size`` of them, each followed by its key as
+    text, so the batch's end is its last row. Without a tie-breaker, every row tying with
+    the last one comes too (WITH TIES), so ties never straddle two batches."""
+    ties = "FETCH FIRST {limit} ROWS WITH TIES" if plan.cursor_id is None else "LIMIT {limit}"
+    query = sql.SQL(
+        "COPY (SELECT {cols}, {key_text} FROM {src} WHERE {where} ORDER BY {order} " + ties + ")"
+        " TO STDOUT{binary}"
+    )
+    return query.format(
+        cols=column_list(plan.selected),
+        key_text=_key_as_text(plan),
+        src=_source(plan),
+        where=window_predicate(plan, window),
+        order=order_by(plan),
+        limit=sql.Literal(plan.batch_size),
+        binary=sql.SQL(" (FORMAT BINARY)" if binary else ""),
+    )
+
+
 def count_unexportable(plan: SyncPlan) -> sql.Composed:
     """README guarantee 5: rows whose cursor (or tie-breaker) is NULL, which no window holds."""
     conditions = [sql.SQL("{} IS NULL").format(ident(plan.cursor.name))]

@@ -28,6 +28,7 @@ reads each with a TID range scan, sequential I/O whatever the cursor.
 from __future__ import annotations
 
 import logging
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -43,7 +44,7 @@ from services.base.testhooks import kill_point
 from services.store import chunks
 from services.store import sql as q
 from services.store.chunks import Backfill, Chunk
-from services.store.plan import SyncPlan
+from services.store.plan import CopyMode, SyncPlan
 from services.sync.watermark import compute_watermark
 
 log = logging.getLogger(__name__)
@@ -61,6 +62,11 @@ _HEAP_SQL = """
 SELECT pg_relation_size(%(table)s::regclass) / current_setting('block_size')::bigint,
        current_setting('block_size')::bigint, current_setting('server_version_num')::int
 """
+# The planner's rows per heap block (NULL before the first ANALYZE or VACUUM).
+_ROWS_PER_BLOCK_SQL = (
+    "SELECT reltuples / nullif(relpages, 0) FROM pg_class WHERE oid = %(table)s::regclass"
+    " AND reltuples > 0"
+)
 
 
 def why_not_backfill(plan: SyncPlan, core: Conn) -> str | None:
@@ -80,11 +86,31 @@ def why_not_backfill(plan: SyncPlan, core: Conn) -> str | None:
     return None
 
 
-def chunk_pages(block_size: int, environ: Mapping[str, str] | None = None) -> int:
-    """Heap blocks per chunk: TABLESYNC_BACKFILL_CHUNK_PAGES, else BACKFILL_CHUNK_BYTES' worth."""
+def chunk_pages(
+    block_size: int,
+    environ: Mapping[str, str] | None = None,
+    *,
+    rows_per_block: float | None = None,
+    batch_size: int | None = None,
+) -> int:
+    """Heap blocks per chunk: TABLESYNC_BACKFILL_CHUNK_PAGES, else BACKFILL_CHUNK_BYTES' worth,
+    or with a transform (``batch_size`` given) about a batch's rows: a transform worker
+    holds its whole chunk, encoded, until the runner takes it."""
     default = max(1, BACKFILL_CHUNK_BYTES // block_size)
+    if batch_size is not None and rows_per_block:
+        default = min(default, max(1, math.ceil(batch_size / rows_per_block)))
     pages = env_count(os.environ if environ is None else environ, CHUNK_PAGES_VARIABLE, default)
     return max(1, pages)
+
+
+def planned_chunk_pages(core: Conn, plan: SyncPlan, block_size: int) -> int:
+    """``chunk_pages`` for ``plan``: sized by rows with a transform, by bytes without."""
+    if plan.mode is not CopyMode.PYTHON:
+        return chunk_pages(block_size)
+    table = q.ident(plan.source.schema, plan.source.name).as_string(core)
+    row = core.execute(_ROWS_PER_BLOCK_SQL, {"table": table}).fetchone()
+    per_block = float(row[0]) if row and row[0] else None
+    return chunk_pages(block_size, rows_per_block=per_block, batch_size=plan.batch_size)
 
 
 def handover_position(core: Conn, plan: SyncPlan, watermark: Watermark) -> Position | None:
@@ -165,7 +191,7 @@ def next_chunk_plan(
         )
     if saved is not None or why_not_backfill(plan, core) is not None:
         return None
-    per_chunk = chunk_pages(block_size)
+    per_chunk = planned_chunk_pages(core, plan, block_size)
     total = max(1, -(-pages // per_chunk))
     return ChunkPlan(False, pages, per_chunk, total, 0, 0, block_size)
 
@@ -182,7 +208,7 @@ def plan_backfill(core: Conn, analytics: Conn, plan: SyncPlan) -> Backfill | Non
     if handover is None:
         return None
     pages, block_size = heap_blocks(core, plan)
-    per_chunk = chunk_pages(block_size)
+    per_chunk = planned_chunk_pages(core, plan, block_size)
     empty = analytics.execute(q.destination_is_empty(plan)).fetchone()
     backfill = Backfill(
         job=plan.job,

@@ -41,11 +41,15 @@ class Batch:
     window: q.Window
     blocks: Iterator[bytes] | None = None  # the prefetch thread's COPY data, read once
     encoded: EncodedBatch | None = None  # a transform worker's output
+    # A keyset batch (services/sync/keyset.py) learns its end from its last row: known
+    # once ``blocks`` are read.
+    ends: Callable[[], Position | None] | None = None
 
     @property
     def through(self) -> Position:
-        assert self.window.upper is not None  # a batch's window always has its end
-        return self.window.upper
+        end = self.window.upper if self.ends is None else self.ends()
+        assert end is not None  # a batch's window always has its end, once read
+        return end
 
     def read_again(self) -> Batch:
         """The batch without what its source read: the writer reads it from core."""
@@ -57,11 +61,14 @@ class Batch:
         pages = self.window.pages
         if pages is not None:
             return {"blocks": [pages.first, pages.end]}
-        after = self.window.lower
-        return {
-            "after": None if after is None else after.to_dict(),
-            "through": self.through.to_dict(),
-        }
+        after, upper, mark = self.window.lower, self.window.upper, self.window.watermark
+        edges: dict[str, Any] = {"after": None if after is None else after.to_dict()}
+        if upper is None:  # a keyset batch not read yet: its rows up to the watermark
+            edges["through"] = None
+            edges["watermark"] = {"value": mark.value, "inclusive": mark.inclusive}
+        else:
+            edges["through"] = upper.to_dict()
+        return edges
 
 
 class WindowSource(Protocol):
@@ -119,6 +126,16 @@ def prefetched_batches(
     with prefetcher:
         for window, blocks in prefetcher:
             yield Batch(window, blocks=blocks)
+
+
+def keyset_batches(windows: Windows, start: Position | None) -> Source:
+    """Batches of one query each, read by the prefetch thread; each ends at its last row."""
+    from services.sync.keyset import KeysetPrefetcher
+
+    prefetcher = KeysetPrefetcher(windows.plan, windows.core, start, windows.watermark)
+    with prefetcher:
+        for window, blocks in prefetcher:
+            yield Batch(window, blocks=blocks, ends=lambda: prefetcher.last_end)
 
 
 @dataclass(frozen=True)
@@ -224,6 +241,9 @@ class BatchSources:
                 self._workers, self._connect_core, fast, columns, self._encoding
             )
             return transformed_batches(self._windows, position, settings, self._result)
+        staged = self._staging.keyed and not self._fast.on
+        if kind == "prefetched" and staged and isinstance(self._windows, Windows):
+            return keyset_batches(self._windows, position)  # one query each: keyset.py
         if kind == "prefetched":
             with_key_text = self._staging.keyed and not self._fast.on
             return prefetched_batches(self._windows, position, with_key_text=with_key_text)

@@ -13,13 +13,15 @@ from __future__ import annotations
 import os
 import queue
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from types import TracebackType
 from typing import Any
 
 import psycopg
+from psycopg.abc import Buffer
 
 from services.base.constants import COPY_BLOCK_BYTES
+from services.base.position import Position
 from services.base.testhooks import KILL_AT_VARIABLE, kill_point
 from services.store import sql as q
 from services.store.plan import CopyMode, SyncPlan
@@ -63,6 +65,7 @@ class Prefetcher:
         self._slots = threading.Semaphore(2)
         self._thread = threading.Thread(target=self._read_all, name="tablesync-prefetch")
         self._armed = bool(os.environ.get(KILL_AT_VARIABLE))  # kill_point is dear per row
+        self.last_end: Position | None = None
 
     def __enter__(self) -> Prefetcher:
         self._thread.start()
@@ -102,6 +105,7 @@ class Prefetcher:
                 for _ in range(rows):
                     kill_point("copy")
             yield data
+        self.last_end = item[1]  # the batch's end, when only its rows told (keyset.py)
 
     def _take(self) -> tuple[str, Any]:
         """The thread's next item; its error, raised here unchanged."""
@@ -128,6 +132,11 @@ class Prefetcher:
                 raise _Stopped
         return True
 
+    def _is_row(self, chunk: Buffer) -> bool:
+        """Whether a COPY message announces the batch; here any message does (a window
+        known to hold rows), in keyset.py only one holding a row."""
+        return True
+
     def _read_all(self) -> None:
         window = None
         try:
@@ -145,18 +154,32 @@ class Prefetcher:
                 return
 
     def _read_batch(self, window: q.Window) -> None:
-        block, rows = bytearray(), 0
         binary = self._plan.mode is CopyMode.BINARY
         query = q.copy_out(self._plan, window, binary=binary, with_key_text=self._with_key_text)
         with self._core.cursor() as reader, reader.copy(query) as out:
-            for chunk in out:
-                block += chunk
-                rows += 1
-                if self._armed:
-                    kill_point("read")
-                if len(block) >= COPY_BLOCK_BYTES:
-                    self._put(("block", (block, rows)))
-                    block, rows = bytearray(), 0
+            for _ in self._stream(out, window, announced=True):
+                pass
+
+    def _stream(
+        self, out: Iterable[Buffer], window: q.Window, *, announced: bool = False
+    ) -> Iterator[Buffer]:
+        """Hand ``out``'s rows to the consumer in blocks, yielding each row on the way;
+        the batch (``window``) is announced at its first row unless it already was."""
+        block, rows = bytearray(), 0
+        for chunk in out:
+            if not (announced or self._is_row(chunk)):  # binary COPY's end, no row before
+                continue
+            if not announced:
+                self._put(("batch", window))
+                announced = True
+            block += chunk
+            rows += 1
+            if self._armed:
+                kill_point("read")
+            if len(block) >= COPY_BLOCK_BYTES:
+                self._put(("block", (block, rows)))
+                block, rows = bytearray(), 0
+            yield chunk
         if block:
             self._put(("block", (block, rows)))
 

@@ -36,9 +36,9 @@ from services.base.results import RunResult
 from services.base.settings import DEFAULT_ORIGIN
 from services.base.testhooks import kill_point
 from services.store import sql as q
-from services.store.delete_guard import DeleteGuard, DeleteLimit
 from services.store.chunks import Backfill
-from services.store.plan import SyncPlan
+from services.store.delete_guard import DeleteGuard, DeleteLimit
+from services.store.plan import CopyMode, SyncPlan
 from services.store.preflight import plan_definition
 from services.store.runs import finish_run, record_progress, start_run
 from services.sync.backfill_run import ChunkWindows, commit_chunks
@@ -162,7 +162,10 @@ def _run_recorded(
 ) -> None:
     """The run, and its end in its run record whatever happens; a failure is raised."""
     result = run.result
-    staging = Staging(run.plan, run.analytics, keyed=staging_needs_keys(run.plan))
+    # An incremental run without a transform reads each batch in one query, whose rows
+    # carry their key as text (services/sync/keyset.py): staging keeps it.
+    keyset = saved is not None and run.plan.mode is not CopyMode.PYTHON
+    staging = Staging(run.plan, run.analytics, keyed=keyset or staging_needs_keys(run.plan))
     try:
         if run.backfill is not None:
             with dbs.analytics.connection() as claims:
@@ -272,7 +275,6 @@ def _commit_batches(
     plan, analytics, result = run.plan, run.analytics, run.result
     position = saved
     while (batch := sources.next(position)) is not None:
-        _check_moved(plan, position, batch.through)
         result.failed_batch = batch.edges()
         with analytics.transaction():
             counts = writer.write(batch)
@@ -285,6 +287,7 @@ def _commit_batches(
                     deleted=result.counts.deleted,
                 )
             result.counts.add(counts)
+            _check_moved(plan, position, batch.through)  # a keyset batch's end: once written
             save_position(analytics, plan.job, plan.name, batch.through)
             record_progress(analytics, run.run_id, result.counts, batch.through)
             kill_point("commit")

@@ -51,8 +51,8 @@ from services.base.testhooks import mark_worker
 from services.store import sql as q
 from services.store.plan import SyncPlan
 from services.sync.batch import RowSink, StagedBatch, transform_window
-from services.sync.transform_output import check_transform_columns, output_types
 from services.sync.prefetch import NextWindow
+from services.sync.transform_output import check_transform_columns, output_types
 
 if TYPE_CHECKING:  # multiprocessing itself is imported when workers start: most runs never do
     from multiprocessing.connection import Connection
