@@ -95,9 +95,10 @@ def wait_for_dead_sessions(dbs: TestDatabases) -> None:
 def test_a_first_load_is_a_backfill_in_heap_order_chunks(dbs: TestDatabases, cli: Cli) -> None:
     fill(dbs, ROWS)
 
-    done = cli.sync("Events")
+    done = cli.sync("Events", extra_env={"TABLESYNC_PROGRESS_EVERY_S": "0"})
 
     assert done.code == 0, done.stderr
+    assert ", backfill chunks 1/" in done.stderr  # the progress lines count chunks
     chunks = chunks_of(dbs)
     assert len(chunks) >= 10
     assert all(is_done for _, is_done, _, _ in chunks)
@@ -350,6 +351,8 @@ def test_chunks_feed_the_transform_workers(dbs: TestDatabases, cli: Cli) -> None
     assert done.code == 0, done.stderr
     (result,) = json.loads(done.stdout)
     assert result["transform_workers"] == 2
+    assert result["chunks"]["done"] == result["chunks"]["total"] >= 10
+    assert result["chunks"]["rows"] == ROWS
     assert all(is_done for _, is_done, _, _ in chunks_of(dbs, "EventsT"))
     core = events_in(dbs, "core")
     assert {r[0]: r[1] for r in dbs.query_analytics(TRANSFORMED_SUMS)} == core

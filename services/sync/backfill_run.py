@@ -126,6 +126,9 @@ def commit_chunks(
         kill_point("committed")
         windows.release(chunk)
         result.failed_batch = None
+        done = chunks.progress(analytics, plan.job, plan.name)
+        if done is not None:
+            result.chunks = {"done": done.done, "total": done.total, "rows": done.rows}
         if handed is not None:
             result.position_after = handed.to_dict()
         if progress is not None:
