@@ -272,17 +272,21 @@ def row_at(plan: SyncPlan, window: Window, offset: int) -> sql.Composed:
 
 
 def create_staging(
-    plan: SyncPlan, columns: list[str], *, keyed: bool = True, deletes: bool = False
+    plan: SyncPlan,
+    columns: list[str],
+    *,
+    keyed: bool = True,
+    deletes: bool = False,
+    ordinal: bool = True,
 ) -> sql.Composed:
     """A session-local staging table with the destination's types for ``columns``;
-    ``keyed`` adds each row's key as text and its order of arrival, ``deletes`` whether
-    the row deletes its key (DELETED)."""
+    ``keyed`` adds each row's key as text and (``ordinal``) its order of arrival,
+    ``deletes`` whether the row deletes its key (DELETED)."""
     added = []
     if keyed:
-        added += [
-            "ADD COLUMN {row_cursor} text, ADD COLUMN {row_id} text,"
-            " ADD COLUMN {ordinal} bigint GENERATED ALWAYS AS IDENTITY"
-        ]
+        added += ["ADD COLUMN {row_cursor} text, ADD COLUMN {row_id} text"]
+        if ordinal:
+            added += ["ADD COLUMN {ordinal} bigint GENERATED ALWAYS AS IDENTITY"]
     if deletes:
         added += ["ADD COLUMN {deleted} boolean NOT NULL DEFAULT false"]
     alter = f"; ALTER TABLE {{staging}} {', '.join(added)}" if added else ""

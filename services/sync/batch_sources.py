@@ -198,6 +198,8 @@ class BatchSources:
         self._connect_core, self._encoding, self._result = connect_core, encoding, result
         self._open: tuple[Kind, Source] | None = None
         self._handed_out = False
+        # Rows then end with their flag, after the key text a keyset batch ends on.
+        self._soft_deletes = windows.plan.definition.source.soft_delete is not None
 
     def next(self, position: Position | None) -> Batch | None:
         """The batch after ``position`` (which a source opened now starts from); None: done."""
@@ -241,7 +243,7 @@ class BatchSources:
                 self._workers, self._connect_core, fast, columns, self._encoding
             )
             return transformed_batches(self._windows, position, settings, self._result)
-        staged = self._staging.keyed and not self._fast.on
+        staged = self._staging.keyed and not self._fast.on and not self._soft_deletes
         if kind == "prefetched" and staged and isinstance(self._windows, Windows):
             return keyset_batches(self._windows, position)  # one query each: keyset.py
         if kind == "prefetched":

@@ -164,8 +164,10 @@ def _run_recorded(
     result = run.result
     # An incremental run without a transform reads each batch in one query, whose rows
     # carry their key as text (services/sync/keyset.py): staging keeps it.
-    keyset = saved is not None and run.plan.mode is not CopyMode.PYTHON
-    staging = Staging(run.plan, run.analytics, keyed=keyset or staging_needs_keys(run.plan))
+    keyset = saved is not None and keyset_batches_allowed(run.plan)
+    needs_keys = staging_needs_keys(run.plan)
+    ordinal = needs_keys or q.can_delete(run.plan)
+    staging = Staging(run.plan, run.analytics, keyed=keyset or needs_keys, ordinal=ordinal)
     try:
         if run.backfill is not None:
             with dbs.analytics.connection() as claims:
@@ -262,6 +264,12 @@ def _sync_chunks(
             )  # fmt: skip
     finally:
         windows.release_all()
+
+
+def keyset_batches_allowed(plan: SyncPlan) -> bool:
+    """One-query batches (services/sync/keyset.py): without a transform, and without soft
+    deletes, whose flag would follow the key text the batch's end is read from."""
+    return plan.mode is not CopyMode.PYTHON and plan.definition.source.soft_delete is None
 
 
 def _commit_batches(
