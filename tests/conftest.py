@@ -122,3 +122,11 @@ def debug_log(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
     """caplog with the engine's debug lines (which path each batch took)."""
     caplog.set_level(logging.DEBUG, logger="services")
     return caplog
+
+
+@pytest.fixture
+def cursor_order_first_loads(monkeypatch: pytest.MonkeyPatch) -> None:
+    """First loads read in cursor order, batch by batch (TABLESYNC_BACKFILL=off), for the
+    modules that test batch semantics on a first load; backfills, the default for first
+    loads, are tests/test_backfill.py."""
+    monkeypatch.setenv("TABLESYNC_BACKFILL", "off")

@@ -31,6 +31,9 @@ from faultkit import (
 from faultproxy import FaultProxy
 
 ROWS, BATCH = 14, 5  # batches p1-p5, p6-p10, p11-p14: the bad row p12 is in batch 3
+# First loads here read in cursor order, batch by batch: this module tests batches.
+pytestmark = pytest.mark.usefixtures("cursor_order_first_loads")
+
 GOOD_ROWS = 10
 
 

@@ -22,6 +22,7 @@ MEASURES = (
     bench.PSQL,
     bench.RAW,
     bench.FULL,
+    bench.SHARED,
     bench.TRANSFORM,
     bench.HAND_FULL,
     bench.INCREMENTAL,
@@ -79,13 +80,16 @@ def test_bench_runs_every_measure_and_every_destination_equals_its_source(
         on = f"[{table}] "
         assert rows_of(done.stdout, on + bench.PSQL) == ROWS
         assert rows_of(done.stdout, on + bench.FULL) == ROWS
+        assert rows_of(done.stdout, on + bench.SHARED) == ROWS  # the two runners' rows add up
         assert rows_of(done.stdout, on + bench.TRANSFORM) == ROWS
         # 1% of the rows updated and 1% inserted, read once by each side.
         assert rows_of(done.stdout, on + bench.INCREMENTAL) == 2 * ROWS // 100
         assert rows_of(done.stdout, on + bench.HAND) == 2 * ROWS // 100
         assert rows_of(done.stdout, on + bench.IDLE) == 0
         assert runs_and_rows(done.stdout, on + bench.INCREMENTAL)[0] == 5
-    # Per table: psql, psycopg, copy, transform, hand full loads and nothing new (6), and
-    # each of the 5 incremental rounds (at least 5 even with BENCH_REPEATS=1) checks both
-    # sides (10); plus the 2 loads at rows/10 on the random table.
-    assert "destination equals source after every run (34 checks passed)" in done.stdout
+    # Per table: psql, psycopg, copy, shared, transform, hand full loads and nothing new
+    # (7), and each of the 5 incremental rounds (at least 5 even with BENCH_REPEATS=1)
+    # checks both sides (10); plus the 2 loads at rows/10 on the random table and the
+    # 2 of the one-row table holding a 20 MB jsonb.
+    assert "destination equals source after every run (38 checks passed)" in done.stdout
+    assert "target one 20 MB jsonb, transform" in done.stdout

@@ -73,7 +73,8 @@ def too_long(seeded: TestDatabases) -> TestDatabases:
 def test_a_failing_row_exits_1_with_one_error_line_and_no_traceback(
     too_long: TestDatabases, env: dict[str, str], tmp_path: Path
 ) -> None:
-    env = {**env, "TABLESYNC_FAILURES_DIR": str(tmp_path)}
+    # In cursor order, so that the first failing row is the one in cursor order.
+    env = {**env, "TABLESYNC_FAILURES_DIR": str(tmp_path), "TABLESYNC_BACKFILL": "off"}
     first = too_long.query_core(
         """SELECT "finishedAt"::text, id::text FROM "ImportJob" WHERE "finishedAt" IS NOT NULL
            AND length(source) > 3 ORDER BY "finishedAt", id LIMIT 1"""

@@ -67,7 +67,9 @@ def demo(pg_server: PgServer, tmp_path_factory: pytest.TempPathFactory) -> Itera
         insert_events(dbs, SLOW_ROWS)
         dbs.query_core("INSERT INTO bad_events (payload) VALUES ('fine'), ('boom')")
         assert cli.sync(XSS_NAME).code == 1
-        slow = {"TEST_ROW_DELAY_S": "0.06", "TEST_BATCH_SIZE": "5"}
+        # Batches of 5 in cursor order, so progress moves batch by batch (a backfill
+        # of these 40 rows would be one chunk).
+        slow = {"TEST_ROW_DELAY_S": "0.06", "TEST_BATCH_SIZE": "5", "TABLESYNC_BACKFILL": "off"}
         with serving(cli, token=TOKEN, extra_env=slow) as console:
             yield console
         dbs.close()

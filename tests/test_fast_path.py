@@ -17,6 +17,9 @@ from synctools import counts_of, definition, on_both, position, sync
 
 from services.base.errors import RowError
 
+# First loads here read in cursor order, batch by batch: this module tests batches.
+pytestmark = pytest.mark.usefixtures("cursor_order_first_loads")
+
 TS = "2026-01-01 00:00:00+00"
 COPIED = "fast path: "
 OFF = "fast path off"

@@ -10,6 +10,9 @@ import pytest
 from dbtools import TestDatabases, finish, run_cli, start_cli
 from faultkit import EVENTS_ANALYTICS, JOB, create_events, events_in, fault_env, insert_events
 
+# First loads here read in cursor order, batch by batch: this module tests batches.
+pytestmark = pytest.mark.usefixtures("cursor_order_first_loads")
+
 WAIT_FOR_FILE_S = 60.0
 
 

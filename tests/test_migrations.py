@@ -9,7 +9,12 @@ import psycopg
 import pytest
 from dbtools import MIGRATIONS_DIR, query, run_dbmate
 
-RUNNER_TABLES = {("tablesync", "positions"), ("tablesync", "runs")}
+RUNNER_TABLES = {
+    ("tablesync", "positions"),
+    ("tablesync", "runs"),
+    ("tablesync", "backfills"),
+    ("tablesync", "backfill_chunks"),
+}
 DESTINATION_TABLES = {("analytics_raw", "stat_event"), ("analytics_raw", "import_job")}
 
 
@@ -185,3 +190,34 @@ def test_a_database_of_the_first_release_upgrades_with_its_positions_and_runs(
         "INSERT INTO tablesync.runs (job, definition, status, resumes)"
         " VALUES ('export-to-pg', 'StatEvent', 'cancelled', 2)",
     )
+    # The backfill tables (20261201000003) arrive empty, with the columns the runner uses.
+    assert _columns(empty_database, "backfill_chunks") >= {
+        "job",
+        "definition",
+        "chunk",
+        "first_page",
+        "end_page",
+        "done_at",
+        "rows_read",
+        "run_id",
+    }
+    assert _columns(empty_database, "backfills") >= {
+        "handover_value",
+        "handover_id",
+        "source_pages",
+        "chunk_pages",
+        "chunks_total",
+        "into_empty",
+        "finished_at",
+    }
+    assert query(empty_database, "SELECT count(*) FROM tablesync.backfills") == [(0,)]
+
+
+def _columns(url: str, table: str) -> set[str]:
+    rows = query(
+        url,
+        "SELECT column_name FROM information_schema.columns"
+        " WHERE table_schema = 'tablesync' AND table_name = %s",
+        (table,),
+    )
+    return {name for (name,) in rows}

@@ -25,6 +25,9 @@ import pytest
 from dbtools import CliResult, TestDatabases, finish, run_cli, start_cli
 from faultkit import JOB, create_events, events_in, fault_env, insert_events
 
+# First loads here read in cursor order, batch by batch: this module tests batches.
+pytestmark = pytest.mark.usefixtures("cursor_order_first_loads")
+
 
 def _wait_until(check: Any, what: str) -> None:
     deadline = time.monotonic() + 60

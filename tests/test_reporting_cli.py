@@ -19,6 +19,9 @@ from faultkit import JOB, insert_events
 from runtools import PASSWORD, counts, runs, secret_env
 from slack_server import SlackServer, free_port, serve_slack
 
+# First loads here read in cursor order, batch by batch: this module tests batches.
+pytestmark = pytest.mark.usefixtures("cursor_order_first_loads")
+
 ROWS = 25
 
 

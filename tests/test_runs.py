@@ -21,6 +21,9 @@ from runtools import PASSWORD, counts, runs, secret_env
 
 from services.store.runs import ABANDONED_TEXT
 
+# First loads here read in cursor order, batch by batch: this module tests batches.
+pytestmark = pytest.mark.usefixtures("cursor_order_first_loads")
+
 WAIT_S = 60.0
 
 

@@ -163,6 +163,7 @@ def test_json_shape(seeded: TestDatabases, env: dict[str, str], run_cli: RunCli)
     assert set(row) == {
         "job", "definition", "cursor", "last_run", "position", "core_newest", "pending_rows",
         "pending_counted", "lag_s", "lag_value", "lag", "stale", "stale_reason", "problem",
+        "backfill",
     }  # fmt: skip
     assert row["cursor"] == {"field": "finishedAt", "id_field": "id", "kind": "timestamp"}
     assert set(row["last_run"]) == {

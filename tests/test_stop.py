@@ -41,6 +41,8 @@ from slack_server import SlackServer, serve_slack
 ROWS = 60  # in batches of 10 (tests/definitions/stop.py): row p35 is in batch 4
 STOP_TIMEOUT_S = 5.0
 SIGNALS: list[signal.Signals] = [signal.SIGTERM, signal.SIGINT]
+# Stops between cursor batches; a backfill stopped between chunks is tests/test_backfill.py.
+pytestmark = pytest.mark.usefixtures("cursor_order_first_loads")
 
 
 SLOW_COMMIT = """

@@ -25,6 +25,9 @@ from services.base.errors import ConfigurationError
 from services.base.settings import DatabaseUrls
 from services.base.timeouts import Timeouts
 
+# The kill points count cursor batches of a first load.
+pytestmark = pytest.mark.usefixtures("cursor_order_first_loads")
+
 
 def test_every_connection_carries_the_bounds(dbs: TestDatabases) -> None:
     urls = DatabaseUrls(core=dbs.core_url, analytics=dbs.analytics_url)

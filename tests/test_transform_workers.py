@@ -34,6 +34,7 @@ from services.sync.transform_workers import (
 # naive encoders: quotes, tabs, newlines and backslashes in text, NULLs,
 # jsonb numbers no float can hold, numeric digits, arrays, bytea, and an
 # enum, which has no binary dumper and so makes the batch text COPY.
+
 TYPED_TABLE = """
 CREATE TABLE typed (
     id int PRIMARY KEY,
@@ -68,7 +69,8 @@ FROM generate_series(1, %s) g
 ROWS, BATCH = 120, 7
 
 
-pytestmark = pytest.mark.usefixtures("failures_in_tmp")
+# First loads here read in cursor order, batch by batch: this module tests batches.
+pytestmark = pytest.mark.usefixtures("failures_in_tmp", "cursor_order_first_loads")
 
 
 def _workers(monkeypatch: pytest.MonkeyPatch, count: int) -> None:

@@ -21,6 +21,9 @@ from dbtools import TestDatabases, run_cli
 from faultkit import JOB, create_events, events_in, fault_env, insert_events
 from psycopg import sql
 
+# First loads here read in cursor order, batch by batch: this module tests batches.
+pytestmark = pytest.mark.usefixtures("cursor_order_first_loads")
+
 
 @pytest.fixture
 def env(dbs: TestDatabases, tmp_path: Path) -> dict[str, str]:

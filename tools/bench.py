@@ -30,6 +30,7 @@ from typing import Any
 import psycopg
 
 from services.base.constants import DEFAULT_BATCH_SIZE
+from tools.bench_big import BIG_VALUE_MIB, big_value_cost
 from tools.bench_data import (
     ANALYTICS_TABLES_SQL,
     BENCH_SCHEMA,
@@ -54,6 +55,7 @@ TRANSFORM = "3. tablesync full load, Python transform"
 HAND_FULL = "hand-written loop, full load (reference)"
 INCREMENTAL = "4. tablesync incremental (2% moved)"
 HAND = "4r. hand-written COPY+upsert loop, same rows"
+SHARED = "2s. tablesync full load, two runners sharing it"
 IDLE = "5. tablesync run that finds nothing"
 BARE = "5r. bare Python: connect both, one query"
 
@@ -116,21 +118,33 @@ class Bench:
 
     def run(self, mode: str, source: SourceTable, *args: str) -> Sample:
         """Run one driver process; its wall time from spawn to exit, its own peak RSS."""
+        return self.run_together(1, mode, source, *args)
+
+    def run_together(self, count: int, mode: str, source: SourceTable, *args: str) -> Sample:
+        """``count`` driver processes at once: wall time from the first spawn to the last
+        exit, their rows summed, the largest peak RSS."""
         env = {**os.environ, "BENCH_CORE_URL": self.core_url}
         env["BENCH_ANALYTICS_URL"] = self.analytics_url
         command = [sys.executable, "-m", "tools.bench_driver", mode, "--table", source.key]
         command += ["--batch-size", str(self.batch_size), *args]
         started = time.perf_counter()
-        done = subprocess.run(command, env=env, cwd=REPO_ROOT, capture_output=True, text=True)
+        procs = [
+            subprocess.Popen(command, env=env, cwd=REPO_ROOT, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+            for _ in range(count)
+        ]  # fmt: skip
+        outputs = [proc.communicate() for proc in procs]
         wall_s = time.perf_counter() - started
-        if done.returncode != 0:
-            raise SystemExit(f"error: bench_driver {mode} failed:\n{done.stdout}{done.stderr}")
-        out = json.loads(done.stdout.strip().splitlines()[-1])
+        samples = []
+        for proc, (stdout, stderr) in zip(procs, outputs, strict=True):
+            if proc.returncode != 0:
+                raise SystemExit(f"error: bench_driver {mode} failed:\n{stdout}{stderr}")
+            samples.append(json.loads(stdout.strip().splitlines()[-1]))
         return Sample(
-            rows=int(out["rows"]),
+            rows=sum(int(out["rows"]) for out in samples),
             wall_s=wall_s,
-            peak_rss_kib=int(out["peak_rss_kib"]),
-            workers_peak_rss_kib=int(out.get("workers_peak_rss_kib", 0)),
+            peak_rss_kib=max(int(out["peak_rss_kib"]) for out in samples),
+            workers_peak_rss_kib=max(int(out.get("workers_peak_rss_kib", 0)) for out in samples),
         )
 
     def record(self, source: SourceTable, name: str, sample: Sample) -> Sample:
@@ -196,11 +210,14 @@ class Bench:
 # -- the measures ---------------------------------------------------------------
 
 
-def full_loads(bench: Bench, source: SourceTable, mode: str, name: str) -> None:
-    """``repeats`` full loads of ``mode`` from an empty destination, each checked."""
+def full_loads(
+    bench: Bench, source: SourceTable, mode: str, name: str, *, runners: int = 1
+) -> None:
+    """``repeats`` full loads of ``mode`` from an empty destination, each checked;
+    ``runners`` processes at once share each load (a backfill's chunks)."""
     for _ in range(bench.repeats):
         bench.reset(mode, source)
-        bench.record(source, name, bench.run(mode, source))
+        bench.record(source, name, bench.run_together(runners, mode, source))
         bench.check(mode, source)
 
 
@@ -258,6 +275,8 @@ def measure_table(bench: Bench, source: SourceTable) -> None:
     full_loads(bench, source, "raw", RAW)
     say(f"[{source.key}] 2. tablesync full load, no transform")
     full_loads(bench, source, "copy", FULL)
+    say(f"[{source.key}] 2s. tablesync full load, two runners sharing one backfill")
+    full_loads(bench, source, "copy", SHARED, runners=2)
     say(f"[{source.key}] 3. tablesync full load, Python transform")
     full_loads(bench, source, "transform", TRANSFORM)
     say(f"[{source.key}] 4. incremental")  # the copy destination is in step after measure 2
@@ -332,10 +351,12 @@ def targets(bench: Bench, source: SourceTable, small: dict[str, float]) -> list[
         "transform": transform.median_rate() / limit,
         "incremental": m(INCREMENTAL).median_wall() / m(HAND).median_wall(),
         "idle": m(IDLE).median_wall() / m(BARE).median_wall(),
+        "shared": full.median_wall() / m(SHARED).median_wall(),
     }
     found = [
         ("full load, no transform: rows/s vs psql", ratios["full"], ">= 0.8", 0.8, True),
         ("full load, transform: rows/s vs psql", ratios["transform"], ">= 0.4", 0.4, True),
+        ("two runners sharing: speed-up over one", ratios["shared"], "> 1.0", 1.0, True),
         ("incremental: wall vs hand-written loop", ratios["incremental"], "<= 1.0", 1.0, False),
         ("nothing new: wall vs bare connect+query", ratios["idle"], "<= 2.0", 2.0, False),
         ("peak RSS at full size, MiB (max of all)", max(big.values()), "<= 100", 100.0, False),
@@ -438,7 +459,15 @@ def bench_on(core_url: str, analytics_url: str) -> int:
     say(f"server: {server_settings(core_url)}")
     prepare(core_url, analytics_url, bench.sources)
     small = measure(bench)
+    say("one 20 MB jsonb value")
+    idle = bench.measured(target_source(bench), IDLE).peak_rss_mib()
+    big = big_value_cost(bench, idle)
     holds = report(bench, small)
+    for mode, mib in big.items():
+        ok = mib <= 3 * BIG_VALUE_MIB
+        holds = holds and ok
+        line = f"target one {BIG_VALUE_MIB} MB jsonb, {mode}: MiB over a run with no rows"
+        print(f"{line:<51} {mib:>7.2f} <= {3 * BIG_VALUE_MIB:<4} {'holds' if ok else 'MISSED'}")
     print(f"targets: {'all hold' if holds else 'some MISSED (see above)'}; load {machine()}")
     return 0
 

@@ -66,6 +66,8 @@ class SourceTable:
 SOURCES = {
     "ordered": SourceTable("ordered", "bench_event", 10, scattered=False),
     "random": SourceTable("random", "bench_event_random", 20, scattered=True),
+    # One row whose jsonb holds a 20 MB value (tools/bench_big.py): what one value costs.
+    "big": SourceTable("big", "bench_event_big", 1, scattered=False),
 }
 
 _CORE_TABLE_SQL = """

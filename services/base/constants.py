@@ -23,6 +23,9 @@ DEFAULT_BATCH_SIZE = 10_000
 MAX_JOBS = 32
 # Bytes handed to a staging COPY per write (below psycopg's 128 KiB split size).
 COPY_BLOCK_BYTES = 64 * 1024
+# A backfill chunk's share of the source heap (services/sync/backfill.py); the
+# block count is this over the server's block size.
+BACKFILL_CHUNK_BYTES = 32 * 1024 * 1024
 # Read batch n+1 from core while batch n is written (no-transform runs only).
 PREFETCH = True
 DEFAULT_SOURCE_SCHEMA = "public"

@@ -56,6 +56,9 @@ class RunResult:
     transform_workers: int = 0
     # Times the run reconnected after a lost connection (services/sync/resume.py).
     resumes: int = 0
+    # A backfill's progress over all its runners (services/sync/backfill_run.py):
+    # {"done": chunks done, "total": chunks, "rows": rows those chunks read}.
+    chunks: dict[str, int] | None = None
     # Column names of the cursor, so people read updatedAt=... rather than value=...
     cursor_field: str = "value"
     id_field: str | None = None

@@ -6,13 +6,19 @@ tests/test_crash.py), ``kill_point`` is one dict lookup and does nothing.
 Phases: ``read`` (a source row or chunk read), ``transform`` (a row
 transformed), ``copy`` (a row or chunk written to staging), ``upsert``
 (the batch's upsert ran, not committed), ``commit`` (position saved, not
-committed), ``committed`` (the batch's transaction committed).
+committed), ``committed`` (the batch's transaction committed). Backfills
+(services/sync/backfill.py) add ``plan`` (chunks stored, not committed),
+``chunk_done`` (a chunk marked done, not committed) and ``handover`` (the
+last chunk's hand-over position saved, not committed).
 
 ``TABLESYNC_TEST_KILL_WITH`` picks what happens there instead of SIGKILL:
 ``SIGTERM`` or ``SIGINT`` (sent to the runner, as a scheduler or Ctrl-C would:
 tests/test_stop.py), or ``fault:<host>:<port>``, which asks the test's fault
 proxy listening there (tests/faultproxy.py) to fail its connections, and
 waits until it has (tests/test_faults.py).
+
+``TABLESYNC_TEST_DELAY="phase:seconds"`` makes ``delay_point(phase)`` sleep,
+so a test can keep a backfill's chunks in flight while other runners join.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from collections import Counter
 
 KILL_AT_VARIABLE = "TABLESYNC_TEST_KILL_AT"
 KILL_WITH_VARIABLE = "TABLESYNC_TEST_KILL_WITH"
+DELAY_VARIABLE = "TABLESYNC_TEST_DELAY"
 _GOES_ON_S = 0.5
 _reached: Counter[str] = Counter()
 # In a transform worker (services/sync/transform_workers.py) the run is its parent:
@@ -68,3 +75,13 @@ def _ask_for_fault(address: str) -> None:
     with socket.create_connection((host, int(port)), timeout=10) as control:
         control.sendall(b"fault\n")
         control.recv(16)  # the proxy answers once the fault is done
+
+
+def delay_point(phase: str) -> None:
+    """Test-only: sleep as long as TABLESYNC_TEST_DELAY says when ``phase`` is reached."""
+    target = os.environ.get(DELAY_VARIABLE)
+    if not target:
+        return
+    name, _, seconds = target.partition(":")
+    if name == phase:
+        time.sleep(float(seconds or "0"))

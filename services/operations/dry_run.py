@@ -13,6 +13,7 @@ from services.store import sql as q
 from services.store.estimate import estimate_rows
 from services.store.plan import SyncPlan
 from services.store.preflight import plan_definition
+from services.sync.backfill import ChunkPlan, next_chunk_plan
 from services.sync.watermark import compute_watermark
 
 
@@ -24,6 +25,7 @@ class DryRun:
     position: Position | None
     watermark: Watermark
     pending_estimate: int
+    backfill: ChunkPlan | None = None  # a full load read in heap order (services/sync/backfill.py)
 
     @property
     def batches_estimate(self) -> int:
@@ -40,6 +42,7 @@ class DryRun:
             "rows_pending_estimate": self.pending_estimate,
             "batches_estimate": self.batches_estimate,
             "batch_size": self.plan.batch_size,
+            "backfill": None if self.backfill is None else self.backfill.to_dict(),
         }
 
 
@@ -54,7 +57,8 @@ def dry_run(dbs: Databases, job: str, name: str, definition: ExportDefinition) -
         saved = load_position(analytics, job, name)
         mark = compute_watermark(core, plan, saved, safety_lag_s=definition.safety_lag_s)
         window = q.Window(lower=saved, upper=None, watermark=mark)
-        return DryRun(plan, saved, mark, estimate_rows(core, plan, window))
+        chunked = next_chunk_plan(core, analytics, plan, saved)
+        return DryRun(plan, saved, mark, estimate_rows(core, plan, window), chunked)
 
 
 def _key_text(plan: SyncPlan, position: Position) -> str:
@@ -82,6 +86,24 @@ def describe(run: DryRun) -> list[str]:
         f"  about {run.pending_estimate:,} row(s) pending (estimate),"
         f" about {run.batches_estimate:,} batch(es) of {plan.batch_size:,}",
     ]
+    if run.backfill is not None:
+        lines += _chunk_lines(run.backfill)
     if mark.held_back:
         lines.append(f"  held back: {mark.held_back}")
+    return lines
+
+
+def _chunk_lines(chunked: ChunkPlan) -> list[str]:
+    """The backfill's chunk plan: what it reads, and how far it got if under way."""
+    mib = chunked.chunk_pages * chunked.block_size / 1024 / 1024
+    what = "backfill under way" if chunked.planned else "backfill (a full load in heap order)"
+    lines = [
+        f"  {what}: {chunked.chunks_total:,} chunk(s) of {chunked.chunk_pages:,} block(s)"
+        f" ({mib:,.0f} MiB) over {chunked.source_pages:,} block(s) of the source heap",
+    ]
+    if chunked.planned:
+        lines.append(
+            f"  chunks done: {chunked.chunks_done:,}/{chunked.chunks_total:,},"
+            f" {chunked.rows_done:,} row(s) so far; any number of runners can share the rest"
+        )
     return lines

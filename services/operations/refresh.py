@@ -34,6 +34,7 @@ from services.base.errors import PreflightError
 from services.base.position import load_position, save_position
 from services.base.results import RunResult
 from services.store import sql as q
+from services.store.chunks import forget_backfill
 from services.store.lock import definition_lock
 from services.store.plan import SyncPlan
 from services.store.preflight import plan_definition
@@ -134,6 +135,8 @@ def _prepare_aside(analytics: Conn, plan: SyncPlan) -> None:
                 )
             )
         _forget_position(analytics, plan.job, refresh_name(plan.name))
+        # A build killed mid-backfill left chunks marked done for the table just dropped.
+        forget_backfill(analytics, plan.job, refresh_name(plan.name))
 
 
 def _forget_position(analytics: Conn, job: str, name: str) -> None:

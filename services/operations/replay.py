@@ -23,6 +23,7 @@ from services.base.position import Position, Watermark, load_position, save_posi
 from services.base.results import RunCounts
 from services.store import sql as q
 from services.store.catalog import Column
+from services.store.chunks import forget_backfill
 from services.store.estimate import Counted, count_rows
 from services.store.lock import definition_lock
 from services.store.plan import SyncPlan
@@ -204,6 +205,8 @@ def apply_reset(dbs: Databases, planned: ResetPlan, *, command: str) -> ResetDon
         with definition_lock(analytics, job, name), analytics.transaction():
             before = load_position(analytics, job, name)
             save_position(analytics, job, name, planned.after)
+            # A backfill left unfinished would hand over on top of this position later.
+            forget_backfill(analytics, job, name)
             note = _note(planned, before)
             run_id = record_operation(
                 analytics,

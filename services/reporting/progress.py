@@ -66,6 +66,17 @@ def progress_text(done: int, total: int | None, elapsed_s: float) -> str:
     return f"{done:,}/~{total:,} rows ({done * 100 // total}%), {rate_text(done, total, elapsed_s)}"
 
 
+def chunks_text(result: RunResult) -> str:
+    """``, backfill chunks 7/24 (120,000 rows, all runners)`` while a backfill runs."""
+    chunks = result.chunks
+    if not chunks:
+        return ""
+    return (
+        f", backfill chunks {chunks['done']:,}/{chunks['total']:,}"
+        f" ({chunks['rows']:,} rows, all runners)"
+    )
+
+
 class LogProgress:
     """One log line at most every ``every_s`` seconds, for cron and CI logs."""
 
@@ -83,9 +94,8 @@ class LogProgress:
         if self.pending_total is not None:  # the first line: now the total is worth finding
             done = result.counts.read  # the position just committed is where it counts from
             self.total, self.pending_total = resolve_total(self.pending_total, done), None
-        log.info(
-            "%s: %s", self.name, progress_text(result.counts.read, self.total, now - self.started)
-        )
+        text = progress_text(result.counts.read, self.total, now - self.started)
+        log.info("%s: %s%s", self.name, text, chunks_text(result))
 
     def close(self) -> None:
         """Nothing to settle: the run's summary line follows."""
@@ -111,7 +121,7 @@ class BarProgress:
         # The total is an estimate: grow it rather than run past 100 %.
         self.bar.length = max(self.bar.length, done)
         text = rate_text(done, self.bar.length, self.clock() - self.started)
-        self.bar.update(done - self.done, text)
+        self.bar.update(done - self.done, text + chunks_text(result))
         self.done = done
 
     def close(self) -> None:

@@ -27,8 +27,10 @@ from services.base.position import Position, Watermark, load_position
 from services.base.redact import redact
 from services.reporting.notify import SlackSettings, notify_alert
 from services.reporting.report import first_line
+from services.store import chunks
 from services.store import sql as q
 from services.store.catalog import Table, find_table, relation_exists
+from services.store.chunks import Progress
 from services.store.estimate import (
     COUNT_MAX_ROWS,
     COUNT_TIMEOUT_MS,
@@ -84,6 +86,7 @@ class DefinitionStatus:
     lag_value: str | None = None  # numeric cursors: newest in core minus newest exported
     problem: str | None = None
     stale_reason: str | None = field(default=None)
+    backfill: Progress | None = None  # the latest backfill's chunks (services/sync/backfill.py)
 
     @property
     def never_exported(self) -> bool:
@@ -161,10 +164,14 @@ def collect_status(
         # Autocommit: no core snapshot is held open while the definitions are read.
         core.autocommit = True
         _check_runner_tables(analytics)
-        return [
+        statuses = [
             _definition_status(job, name, definition, core=core, analytics=analytics)
             for name, definition in definitions.items()
         ]
+        if relation_exists(analytics, RUNNER_SCHEMA, "backfills"):  # else: not migrated yet
+            for status in statuses:
+                status.backfill = chunks.progress(analytics, job, status.definition)
+        return statuses
 
 
 @contextmanager

@@ -11,6 +11,7 @@ from services.base.durations import format_duration
 from services.base.redact import redact
 from services.reporting.report import NO_POSITION, format_position, redact_tree
 from services.reporting.status import DefinitionStatus, LastRun, StatusReport
+from services.store.chunks import Progress
 
 HEADERS = (
     "DEFINITION",
@@ -88,6 +89,12 @@ def status_table(report: StatusReport, *, now: dt.datetime | None = None) -> str
         for row in rows
     ]
     for status in report.definitions:
+        done = status.backfill
+        if done is not None and not done.finished:
+            lines.append(
+                f"backfill: {status.definition}: {done.done:,}/{done.total:,} chunk(s) done,"
+                f" {done.rows:,} row(s) so far"
+            )
         if status.stale_reason is not None:
             lines.append(f"stale: {status.definition}: {status.stale_reason}")
         elif status.problem is not None:
@@ -131,6 +138,16 @@ def status_dict(status: DefinitionStatus, *, checked: bool) -> dict[str, Any]:
         "stale": (status.stale_reason is not None) if checked else None,
         "stale_reason": status.stale_reason,
         "problem": status.problem,
+        "backfill": None if status.backfill is None else _backfill_dict(status.backfill),
+    }
+
+
+def _backfill_dict(progress: Progress) -> dict[str, Any]:
+    return {
+        "chunks_done": progress.done,
+        "chunks_total": progress.total,
+        "rows": progress.rows,
+        "finished": progress.finished,
     }
 
 

@@ -1,4 +1,13 @@
-"""README guarantee 10: one run per definition at a time, from any machine, via an advisory lock."""
+"""README guarantee 10: one run per definition at a time, from any machine, via an advisory lock.
+
+The lock has two modes. An incremental run (and planning a backfill, and its
+hand-over) holds it exclusively: any other run of the definition exits 75.
+The runners sharing a backfill's chunks hold it shared
+(``pg_try_advisory_lock_shared`` on the same key): any number of them at
+once, and never beside an exclusive holder, so an incremental run cannot
+start while chunks are still being written, and no helper can join an
+incremental run. Chunks have locks of their own (services/store/chunks.py).
+"""
 
 from __future__ import annotations
 
@@ -24,6 +33,15 @@ _END_ORPHAN_SQL = (
     " JOIN pg_locks l ON l.pid = a.pid AND l.locktype = 'advisory' AND l.granted"
     " WHERE a.pid = %s AND a.application_name LIKE 'tablesync:%%'"
 )
+_TRY_SHARED_SQL = (
+    "SELECT pg_try_advisory_lock_shared(hashtextextended('tablesync:' || %s || ':' || %s, 0))"
+)
+_LOCK_SHARED_SQL = (
+    "SELECT pg_advisory_lock_shared(hashtextextended('tablesync:' || %s || ':' || %s, 0))"
+)
+_UNLOCK_SHARED_SQL = (
+    "SELECT pg_advisory_unlock_shared(hashtextextended('tablesync:' || %s || ':' || %s, 0))"
+)
 
 
 @contextmanager
@@ -37,31 +55,44 @@ def definition_lock(
     the backend pid of this run's own analytics session that was lost: if the
     server still has it, holding the lock, it is ended first.
     """
-    if not _try_lock(conn, job, definition) and not (
-        orphan is not None and _end_orphan(conn, orphan) and _try_lock(conn, job, definition)
+    if not try_lock(conn, job, definition) and not (
+        orphan is not None and end_orphan(conn, orphan) and try_lock(conn, job, definition)
     ):
-        raise LockHeldError(
-            f"{definition}: another run of {job} {definition} holds its lock (taken in"
-            " analytics); nothing was done: let that run finish, then run again"
-        )
+        raise lock_held(job, definition)
     try:
         yield
     finally:
         _unlock(conn, job, definition)
 
 
-def _try_lock(conn: psycopg.Connection[Any], job: str, definition: str) -> bool:
+def try_lock(conn: psycopg.Connection[Any], job: str, definition: str) -> bool:
+    """Take the definition's lock exclusively if no one holds it (in either mode)."""
     row = conn.execute(_TRY_LOCK_SQL, (job, definition)).fetchone()
     return bool(row and row[0])
 
 
-def _end_orphan(conn: psycopg.Connection[Any], pid: int) -> bool:
+def end_orphan(conn: psycopg.Connection[Any], pid: int) -> bool:
+    """End this run's own lost analytics session ``pid`` if the server still has it
+    holding an advisory lock; whether it did."""
     row = conn.execute(_END_ORPHAN_SQL, (pid,)).fetchone()
     if row and row[0]:
         log.warning(
             "ended this run's own lost analytics session (pid %d), which held its lock", pid
         )
     return bool(row and row[0])
+
+
+def lock_held(job: str, definition: str) -> LockHeldError:
+    """The error of a run that found the definition's lock taken (exit 75)."""
+    return LockHeldError(
+        f"{definition}: another run of {job} {definition} holds its lock (taken in"
+        " analytics); nothing was done: let that run finish, then run again"
+    )
+
+
+def release_exclusive(conn: psycopg.Connection[Any], job: str, definition: str) -> None:
+    """Let the exclusive lock go; never raises (see ``_unlock``)."""
+    _unlock(conn, job, definition)
 
 
 def _unlock(conn: psycopg.Connection[Any], job: str, definition: str) -> None:
@@ -85,3 +116,44 @@ def lock_is_held(conn: psycopg.Connection[Any], job: str, definition: str) -> bo
         return True
     conn.execute(_UNLOCK_SQL, (job, definition))
     return False
+
+
+@contextmanager
+def shared_definition_lock(
+    conn: psycopg.Connection[Any], job: str, definition: str
+) -> Iterator[None]:
+    """Hold the definition's lock in shared mode on ``conn`` (a backfill runner's, taken
+    again after its connection was lost); LockHeldError when an exclusive holder has it."""
+    if not try_shared_lock(conn, job, definition):
+        raise lock_held(job, definition)
+    try:
+        yield
+    finally:
+        release_shared(conn, job, definition)
+
+
+def try_shared_lock(conn: psycopg.Connection[Any], job: str, definition: str) -> bool:
+    """Take the definition's lock in shared mode (a backfill helper) unless an exclusive
+    holder has it; released with ``release_shared`` or with the connection."""
+    row = conn.execute(_TRY_SHARED_SQL, (job, definition)).fetchone()
+    return bool(row and row[0])
+
+
+def downgrade_lock(conn: psycopg.Connection[Any], job: str, definition: str) -> None:
+    """From exclusive to shared without letting go: other backfill runners may join now.
+
+    The shared lock is granted at once (a session's own locks never conflict
+    with each other), then the exclusive one is released.
+    """
+    conn.execute(_LOCK_SHARED_SQL, (job, definition))
+    conn.execute(_UNLOCK_SQL, (job, definition))
+
+
+def release_shared(conn: psycopg.Connection[Any], job: str, definition: str) -> None:
+    """Let the shared lock go; like ``_unlock``, never raises."""
+    if conn.closed or conn.broken:
+        return
+    try:
+        conn.execute(_UNLOCK_SHARED_SQL, (job, definition))
+    except psycopg.Error as exc:
+        log.warning("could not release the lock of %s %s: %s", job, definition, redact(exc))

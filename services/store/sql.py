@@ -31,12 +31,23 @@ def column_list(names: list[str], prefix: str | None = None) -> sql.Composed:
 
 
 @dataclass(frozen=True)
+class PageRange:
+    """Heap blocks [first, end) of the source, one backfill chunk; ``end`` None: to the end."""
+
+    first: int
+    end: int | None
+
+
+@dataclass(frozen=True)
 class Window:
-    """The rows one query reads: (lower, upper] in cursor order, below the watermark."""
+    """The rows one query reads: (lower, upper] in cursor order, below the watermark;
+    or, with ``pages``, a backfill chunk: every exportable row in those heap blocks,
+    in physical order (services/sync/backfill.py), whatever its cursor value."""
 
     lower: Position | None  # open start: strictly after the saved position
     upper: Position | None  # closed end: the batch's last row, None for "up to the watermark"
     watermark: Watermark
+    pages: PageRange | None = None
 
 
 def _typed(value: str | None, type_name: str) -> sql.Composable:
@@ -61,6 +72,18 @@ def _key_value(plan: SyncPlan, position: Position) -> sql.Composable:
     return parts[0] if len(parts) == 1 else sql.SQL("({})").format(sql.SQL(", ").join(parts))
 
 
+def _tid(page: int) -> sql.Composable:
+    return sql.SQL("CAST({} AS tid)").format(sql.Literal(f"({page},0)"))
+
+
+def _in_pages(pages: PageRange) -> list[sql.Composable]:
+    """A TID range scan of the chunk's blocks (PostgreSQL 14+), never a sequential scan."""
+    parts: list[sql.Composable] = [sql.SQL("ctid >= {}").format(_tid(pages.first))]
+    if pages.end is not None:
+        parts.append(sql.SQL("ctid < {}").format(_tid(pages.end)))
+    return parts
+
+
 def window_predicate(plan: SyncPlan, window: Window) -> sql.Composable:
     """The WHERE clause every read uses, so all agree on what a window holds."""
     key, _ = _key(plan)
@@ -68,7 +91,13 @@ def window_predicate(plan: SyncPlan, window: Window) -> sql.Composable:
     parts: list[sql.Composable] = [sql.SQL("{} IS NOT NULL").format(cursor)]
     if plan.cursor_id is not None:
         parts.append(sql.SQL("{} IS NOT NULL").format(ident(plan.cursor_id.name)))
-    if window.lower is not None:
+    if window.pages is not None:  # rule 6 still holds: a NULL cursor is never exported
+        return sql.SQL(" AND ").join([*parts, *_in_pages(window.pages)])
+    if window.lower is not None and window.lower.id is None and plan.cursor_id is not None:
+        # A backfill's hand-over: every row past the cursor value, whatever its id.
+        lower = _typed(window.lower.value, plan.cursor.type_name)
+        parts.append(sql.SQL("{} > {}").format(cursor, lower))
+    elif window.lower is not None:
         parts.append(sql.SQL("{} > {}").format(key, _key_value(plan, window.lower)))
     if window.upper is not None:
         parts.append(sql.SQL("{} <= {}").format(key, _key_value(plan, window.upper)))
@@ -98,6 +127,13 @@ def soft_deleted(plan: SyncPlan, prefix: str | None = None) -> sql.Composable | 
 def can_delete(plan: SyncPlan) -> bool:
     """Whether a staged row may delete its key: soft deletes, or a transform (``Delete``)."""
     return plan.definition.source.soft_delete is not None or plan.mode is CopyMode.PYTHON
+
+
+def _read_order(plan: SyncPlan, window: Window) -> sql.Composable:
+    """Cursor order, or none for a chunk: its rows come as the TID range scan finds them."""
+    if window.pages is not None:
+        return sql.SQL("")
+    return sql.SQL(" ORDER BY {}").format(order_by(plan))
 
 
 def order_by(plan: SyncPlan, *, descending: bool = False) -> sql.Composable:
@@ -135,6 +171,17 @@ def batch_end(plan: SyncPlan, window: Window) -> sql.Composed:
     )
 
 
+def last_row_below(plan: SyncPlan, watermark: Watermark) -> sql.Composed:
+    """The key (as text) of the last row in cursor order below ``watermark``, if any."""
+    window = Window(lower=None, upper=None, watermark=watermark)
+    return sql.SQL("SELECT {} FROM {} WHERE {} ORDER BY {} LIMIT 1").format(
+        _key_as_text(plan),
+        _source(plan),
+        window_predicate(plan, window),
+        order_by(plan, descending=True),
+    )
+
+
 def select_rows(
     plan: SyncPlan, window: Window, *, with_key_text: bool, soft_deleted_rows: str = "flag"
 ) -> sql.Composed:
@@ -151,12 +198,12 @@ def select_rows(
         where = sql.SQL("{} AND NOT {}").format(where, flag)
     elif flag is not None:
         extra = sql.SQL("{}, {} AS {}").format(extra, flag, ident(DELETED))
-    return sql.SQL("SELECT {cols}{extra} FROM {src} WHERE {where} ORDER BY {order}").format(
+    return sql.SQL("SELECT {cols}{extra} FROM {src} WHERE {where}{order}").format(
         cols=column_list(plan.selected),
         extra=extra,
         src=_source(plan),
         where=where,
-        order=order_by(plan),
+        order=_read_order(plan, window),
     )
 
 
@@ -178,6 +225,27 @@ def copy_out(
     )
 
 
+def copy_next_batch(plan: SyncPlan, window: Window, *, binary: bool) -> sql.Composed:
+    """The next batch in one index range scan, read straight into COPY: the window's rows
+    (open ``upper``) in cursor order, ``batch_size`` of them, each followed by its key as
+    text, so the batch's end is its last row. Without a tie-breaker, every row tying with
+    the last one comes too (WITH TIES), so ties never straddle two batches."""
+    ties = "FETCH FIRST {limit} ROWS WITH TIES" if plan.cursor_id is None else "LIMIT {limit}"
+    query = sql.SQL(
+        "COPY (SELECT {cols}, {key_text} FROM {src} WHERE {where} ORDER BY {order} " + ties + ")"
+        " TO STDOUT{binary}"
+    )
+    return query.format(
+        cols=column_list(plan.selected),
+        key_text=_key_as_text(plan),
+        src=_source(plan),
+        where=window_predicate(plan, window),
+        order=order_by(plan),
+        limit=sql.Literal(plan.batch_size),
+        binary=sql.SQL(" (FORMAT BINARY)" if binary else ""),
+    )
+
+
 def count_unexportable(plan: SyncPlan) -> sql.Composed:
     """README guarantee 5: rows whose cursor (or tie-breaker) is NULL, which no window holds."""
     conditions = [sql.SQL("{} IS NULL").format(ident(plan.cursor.name))]
@@ -190,11 +258,12 @@ def count_unexportable(plan: SyncPlan) -> sql.Composed:
 
 def row_at(plan: SyncPlan, window: Window, offset: int) -> sql.Composed:
     """The key (as text) of the window's row at ``offset``, to name a row that failed."""
+    order = order_by(plan) if window.pages is None else sql.SQL("ctid")
     return sql.SQL("SELECT {} FROM {} WHERE {} ORDER BY {} OFFSET {} LIMIT 1").format(
         _key_as_text(plan),
         _source(plan),
         window_predicate(plan, window),
-        order_by(plan),
+        order,
         sql.Literal(offset),
     )
 
@@ -203,17 +272,21 @@ def row_at(plan: SyncPlan, window: Window, offset: int) -> sql.Composed:
 
 
 def create_staging(
-    plan: SyncPlan, columns: list[str], *, keyed: bool = True, deletes: bool = False
+    plan: SyncPlan,
+    columns: list[str],
+    *,
+    keyed: bool = True,
+    deletes: bool = False,
+    ordinal: bool = True,
 ) -> sql.Composed:
     """A session-local staging table with the destination's types for ``columns``;
-    ``keyed`` adds each row's key as text and its order of arrival, ``deletes`` whether
-    the row deletes its key (DELETED)."""
+    ``keyed`` adds each row's key as text and (``ordinal``) its order of arrival,
+    ``deletes`` whether the row deletes its key (DELETED)."""
     added = []
     if keyed:
-        added += [
-            "ADD COLUMN {row_cursor} text, ADD COLUMN {row_id} text,"
-            " ADD COLUMN {ordinal} bigint GENERATED ALWAYS AS IDENTITY"
-        ]
+        added += ["ADD COLUMN {row_cursor} text, ADD COLUMN {row_id} text"]
+        if ordinal:
+            added += ["ADD COLUMN {ordinal} bigint GENERATED ALWAYS AS IDENTITY"]
     if deletes:
         added += ["ADD COLUMN {deleted} boolean NOT NULL DEFAULT false"]
     alter = f"; ALTER TABLE {{staging}} {', '.join(added)}" if added else ""

@@ -168,9 +168,19 @@ def _check_output(out: object, first: list[str], at: _Cursor) -> list[str]:
 class Staging:
     """The session's temp staging table, created on first use with its batch's columns."""
 
-    def __init__(self, plan: SyncPlan, conn: psycopg.Connection[Any], *, keyed: bool = True):
+    def __init__(
+        self,
+        plan: SyncPlan,
+        conn: psycopg.Connection[Any],
+        *,
+        keyed: bool = True,
+        ordinal: bool | None = None,
+    ):
         self.plan, self.conn = plan, conn
         self.keyed = keyed or plan.mode is CopyMode.PYTHON  # see fast_path.staging_needs_keys
+        # The order of arrival, which only DISTINCT ON and the NULL-key check read; a
+        # keyset batch (services/sync/keyset.py) brings the key text without needing it.
+        self.ordinal = self.keyed if ordinal is None else ordinal and self.keyed
         self.columns: list[str] | None = None
 
     def ensure(self, columns: list[str]) -> None:
@@ -181,7 +191,11 @@ class Staging:
             check_transform_columns(self.plan, columns)
         self.conn.execute(q.drop_staging())
         deletes = q.can_delete(self.plan)
-        self.conn.execute(q.create_staging(self.plan, columns, keyed=self.keyed, deletes=deletes))
+        self.conn.execute(
+            q.create_staging(
+                self.plan, columns, keyed=self.keyed, deletes=deletes, ordinal=self.ordinal
+            )
+        )
         self.columns = columns
 
     def stage(self, core: psycopg.Connection[Any], window: q.Window) -> StagedBatch:

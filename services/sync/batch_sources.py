@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import psycopg
 
@@ -24,7 +24,7 @@ from services.store import sql as q
 from services.store.plan import CopyMode, SyncPlan
 from services.sync.batch import Staging
 from services.sync.fast_path import FastPath
-from services.sync.prefetch import Prefetcher
+from services.sync.prefetch import NextWindow, Prefetcher
 
 if TYPE_CHECKING:  # imported when a transform runs: a run without one never needs it
     from services.sync.transform_workers import EncodedBatch
@@ -41,23 +41,49 @@ class Batch:
     window: q.Window
     blocks: Iterator[bytes] | None = None  # the prefetch thread's COPY data, read once
     encoded: EncodedBatch | None = None  # a transform worker's output
+    # A keyset batch (services/sync/keyset.py) learns its end from its last row: known
+    # once ``blocks`` are read.
+    ends: Callable[[], Position | None] | None = None
 
     @property
     def through(self) -> Position:
-        assert self.window.upper is not None  # a batch's window always has its end
-        return self.window.upper
+        end = self.window.upper if self.ends is None else self.ends()
+        assert end is not None  # a batch's window always has its end, once read
+        return end
 
     def read_again(self) -> Batch:
         """The batch without what its source read: the writer reads it from core."""
         return Batch(self.window)
 
     def edges(self) -> dict[str, Any]:
-        """Where it starts and ends, as the run's result names a failed batch."""
-        after = self.window.lower
-        return {
-            "after": None if after is None else after.to_dict(),
-            "through": self.through.to_dict(),
-        }
+        """Where it starts and ends, as the run's result names a failed batch (a backfill
+        chunk: its heap blocks)."""
+        pages = self.window.pages
+        if pages is not None:
+            return {"blocks": [pages.first, pages.end]}
+        after, upper, mark = self.window.lower, self.window.upper, self.window.watermark
+        edges: dict[str, Any] = {"after": None if after is None else after.to_dict()}
+        if upper is None:  # a keyset batch not read yet: its rows up to the watermark
+            edges["through"] = None
+            edges["watermark"] = {"value": mark.value, "inclusive": mark.inclusive}
+        else:
+            edges["through"] = upper.to_dict()
+        return edges
+
+
+class WindowSource(Protocol):
+    """Where a run's windows come from: cursor batches (Windows) or a backfill's chunks
+    (services/sync/backfill_run.ChunkWindows)."""
+
+    @property
+    def plan(self) -> SyncPlan: ...
+
+    @property
+    def core(self) -> Conn: ...
+
+    def following(self, start: Position | None) -> NextWindow:
+        """The windows of a source opened at ``start``, one call at a time."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -74,24 +100,42 @@ class Windows:
         row = self.core.execute(q.batch_end(self.plan, window)).fetchone()
         return None if row is None else Position(value=row[0], id=row[1])
 
+    def following(self, start: Position | None) -> NextWindow:
+        def next_window(last: q.Window | None) -> q.Window | None:
+            after = start if last is None else last.upper
+            end = self.next_end(after)
+            return None if end is None else q.Window(after, end, self.watermark)
 
-def query_batches(windows: Windows, start: Position | None) -> Source:
+        return next_window
+
+
+def query_batches(windows: WindowSource, start: Position | None) -> Source:
     """One query per batch finds its end; the writer reads its rows."""
-    after = start
-    while (end := windows.next_end(after)) is not None:
-        yield Batch(q.Window(lower=after, upper=end, watermark=windows.watermark))
-        after = end
+    next_window, window = windows.following(start), None
+    while (window := next_window(window)) is not None:
+        yield Batch(window)
 
 
-def prefetched_batches(windows: Windows, start: Position | None, *, with_key_text: bool) -> Source:
+def prefetched_batches(
+    windows: WindowSource, start: Position | None, *, with_key_text: bool
+) -> Source:
     """Batches the prefetch thread reads while the one before is written; it holds core."""
-    plan, core, watermark = windows.plan, windows.core, windows.watermark
     prefetcher = Prefetcher(
-        plan, core, watermark, start, windows.next_end, with_key_text=with_key_text
+        windows.plan, windows.core, windows.following(start), with_key_text=with_key_text
     )
     with prefetcher:
         for window, blocks in prefetcher:
             yield Batch(window, blocks=blocks)
+
+
+def keyset_batches(windows: Windows, start: Position | None) -> Source:
+    """Batches of one query each, read by the prefetch thread; each ends at its last row."""
+    from services.sync.keyset import KeysetPrefetcher
+
+    prefetcher = KeysetPrefetcher(windows.plan, windows.core, start, windows.watermark)
+    with prefetcher:
+        for window, blocks in prefetcher:
+            yield Batch(window, blocks=blocks, ends=lambda: prefetcher.last_end)
 
 
 @dataclass(frozen=True)
@@ -106,7 +150,7 @@ class WorkerSettings:
 
 
 def transformed_batches(
-    windows: Windows, start: Position | None, settings: WorkerSettings, result: RunResult
+    windows: WindowSource, start: Position | None, settings: WorkerSettings, result: RunResult
 ) -> Source:
     """Batches the transform workers read and transform, several at once, in cursor order."""
     from services.sync.transform_workers import TransformWorkers
@@ -115,9 +159,7 @@ def transformed_batches(
         windows.plan,
         settings.connect,
         settings.count,
-        start=start,
-        next_end=windows.next_end,
-        watermark=windows.watermark,
+        next_window=windows.following(start),
         fast=settings.fast,
         columns=settings.columns,
         encoding=settings.encoding,
@@ -142,7 +184,7 @@ class BatchSources:
 
     def __init__(
         self,
-        windows: Windows,
+        windows: WindowSource,
         fast: FastPath,
         staging: Staging,
         *,
@@ -156,6 +198,8 @@ class BatchSources:
         self._connect_core, self._encoding, self._result = connect_core, encoding, result
         self._open: tuple[Kind, Source] | None = None
         self._handed_out = False
+        # Rows then end with their flag, after the key text a keyset batch ends on.
+        self._soft_deletes = windows.plan.definition.source.soft_delete is not None
 
     def next(self, position: Position | None) -> Batch | None:
         """The batch after ``position`` (which a source opened now starts from); None: done."""
@@ -199,6 +243,9 @@ class BatchSources:
                 self._workers, self._connect_core, fast, columns, self._encoding
             )
             return transformed_batches(self._windows, position, settings, self._result)
+        staged = self._staging.keyed and not self._fast.on and not self._soft_deletes
+        if kind == "prefetched" and staged and isinstance(self._windows, Windows):
+            return keyset_batches(self._windows, position)  # one query each: keyset.py
         if kind == "prefetched":
             with_key_text = self._staging.keyed and not self._fast.on
             return prefetched_batches(self._windows, position, with_key_text=with_key_text)

@@ -46,16 +46,26 @@ class FastPath:
     from the first batch the straight COPY refuses.
     """
 
-    def __init__(self, plan: SyncPlan, analytics: psycopg.Connection[Any], *, full_load: bool):
+    def __init__(
+        self,
+        plan: SyncPlan,
+        analytics: psycopg.Connection[Any],
+        *,
+        full_load: bool,
+        empty: bool | None = None,
+    ):
         self._plan, self._analytics = plan, analytics
         self._on: bool | None = None if full_load else False  # None: not asked yet
+        # A backfill's runners go by whether the destination was empty when it was
+        # planned (tablesync.backfills.into_empty), not by what the others wrote since.
+        self._empty = empty
         # A transform's output columns on this path, checked at the first batch that has rows.
         self.columns: list[str] | None = None
 
     @property
     def on(self) -> bool:
         if self._on is None:
-            self._on = fast_path_allowed(self._plan, self._analytics)
+            self._on = fast_path_allowed(self._plan, self._analytics, empty=self._empty)
         return self._on
 
     def check_columns(self, columns: list[str]) -> None:
@@ -106,12 +116,15 @@ def must_fall_back(exc: BaseException, conn: psycopg.Connection[Any]) -> bool:
     return isinstance(exc, FALLBACK_ERRORS)
 
 
-def fast_path_allowed(plan: SyncPlan, analytics: psycopg.Connection[Any]) -> bool:
+def fast_path_allowed(
+    plan: SyncPlan, analytics: psycopg.Connection[Any], *, empty: bool | None = None
+) -> bool:
     """Whether this run may copy batches straight into the destination.
 
-    Only into an empty destination. Without a transform, every conflict column
-    must also be NOT NULL there, so a NULL key raises instead of being written
-    (the transform path checks its keys in Python instead).
+    Only into an empty destination (``empty``, when the caller knows it).
+    Without a transform, every conflict column must also be NOT NULL there, so
+    a NULL key raises instead of being written (the transform path checks its
+    keys in Python instead).
     """
     dest = plan.destination
     if plan.mode is not CopyMode.PYTHON and not all(dest.columns[k].not_null for k in plan.keys):
@@ -124,8 +137,9 @@ def fast_path_allowed(plan: SyncPlan, analytics: psycopg.Connection[Any]) -> boo
         # A key both soft-deleted and not in one batch: only staging keeps their order.
         log.debug("%s: fast path off: soft deletes need core's key to be unique", plan.name)
         return False
-    row = analytics.execute(q.destination_is_empty(plan)).fetchone()
-    empty = bool(row and row[0])
+    if empty is None:
+        row = analytics.execute(q.destination_is_empty(plan)).fetchone()
+        empty = bool(row and row[0])
     log.debug(
         "%s: fast path %s: %s is %s",
         plan.name,

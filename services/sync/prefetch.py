@@ -13,14 +13,15 @@ from __future__ import annotations
 import os
 import queue
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from types import TracebackType
 from typing import Any
 
 import psycopg
+from psycopg.abc import Buffer
 
 from services.base.constants import COPY_BLOCK_BYTES
-from services.base.position import Position, Watermark
+from services.base.position import Position
 from services.base.testhooks import KILL_AT_VARIABLE, kill_point
 from services.store import sql as q
 from services.store.plan import CopyMode, SyncPlan
@@ -31,7 +32,8 @@ from services.sync.batch import StagedBatch
 QUEUE_BLOCKS = 128
 _POLL_S = 0.1
 
-NextEnd = Callable[[Position | None], Position | None]
+# The window after the one given (None: the first), or None when none is left.
+NextWindow = Callable[[q.Window | None], q.Window | None]
 
 
 class _Stopped(Exception):
@@ -49,19 +51,21 @@ class Prefetcher:
         self,
         plan: SyncPlan,
         core: psycopg.Connection[Any],
-        watermark: Watermark,
-        start: Position | None,
-        next_end: NextEnd,
+        next_window: NextWindow,
         *,
         with_key_text: bool = True,
     ) -> None:
-        self._plan, self._core, self._watermark = plan, core, watermark
+        self._plan, self._core = plan, core
         self._with_key_text = with_key_text  # False: rows go straight to the destination
-        self._start, self._next_end = start, next_end
+        self._next_window = next_window
         self._queue: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=QUEUE_BLOCKS)
         self._stop = threading.Event()
+        # The window being written and the one read ahead, no more: a backfill's next
+        # window is a chunk claim, which must not take chunks other runners could do.
+        self._slots = threading.Semaphore(2)
         self._thread = threading.Thread(target=self._read_all, name="tablesync-prefetch")
         self._armed = bool(os.environ.get(KILL_AT_VARIABLE))  # kill_point is dear per row
+        self.last_end: Position | None = None
 
     def __enter__(self) -> Prefetcher:
         self._thread.start()
@@ -92,6 +96,7 @@ class Prefetcher:
     def __iter__(self) -> Iterator[tuple[q.Window, Iterator[bytes]]]:
         while (item := self._take())[0] != "done":
             yield item[1], self._blocks()
+            self._slots.release()  # that batch is written: the thread may go one further
 
     def _blocks(self) -> Iterator[bytes]:
         while (item := self._take())[0] != "end":
@@ -100,6 +105,7 @@ class Prefetcher:
                 for _ in range(rows):
                     kill_point("copy")
             yield data
+        self.last_end = item[1]  # the batch's end, when only its rows told (keyset.py)
 
     def _take(self) -> tuple[str, Any]:
         """The thread's next item; its error, raised here unchanged."""
@@ -120,15 +126,24 @@ class Prefetcher:
             except queue.Full:
                 continue
 
+    def _take_slot(self) -> bool:
+        while not self._slots.acquire(timeout=_POLL_S):
+            if self._stop.is_set():
+                raise _Stopped
+        return True
+
+    def _is_row(self, chunk: Buffer) -> bool:
+        """Whether a COPY message announces the batch; here any message does (a window
+        known to hold rows), in keyset.py only one holding a row."""
+        return True
+
     def _read_all(self) -> None:
-        position = self._start
+        window = None
         try:
-            while (end := self._next_end(position)) is not None:
-                window = q.Window(lower=position, upper=end, watermark=self._watermark)
+            while self._take_slot() and (window := self._next_window(window)) is not None:
                 self._put(("batch", window))
                 self._read_batch(window)
                 self._put(("end", None))
-                position = end
             self._put(("done", None))
         except _Stopped:
             return
@@ -139,18 +154,32 @@ class Prefetcher:
                 return
 
     def _read_batch(self, window: q.Window) -> None:
-        block, rows = bytearray(), 0
         binary = self._plan.mode is CopyMode.BINARY
         query = q.copy_out(self._plan, window, binary=binary, with_key_text=self._with_key_text)
         with self._core.cursor() as reader, reader.copy(query) as out:
-            for chunk in out:
-                block += chunk
-                rows += 1
-                if self._armed:
-                    kill_point("read")
-                if len(block) >= COPY_BLOCK_BYTES:
-                    self._put(("block", (block, rows)))
-                    block, rows = bytearray(), 0
+            for _ in self._stream(out, window, announced=True):
+                pass
+
+    def _stream(
+        self, out: Iterable[Buffer], window: q.Window, *, announced: bool = False
+    ) -> Iterator[Buffer]:
+        """Hand ``out``'s rows to the consumer in blocks, yielding each row on the way;
+        the batch (``window``) is announced at its first row unless it already was."""
+        block, rows = bytearray(), 0
+        for chunk in out:
+            if not (announced or self._is_row(chunk)):  # binary COPY's end, no row before
+                continue
+            if not announced:
+                self._put(("batch", window))
+                announced = True
+            block += chunk
+            rows += 1
+            if self._armed:
+                kill_point("read")
+            if len(block) >= COPY_BLOCK_BYTES:
+                self._put(("block", (block, rows)))
+                block, rows = bytearray(), 0
+            yield chunk
         if block:
             self._put(("block", (block, rows)))
 

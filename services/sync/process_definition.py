@@ -47,18 +47,18 @@ from services.base.results import RunResult
 from services.base.settings import DEFAULT_ORIGIN
 from services.base.testhooks import kill_point
 from services.store import sql as q
+from services.store.chunks import Backfill
 from services.store.delete_guard import DeleteGuard, DeleteLimit
-from services.store.lock import definition_lock
-from services.store.plan import SyncPlan
+from services.store.plan import CopyMode, SyncPlan
 from services.store.preflight import plan_definition
 from services.store.runs import (
-    abandon_dead_runs,
     committed_counts,
     finish_run,
     record_progress,
     record_resumes,
     start_run,
 )
+from services.sync.backfill_run import ChunkWindows, commit_chunks
 from services.sync.batch import Staging
 from services.sync.batch_sources import BatchSources, Windows
 from services.sync.batch_writer import BatchWriter
@@ -70,6 +70,7 @@ from services.sync.resume import (
     lost_databases,
     resumable_cause,
 )
+from services.sync.run_lock import run_lock, unfinished_backfill
 from services.sync.run_session import lost, retake, take
 from services.sync.watermark import compute_watermark
 
@@ -96,6 +97,7 @@ class _Run:
     held: ExitStack  # its connections and lock, and those its resumes take
     resumes: Resumes
     batches_committed: int = 0
+    backfill: Backfill | None = None  # chunks in heap order instead of cursor batches
 
 
 def process_definition(
@@ -159,9 +161,9 @@ def _begin(
                     taken[role] = take(pool, attempt, name=role, stall_s=dbs.timeouts.stall_s)
                 analytics, core = taken["analytics"], taken["core"]
                 plan = plan_definition(job, name, definition, core=core, analytics=analytics)
-                attempt.enter_context(definition_lock(analytics, job, name))
-                abandon_dead_runs(analytics, job, name)
-                saved = load_position(analytics, job, name)
+                # Alone for an incremental run; shared with the other runners of a backfill.
+                entry = attempt.enter_context(run_lock(core, analytics, plan))
+                saved = entry.saved
                 run_id = _start_run(analytics, result, saved, command, origin)
                 held.enter_context(attempt.pop_all())
         except (psycopg.Error, PoolTimeout) as exc:
@@ -174,7 +176,10 @@ def _begin(
             continue
         result.position_before = result.position_after = None if saved is None else saved.to_dict()
         guard = run_guard(plan, deletes)
-        return _Run(plan, core, analytics, result, run_id, guard, held, resumes), saved
+        run = _Run(
+            plan, core, analytics, result, run_id, guard, held, resumes, backfill=entry.backfill
+        )
+        return run, saved
 
 
 def _worker_count(definition: ExportDefinition) -> int:
@@ -259,13 +264,23 @@ def _reconnect(dbs: Databases, run: _Run) -> Position | None:
     counts as the run's committed batches left them."""
     plan = run.plan
     run.core, run.analytics = retake(
-        dbs, run.held, run.core, run.analytics, job=plan.job, definition=plan.name
+        dbs,
+        run.held,
+        run.core,
+        run.analytics,
+        job=plan.job,
+        definition=plan.name,
+        shared=run.backfill is not None,
     )
     # A commit whose answer was lost may have happened: the database says.
     null_cursor = run.result.counts.null_cursor
     run.result.counts = committed_counts(run.analytics, run.run_id)
     run.result.counts.null_cursor = null_cursor
     record_resumes(run.analytics, run.run_id, run.result.resumes)
+    if run.backfill is not None:  # its last chunk may have handed over meanwhile
+        run.backfill = unfinished_backfill(run.analytics, plan.job, plan.name) or (
+            dataclasses.replace(run.backfill, finished=True)
+        )
     position = load_position(run.analytics, plan.job, plan.name)
     run.result.position_after = None if position is None else position.to_dict()
     return position
@@ -279,18 +294,27 @@ def _attempt(
     workers: int,
     progress: ProgressCallback | None,
 ) -> None:
-    """``_sync`` on the run's connections as they are now: a signal cancels their queries."""
-    staging = Staging(run.plan, run.analytics, keyed=staging_needs_keys(run.plan))
+    """``_sync`` (or a backfill's ``_sync_chunks``) on the run's connections as they are
+    now: a signal cancels their queries."""
+    plan = run.plan
+    # An incremental run without a transform reads each batch in one query, whose rows
+    # carry their key as text (services/sync/keyset.py): staging keeps it.
+    keyset = run.backfill is None and position is not None and keyset_batches_allowed(plan)
+    needs_keys = staging_needs_keys(plan)
+    ordinal = needs_keys or q.can_delete(plan)
+    staging = Staging(plan, run.analytics, keyed=keyset or needs_keys, ordinal=ordinal)
     try:
-        with stopping.cancellable(run.core, run.analytics):
-            _sync(
-                run,
-                staging,
-                position,
-                workers=workers,
-                connect_core=dbs.connect_core,
-                progress=progress,
-            )
+        with ExitStack() as attempt:
+            if run.backfill is None:
+                attempt.enter_context(stopping.cancellable(run.core, run.analytics))
+                _sync(run, staging, position, workers=workers, dbs=dbs, progress=progress)
+            elif not run.backfill.finished:
+                # Chunks are claimed on a connection of their own (backfill_run.py).
+                claims = take(
+                    dbs.analytics, attempt, name="analytics", stall_s=dbs.timeouts.stall_s
+                )
+                attempt.enter_context(stopping.cancellable(run.core, run.analytics, claims))
+                _sync_chunks(run, staging, run.backfill, claims, workers, dbs, progress)
     finally:
         staging.drop()
 
@@ -301,7 +325,7 @@ def _sync(
     saved: Position | None,
     *,
     workers: int,
-    connect_core: Callable[[], Conn],
+    dbs: Databases,
     progress: ProgressCallback | None,
 ) -> None:
     """Fix the run's watermark, then commit batches up to it from the source that suits."""
@@ -320,13 +344,54 @@ def _sync(
         fast,
         staging,
         workers=workers,
-        connect_core=connect_core,
+        connect_core=dbs.connect_core,
         encoding=encoding,
         result=result,
     )
     with closing(sources):  # whichever source is open when the run ends
         writer = BatchWriter(plan, core, analytics, staging, fast, sources)
         _commit_batches(run, sources, writer, saved, progress)
+
+
+def _sync_chunks(
+    run: _Run,
+    staging: Staging,
+    backfill: Backfill,
+    claims: Conn,
+    workers: int,
+    dbs: Databases,
+    progress: ProgressCallback | None,
+) -> None:
+    """This runner's share of a backfill: chunks claimed and committed until none is left."""
+    plan, core, analytics, result = run.plan, run.core, run.analytics, run.result
+    null_rows = core.execute(q.count_unexportable(plan)).fetchone()
+    result.counts.null_cursor = int(null_rows[0]) if null_rows else 0
+    fast = FastPath(plan, analytics, full_load=True, empty=backfill.into_empty)
+    windows = ChunkWindows(plan, core, claims, backfill)
+    sources = BatchSources(
+        windows,
+        fast,
+        staging,
+        workers=workers,
+        connect_core=dbs.connect_core,
+        encoding=analytics.info.encoding,
+        result=result,
+    )
+    try:
+        with closing(sources):
+            writer = BatchWriter(plan, core, analytics, staging, fast, sources)
+            commit_chunks(
+                plan, analytics, windows, sources, writer, result, run_id=run.run_id,
+                guard=run.guard, progress=progress,
+            )  # fmt: skip
+    finally:
+        windows.release_all()
+
+
+def keyset_batches_allowed(plan: SyncPlan) -> bool:
+    """One-query batches (services/sync/keyset.py): without a transform, and without soft
+    deletes, whose flag would follow the key text the batch's end is read from."""
+    return plan.mode is not CopyMode.PYTHON and plan.definition.source.soft_delete is None
 
 
 def _commit_batches(
@@ -343,7 +408,6 @@ def _commit_batches(
         stopping.check()  # asked to stop: nothing is in flight between two batches
         if (batch := sources.next(position)) is None:
             return
-        _check_moved(plan, position, batch.through)
         result.failed_batch = batch.edges()
         with stopping.committing(analytics) as commit, analytics.transaction():
             written = writer.write(batch)
@@ -358,6 +422,7 @@ def _commit_batches(
             counts = dataclasses.replace(result.counts)
             counts.add(written)
             commit.begin()  # written: a stop asked from here on lets the batch finish
+            _check_moved(plan, position, batch.through)  # a keyset batch's end: once written
             save_position(analytics, plan.job, plan.name, batch.through)
             record_progress(analytics, run.run_id, counts, batch.through)
             kill_point("commit")

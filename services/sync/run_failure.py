@@ -47,11 +47,19 @@ def locate_copy_error(
     line = copy_line(exc)
     if line is None or batch is None:
         return None
-    bounds = q.Window(
-        lower=Position.from_dict(batch["after"]),
-        upper=Position.from_dict(batch["through"]),
-        watermark=Watermark(value=batch["through"]["value"], inclusive=True),
-    )
+    if "blocks" in batch:  # a backfill chunk: its rows in the heap's order
+        first, end = batch["blocks"]
+        bounds = q.Window(None, None, Watermark(None, True), q.PageRange(first, end))
+    else:
+        through, mark = batch["through"], batch.get("watermark") or {}
+        bounds = q.Window(
+            lower=Position.from_dict(batch["after"]),
+            upper=Position.from_dict(through),
+            # A keyset batch (its end never read): its rows in order up to the watermark.
+            watermark=Watermark(value=through["value"], inclusive=True)
+            if through is not None
+            else Watermark(value=mark.get("value"), inclusive=bool(mark.get("inclusive"))),
+        )
     try:
         with dbs.core.connection() as core:
             row = core.execute(q.row_at(plan, bounds, line - 1)).fetchone()

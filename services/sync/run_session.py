@@ -13,7 +13,7 @@ from psycopg_pool import ConnectionPool
 from services.base import stall
 from services.base.db import Databases
 from services.base.errors import LockHeldError
-from services.store.lock import definition_lock
+from services.store.lock import definition_lock, shared_definition_lock
 
 Conn = psycopg.Connection[Any]
 # Seconds a resume waits for a connection from the pool (the server may still be down).
@@ -43,10 +43,18 @@ def lost(conn: Conn) -> bool:
 
 
 def retake(
-    dbs: Databases, held: ExitStack, core: Conn, analytics: Conn, *, job: str, definition: str
+    dbs: Databases,
+    held: ExitStack,
+    core: Conn,
+    analytics: Conn,
+    *,
+    job: str,
+    definition: str,
+    shared: bool = False,
 ) -> tuple[Conn, Conn]:
     """(core, analytics): the ones given, or fresh ones for those lost; the definition's lock
-    again with a fresh analytics connection, since it died with the old one."""
+    again with a fresh analytics connection, since it died with the old one (``shared``: in
+    the mode of a backfill's runners, services/sync/run_lock.py)."""
     stall_s = dbs.timeouts.stall_s
     if lost(core):
         core = take(dbs.core, held, name="core", stall_s=stall_s, timeout=RECONNECT_TIMEOUT_S)
@@ -56,7 +64,12 @@ def retake(
             dbs.analytics, held, name="analytics", stall_s=stall_s, timeout=RECONNECT_TIMEOUT_S
         )
         try:
-            held.enter_context(definition_lock(analytics, job, definition, orphan=orphan))
+            lock = (
+                shared_definition_lock(analytics, job, definition)
+                if shared
+                else definition_lock(analytics, job, definition, orphan=orphan)
+            )
+            held.enter_context(lock)
         except LockHeldError:
             raise LockHeldError(
                 f"{definition}: lost the analytics connection and its lock with it, which"

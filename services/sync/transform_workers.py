@@ -46,7 +46,6 @@ from psycopg.adapt import Transformer
 from services.base import stall, stopping
 from services.base.errors import first_line
 from services.base.exact_json import use_exact_json
-from services.base.position import Position, Watermark
 from services.base.redact import redact
 from services.base.settings import env_count
 from services.base.testhooks import mark_worker
@@ -54,6 +53,7 @@ from services.base.timeouts import Timeouts
 from services.store import sql as q
 from services.store.plan import SyncPlan
 from services.sync.batch import RowSink, StagedBatch, transform_window
+from services.sync.prefetch import NextWindow
 from services.sync.transform_output import check_transform_columns, output_types
 
 if TYPE_CHECKING:  # multiprocessing itself is imported when workers start: most runs never do
@@ -65,8 +65,6 @@ MAX_DEFAULT_WORKERS = 8
 _STOP_TIMEOUT_S = 5.0
 _POLL_S = 0.1
 _PR_SET_PDEATHSIG = 1
-
-NextEnd = Callable[[Position | None], Position | None]
 
 
 def worker_count(environ: Mapping[str, str] | None = None, *, configured: int | None = None) -> int:
@@ -239,8 +237,8 @@ class _Worker:
 class TransformWorkers:
     """Yields ``(window, EncodedBatch)`` per batch in cursor order, transformed by N processes.
 
-    Windows start after ``start`` and end where ``next_end`` says, asked in
-    order in the calling process, on its own core connection.
+    Windows come from ``next_window``, asked in order in the calling process
+    (on its own core connection for cursor batches, its claims for a backfill's chunks).
     """
 
     def __init__(
@@ -249,15 +247,13 @@ class TransformWorkers:
         connect: Callable[[], psycopg.Connection[Any]],
         count: int,
         *,
-        start: Position | None,
-        next_end: NextEnd,
-        watermark: Watermark,
+        next_window: NextWindow,
         fast: bool,
         columns: list[str] | None,
         encoding: str,
     ) -> None:
         self._plan, self._connect, self._count = plan, connect, count
-        self._start, self._next_end, self._watermark = start, next_end, watermark
+        self._next_window = next_window
         self._fast, self._columns, self._encoding = fast, columns, encoding
         self._workers: list[_Worker] = []
         # Windows handed out whose answers are not yet taken, oldest first.
@@ -286,22 +282,22 @@ class TransformWorkers:
 
     def __iter__(self) -> Iterator[tuple[q.Window, EncodedBatch]]:
         pending = self._pending
-        last, sent, exhausted = self._start, 0, False
+        last: q.Window | None = None
+        sent, exhausted = 0, False
 
         def hand_out() -> None:
-            """Give every idle worker its next window, in cursor order."""
+            """Give every idle worker its next window, in order."""
             nonlocal last, sent, exhausted
             while not exhausted and len(pending) < len(self._workers):
-                end = self._next_end(last)
-                if end is None:
+                window = self._next_window(last)
+                if window is None:
                     exhausted = True
                     return
                 worker = self._workers[sent % len(self._workers)]
-                window = q.Window(lower=last, upper=end, watermark=self._watermark)
                 with suppress(OSError):  # a worker gone: its answer will say so
                     worker.tasks.send(_Task(window, self._fast, self._columns, self._encoding))
                 pending.append((window, worker))
-                last, sent = end, sent + 1
+                last, sent = window, sent + 1
 
         hand_out()
         while pending:

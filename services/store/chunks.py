@@ -1,0 +1,228 @@
+"""The backfill's bookkeeping in analytics: one plan per definition, one row per chunk.
+
+A chunk is a range of the source's heap blocks (``sql.PageRange``). Runners
+claim chunks with a session-level advisory lock per chunk (two int4 keys:
+the definition's hash and the chunk number, a lock space apart from the
+definition lock's single bigint keys), so a runner can hold the chunk it
+writes and the one it reads ahead at once, and a killed runner's claims die
+with its connection. A chunk's ``done_at`` is set in the transaction that
+writes its rows (``mark_done``): done means its rows are in, never one
+without the other.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from services.base.constants import RUNNER_SCHEMA
+from services.base.errors import TransientError
+from services.base.position import Position
+from services.store.sql import PageRange
+
+Conn = psycopg.Connection[Any]
+
+_BACKFILLS = sql.Identifier(RUNNER_SCHEMA, "backfills")
+_CHUNKS = sql.Identifier(RUNNER_SCHEMA, "backfill_chunks")
+_CHUNK_KEY = "hashtext('tablesync-chunk:' || %(job)s || ':' || %(definition)s)"
+# Candidates fetched per claim: a runner tries their locks in order until one is free.
+_CLAIM_WINDOW = 64
+
+
+@dataclass(frozen=True)
+class Backfill:
+    """One definition's backfill plan, as stored."""
+
+    job: str
+    definition: str
+    handover: Position | None  # where the incremental runs take over; None: nothing to re-read
+    source_pages: int
+    chunk_pages: int
+    chunks_total: int
+    into_empty: bool  # the destination was empty when planned: chunks may COPY straight in
+    finished: bool
+
+    @property
+    def names(self) -> dict[str, str]:
+        return {"job": self.job, "definition": self.definition}
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """One claimable block range of a backfill."""
+
+    number: int
+    pages: PageRange
+
+
+@dataclass(frozen=True)
+class Progress:
+    """How far a backfill got: chunks done of all, rows those chunks read."""
+
+    done: int
+    total: int
+    rows: int
+    finished: bool
+
+
+def load_backfill(conn: Conn, job: str, definition: str) -> Backfill | None:
+    """The definition's latest backfill plan, finished or not; None when there is none."""
+    row = conn.execute(
+        sql.SQL(
+            "SELECT handover_value, handover_id, source_pages, chunk_pages, chunks_total,"
+            " into_empty, finished_at IS NOT NULL FROM {} WHERE job = %s AND definition = %s"
+        ).format(_BACKFILLS),
+        (job, definition),
+    ).fetchone()
+    if row is None:
+        return None
+    handover = None if row[0] is None else Position(value=row[0], id=row[1])
+    return Backfill(job, definition, handover, row[2], row[3], row[4], row[5], row[6])
+
+
+def create_backfill(conn: Conn, backfill: Backfill) -> None:
+    """Store ``backfill`` and its chunks, replacing any earlier plan; in the caller's
+    transaction, so a plan is stored whole or not at all."""
+    forget_backfill(conn, backfill.job, backfill.definition)
+    handover = backfill.handover
+    conn.execute(
+        sql.SQL(
+            "INSERT INTO {} (job, definition, handover_value, handover_id, source_pages,"
+            " chunk_pages, chunks_total, into_empty) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
+        ).format(_BACKFILLS),
+        (
+            backfill.job,
+            backfill.definition,
+            None if handover is None else handover.value,
+            None if handover is None else handover.id,
+            backfill.source_pages,
+            backfill.chunk_pages,
+            backfill.chunks_total,
+            backfill.into_empty,
+        ),
+    )
+    # The last chunk reads to the end of the heap, whatever was appended since.
+    conn.execute(
+        sql.SQL(
+            "INSERT INTO {} (job, definition, chunk, first_page, end_page)"
+            " SELECT %(job)s, %(definition)s, n, n * %(pages)s,"
+            " CASE WHEN n = %(last)s THEN NULL ELSE (n + 1) * %(pages)s END"
+            " FROM generate_series(0, %(last)s) AS n"
+        ).format(_CHUNKS),
+        {**backfill.names, "pages": backfill.chunk_pages, "last": backfill.chunks_total - 1},
+    )
+
+
+def forget_backfill(conn: Conn, job: str, definition: str) -> None:
+    """Drop the definition's backfill plan and its chunks (a reset starts afresh)."""
+    conn.execute(
+        sql.SQL("DELETE FROM {} WHERE job = %s AND definition = %s").format(_BACKFILLS),
+        (job, definition),
+    )
+
+
+def open_chunks(conn: Conn, backfill: Backfill, after: int) -> list[Chunk]:
+    """Chunks not done yet, numbered after ``after``, first ones first (a few at a time)."""
+    rows = conn.execute(
+        sql.SQL(
+            "SELECT chunk, first_page, end_page FROM {} WHERE job = %(job)s"
+            " AND definition = %(definition)s AND done_at IS NULL AND chunk > %(after)s"
+            " ORDER BY chunk LIMIT %(limit)s"
+        ).format(_CHUNKS),
+        {**backfill.names, "after": after, "limit": _CLAIM_WINDOW},
+    ).fetchall()
+    return [Chunk(number=r[0], pages=PageRange(first=r[1], end=r[2])) for r in rows]
+
+
+def try_claim(conn: Conn, backfill: Backfill, chunk: Chunk) -> bool:
+    """Take ``chunk``'s advisory lock on ``conn`` if free and the chunk is still not done.
+
+    Done is read after the lock is held: a runner that finished the chunk
+    committed before it let the lock go, so this read sees its commit.
+    """
+    params = {**backfill.names, "chunk": chunk.number}
+    row = conn.execute(f"SELECT pg_try_advisory_lock({_CHUNK_KEY}, %(chunk)s)", params).fetchone()
+    if not (row and row[0]):
+        return False
+    done = conn.execute(
+        sql.SQL(
+            "SELECT done_at IS NOT NULL FROM {} WHERE job = %(job)s"
+            " AND definition = %(definition)s AND chunk = %(chunk)s"
+        ).format(_CHUNKS),
+        params,
+    ).fetchone()
+    if done is None or done[0]:
+        release(conn, backfill, chunk)
+        return False
+    return True
+
+
+def release(conn: Conn, backfill: Backfill, chunk: Chunk) -> None:
+    """Let ``chunk``'s lock go (after its transaction committed or rolled back)."""
+    params = {**backfill.names, "chunk": chunk.number}
+    conn.execute(f"SELECT pg_advisory_unlock({_CHUNK_KEY}, %(chunk)s)", params)
+
+
+def mark_done(conn: Conn, backfill: Backfill, chunk: Chunk, *, rows: int, run_id: int) -> int:
+    """Mark ``chunk`` done in the caller's transaction (the one writing its rows), then
+    return how many chunks are left, counted under the plan's row lock so the
+    transactions finishing the last chunks see each other's commits."""
+    params = {**backfill.names, "chunk": chunk.number, "rows": rows, "run_id": run_id}
+    marked = conn.execute(
+        sql.SQL(
+            "UPDATE {} SET done_at = now(), rows_read = %(rows)s, run_id = %(run_id)s"
+            " WHERE job = %(job)s AND definition = %(definition)s AND chunk = %(chunk)s"
+            " AND done_at IS NULL"
+        ).format(_CHUNKS),
+        params,
+    )
+    if marked.rowcount != 1:
+        # Only a claim lost with its connection lets two runners write one chunk: the
+        # one that committed first counts, this transaction is rolled back.
+        raise TransientError(
+            f"{backfill.definition}: chunk {chunk.number} was done by another runner"
+            " meanwhile (this runner's claim on it was lost)"
+        )
+    conn.execute(
+        sql.SQL(
+            "SELECT 1 FROM {} WHERE job = %(job)s AND definition = %(definition)s FOR UPDATE"
+        ).format(_BACKFILLS),
+        params,
+    )
+    row = conn.execute(
+        sql.SQL(
+            "SELECT count(*) FROM {} WHERE job = %(job)s AND definition = %(definition)s"
+            " AND done_at IS NULL"
+        ).format(_CHUNKS),
+        params,
+    ).fetchone()
+    return int(row[0]) if row else 0
+
+
+def mark_finished(conn: Conn, backfill: Backfill) -> None:
+    """The backfill is over (every chunk done); in the transaction of its last chunk."""
+    conn.execute(
+        sql.SQL(
+            "UPDATE {} SET finished_at = now() WHERE job = %(job)s AND definition = %(definition)s"
+        ).format(_BACKFILLS),
+        backfill.names,
+    )
+
+
+def progress(conn: Conn, job: str, definition: str) -> Progress | None:
+    """Chunks done / total and rows read so far of the definition's backfill, if any."""
+    row = conn.execute(
+        sql.SQL(
+            "SELECT count(*) FILTER (WHERE c.done_at IS NOT NULL), b.chunks_total,"
+            " coalesce(sum(c.rows_read), 0), b.finished_at IS NOT NULL"
+            " FROM {} b LEFT JOIN {} c USING (job, definition)"
+            " WHERE b.job = %s AND b.definition = %s GROUP BY b.chunks_total, b.finished_at"
+        ).format(_BACKFILLS, _CHUNKS),
+        (job, definition),
+    ).fetchone()
+    if row is None:
+        return None
+    return Progress(done=int(row[0]), total=int(row[1]), rows=int(row[2]), finished=bool(row[3]))

@@ -1,0 +1,265 @@
+"""Backfills: a full load read in the heap's physical order, in chunks many runners share.
+
+Reading a whole table in cursor order is an index scan that visits the heap
+at random when the cursor does not follow the physical order (rows that were
+updated): on the bench's random-order table, 0.34x a plain COPY. A backfill
+instead cuts the heap into block ranges (``tablesync.backfill_chunks``) and
+reads each with a TID range scan, sequential I/O whatever the cursor.
+
+- **Plan** (one analytics transaction, under the definition's exclusive
+  lock): the watermark of the moment (services/sync/watermark.py) fixes the
+  *hand-over* position, just below it; the heap's size in blocks fixes the
+  chunks. Killed while planning, nothing is stored and the rerun plans again.
+- **Chunks**: each runner claims a chunk with an advisory lock of its own
+  (services/store/chunks.py), writes its rows and marks it done in the same
+  analytics transaction. Killed at any instant, a chunk is done with its
+  rows or not at all, and its lock dies with the runner's connection.
+- **Hand-over**: the transaction that finishes the last chunk also saves the
+  definition's position at the hand-over point. A chunk read is not one
+  snapshot of the table: a row updated while the backfill runs may be read
+  in its old version, or twice, or (moved to a block range already read) not
+  at all. Every such row was written after the watermark, so its cursor is
+  at or past it, and the incremental runs that follow read every one of them
+  again, in cursor order, the latest version last. This relies on the
+  watermark's assumption (the cursor is set by ``now()`` or later in the
+  writing transaction), which is why only timestamp cursors backfill.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from services.base.constants import BACKFILL_CHUNK_BYTES
+from services.base.position import Position, Watermark, save_position
+from services.base.settings import env_count
+from services.base.testhooks import kill_point
+from services.store import chunks
+from services.store import sql as q
+from services.store.chunks import Backfill, Chunk
+from services.store.plan import CopyMode, SyncPlan
+from services.sync.watermark import compute_watermark
+
+log = logging.getLogger(__name__)
+
+Conn = psycopg.Connection[Any]
+
+CHUNK_PAGES_VARIABLE = "TABLESYNC_BACKFILL_CHUNK_PAGES"
+# "off": first loads read in cursor order, batch by batch, as before backfills existed.
+BACKFILL_VARIABLE = "TABLESYNC_BACKFILL"
+# TID range scans (a chunk read without a sequential scan of the whole table).
+_MIN_SERVER_VERSION = 140000
+_HEAP_KINDS = {"r", "m"}  # a table or a materialized view: one heap with ctids
+
+_HEAP_SQL = """
+SELECT pg_relation_size(%(table)s::regclass) / current_setting('block_size')::bigint,
+       current_setting('block_size')::bigint, current_setting('server_version_num')::int
+"""
+# The planner's rows per heap block (NULL before the first ANALYZE or VACUUM).
+_ROWS_PER_BLOCK_SQL = (
+    "SELECT reltuples / nullif(relpages, 0) FROM pg_class WHERE oid = %(table)s::regclass"
+    " AND reltuples > 0"
+)
+
+
+def why_not_backfill(plan: SyncPlan, core: Conn) -> str | None:
+    """Why ``plan``'s full load cannot be a backfill (then it reads in cursor order), or None."""
+    if os.environ.get(BACKFILL_VARIABLE, "").strip().lower() in ("off", "0", "no", "false"):
+        return f"{BACKFILL_VARIABLE} is off"
+    if not plan.cursor.is_timestamp:
+        return (
+            f"the cursor {plan.cursor.name} is {plan.cursor.type_name}, not a timestamp: rows"
+            " changed during a block-range read could not be found again by their cursor"
+        )
+    if plan.source.kind not in _HEAP_KINDS:
+        return f"{plan.source.qualified} is not a plain table (relkind {plan.source.kind!r})"
+    version = core.info.server_version
+    if version < _MIN_SERVER_VERSION:
+        return f"core runs PostgreSQL {version // 10000}, and TID range scans need 14 or later"
+    return None
+
+
+def chunk_pages(
+    block_size: int,
+    environ: Mapping[str, str] | None = None,
+    *,
+    rows_per_block: float | None = None,
+    batch_size: int | None = None,
+) -> int:
+    """Heap blocks per chunk: TABLESYNC_BACKFILL_CHUNK_PAGES, else BACKFILL_CHUNK_BYTES' worth,
+    or with a transform (``batch_size`` given) about a batch's rows: a transform worker
+    holds its whole chunk, encoded, until the runner takes it."""
+    default = max(1, BACKFILL_CHUNK_BYTES // block_size)
+    if batch_size is not None and rows_per_block:
+        default = min(default, max(1, math.ceil(batch_size / rows_per_block)))
+    pages = env_count(os.environ if environ is None else environ, CHUNK_PAGES_VARIABLE, default)
+    return max(1, pages)
+
+
+def planned_chunk_pages(core: Conn, plan: SyncPlan, block_size: int) -> int:
+    """``chunk_pages`` for ``plan``: sized by rows with a transform, by bytes without."""
+    if plan.mode is not CopyMode.PYTHON:
+        return chunk_pages(block_size)
+    table = q.ident(plan.source.schema, plan.source.name).as_string(core)
+    row = core.execute(_ROWS_PER_BLOCK_SQL, {"table": table}).fetchone()
+    per_block = float(row[0]) if row and row[0] else None
+    return chunk_pages(block_size, rows_per_block=per_block, batch_size=plan.batch_size)
+
+
+def handover_position(core: Conn, plan: SyncPlan, watermark: Watermark) -> Position | None:
+    """Where the runs after a backfill start: they read every row at or past ``watermark``.
+
+    The last row below the watermark in cursor order, so that a table whose
+    rows all predate the backfill ends at its last row as a cursor-order load
+    would; every row written after the watermark sorts after it. With no such
+    row, a position one second (one day for a date) below the watermark, so
+    that no typmod rounding can lift it over a row. None: no watermark now.
+    """
+    if watermark.value is None:
+        return None
+    row = core.execute(q.last_row_below(plan, watermark)).fetchone()
+    if row is not None:
+        return Position(value=row[0], id=row[1])
+    step = "1 day" if plan.cursor.base_type == "date" else "1 second"
+    cursor_type = sql.SQL(plan.cursor.type_name)
+    below = core.execute(
+        sql.SQL("SELECT CAST(CAST({} AS {}) - CAST({} AS interval) AS {})::text").format(
+            sql.Literal(watermark.value), cursor_type, sql.Literal(step), cursor_type
+        )
+    ).fetchone()
+    assert below is not None
+    return Position(value=str(below[0]), id=None)
+
+
+def heap_blocks(core: Conn, plan: SyncPlan) -> tuple[int, int]:
+    """(blocks in the source's heap now, the server's block size in bytes)."""
+    table = q.ident(plan.source.schema, plan.source.name).as_string(core)
+    heap = core.execute(_HEAP_SQL, {"table": table}).fetchone()
+    assert heap is not None
+    return int(heap[0]), int(heap[1])
+
+
+@dataclass(frozen=True)
+class ChunkPlan:
+    """A backfill as --dry-run and --status show it: the one under way, or the one the
+    next run would plan (``planned`` False)."""
+
+    planned: bool
+    source_pages: int
+    chunk_pages: int
+    chunks_total: int
+    chunks_done: int
+    rows_done: int
+    block_size: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "planned": self.planned,
+            "source_blocks": self.source_pages,
+            "chunk_blocks": self.chunk_pages,
+            "chunk_bytes": self.chunk_pages * self.block_size,
+            "chunks_total": self.chunks_total,
+            "chunks_done": self.chunks_done,
+            "rows_done": self.rows_done,
+        }
+
+
+def next_chunk_plan(
+    core: Conn, analytics: Conn, plan: SyncPlan, saved: Position | None
+) -> ChunkPlan | None:
+    """The backfill the next run of ``plan`` would do or join; None when it would run
+    incrementally (a saved position, no backfill under way) or cannot backfill."""
+    under_way = chunks.load_backfill(analytics, plan.job, plan.name)
+    pages, block_size = heap_blocks(core, plan)
+    if under_way is not None and not under_way.finished:
+        done = chunks.progress(analytics, plan.job, plan.name)
+        return ChunkPlan(
+            True,
+            under_way.source_pages,
+            under_way.chunk_pages,
+            under_way.chunks_total,
+            0 if done is None else done.done,
+            0 if done is None else done.rows,
+            block_size,
+        )
+    if saved is not None or why_not_backfill(plan, core) is not None:
+        return None
+    per_chunk = planned_chunk_pages(core, plan, block_size)
+    total = max(1, -(-pages // per_chunk))
+    return ChunkPlan(False, pages, per_chunk, total, 0, 0, block_size)
+
+
+def plan_backfill(core: Conn, analytics: Conn, plan: SyncPlan) -> Backfill | None:
+    """Fix the hand-over position and cut the heap into chunks; stored in one transaction.
+
+    None when the watermark cannot be fixed now (open core transactions it
+    cannot see): the run then holds back as an incremental run would.
+    Call under the definition's exclusive lock.
+    """
+    watermark = compute_watermark(core, plan, None, safety_lag_s=plan.definition.safety_lag_s)
+    handover = handover_position(core, plan, watermark)
+    if handover is None:
+        return None
+    pages, block_size = heap_blocks(core, plan)
+    per_chunk = planned_chunk_pages(core, plan, block_size)
+    empty = analytics.execute(q.destination_is_empty(plan)).fetchone()
+    backfill = Backfill(
+        job=plan.job,
+        definition=plan.name,
+        handover=handover,
+        source_pages=pages,
+        chunk_pages=per_chunk,
+        chunks_total=max(1, -(-pages // per_chunk)),
+        into_empty=bool(empty and empty[0]),
+        finished=False,
+    )
+    with analytics.transaction():
+        chunks.create_backfill(analytics, backfill)
+        kill_point("plan")
+    log.debug(
+        "%s: backfill planned: %d chunk(s) of %d block(s) over %d block(s); hand-over at %s",
+        plan.name,
+        backfill.chunks_total,
+        per_chunk,
+        pages,
+        handover.value,
+    )
+    return backfill
+
+
+def chunk_window(backfill: Backfill, chunk: Chunk) -> q.Window:
+    """The read of one chunk: every exportable row of its blocks, whatever its cursor."""
+    return q.Window(
+        lower=None,
+        upper=None,
+        watermark=Watermark(value=None, inclusive=False),
+        pages=chunk.pages,
+    )
+
+
+def complete_chunk(
+    analytics: Conn, plan: SyncPlan, backfill: Backfill, chunk: Chunk, *, rows: int, run_id: int
+) -> Position | None:
+    """Mark ``chunk`` done in the transaction that wrote its rows; when it is the last one,
+    hand over: save the definition's position and close the plan, in that same
+    transaction. Returns the hand-over position when this chunk finished the backfill."""
+    left = chunks.mark_done(analytics, backfill, chunk, rows=rows, run_id=run_id)
+    kill_point("chunk_done")
+    if left:
+        return None
+    save_position(analytics, plan.job, plan.name, backfill.handover)
+    chunks.mark_finished(analytics, backfill)
+    kill_point("handover")
+    log.debug(
+        "%s: backfill done: every chunk is in; incremental runs take over after %s",
+        plan.name,
+        None if backfill.handover is None else backfill.handover.value,
+    )
+    return backfill.handover

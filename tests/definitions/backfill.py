@@ -1,0 +1,20 @@
+"""``Events`` (COPY to COPY), ``EventsT`` (through a transform) and ``EventsById`` (a
+cursor that is not a timestamp) of the same ``events``, for tests/test_backfill.py."""
+
+from __future__ import annotations
+
+from definitions import events
+from services.base.definition import Row
+
+BATCH_SIZE = 50
+
+
+def same_row(row: Row) -> Row:
+    return dict(row)
+
+
+DEFINITIONS = {
+    "Events": events(batch_size=BATCH_SIZE),
+    "EventsT": events(destination={"table": "events_t"}, transform=same_row, batch_size=BATCH_SIZE),
+    "EventsById": events(source={"cursor": {"field": "id"}}, batch_size=BATCH_SIZE),
+}
