@@ -5,14 +5,16 @@ the run's watermark, staged with COPY, upserted, and committed together with
 the new position and the run record's counts, so a crash at any instant
 leaves the destination and the position in agreement.
 
-This module is the story of a run: take the lock, open the run record, fix
-the watermark, then commit batches until none is left (``_commit_batches``).
-A lost connection is ridden out: the run reconnects and goes on from its last
-committed batch (``_sync_resuming``, services/sync/resume.py). A signal stops it
-between batches, its queries in flight cancelled (services/base/stopping.py).
-Where each batch comes from is services/sync/batch_sources.py, how it is
-written services/sync/batch_writer.py, whether it goes straight into an
-empty destination services/sync/fast_path.py.
+This module is the story of a run: take the lock and open the run record
+(services/sync/run_state.py), fix the watermark, then commit batches until
+none is left (``_commit_batches``), or a backfill's chunks
+(services/sync/backfill_run.py). A lost connection is ridden out: the run
+reconnects and goes on from its last committed batch or chunk
+(``_sync_resuming``, services/sync/resume.py). A signal stops it between
+batches, its queries in flight cancelled (services/base/stopping.py). Where
+each batch comes from is services/sync/batch_sources.py, how it is written
+services/sync/batch_writer.py, whether it goes straight into an empty
+destination services/sync/fast_path.py.
 """
 
 from __future__ import annotations
@@ -24,7 +26,6 @@ import socket
 import time
 from collections.abc import Callable
 from contextlib import ExitStack, closing
-from dataclasses import dataclass
 from typing import Any
 
 import psycopg
@@ -34,44 +35,26 @@ from services.base import stopping
 from services.base.constants import RunStatus
 from services.base.db import Databases
 from services.base.definition import ExportDefinition
-from services.base.errors import (
-    RunError,
-    StoppedError,
-    TablesyncError,
-    TransientError,
-    first_line,
-)
-from services.base.position import Position, load_position, save_position
+from services.base.errors import RunError, StoppedError, TablesyncError, first_line
+from services.base.position import Position, save_position
 from services.base.redact import redact
 from services.base.results import RunResult
 from services.base.settings import DEFAULT_ORIGIN
 from services.base.testhooks import kill_point
 from services.store import sql as q
 from services.store.chunks import Backfill
-from services.store.delete_guard import DeleteGuard, DeleteLimit
+from services.store.delete_guard import DeleteLimit
 from services.store.plan import CopyMode, SyncPlan
-from services.store.preflight import plan_definition
-from services.store.runs import (
-    committed_counts,
-    finish_run,
-    record_progress,
-    record_resumes,
-    start_run,
-)
+from services.store.runs import finish_run, record_progress
 from services.sync.backfill_run import ChunkWindows, commit_chunks
 from services.sync.batch import Staging
 from services.sync.batch_sources import BatchSources, Windows
 from services.sync.batch_writer import BatchWriter
-from services.sync.deletes import check_ahead, check_batch, run_guard
+from services.sync.deletes import check_ahead, check_batch
 from services.sync.fast_path import FastPath, staging_needs_keys
-from services.sync.resume import (
-    ResumePolicy,
-    Resumes,
-    lost_databases,
-    resumable_cause,
-)
-from services.sync.run_lock import run_lock, unfinished_backfill
-from services.sync.run_session import lost, retake, take
+from services.sync.resume import ResumePolicy, Resumes, lost_databases, resumable_cause
+from services.sync.run_session import lost, take
+from services.sync.run_state import Run, begin, reconnect
 from services.sync.watermark import compute_watermark
 
 log = logging.getLogger(__name__)
@@ -81,23 +64,6 @@ RECORD_TIMEOUT_S = 5.0
 
 ProgressCallback = Callable[[RunResult], None]
 Conn = psycopg.Connection[Any]
-
-
-@dataclass
-class _Run:
-    """One definition's run: its connections (new ones after a lost one), its record, and
-    how far it got."""
-
-    plan: SyncPlan
-    core: Conn
-    analytics: Conn
-    result: RunResult
-    run_id: int
-    guard: DeleteGuard  # against deleting too much of the destination in one run
-    held: ExitStack  # its connections and lock, and those its resumes take
-    resumes: Resumes
-    batches_committed: int = 0
-    backfill: Backfill | None = None  # chunks in heap order instead of cursor batches
 
 
 def process_definition(
@@ -134,52 +100,9 @@ def process_definition(
     dbs.open()  # both databases at once, not one after the other
     # The run's connections and lock, and those a resume takes, until the run ends.
     with ExitStack() as held:
-        run, saved = _begin(dbs, definition, result, held, resumes, command, origin, deletes)
+        run, saved = begin(dbs, definition, result, held, resumes, command, origin, deletes)
         _run_recorded(dbs, run, saved, workers=workers, progress=progress)
     return result
-
-
-def _begin(
-    dbs: Databases,
-    definition: ExportDefinition,
-    result: RunResult,
-    held: ExitStack,
-    resumes: Resumes,
-    command: str,
-    origin: str,
-    deletes: DeleteLimit,
-) -> tuple[_Run, Position | None]:
-    """Check the definition, take its lock and open its run record; a connection lost on
-    the way is tried again, as a resume (nothing is written yet)."""
-    job, name = result.job, result.definition
-    while True:
-        taken: dict[str, Conn] = {}
-        try:
-            with ExitStack() as attempt:
-                for role in ("analytics", "core"):
-                    pool = dbs.analytics if role == "analytics" else dbs.core
-                    taken[role] = take(pool, attempt, name=role, stall_s=dbs.timeouts.stall_s)
-                analytics, core = taken["analytics"], taken["core"]
-                plan = plan_definition(job, name, definition, core=core, analytics=analytics)
-                # Alone for an incremental run; shared with the other runners of a backfill.
-                entry = attempt.enter_context(run_lock(core, analytics, plan))
-                saved = entry.saved
-                run_id = _start_run(analytics, result, saved, command, origin)
-                held.enter_context(attempt.pop_all())
-        except (psycopg.Error, PoolTimeout) as exc:
-            cause = resumable_cause(exc, lost_databases(**taken))
-            delay = None if cause is None else resumes.take(name, cause)
-            if delay is None or stopping.requested():
-                raise TransientError(f"{name}: {cause or redact(first_line(exc))}") from None
-            result.resumes = resumes.taken
-            stopping.sleep(delay)
-            continue
-        result.position_before = result.position_after = None if saved is None else saved.to_dict()
-        guard = run_guard(plan, deletes)
-        run = _Run(
-            plan, core, analytics, result, run_id, guard, held, resumes, backfill=entry.backfill
-        )
-        return run, saved
 
 
 def _worker_count(definition: ExportDefinition) -> int:
@@ -191,25 +114,9 @@ def _worker_count(definition: ExportDefinition) -> int:
     return worker_count(configured=definition.transform_workers)
 
 
-def _start_run(
-    analytics: Conn, result: RunResult, saved: Position | None, command: str, origin: str
-) -> int:
-    result.run_id = start_run(
-        analytics,
-        job=result.job,
-        definition=result.definition,
-        position=saved,
-        host=result.host,
-        pid=result.pid,
-        command=command,
-        origin=origin,
-    )
-    return result.run_id
-
-
 def _run_recorded(
     dbs: Databases,
-    run: _Run,
+    run: Run,
     saved: Position | None,
     *,
     workers: int,
@@ -235,7 +142,7 @@ def _run_recorded(
 
 def _sync_resuming(
     dbs: Databases,
-    run: _Run,
+    run: Run,
     saved: Position | None,
     *,
     workers: int,
@@ -248,7 +155,7 @@ def _sync_resuming(
         try:
             if delay is not None:
                 stopping.sleep(delay)
-                position = _reconnect(dbs, run)
+                position = reconnect(dbs, run)
             _attempt(dbs, run, position, workers=workers, progress=progress)
             return
         except Exception as exc:
@@ -259,36 +166,9 @@ def _sync_resuming(
             run.result.resumes = run.resumes.taken
 
 
-def _reconnect(dbs: Databases, run: _Run) -> Position | None:
-    """Fresh connections for those lost (the lock again with analytics); the position and
-    counts as the run's committed batches left them."""
-    plan = run.plan
-    run.core, run.analytics = retake(
-        dbs,
-        run.held,
-        run.core,
-        run.analytics,
-        job=plan.job,
-        definition=plan.name,
-        shared=run.backfill is not None,
-    )
-    # A commit whose answer was lost may have happened: the database says.
-    null_cursor = run.result.counts.null_cursor
-    run.result.counts = committed_counts(run.analytics, run.run_id)
-    run.result.counts.null_cursor = null_cursor
-    record_resumes(run.analytics, run.run_id, run.result.resumes)
-    if run.backfill is not None:  # its last chunk may have handed over meanwhile
-        run.backfill = unfinished_backfill(run.analytics, plan.job, plan.name) or (
-            dataclasses.replace(run.backfill, finished=True)
-        )
-    position = load_position(run.analytics, plan.job, plan.name)
-    run.result.position_after = None if position is None else position.to_dict()
-    return position
-
-
 def _attempt(
     dbs: Databases,
-    run: _Run,
+    run: Run,
     position: Position | None,
     *,
     workers: int,
@@ -320,7 +200,7 @@ def _attempt(
 
 
 def _sync(
-    run: _Run,
+    run: Run,
     staging: Staging,
     saved: Position | None,
     *,
@@ -354,7 +234,7 @@ def _sync(
 
 
 def _sync_chunks(
-    run: _Run,
+    run: Run,
     staging: Staging,
     backfill: Backfill,
     claims: Conn,
@@ -395,7 +275,7 @@ def keyset_batches_allowed(plan: SyncPlan) -> bool:
 
 
 def _commit_batches(
-    run: _Run,
+    run: Run,
     sources: BatchSources,
     writer: BatchWriter,
     saved: Position | None,
@@ -445,7 +325,7 @@ def _check_moved(plan: SyncPlan, position: Position | None, end: Position) -> No
         )
 
 
-def _finish(dbs: Databases, run: _Run, status: RunStatus, error: str | None) -> None:
+def _finish(dbs: Databases, run: Run, status: RunStatus, error: str | None) -> None:
     try:
         with ExitStack() as fresh:
             target = run.analytics
@@ -473,7 +353,7 @@ def _finish(dbs: Databases, run: _Run, status: RunStatus, error: str | None) -> 
         log.warning("could not close run record %s: %s", run.run_id, redact(first_line(exc)))
 
 
-def _fail(dbs: Databases, run: _Run, exc: BaseException) -> TablesyncError:
+def _fail(dbs: Databases, run: Run, exc: BaseException) -> TablesyncError:
     from services.sync.run_failure import classify, report_failure  # only a failed run needs it
 
     error = classify(
