@@ -25,6 +25,7 @@ from dbtools import (
     run_dbmate,
     unique_db_name,
 )
+from faultproxy import FaultProxy
 from runtools import login_role_with_password
 
 from services.sync import failures
@@ -130,3 +131,17 @@ def cursor_order_first_loads(monkeypatch: pytest.MonkeyPatch) -> None:
     modules that test batch semantics on a first load; backfills, the default for first
     loads, are tests/test_backfill.py."""
     monkeypatch.setenv("TABLESYNC_BACKFILL", "off")
+
+
+@pytest.fixture
+def proxies(dbs: TestDatabases) -> Iterator[dict[str, FaultProxy]]:
+    """A fault proxy (tests/faultproxy.py) in front of each database, closed after."""
+    started = {
+        "core": FaultProxy.for_url(dbs.core_url),
+        "analytics": FaultProxy.for_url(dbs.analytics_url),
+    }
+    try:
+        yield started
+    finally:
+        for proxy in started.values():
+            proxy.close()

@@ -21,7 +21,14 @@ from pathlib import Path
 import psycopg
 import pytest
 from dbtools import CliResult, TestDatabases, finish, run_cli, start_cli
-from faultkit import EVENTS_ANALYTICS, JOB, create_events, events_in, fault_env
+from faultkit import (
+    EVENTS_ANALYTICS,
+    JOB,
+    create_events,
+    events_in,
+    fault_env,
+    wait_for_dead_sessions,
+)
 
 ROWS = 600
 CHUNK_ENV = {"TABLESYNC_BACKFILL_CHUNK_PAGES": "2", "TABLESYNC_TRANSFORM_WORKERS": "0"}
@@ -80,19 +87,6 @@ def assert_exact(dbs: TestDatabases, name: str = "Events") -> None:
     assert events_in(dbs, "analytics") == events_in(dbs, "core")
     position = dbs.query_analytics(POSITION, (name,))
     assert [tuple(r) for r in position] == [tuple(dbs.query_core(LAST_CORE_ROW)[0])]
-
-
-def wait_for_dead_sessions(dbs: TestDatabases) -> None:
-    """A killed run's backends are gone, and its locks with them."""
-    deadline = time.monotonic() + 30
-    query = (
-        "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'tablesync:%%'"
-        " AND datname IN (%s, %s)"
-    )
-    names = (dbs.core_url.rsplit("/", 1)[1], dbs.analytics_url.rsplit("/", 1)[1])
-    while dbs.query_analytics(query, names)[0][0]:
-        assert time.monotonic() < deadline, "the killed run's sessions never went away"
-        time.sleep(0.02)
 
 
 def test_a_first_load_is_a_backfill_in_heap_order_chunks(dbs: TestDatabases, cli: Cli) -> None:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import signal
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
@@ -107,19 +106,6 @@ def test_a_backfill_stopped_while_a_chunk_commits_lets_that_chunk_finish(
     assert record["status"] == "cancelled"
     assert record["rows_read"] == sum(r for _, is_done, r, _ in chunks_of(dbs) if is_done)
     _rerun_is_exact(dbs, env, tmp_path)
-
-
-@pytest.fixture
-def proxies(dbs: TestDatabases) -> Iterator[dict[str, FaultProxy]]:
-    started = {
-        "core": FaultProxy.for_url(dbs.core_url),
-        "analytics": FaultProxy.for_url(dbs.analytics_url),
-    }
-    try:
-        yield started
-    finally:
-        for proxy in started.values():
-            proxy.close()
 
 
 @pytest.mark.parametrize("lost", ["core", "analytics"])

@@ -35,6 +35,7 @@ from faultkit import (
     fault_env,
     insert_events,
     phase_counts,
+    wait_for_dead_sessions,
 )
 
 SEEDS = (11, 22, 33)
@@ -71,21 +72,8 @@ def _mutate(dbs: TestDatabases, rng: random.Random, tag: str) -> None:
     )
 
 
-def _wait_for_dead_sessions(dbs: TestDatabases) -> None:
-    """The killed run's backends are gone (its advisory lock with them)."""
-    deadline = time.monotonic() + 30
-    query = (
-        "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'tablesync:%%'"
-        " AND datname IN (%s, %s)"
-    )
-    names = (dbs.core_url.rsplit("/", 1)[1], dbs.analytics_url.rsplit("/", 1)[1])
-    while dbs.query_analytics(query, names)[0][0]:
-        assert time.monotonic() < deadline, "the killed run's sessions never went away"
-        time.sleep(0.02)
-
-
 def _rerun_and_check(dbs: TestDatabases, env: dict[str, str], tmp_path: Path, instant: str) -> None:
-    _wait_for_dead_sessions(dbs)
+    wait_for_dead_sessions(dbs)
     rerun = run_cli([JOB, *NAMES], env, cwd=tmp_path)
     assert rerun.code == 0, f"{instant}: {rerun.stderr}"
     core = events_in(dbs, "core")

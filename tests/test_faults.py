@@ -20,7 +20,6 @@ cannot know), after a seeded number of bytes, or after a seeded delay.
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -71,19 +70,6 @@ class Tally:
             f" times), needed a rerun: {self.reruns}, lost rows: {self.lost_rows},"
             f" duplicated rows: {self.duplicated_rows}"
         )
-
-
-@pytest.fixture
-def proxies(dbs: TestDatabases) -> Iterator[dict[str, FaultProxy]]:
-    started = {
-        "core": FaultProxy.for_url(dbs.core_url),
-        "analytics": FaultProxy.for_url(dbs.analytics_url),
-    }
-    try:
-        yield started
-    finally:
-        for proxy in started.values():
-            proxy.close()
 
 
 @pytest.fixture

@@ -22,7 +22,7 @@ from psycopg.abc import Buffer
 from services.base.position import Position, Watermark
 from services.store import sql as q
 from services.store.plan import CopyMode, SyncPlan
-from services.sync.prefetch import Prefetcher, _Stopped
+from services.sync.prefetch import Prefetcher
 
 _SIGNATURE = b"PGCOPY\n\xff\r\n\x00"
 _TRAILER = b"\xff\xff"
@@ -90,23 +90,14 @@ class KeysetPrefetcher(Prefetcher):
 
     def _read_all(self) -> None:
         after = self._start
-        try:
-            while self._take_slot():
-                rows, end = self._read_next(q.Window(after, None, self._watermark))
-                if end is None:
-                    break
-                self._put(("end", end))
-                if rows < self._plan.batch_size:  # the last batch: no empty query after it
-                    break
-                after = end
-            self._put(("done", None))
-        except _Stopped:
-            return
-        except BaseException as exc:  # handed to the consumer, who raises it
-            try:
-                self._put(("error", exc))
-            except _Stopped:
+        while self._take_slot():
+            rows, end = self._read_next(q.Window(after, None, self._watermark))
+            if end is None:
                 return
+            self._put(("end", end))
+            if rows < self._plan.batch_size:  # the last batch: no empty query after it
+                return
+            after = end
 
     def _read_next(self, window: q.Window) -> tuple[int, Position | None]:
         """Stream the batch after ``window.lower``; (rows, its last row's key), (0, None)

@@ -63,7 +63,7 @@ class Prefetcher:
         # The window being written and the one read ahead, no more: a backfill's next
         # window is a chunk claim, which must not take chunks other runners could do.
         self._slots = threading.Semaphore(2)
-        self._thread = threading.Thread(target=self._read_all, name="tablesync-prefetch")
+        self._thread = threading.Thread(target=self._run, name="tablesync-prefetch")
         self._armed = bool(os.environ.get(KILL_AT_VARIABLE))  # kill_point is dear per row
         self.last_end: Position | None = None
 
@@ -137,13 +137,10 @@ class Prefetcher:
         known to hold rows), in keyset.py only one holding a row."""
         return True
 
-    def _read_all(self) -> None:
-        window = None
+    def _run(self) -> None:
+        """The thread: every batch, then ``done``; a failure goes to the consumer instead."""
         try:
-            while self._take_slot() and (window := self._next_window(window)) is not None:
-                self._put(("batch", window))
-                self._read_batch(window)
-                self._put(("end", None))
+            self._read_all()
             self._put(("done", None))
         except _Stopped:
             return
@@ -152,6 +149,13 @@ class Prefetcher:
                 self._put(("error", exc))
             except _Stopped:
                 return
+
+    def _read_all(self) -> None:
+        window = None
+        while self._take_slot() and (window := self._next_window(window)) is not None:
+            self._put(("batch", window))
+            self._read_batch(window)
+            self._put(("end", None))
 
     def _read_batch(self, window: q.Window) -> None:
         binary = self._plan.mode is CopyMode.BINARY

@@ -48,7 +48,7 @@ from services.store.plan import CopyMode, SyncPlan
 from services.store.runs import finish_run, record_progress
 from services.sync.backfill_run import ChunkWindows, commit_chunks
 from services.sync.batch import Staging
-from services.sync.batch_sources import BatchSources, Windows
+from services.sync.batch_sources import BatchSources, Windows, WindowSource
 from services.sync.batch_writer import BatchWriter
 from services.sync.deletes import check_ahead, check_batch
 from services.sync.fast_path import FastPath, staging_needs_keys
@@ -210,24 +210,14 @@ def _sync(
 ) -> None:
     """Fix the run's watermark, then commit batches up to it from the source that suits."""
     plan, core, analytics, result = run.plan, run.core, run.analytics, run.result
-    null_rows = core.execute(q.count_unexportable(plan)).fetchone()
-    result.counts.null_cursor = int(null_rows[0]) if null_rows else 0
+    _count_unexportable(run)
     watermark = compute_watermark(core, plan, saved, safety_lag_s=plan.definition.safety_lag_s)
     result.held_back = watermark.held_back
     ahead = q.Window(lower=saved, upper=None, watermark=watermark)
     check_ahead(plan, core, analytics, run.guard, ahead)  # soft deletes: before any write
     fast = FastPath(plan, analytics, full_load=saved is None)
     windows = Windows(plan, core, watermark)
-    encoding = analytics.info.encoding
-    sources = BatchSources(
-        windows,
-        fast,
-        staging,
-        workers=workers,
-        connect_core=dbs.connect_core,
-        encoding=encoding,
-        result=result,
-    )
+    sources = _sources(run, windows, fast, staging, workers=workers, dbs=dbs)
     with closing(sources):  # whichever source is open when the run ends
         writer = BatchWriter(plan, core, analytics, staging, fast, sources)
         _commit_batches(run, sources, writer, saved, progress)
@@ -244,19 +234,10 @@ def _sync_chunks(
 ) -> None:
     """This runner's share of a backfill: chunks claimed and committed until none is left."""
     plan, core, analytics, result = run.plan, run.core, run.analytics, run.result
-    null_rows = core.execute(q.count_unexportable(plan)).fetchone()
-    result.counts.null_cursor = int(null_rows[0]) if null_rows else 0
+    _count_unexportable(run)
     fast = FastPath(plan, analytics, full_load=True, empty=backfill.into_empty)
     windows = ChunkWindows(plan, core, claims, backfill)
-    sources = BatchSources(
-        windows,
-        fast,
-        staging,
-        workers=workers,
-        connect_core=dbs.connect_core,
-        encoding=analytics.info.encoding,
-        result=result,
-    )
+    sources = _sources(run, windows, fast, staging, workers=workers, dbs=dbs)
     try:
         with closing(sources):
             writer = BatchWriter(plan, core, analytics, staging, fast, sources)
@@ -266,6 +247,33 @@ def _sync_chunks(
             )  # fmt: skip
     finally:
         windows.release_all()
+
+
+def _count_unexportable(run: Run) -> None:
+    """Rows the run cannot export (a NULL cursor), counted in its result, not exported."""
+    found = run.core.execute(q.count_unexportable(run.plan)).fetchone()
+    run.result.counts.null_cursor = int(found[0]) if found else 0
+
+
+def _sources(
+    run: Run,
+    windows: WindowSource,
+    fast: FastPath,
+    staging: Staging,
+    *,
+    workers: int,
+    dbs: Databases,
+) -> BatchSources:
+    """The run's batch sources over ``windows``: cursor batches or a backfill's chunks."""
+    return BatchSources(
+        windows,
+        fast,
+        staging,
+        workers=workers,
+        connect_core=dbs.connect_core,
+        encoding=run.analytics.info.encoding,
+        result=run.result,
+    )
 
 
 def keyset_batches_allowed(plan: SyncPlan) -> bool:
