@@ -4,7 +4,7 @@ PY = $(VENV)/bin/python
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo console screenshots test lint fmt bench bench-smoke bench-console clean
+.PHONY: help install demo console screenshots test lint fmt bench bench-smoke bench-console bench-scale clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  %-8s %s\n", $$1, $$2}'
@@ -41,6 +41,9 @@ bench: $(VENV)/.installed ## benchmarks on a throwaway PostgreSQL
 
 bench-smoke: $(VENV)/.installed ## the benchmark at BENCH_ROWS=2000: it runs and checks, not timed
 	BENCH_ROWS=2000 $(PY) -m tools.bench
+
+bench-scale: $(VENV)/.installed ## full loads at BENCH_ROWS and ten times that (10M by default): rows/s and RSS
+	$(PY) -m tools.bench_scale
 
 bench-console: $(VENV)/.installed ## the console's overview and /metrics at 50 definitions, 100,000 runs
 	$(PY) -m tools.bench_console

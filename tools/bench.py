@@ -473,10 +473,15 @@ def bench_on(core_url: str, analytics_url: str) -> int:
 
 
 def on_bench_databases(
-    run: Callable[[str, str], int], core_db: str = CORE_DB, analytics_db: str = ANALYTICS_DB
+    run: Callable[[str, str], int],
+    core_db: str = CORE_DB,
+    analytics_db: str = ANALYTICS_DB,
+    *,
+    drop_after: bool = False,
 ) -> int:
     """``run(core_url, analytics_url)`` on BENCH_*_URL, or on fresh databases of a
-    throwaway server in .tablesync/bench-pg, stopped by PID at the end."""
+    throwaway server in .tablesync/bench-pg, stopped by PID at the end (``drop_after``:
+    its databases dropped first, for sizes whose disk is wanted back)."""
     core_url, analytics_url = (
         os.environ.get("BENCH_CORE_URL"),
         os.environ.get("BENCH_ANALYTICS_URL"),
@@ -492,7 +497,10 @@ def on_bench_databases(
         for name in (core_db, analytics_db):
             server.drop_database(name)
             server.create_database(name)
-        return run(server.url_for(core_db), server.url_for(analytics_db))
+        code = run(server.url_for(core_db), server.url_for(analytics_db))
+        for name in (core_db, analytics_db) if drop_after else ():
+            server.drop_database(name)
+        return code
     finally:
         server.stop()
 
