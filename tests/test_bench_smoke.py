@@ -43,11 +43,13 @@ def bench_urls(pg_server: PgServer) -> Iterator[tuple[str, str]]:
             pg_server.drop_database(name)
 
 
-def run_bench(core_url: str, analytics_url: str) -> subprocess.CompletedProcess[str]:
+def run_bench(
+    core_url: str, analytics_url: str, tool: str = "tools.bench"
+) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "BENCH_ROWS": str(ROWS), "BENCH_REPEATS": "1"}
     env.update(BENCH_CORE_URL=core_url, BENCH_ANALYTICS_URL=analytics_url)
     return subprocess.run(
-        [sys.executable, "-m", "tools.bench"],
+        [sys.executable, "-m", tool],
         cwd=REPO_ROOT,
         env=env,
         capture_output=True,
@@ -93,3 +95,15 @@ def test_bench_runs_every_measure_and_every_destination_equals_its_source(
     # 2 of the one-row table holding a 20 MB jsonb.
     assert "destination equals source after every run (38 checks passed)" in done.stdout
     assert "target one 20 MB jsonb, transform" in done.stdout
+
+
+def test_bench_scale_measures_both_sizes_and_reads_the_ratio(bench_urls: tuple[str, str]) -> None:
+    done = run_bench(*bench_urls, tool="tools.bench_scale")
+    assert done.returncode == 0, done.stdout + done.stderr
+    for rows in (ROWS, ROWS * 10):
+        for measure in (bench.PSQL, bench.FULL, bench.TRANSFORM):
+            assert re.search(rf"^{re.escape(measure)} +{rows:,} +1 ", done.stdout, re.M), measure
+    targets = re.findall(
+        r"^target .*: rows/s at [\d,]+ / at [\d,]+ +[\d.]+ >= 0\.9", done.stdout, re.M
+    )
+    assert len(targets) == 2, done.stdout
