@@ -115,6 +115,37 @@ def test_a_cursor_that_is_not_a_timestamp_loads_in_cursor_order(
     assert events_in(dbs, "analytics") == events_in(dbs, "core")
 
 
+def test_a_transform_without_key_source_loads_in_cursor_order(dbs: TestDatabases, cli: Cli) -> None:
+    fill(dbs, 100)
+
+    planned = cli.run(JOB, "--dry-run", "EventsTUnkeyed")
+    assert planned.code == 0, planned.stderr
+    assert "without destination.key_source" in planned.stdout
+
+    assert cli.sync("EventsTUnkeyed").code == 0
+    assert chunks_of(dbs, "EventsTUnkeyed") == []
+    assert {r[0]: r[1] for r in dbs.query_analytics(TRANSFORMED_SUMS)} == events_in(dbs, "core")
+
+
+def test_rows_sharing_a_key_load_in_cursor_order_so_the_latest_wins(
+    dbs: TestDatabases, cli: Cli
+) -> None:
+    dbs.query_analytics(
+        "CREATE TABLE analytics_raw.payloads (payload text PRIMARY KEY, at timestamptz, id bigint)"
+    )
+    # The key's latest row first in the heap, an older one of the same key last.
+    dbs.query_core("INSERT INTO events (at, payload) VALUES ('2026-06-01', 'shared')")
+    fill(dbs, ROWS)
+    dbs.query_core("INSERT INTO events (at, payload) VALUES ('2025-06-01', 'shared')")
+
+    done = cli.sync("Payloads")
+
+    assert done.code == 0, done.stderr
+    assert chunks_of(dbs, "Payloads") == []
+    shared = "SELECT at::date::text, id FROM analytics_raw.payloads WHERE payload = 'shared'"
+    assert dbs.query_analytics(shared) == [("2026-06-01", 1)]
+
+
 def test_rows_with_a_null_cursor_are_counted_and_not_exported(dbs: TestDatabases, cli: Cli) -> None:
     dbs.query_core("ALTER TABLE events ALTER COLUMN at DROP NOT NULL")
     fill(dbs, 200)

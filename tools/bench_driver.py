@@ -86,6 +86,8 @@ def definition(mode: str, batch_size: int, source: SourceTable) -> Any:
                 "schema": BENCH_SCHEMA,
                 "table": DESTINATIONS[mode],
                 "conflict_columns": ["old_id" if mode == "transform" else "id"],
+                # old_id is the source's id unchanged, as in StatEvent: a backfill may read it.
+                **({"key_source": {"old_id": "id"}} if mode == "transform" else {}),
             },
             "transform": bench_event_row if mode == "transform" else None,
             "batch_size": batch_size,

@@ -13,7 +13,7 @@ from services.store import sql as q
 from services.store.estimate import estimate_rows
 from services.store.plan import SyncPlan
 from services.store.preflight import plan_definition
-from services.sync.backfill import ChunkPlan, next_chunk_plan
+from services.sync.backfill import ChunkPlan, next_chunk_plan, why_not_backfill
 from services.sync.watermark import compute_watermark
 
 
@@ -26,6 +26,7 @@ class DryRun:
     watermark: Watermark
     pending_estimate: int
     backfill: ChunkPlan | None = None  # a full load read in heap order (services/sync/backfill.py)
+    not_a_backfill: str | None = None  # why a first load reads in cursor order instead
 
     @property
     def batches_estimate(self) -> int:
@@ -43,6 +44,7 @@ class DryRun:
             "batches_estimate": self.batches_estimate,
             "batch_size": self.plan.batch_size,
             "backfill": None if self.backfill is None else self.backfill.to_dict(),
+            "not_a_backfill": self.not_a_backfill,
         }
 
 
@@ -58,7 +60,8 @@ def dry_run(dbs: Databases, job: str, name: str, definition: ExportDefinition) -
         mark = compute_watermark(core, plan, saved, safety_lag_s=definition.safety_lag_s)
         window = q.Window(lower=saved, upper=None, watermark=mark)
         chunked = next_chunk_plan(core, analytics, plan, saved)
-        return DryRun(plan, saved, mark, estimate_rows(core, plan, window), chunked)
+        why_not = why_not_backfill(plan, core) if saved is None and chunked is None else None
+        return DryRun(plan, saved, mark, estimate_rows(core, plan, window), chunked, why_not)
 
 
 def _key_text(plan: SyncPlan, position: Position) -> str:
@@ -88,6 +91,8 @@ def describe(run: DryRun) -> list[str]:
     ]
     if run.backfill is not None:
         lines += _chunk_lines(run.backfill)
+    if run.not_a_backfill is not None:
+        lines.append(f"  a first load in cursor order, not a backfill: {run.not_a_backfill}")
     if mark.held_back:
         lines.append(f"  held back: {mark.held_back}")
     return lines

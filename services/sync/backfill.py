@@ -78,11 +78,38 @@ def why_not_backfill(plan: SyncPlan, core: Conn) -> str | None:
             f"the cursor {plan.cursor.name} is {plan.cursor.type_name}, not a timestamp: rows"
             " changed during a block-range read could not be found again by their cursor"
         )
+    key_problem = _key_problem(plan)
+    if key_problem is not None:
+        return key_problem
     if plan.source.kind not in _HEAP_KINDS:
         return f"{plan.source.qualified} is not a plain table (relkind {plan.source.kind!r})"
     version = core.info.server_version
     if version < _MIN_SERVER_VERSION:
         return f"core runs PostgreSQL {version // 10000}, and TID range scans need 14 or later"
+    return None
+
+
+def _key_problem(plan: SyncPlan) -> str | None:
+    """Why chunks read out of cursor order could keep an older row of a destination key.
+
+    Rule 3 wants the row latest in cursor order to win a key. Chunks meet rows
+    in the heap's order, so a backfill is allowed only when no two source rows
+    can give one destination key: the key comes unchanged from source columns
+    (no transform, or ``destination.key_source``) that hold a unique key of core.
+    """
+    mapping = plan.definition.key_columns
+    if mapping is None:
+        return (
+            "a transform without destination.key_source: which source row a destination key"
+            " comes from is unknown, and a backfill meets rows out of cursor order"
+        )
+    source_key = frozenset(mapping.values())
+    if not any(unique <= source_key for unique in plan.source.unique_keys):
+        return (
+            f"the conflict key comes from {', '.join(sorted(source_key))}, not a unique key of"
+            f" {plan.source.qualified}: a backfill meets rows out of cursor order, and an older"
+            " row of a key could win over a later one"
+        )
     return None
 
 
