@@ -419,6 +419,34 @@ def test_metrics_equal_the_run_records(secured: Console, shared_dbs: TestDatabas
     assert ("tablesync_lag_seconds", labels) in scraped
 
 
+def test_a_backfill_under_way_shows_on_the_page_and_in_the_metrics(
+    secured: Console, shared_dbs: TestDatabases
+) -> None:
+    # As runners elsewhere leave it: 2 of 3 chunks done, 120 rows so far.
+    shared_dbs.query_analytics(
+        "INSERT INTO tablesync.backfills (job, definition, source_pages, chunk_pages,"
+        " chunks_total, into_empty) VALUES (%s, 'Events', 30, 10, 3, false)",
+        (JOB,),
+    )
+    shared_dbs.query_analytics(
+        "INSERT INTO tablesync.backfill_chunks (job, definition, chunk, first_page, end_page,"
+        " done_at, rows_read) VALUES (%s, 'Events', 0, 0, 10, now(), 70),"
+        " (%s, 'Events', 1, 10, 20, now(), 50), (%s, 'Events', 2, 20, NULL, NULL, 0)",
+        (JOB, JOB, JOB),
+    )
+    try:
+        scraped = _scrape(secured)
+        labels = (("definition", "Events"), ("job", JOB))
+        assert scraped[("tablesync_backfill_chunks_done", labels)] == 2
+        assert scraped[("tablesync_backfill_chunks", labels)] == 3
+        secured.cookies.clear()
+        sign_in(secured)
+        assert "2/3 chunks done, 120 rows so far" in secured.request("GET", EVENTS).text
+    finally:
+        shared_dbs.query_analytics("DELETE FROM tablesync.backfills WHERE definition = 'Events'")
+    assert ("tablesync_backfill_chunks", labels) not in _scrape(secured)
+
+
 # -- the command ------------------------------------------------------------------------------
 
 

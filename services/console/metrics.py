@@ -74,7 +74,15 @@ def _status_metrics(views: list[DefinitionView]) -> Iterator[Metric]:
         "tablesync_max_lag_seconds", "The freshness limit the console judges the definition by."
     )
     running = _gauge("tablesync_running", "1 while the newest run record says running.")
+    chunks_done = _gauge(
+        "tablesync_backfill_chunks_done", "Chunks done of the backfill under way (all runners)."
+    )
+    chunks_total = _gauge("tablesync_backfill_chunks", "Chunks of the backfill under way.")
     for view in views:
+        backfill = view.status.backfill
+        if backfill is not None and not backfill.finished:
+            chunks_done.add_metric([view.job, view.name], backfill.done)
+            chunks_total.add_metric([view.job, view.name], backfill.total)
         labels = [view.job, view.name]
         if view.status.lag_s is not None:
             lag.add_metric(labels, view.status.lag_s)
@@ -83,7 +91,7 @@ def _status_metrics(views: list[DefinitionView]) -> Iterator[Metric]:
         late.add_metric(labels, int(view.late))
         max_lag.add_metric(labels, view.max_lag_s)
         running.add_metric(labels, int(view.running))
-    yield from (lag, pending, late, max_lag, running)
+    yield from (lag, pending, late, max_lag, running, chunks_done, chunks_total)
 
 
 def _latest_metrics(latest: dict[tuple[str, str], history.Latest]) -> Iterator[Metric]:
