@@ -1,61 +1,94 @@
-"""A/B of a run's fixed cost: the same runs from two source trees, alternating, one server.
+"""A/B of a run's fixed cost: the same runs from several source trees, alternating, one server.
 
-    python -m tools.bench_fixed ROWS REPEATS TREE_A TREE_B
+    python -m tools.bench_fixed ROWS REPEATS TREE_A TREE_B [TREE...]
 
-Each TREE is a checkout of the repository (e.g. ``git archive`` of a commit).
-After one full load, every round runs, for each tree in turn (reversed every
-other round): an incremental run after 2% of the rows moved (1% updated, 1%
-inserted), then a run that finds nothing. Each load is checked against the
-source. Prints the median and spread of both measures per tree.
+Each TREE is a checkout of the repository (e.g. ``git archive`` of a commit),
+byte-compiled before the first run (tools/bench.compile_tree) unless written
+``src:TREE`` (then it runs as found: with PYTHONDONTWRITEBYTECODE set and no
+``__pycache__``, every process compiles what it imports). After one full
+load of tablesync's and the hand-written loop's destinations, every round runs,
+for each tree in turn (reversed every other round): 2% of the rows moved (1%
+updated, 1% inserted), then that tree's incremental run and the hand-written
+COPY+upsert loop (this tree's tools/bench_driver.py) on the same rows, in
+alternating order, then a run that finds nothing and the bare connect-and-query
+process. Every process is timed from spawn to exit, as `make bench` does. Each
+load is checked against the source. Prints the median and spread of each
+measure per tree, and its ratio to the hand loop's and bare's medians of the
+same slots. BENCH_BATCH_SIZE sets both loops' batch size (default 10,000).
 """
 
 from __future__ import annotations
 
+import os
+import statistics
 import sys
 from pathlib import Path
 
-from tools.bench import Bench, say, spread
+from tools.bench import REPO_ROOT, Bench, compile_tree, machine, say, spread
 from tools.bench_ab import seeded_bench
 
+MEASURES = ("incremental", "hand loop", "nothing new", "bare")
 
-def _run_in(bench: Bench, tree: Path) -> float:
-    """One ``copy`` run of the driver from ``tree``; its wall time."""
+
+def _run_in(bench: Bench, tree: Path, mode: str, *args: str) -> float:
+    """One run of the driver's ``mode`` from ``tree``; its wall time, spawn to exit."""
     import tools.bench as bench_module
 
     saved = bench_module.REPO_ROOT
     bench_module.REPO_ROOT = tree  # Bench.run spawns the driver in REPO_ROOT
     try:
-        return bench.run("copy", bench.sources[0]).wall_s
+        return bench.run(mode, bench.sources[0], *args).wall_s
     finally:
         bench_module.REPO_ROOT = saved
+
+
+def _round_for(bench: Bench, tree: Path, slot: int, walls: dict[str, list[float]]) -> None:
+    """Move 2% of the rows, then ``tree``'s incremental and the hand loop on them (who goes
+    first alternates), then a run that finds nothing and bare."""
+    source = bench.sources[0]
+    after = bench.last_position(source)  # both destinations hold everything up to here
+    bench.mutate(source, slot)
+    runs = [("incremental", tree, "copy", ()), ("hand loop", REPO_ROOT, "hand", ("--after", after))]
+    for measure, where, mode, args in runs if slot % 2 == 0 else runs[::-1]:
+        walls[measure].append(_run_in(bench, where, mode, *args))
+    bench.check("copy", source)
+    bench.check("hand", source)
+    walls["nothing new"].append(_run_in(bench, tree, "copy"))
+    walls["bare"].append(_run_in(bench, REPO_ROOT, "bare"))
 
 
 def main(argv: list[str]) -> int:
     """Run the A/B and print it; exit 1 if a load differs from the source."""
     rows, repeats = int(argv[0]), int(argv[1])
-    trees = [Path(t).resolve() for t in argv[2:]]
+    trees = [Path(t.removeprefix("src:")).resolve() for t in argv[2:]]
+    for text, tree in zip(argv[2:], trees, strict=True):
+        if not text.startswith("src:"):
+            compile_tree(tree)
+    say(f"machine: {machine()}")
+    batch_size = int(os.environ.get("BENCH_BATCH_SIZE", "10000"))
     with seeded_bench(rows, repeats) as bench:
-        bench.reset("copy", bench.sources[0])
-        _run_in(bench, trees[0])
-        walls: dict[str, list[list[float]]] = {"incremental": [], "nothing new": []}
-        for measure in walls:
-            walls[measure] = [[] for _ in trees]
+        bench.batch_size = batch_size
+        for mode in ("copy", "hand"):
+            bench.reset(mode, bench.sources[0])
+            _run_in(bench, trees[0] if mode == "copy" else REPO_ROOT, mode)
+        walls = {tree: {m: [] for m in MEASURES} for tree in trees}
         slot = 0
         for round_ in range(repeats):
-            order = list(range(len(trees)))
-            for i in order if round_ % 2 == 0 else order[::-1]:
-                bench.mutate(bench.sources[0], slot)
+            for tree in trees if round_ % 2 == 0 else trees[::-1]:
+                _round_for(bench, tree, slot, walls[tree])
                 slot += 1
-                walls["incremental"][i].append(_run_in(bench, trees[i]))
-                bench.check("copy", bench.sources[0])
-                walls["nothing new"][i].append(_run_in(bench, trees[i]))
-                say(
-                    f"{trees[i].name}: {walls['incremental'][i][-1]:.3f} s,"
-                    f" {walls['nothing new'][i][-1]:.3f} s"
-                )
-        for measure, per_tree in walls.items():
-            for tree, wall in zip(trees, per_tree, strict=True):
+                latest = ", ".join(f"{m} {w[-1]:.3f} s" for m, w in walls[tree].items())
+                say(f"{tree.name}: {latest}")
+        say(f"machine: {machine()}")
+        for tree, per in walls.items():
+            for measure, wall in per.items():
                 print(f"{measure} {tree.name}: median {spread(wall, '.3f')} s")
+            inc = statistics.median(per["incremental"]) / statistics.median(per["hand loop"])
+            idle = statistics.median(per["nothing new"]) / statistics.median(per["bare"])
+            print(
+                f"ratios {tree.name}: incremental / hand loop {inc:.2f},"
+                f" nothing new / bare {idle:.2f}"
+            )
     return 0
 
 
