@@ -71,7 +71,7 @@ def main(argv: list[str]) -> int:
         for mode in ("copy", "hand"):
             bench.reset(mode, bench.sources[0])
             _run_in(bench, trees[0] if mode == "copy" else REPO_ROOT, mode)
-        walls = {tree: {m: [] for m in MEASURES} for tree in trees}
+        walls: dict[Path, dict[str, list[float]]] = {t: {m: [] for m in MEASURES} for t in trees}
         slot = 0
         for round_ in range(repeats):
             for tree in trees if round_ % 2 == 0 else trees[::-1]:
