@@ -12,7 +12,9 @@ from synctools import definition, on_both, position, runs, sync
 
 from services.base.db import Databases
 from services.base.settings import DatabaseUrls
+from services.store.preflight import plan_definition
 from services.sync.transform_workers import WORKERS_VARIABLE
+from services.sync.watermark import null_cursor_rows
 
 TS = "2026-01-01 00:00:00+00"
 
@@ -203,6 +205,32 @@ def test_rows_with_a_null_cursor_are_not_exported_and_are_counted(dbs: TestDatab
     assert [r[0] for r in _rows(dbs)] == [1, 3]
     assert result.counts.null_cursor == 3
     assert runs(dbs)[-1]["rows_null_cursor"] == 3
+
+
+@pytest.mark.parametrize("not_null", [True, False])
+def test_the_null_cursor_count_reads_the_source_only_when_the_key_can_be_null(
+    dbs: TestDatabases, not_null: bool
+) -> None:
+    # The count is a query over the source every run (a whole-table scan without an index
+    # on the key); with NOT NULL on both key columns the catalog already answers 0. A
+    # lock held on the table tells whether the count touched it.
+    null = " NOT NULL" if not_null else ""
+    on_both(dbs, f"CREATE TABLE t (id int PRIMARY KEY, ts timestamptz{null})")
+    dbs.query_core("INSERT INTO t VALUES (1, %s)", (TS,))
+    with (
+        psycopg.connect(dbs.core_url, autocommit=True) as core,
+        psycopg.connect(dbs.analytics_url) as analytics,
+        psycopg.connect(dbs.core_url) as holder,
+    ):
+        export = definition("t", "ts", id_field="id")
+        plan = plan_definition("job", "t", export, core=core, analytics=analytics)
+        holder.execute("LOCK TABLE t IN ACCESS EXCLUSIVE MODE")
+        core.execute("SET lock_timeout = '200ms'")
+        if not_null:
+            assert null_cursor_rows(core, plan) == 0
+        else:
+            with pytest.raises(psycopg.errors.LockNotAvailable):
+                null_cursor_rows(core, plan)
 
 
 def test_core_sessions_are_read_only(dbs: TestDatabases) -> None:

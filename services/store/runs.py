@@ -91,7 +91,8 @@ def finish_run(
     """Close the record with its final status, counts, (redacted) error text, note and
     the times it resumed after a lost connection."""
     _update(conn, run_id, counts, position, status=status, error=error, note=note)
-    record_resumes(conn, run_id, resumes)
+    if resumes:  # the record starts at 0 and the count only grows: no round trip for none
+        record_resumes(conn, run_id, resumes)
 
 
 def record_resumes(conn: psycopg.Connection[Any], run_id: int, resumes: int) -> None:

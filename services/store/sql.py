@@ -246,11 +246,14 @@ def copy_next_batch(plan: SyncPlan, window: Window, *, binary: bool) -> sql.Comp
     )
 
 
-def count_unexportable(plan: SyncPlan) -> sql.Composed:
-    """README guarantee 5: rows whose cursor (or tie-breaker) is NULL, which no window holds."""
-    conditions = [sql.SQL("{} IS NULL").format(ident(plan.cursor.name))]
-    if plan.cursor_id is not None:
-        conditions.append(sql.SQL("{} IS NULL").format(ident(plan.cursor_id.name)))
+def count_unexportable(plan: SyncPlan) -> sql.Composed | None:
+    """README guarantee 5: rows whose cursor (or tie-breaker) is NULL, which no window holds;
+    None when the catalog says neither column can be NULL (no query needed: on a table
+    without an index on them, the count would read the whole table every run)."""
+    columns = [c for c in (plan.cursor, plan.cursor_id) if c is not None and not c.not_null]
+    if not columns:
+        return None
+    conditions = [sql.SQL("{} IS NULL").format(ident(c.name)) for c in columns]
     return sql.SQL("SELECT count(*) FROM {} WHERE {}").format(
         _source(plan), sql.SQL(" OR ").join(conditions)
     )

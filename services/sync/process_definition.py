@@ -55,7 +55,7 @@ from services.sync.fast_path import FastPath, staging_needs_keys
 from services.sync.resume import ResumePolicy, Resumes, lost_databases, resumable_cause
 from services.sync.run_session import lost, take
 from services.sync.run_state import Run, begin, reconnect
-from services.sync.watermark import compute_watermark
+from services.sync.watermark import compute_watermark, null_cursor_rows
 
 log = logging.getLogger(__name__)
 
@@ -251,8 +251,7 @@ def _sync_chunks(
 
 def _count_unexportable(run: Run) -> None:
     """Rows the run cannot export (a NULL cursor), counted in its result, not exported."""
-    found = run.core.execute(q.count_unexportable(run.plan)).fetchone()
-    run.result.counts.null_cursor = int(found[0]) if found else 0
+    run.result.counts.null_cursor = null_cursor_rows(run.core, run.plan)
 
 
 def _sources(

@@ -22,6 +22,7 @@ from psycopg import sql
 from services.base.constants import APPLICATION_NAME
 from services.base.errors import ConfigurationError
 from services.base.position import Position, Watermark
+from services.store import sql as q
 from services.store.plan import SyncPlan
 from services.store.sql import ident
 
@@ -206,3 +207,13 @@ def compute_watermark(
     if plan.cursor.is_timestamp:
         return _timestamp_watermark(conn, plan, saved, safety_lag_s, wait_s)
     return _sequence_watermark(conn, plan, saved, wait_s)
+
+
+def null_cursor_rows(core: psycopg.Connection[Any], plan: SyncPlan) -> int:
+    """Rows no window will ever hold because their cursor or tie-breaker is NULL (README
+    guarantee 5); 0 without a query when both columns are NOT NULL in core."""
+    query = q.count_unexportable(plan)
+    if query is None:
+        return 0
+    row = core.execute(query).fetchone()
+    return int(row[0]) if row else 0
