@@ -4,7 +4,7 @@ PY = $(VENV)/bin/python
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo console screenshots test lint fmt bench bench-smoke bench-console bench-scale clean
+.PHONY: help install demo console screenshots test lint fmt bench bench-smoke bench-peers bench-console bench-scale clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  %-8s %s\n", $$1, $$2}'
@@ -44,6 +44,10 @@ bench-smoke: $(VENV)/.installed ## the benchmark at BENCH_ROWS=2000: it runs and
 
 bench-scale: $(VENV)/.installed ## full loads at BENCH_ROWS and ten times that (10M by default): rows/s and RSS
 	$(PY) -m tools.bench_scale
+
+bench-peers: $(VENV)/.installed ## Sling and dlt beside the psql pipe and tablesync (installs the peers extra)
+	$(PY) -m pip install -q -e '.[dev,peers]'
+	$(PY) -m tools.bench_peers
 
 bench-console: $(VENV)/.installed ## the console's overview and /metrics at 50 definitions, 100,000 runs
 	$(PY) -m tools.bench_console

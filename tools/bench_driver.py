@@ -15,10 +15,12 @@ environment (never DATABASE_URL_*: the bench truncates what it writes to).
 - ``hand``: the hand-written reference, batches of COPY into a temp staging
   table + ``INSERT ... ON CONFLICT DO UPDATE`` + a saved position, into
   ``bench.event_hand``, starting strictly after ``--after``;
-- ``bare``: a Python process that connects to both databases and runs one query.
+- ``bare``: a Python process that connects to both databases and runs one query;
+- ``sling`` / ``dlt``: a peer's full load, or with ``--incremental`` its
+  incremental run (tools/bench_peer_runs.py; installed by ``make bench-peers``).
 
 It prints one JSON line: rows moved, seconds inside the process and its own
-peak RSS (VmHWM of /proc/self/status; for ``psql``, the larger psql's).
+peak RSS (VmHWM of /proc/self/status; for ``psql`` and ``sling``, the child's).
 Imports are lazy so ``bare`` and a run
 that finds nothing pay only for what they use.
 """
@@ -38,6 +40,7 @@ from typing import Any
 from tools.bench_data import BENCH_SCHEMA, COLUMNS, DESTINATIONS, SOURCES, SourceTable
 
 JOB = "bench"
+MODES = ("psql", "raw", "copy", "transform", "hand", "bare", "sling", "dlt")
 
 
 def bench_event_row(row: dict[str, Any]) -> dict[str, Any] | None:
@@ -285,6 +288,11 @@ def run_mode(args: argparse.Namespace, core_url: str, analytics_url: str) -> int
         return run_raw(source, core_url, analytics_url)
     if args.mode in ("copy", "transform"):
         return run_tablesync(args.mode, args.batch_size, source, core_url, analytics_url)
+    if args.mode in ("sling", "dlt"):
+        from tools.bench_peer_runs import run_dlt, run_sling
+
+        run = run_sling if args.mode == "sling" else run_dlt
+        return run(source, args.incremental, core_url, analytics_url)
     if args.mode == "hand":
         value, _, row_id = (args.after or "-infinity,0").rpartition(",")
         return run_hand(args.batch_size, (value, row_id), source, core_url, analytics_url)
@@ -294,10 +302,11 @@ def run_mode(args: argparse.Namespace, core_url: str, analytics_url: str) -> int
 def main(argv: list[str] | None = None) -> int:
     """Run one mode and print its JSON line."""
     parser = argparse.ArgumentParser(prog="python -m tools.bench_driver")
-    parser.add_argument("mode", choices=["psql", "raw", "copy", "transform", "hand", "bare"])
+    parser.add_argument("mode", choices=[*MODES])
     parser.add_argument("--table", choices=sorted(SOURCES), default="ordered")
     parser.add_argument("--batch-size", type=int, default=10_000)
     parser.add_argument("--after", default=None, help="hand: start after VALUE,ID")
+    parser.add_argument("--incremental", action="store_true", help="sling, dlt: not a full load")
     args = parser.parse_args(argv)
     core_url, analytics_url = os.environ["BENCH_CORE_URL"], os.environ["BENCH_ANALYTICS_URL"]
     started = time.perf_counter()
@@ -306,7 +315,7 @@ def main(argv: list[str] | None = None) -> int:
     # Children are transform workers (joined before the run ends) or the psql pair.
     children_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     own_kib = peak_rss_kib()
-    if args.mode == "psql":  # the pipe's memory is psql's, not this waiting parent's
+    if args.mode in ("psql", "sling"):  # the memory is the child's, not this waiting parent's
         own_kib, children_kib = children_kib, 0
     out = {"rows": rows, "seconds": seconds, "peak_rss_kib": own_kib}
     print(json.dumps({**out, "workers_peak_rss_kib": children_kib}))
