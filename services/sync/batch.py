@@ -10,14 +10,14 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable, Iterable, Sequence
-from contextlib import ExitStack
+from contextlib import ExitStack, closing
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import psycopg
 from psycopg.abc import Buffer
 
-from services.base.constants import COPY_BLOCK_BYTES
+from services.base.constants import COPY_BLOCK_BYTES, TRANSFORM_READ_ROWS
 from services.base.definition import Delete, Row
 from services.base.errors import PreflightError, RowError, first_line
 from services.base.exact_json import use_exact_json
@@ -279,16 +279,17 @@ def transform_window(
             binary = binary_copyable(core, source_oids)
             # Straight into the table no key text is needed: a failure there is redone
             # through staging, which names the row.
-            query = q.copy_out(plan, window, binary=binary, with_key_text=not fast)
-            out = stack.enter_context(reader.copy(query))
-            types: list[int | str] = [*source_oids, *([] if fast else ["text", "text"])]
-            out.set_types([*types, "bool"] if flagged else types)
+            query = q.select_rows(plan, window, with_key_text=not fast)
+            # Closed before the cursor: a stream left early cancels its query.
+            rows = stack.enter_context(
+                closing(reader.stream(query, binary=binary, size=TRANSFORM_READ_ROWS))
+            )
             into: RowSink | None = None
             hook = kill_point if os.environ.get(KILL_AT_VARIABLE) else _no_hook  # dear per row
             # Looked up once: this loop runs per row, and its every step counts.
             selected, keys, written_columns = plan.selected, plan.keys, staged.columns
             width, key_at = len(written_columns), len(selected)  # key text after the values
-            for values in out.rows():
+            for values in rows:
                 at.values = values
                 read += 1
                 hook("read")
