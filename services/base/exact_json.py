@@ -15,9 +15,11 @@ from decimal import Decimal
 from typing import Any
 
 import orjson
-from psycopg.abc import AdaptContext
+from psycopg.abc import AdaptContext, Buffer
+from psycopg.adapt import Loader
+from psycopg.errors import DataError
+from psycopg.pq import Format
 from psycopg.types.json import (
-    JsonbBinaryLoader,
     JsonbLoader,
     set_json_dumps,
     set_json_loads,
@@ -73,27 +75,59 @@ def loads(data: bytes | str) -> Any:
 # leaves only number shapes: '0.' is a fraction, nineteen '0's a big integer.
 _SHAPES = bytes(48 if 48 <= b <= 57 else 46 if b == 46 else 32 for b in range(256))
 _BIG_INT = b"0" * 19
+# A larger document is screened a slice at a time, so screening never holds a
+# whole copy of it (a 20 MB value would otherwise cost two more 20 MB copies).
+_SCREEN_SLICE = 1 << 20
 
 
-def loads_jsonb(data: bytes) -> Any:
+def _inexact(data: Buffer) -> bool:
+    """Whether jsonb text holds a fraction or an integer of 19+ digits (see loads_jsonb)."""
+    if len(data) <= _SCREEN_SLICE:
+        return _inexact_shapes(bytes(data))
+    view = memoryview(data)
+    overlap = len(_BIG_INT)  # so no shape is cut in two unseen
+    return any(
+        _inexact_shapes(bytes(view[start : start + _SCREEN_SLICE + overlap]))
+        for start in range(0, len(view), _SCREEN_SLICE)
+    )
+
+
+def _inexact_shapes(text: bytes) -> bool:
+    shapes = text.translate(_SHAPES)
+    return b"0." in shapes or _BIG_INT in shapes
+
+
+def loads_jsonb(data: Buffer) -> Any:
     """``loads`` for jsonb text, whose numbers never have an exponent: cheaper to screen.
 
     A '.' after a digit or a run of 19 digits (inside a string too: that only
-    costs the slow path) sends the document to the exact decoder.
+    costs the slow path) sends the document to the exact decoder. ``data`` may
+    be a view of the server's bytes: orjson decodes it without a copy.
     """
-    shapes = data.translate(_SHAPES)
-    if b"0." not in shapes and _BIG_INT not in shapes:
+    if not _inexact(data):
         try:
             return orjson.loads(data)
         except orjson.JSONDecodeError:
             pass  # what orjson refuses, the exact decoder decides
-    return _exact_loads(data)
+    return _exact_loads(bytes(data))
 
 
-# Made as psycopg's set_json_loads makes its loaders: the function is a class attribute.
+class ExactJsonbBinaryLoader(Loader):
+    """jsonb in binary: a version byte, then the text, decoded in place (no copy)."""
+
+    format = Format.BINARY
+
+    def load(self, data: Buffer) -> Any:
+        view = memoryview(data)
+        if view[:1] != b"\x01":
+            raise DataError(f"unknown jsonb binary format: {bytes(view[:1])!r}")
+        return loads_jsonb(view[1:])
+
+
+# The text loader made as psycopg's set_json_loads makes it: the function is a class attribute.
 _JSONB_LOADERS = [
-    type(f"Exact{base.__name__}", (base,), {"_loads": loads_jsonb})
-    for base in (JsonbLoader, JsonbBinaryLoader)
+    type("ExactJsonbLoader", (JsonbLoader,), {"_loads": loads_jsonb}),
+    ExactJsonbBinaryLoader,
 ]
 
 
