@@ -80,21 +80,15 @@ _BIG_INT = b"0" * 19
 _SCREEN_SLICE = 1 << 20
 
 
-def _inexact(data: Buffer) -> bool:
-    """Whether jsonb text holds a fraction or an integer of 19+ digits (see loads_jsonb)."""
-    if len(data) <= _SCREEN_SLICE:
-        return _inexact_shapes(bytes(data))
+def _inexact_big(data: Buffer) -> bool:
+    """Whether a large jsonb text holds a fraction or an integer of 19+ digits."""
     view = memoryview(data)
     overlap = len(_BIG_INT)  # so no shape is cut in two unseen
-    return any(
-        _inexact_shapes(bytes(view[start : start + _SCREEN_SLICE + overlap]))
-        for start in range(0, len(view), _SCREEN_SLICE)
-    )
-
-
-def _inexact_shapes(text: bytes) -> bool:
-    shapes = text.translate(_SHAPES)
-    return b"0." in shapes or _BIG_INT in shapes
+    for start in range(0, len(view), _SCREEN_SLICE):
+        shapes = bytes(view[start : start + _SCREEN_SLICE + overlap]).translate(_SHAPES)
+        if b"0." in shapes or _BIG_INT in shapes:
+            return True
+    return False
 
 
 def loads_jsonb(data: Buffer) -> Any:
@@ -104,7 +98,12 @@ def loads_jsonb(data: Buffer) -> Any:
     costs the slow path) sends the document to the exact decoder. ``data`` may
     be a view of the server's bytes: orjson decodes it without a copy.
     """
-    if not _inexact(data):
+    if len(data) <= _SCREEN_SLICE:  # inline, the usual case: this runs per row
+        shapes = bytes(data).translate(_SHAPES)
+        inexact = b"0." in shapes or _BIG_INT in shapes
+    else:
+        inexact = _inexact_big(data)
+    if not inexact:
         try:
             return orjson.loads(data)
         except orjson.JSONDecodeError:
@@ -119,8 +118,8 @@ class ExactJsonbBinaryLoader(Loader):
 
     def load(self, data: Buffer) -> Any:
         view = memoryview(data)
-        if view[:1] != b"\x01":
-            raise DataError(f"unknown jsonb binary format: {bytes(view[:1])!r}")
+        if view[0] != 1:
+            raise DataError(f"unknown jsonb binary format: {view[0]}")
         return loads_jsonb(view[1:])
 
 

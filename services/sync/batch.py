@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Generator, Iterable, Sequence
 from contextlib import ExitStack, closing
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -280,21 +280,22 @@ def transform_window(
             # Straight into the table no key text is needed: a failure there is redone
             # through staging, which names the row.
             query = q.select_rows(plan, window, with_key_text=not fast)
-            # Closed before the cursor: a stream left early cancels its query.
-            rows = stack.enter_context(
-                closing(reader.stream(query, binary=binary, size=TRANSFORM_READ_ROWS))
-            )
+            rows = reader.stream(query, binary=binary, size=TRANSFORM_READ_ROWS)
+            assert isinstance(rows, Generator)  # psycopg's stream is one
+            stack.enter_context(closing(rows))  # before the cursor: left early, it cancels
             into: RowSink | None = None
-            hook = kill_point if os.environ.get(KILL_AT_VARIABLE) else _no_hook  # dear per row
+            armed = bool(os.environ.get(KILL_AT_VARIABLE))  # kill_point is dear per row
             # Looked up once: this loop runs per row, and its every step counts.
             selected, keys, written_columns = plan.selected, plan.keys, staged.columns
             width, key_at = len(written_columns), len(selected)  # key text after the values
             for values in rows:
                 at.values = values
                 read += 1
-                hook("read")
+                if armed:
+                    kill_point("read")
                 result = transform(dict(zip(selected, values, strict=False)))  # key text: left out
-                hook("transform")
+                if armed:
+                    kill_point("transform")
                 if result is None:
                     skipped += 1
                     continue
@@ -319,6 +320,7 @@ def transform_window(
                 if into is None:
                     on_columns(written_columns)
                     into = open_sink(stack, written_columns)
+                    write_row = into.write_row
                 try:
                     written = list(map(result.__getitem__, written_columns))
                 except KeyError:  # as many columns, other names: let the check say which
@@ -333,8 +335,9 @@ def transform_window(
                     written.append(deleting)
                     if deleting:
                         deletes.count += 1
-                into.write_row(written)
-                hook("copy")
+                write_row(written)
+                if armed:
+                    kill_point("copy")
         staged.deleting, staged.deleted_keys = deletes.count, deletes.by_value
         staged.by_value = deletes.by_value_rows
         staged.read, staged.skipped = read, skipped
@@ -365,10 +368,6 @@ def _named_error(
 
 def _row_error(exc: BaseException, at: _Cursor) -> RowError:
     return row_error(f"{type(exc).__name__}: {first_line(exc)}", at)
-
-
-def _no_hook(phase: str) -> None:
-    """kill_point when no test armed it: nothing to look up."""
 
 
 def _open_staging_copy(
