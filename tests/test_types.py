@@ -3,21 +3,29 @@
 from __future__ import annotations
 
 import datetime as dt
+import subprocess
+import sys
 import uuid
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
 from dbtools import TestDatabases
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from psycopg.postgres import types as pg_types
 from psycopg.types.json import Jsonb
 from synctools import definition, on_both, position, sync
+
+from services.base.exact_json import _SCREEN_SLICE, ExactJsonbBinaryLoader
 
 COLUMNS = (
     "id int PRIMARY KEY, ts timestamptz, doc jsonb, big numeric, money numeric(30, 10),"
     " day date, u uuid, raw bytea, ints int[], texts text[], flag boolean, note text"
 )
+JSONB_OID = pg_types["jsonb"].oid
+ROOT = Path(__file__).resolve().parent.parent
 INSERT = "INSERT INTO t VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
 # Compared as PostgreSQL's own text form, so nothing is lost to Python's view of a value.
 AS_TEXT = "SELECT id, t::text FROM t ORDER BY id"
@@ -186,3 +194,39 @@ def test_jsonb_numbers_keep_every_digit(dbs: TestDatabases, transform: Any) -> N
     sync(dbs, definition("t", "id", transform=transform))
 
     _same_everywhere(dbs)
+
+
+def test_a_fraction_cut_by_the_screens_slices_still_keeps_every_digit() -> None:
+    # A document past one slice is screened a slice at a time; a number whose '.' is
+    # the first byte of the second slice must still send it to the exact decoder.
+    number = b"1.25"  # a float to orjson
+    head = b'{"a": "'
+    pad = _SCREEN_SLICE - len(head) - len(b'", "n": 1')
+    doc = head + b"x" * pad + b'", "n": ' + number + b"}"
+    assert doc.index(b".", len(head) + pad) == _SCREEN_SLICE
+
+    decoded = ExactJsonbBinaryLoader(JSONB_OID).load(memoryview(b"\x01" + doc))
+
+    assert type(decoded["n"]) is Decimal and decoded["n"] == Decimal("1.25")
+
+
+def test_a_large_jsonb_is_decoded_without_a_whole_copy_of_it() -> None:
+    # In a fresh process, so its peak RSS is this decode's: the decoded str and one
+    # screened slice; a copy of the bytes, or of their screen, would add a size each.
+    code = """
+import sys
+from services.base.exact_json import ExactJsonbBinaryLoader
+def peak():
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("VmHWM"))
+size = 20 * 1024 * 1024
+data = b'\\x01{"blob": "' + b"x" * size + b'"}'
+before = peak()
+decoded = ExactJsonbBinaryLoader(3802).load(memoryview(data))
+assert len(decoded["blob"]) == size
+print((peak() - before) * 1024 / size)
+"""
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
+    )
+    assert float(out.stdout) < 1.3, f"decoding peaked at {out.stdout.strip()}x the value"

@@ -1,8 +1,10 @@
 """Move one batch from core into the staging table, streaming COPY to COPY.
 
 Without a transform the bytes of ``COPY ... TO STDOUT`` flow unparsed into
-``COPY ... FROM STDIN``; with one, each row is decoded, transformed and
-re-encoded in binary. Memory stays bounded by COPY's chunks either way.
+``COPY ... FROM STDIN``; with one, the rows are read as chunked results
+(TRANSFORM_READ_ROWS at a time, decoded in C a chunk at once: cheaper than
+parsing COPY rows one by one), transformed and re-encoded for COPY in
+binary. Memory stays bounded by COPY's chunks, or the read's, either way.
 """
 
 from __future__ import annotations

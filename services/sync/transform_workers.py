@@ -1,7 +1,8 @@
 """Transform batches in worker processes, so a Python transform can use every core.
 
-One Python thread reads, transforms and re-encodes about 60k rows/s here,
-most of it psycopg's per-row COPY parse and format: on a full load with a
+One Python thread reads, transforms and re-encodes about 160k rows/s here
+(2 cores, the bench's 11 columns; round 6 of BENCHMARKS.md), most of it
+decoding and encoding the values: on a full load with a
 transform that thread, not PostgreSQL, is the limit. Workers lift it. Each
 is a forked copy of the runner, so it has the definition and its transform
 however the job loaded them, and it opens a read-only core connection of
