@@ -3,7 +3,7 @@
     python -m tools.bench_trees MODE ROWS REPEATS TREE [TREE...]
 
 MODE is ``copy`` or ``transform``; each TREE is a checkout of the repository
-(e.g. ``git archive`` of a commit). Every round runs the psql binary COPY
+(e.g. ``git archive`` of a commit), byte-compiled first. Every round runs the psql binary COPY
 pipe (the limit), then MODE's full load from each tree in turn (reversed
 every other round), each checked against the source; then, per tree, what
 one 20 MB jsonb value costs MODE (tools/bench_big.py: peak RSS above a run
@@ -19,7 +19,7 @@ import statistics
 import sys
 from pathlib import Path
 
-from tools.bench import Bench, Sample, say, spread
+from tools.bench import Bench, Sample, compile_tree, say, spread
 from tools.bench_ab import seeded_bench
 from tools.bench_big import big_value_cost
 
@@ -55,6 +55,8 @@ def main(argv: list[str]) -> int:
     """Run the A/B and print it; exit 1 if a load differs from the source."""
     mode, rows, repeats = argv[0], int(argv[1]), int(argv[2])
     trees = [Path(t).resolve() for t in argv[3:]]
+    for tree in trees:
+        compile_tree(tree)  # as a deployment has it (tools/bench.compile_tree)
     with seeded_bench(rows, repeats) as bench:
         psql: list[float] = []
         walls: list[list[float]] = [[] for _ in trees]
