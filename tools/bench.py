@@ -112,6 +112,18 @@ class Bench:
     checks: int = 0
     measures: dict[str, Measure] = field(default_factory=dict)
 
+    @classmethod
+    def from_env(cls, core_url: str, analytics_url: str) -> Bench:
+        """Sized by BENCH_ROWS, BENCH_REPEATS, BENCH_BATCH_SIZE and BENCH_TABLES."""
+        return cls(
+            core_url=core_url,
+            analytics_url=analytics_url,
+            rows=int(os.environ.get("BENCH_ROWS", "1000000")),
+            repeats=int(os.environ.get("BENCH_REPEATS", "3")),
+            batch_size=int(os.environ.get("BENCH_BATCH_SIZE", str(DEFAULT_BATCH_SIZE))),
+            sources=chosen_sources(os.environ),
+        )
+
     def sql(self, url: str, query: Any, params: dict[str, Any] | None = None) -> list[Any]:
         with psycopg.connect(url, autocommit=True) as conn:
             plain = isinstance(query, str) and params is None
@@ -466,14 +478,7 @@ def chosen_sources(environ: dict[str, str] | os._Environ[str]) -> list[SourceTab
 
 
 def bench_on(core_url: str, analytics_url: str) -> int:
-    bench = Bench(
-        core_url=core_url,
-        analytics_url=analytics_url,
-        rows=int(os.environ.get("BENCH_ROWS", "1000000")),
-        repeats=int(os.environ.get("BENCH_REPEATS", "3")),
-        batch_size=int(os.environ.get("BENCH_BATCH_SIZE", str(DEFAULT_BATCH_SIZE))),
-        sources=chosen_sources(os.environ),
-    )
+    bench = Bench.from_env(core_url, analytics_url)
     say(f"machine: {machine()}")
     say(f"server: {server_settings(core_url)}")
     prepare(core_url, analytics_url, bench.sources)

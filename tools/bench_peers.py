@@ -25,13 +25,11 @@ from functools import partial
 
 from psycopg import sql
 
-from services.base.constants import DEFAULT_BATCH_SIZE
 from tools.bench import (
     FULL,
     INCREMENTAL,
     PSQL,
     Bench,
-    chosen_sources,
     machine,
     on_bench_databases,
     prepare,
@@ -120,14 +118,7 @@ def incrementals(bench: Bench, source: SourceTable, peers: list[str]) -> None:
 
 def peers_on(peers: list[str], absent: list[str], core_url: str, analytics_url: str) -> int:
     """Every measure on every source table, then the table."""
-    bench = Bench(
-        core_url=core_url,
-        analytics_url=analytics_url,
-        rows=int(os.environ.get("BENCH_ROWS", "1000000")),
-        repeats=int(os.environ.get("BENCH_REPEATS", "3")),
-        batch_size=int(os.environ.get("BENCH_BATCH_SIZE", str(DEFAULT_BATCH_SIZE))),
-        sources=chosen_sources(os.environ),
-    )
+    bench = Bench.from_env(core_url, analytics_url)
     say(f"machine: {machine()}")
     say(f"server: {server_settings(core_url)}")
     say("peers: " + ", ".join(f"{p} {version(p)}" for p in peers))
