@@ -107,3 +107,11 @@ def test_bench_scale_measures_both_sizes_and_reads_the_ratio(bench_urls: tuple[s
         r"^target .*: rows/s at [\d,]+ / at [\d,]+ +[\d.]+ >= 0\.9", done.stdout, re.M
     )
     assert len(targets) == 2, done.stdout
+
+
+def test_explain_window_explains_both_reads(bench_urls: tuple[str, str]) -> None:
+    done = run_bench(*bench_urls, tool="tools.explain_window")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "== row comparison alone (before)" in done.stdout
+    assert "== select_rows as tablesync composes it now" in done.stdout
+    assert done.stdout.count("Execution Time:") == 2
