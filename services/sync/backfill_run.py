@@ -14,7 +14,6 @@ happens; a killed runner's die with its connection.
 
 from __future__ import annotations
 
-import dataclasses
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -34,7 +33,7 @@ from services.store.runs import record_progress
 from services.sync.backfill import chunk_window, complete_chunk
 from services.sync.batch_sources import BatchSources
 from services.sync.batch_writer import BatchWriter
-from services.sync.deletes import check_batch
+from services.sync.deletes import counts_after
 from services.sync.prefetch import NextWindow
 
 Conn = psycopg.Connection[Any]
@@ -125,12 +124,7 @@ def commit_chunks(
         result.failed_batch = batch.edges()
         with stopping.committing(analytics) as commit, analytics.transaction():
             written = writer.write(batch)
-            if written.deleted:  # crossing the limit rolls this chunk back and stops the run
-                check_batch(
-                    plan, analytics, guard, deleting=written.deleted, deleted=result.counts.deleted
-                )
-            counts = dataclasses.replace(result.counts)
-            counts.add(written)
+            counts = counts_after(plan, analytics, guard, result.counts, written)
             commit.begin()  # written: a stop asked from here on lets the chunk finish
             handed = complete_chunk(
                 analytics, plan, windows.backfill, chunk, rows=written.read, run_id=run_id

@@ -12,6 +12,7 @@ that would cross the limit rolls back and the run stops there.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -19,6 +20,7 @@ import psycopg
 
 from services.base.definition import Delete
 from services.base.errors import MassDeleteError
+from services.base.results import RunCounts
 from services.store import delete_sql as d
 from services.store import sql as q
 from services.store.delete_guard import DeleteGuard, DeleteLimit
@@ -74,6 +76,19 @@ def check_batch(
     """In the batch's transaction: MassDeleteError if its deletes cross the limit."""
     hint = resume_hint(plan)
     guard.check(analytics, deleting=deleting, deleted=deleted, hint=hint, applied=True)
+
+
+def counts_after(
+    plan: SyncPlan, analytics: Conn, guard: DeleteGuard, before: RunCounts, written: RunCounts
+) -> RunCounts:
+    """In the batch's (or chunk's) transaction: the run's counts with ``written`` added,
+    once its deletes pass the guard (MassDeleteError rolls it back and stops the run).
+    ``before`` is left as it is: a batch rolled back later is not counted."""
+    if written.deleted:
+        check_batch(plan, analytics, guard, deleting=written.deleted, deleted=before.deleted)
+    counts = dataclasses.replace(before)
+    counts.add(written)
+    return counts
 
 
 def by_column(rows: Iterable[Sequence[Any]]) -> list[list[Any]]:

@@ -19,7 +19,6 @@ destination services/sync/fast_path.py.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import os
 import socket
@@ -50,7 +49,7 @@ from services.sync.backfill_run import ChunkWindows, commit_chunks
 from services.sync.batch import Staging
 from services.sync.batch_sources import BatchSources, Windows, WindowSource
 from services.sync.batch_writer import BatchWriter
-from services.sync.deletes import check_ahead, check_batch
+from services.sync.deletes import check_ahead, counts_after
 from services.sync.fast_path import FastPath, staging_needs_keys
 from services.sync.resume import ResumePolicy, Resumes, lost_databases, resumable_cause
 from services.sync.run_session import lost, take
@@ -298,16 +297,7 @@ def _commit_batches(
         result.failed_batch = batch.edges()
         with stopping.committing(analytics) as commit, analytics.transaction():
             written = writer.write(batch)
-            if written.deleted:  # crossing the limit rolls this batch back and stops the run
-                check_batch(
-                    plan,
-                    analytics,
-                    run.guard,
-                    deleting=written.deleted,
-                    deleted=result.counts.deleted,
-                )
-            counts = dataclasses.replace(result.counts)
-            counts.add(written)
+            counts = counts_after(plan, analytics, run.guard, result.counts, written)
             commit.begin()  # written: a stop asked from here on lets the batch finish
             _check_moved(plan, position, batch.through)  # a keyset batch's end: once written
             save_position(analytics, plan.job, plan.name, batch.through)
