@@ -120,7 +120,7 @@ class Bench:
             analytics_url=analytics_url,
             rows=int(os.environ.get("BENCH_ROWS", "1000000")),
             repeats=int(os.environ.get("BENCH_REPEATS", "3")),
-            batch_size=int(os.environ.get("BENCH_BATCH_SIZE", str(DEFAULT_BATCH_SIZE))),
+            batch_size=batch_size_from_env(),
             sources=chosen_sources(os.environ),
         )
 
@@ -466,6 +466,11 @@ def server_settings(url: str) -> str:
     names += ["full_page_writes", "max_wal_size"]
     with psycopg.connect(url, autocommit=True) as conn:
         return ", ".join(f"{n}={conn.execute(f'SHOW {n}'.encode()).fetchone()[0]}" for n in names)  # type: ignore[index]
+
+
+def batch_size_from_env() -> int:
+    """BENCH_BATCH_SIZE, else the definitions' default batch size."""
+    return int(os.environ.get("BENCH_BATCH_SIZE", str(DEFAULT_BATCH_SIZE)))
 
 
 def chosen_sources(environ: dict[str, str] | os._Environ[str]) -> list[SourceTable]:

@@ -19,12 +19,11 @@ same slots. BENCH_BATCH_SIZE sets both loops' batch size (default 10,000).
 
 from __future__ import annotations
 
-import os
 import statistics
 import sys
 from pathlib import Path
 
-from tools.bench import REPO_ROOT, Bench, compile_tree, machine, say, spread
+from tools.bench import REPO_ROOT, Bench, batch_size_from_env, compile_tree, machine, say, spread
 from tools.bench_ab import seeded_bench
 
 MEASURES = ("incremental", "hand loop", "nothing new", "bare")
@@ -65,7 +64,7 @@ def main(argv: list[str]) -> int:
         if not text.startswith("src:"):
             compile_tree(tree)
     say(f"machine: {machine()}")
-    batch_size = int(os.environ.get("BENCH_BATCH_SIZE", "10000"))
+    batch_size = batch_size_from_env()
     with seeded_bench(rows, repeats) as bench:
         bench.batch_size = batch_size
         for mode in ("copy", "hand"):

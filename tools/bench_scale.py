@@ -14,7 +14,6 @@ from __future__ import annotations
 import os
 import sys
 
-from services.base.constants import DEFAULT_BATCH_SIZE
 from tools.bench import (
     ANALYTICS_DB,
     CORE_DB,
@@ -23,6 +22,7 @@ from tools.bench import (
     TRANSFORM,
     Bench,
     Measure,
+    batch_size_from_env,
     full_loads,
     machine,
     on_bench_databases,
@@ -42,8 +42,9 @@ def measure_size(rows: int, repeats: int) -> dict[str, Measure]:
     found: dict[str, Measure] = {}
 
     def run(core_url: str, analytics_url: str) -> int:
-        batch_size = int(os.environ.get("BENCH_BATCH_SIZE", str(DEFAULT_BATCH_SIZE)))
-        bench = Bench(core_url, analytics_url, rows, repeats, batch_size, sources=[source])
+        bench = Bench(
+            core_url, analytics_url, rows, repeats, batch_size_from_env(), sources=[source]
+        )
         prepare(core_url, analytics_url, bench.sources)
         say(f"seeding {rows:,} rows of [{source.key}]")
         bench.seed(source, rows)

@@ -17,11 +17,10 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from services.base.constants import DEFAULT_BATCH_SIZE
 from services.base.position import Position, Watermark
 from services.store import sql as q
 from services.store.preflight import plan_definition
-from tools.bench import Bench, on_bench_databases, prepare, say
+from tools.bench import Bench, batch_size_from_env, on_bench_databases, prepare, say
 from tools.bench_data import SOURCES
 from tools.bench_driver import JOB, definition, definition_name
 
@@ -41,7 +40,7 @@ def explain(core_url: str, analytics_url: str) -> int:
     source = SOURCES["random"]
     rows = int(os.environ.get("BENCH_ROWS", "1000000"))
     # A batch's rows, or a quarter of a table too small for one.
-    size = min(int(os.environ.get("BENCH_BATCH_SIZE", str(DEFAULT_BATCH_SIZE))), rows // 4)
+    size = min(batch_size_from_env(), rows // 4)
     bench = Bench(core_url, analytics_url, rows, 1, size, sources=[source])
     prepare(core_url, analytics_url, [source])
     say(f"seeding {rows:,} rows of [{source.key}]")
