@@ -12,6 +12,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -254,3 +255,12 @@ def finish(proc: subprocess.Popen[str], *, timeout_s: float = CLI_TIMEOUT_S) -> 
     """Wait for a started CLI and collect what it wrote."""
     out, err = proc.communicate(timeout=timeout_s)
     return CliResult(proc.returncode, out or "", err or "")
+
+
+def wait_for(what: str, check: Any, timeout_s: float = 60.0, every_s: float = 0.05) -> None:
+    """Poll ``check()`` until it is true; AssertionError naming ``what`` past ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(every_s)

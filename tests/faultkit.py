@@ -7,10 +7,9 @@ dir, so failure files never land in the repo.
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
-from dbtools import TestDatabases, cli_env, with_definitions
+from dbtools import TestDatabases, cli_env, wait_for, with_definitions
 
 JOB = "export-to-pg"
 
@@ -124,12 +123,14 @@ def phase_counts(changed: int, batches: int) -> dict[str, int]:
 
 def wait_for_dead_sessions(dbs: TestDatabases) -> None:
     """A killed run's backends are gone, and its advisory locks with them."""
-    deadline = time.monotonic() + 30
     query = (
         "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'tablesync:%%'"
         " AND datname IN (%s, %s)"
     )
     names = (dbs.core_url.rsplit("/", 1)[1], dbs.analytics_url.rsplit("/", 1)[1])
-    while dbs.query_analytics(query, names)[0][0]:
-        assert time.monotonic() < deadline, "the killed run's sessions never went away"
-        time.sleep(0.02)
+    wait_for(
+        "the killed run's sessions to go away",
+        lambda: not dbs.query_analytics(query, names)[0][0],
+        timeout_s=30,
+        every_s=0.02,
+    )

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from dbtools import CliResult, TestDatabases, finish, run_cli, start_cli
+from dbtools import CliResult, TestDatabases, finish, run_cli, start_cli, wait_for
 from faultkit import (
     EVENTS_ANALYTICS,
     JOB,
@@ -250,10 +250,8 @@ def test_an_incremental_run_never_overlaps_a_backfill_under_way(
 
 
 def _wait_for_chunks(dbs: TestDatabases) -> None:
-    deadline = time.monotonic() + 30
-    while not dbs.query_analytics("SELECT count(*) FROM tablesync.backfill_chunks")[0][0]:
-        assert time.monotonic() < deadline, "the backfill was never planned"
-        time.sleep(0.05)
+    planned = "SELECT count(*) FROM tablesync.backfill_chunks"
+    wait_for("the backfill to be planned", lambda: dbs.query_analytics(planned)[0][0], 30)
 
 
 def test_a_run_beside_an_incremental_run_exits_75_at_once(dbs: TestDatabases, cli: Cli) -> None:

@@ -11,12 +11,11 @@ its connection). Same table and definitions as tests/test_backfill.py.
 from __future__ import annotations
 
 import signal
-import time
 from pathlib import Path
 
 import psycopg
 import pytest
-from dbtools import TestDatabases, finish, run_cli, start_cli
+from dbtools import TestDatabases, finish, run_cli, start_cli, wait_for
 from faultkit import EVENTS_ANALYTICS, JOB, create_events, fault_env, log_writes, written_twice
 from faultproxy import FaultProxy
 from runtools import runs
@@ -194,7 +193,4 @@ SHARED_LOCK = "SELECT pg_advisory_lock_shared(hashtextextended('tablesync:export
 
 
 def _wait_for_a_done_chunk(dbs: TestDatabases) -> None:
-    deadline = time.monotonic() + 30
-    while not _done(dbs):
-        assert time.monotonic() < deadline, "no chunk was ever done"
-        time.sleep(0.02)
+    wait_for("a chunk to be done", lambda: _done(dbs), timeout_s=30, every_s=0.02)

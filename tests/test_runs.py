@@ -10,12 +10,11 @@ from __future__ import annotations
 import os
 import signal
 import socket
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
-from dbtools import TestDatabases, run_cli, start_cli
+from dbtools import TestDatabases, run_cli, start_cli, wait_for
 from faultkit import JOB, insert_events
 from runtools import PASSWORD, counts, runs, secret_env
 
@@ -107,14 +106,6 @@ def test_a_failure_records_the_committed_batches_and_the_error(
 
 
 # --- abandoned ----------------------------------------------------------------------------
-
-
-def wait_for(what: str, check: Any, timeout_s: float = WAIT_S) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
 
 
 def runner_sessions(dbs: TestDatabases) -> int:
