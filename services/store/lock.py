@@ -23,24 +23,20 @@ from services.base.redact import redact
 
 log = logging.getLogger(__name__)
 
-# Namespaced so tablesync's keys never collide with an application's own locks.
-_TRY_LOCK_SQL = "SELECT pg_try_advisory_lock(hashtextextended('tablesync:' || %s || ':' || %s, 0))"
-_UNLOCK_SQL = "SELECT pg_advisory_unlock(hashtextextended('tablesync:' || %s || ':' || %s, 0))"
+# Namespaced so tablesync's keys never collide with an application's own locks. Every
+# mode takes the one key, so a shared holder and an exclusive one always conflict.
+_KEY = "hashtextextended('tablesync:' || %s || ':' || %s, 0)"
+_TRY_LOCK_SQL = f"SELECT pg_try_advisory_lock({_KEY})"
+_UNLOCK_SQL = f"SELECT pg_advisory_unlock({_KEY})"
+_TRY_SHARED_SQL = f"SELECT pg_try_advisory_lock_shared({_KEY})"
+_LOCK_SHARED_SQL = f"SELECT pg_advisory_lock_shared({_KEY})"
+_UNLOCK_SHARED_SQL = f"SELECT pg_advisory_unlock_shared({_KEY})"
 # This run's own lost session, if the server still has it (a half-open connection it has
 # not noticed yet): tablesync's, holding an advisory lock. Ended, waiting up to 5 s.
 _END_ORPHAN_SQL = (
     "SELECT pg_terminate_backend(a.pid, 5000) FROM pg_stat_activity a"
     " JOIN pg_locks l ON l.pid = a.pid AND l.locktype = 'advisory' AND l.granted"
     " WHERE a.pid = %s AND a.application_name LIKE 'tablesync:%%'"
-)
-_TRY_SHARED_SQL = (
-    "SELECT pg_try_advisory_lock_shared(hashtextextended('tablesync:' || %s || ':' || %s, 0))"
-)
-_LOCK_SHARED_SQL = (
-    "SELECT pg_advisory_lock_shared(hashtextextended('tablesync:' || %s || ':' || %s, 0))"
-)
-_UNLOCK_SHARED_SQL = (
-    "SELECT pg_advisory_unlock_shared(hashtextextended('tablesync:' || %s || ':' || %s, 0))"
 )
 
 
