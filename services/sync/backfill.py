@@ -204,9 +204,9 @@ def next_chunk_plan(
     """The backfill the next run of ``plan`` would do or join; None when it would run
     incrementally (a saved position, no backfill under way) or cannot backfill."""
     under_way = chunks.load_backfill(analytics, plan.job, plan.name)
-    pages, block_size = heap_blocks(core, plan)
     if under_way is not None and not under_way.finished:
         done = chunks.progress(analytics, plan.job, plan.name)
+        _, block_size = heap_blocks(core, plan)
         return ChunkPlan(
             True,
             under_way.source_pages,
@@ -217,7 +217,8 @@ def next_chunk_plan(
             block_size,
         )
     if saved is not None or why_not_backfill(plan, core) is not None:
-        return None
+        return None  # an incremental run, or a first load in cursor order: no heap read
+    pages, block_size = heap_blocks(core, plan)
     per_chunk = planned_chunk_pages(core, plan, block_size)
     total = max(1, -(-pages // per_chunk))
     return ChunkPlan(False, pages, per_chunk, total, 0, 0, block_size)
