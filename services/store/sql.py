@@ -239,15 +239,19 @@ def copy_out(
 
 
 def copy_next_batch(plan: SyncPlan, window: Window, *, binary: bool) -> sql.Composed:
-    """The next batch in one index range scan, read straight into COPY: the window's rows
-    (open ``upper``) in cursor order, ``batch_size`` of them, each followed by its key as
-    text, so the batch's end is its last row. Without a tie-breaker, every row tying with
-    the last one comes too (WITH TIES), so ties never straddle two batches."""
-    ties = "FETCH FIRST {limit} ROWS WITH TIES" if plan.cursor_id is None else "LIMIT {limit}"
-    query = sql.SQL(
-        "COPY (SELECT {cols}, {key_text} FROM {src} WHERE {where} ORDER BY {order} " + ties + ")"
-        " TO STDOUT{binary}"
+    """``next_batch`` read straight into COPY."""
+    return sql.SQL("COPY ({}) TO STDOUT{}").format(
+        next_batch(plan, window), sql.SQL(" (FORMAT BINARY)" if binary else "")
     )
+
+
+def next_batch(plan: SyncPlan, window: Window) -> sql.Composed:
+    """The next batch in one index range scan: the window's rows (open ``upper``) in cursor
+    order, ``batch_size`` of them, each followed by its key as text, so the batch's end is
+    its last row. Without a tie-breaker, every row tying with the last one comes too (WITH
+    TIES), so ties never straddle two batches."""
+    ties = "FETCH FIRST {limit} ROWS WITH TIES" if plan.cursor_id is None else "LIMIT {limit}"
+    query = sql.SQL("SELECT {cols}, {key_text} FROM {src} WHERE {where} ORDER BY {order} " + ties)
     return query.format(
         cols=column_list(plan.selected),
         key_text=_key_as_text(plan),
@@ -255,8 +259,17 @@ def copy_next_batch(plan: SyncPlan, window: Window, *, binary: bool) -> sql.Comp
         where=window_predicate(plan, window),
         order=order_by(plan),
         limit=sql.Literal(plan.batch_size),
-        binary=sql.SQL(" (FORMAT BINARY)" if binary else ""),
     )
+
+
+def sorts_allowed(allowed: bool) -> sql.SQL:
+    """The session setting ``copy_next_batch`` is read under: sorts off, so the planner takes
+    the ordered index scan of (cursor, id) whenever the table has that index. Its guess of a
+    window of rows updated since the last ANALYZE is a handful (they lie past the histogram),
+    for which a bitmap heap scan and a sort look as cheap: that plan reads the whole window,
+    not ``batch_size`` rows, and sends no row before its sort ends. Without such an index
+    the plan still sorts; the rows read are the same either way."""
+    return sql.SQL("RESET enable_sort" if allowed else "SET enable_sort = off")
 
 
 def count_unexportable(plan: SyncPlan) -> sql.Composed | None:

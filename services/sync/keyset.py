@@ -4,10 +4,13 @@
 runs that stage their batches: each batch is one ``COPY (SELECT ... WHERE key
 > position AND cursor < watermark ORDER BY key LIMIT n) TO STDOUT``, an index
 range scan read straight into COPY, no separate query for the batch's end and
-no sort (services/store/sql.copy_next_batch). Each row carries its key as
-text after its columns (the staging table keeps it), so the end is read from
-the last row: its last two fields, parsed from the COPY data. A batch shorter
-than ``batch_size`` is the last one, and no empty query follows it.
+no sort (services/store/sql.copy_next_batch; the thread's session turns sorts
+off while it reads, ``sorts_allowed``: for a window of freshly updated rows the
+planner favours a sort, which holds back the batch's first row until it ends).
+Each row carries its key as text after its columns (the staging table keeps
+it), so the end is read from the last row: its last two fields, parsed from
+the COPY data. A batch shorter than ``batch_size`` is the last one, and no
+empty query follows it.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from typing import Any
 
 import psycopg
 from psycopg.abc import Buffer
+from psycopg.pq import TransactionStatus
 
 from services.base.position import Position, Watermark
 from services.store import sql as q
@@ -89,6 +93,15 @@ class KeysetPrefetcher(Prefetcher):
         return is_row(chunk, binary=self._binary)
 
     def _read_all(self) -> None:
+        # The connection is the thread's until the prefetcher closes (prefetch.py).
+        self._core.execute(q.sorts_allowed(False))
+        try:
+            self._read_batches()
+        finally:
+            if self._core.info.transaction_status is TransactionStatus.IDLE:  # not lost
+                self._core.execute(q.sorts_allowed(True))  # the pool's next user plans as usual
+
+    def _read_batches(self) -> None:
         after = self._start
         while self._take_slot():
             rows, end = self._read_next(q.Window(after, None, self._watermark))
