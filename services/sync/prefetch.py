@@ -26,6 +26,7 @@ from services.base.testhooks import KILL_AT_VARIABLE, kill_point
 from services.store import sql as q
 from services.store.plan import CopyMode, SyncPlan
 from services.sync.batch import StagedBatch
+from services.sync.copy_read import binary_blocks
 
 # Chunks from COPY are one row each; they are handed over in blocks of
 # COPY_BLOCK_BYTES, and at most QUEUE_BLOCKS of them wait (~8 MiB).
@@ -161,8 +162,13 @@ class Prefetcher:
         binary = self._plan.mode is CopyMode.BINARY
         query = q.copy_out(self._plan, window, binary=binary, with_key_text=self._with_key_text)
         with self._core.cursor() as reader, reader.copy(query) as out:
-            for _ in self._stream(out, window, announced=True):
-                pass
+            if not binary:
+                for _ in self._stream(out, window, announced=True):
+                    pass
+                return
+            # Nothing here looks at a row: the bytes in blocks, libpq's rows taken straight.
+            for block in binary_blocks(self._core, out, COPY_BLOCK_BYTES, armed=self._armed):
+                self._put(("block", block))
 
     def _stream(
         self, out: Iterable[Buffer], window: q.Window, *, announced: bool = False
