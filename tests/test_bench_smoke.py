@@ -115,3 +115,22 @@ def test_explain_window_explains_both_reads(bench_urls: tuple[str, str]) -> None
     assert "== row comparison alone (before)" in done.stdout
     assert "== select_rows as tablesync composes it now" in done.stdout
     assert done.stdout.count("Execution Time:") == 2
+
+
+def test_bench_runners_counts_every_process_cpu_and_the_speed_up() -> None:
+    command = [sys.executable, "-m", "tools.bench_runners", "2000", "2", "psql", "1", "2"]
+    done = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    for measure in ("psql", "1", "2"):
+        line = re.search(
+            rf"^==> {measure}: wall [\d.]+ s .*CPU-s runner\(s\) ([\d.]+) \+ server ([\d.]+)",
+            done.stderr + done.stdout,
+            re.M,
+        )
+        assert line is not None, (measure, done.stderr)
+        assert float(line.group(1)) > 0 and float(line.group(2)) > 0, line.group(0)
+    assert re.search(
+        r"^==> 2: speed-up over one runner, per round [\d.]+ [\d.]+; median",
+        done.stderr + done.stdout,
+        re.M,
+    )

@@ -37,6 +37,7 @@ import psycopg
 
 from tools.bench import REPO_ROOT, Bench, compile_tree, machine, say
 from tools.bench_ab import seeded_bench
+from tools.embedded_pg import url_for
 
 _TICK_S = 1.0 / os.sysconf("SC_CLK_TCK")
 _SAMPLE_S = 0.01
@@ -202,7 +203,8 @@ def measure_once(
     bench.reset(mode, bench.sources[0])
     thread = server.start()
     if waits is not None:
-        with Waits(bench.analytics_url, list(server.databases)) as sampled:
+        # From the postgres database: its backend is not counted as an analytics one.
+        with Waits(url_for(bench.analytics_url, "postgres"), list(server.databases)) as sampled:
             wall, cpu = _run_drivers(bench, mode, count, tree)
         waits.update(sampled.counts)
     else:
@@ -261,7 +263,22 @@ def main(argv: list[str]) -> int:
             report(name, samples[name], rows)
             for key, n in waits[name].most_common(12):
                 say(f"{name}:   wait sample {n:5d}  {key}")
+        speed_ups(samples)
     return 0
+
+
+def speed_ups(samples: dict[str, list[dict[str, float]]]) -> None:
+    """Each tree's one runner over its N runners, round by round (the two ran minutes
+    apart at most, so a load that changes between rounds hits both), and the median."""
+    for name, many in samples.items():
+        tree, _, count = name.rpartition(":")
+        one = samples.get(f"{tree}:1" if tree else "1")
+        if one is None or name == "psql" or count in ("", "1"):
+            continue
+        ratios = [a["wall"] / b["wall"] for a, b in zip(one, many, strict=True)]
+        shown = " ".join(f"{r:.2f}" for r in ratios)
+        say(f"{name}: speed-up over one runner, per round {shown}; median"
+            f" {statistics.median(ratios):.2f}")  # fmt: skip
 
 
 def _postmaster_pid(bench: Bench) -> int:
