@@ -34,3 +34,45 @@ def big_value_cost(bench: Bench, idle_peak_mib: float) -> dict[str, float]:
         bench.check(mode, source)
         cost[mode] = sample.peak_rss_kib / 1024 - idle_peak_mib
     return cost
+
+
+def main(argv: list[str]) -> int:
+    """``python -m tools.bench_big [REPEATS]``: the cost per mode, median of REPEATS (3).
+
+    On a throwaway server (tools/bench_ab.py): 1,000 random rows loaded per mode,
+    then each round a run that finds nothing (copy, as `make bench` takes it) and
+    the one-row table's full loads, each checked against the source.
+    """
+    import statistics
+
+    from tools.bench import machine, say
+    from tools.bench_ab import seeded_bench
+
+    repeats = int(argv[0]) if argv else 3
+    with seeded_bench(1_000, repeats) as bench:
+        source = bench.sources[0]
+        for mode in ("copy", "transform"):
+            bench.reset(mode, source)
+            bench.run(mode, source)
+        costs: dict[str, list[float]] = {"copy": [], "transform": []}
+        for _ in range(repeats):
+            idle = bench.run("copy", source).peak_rss_kib / 1024  # finds nothing
+            for mode, mib in big_value_cost(bench, idle).items():
+                costs[mode].append(mib)
+            say(f"idle {idle:.1f} MiB; " + ", ".join(f"{m} {c[-1]:.1f}" for m, c in costs.items()))
+        say(f"machine: {machine()}")
+        for mode, mibs in costs.items():
+            cost = statistics.median(mibs)
+            verdict = "holds" if cost <= 3 * BIG_VALUE_MIB else "MISSED"
+            spread = f"min {min(mibs):.1f}, max {max(mibs):.1f}"
+            print(
+                f"one {BIG_VALUE_MIB} MB jsonb, {mode}: {cost:.1f} MiB over a run with no rows"
+                f" ({spread}; target <= {3 * BIG_VALUE_MIB}) {verdict}"
+            )
+    return 0
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.exit(main(sys.argv[1:]))
