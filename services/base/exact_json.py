@@ -96,8 +96,15 @@ def loads_jsonb(data: Buffer) -> Any:
 
     A '.' after a digit or a run of 19 digits (inside a string too: that only
     costs the slow path) sends the document to the exact decoder. ``data`` may
-    be a view of the server's bytes: orjson decodes it without a copy.
+    be a view of the server's bytes: orjson decodes it without a copy. A larger
+    document's long strings are decoded apart (``_loads_long_strings``).
     """
+    if len(data) > _SCREEN_SLICE and (value := _loads_long_strings(data)) is not _NOT_SPLIT:
+        return value
+    return _loads_jsonb(data)
+
+
+def _loads_jsonb(data: Buffer) -> Any:
     if len(data) <= _SCREEN_SLICE:  # inline, the usual case: this runs per row
         shapes = bytes(data).translate(_SHAPES)
         inexact = b"0." in shapes or _BIG_INT in shapes
@@ -109,6 +116,78 @@ def loads_jsonb(data: Buffer) -> Any:
         except orjson.JSONDecodeError:
             pass  # what orjson refuses, the exact decoder decides
     return _exact_loads(bytes(data))
+
+
+# A string this long is decoded apart from its document (see _loads_long_strings). Any
+# run of 2 * _QUOTELESS - 1 bytes holds a whole aligned block of _QUOTELESS bytes.
+_LONG_STRING = 1 << 16
+_QUOTELESS = _LONG_STRING // 2
+_QUOTE = re.compile(rb'"')
+_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')  # a JSON string token, quotes included
+_BACKSLASH = re.compile(rb"\\")
+_COLON = ord(":")
+_NOT_SPLIT = object()
+
+
+def _loads_long_strings(view: Buffer) -> Any:
+    """The document decoded with each long string value made straight from its bytes, or
+    _NOT_SPLIT (it has none, or they would not decode so): the caller decodes it whole.
+
+    orjson holds a copy of the whole document while it decodes (measured: 40 MiB at
+    its peak for a 20 MiB one); here the rest of the document is decoded with a
+    placeholder for each long string, and the string is made from its bytes,
+    which costs nothing but the str (round 7 of BENCHMARKS.md). The placeholder,
+    ``"\\u0000<n>"``, cannot be any jsonb's own string: jsonb refuses \\u0000.
+    """
+    view = memoryview(view)
+    blocks = range(0, len(view) - _QUOTELESS + 1, _QUOTELESS)
+    if all(_QUOTE.search(view, at, at + _QUOTELESS) for at in blocks):
+        return _NOT_SPLIT  # no run without a quote: no long string (the usual large document)
+    pieces: list[Buffer] = []
+    spans: list[tuple[int, int]] = []
+    last = 0
+    for match in _STRING.finditer(view):
+        start, end = match.span()
+        is_key = end < len(view) and view[end] == _COLON  # jsonb writes a key's colon after it
+        if end - start >= _LONG_STRING and not is_key:
+            pieces += (view[last:start], b'"\\u0000%d"' % len(spans))
+            spans.append((start, end))
+            last = end
+    if not spans:
+        return _NOT_SPLIT
+    pieces.append(view[last:])
+    try:
+        strings = {f"\x00{n}": _long_string(view[a:b]) for n, (a, b) in enumerate(spans)}
+        value, put = _put_back(_loads_jsonb(b"".join(pieces)), strings)
+    except ValueError:  # not valid so (UnicodeDecodeError and both JSON errors are ValueErrors):
+        return _NOT_SPLIT  # the whole document's decode decides, and names the error
+    return value if put == len(strings) else _NOT_SPLIT
+
+
+def _long_string(token: memoryview) -> str:
+    """A JSON string token (quotes included) as orjson would decode it."""
+    inner = token[1:-1]
+    if _BACKSLASH.search(inner) is None:  # nothing escaped: the str is its bytes, decoded
+        return str(inner, "utf-8")
+    result = orjson.loads(token)  # escapes: orjson's own decoding of them
+    assert isinstance(result, str)
+    return result
+
+
+def _put_back(value: Any, strings: dict[str, str]) -> tuple[Any, int]:
+    """``value`` with each placeholder string replaced, and how many were (no recursion:
+    a document may nest deeper than Python's stack)."""
+    holder, put = [value], 0
+    stack: list[Any] = [holder]
+    while stack:
+        node = stack.pop()
+        for key, item in node.items() if type(node) is dict else enumerate(node):
+            if type(item) is str:
+                if (found := strings.get(item)) is not None:
+                    node[key], put = found, put + 1
+            elif type(item) is dict or type(item) is list:
+                stack.append(item)
+    return holder[0], put
 
 
 class ExactJsonbBinaryLoader(Loader):
@@ -147,3 +226,4 @@ def use_exact_json(context: AdaptContext) -> None:
     for loader in _JSONB_LOADERS:  # jsonb's own, cheaper screen (see loads_jsonb)
         context.adapters.register_loader("jsonb", loader)
     set_json_dumps(dumps, context)
+
