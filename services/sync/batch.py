@@ -26,6 +26,7 @@ from services.base.exact_json import use_exact_json
 from services.base.testhooks import KILL_AT_VARIABLE, kill_point
 from services.store import sql as q
 from services.store.plan import CopyMode, SyncPlan
+from services.sync.read_rows import loaded_rows
 from services.sync.transform_output import binary_copyable, check_transform_columns, output_types
 
 
@@ -282,9 +283,10 @@ def transform_window(
             # Straight into the table no key text is needed: a failure there is redone
             # through staging, which names the row.
             query = q.select_rows(plan, window, with_key_text=not fast)
-            rows = reader.stream(query, binary=binary, size=TRANSFORM_READ_ROWS)
-            assert isinstance(rows, Generator)  # psycopg's stream is one
-            stack.enter_context(closing(rows))  # before the cursor: left early, it cancels
+            stream = reader.stream(query, binary=binary, size=TRANSFORM_READ_ROWS)
+            assert isinstance(stream, Generator)  # psycopg's stream is one
+            stack.enter_context(closing(stream))  # before the cursor: left early, it cancels
+            rows = loaded_rows(reader, stream, binary=binary)
             into: RowSink | None = None
             armed = bool(os.environ.get(KILL_AT_VARIABLE))  # kill_point is dear per row
             # Looked up once: this loop runs per row, and its every step counts.
