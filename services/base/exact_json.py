@@ -20,6 +20,10 @@ from psycopg.adapt import Loader
 from psycopg.errors import DataError
 from psycopg.pq import Format
 from psycopg.types.json import (
+    Json,
+    Jsonb,
+    JsonbBinaryDumper,
+    JsonBinaryDumper,
     JsonbLoader,
     set_json_dumps,
     set_json_loads,
@@ -227,3 +231,43 @@ def use_exact_json(context: AdaptContext) -> None:
         context.adapters.register_loader("jsonb", loader)
     set_json_dumps(dumps, context)
 
+
+# A json or jsonb text longer than this is handed to a COPY apart from its row
+# (services/sync/copy_rows.py), not copied into the row's buffer.
+LARGE_JSON_BYTES = _SCREEN_SLICE
+
+
+class LargeJson(Exception):  # a signal to the COPY writer, not an error
+    """Raised by the dumpers of ``dump_large_apart`` for a value whose text is longer than
+    LARGE_JSON_BYTES: the value as the row holds it, and its field's bytes in two pieces."""
+
+    def __init__(self, value: Any, prefix: bytes, text: Buffer) -> None:
+        super().__init__("a large json value")
+        self.value, self.prefix, self.text = value, prefix, text
+
+
+class _JsonApart(JsonBinaryDumper):
+    def dump(self, obj: Any) -> Buffer | None:
+        text = super().dump(obj)
+        if text is not None and len(text) > LARGE_JSON_BYTES:
+            raise LargeJson(obj, b"", text)
+        return text
+
+
+class _JsonbApart(JsonbBinaryDumper):
+    def dump(self, obj: Any) -> Buffer | None:
+        text = super(JsonbBinaryDumper, self).dump(obj)  # the text, without the version byte
+        if text is not None and len(text) > LARGE_JSON_BYTES:
+            raise LargeJson(obj, b"\x01", text)
+        return None if text is None else b"\x01" + text  # as JsonbBinaryDumper makes it
+
+
+# As set_json_dumps makes its dumpers: the function is a class attribute.
+_JsonApart._dumps = _JsonbApart._dumps = dumps
+
+
+def dump_large_apart(context: AdaptContext) -> None:
+    """Make ``context`` dump json and jsonb in binary exactly (as ``use_exact_json``), raising
+    LargeJson for a value whose text is longer than LARGE_JSON_BYTES."""
+    context.adapters.register_dumper(Json, _JsonApart)
+    context.adapters.register_dumper(Jsonb, _JsonbApart)

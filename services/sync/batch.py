@@ -26,6 +26,7 @@ from services.base.exact_json import use_exact_json
 from services.base.testhooks import KILL_AT_VARIABLE, kill_point
 from services.store import sql as q
 from services.store.plan import CopyMode, SyncPlan
+from services.sync.copy_rows import BinaryRows
 from services.sync.read_rows import loaded_rows
 from services.sync.transform_output import binary_copyable, check_transform_columns, output_types
 
@@ -391,5 +392,7 @@ def _open_staging_copy(
     else:
         query = q.copy_in(columns, binary=binary, deletes=q.can_delete(plan))
     into = stack.enter_context(writer.copy(query))
+    if binary:  # exited before the COPY: the trailer goes in first
+        return stack.enter_context(BinaryRows(writer, types, into.write))
     into.set_types(types)
     return into

@@ -40,7 +40,7 @@ import psycopg
 # Copy uses to encode rows, so the bytes equal those of Copy.write_row; the
 # worker has no COPY of its own to write to. tests/test_transform_workers.py
 # compares the two paths row for row.
-from psycopg._copy_base import BinaryFormatter, Formatter, TextFormatter
+from psycopg._copy_base import TextFormatter
 from psycopg.abc import Buffer
 from psycopg.adapt import Transformer
 
@@ -54,6 +54,7 @@ from services.base.timeouts import Timeouts
 from services.store import sql as q
 from services.store.plan import SyncPlan
 from services.sync.batch import RowSink, StagedBatch, transform_window
+from services.sync.copy_rows import BinaryRows
 from services.sync.prefetch import NextWindow
 from services.sync.transform_output import check_transform_columns, output_types
 
@@ -132,39 +133,37 @@ class EncodedBatch:
     failure: str | None = None
 
 
-class _EncodedRows:
-    """A RowSink that keeps rows as COPY data in memory, in psycopg's own ~32 KiB pieces."""
+class _TextRows:
+    """A RowSink that keeps rows as text COPY data in memory, in psycopg's own ~32 KiB pieces."""
 
-    def __init__(self, formatter: Formatter) -> None:
-        self._formatter = formatter
-        self.messages: list[Buffer] = []
+    def __init__(self, formatter: TextFormatter, messages: list[Buffer]) -> None:
+        self._formatter, self._messages = formatter, messages
 
     def write_row(self, row: Any) -> None:
         data = self._formatter.write_row(row)  # a full piece now and then, else b""
         if data:
-            self.messages.append(data)
+            self._messages.append(data)
 
-    def finish(self) -> list[Buffer]:
-        self.messages.append(self._formatter.end())
-        return self.messages
+    def finish(self) -> None:
+        self._messages.append(self._formatter.end())
 
 
 def _encode_batch(plan: SyncPlan, core: psycopg.Connection[Any], task: _Task) -> EncodedBatch:
     """One batch read, transformed and encoded by this worker; raises what the runner would."""
     batch = EncodedBatch(fast=task.fast)
-    sinks: list[_EncodedRows] = []
+    sinks: list[BinaryRows | _TextRows] = []
 
     def open_sink(stack: ExitStack, columns: list[str]) -> RowSink:
         batch.binary, types = output_types(plan, core, columns, fast=task.fast)
         writer = stack.enter_context(core.cursor())
         use_exact_json(writer)  # the runner's COPY dumps json the same way
+        if batch.binary:  # as the runner's COPY writes them (services/sync/copy_rows.py)
+            sinks.append(BinaryRows(writer, types, batch.data.append))
+            return sinks[0]
         transformer = Transformer(writer)
-        if batch.binary:
-            formatter: Formatter = BinaryFormatter(transformer)
-        else:
-            formatter = TextFormatter(transformer, encoding=task.encoding)
+        formatter = TextFormatter(transformer, encoding=task.encoding)
         transformer.set_dumper_types(types, formatter.format)
-        sinks.append(_EncodedRows(formatter))
+        sinks.append(_TextRows(formatter, batch.data))
         return sinks[0]
 
     def on_columns(columns: list[str]) -> None:
@@ -174,7 +173,7 @@ def _encode_batch(plan: SyncPlan, core: psycopg.Connection[Any], task: _Task) ->
         plan, core, task.window, task.columns, on_columns, open_sink, fast=task.fast
     )
     if sinks:
-        batch.data = sinks[0].finish()
+        sinks[0].finish()
     return batch
 
 
