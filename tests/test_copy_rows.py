@@ -7,6 +7,7 @@ import datetime as dt
 import subprocess
 import sys
 import uuid
+from collections.abc import Generator
 from contextlib import closing
 from decimal import Decimal
 from pathlib import Path
@@ -153,7 +154,9 @@ def test_each_chunks_result_is_cleared_once_loaded_unless_a_loader_keeps_views(
         use_exact_json(reader)
         if keeps_views:
             reader.adapters.register_loader("text", _ViewLoader)
-        with closing(reader.stream(query, binary=True, size=2)) as stream:
+        read = reader.stream(query, binary=True, size=2)
+        assert isinstance(read, Generator)  # psycopg's stream is one
+        with closing(read) as stream:
             rows = loaded_rows(reader, stream, binary=True)
             first = next(rows)
             result = reader.pgresult
