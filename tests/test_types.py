@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import subprocess
 import sys
 import uuid
@@ -18,7 +19,15 @@ from psycopg.postgres import types as pg_types
 from psycopg.types.json import Jsonb
 from synctools import definition, on_both, position, sync
 
-from services.base.exact_json import _SCREEN_SLICE, ExactJsonbBinaryLoader
+from services.base.exact_json import (
+    _LONG_STRING,
+    _NOT_SPLIT,
+    _SCREEN_SLICE,
+    ExactJsonbBinaryLoader,
+    _loads_jsonb,
+    _loads_long_strings,
+)
+from services.sync.transform_workers import WORKERS_VARIABLE
 
 COLUMNS = (
     "id int PRIMARY KEY, ts timestamptz, doc jsonb, big numeric, money numeric(30, 10),"
@@ -211,8 +220,10 @@ def test_a_fraction_cut_by_the_screens_slices_still_keeps_every_digit() -> None:
 
 
 def test_a_large_jsonb_is_decoded_without_a_whole_copy_of_it() -> None:
-    # In a fresh process, so its peak RSS is this decode's: the decoded str and one
-    # screened slice; a copy of the bytes, or of their screen, would add a size each.
+    # In a fresh process, its peak RSS reset after the data is made, so the peak is this
+    # decode's: the decoded str and one screened slice; a copy of the bytes, of their
+    # screen, or orjson's of the document (its long string is decoded apart), would
+    # add a size each.
     code = """
 import sys
 from services.base.exact_json import ExactJsonbBinaryLoader
@@ -221,6 +232,8 @@ def peak():
         return next(int(line.split()[1]) for line in status if line.startswith("VmHWM"))
 size = 20 * 1024 * 1024
 data = b'\\x01{"blob": "' + b"x" * size + b'"}'
+with open("/proc/self/clear_refs", "w") as refs:
+    refs.write("5")  # VmHWM := VmRSS: the peak from here on is the decode's
 before = peak()
 decoded = ExactJsonbBinaryLoader(3802).load(memoryview(data))
 assert len(decoded["blob"]) == size
@@ -230,3 +243,68 @@ print((peak() - before) * 1024 / size)
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
     )
     assert float(out.stdout) < 1.3, f"decoding peaked at {out.stdout.strip()}x the value"
+
+
+LONG = "x" * (_LONG_STRING + 1)
+LONG_DOCUMENTS = [
+    {"blob": "x" * (2 * _SCREEN_SLICE)},
+    {
+        "a": [1, 2.5, LONG, {"k": 'z\n"\\' * _LONG_STRING}],
+        "big": 10**30,
+        "s": "é€😀" * _LONG_STRING,
+    },
+    [LONG] * 40,
+    "a document that is one long string " + "w" * (2 * _SCREEN_SLICE),
+    {"k" * (2 * _LONG_STRING): "a long key", "v": "v" * (2 * _SCREEN_SLICE)},
+    {"numbers": list(range(300_000)), "t": "u" * (2 * _SCREEN_SLICE)},
+    {"x": 1.0000000000000000000001, "pad": "0.5 " * _SCREEN_SLICE},
+]
+
+
+@pytest.mark.parametrize("doc", LONG_DOCUMENTS, ids=range(len(LONG_DOCUMENTS)))
+def test_a_documents_long_strings_decode_apart_to_the_same_value(doc: Any) -> None:
+    text = json.dumps(doc, ensure_ascii=False).encode()  # jsonb's form: raw UTF-8, ", " and ": "
+    assert len(text) > _SCREEN_SLICE
+
+    decoded = ExactJsonbBinaryLoader(JSONB_OID).load(memoryview(b"\x01" + text))
+
+    assert _loads_long_strings(memoryview(text)) is not _NOT_SPLIT  # decoded apart
+    whole = _loads_jsonb(memoryview(text))
+    assert decoded == whole
+    assert repr(decoded) == repr(whole)  # the same types throughout: Decimal stays Decimal
+
+
+def test_a_large_document_without_long_strings_decodes_whole() -> None:
+    text = json.dumps({"numbers": list(range(300_000)), "s": ["short"] * 1000}).encode()
+
+    assert _loads_long_strings(memoryview(text)) is _NOT_SPLIT
+    assert ExactJsonbBinaryLoader(JSONB_OID).load(memoryview(b"\x01" + text)) == json.loads(text)
+
+
+LARGE_ROWS: list[tuple[Any, ...]] = [
+    (
+        n,
+        dt.datetime(2026, 1, 1, 0, 0, n, tzinfo=dt.UTC),
+        Jsonb({"blob": "x" * (2 * _SCREEN_SLICE), "text": 'é\n"\\ ' * _LONG_STRING, "n": n}),
+        *EDGE_ROWS[0][3:],
+    )
+    for n in (10, 12)
+]
+
+
+@pytest.mark.usefixtures("cursor_order_first_loads")
+@pytest.mark.parametrize("workers", ["0", "2"])
+def test_large_jsonb_values_arrive_exactly_through_a_transform(
+    dbs: TestDatabases, monkeypatch: pytest.MonkeyPatch, workers: str
+) -> None:
+    # Batches of two: the first is the runner's, the second a worker's when there are.
+    monkeypatch.setenv(WORKERS_VARIABLE, workers)
+    on_both(dbs, f"CREATE TABLE t ({COLUMNS})")
+    rows = [EDGE_ROWS[1], LARGE_ROWS[0], (11, *EDGE_ROWS[0][1:]), LARGE_ROWS[1]]
+    _load(dbs, rows)
+
+    result = sync(dbs, definition("t", "ts", id_field="id", batch_size=2, transform=lambda r: r))
+
+    assert result.counts.created == len(rows)
+    assert result.transform_workers == int(workers)
+    _same_everywhere(dbs)
