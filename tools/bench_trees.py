@@ -8,7 +8,7 @@ pipe (the limit), then MODE's full load from each tree in turn (reversed
 every other round), each checked against the source; then, per tree, what
 one 20 MB jsonb value costs MODE (tools/bench_big.py: peak RSS above a run
 that finds nothing, from the same tree). Prints each run, then per tree the
-median wall time, its ratio to the psql pipe's median rows/s, and the cost.
+median wall time, its ratio to the psql pipe's median rows/s, its peak RSS and the cost.
 BENCH_TABLE picks the source table (tools/bench_ab.py; ``random`` by default).
 """
 
@@ -60,20 +60,24 @@ def main(argv: list[str]) -> int:
     with seeded_bench(rows, repeats) as bench:
         psql: list[float] = []
         walls: list[list[float]] = [[] for _ in trees]
+        peaks: list[list[float]] = [[] for _ in trees]
         for round_ in range(repeats):
             psql.append(_run_in(bench, None, "psql").wall_s)
             say(f"psql pipe: {psql[-1]:.2f} s, load {os.getloadavg()[0]:.2f}")
             order = list(range(len(trees)))
             for i in order if round_ % 2 == 0 else order[::-1]:
-                walls[i].append(_run_in(bench, trees[i], mode).wall_s)
-                say(f"{trees[i].name}: {walls[i][-1]:.2f} s")
+                sample = _run_in(bench, trees[i], mode)
+                walls[i].append(sample.wall_s)
+                peaks[i].append(sample.peak_rss_kib / 1024)
+                say(f"{trees[i].name}: {walls[i][-1]:.2f} s, peak RSS {peaks[i][-1]:.1f} MiB")
         costs = [_big_cost(bench, tree, mode) for tree in trees]
         limit = statistics.median(psql)
         print(f"psql pipe: median {spread(psql, '.2f')} s")
-        for tree, wall, cost in zip(trees, walls, costs, strict=True):
+        for tree, wall, peak, cost in zip(trees, walls, peaks, costs, strict=True):
             ratio = limit / statistics.median(wall)
             print(
                 f"{mode} {tree.name}: median {spread(wall, '.2f')} s, {ratio:.2f}x psql;"
+                f" peak RSS {spread(peak, '.1f')} MiB;"
                 f" one 20 MB jsonb {cost:.1f} MiB over a run with no rows"
             )
     return 0
