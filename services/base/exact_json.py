@@ -147,6 +147,20 @@ def _loads_long_strings(view: Buffer) -> Any:
     blocks = range(0, len(view) - _QUOTELESS + 1, _QUOTELESS)
     if all(_QUOTE.search(view, at, at + _QUOTELESS) for at in blocks):
         return _NOT_SPLIT  # no run without a quote: no long string (the usual large document)
+    pieces, spans = _cut_long_strings(view)
+    if not spans:
+        return _NOT_SPLIT
+    try:
+        strings = {f"\x00{n}": _long_string(view[a:b]) for n, (a, b) in enumerate(spans)}
+        value, put = _put_back(_loads_jsonb(b"".join(pieces)), strings)
+    except ValueError:  # not valid so (UnicodeDecodeError and both JSON errors are ValueErrors):
+        return _NOT_SPLIT  # the whole document's decode decides, and names the error
+    return value if put == len(strings) else _NOT_SPLIT
+
+
+def _cut_long_strings(view: memoryview) -> tuple[list[Buffer], list[tuple[int, int]]]:
+    """The document's pieces with a placeholder for each long string value, and where
+    each of those strings is (its token, quotes included)."""
     pieces: list[Buffer] = []
     spans: list[tuple[int, int]] = []
     last = 0
@@ -157,15 +171,8 @@ def _loads_long_strings(view: Buffer) -> Any:
             pieces += (view[last:start], b'"\\u0000%d"' % len(spans))
             spans.append((start, end))
             last = end
-    if not spans:
-        return _NOT_SPLIT
     pieces.append(view[last:])
-    try:
-        strings = {f"\x00{n}": _long_string(view[a:b]) for n, (a, b) in enumerate(spans)}
-        value, put = _put_back(_loads_jsonb(b"".join(pieces)), strings)
-    except ValueError:  # not valid so (UnicodeDecodeError and both JSON errors are ValueErrors):
-        return _NOT_SPLIT  # the whole document's decode decides, and names the error
-    return value if put == len(strings) else _NOT_SPLIT
+    return pieces, spans
 
 
 def _long_string(token: memoryview) -> str:

@@ -36,10 +36,11 @@ from typing import TYPE_CHECKING, Any
 
 import psycopg
 
-# psycopg's COPY formatters are not public API, but they are the very code a
+# psycopg's text COPY formatter is not public API, but it is the very code a
 # Copy uses to encode rows, so the bytes equal those of Copy.write_row; the
-# worker has no COPY of its own to write to. tests/test_transform_workers.py
-# compares the two paths row for row.
+# worker has no COPY of its own to write to (binary rows: services/sync/copy_rows.py,
+# as the runner writes them). tests/test_transform_workers.py compares the two
+# paths row for row.
 from psycopg._copy_base import TextFormatter
 from psycopg.abc import Buffer
 from psycopg.adapt import Transformer
