@@ -92,9 +92,9 @@ def test_bench_runs_every_measure_and_every_destination_equals_its_source(
     # Per table: psql, psycopg, copy, shared, transform, hand full loads and nothing new
     # (7), and each of the 5 incremental rounds (at least 5 even with BENCH_REPEATS=1)
     # checks both sides (10); plus the 2 loads at rows/10 on the random table and the
-    # 2 of the one-row table holding a 20 MB jsonb.
-    assert "destination equals source after every run (38 checks passed)" in done.stdout
-    assert "target one 20 MB jsonb, transform" in done.stdout
+    # 4 of the one-row table (copy and transform, holding a 1 KiB then a 20 MB jsonb).
+    assert "destination equals source after every run (40 checks passed)" in done.stdout
+    assert "target one 20 MB jsonb, transform: MiB over the load of a 1 KiB value" in done.stdout
 
 
 def test_bench_scale_measures_both_sizes_and_reads_the_ratio(bench_urls: tuple[str, str]) -> None:

@@ -6,8 +6,8 @@ MODE is ``copy`` or ``transform``; each TREE is a checkout of the repository
 (e.g. ``git archive`` of a commit), byte-compiled first. Every round runs the psql binary COPY
 pipe (the limit), then MODE's full load from each tree in turn (reversed
 every other round), each checked against the source; then, per tree, what
-one 20 MB jsonb value costs MODE (tools/bench_big.py: peak RSS above a run
-that finds nothing, from the same tree). Prints each run, then per tree the
+one 20 MB jsonb value costs MODE (tools/bench_big.py: peak RSS above the same
+load of a 1 KiB value, from the same tree). Prints each run, then per tree the
 median wall time, its ratio to the psql pipe's median rows/s, its peak RSS and the cost.
 BENCH_TABLE picks the source table (tools/bench_ab.py; ``random`` by default).
 """
@@ -46,7 +46,7 @@ def _big_cost(bench: Bench, tree: Path, mode: str) -> float:
     bench_module.REPO_ROOT = tree
     try:
         idle = bench.run(mode, bench.sources[0]).peak_rss_kib / 1024  # finds nothing
-        return big_value_cost(bench, idle)[mode]
+        return big_value_cost(bench, idle)[mode].over_small
     finally:
         bench_module.REPO_ROOT = saved
 
