@@ -9,7 +9,8 @@ import pytest
 from dbtools import TestDatabases
 from synctools import definition, on_both, sync
 
-from services.sync.copy_read import TRAILER, binary_blocks
+from services.base.constants import COPY_BINARY_TRAILER
+from services.sync.copy_read import binary_blocks
 
 ROWS = 3000
 SELECT = (
@@ -32,7 +33,7 @@ def test_the_blocks_are_the_bytes_of_the_copy_in_order(dbs: TestDatabases) -> No
         assert cur.rowcount == ROWS  # psycopg read the COPY's end: its result
     assert b"".join(block for block, _ in blocks) == expected
     assert all(len(block) >= 4096 for block, _ in blocks[:-1])
-    assert blocks[-1][0].endswith(TRAILER)
+    assert blocks[-1][0].endswith(COPY_BINARY_TRAILER)
     assert sum(messages for _, messages in blocks) == ROWS + 1  # and the trailer
     assert conn.execute("SELECT 1").fetchone() == (1,)
 

@@ -23,6 +23,11 @@ DEFAULT_BATCH_SIZE = 10_000
 MAX_JOBS = 32
 # Bytes handed to a staging COPY per write (below psycopg's 128 KiB split size).
 COPY_BLOCK_BYTES = 64 * 1024
+# PostgreSQL's binary COPY framing: the signature, then 4 bytes of flags and 4 of
+# header extension length (the header), the rows, and the trailer, a field count of -1.
+COPY_BINARY_SIGNATURE = b"PGCOPY\n\xff\r\n\x00"
+COPY_BINARY_HEADER = COPY_BINARY_SIGNATURE + b"\x00" * 8
+COPY_BINARY_TRAILER = b"\xff\xff"
 # A backfill chunk's share of the source heap (services/sync/backfill.py); the
 # block count is this over the server's block size.
 BACKFILL_CHUNK_BYTES = 32 * 1024 * 1024

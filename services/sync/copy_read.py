@@ -21,11 +21,11 @@ from typing import Any
 import psycopg
 from psycopg import errors, generators, pq
 
+from services.base.constants import COPY_BINARY_TRAILER
 from services.base.testhooks import kill_point
 
-# The binary COPY trailer: a field count of -1, the last data message of the stream.
-TRAILER = b"\xff\xff"
-_TRAILER_BYTES = len(TRAILER)  # compared per row: a constant, not a call
+# The binary COPY trailer is the last data message of the stream.
+_TRAILER_BYTES = len(COPY_BINARY_TRAILER)  # compared per row: a constant, not a call
 
 
 def binary_blocks(
@@ -49,7 +49,7 @@ def binary_blocks(
         messages += 1
         if armed:
             kill_point("read")
-        if nbytes == _TRAILER_BYTES and data == TRAILER:
+        if nbytes == _TRAILER_BYTES and data == COPY_BINARY_TRAILER:
             break
         if len(block) >= size:
             yield block, messages

@@ -27,10 +27,9 @@ from psycopg.abc import AdaptContext, Buffer
 from psycopg.adapt import AdaptersMap, Transformer
 from psycopg.pq import Format
 
+from services.base.constants import COPY_BINARY_HEADER, COPY_BINARY_TRAILER
 from services.base.exact_json import LargeJson, dump_large_apart
 
-SIGNATURE = b"PGCOPY\n\xff\r\n\0" + b"\0\0\0\0" + b"\0\0\0\0"  # then flags, extension length
-TRAILER = b"\xff\xff"
 _JSON_OIDS = frozenset((114, 3802))  # json, jsonb
 _NULL = b"\xff\xff\xff\xff"
 _INT4 = struct.Struct("!i")
@@ -53,7 +52,7 @@ class BinaryRows:
         dump_large_apart(apart)
         self._tx = Transformer(apart)
         self._tx.set_dumper_types(types, Format.BINARY)
-        self._buffer = bytearray(SIGNATURE)
+        self._buffer = bytearray(COPY_BINARY_HEADER)
 
     def write_row(self, row: Sequence[Any]) -> None:
         try:  # on an error, format_row_binary leaves the buffer as it was
@@ -73,7 +72,7 @@ class BinaryRows:
 
     def finish(self) -> None:
         """Write what is buffered and the trailer."""
-        self._buffer += TRAILER
+        self._buffer += COPY_BINARY_TRAILER
         self._write(self._buffer)
         self._buffer = bytearray()
 

@@ -23,14 +23,13 @@ import psycopg
 from psycopg.abc import Buffer
 from psycopg.pq import TransactionStatus
 
+from services.base.constants import COPY_BINARY_HEADER, COPY_BINARY_SIGNATURE, COPY_BINARY_TRAILER
 from services.base.position import Position, Watermark
 from services.store import sql as q
 from services.store.plan import CopyMode, SyncPlan
 from services.sync.prefetch import Prefetcher
 
-_SIGNATURE = b"PGCOPY\n\xff\r\n\x00"
-_TRAILER = b"\xff\xff"
-_HEADER_BYTES = len(_SIGNATURE) + 8  # flags and header extension length
+_HEADER_BYTES = len(COPY_BINARY_HEADER)
 _TEXT_ESCAPE = re.compile(r"\\(.)")
 _TEXT_ESCAPES = {"t": "\t", "n": "\n", "r": "\r", "b": "\b", "f": "\f", "v": "\v"}
 
@@ -41,13 +40,14 @@ def is_row(chunk: Buffer, *, binary: bool) -> bool:
     if not binary or len(chunk) not in (2, _HEADER_BYTES + 2):
         return True
     data = bytes(chunk)
-    return not (data.endswith(_TRAILER) and (len(data) == 2 or data.startswith(_SIGNATURE)))
+    ends = data.endswith(COPY_BINARY_TRAILER)
+    return not (ends and (len(data) == 2 or data.startswith(COPY_BINARY_SIGNATURE)))
 
 
 def last_fields_binary(data: Buffer) -> tuple[str | None, str | None]:
     """The last two fields of one binary COPY row, as text (they are text columns)."""
     row = bytes(data)
-    at = _HEADER_BYTES if row.startswith(_SIGNATURE) else 0
+    at = _HEADER_BYTES if row.startswith(COPY_BINARY_SIGNATURE) else 0
     (count,) = struct.unpack_from("!h", row, at)
     at += 2
     fields: list[bytes | None] = []
