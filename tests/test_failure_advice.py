@@ -4,6 +4,8 @@ migration to write before the rerun (never a bare "resume" that fails again)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import psycopg
 import pytest
 from dbtools import TestDatabases
@@ -29,7 +31,7 @@ def table(dbs: TestDatabases) -> Table:
     return found
 
 
-def _error(dbs: TestDatabases, row: dict[str, object]) -> str:
+def _error(dbs: TestDatabases, row: Mapping[str, object]) -> str:
     """The error PostgreSQL itself gives when ``row`` is inserted."""
     names = ", ".join(f'"{n}"' for n in row)
     marks = ", ".join(["%s"] * len(row))
