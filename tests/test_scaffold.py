@@ -74,7 +74,7 @@ def assert_same_rows(dbs: TestDatabases, tables: list[Any] = TABLES) -> None:
         assert core and analytics == core, f"{source} -> {dest}"
 
 
-def assert_same_types(dbs: TestDatabases) -> None:
+def assert_same_types(dbs: TestDatabases, *, expected: int = 6) -> None:
     """Every type core's tables use exists in analytics with the very same definition."""
     with dbs.core() as core, dbs.analytics() as analytics:
         oids = [r[0] for r in core.execute(
@@ -84,7 +84,8 @@ def assert_same_types(dbs: TestDatabases) -> None:
         )]  # fmt: skip
         wanted = read_types(core, oids).by_name()
         there = find_types(analytics, wanted)
-    assert len(wanted) == 6  # mood, address, floatrange (and its multirange), two domains
+    # mood, address, floatrange (and its multirange), two domains; and what a test added
+    assert len(wanted) == expected
     for name, definition in wanted.items():
         assert name in there, name
         assert there[name].same_as(definition), (definition.describe(), there[name].describe())
@@ -183,3 +184,111 @@ def test_the_printed_entries_name_cursor_id_field_and_conflict_columns(
         " reads in; ask the application's team for:\n"
         '    CREATE INDEX ON "shop"."event" ("modified", "id");\n'
     ) in err
+
+
+GAINED = """
+CREATE TYPE shop.grade AS ENUM ('a', 'b', 'c');
+ALTER TABLE shop."Everything"
+    ADD COLUMN grade shop.grade,
+    ADD COLUMN weights numeric(8, 2)[],
+    ADD COLUMN "New Home" shop.address,
+    ADD COLUMN stamp timestamptz NOT NULL DEFAULT '2026-02-02 02:02:02+00',
+    ADD COLUMN tags text[],
+    ALTER COLUMN label TYPE varchar(40);
+UPDATE shop."Everything" SET grade = 'c', weights = '{1.25,NULL}', "New Home" = ROW('x', 'y', 'ok'),
+    tags = '{"a b",""}' WHERE id = 1;
+UPDATE shop."Everything" SET label = 'longer, still < 20', "updatedAt" = now() WHERE id = 2;
+"""
+ALTER_MIGRATION_UP = """\
+-- migrate:up
+-- Made by `python run_job.py scaffold --alter Everything`: the columns core gained since these \
+destinations were made.
+CREATE TYPE "shop"."grade" AS ENUM ('a', 'b', 'c');
+
+-- Everything
+ALTER TABLE "analytics_raw"."Everything"
+    ADD COLUMN "grade" "shop"."grade",
+    ADD COLUMN "weights" numeric(8,2)[],
+    ADD COLUMN "New Home" "shop"."address",
+    ADD COLUMN "stamp" timestamp with time zone,
+    ADD COLUMN "tags" text[];
+-- stamp is NOT NULL in core; not here, as the rows synced before have no value for it until \
+they are read again
+-- label is character varying(40) in core but character varying(20) here; to follow core (it \
+rewrites the table, and fails where a value does not convert), uncomment:
+-- ALTER TABLE "analytics_raw"."Everything" ALTER COLUMN "label" TYPE character varying(40) \
+USING "label"::character varying(40);
+
+-- migrate:down
+ALTER TABLE "analytics_raw"."Everything" DROP COLUMN "grade", DROP COLUMN "weights", DROP \
+COLUMN "New Home", DROP COLUMN "stamp", DROP COLUMN "tags";
+DROP TYPE "shop"."grade";
+"""
+
+
+def test_alter_adds_the_columns_core_gained_and_comments_a_changed_type(
+    every_type: TestDatabases, env: dict[str, str], run_cli: RunCli, migrations: Path,
+    tmp_path: Path,
+) -> None:  # fmt: skip
+    code, out, err = scaffold(run_cli, env, migrations, "shop.Everything")
+    assert code == 0, err
+    run_dbmate(every_type.analytics_url, "up", migrations_dir=migrations)
+    pasted = paste(out, tmp_path, env)
+    assert run_cli([JOB, "Everything"], env=pasted).code == 0
+    every_type.query_core(GAINED.encode())
+
+    # Rule 12's drift error names the command that fixes it.
+    code, out, err = run_cli([JOB, "Everything"], env=pasted)
+    assert code == 2
+    fix = "`python run_job.py scaffold --alter Everything` writes the migration that adds them;"
+    assert (
+        "error: Everything: analytics table analytics_raw.Everything lacks source column 'grade'"
+        f" that core has: {fix} then run `dbmate up`"
+    ) in err.splitlines()
+
+    code, out, err = run_cli(
+        ["scaffold", "--alter", "Everything", "--migrations-dir", str(migrations)], env=pasted
+    )
+    assert code == 0, err
+    [written] = migrations.glob("*_alter_everything.sql")
+    assert written.read_text() == ALTER_MIGRATION_UP
+    assert (
+        "Everything: adds grade, weights, New Home, stamp, tags; rows synced before hold NULL"
+        " there until read again: `python run_job.py export-to-pg --full-refresh Everything`"
+        " after `dbmate up`"
+    ) in out
+    assert "warning: Everything: the type of label changed in core" in err
+    run_dbmate(every_type.analytics_url, "up", migrations_dir=migrations)
+    assert_same_types(every_type, expected=7)
+
+    code, out, err = run_cli([JOB, "--full-refresh", "--yes", "Everything"], env=pasted)
+    assert code == 0, err
+    assert_same_rows(every_type, [TABLES[0]])
+    # What is left is the commented type change, for a person; the down undoes the rest.
+    code, out, err = run_cli(["scaffold", "--alter", "Everything", "--print"], env=pasted)
+    assert code == 0 and "ADD COLUMN" not in out
+    assert '-- ALTER TABLE "analytics_raw"."Everything" ALTER COLUMN "label" TYPE' in out
+    run_dbmate(every_type.analytics_url, "rollback", migrations_dir=migrations)
+    assert "grade" not in column_names(every_type, "Everything")
+
+
+def column_names(dbs: TestDatabases, table: str) -> list[str]:
+    return [r[0] for r in dbs.query_analytics(
+        "SELECT attname FROM pg_attribute WHERE attrelid = %s::regclass AND attnum > 0"
+        " AND NOT attisdropped", [f'analytics_raw."{table}"'],
+    )]  # fmt: skip
+
+
+def test_alter_with_nothing_gained_writes_nothing(
+    every_type: TestDatabases, env: dict[str, str], run_cli: RunCli, migrations: Path,
+    tmp_path: Path,
+) -> None:  # fmt: skip
+    code, out, err = scaffold(run_cli, env, migrations, "shop.Everything")
+    run_dbmate(every_type.analytics_url, "up", migrations_dir=migrations)
+    pasted = paste(out, tmp_path, env)
+    before = sorted(migrations.iterdir())
+    code, out, err = run_cli(
+        ["scaffold", "--alter", "Everything", "--migrations-dir", str(migrations)], env=pasted
+    )
+    assert (code, out) == (0, "nothing to add: Everything have every column core has\n")
+    assert sorted(migrations.iterdir()) == before
