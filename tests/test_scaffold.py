@@ -325,7 +325,10 @@ def test_alter_with_nothing_gained_writes_nothing(
         ),
         (
             ["public.plain", "--cursor", "plain=created_at"],
-            ["--cursor: core table public.plain has no column 'created_at'; did you mean 'created'?"],
+            [
+                "--cursor: core table public.plain has no column 'created_at'; did you mean"
+                " 'created'?"
+            ],
         ),
         (
             ["public.nokey"],
@@ -335,8 +338,17 @@ def test_alter_with_nothing_gained_writes_nothing(
                 " table's migration by hand"
             ],
         ),
-        (["public.a_view"], ["core's public.a_view is a view, not a table: scaffold copies tables"]),
-        ([], ["name at least one table (orders, sales.orders, 'sales.*'), or definitions with --alter"]),
+        (
+            ["public.a_view"],
+            ["core's public.a_view is a view, not a table: scaffold copies tables"],
+        ),
+        (
+            [],
+            [
+                "name at least one table (orders, sales.orders, 'sales.*'), or definitions with"
+                " --alter"
+            ],
+        ),
         (["--alter", "statevent"], [
             "unknown definition 'statevent' for export-to-pg; did you mean 'StatEvent'?"
         ]),
@@ -352,7 +364,8 @@ def test_bad_input_exits_2_with_one_line_each_and_writes_nothing(
 ) -> None:  # fmt: skip
     every_type.query_core(
         "CREATE TABLE public.plain (id int PRIMARY KEY, created timestamptz, updated_at_text text);"
-        'CREATE TABLE public.twice (id int PRIMARY KEY, updated_at timestamp, "UpdatedAt" timestamptz);'
+        "CREATE TABLE public.twice (id int PRIMARY KEY, updated_at timestamp,"
+        ' "UpdatedAt" timestamptz);'
         "CREATE TABLE public.nokey (updated_at timestamptz);"
         "CREATE VIEW public.a_view AS SELECT 1 AS id"
     )
@@ -386,10 +399,10 @@ def test_a_same_named_type_of_another_definition_in_analytics_is_refused(
         "error: core type shop.mood is enum ('sad', 'ok', 'happy', 'it''s \"fine\"') but analytics"
         " type shop.mood is enum ('sad', 'ok', 'happy'): a column of that type would not hold the"
         " same values; make analytics's type match core's, or drop it, and scaffold again",
-        "error: core type shop.sku is domain over character(8) CHECK ((VALUE ~ '^[A-Z0-9]+ *$'::text))"
-        " but analytics type shop.sku is domain over character(8): a column of that type would"
-        " not hold the same values; make analytics's type match core's, or drop it, and scaffold"
-        " again",
+        "error: core type shop.sku is domain over character(8)"
+        " CHECK ((VALUE ~ '^[A-Z0-9]+ *$'::text)) but analytics type shop.sku is domain over"
+        " character(8): a column of that type would not hold the same values; make analytics's"
+        " type match core's, or drop it, and scaffold again",
     ]  # fmt: skip
     # The same definition under the same name is used as it is, not made again.
     every_type.query_analytics(
@@ -399,14 +412,14 @@ def test_a_same_named_type_of_another_definition_in_analytics_is_refused(
     )
     code, out, err = scaffold(run_cli, env, migrations, "shop.Everything", "--print")
     assert code == 0, err
-    assert "shop\".\"mood\" AS ENUM" not in out and "CREATE DOMAIN \"shop\".\"sku\"" not in out
+    assert 'shop"."mood" AS ENUM' not in out and 'CREATE DOMAIN "shop"."sku"' not in out
     assert 'CREATE DOMAIN "shop"."positive_money"' in out
 
 
 def test_a_destination_that_exists_is_left_to_alter(
     every_type: TestDatabases, env: dict[str, str], run_cli: RunCli, migrations: Path
 ) -> None:
-    every_type.query_analytics('CREATE TABLE analytics_raw.line (x int)')
+    every_type.query_analytics("CREATE TABLE analytics_raw.line (x int)")
     code, out, err = scaffold(run_cli, env, migrations, "shop.line")
     assert (code, err) == (2, (
         "error: analytics already has analytics_raw.line: `python run_job.py scaffold --alter"
