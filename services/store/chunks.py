@@ -60,12 +60,15 @@ class Chunk:
 
 @dataclass(frozen=True)
 class Progress:
-    """How far a backfill got: chunks done of all, rows those chunks read."""
+    """How far a backfill got: chunks done of all, rows those chunks read, and heap blocks
+    those chunks cover of all the plan's (the last chunk's reach ends at the plan's size)."""
 
     done: int
     total: int
     rows: int
     finished: bool
+    pages_done: int = 0
+    pages_total: int = 0
 
 
 def load_backfill(conn: Conn, job: str, definition: str) -> Backfill | None:
@@ -217,12 +220,22 @@ def progress(conn: Conn, job: str, definition: str) -> Progress | None:
     row = conn.execute(
         sql.SQL(
             "SELECT count(*) FILTER (WHERE c.done_at IS NOT NULL), b.chunks_total,"
-            " coalesce(sum(c.rows_read), 0), b.finished_at IS NOT NULL"
+            " coalesce(sum(c.rows_read), 0), b.finished_at IS NOT NULL,"
+            " coalesce(sum(greatest(coalesce(c.end_page, b.source_pages) - c.first_page, 0))"
+            " FILTER (WHERE c.done_at IS NOT NULL), 0), b.source_pages"
             " FROM {} b LEFT JOIN {} c USING (job, definition)"
-            " WHERE b.job = %s AND b.definition = %s GROUP BY b.chunks_total, b.finished_at"
+            " WHERE b.job = %s AND b.definition = %s"
+            " GROUP BY b.chunks_total, b.finished_at, b.source_pages"
         ).format(_BACKFILLS, _CHUNKS),
         (job, definition),
     ).fetchone()
     if row is None:
         return None
-    return Progress(done=int(row[0]), total=int(row[1]), rows=int(row[2]), finished=bool(row[3]))
+    return Progress(
+        done=int(row[0]),
+        total=int(row[1]),
+        rows=int(row[2]),
+        finished=bool(row[3]),
+        pages_done=int(row[4]),
+        pages_total=max(int(row[5]), 1),
+    )

@@ -8,9 +8,10 @@ from typing import Any
 
 import psycopg
 
-from services.base.constants import RUNNER_SCHEMA
+from services.base.constants import DEFAULT_DESTINATION_SCHEMA, RUNNER_SCHEMA
 from services.base.definition import ExportDefinition
 from services.base.errors import PreflightError
+from services.base.suggest import did_you_mean
 from services.store.catalog import Table, find_table
 from services.store.plan import CopyMode, SyncPlan
 
@@ -59,7 +60,7 @@ def _source_problems(definition: ExportDefinition, source: Table) -> list[str]:
     if definition.source_columns:
         wanted += definition.source_columns
     problems = [
-        f"core table {source.qualified} has no column {name!r}"
+        f"core table {source.qualified} has no column {name!r}" + did_you_mean(name, source.columns)
         for name in dict.fromkeys(wanted)
         if name not in source.columns
     ]
@@ -67,6 +68,7 @@ def _source_problems(definition: ExportDefinition, source: Table) -> list[str]:
     if soft_delete is not None and soft_delete.field not in source.columns:
         problems.append(
             f"core table {source.qualified} has no soft-delete column {soft_delete.field!r}"
+            + did_you_mean(soft_delete.field, source.columns)
         )
     for key, name in (definition.destination.key_source or {}).items():
         if name not in source.columns:
@@ -76,8 +78,26 @@ def _source_problems(definition: ExportDefinition, source: Table) -> list[str]:
     return problems
 
 
+def _scaffold_hint(definition: ExportDefinition) -> str:
+    """For a definition that copies core's columns by name, the command that writes it."""
+    src, dst = definition.source, definition.destination
+    if definition.transform is not None or src.table != dst.table:
+        return ""  # scaffold names a destination after its source, with core's columns
+    schema = "" if dst.schema_ == DEFAULT_DESTINATION_SCHEMA else f" --dest-schema {dst.schema_}"
+    return f" (`python run_job.py scaffold{schema} {src.schema_}.{src.table}` writes one)"
+
+
+def _drift_fix(job: str, name: str) -> str:
+    """The command that writes the migration adding the columns core gained (rule 12)."""
+    job_option = "" if job == "export-to-pg" else f" --job {job}"
+    return (
+        f"`python run_job.py scaffold --alter{job_option} {name}` writes the migration that adds"
+        " them; then run `dbmate up`"
+    )
+
+
 def _destination_problems(
-    definition: ExportDefinition, selected: list[str], destination: Table
+    definition: ExportDefinition, selected: list[str], destination: Table, fix_drift: str
 ) -> list[str]:
     problems = []
     keys = definition.destination.conflict_columns
@@ -85,6 +105,7 @@ def _destination_problems(
         if name not in destination.columns:
             problems.append(
                 f"analytics table {destination.qualified} has no conflict column {name!r}"
+                + did_you_mean(name, destination.columns)
             )
     if not problems and frozenset(keys) not in destination.unique_keys:
         problems.append(
@@ -96,8 +117,8 @@ def _destination_problems(
             column = destination.columns.get(name)
             if column is None:
                 problems.append(
-                    f"analytics table {destination.qualified} lacks source column {name!r}:"
-                    f" {_FIX_SCHEMA}"
+                    f"analytics table {destination.qualified} lacks source column {name!r}"
+                    f" that core has: {fix_drift}"
                 )
             elif column.generated:
                 problems.append(
@@ -134,14 +155,14 @@ def plan_definition(
     if destination is None:
         problems.append(
             f"analytics table {dst.schema_}.{dst.table} does not exist: create it with a dbmate"
-            " migration in db/migrations and run `dbmate up`"
+            " migration in db/migrations and run `dbmate up`" + _scaffold_hint(definition)
         )
     selected: list[str] = []
     if source is not None:
         problems += _source_problems(definition, source)
         selected = definition.source_columns or list(source.columns)
     if source is not None and destination is not None and not problems:
-        problems += _destination_problems(definition, selected, destination)
+        problems += _destination_problems(definition, selected, destination, _drift_fix(job, name))
     if problems:
         # Each problem becomes its own error: line, so each names the definition.
         named = [f"{name}: {p}" for p in problems]

@@ -146,7 +146,13 @@ def _report(
 ) -> None:
     done = chunks.progress(analytics, plan.job, plan.name)
     if done is not None:
-        result.chunks = {"done": done.done, "total": done.total, "rows": done.rows}
+        result.chunks = {
+            "done": done.done,
+            "total": done.total,
+            "rows": done.rows,
+            "pages_done": done.pages_done,
+            "pages_total": done.pages_total,
+        }
     if handed is not None:
         result.position_after = handed.to_dict()
     if progress is not None:
