@@ -1,4 +1,5 @@
-"""README guarantee 11: check a definition against both databases before anything is written."""
+"""Check a definition against both databases before anything is written (guarantee 11 of
+docs/guarantees.md)."""
 
 from __future__ import annotations
 

@@ -88,7 +88,7 @@ def _cursor_bound(plan: SyncPlan, op: str, position: Position) -> list[sql.Compo
     """The cursor's own bound implied by a (cursor, id) row comparison. It changes no
     result, but the planner has no statistics for row comparisons: without it a 10k-row
     window of a 1M-row table was estimated at 212k rows and read by a parallel seq scan
-    and a sort (98 ms); with it, by the cursor index (21 ms; BENCHMARKS.md, round 6)."""
+    and a sort (98 ms); with it, by the cursor index (21 ms; docs/benchmarks/round-6.md)."""
     if plan.cursor_id is None:
         return []  # the key is the cursor alone: its comparison is already a simple one
     value = _typed(position.value, plan.cursor.type_name)
@@ -273,8 +273,8 @@ def sorts_allowed(allowed: bool) -> sql.SQL:
 
 
 def count_unexportable(plan: SyncPlan) -> sql.Composed | None:
-    """README guarantee 5: rows whose cursor (or tie-breaker) is NULL, which no window holds;
-    None when the catalog says neither column can be NULL (no query needed: on a table
+    """Rows whose cursor (or tie-breaker) is NULL, which no window holds (docs/guarantees.md,
+    guarantee 5); None when the catalog says neither column can be NULL (no query needed: on a table
     without an index on them, the count would read the whole table every run)."""
     columns = [c for c in (plan.cursor, plan.cursor_id) if c is not None and not c.not_null]
     if not columns:
@@ -381,7 +381,7 @@ def distinct_on(keys: list[str]) -> sql.Composable:
 
 
 def last_first(keys: list[str]) -> sql.Composable:
-    """Per key, the row staged last first: DISTINCT ON keeps it (README guarantee 3)."""
+    """Per key, the row staged last first: DISTINCT ON keeps it (docs/guarantees.md, 3)."""
     return sql.SQL(" ORDER BY {}, {} DESC").format(column_list(keys), ident(ORDINAL))
 
 
