@@ -103,7 +103,7 @@ def _cursor_bound(plan: SyncPlan, op: str, position: Position) -> list[sql.Compo
     """The cursor's own bound implied by a (cursor, id) row comparison. It changes no
     result, but the planner has no statistics for row comparisons: without it a 10k-row
     window of a 1M-row table was estimated at 212k rows and read by a parallel seq scan
-    and a sort (98 ms); with it, by the cursor index (21 ms; BENCHMARKS.md, round 6)."""
+    and a sort (98 ms); with it, by the cursor index (21 ms; docs/benchmarks/round-6.md)."""
     if plan.cursor_id is None:
         return []  # the key is the cursor alone: its comparison is already a simple one
     value = _typed(position.value, plan.cursor.type_name)
@@ -300,8 +300,8 @@ def sorts_allowed(allowed: bool) -> sql.SQL:
 
 
 def count_unexportable(plan: SyncPlan) -> sql.Composed | None:
-    """README guarantee 5: rows whose cursor (or tie-breaker) is NULL, which no window holds;
-    None when the catalog says neither column can be NULL (no query needed: on a table
+    """Rows whose cursor (or tie-breaker) is NULL, which no window holds (docs/guarantees.md,
+    guarantee 5); None when the catalog says neither column can be NULL (no query needed: on a table
     without an index on them, the count would read the whole table every run)."""
     columns = [c for c in (plan.cursor, plan.cursor_id) if c is not None and not c.not_null]
     if not columns:
@@ -403,19 +403,12 @@ def first_null_key(plan: SyncPlan, *, deletes: bool = False) -> sql.Composed:
     )
 
 
-def _compared(plan: SyncPlan, table: str, name: str) -> sql.Composable:
-    column = plan.destination.columns[name]
-    if column.comparable:
-        return ident(table, name)
-    return sql.SQL("{}::text").format(ident(table, name))
-
-
 def distinct_on(keys: list[str]) -> sql.Composable:
     return sql.SQL("DISTINCT ON ({}) ").format(column_list(keys))
 
 
 def last_first(keys: list[str]) -> sql.Composable:
-    """Per key, the row staged last first: DISTINCT ON keeps it (README guarantee 3)."""
+    """Per key, the row staged last first: DISTINCT ON keeps it (docs/guarantees.md, 3)."""
     return sql.SQL(" ORDER BY {}, {} DESC").format(column_list(keys), ident(ORDINAL))
 
 
@@ -453,17 +446,27 @@ def counted_upsert(plan: SyncPlan, columns: list[str], rows: sql.Composable) -> 
 
 
 def on_conflict(plan: SyncPlan, columns: list[str]) -> sql.Composable:
-    """DO UPDATE of every other written column when it changed, else DO NOTHING."""
+    """DO UPDATE of every other written column when it changed, else DO NOTHING.
+
+    Changed means a different binary image (``record *=``, what REFRESH MATERIALIZED
+    VIEW CONCURRENTLY compares), not ``IS DISTINCT FROM``: every type has an image,
+    while json, xml, point, txid_snapshot and more have no ``=``; and ``=`` calls
+    equal what the destination must still be told about: a box of the same area,
+    '24 hours' and '1 day', 1.0 and 1.00, -0 and 0, 'ABC' and 'abc' in citext.
+    """
     keys = plan.keys
     others = [c for c in columns if c not in keys]
     conflict: sql.Composable
     if others:
-        conflict = sql.SQL("DO UPDATE SET {sets} WHERE ({old}) IS DISTINCT FROM ({new})").format(
+        # Cast to record, or the parser compares the two ROWs column by column.
+        conflict = sql.SQL(
+            "DO UPDATE SET {sets} WHERE NOT (ROW({old})::record *= ROW({new})::record)"
+        ).format(
             sets=sql.SQL(", ").join(
                 sql.SQL("{} = EXCLUDED.{}").format(ident(c), ident(c)) for c in others
             ),
-            old=sql.SQL(", ").join(_compared(plan, "d", c) for c in others),
-            new=sql.SQL(", ").join(_compared(plan, "excluded", c) for c in others),
+            old=column_list(others, "d"),
+            new=column_list(others, "excluded"),
         )
     else:
         conflict = sql.SQL("DO NOTHING")
