@@ -289,11 +289,16 @@ def test_verify_names_a_row_it_cannot_stage_and_checks_the_rest(
     dbs.query_core("UPDATE events SET payload = 'p12-too-long' WHERE id = 12")
     dbs.query_analytics("UPDATE analytics_raw.events_short SET payload = 'hand' WHERE id = 3")
     outcome = run_cli([JOB, "--verify", definition], env, cwd=tmp_path)
-    # Row 12's key was never seen in core, so its old destination row looks extra too.
-    _one_error(outcome, 1, "analytics differs from core (1 extra, 1 differing, 1 unwritable)")
+    if definition == "TooLong":
+        # Core's keys and text forms come apart from staging: row 12 is seen, and differs.
+        _one_error(outcome, 1, "analytics differs from core (2 differing, 1 unwritable)")
+        assert "differing: 2 (e.g. id=3; id=12)" in outcome.stdout
+    else:
+        # Through the transform, row 12's key was never seen: its old row looks extra too.
+        _one_error(outcome, 1, "analytics differs from core (1 extra, 1 differing, 1 unwritable)")
+        assert "differing: 1 (e.g. id=3)" in outcome.stdout
     assert f"unwritable: 1 (e.g. at={twelfth['at']}, id=12: " in outcome.stdout
     assert "value too long for type character varying(4)" in outcome.stdout
-    assert "differing: 1 (e.g. id=3)" in outcome.stdout
     # Repair fixes what it can and keeps row 12, whose key it could not see, in place.
     repaired = run_cli([JOB, "--verify", "--repair", definition], env, cwd=tmp_path)
     assert repaired.code == 1, repaired.stderr

@@ -376,13 +376,6 @@ def first_null_key(plan: SyncPlan, *, deletes: bool = False) -> sql.Composed:
     )
 
 
-def _compared(plan: SyncPlan, table: str, name: str) -> sql.Composable:
-    column = plan.destination.columns[name]
-    if column.comparable:
-        return ident(table, name)
-    return sql.SQL("{}::text").format(ident(table, name))
-
-
 def distinct_on(keys: list[str]) -> sql.Composable:
     return sql.SQL("DISTINCT ON ({}) ").format(column_list(keys))
 
@@ -426,17 +419,27 @@ def counted_upsert(plan: SyncPlan, columns: list[str], rows: sql.Composable) -> 
 
 
 def on_conflict(plan: SyncPlan, columns: list[str]) -> sql.Composable:
-    """DO UPDATE of every other written column when it changed, else DO NOTHING."""
+    """DO UPDATE of every other written column when it changed, else DO NOTHING.
+
+    Changed means a different binary image (``record *=``, what REFRESH MATERIALIZED
+    VIEW CONCURRENTLY compares), not ``IS DISTINCT FROM``: every type has an image,
+    while json, xml, point, txid_snapshot and more have no ``=``; and ``=`` calls
+    equal what the destination must still be told about: a box of the same area,
+    '24 hours' and '1 day', 1.0 and 1.00, -0 and 0, 'ABC' and 'abc' in citext.
+    """
     keys = plan.keys
     others = [c for c in columns if c not in keys]
     conflict: sql.Composable
     if others:
-        conflict = sql.SQL("DO UPDATE SET {sets} WHERE ({old}) IS DISTINCT FROM ({new})").format(
+        # Cast to record, or the parser compares the two ROWs column by column.
+        conflict = sql.SQL(
+            "DO UPDATE SET {sets} WHERE NOT (ROW({old})::record *= ROW({new})::record)"
+        ).format(
             sets=sql.SQL(", ").join(
                 sql.SQL("{} = EXCLUDED.{}").format(ident(c), ident(c)) for c in others
             ),
-            old=sql.SQL(", ").join(_compared(plan, "d", c) for c in others),
-            new=sql.SQL(", ").join(_compared(plan, "excluded", c) for c in others),
+            old=column_list(others, "d"),
+            new=column_list(others, "excluded"),
         )
     else:
         conflict = sql.SQL("DO NOTHING")
