@@ -23,6 +23,7 @@ from services.base.definition import (
     SoftDeleteSpec,
     SourceSpec,
 )
+from services.scaffold import CURSOR_NAMES
 
 SERVICES = REPO_ROOT / "services"
 DOCS = REPO_ROOT / "docs"
@@ -280,3 +281,9 @@ def test_every_test_the_guarantees_page_names_exists() -> None:
         r"^(\d+)\. ", section(DOCS / "guarantees.md", "The guarantees"), re.MULTILINE
     )
     assert numbered == listed, "each numbered guarantee has its row of tests"
+
+
+def test_the_scaffold_page_gives_the_cursor_rule_the_code_follows() -> None:
+    text = (DOCS / "scaffold.md").read_text()
+    rule = text[text.index("comes first in this list:") :].split(". So ")[0]
+    assert re.findall(r"`(\w+)`", rule) == list(CURSOR_NAMES)
