@@ -52,12 +52,27 @@ class DefinitionView:
 
     @property
     def late(self) -> bool:
+        """Not fresh: behind its max_lag, or failing (never "on time", rule 18)."""
         return self.status.stale_reason is not None
 
     @property
+    def failing(self) -> bool:
+        """Its last run failed (or was refused, or died), or its pre-flight check refuses
+        it now (services/reporting/status.py)."""
+        return self.status.failing_reason is not None
+
+    @property
     def failed(self) -> bool:
-        run = self.status.last_run
-        return run is not None and run.status in ("failed", "abandoned")
+        return self.failing
+
+    @property
+    def state(self) -> str:
+        """failing, late, running, never run or ok; with ``state_reason``, one line."""
+        return self.status.state
+
+    @property
+    def state_reason(self) -> str | None:
+        return self.status.failing_reason or self.status.stale_reason
 
     @property
     def running(self) -> bool:
