@@ -1,4 +1,5 @@
-"""A run's progress total is counted only when a display needs it (lever D of BENCHMARKS.md).
+"""A run's progress total is counted only when a display needs it (lever D of
+docs/benchmarks/round-2.md).
 
 The count costs a second pre-flight and a query; a run that ends before
 its first progress line never pays for it.

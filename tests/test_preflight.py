@@ -1,6 +1,6 @@
-"""README guarantee 11: a definition that does not match the databases exits 2 and writes
-nothing but its refused run's record (contract rule 18): ``failed``, its message, the
-position unchanged."""
+"""Guarantee 11 (docs/guarantees.md): a definition that does not match the databases exits 2
+and writes nothing but its refused run's record (contract rule 18): ``failed``, its
+message, the position unchanged."""
 
 from __future__ import annotations
 

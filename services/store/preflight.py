@@ -1,4 +1,5 @@
-"""README guarantee 11: check a definition against both databases before anything is written."""
+"""Check a definition against both databases before anything is written (guarantee 11 of
+docs/guarantees.md)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from services.base.errors import PreflightError
 from services.base.suggest import did_you_mean
 from services.store.catalog import Table, find_table
 from services.store.plan import CopyMode, SyncPlan
+from services.store.type_paths import BINARY, ColumnPath, column_path
 
 MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "db" / "migrations"
 _FIX_SCHEMA = "add it with a dbmate migration in db/migrations and run `dbmate up`"
@@ -127,13 +129,22 @@ def _destination_problems(
     return problems
 
 
-def _copy_mode(
+def _column_paths(
     definition: ExportDefinition, selected: list[str], source: Table, dest: Table
-) -> CopyMode:
+) -> list[ColumnPath]:
+    """How each selected column travels; none with a transform (it makes the values)."""
+    if definition.transform is not None:
+        return []
+    return [
+        column_path(name, source.columns[name].shape, dest.columns[name].shape) for name in selected
+    ]
+
+
+def _copy_mode(definition: ExportDefinition, paths: list[ColumnPath]) -> CopyMode:
+    """Binary when every column may go as bytes; else text (COPY has one format)."""
     if definition.transform is not None:
         return CopyMode.PYTHON
-    same_types = source.column_types(selected) == dest.column_types(selected)
-    return CopyMode.BINARY if same_types else CopyMode.TEXT
+    return CopyMode.BINARY if all(p.path == BINARY for p in paths) else CopyMode.TEXT
 
 
 def plan_definition(
@@ -166,8 +177,12 @@ def plan_definition(
     if source is not None:
         problems += _source_problems(definition, source)
         selected = definition.source_columns or list(source.columns)
+    paths: list[ColumnPath] = []
     if source is not None and destination is not None and not problems:
         problems += _destination_problems(definition, selected, destination, _drift_fix(job, name))
+    if source is not None and destination is not None and not problems:
+        paths = _column_paths(definition, selected, source, destination)
+        problems += [p.reason for p in paths if p.path is None]
     if problems:
         # Each problem becomes its own error: line, so each names the definition.
         named = [f"{name}: {p}" for p in problems]
@@ -180,5 +195,5 @@ def plan_definition(
         source=source,
         destination=destination,
         selected=selected,
-        mode=_copy_mode(definition, selected, source, destination),
+        mode=_copy_mode(definition, paths),
     )
