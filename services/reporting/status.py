@@ -107,8 +107,10 @@ class DefinitionStatus:
             return f"refused before writing: {self.refusal}"
         run = self.last_run
         if run is not None and run.status in FAILING_RUN_STATUSES:
-            # Errors start with the definition's name, which every place showing this has.
+            # Errors start with the definition's name, which every place showing this has;
+            # the failure file's path is the run's page's to give.
             error = first_line(run.error).removeprefix(f"{self.definition}: ")
+            error = error.split(" (row saved to ", 1)[0]
             return f"its last run {run.status}: {error or 'no error text'}"
         return None
 
