@@ -99,6 +99,7 @@ async def run(request: Request) -> Response:
         progress=progress,
         cursor_field=cursor.field if cursor else "value",
         id_field=cursor.id_field if cursor else None,
+        id_fields=list(cursor.id_fields) if cursor else [],
         resume=resume_command(record["job"], record["definition"]),
     )
 

@@ -221,8 +221,7 @@ def create_seen_query(plan: SyncPlan) -> sql.Composed:
 def in_place_possible(plan: SyncPlan) -> bool:
     """Whether both servers can hash a range themselves: no transform, same types, and the
     destination holds the cursor columns, so the same window predicate selects its rows."""
-    cursor = [plan.cursor.name] + ([plan.cursor_id.name] if plan.cursor_id else [])
-    return plan.mode is CopyMode.BINARY and all(c in plan.selected for c in cursor)
+    return plan.mode is CopyMode.BINARY and all(c in plan.selected for c in plan.key_names)
 
 
 def range_hash_query(
@@ -349,11 +348,7 @@ class _Checker:
 
     def describe(self, row: Position | None) -> str:
         """``at=..., id=...``: the row a one-row window ends at."""
-        plan = self.plan
-        text = f"{plan.cursor.name}={row.value if row else None}"
-        return text + (
-            f", {plan.cursor_id.name}={row.id if row else None}" if plan.cursor_id else ""
-        )
+        return self.plan.key_text(row.value if row else None, row.ids if row else None)
 
     def check_extra(self, repair: Repair | None) -> None:
         row = self.analytics.execute(extra_rows_query(self.plan)).fetchone()
@@ -378,7 +373,7 @@ def ranges(
         row = core.execute(q.batch_end(plan, probe)).fetchone()
         if row is None:
             return
-        end = Position(value=row[0], id=row[1])
+        end = Position.from_key_text(row[0], row[1], len(plan.cursor_ids))
         yield q.Window(lower=position, upper=end, watermark=mark)
         position = end
 

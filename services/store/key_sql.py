@@ -92,7 +92,7 @@ def range_predicate(
 def _exportable(plan: SyncPlan, prefix: str | None = None) -> sql.Composable:
     """The source row is one a run exports: its cursor (and tie-breaker) are not NULL, and
     its soft-delete flag is not set."""
-    names = [plan.cursor.name] + ([plan.cursor_id.name] if plan.cursor_id else [])
+    names = plan.key_names
     parts = [
         sql.SQL("{} IS NOT NULL").format(ident(prefix, n) if prefix else ident(n)) for n in names
     ]

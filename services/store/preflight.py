@@ -12,6 +12,7 @@ from services.base.definition import ExportDefinition
 from services.base.errors import PreflightError
 from services.store.catalog import Table, find_table
 from services.store.plan import CopyMode, SyncPlan
+from services.store.tie_breaker import tie_breaker_problem
 
 MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "db" / "migrations"
 _FIX_SCHEMA = "add it with a dbmate migration in db/migrations and run `dbmate up`"
@@ -54,7 +55,7 @@ def _pending(analytics: psycopg.Connection[Any], *, migrations_table: bool) -> l
 
 def _source_problems(definition: ExportDefinition, source: Table) -> list[str]:
     cursor = definition.source.cursor
-    wanted = [cursor.field] + ([cursor.id_field] if cursor.id_field else [])
+    wanted = [cursor.field, *cursor.id_fields]
     if definition.source_columns:
         wanted += definition.source_columns
     problems = [
@@ -62,6 +63,9 @@ def _source_problems(definition: ExportDefinition, source: Table) -> list[str]:
         for name in dict.fromkeys(wanted)
         if name not in source.columns
     ]
+    if not problems:
+        tie = tie_breaker_problem(cursor, source)
+        problems += [] if tie is None else [tie]
     soft_delete = definition.source.soft_delete
     if soft_delete is not None and soft_delete.field not in source.columns:
         problems.append(

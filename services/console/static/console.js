@@ -7,14 +7,17 @@
   if (!box || box.dataset.status !== "running") { return; }
   var url = box.dataset.runUrl;
   var cursor = box.dataset.cursor || "value";
-  var idField = box.dataset.idField || "id";
+  var idFields = JSON.parse(box.dataset.idFields || "[]");
 
   function number(value) { return value === null || value === undefined ? "-" : Number(value).toLocaleString("en-US"); }
   function seconds(value) { return value === null || value === undefined ? "-" : Number(value).toFixed(2) + "s"; }
   function position(value) {
     if (!value || value.value === null || value.value === undefined) { return "(start)"; }
     var text = cursor + "=" + value.value;
-    if (value.id !== null && value.id !== undefined) { text += " " + idField + "=" + value.id; }
+    if (value.id === null || value.id === undefined) { return text; }
+    var ids = Array.isArray(value.id) ? value.id : [value.id];
+    var names = idFields.length === ids.length ? idFields : ["id"];
+    ids.forEach(function (id, i) { text += " " + (names[i] || "id") + "=" + id; });
     return text;
   }
   function set(id, text) { var node = document.getElementById(id); if (node) { node.textContent = text; } }
