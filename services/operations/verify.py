@@ -63,6 +63,7 @@ class VerifyReport:
     ranges_differing: int = 0
     ranges_in_place: int = 0  # settled by hashes computed on each server, no row moved
     pending: int = 0
+    null_cursor: int = 0  # destination rows whose core row has a NULL cursor: kept
     counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(KINDS, 0))
     examples: dict[str, list[str]] = field(default_factory=lambda: {k: [] for k in KINDS})
     repaired: bool = False
@@ -93,6 +94,8 @@ class VerifyReport:
             )
         if self.pending:
             lines.append(f"  pending: {self.pending:,} source row(s) after the saved position")
+        if self.null_cursor:
+            lines.append(null_cursor_line(self.null_cursor))
         if self.repaired and self.differs:
             lines.append("  repaired: differing ranges re-synced, extra rows deleted")
         return lines
@@ -247,6 +250,40 @@ def remember_window_keys_query(plan: SyncPlan, window: q.Window) -> sql.Composed
     )
 
 
+def keep_staged_keys_query(plan: SyncPlan) -> sql.Composed:
+    """Remember the staged keys as seen (remember_keys_query); one row back: how many
+    destination rows hold one of them."""
+    return sql.SQL(
+        "WITH r AS ({remember} RETURNING {keys}) SELECT count(*) FROM {dest} AS d"
+        " WHERE EXISTS (SELECT 1 FROM r WHERE {same})"
+    ).format(
+        remember=remember_keys_query(plan),
+        keys=q.column_list(plan.keys),
+        dest=_dest(plan),
+        same=_keys_equal(plan, "r", "d"),
+    )
+
+
+def keep_unexportable(plan: SyncPlan, staging: Staging, core: Conn, analytics: Conn) -> int:
+    """Stage the rows no run exports (a NULL cursor or tie-breaker) and remember their keys
+    as seen, so that no repair deletes the destination's rows of them: core still holds
+    those keys (rule 18). Returns how many destination rows hold one; 0 with no query when
+    the catalog says no such row can exist."""
+    if q.count_unexportable(plan) is None:
+        return 0
+    with analytics.transaction():
+        staged = staging.stage(core, q.unexportable_rows())
+        if staged.nothing_written:
+            return 0
+        row = analytics.execute(keep_staged_keys_query(plan)).fetchone()
+    return 0 if row is None else int(row[0])
+
+
+def null_cursor_line(rows: int) -> str:
+    """What verify says of the destination rows ``keep_unexportable`` kept."""
+    return f"  {rows:,} row(s) have a NULL cursor in core: not exported, kept"
+
+
 def remember_keys_query(plan: SyncPlan) -> sql.Composed:
     """The staged keys as seen: those the sync would keep (not deleted by their last row)."""
     if q.can_delete(plan):
@@ -316,6 +353,20 @@ class _Checker:
     def collect_pending(self, window: q.Window) -> None:
         """Remember the keys of rows after the saved position: theirs are not extra rows."""
         self.each_stageable(window, self.plan.batch_size, self.remember_pending)
+
+    def keep_unexportable(self) -> None:
+        """Keep the destination rows of core's rows with a NULL cursor (counted apart); one
+        that cannot be staged is unwritable, and then no extra row is deleted."""
+        created = self.staging.columns is None
+        try:
+            self.report.null_cursor = keep_unexportable(
+                self.plan, self.staging, self.core, self.analytics
+            )
+        except UNSTAGEABLE as exc:
+            if created:
+                self.staging.columns = None
+            cause = redact(first_line(exc))
+            self.report.add("unwritable", 1, [f"a row with a NULL cursor: {cause}"])
 
     def remember_pending(self, window: q.Window) -> None:
         with self.analytics.transaction():
@@ -395,6 +446,7 @@ def _check_all(checker: _Checker, saved: Position | None, repair: Repair | None)
     if newest is not None:
         for window in ranges(core, plan, saved, None, Watermark(value=newest, inclusive=True)):
             checker.collect_pending(window)
+    checker.keep_unexportable()
     checker.check_extra(repair)
 
 

@@ -48,6 +48,14 @@ class Window:
     upper: Position | None  # closed end: the batch's last row, None for "up to the watermark"
     watermark: Watermark
     pages: PageRange | None = None
+    # Instead, the rows no window holds: a NULL cursor or tie-breaker (rule 6). Only verify
+    # reads them, so that a repair keeps the destination rows of keys core still holds.
+    unexportable: bool = False
+
+
+def unexportable_rows() -> Window:
+    """The window of the rows no run exports (``Window.unexportable``)."""
+    return Window(None, None, Watermark(None, True), unexportable=True)
 
 
 def _typed(value: str | None, type_name: str) -> sql.Composable:
@@ -98,6 +106,9 @@ def _cursor_bound(plan: SyncPlan, op: str, position: Position) -> list[sql.Compo
 
 def window_predicate(plan: SyncPlan, window: Window) -> sql.Composable:
     """The WHERE clause every read uses, so all agree on what a window holds."""
+    if window.unexportable:
+        nulls = sql.SQL(" OR ").join(sql.SQL("{} IS NULL").format(ident(n)) for n in plan.key_names)
+        return sql.SQL("({})").format(nulls)
     key = _key(plan)
     cursor = ident(plan.cursor.name)
     parts: list[sql.Composable] = [
@@ -151,7 +162,7 @@ def can_delete(plan: SyncPlan) -> bool:
 
 def _read_order(plan: SyncPlan, window: Window) -> sql.Composable:
     """Cursor order, or none for a chunk: its rows come as the TID range scan finds them."""
-    if window.pages is not None:
+    if window.pages is not None or window.unexportable:
         return sql.SQL("")
     return sql.SQL(" ORDER BY {}").format(order_by(plan))
 
