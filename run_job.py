@@ -19,6 +19,7 @@ gc.disable()
 import importlib  # noqa: E402
 import sys  # noqa: E402
 import traceback  # noqa: E402
+from collections.abc import Callable  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
@@ -32,6 +33,7 @@ from services.base.errors import (  # noqa: E402
     UnknownJobError,
 )
 from services.base.redact import redact  # noqa: E402
+from services.base.suggest import did_you_mean  # noqa: E402
 
 JOBS_DIR = Path(__file__).resolve().parent / "jobs"
 
@@ -76,15 +78,39 @@ def serve_command(host: str, port: int) -> None:
         raise click.exceptions.Exit(130) from None
 
 
+def scaffold_command() -> click.Command:
+    """``scaffold``: destination migrations and definitions from core's catalog."""
+    from services.cli.scaffold import scaffold_command as build
+
+    def definitions_of(job: str) -> Any:
+        if job not in available_jobs():
+            raise UnknownJobError(f"unknown job {job!r}; known jobs: {', '.join(available_jobs())}")
+        return job_module(job).load_definitions()
+
+    return build(definitions_of)
+
+
+# Commands that are not jobs: they work on every job's databases and definitions.
+def _serve() -> click.Command:
+    return serve_command
+
+
+BUILTIN_COMMANDS: dict[str, Callable[[], click.Command]] = {
+    "scaffold": scaffold_command,
+    "serve": _serve,
+}
+
+
 class JobGroup(click.Group):
-    """Finds commands in jobs/<job>/handler.py instead of a fixed list, besides ``serve``."""
+    """Finds commands in jobs/<job>/handler.py instead of a fixed list, besides the built-in
+    ``scaffold`` and ``serve``."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return [*available_jobs(), "serve"]
+        return [*available_jobs(), *BUILTIN_COMMANDS]
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        if cmd_name == "serve":
-            return serve_command
+        if cmd_name in BUILTIN_COMMANDS:
+            return BUILTIN_COMMANDS[cmd_name]()
         if cmd_name not in available_jobs():
             return None
         module = job_module(cmd_name)
@@ -101,11 +127,13 @@ class JobGroup(click.Group):
         if name and not name.startswith("-") and self.get_command(ctx, name) is None:
             raise UnknownJobError(
                 f"unknown job {name!r}; known jobs: {', '.join(available_jobs()) or '(none)'}"
+                + did_you_mean(name, self.list_commands(ctx))
             )
         return super().resolve_command(ctx, args)
 
 
 @click.group(cls=JobGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="tablesync", message="tablesync %(version)s")
 @click.option("--verbose", "-v", is_flag=True, help="Debug logs and tracebacks on errors.")
 @click.pass_context
 def cli(ctx: click.Context, verbose: bool) -> None:

@@ -7,7 +7,7 @@ to the cursor column's type, so comparisons are always typed, never textual.
 A tie-breaker of one column keeps its value where the first release kept it
 (``positions.cursor_id``, a run record's ``"id"``); one of several columns
 (rule 16) keeps the list in ``positions.cursor_ids`` (migration
-202612061100001) and in a record's ``"id"`` as a JSON list.
+20261206110001) and in a record's ``"id"`` as a JSON list.
 """
 
 from __future__ import annotations

@@ -49,7 +49,7 @@ def run_definitions(
     from services.reporting.progress import reporting
     from services.reporting.report import resume_command
     from services.store.delete_guard import DeleteLimit
-    from services.store.estimate import lazy_estimate
+    from services.store.estimate import lazy_count
     from services.sync.process_definition import process_definition
     from services.sync.resume import ResumePolicy
     from services.sync.watermark import writer_wait_s
@@ -73,7 +73,7 @@ def run_definitions(
             # Bars of parallel runs would overwrite each other: log lines then.
             tty = progress_tty if jobs == 1 else False
             # Found only if a display asks for it: a short run never pays for it.
-            total = lazy_estimate(dbs, job, name, definitions[name])
+            total = lazy_count(dbs, job, name, definitions[name])
             if stopping.requested():  # a definition not begun is not begun
                 return None, None
             try:

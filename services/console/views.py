@@ -21,11 +21,13 @@ from services.base.constants import RunStatus
 from services.base.db import Databases
 from services.base.definition import ExportDefinition
 from services.console.catalog import Catalog, ConsolePools, definition_settings, max_lag_s
-from services.reporting.progress import rate_text
-from services.reporting.report import resume_command
+from services.console.charts import Chart, run_chart
+from services.reporting.failure_advice import Advice, advise
+from services.reporting.report import first_line, resume_command
 from services.reporting.status import DefinitionStatus, check_freshness, status_report
 from services.reporting.status_format import status_dict
 from services.store import history
+from services.store.catalog import Table, find_table
 from services.store.history import RunFilter, RunRecord
 from services.sync.failures import failure_file_of, read_failure_file
 
@@ -59,9 +61,28 @@ class DefinitionView:
         return run is not None and run.status in ("failed", "abandoned")
 
     @property
+    def failing_reason(self) -> str | None:
+        """Why the definition is failing (rule 18), in one line; None when it is not."""
+        run = self.status.last_run
+        if run is not None and run.status in ("failed", "abandoned"):
+            error = first_line(run.error).removeprefix(f"{self.name}: ")
+            error = error.split(" (row saved to ", 1)[0]  # the run page names the file
+            return f"its last run {run.status}: {error or 'no error text'}"
+        return None
+
+    @property
+    def failing(self) -> bool:
+        """Failing is red everywhere and never "on time", whatever the lag."""
+        return self.failing_reason is not None
+
+    @property
     def running(self) -> bool:
         run = self.status.last_run
         return run is not None and run.status == "running"
+
+    def recent_chart(self) -> Chart:
+        """The overview's small chart: rows read by each recent run."""
+        return rows_chart(self.recent, compact=True)
 
     def as_dict(self) -> dict[str, Any]:
         """``--status --json``'s fields, with the freshness limit the verdict used."""
@@ -141,11 +162,13 @@ class DefinitionPage:
     settings: dict[str, Any]
     runs: list[RunRecord]
     chart_runs: list[RunRecord]
+    charts: list[tuple[str, Chart]]  # (caption, chart) of rows, duration and lag per run
     failures: list[Failure]
     resume: str
     page: int
     status_filter: str | None
     more: bool
+    null_cursor: int = 0  # rows the newest run left out for a NULL cursor (rule 6)
 
 
 def definition_page(
@@ -160,6 +183,7 @@ def definition_page(
 ) -> DefinitionPage:
     definition = catalog.jobs[job][name]
     view = one_definition(pools, catalog, job, name, default_s)
+    table = destination_table(pools, definition)
     with analytics(pools) as conn:
         which = RunFilter(job=job, definition=name, status=status)
         runs = history.list_runs(conn, which, limit=HISTORY_PAGE + 1, offset=page * HISTORY_PAGE)
@@ -167,36 +191,53 @@ def definition_page(
         failed = history.list_runs(
             conn, RunFilter(job=job, definition=name, status="failed"), limit=5
         )
+        newest = history.list_runs(conn, RunFilter(job=job, definition=name), limit=1)
     return DefinitionPage(
         view=view,
         settings=definition_settings(definition, default_s),
         runs=runs[:HISTORY_PAGE],
         chart_runs=chart,
-        failures=[failure_of(record) for record in failed],
+        charts=definition_charts(chart),
+        failures=[failure_of(record, table) for record in failed],
         resume=resume_command(job, name),
         page=page,
         status_filter=status,
         more=len(runs) > HISTORY_PAGE,
+        null_cursor=int(newest[0].get("rows_null_cursor") or 0) if newest else 0,
     )
 
 
 @dataclass(frozen=True)
 class Failure:
-    """A failed run's error and, when its failure file is here, the row at fault."""
+    """A failed run's error, the row at fault when its failure file is here, and what to
+    do (the column at fault, the migration, the command to rerun after it)."""
 
     record: RunRecord
     row_json: str | None
     file: str | None
+    advice: Advice | None = None
+    rerun: str = ""  # the command that runs the definition again once the cause is fixed
 
 
-def failure_of(record: RunRecord) -> Failure:
+def destination_table(pools: ConsolePools, definition: ExportDefinition) -> Table | None:
+    """The definition's destination as analytics' catalog has it now (None when gone)."""
+    dst = definition.destination
+    with analytics(pools) as conn:
+        return find_table(conn, dst.schema_, dst.table)
+
+
+def failure_of(record: RunRecord, table: Table | None = None) -> Failure:
+    """``record``'s failure; ``table``, the destination, lets the advice name the column."""
     path = failure_file_of(record.get("error_text"))
     content = read_failure_file(path) if path is not None else None
+    row = content.get("row") if content else None
+    rerun = resume_command(record["job"], record["definition"])
+    advice = advise(record.get("error_text"), row if isinstance(row, dict) else None, table, rerun)
     if content is None:
-        return Failure(record, None, None)
-    shown = {"key": content.get("key"), "row": content.get("row")}
+        return Failure(record, None, None, advice, rerun)
+    shown = {"key": content.get("key"), "row": row}
     text = orjson.dumps(shown, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS).decode()
-    return Failure(record, text, str(path))
+    return Failure(record, text, str(path), advice, rerun)
 
 
 def run_record(pools: ConsolePools, run_id: int) -> RunRecord | None:
@@ -215,33 +256,6 @@ def duration_s(record: RunRecord, now: dt.datetime | None = None) -> float:
     return max(float((end - record["started_at"]).total_seconds()), 0.0)
 
 
-def progress(
-    pools: ConsolePools, catalog: Catalog, record: RunRecord, default_s: float
-) -> dict[str, Any]:
-    """Rows, rows/s and, while running, the rows ahead and the ETA."""
-    elapsed = duration_s(record)
-    done = int(record["rows_read"])
-    rate = done / elapsed if elapsed > 0 else 0.0
-    shown: dict[str, Any] = {
-        "rows": done,
-        "elapsed_s": round(elapsed, 3),
-        "rows_per_s": round(rate, 1),
-    }
-    shown["pending_rows"] = shown["eta_s"] = None
-    if record["status"] == "running" and catalog.find(record["job"], record["definition"]):
-        status = one_definition(
-            pools, catalog, record["job"], record["definition"], default_s
-        ).status
-        if status.pending_rows is not None:
-            shown["pending_rows"] = status.pending_rows
-            shown["eta_s"] = round(status.pending_rows / rate, 1) if rate > 0 else None
-    total = done + (shown["pending_rows"] or 0)
-    shown["text"] = (
-        f"{done:,} rows, {rate_text(done, total if shown['pending_rows'] else None, elapsed)}"
-    )
-    return shown
-
-
 def lag_at_end(record: RunRecord) -> float | None:
     """Seconds the position trailed the clock when a run ended (timestamp cursors only)."""
     after, finished = record.get("cursor_after") or {}, record.get("finished_at")
@@ -254,3 +268,29 @@ def lag_at_end(record: RunRecord) -> float | None:
         return None
     at = at if at.tzinfo else at.replace(tzinfo=dt.UTC)
     return max(float((finished - at).total_seconds()), 0.0)
+
+
+def rows_chart(runs: list[RunRecord], *, compact: bool = False) -> Chart:
+    label = "rows read per run, oldest to newest"
+    if compact:
+        return run_chart(runs, _rows, unit="rows", label=label, width=160, height=48, compact=True)
+    return run_chart(runs, _rows, unit="rows", label=label)
+
+
+def _rows(record: RunRecord) -> float:
+    return float(record["rows_read"])
+
+
+def definition_charts(runs: list[RunRecord]) -> list[tuple[str, Chart]]:
+    """Rows, duration and lag of each run, as the definition page draws them."""
+    return [
+        ("Rows read per run", rows_chart(runs)),
+        (
+            "Duration of each run",
+            run_chart(runs, duration_s, unit="seconds", label="duration of each run"),
+        ),
+        (
+            "Lag when each run ended",
+            run_chart(runs, lag_at_end, unit="seconds", label="lag when each run ended"),
+        ),
+    ]
