@@ -88,6 +88,12 @@ class RunResult:
         }
 
     @property
+    def refused(self) -> bool:
+        """Failed with exit 2: a problem found before anything was written (rule 18)."""
+        # 2 is services.base.errors.EXIT_CONFIGURATION, which imports this module.
+        return self.status == RunStatus.FAILED and self.exit_code == 2
+
+    @property
     def duration_s(self) -> float:
         end = self.finished_at if self.finished_at is not None else self.started_at
         return max(end - self.started_at, 0.0)

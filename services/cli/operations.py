@@ -8,7 +8,6 @@ person (a plan, a question) goes to stderr.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -20,6 +19,7 @@ from services.base.definition import ExportDefinition
 from services.base.errors import JobFailedError, TablesyncError
 from services.base.settings import DatabaseUrls
 from services.cli.modes import Mode
+from services.reporting.report import json_bytes
 
 
 @dataclass(frozen=True)
@@ -41,7 +41,8 @@ class Operation:
 
     def done(self, line: str, as_json: dict[str, Any]) -> None:
         """Print one definition's outcome: ``line``, or ``as_json`` with --json."""
-        click.echo(json.dumps(as_json) if self.json_output else line)
+        # json_bytes: redacted, every time RFC 3339 UTC like every JSON tablesync writes.
+        click.echo(json_bytes(as_json).decode() if self.json_output else line)
 
 
 Action = Callable[[Databases, str, str, ExportDefinition, Operation], None]

@@ -158,9 +158,15 @@ def plan_definition(
     *,
     core: psycopg.Connection[Any],
     analytics: psycopg.Connection[Any],
+    runner_tables: bool = True,
 ) -> SyncPlan:
-    """Resolve ``definition`` against both catalogs; PreflightError lists every problem."""
-    problems = check_runner_tables(analytics)
+    """Resolve ``definition`` against both catalogs; PreflightError lists every problem.
+
+    Reads the catalogs only (no table is scanned), so the status view and the console
+    run it for each definition they show; they check the runner's tables once for all
+    (``runner_tables=False`` leaves that out).
+    """
+    problems = check_runner_tables(analytics) if runner_tables else []
     src, dst = definition.source, definition.destination
     source = find_table(core, src.schema_, src.table)
     destination = find_table(analytics, dst.schema_, dst.table)
