@@ -92,10 +92,7 @@ def commands_of_run_job() -> set[str]:
 @pytest.mark.parametrize("words", run_job_commands(), ids=" ".join)
 def test_every_run_job_command_in_the_readme_exists(words: list[str]) -> None:
     command = words[0]
-    if command == "scaffold" and command not in commands_of_run_job():
-        # scaffold is built apart (issue 21): the README shows it already. This turns into
-        # the real check the moment `python run_job.py --help` lists it.
-        pytest.xfail("`python run_job.py scaffold` is not on this branch yet")
+    assert command in commands_of_run_job(), f"python run_job.py --help lists no {command}"
     shown = run([sys.executable, "run_job.py", command, "--help"])
     assert shown.returncode == 0, f"run_job.py {command} --help: {shown.stderr}"
     for option in options(words):
@@ -287,3 +284,45 @@ def test_the_scaffold_page_gives_the_cursor_rule_the_code_follows() -> None:
     text = (DOCS / "scaffold.md").read_text()
     rule = text[text.index("comes first in this list:") :].split(". So ")[0]
     assert re.findall(r"`(\w+)`", rule) == list(CURSOR_NAMES)
+
+
+def test_benchmarks_md_keeps_how_to_run_and_the_current_figures() -> None:
+    text = (REPO_ROOT / "BENCHMARKS.md").read_text()
+    assert len(text.splitlines()) <= 300, "BENCHMARKS.md: move a finished round to docs/benchmarks/"
+    assert "## Current figures" in text and "make bench" in text
+
+
+def test_every_page_the_code_names_exists() -> None:
+    """Comments and docstrings cite pages (docs/guarantees.md, docs/benchmarks/round-7.md)."""
+    sources = [*REPO_ROOT.glob("*.py")]
+    for folder in ("services", "jobs", "tools", "tests"):
+        sources += (REPO_ROOT / folder).rglob("*.py")
+    cited = {
+        (path, page)
+        for path in sources
+        for page in re.findall(r"\b(docs/[\w/.-]+\.md|[A-Z]+\.md)\b", path.read_text())
+    }
+    assert len(cited) >= 20
+    for path, page in cited:
+        assert (REPO_ROOT / page).exists(), f"{path.relative_to(REPO_ROOT)} cites {page}"
+
+
+def test_the_first_table_steps_set_aside_exactly_the_demo() -> None:
+    """Step 4 names the shipped definitions and the migrations creating their destinations,
+    and nothing else: a user deleting them keeps every runner table."""
+    from jobs.export_to_pg.config import DEFINITIONS
+
+    steps = section(README, "Your first table")
+    destinations = {f"{d.destination.schema_}.{d.destination.table}" for d in DEFINITIONS.values()}
+    creating = set()
+    for path in (REPO_ROOT / "db" / "migrations").glob("*.sql"):
+        up = path.read_text().split("-- migrate:down")[0]
+        created = {
+            t.replace('"', "") for t in re.findall(r"CREATE TABLE (?:IF NOT EXISTS )?(\S+)", up)
+        }
+        if created & destinations:
+            assert created <= destinations, f"{path.name} creates runner tables too"
+            creating.add(path.relative_to(REPO_ROOT).as_posix())
+    assert set(re.findall(r"`(db/migrations/[\w.]+\.sql)`", steps)) == creating
+    for name in DEFINITIONS:
+        assert f"`{name}`" in steps, f"step 4 does not name {name}"
