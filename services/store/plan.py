@@ -7,6 +7,7 @@ from enum import StrEnum
 
 from services.base.definition import ExportDefinition
 from services.store.catalog import Column, Table
+from services.store.type_paths import ColumnPath
 
 
 class CopyMode(StrEnum):
@@ -28,6 +29,9 @@ class SyncPlan:
     destination: Table
     selected: list[str]  # source columns read, in order
     mode: CopyMode
+    # How each selected column travels (none with a transform): BINARY, TEXT; a refused
+    # one never gets this far (services/store/type_paths.py).
+    paths: tuple[ColumnPath, ...] = ()
 
     @property
     def cursor(self) -> Column:
