@@ -23,6 +23,7 @@ from dbtools import PgServer, TestDatabases, unique_db_name
 from faultkit import JOB, insert_events
 from prometheus_client.parser import text_string_to_metric_families
 
+ALL_DEFINITIONS = {"StatEvent", "ImportJob", "Events", "EventsCopy", "EventsSlow", XSS_NAME}
 EVENTS = f"/definitions/{JOB}/Events"
 BAD_BODY = {"job": JOB, "definitions": ["Nope"]}  # gets past auth to a 404: no run starts
 
@@ -221,7 +222,7 @@ def test_definitions_json_has_the_status_fields_and_the_freshness_limit(secured:
         d["definition"]: d
         for d in secured.request("GET", "/api/v1/definitions", token=TOKEN).json()
     }
-    assert set(found) == {"StatEvent", "ImportJob", "Events", XSS_NAME}
+    assert set(found) == ALL_DEFINITIONS
     events = found["Events"]
     assert events["last_run"]["status"] == "succeeded"
     assert events["position"]["id"] == "30"
@@ -315,7 +316,11 @@ def test_409_while_the_lock_is_held_elsewhere_and_nothing_starts(
     finally:
         holder.close()
     assert api.status == 409 and api.json()["locked"] == ["Events"]
-    assert form.status == 409 and "already going" in form.text
+    # POST-redirect-GET: the form answers 303 to its notice; reloading that posts nothing.
+    assert form.status == 303 and form.headers["location"].startswith("/notices/")
+    for _ in range(2):
+        notice = secured.request("GET", form.headers["location"], token=TOKEN)
+        assert notice.status == 409 and "already going" in notice.text
     assert shared_dbs.query_analytics("SELECT count(*) FROM tablesync.runs") == before
 
 
@@ -492,10 +497,21 @@ def test_run_all_starts_every_definition_and_sign_out_ends_the_session(
     started = shared_dbs.query_analytics(
         "SELECT id, definition FROM tablesync.runs WHERE id > %s ORDER BY id", (before,)
     )
-    assert {name for _, name in started} == {"StatEvent", "ImportJob", "Events", XSS_NAME}
+    assert {name for _, name in started} == ALL_DEFINITIONS
     for run_id, _ in started:
         record = wait_for_run(shared_dbs, run_id)
         assert record["origin"] == "console" and record["status"] in ("succeeded", "failed")
     out = secured.request("POST", "/signout", form={"csrf_token": csrf})
     assert out.status == 303 and out.headers["location"] == "/signin"
     assert secured.request("GET", "/").status == 303
+
+
+def test_the_favicon_and_the_health_page_are_there_for_a_browser(secured: Console) -> None:
+    icon = secured.request("GET", "/favicon.ico")
+    assert icon.status == 200 and icon.headers["content-type"].startswith("image/svg+xml")
+    page = secured.request("GET", "/health", token=TOKEN)
+    assert page.status == 200 and page.headers["content-type"].startswith("text/html")
+    assert 'href="/"' in page.text and "/api/v1/health" in page.text and "/metrics" in page.text
+    overview = secured.request("GET", "/", token=TOKEN).text
+    assert "definitions:" in overview and "definition(s)" not in overview
+    assert 'href="/health"' in overview and 'rel="icon"' in overview

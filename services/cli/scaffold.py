@@ -171,7 +171,7 @@ def _alter(
         made = alter_definitions(core, analytics, definitions)
         text = made.migration.text(analytics) if made.migration else None
     if made.migration is None or text is None:
-        click.echo(f"nothing to add: {', '.join(definitions)} have every column core has")
+        click.echo(f"nothing to add: {', '.join(definitions)} have every column and type core has")
         return
     if print_only:
         click.echo(text, nl=False)
@@ -184,6 +184,14 @@ def _alter(
             f"{name}: adds {', '.join(columns)}; rows synced before hold NULL there until read"
             f" again: `python run_job.py {job} --full-refresh {name}` after `dbmate up`",
             err=print_only,
+        )
+    for name in made.grown:
+        click.echo(f"{name}: gains the enum labels core added", err=print_only)
+    for name in made.unlike:
+        click.echo(
+            f"warning: type {name} differs between core and analytics in more than added enum"
+            " labels: the migration says how, commented out; change analytics's by hand",
+            err=True,
         )
     for name, columns in made.retyped.items():
         click.echo(

@@ -14,7 +14,7 @@ from jinja2 import Environment
 from prometheus_client.registry import CollectorRegistry
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import FileResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
@@ -33,6 +33,7 @@ from services.console.auth import (
 from services.console.catalog import DOWN_ERRORS, Catalog, ConsolePools
 from services.console.launcher import Launcher
 from services.console.metrics import registry
+from services.console.notices import Notices
 from services.console.render import environment, render
 from services.console.run_progress import RunTotals
 from services.console.settings import ConsoleSettings
@@ -56,6 +57,7 @@ class Console:
     templates: Environment
     registry: CollectorRegistry
     totals: RunTotals  # running runs' window counts, counted once each
+    notices: Notices  # what form posts left for the pages they redirect to
 
 
 class Kind(Enum):
@@ -99,6 +101,8 @@ def _routes() -> list[Route | Mount]:
         ("/definitions/{job}/{definition:path}", "GET", read, page, pages.definition),
         ("/run-all", "POST", write, form, pages.run_all),
         ("/runs/{run_id:int}", "GET", read, page, pages.run),
+        ("/notices/{key}", "GET", read, page, pages.notice),
+        ("/health", "GET", read, page, pages.health),
         ("/signin", "GET", open_, page, pages.signin_form),
         ("/signin", "POST", open_, form, pages.signin),  # checks its own CSRF token
         ("/signout", "POST", write, form, pages.signout),
@@ -115,7 +119,13 @@ def _routes() -> list[Route | Mount]:
         for path, method, need, kind, endpoint in table
     ]
     routes.append(Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"))
+    # Browsers ask for /favicon.ico whatever the page says: the console's icon, not a 404.
+    routes.append(Route("/favicon.ico", favicon, methods=["GET"]))
     return routes
+
+
+async def favicon(request: Request) -> Response:
+    return FileResponse(STATIC_DIR / "favicon.svg", media_type="image/svg+xml")
 
 
 def _wants_json(request: Request) -> bool:
@@ -178,4 +188,5 @@ def make_console(settings: ConsoleSettings, urls: DatabaseUrls, catalog: Catalog
         templates=environment(),
         registry=registry(pools, catalog, settings.max_lag_s),
         totals=RunTotals(),
+        notices=Notices(),
     )

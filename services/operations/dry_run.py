@@ -129,9 +129,14 @@ def _chunk_lines(chunked: ChunkPlan) -> list[str]:
     """The backfill's chunk plan: what it reads, and how far it got if under way."""
     mib = chunked.chunk_pages * chunked.block_size / 1024 / 1024
     what = "backfill under way" if chunked.planned else "backfill (a full load in heap order)"
+    heaps = (
+        "the source heap"
+        if chunked.leaves is None
+        else f"the heaps of its {chunked.leaves:,} leaf partition(s)"
+    )
     lines = [
         f"  {what}: {chunked.chunks_total:,} chunk(s) of {chunked.chunk_pages:,} block(s)"
-        f" ({mib:,.0f} MiB) over {chunked.source_pages:,} block(s) of the source heap",
+        f" ({mib:,.0f} MiB) over {chunked.source_pages:,} block(s) of {heaps}",
     ]
     if chunked.planned:
         lines.append(

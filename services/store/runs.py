@@ -167,9 +167,12 @@ def record_operation(
     note: str | None,
     command: str,
     error: str | None = None,
+    started_at: float | None = None,
 ) -> int:
     """A finished run record for an operator's action (replay, full refresh, repair); its
-    ``note`` says what was done; ``error``, when given, why it was refused (status failed)."""
+    ``note`` says what was done; ``error``, when given, why it was refused (status failed).
+    ``started_at`` (epoch seconds) dates the record back to the work it stands for (a full
+    refresh's build), so its duration and rate are the load's, not the swap's instant."""
     run_id = start_run(
         conn,
         job=job,
@@ -179,6 +182,11 @@ def record_operation(
         pid=os.getpid(),
         command=command,
     )
+    if started_at is not None:
+        conn.execute(
+            sql.SQL("UPDATE {} SET started_at = to_timestamp(%s) WHERE id = %s").format(_RUNS),
+            (started_at, run_id),
+        )
     status = RunStatus.FAILED if error else RunStatus.SUCCEEDED
     finish_run(conn, run_id, status=status, counts=counts, position=after, note=note, error=error)
     return run_id

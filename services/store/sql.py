@@ -31,11 +31,26 @@ def column_list(names: list[str], prefix: str | None = None) -> sql.Composed:
 
 
 @dataclass(frozen=True)
+class Leaf:
+    """A leaf partition of a partitioned source: a heap of its own, read by its name.
+
+    ``attached`` False: no longer a partition of the source (dropped or detached
+    since its backfill was planned), so a chunk of it reads nothing."""
+
+    oid: int
+    schema: str
+    name: str
+    attached: bool = True
+
+
+@dataclass(frozen=True)
 class PageRange:
-    """Heap blocks [first, end) of the source, one backfill chunk; ``end`` None: to the end."""
+    """Heap blocks [first, end) of the source, or of one of its leaf partitions (``leaf``),
+    one backfill chunk; ``end`` None: to the end."""
 
     first: int
     end: int | None
+    leaf: Leaf | None = None
 
 
 @dataclass(frozen=True)
@@ -103,6 +118,9 @@ def window_predicate(plan: SyncPlan, window: Window) -> sql.Composable:
     if plan.cursor_id is not None:
         parts.append(sql.SQL("{} IS NOT NULL").format(ident(plan.cursor_id.name)))
     if window.pages is not None:  # rule 6 still holds: a NULL cursor is never exported
+        leaf = window.pages.leaf
+        if leaf is not None and not leaf.attached:
+            parts.append(sql.SQL("false"))
         return sql.SQL(" AND ").join([*parts, *_in_pages(window.pages)])
     if window.lower is not None and window.lower.id is None and plan.cursor_id is not None:
         # A backfill's hand-over: every row past the cursor value, whatever its id.
@@ -157,6 +175,15 @@ def order_by(plan: SyncPlan, *, descending: bool = False) -> sql.Composable:
 
 def _source(plan: SyncPlan) -> sql.Identifier:
     return ident(plan.source.schema, plan.source.name)
+
+
+def window_source(plan: SyncPlan, window: Window) -> sql.Identifier:
+    """The relation a window's rows are read from: the source, or for a chunk of one of its
+    leaf partitions that leaf (a partitioned table has no heap of its own to cut)."""
+    leaf = None if window.pages is None else window.pages.leaf
+    if leaf is None or not leaf.attached:
+        return _source(plan)
+    return ident(leaf.schema, leaf.name)
 
 
 def _key_as_text(plan: SyncPlan) -> sql.Composable:
@@ -214,7 +241,7 @@ def select_rows(
     return sql.SQL("SELECT {cols}{extra} FROM {src} WHERE {where}{order}").format(
         cols=column_list(plan.selected),
         extra=extra,
-        src=_source(plan),
+        src=window_source(plan, window),
         where=where,
         order=_read_order(plan, window),
     )
@@ -290,7 +317,7 @@ def row_at(plan: SyncPlan, window: Window, offset: int) -> sql.Composed:
     order = order_by(plan) if window.pages is None else sql.SQL("ctid")
     return sql.SQL("SELECT {} FROM {} WHERE {} ORDER BY {} OFFSET {} LIMIT 1").format(
         _key_as_text(plan),
-        _source(plan),
+        window_source(plan, window),
         window_predicate(plan, window),
         order,
         sql.Literal(offset),

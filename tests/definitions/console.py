@@ -1,7 +1,8 @@
 """The console's test job: the shipped definitions (for the demo's data), ``Events``
 (rows through a transform that ``TEST_ROW_DELAY_S`` slows down; ``TEST_BATCH_SIZE``,
 default 10) and a definition named like markup over ``bad_events``, whose transform
-fails on a "boom" row with markup in its error.
+fails on a "boom" row with markup in its error. ``EventsCopy`` (COPY, so its first load
+is a backfill) and ``EventsSlow`` (slowed like ``Events``) are the progress tests' own.
 """
 
 from __future__ import annotations
@@ -45,6 +46,13 @@ DEFINITIONS = {
         transform_workers=0,
         batch_size=int(os.environ.get("TEST_BATCH_SIZE") or 10),
         max_lag="15m",
+    ),
+    "EventsCopy": events(destination={"table": "events_copy"}),
+    "EventsSlow": events(
+        destination={"table": "events_slow"},
+        transform=events_row,
+        transform_workers=0,
+        batch_size=int(os.environ.get("TEST_BATCH_SIZE") or 10),
     ),
     XSS_NAME: events(
         source={"table": "bad_events", "cursor": {"field": "id"}},
