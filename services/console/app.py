@@ -15,7 +15,7 @@ from prometheus_client.registry import CollectorRegistry
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import FileResponse, RedirectResponse, Response
-from starlette.routing import Mount, Route
+from starlette.routing import Match, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from services.base.redact import redact
@@ -150,7 +150,24 @@ async def _down(request: Request, exc: Exception) -> Response:
 
 
 async def _not_found(request: Request, exc: Exception) -> Response:
-    return await _refused(request, BadRequest(getattr(exc, "status_code", 404), "no such page"))
+    return await _refused(request, BadRequest(404, "no such page"))
+
+
+async def _wrong_method(request: Request, exc: Exception) -> Response:
+    """405 naming the methods the path does answer (every route of it, not only the
+    first that matched), in the body and the Allow header."""
+    allowed = sorted(
+        {
+            method
+            for route in request.app.routes
+            if isinstance(route, Route) and route.matches(request.scope)[0] is not Match.NONE
+            for method in route.methods or ()
+        }
+    )
+    reason = f"{request.method} is not allowed on {request.url.path}; allowed: {', '.join(allowed)}"
+    response = await _refused(request, BadRequest(405, reason))
+    response.headers["allow"] = ", ".join(allowed)
+    return response
 
 
 def build_app(console: Console) -> ASGIApp:
@@ -167,7 +184,7 @@ def build_app(console: Console) -> ASGIApp:
     handlers: dict[int | type[Exception], Callable[..., Awaitable[Response]]] = {
         BadRequest: _refused,
         404: _not_found,
-        405: _not_found,
+        405: _wrong_method,
     }
     for error in DOWN_ERRORS:
         handlers[error] = _down

@@ -161,7 +161,7 @@ def _after_start(request: Request, started: list[Started]) -> Response:
     first = started[0]
     if first.run_id is not None:
         return RedirectResponse(_path(request, f"/runs/{first.run_id}"), 303)
-    status = 409 if first.locked else 500
+    status = 409 if first.locked else 422 if first.refused else 500
     return _notice(request, Notice(status, "The run did not start", first.error))
 
 

@@ -23,7 +23,7 @@ from services.base.definition import ExportDefinition
 from services.console.catalog import Catalog, ConsolePools, definition_settings, max_lag_s
 from services.console.charts import Chart, run_chart
 from services.reporting.failure_advice import Advice, advise
-from services.reporting.report import first_line, resume_command
+from services.reporting.report import resume_command
 from services.reporting.status import DefinitionStatus, check_freshness, status_report
 from services.reporting.status_format import status_dict
 from services.store import history
@@ -53,27 +53,24 @@ class DefinitionView:
 
     @property
     def late(self) -> bool:
+        """Not fresh: behind its max_lag, or failing (never "on time", rule 18)."""
         return self.status.stale_reason is not None
 
     @property
-    def failed(self) -> bool:
-        run = self.status.last_run
-        return run is not None and run.status in ("failed", "abandoned")
-
-    @property
     def failing_reason(self) -> str | None:
-        """Why the definition is failing (rule 18), in one line; None when it is not."""
-        run = self.status.last_run
-        if run is not None and run.status in ("failed", "abandoned"):
-            error = first_line(run.error).removeprefix(f"{self.name}: ")
-            error = error.split(" (row saved to ", 1)[0]  # the run page names the file
-            return f"its last run {run.status}: {error or 'no error text'}"
-        return None
+        """Why the definition is failing (rule 18), in one line; None when it is not: the
+        status view's, so --status, the API and every page say the same."""
+        return self.status.failing_reason
 
     @property
     def failing(self) -> bool:
         """Failing is red everywhere and never "on time", whatever the lag."""
         return self.failing_reason is not None
+
+    @property
+    def state(self) -> str:
+        """failing, late, running, never run or ok (services/reporting/status.py)."""
+        return self.status.state
 
     @property
     def running(self) -> bool:

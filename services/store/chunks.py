@@ -21,7 +21,7 @@ from psycopg import sql
 
 from services.base.constants import RUNNER_SCHEMA
 from services.base.errors import TransientError
-from services.base.position import Position
+from services.base.position import Position, stored_columns, stored_ids
 from services.store.sql import Leaf, PageRange
 
 Conn = psycopg.Connection[Any]
@@ -58,6 +58,7 @@ class Chunk:
 
     number: int
     pages: PageRange
+    leaf_pages: int | None = None  # its leaf's blocks when planned: a last chunk's end
 
 
 @dataclass(frozen=True)
@@ -78,13 +79,14 @@ def load_backfill(conn: Conn, job: str, definition: str) -> Backfill | None:
     row = conn.execute(
         sql.SQL(
             "SELECT handover_value, handover_id, source_pages, chunk_pages, chunks_total,"
-            " into_empty, finished_at IS NOT NULL FROM {} WHERE job = %s AND definition = %s"
+            " into_empty, finished_at IS NOT NULL, handover_ids FROM {}"
+            " WHERE job = %s AND definition = %s"
         ).format(_BACKFILLS),
         (job, definition),
     ).fetchone()
     if row is None:
         return None
-    handover = None if row[0] is None else Position(value=row[0], id=row[1])
+    handover = None if row[0] is None else Position(value=row[0], ids=stored_ids(row[1], row[7]))
     return Backfill(job, definition, handover, row[2], row[3], row[4], row[5], row[6])
 
 
@@ -95,14 +97,14 @@ def create_backfill(conn: Conn, backfill: Backfill, chunks: list[Chunk]) -> None
     handover = backfill.handover
     conn.execute(
         sql.SQL(
-            "INSERT INTO {} (job, definition, handover_value, handover_id, source_pages,"
-            " chunk_pages, chunks_total, into_empty) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
+            "INSERT INTO {} (job, definition, handover_value, handover_id, handover_ids,"
+            " source_pages, chunk_pages, chunks_total, into_empty)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
         ).format(_BACKFILLS),
         (
             backfill.job,
             backfill.definition,
-            None if handover is None else handover.value,
-            None if handover is None else handover.id,
+            *stored_columns(handover),
             backfill.source_pages,
             backfill.chunk_pages,
             backfill.chunks_total,
@@ -114,9 +116,10 @@ def create_backfill(conn: Conn, backfill: Backfill, chunks: list[Chunk]) -> None
     conn.execute(
         sql.SQL(
             "INSERT INTO {} (job, definition, chunk, first_page, end_page, leaf_oid,"
-            " leaf_schema, leaf_name) SELECT %(job)s, %(definition)s, c.* FROM unnest("
-            "%(numbers)s::int[], %(firsts)s::bigint[], %(ends)s::bigint[], %(oids)s::bigint[],"
-            " %(schemas)s::text[], %(names)s::text[]) AS c"
+            " leaf_schema, leaf_name, leaf_pages) SELECT %(job)s, %(definition)s, c.* FROM"
+            " unnest(%(numbers)s::int[], %(firsts)s::bigint[], %(ends)s::bigint[],"
+            " %(oids)s::bigint[], %(schemas)s::text[], %(names)s::text[],"
+            " %(leaf_pages)s::bigint[]) AS c"
         ).format(_CHUNKS),
         {
             **backfill.names,
@@ -126,6 +129,7 @@ def create_backfill(conn: Conn, backfill: Backfill, chunks: list[Chunk]) -> None
             "oids": [None if leaf is None else leaf.oid for leaf in leaves],
             "schemas": [None if leaf is None else leaf.schema for leaf in leaves],
             "names": [None if leaf is None else leaf.name for leaf in leaves],
+            "leaf_pages": [c.leaf_pages for c in chunks],
         },
     )
 
@@ -239,7 +243,8 @@ def progress(conn: Conn, job: str, definition: str) -> Progress | None:
         sql.SQL(
             "SELECT count(*) FILTER (WHERE c.done_at IS NOT NULL), b.chunks_total,"
             " coalesce(sum(c.rows_read), 0), b.finished_at IS NOT NULL,"
-            " coalesce(sum(greatest(coalesce(c.end_page, b.source_pages) - c.first_page, 0))"
+            " coalesce(sum(greatest("
+            "coalesce(c.end_page, c.leaf_pages, b.source_pages) - c.first_page, 0))"
             " FILTER (WHERE c.done_at IS NOT NULL), 0), b.source_pages"
             " FROM {} b LEFT JOIN {} c USING (job, definition)"
             " WHERE b.job = %s AND b.definition = %s"

@@ -18,6 +18,8 @@ from services.base.settings import DEFAULT_ORIGIN
 
 _RUNS = sql.Identifier(RUNNER_SCHEMA, "runs")
 ABANDONED_TEXT = "the process running it died before it finished (found by the next run)"
+# The note of a run its pre-flight check refused (contract rule 18): it wrote nothing.
+REFUSED_NOTE = "refused by its pre-flight check before writing anything"
 
 
 def _position_json(position: Position | None) -> Jsonb | None:
@@ -189,4 +191,40 @@ def record_operation(
         )
     status = RunStatus.FAILED if error else RunStatus.SUCCEEDED
     finish_run(conn, run_id, status=status, counts=counts, position=after, note=note, error=error)
+    return run_id
+
+
+def record_refusal(
+    conn: psycopg.Connection[Any],
+    *,
+    job: str,
+    definition: str,
+    position: Position | None,
+    host: str,
+    pid: int,
+    command: str,
+    origin: str,
+    error: str,
+) -> int:
+    """A ``failed`` run record for a run its pre-flight check refused: ``error`` says why,
+    the position is the saved one before and after (nothing moved), the note says so."""
+    run_id = start_run(
+        conn,
+        job=job,
+        definition=definition,
+        position=position,
+        host=host,
+        pid=pid,
+        command=command,
+        origin=origin,
+    )
+    finish_run(
+        conn,
+        run_id,
+        status=RunStatus.FAILED,
+        counts=RunCounts(),
+        position=position,
+        error=error,
+        note=REFUSED_NOTE,
+    )
     return run_id

@@ -169,7 +169,8 @@ def cut_into_chunks(found: SourceHeaps, per_chunk: int) -> list[Chunk]:
         count = max(1, -(-heap.pages // per_chunk))
         for n in range(count):
             end = None if n == count - 1 else (n + 1) * per_chunk
-            cut.append(Chunk(len(cut), q.PageRange(n * per_chunk, end, heap.leaf)))
+            pages = q.PageRange(n * per_chunk, end, heap.leaf)
+            cut.append(Chunk(len(cut), pages, None if heap.leaf is None else heap.pages))
     return cut
 
 
@@ -186,7 +187,7 @@ def handover_position(core: Conn, plan: SyncPlan, watermark: Watermark) -> Posit
         return None
     row = core.execute(q.last_row_below(plan, watermark)).fetchone()
     if row is not None:
-        return Position(value=row[0], id=row[1])
+        return Position.from_key_text(row[0], row[1], len(plan.cursor_ids))
     step = "1 day" if plan.cursor.base_type == "date" else "1 second"
     cursor_type = sql.SQL(plan.cursor.type_name)
     below = core.execute(
@@ -195,7 +196,7 @@ def handover_position(core: Conn, plan: SyncPlan, watermark: Watermark) -> Posit
         )
     ).fetchone()
     assert below is not None
-    return Position(value=str(below[0]), id=None)
+    return Position(value=str(below[0]))
 
 
 def heaps_of(core: Conn, plan: SyncPlan) -> SourceHeaps:

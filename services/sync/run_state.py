@@ -18,7 +18,7 @@ from psycopg_pool import PoolTimeout
 from services.base import stopping
 from services.base.db import Databases
 from services.base.definition import ExportDefinition
-from services.base.errors import TransientError, first_line
+from services.base.errors import PreflightError, TransientError, first_line
 from services.base.position import Position, load_position
 from services.base.redact import redact
 from services.base.results import RunResult
@@ -28,6 +28,7 @@ from services.store.plan import SyncPlan
 from services.store.preflight import plan_definition
 from services.store.runs import committed_counts, record_resumes, start_run
 from services.sync.deletes import run_guard
+from services.sync.refusal import record_refused
 from services.sync.resume import Resumes, lost_databases, resumable_cause
 from services.sync.run_lock import run_lock, unfinished_backfill
 from services.sync.run_session import retake, take
@@ -73,7 +74,11 @@ def begin(
                     pool = dbs.analytics if role == "analytics" else dbs.core
                     taken[role] = take(pool, attempt, name=role, stall_s=dbs.timeouts.stall_s)
                 analytics, core = taken["analytics"], taken["core"]
-                plan = plan_definition(job, name, definition, core=core, analytics=analytics)
+                try:
+                    plan = plan_definition(job, name, definition, core=core, analytics=analytics)
+                except PreflightError as refused:  # still a run (rule 18): it leaves a record
+                    record_refused(analytics, result, refused, command=command, origin=origin)
+                    raise
                 # Alone for an incremental run; shared with the other runners of a backfill.
                 entry = attempt.enter_context(run_lock(core, analytics, plan))
                 saved = entry.saved
