@@ -24,7 +24,15 @@ from dbtools import PgServer, TestDatabases, unique_db_name
 from faultkit import JOB, insert_events
 from prometheus_client.parser import text_string_to_metric_families
 
-ALL_DEFINITIONS = {"StatEvent", "ImportJob", "Events", "EventsCopy", "EventsSlow", XSS_NAME}
+ALL_DEFINITIONS = {
+    "StatEvent",
+    "ImportJob",
+    "Events",
+    "EventsCopy",
+    "EventsSlow",
+    "SlowFail",
+    XSS_NAME,
+}
 EVENTS = f"/definitions/{JOB}/Events"
 BAD_BODY = {"job": JOB, "definitions": ["Nope"]}  # gets past auth to a 404: no run starts
 

@@ -5,13 +5,13 @@ the live progress reach the end, opens a failed run and its failing row, and che
 that markup in a definition's name and in a transform's error shows as text.
 
 No browser is ever downloaded: without /usr/bin/chromium these tests FAIL (install it
-with ``apt-get install chromium``); they never skip. The screenshots they take go to
-docs/screenshots/ when UPDATE_SCREENSHOTS=1 (``make screenshots``), else to tmp.
+with ``apt-get install chromium``); they never skip. The screenshots they take are
+kept as test artifacts in .tablesync/browser-screenshots/ (the README's come from the
+demo's data instead: ``make screenshots``, tools/console_screenshots.py).
 """
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import time
@@ -36,7 +36,7 @@ CHROMIUM_FLAGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-SCREENSHOTS = REPO_ROOT / "docs" / "screenshots"
+ARTIFACTS = REPO_ROOT / ".tablesync" / "browser-screenshots"
 SLOW_ROWS = 40
 WIDTHS = (390, 1440)
 # "250/1,000 rows (25%" or "250/~1,000 rows (25%" on a run page.
@@ -112,10 +112,9 @@ def signed_in(page: Page) -> Page:
 def screenshot(page: Page, name: str, tmp_path: Path) -> None:
     path = tmp_path / name
     page.screenshot(path=str(path), full_page=True)
-    assert path.stat().st_size > 10_000
-    if os.environ.get("UPDATE_SCREENSHOTS") == "1":
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        shutil.copy(path, SCREENSHOTS / name)
+    assert path.stat().st_size > 5_000
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    shutil.copy(path, ARTIFACTS / name)
 
 
 def test_sign_in_and_see_every_demo_definition(page: Page, tmp_path: Path) -> None:
@@ -323,3 +322,49 @@ def test_a_running_incremental_run_with_stale_statistics_stays_truthful(
         " LIMIT 1"
     )
     assert _check_truthful(samples, int(final)) >= 2, samples
+
+
+def test_the_overview_refreshes_its_rows_in_place(
+    page: Page, demo: Console, pg_server: PgServer
+) -> None:
+    signed_in(page)
+    page.evaluate("window.notReloaded = true")
+    row = page.locator('tr[data-definition="EventsCopy"]')
+    last_run = row.locator("td").nth(1)  # its link names the run ("never run" before any)
+    before = last_run.inner_html()
+    dbs = demo_dbs(demo, pg_server)
+    insert_events(dbs, 5, tag="refresh")
+    assert demo.cli.sync("EventsCopy").code == 0
+    deadline = time.monotonic() + 15
+    while last_run.inner_html() == before and time.monotonic() < deadline:
+        page.wait_for_timeout(250)
+    assert last_run.inner_html() != before, "the overview never showed the new run"
+    assert page.evaluate("window.notReloaded === true"), "the overview reloaded the page"
+
+
+def test_a_run_that_fails_while_watched_shows_its_row_without_a_reload(
+    page: Page, demo: Console, pg_server: PgServer
+) -> None:
+    dbs = demo_dbs(demo, pg_server)
+    dbs.query_core("INSERT INTO slow_fail (payload) SELECT 'ok' || g FROM generate_series(1, 30) g")
+    dbs.query_core("INSERT INTO slow_fail (payload) VALUES ('boom')")
+    slow = {"TEST_ROW_DELAY_S": "0.1", "TEST_BATCH_SIZE": "5"}
+    signed_in(page)
+    process = start_cli(["export-to-pg", "SlowFail"], {**demo.cli.env, **slow})
+    try:
+        deadline, run_id = time.monotonic() + 60, None
+        while run_id is None and time.monotonic() < deadline:
+            found = dbs.query_analytics(
+                "SELECT id FROM tablesync.runs WHERE definition = 'SlowFail' AND status = 'running'"
+            )
+            run_id = found[0][0] if found else None
+        assert run_id is not None
+        page.goto(f"/runs/{run_id}")
+        page.evaluate("window.notReloaded = true")
+        expect(page.locator("#run-status")).to_have_text("running")
+        expect(page.locator("#run-status")).to_have_text("failed", timeout=60_000)
+    finally:
+        process.communicate(timeout=120)
+    expect(page.locator("#failed-row")).to_contain_text("boom")
+    expect(page.locator("section.failures code.rerun")).to_contain_text("export-to-pg SlowFail")
+    assert page.evaluate("window.notReloaded === true"), "the run page reloaded"

@@ -115,7 +115,14 @@ def job_command(job: str, config_module: str, *, summary: str) -> click.Command:
         help="Start the next run at this cursor value: back replays rows, forward skips rows"
         " (it says how many and asks).",
     )
-    @click.option("--from-id", metavar="ID", help="With --from: start at this tie-breaker id.")
+    @click.option(
+        "--from-id",
+        "from_ids",
+        metavar="ID",
+        multiple=True,
+        help="With --from: start at this tie-breaker id. Repeat it for an id_field of several"
+        " columns, one value per column in order (--from-id 7 --from-id 42).",
+    )
     @click.option("--full-refresh", is_flag=True, help="Rebuild the destination aside, then swap.")
     @click.option(
         "--yes",
@@ -142,7 +149,7 @@ def job_command(job: str, config_module: str, *, summary: str) -> click.Command:
         repair: bool,
         reset: bool,
         from_value: str | None,
-        from_id: str | None,
+        from_ids: tuple[str, ...],
         full_refresh: bool,
         yes: bool,
         verbose: bool,
@@ -181,7 +188,7 @@ def job_command(job: str, config_module: str, *, summary: str) -> click.Command:
                 keys=keys,
                 repair=repair,
                 from_value=from_value,
-                from_id=from_id,
+                from_ids=from_ids,
                 yes=yes,
                 json_output=json_output,
                 command=shlex.join(sys.argv),

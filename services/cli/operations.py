@@ -30,7 +30,7 @@ class Operation:
     keys: bool = False
     repair: bool = False
     from_value: str | None = None
-    from_id: str | None = None
+    from_ids: tuple[str, ...] = ()
     yes: bool = False
     json_output: bool = False
     command: str = ""
@@ -98,7 +98,7 @@ def _reset(
 ) -> None:
     from services.operations.replay import apply_reset, plan_reset
 
-    planned = plan_reset(dbs, job, name, definition, from_value=op.from_value, from_id=op.from_id)
+    planned = plan_reset(dbs, job, name, definition, from_value=op.from_value, from_ids=op.from_ids)
     _confirm(planned.lines(), op)
     done = apply_reset(dbs, planned, command=op.command)
     op.done(done.line(), done.to_dict())

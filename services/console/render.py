@@ -14,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
 from services.base.durations import format_duration
+from services.base.position import IdField, named_key
 from services.base.redact import redact
 from services.console import charts
 from services.console.auth import CSRF_FIELD
@@ -76,15 +77,12 @@ def number(value: int | float | None) -> str:
 
 
 def position(
-    value: Mapping[str, Any] | None, cursor: str = "value", id_field: str | None = None
+    value: Mapping[str, Any] | None, cursor: str = "value", id_field: IdField = None
 ) -> str:
     """A stored position ``{"value", "id"}`` as ``updatedAt=... id=...``."""
     if not value or value.get("value") is None:
         return format_position(None)
-    named = {cursor: value.get("value")}
-    if value.get("id") is not None:
-        named[id_field or "id"] = value["id"]
-    return format_position(named)
+    return format_position(named_key(cursor, id_field, value.get("value"), value.get("id")))
 
 
 def path_segment(value: str) -> str:

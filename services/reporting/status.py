@@ -28,7 +28,7 @@ from services.base.db import Databases
 from services.base.definition import ExportDefinition
 from services.base.durations import format_duration
 from services.base.errors import JobFailedError, PreflightError, RunError, TablesyncError
-from services.base.position import Position, Watermark, load_position
+from services.base.position import Position, Watermark, load_position, named_key
 from services.base.redact import redact
 from services.reporting.notify import SlackSettings, notify_alert
 from services.reporting.report import first_line
@@ -84,7 +84,7 @@ class DefinitionStatus:
     job: str
     definition: str
     cursor_field: str
-    id_field: str | None
+    id_field: str | list[str] | None
     cursor_kind: CursorKind = "other"
     last_run: LastRun | None = None
     position: Position | None = None
@@ -133,10 +133,8 @@ class DefinitionStatus:
         """The position keyed by column name, e.g. ``{"updatedAt": ..., "id": ...}``."""
         if self.position is None:
             return None
-        named: dict[str, Any] = {self.cursor_field: self.position.value}
-        if self.id_field is not None:
-            named[self.id_field] = self.position.id
-        return named
+        ids = self.position.ids or None
+        return named_key(self.cursor_field, self.id_field, self.position.value, ids)
 
 
 @dataclass
@@ -291,7 +289,7 @@ def _source_plan(job: str, name: str, definition: ExportDefinition, core: Conn) 
     source: Table | None = find_table(core, src.schema_, src.table)
     if source is None:
         raise PreflightError(f"core table {src.schema_}.{src.table} does not exist")
-    wanted = [src.cursor.field] + ([src.cursor.id_field] if src.cursor.id_field else [])
+    wanted = [src.cursor.field, *src.cursor.id_fields]
     missing = [c for c in wanted if c not in source.columns]
     if missing:
         raise PreflightError(f"core table {source.qualified} has no column {missing[0]!r}")

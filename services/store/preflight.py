@@ -14,6 +14,7 @@ from services.base.errors import PreflightError
 from services.base.suggest import did_you_mean
 from services.store.catalog import Table, find_table
 from services.store.plan import CopyMode, SyncPlan
+from services.store.tie_breaker import tie_breaker_problem
 from services.store.type_paths import BINARY, ColumnPath, column_path
 
 MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "db" / "migrations"
@@ -57,7 +58,7 @@ def _pending(analytics: psycopg.Connection[Any], *, migrations_table: bool) -> l
 
 def _source_problems(definition: ExportDefinition, source: Table) -> list[str]:
     cursor = definition.source.cursor
-    wanted = [cursor.field] + ([cursor.id_field] if cursor.id_field else [])
+    wanted = [cursor.field, *cursor.id_fields]
     if definition.source_columns:
         wanted += definition.source_columns
     problems = [
@@ -65,6 +66,9 @@ def _source_problems(definition: ExportDefinition, source: Table) -> list[str]:
         for name in dict.fromkeys(wanted)
         if name not in source.columns
     ]
+    if not problems:
+        tie = tie_breaker_problem(cursor, source)
+        problems += [] if tie is None else [tie]
     soft_delete = definition.source.soft_delete
     if soft_delete is not None and soft_delete.field not in source.columns:
         problems.append(
