@@ -49,24 +49,25 @@ class DefinitionEntry:
         return None if not key else key[0] if len(key) == 1 else key
 
     def text(self) -> str:
-        """The entry as Python, indented for DEFINITIONS' dict."""
+        """The entry as Python, laid out as ``ruff format`` leaves it inside DEFINITIONS'
+        dict in config.py (its keys 8 spaces in), so a pasted config stays formatted."""
         cursor: dict[str, Any] = {"field": self.cursor}
         if self.id_field is not None:
             cursor["id_field"] = self.id_field
-        source = {"schema": self.table.schema, "table": self.table.name, "cursor": cursor}
-        destination = {
-            "schema": self.dest_schema,
-            "table": self.table.name,
-            "conflict_columns": list(self.table.primary_key),
+        parts: dict[str, dict[str, Any]] = {
+            "source": {"schema": self.table.schema, "table": self.table.name, "cursor": cursor},
+            "destination": {
+                "schema": self.dest_schema,
+                "table": self.table.name,
+                "conflict_columns": list(self.table.primary_key),
+            },
         }
-        return "\n".join(
-            [
-                f"    {_py(self.name)}: {{",
-                f'        "source": {_py(source)},',
-                f'        "destination": {_py(destination)},',
-                "    },",
-            ]
-        )
+        lines = [f"        {_py(self.name)}: {{"]
+        for part, fields in parts.items():
+            lines.append(f"            {_py(part)}: {{")
+            lines += [f"                {_py(k)}: {_py(v)}," for k, v in fields.items()]
+            lines.append("            },")
+        return "\n".join([*lines, "        },"])
 
     def warnings(self, conn: psycopg.Connection[Any]) -> list[str]:
         """What the user should know before the first run: a nullable cursor, a missing index
