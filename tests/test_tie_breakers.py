@@ -247,7 +247,8 @@ def test_status_dry_run_from_and_verify_name_every_column_of_the_tie_breaker(
     status = run_cli([JOB, "--status", "--json", "FilmActor"], env=cli_env)
     shown = json.loads(status.stdout)[0]
     assert shown["cursor"]["id_field"] == ["actor_id", "film_id"]
-    assert shown["position"]["id"] == [str(ACTORS), str(FILMS)]  # value: RFC 3339
+    # JSON says the timestamptz in RFC 3339 UTC, as every time it carries.
+    assert shown["position"] == {"value": "2026-01-01T00:00:00Z", "id": [str(ACTORS), str(FILMS)]}
     assert last in run_cli([JOB, "--status", "FilmActor"], env=cli_env).stdout
     dry = run_cli([JOB, "--dry-run", "FilmActor"], env=cli_env)
     assert f"from: after last_update={at}, actor_id={ACTORS}, film_id={FILMS}" in dry.stdout

@@ -22,6 +22,7 @@ import psycopg
 from psycopg import errors as pg_errors
 from psycopg_pool import PoolTimeout
 
+from services.base import stopping
 from services.base.db import RetryPolicy
 from services.base.errors import StoppedError, TransientError, first_line
 from services.base.redact import redact
@@ -99,8 +100,8 @@ def lost_databases(**connections: Any) -> str | None:
 def resumable_cause(exc: BaseException, lost: str | None) -> str | None:
     """Why a run may resume after ``exc`` (``lost`` names the broken connections), or None
     when a resume cannot help."""
-    if isinstance(exc, StoppedError):
-        return None
+    if isinstance(exc, StoppedError) or stopping.requested() is not None:
+        return None  # a stop's cancelled query is no outage: never "resuming" after one
     if isinstance(exc, PoolTimeout | TransientError):  # reconnecting failed: try again later
         return redact(first_line(exc))
     if isinstance(exc, psycopg.OperationalError) and lost:
