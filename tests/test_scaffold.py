@@ -524,3 +524,30 @@ def test_a_fifteen_table_schema_is_adopted_to_a_verified_analytics(
     ) in out
     assert "$ (paste the 15 entries into config.py)\n" in out
     assert "compared 15 tables row by row: 15 identical\n" in out
+
+
+def test_a_schema_scaffolded_again_makes_only_the_tables_core_gained(
+    every_type: TestDatabases, env: dict[str, str], run_cli: RunCli, migrations: Path
+) -> None:
+    assert scaffold(run_cli, env, migrations, "shop.*").code == 0
+    run_dbmate(every_type.analytics_url, "up", migrations_dir=migrations)
+    code, out, err = scaffold(run_cli, env, migrations, "shop.*")
+    assert (code, out) == (0, "nothing to scaffold: analytics has a destination for every"
+                              " table of shop.*\n")  # fmt: skip
+    every_type.query_core(
+        "CREATE TABLE shop.refund (id int PRIMARY KEY, updated_at timestamptz, why shop.mood)"
+    )
+    code, out, err = scaffold(run_cli, env, migrations, "shop.*", "--print")
+    assert code == 0, err
+    assert err.startswith(
+        "left out, analytics has them: analytics_raw.Everything, analytics_raw.event,"
+        " analytics_raw.line\n"
+    )
+    assert 'CREATE TABLE "analytics_raw"."refund"' in out and out.count("CREATE TABLE") == 1
+    assert "CREATE TYPE" not in out  # shop.mood is there, with core's definition
+    # A table named, not found by `*`, whose destination exists is --alter's.
+    code, out, err = scaffold(run_cli, env, migrations, "shop.*", "shop.line")
+    assert (code, err) == (2, (
+        "error: analytics already has analytics_raw.line: `python run_job.py scaffold --alter"
+        " DEFINITION` adds the columns core gained to a synced table\n"
+    ))  # fmt: skip
