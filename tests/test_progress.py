@@ -13,7 +13,8 @@ from dbtools import TestDatabases, start_cli
 from opstools import JOB, RunCli, databases, definition, seeded
 
 from services.base.results import RunResult
-from services.reporting.progress import BarProgress, LogProgress, progress_every_s, progress_text
+from services.base.run_settings import progress_every_s
+from services.reporting.progress import BarProgress, LogProgress, progress_text
 from services.store.estimate import pending_estimate
 
 

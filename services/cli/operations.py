@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import click
@@ -18,6 +18,7 @@ import click
 from services.base.db import Databases
 from services.base.definition import ExportDefinition
 from services.base.errors import JobFailedError, TablesyncError
+from services.base.run_settings import RunSettings
 from services.base.settings import DatabaseUrls
 from services.cli.modes import Mode
 
@@ -34,6 +35,8 @@ class Operation:
     yes: bool = False
     json_output: bool = False
     command: str = ""
+    # The run-time variables, read once when the operation starts (run_operation).
+    settings: RunSettings = field(default_factory=RunSettings)
 
     def say(self, lines: list[str]) -> None:
         """Tell a person ``lines``: on stdout, or on stderr when stdout carries JSON."""
@@ -53,7 +56,10 @@ def run_operation(
     """Apply ``op`` to each named definition in order; collect failures like a sync does."""
     action = _ACTIONS[op.mode]
     errors: list[TablesyncError] = []
-    with Databases(DatabaseUrls.from_env()) as dbs:
+    urls = DatabaseUrls.from_env()
+    op = replace(op, settings=RunSettings.from_env())
+    settings = op.settings
+    with Databases(urls, retry=settings.connect, timeouts=settings.timeouts) as dbs:
         for name in names:
             try:
                 action(dbs, job, name, definitions[name], op)
@@ -68,7 +74,7 @@ def _dry_run(
 ) -> None:
     from services.operations.dry_run import describe, dry_run
 
-    found = dry_run(dbs, job, name, definition)
+    found = dry_run(dbs, job, name, definition, op.settings)
     op.done("\n".join(describe(found)), found.to_dict())
 
 
@@ -113,8 +119,17 @@ def _full_refresh(
     _confirm(refresh_notice(dbs, job, name, definition), op)
     # The build has no position yet: the estimate is the whole source table.
     total = pending_estimate(dbs, job, refresh_name(name), definition)
-    with reporting(name, total, tty=False if op.json_output else None) as progress:
-        done = full_refresh(dbs, job, name, definition, command=op.command, progress=progress)
+    tty, every_s = False if op.json_output else None, op.settings.progress_every_s
+    with reporting(name, total, tty=tty, every_s=every_s) as progress:
+        done = full_refresh(
+            dbs,
+            job,
+            name,
+            definition,
+            settings=op.settings,
+            command=op.command,
+            progress=progress,
+        )
     op.done(done.line(), done.to_dict())
 
 

@@ -8,6 +8,7 @@ The status is ``status_report`` (as ``--status`` reads it), freshness is its
 from __future__ import annotations
 
 import datetime as dt
+import os
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -20,6 +21,7 @@ import psycopg
 from services.base.constants import RunStatus
 from services.base.db import Databases
 from services.base.definition import ExportDefinition
+from services.base.run_settings import failures_dir
 from services.console.catalog import Catalog, ConsolePools, definition_settings, max_lag_s
 from services.reporting.progress import rate_text
 from services.reporting.report import resume_command
@@ -190,7 +192,8 @@ class Failure:
 
 
 def failure_of(record: RunRecord) -> Failure:
-    path = failure_file_of(record.get("error_text"))
+    # Read when a page asks: the console serves runs started with any environment.
+    path = failure_file_of(record.get("error_text"), base=failures_dir(os.environ))
     content = read_failure_file(path) if path is not None else None
     if content is None:
         return Failure(record, None, None)

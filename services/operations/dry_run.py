@@ -9,6 +9,7 @@ from typing import Any
 from services.base.db import Databases
 from services.base.definition import ExportDefinition
 from services.base.position import Position, Watermark, load_position
+from services.base.run_settings import RunSettings
 from services.store import sql as q
 from services.store.estimate import estimate_rows
 from services.store.plan import SyncPlan
@@ -48,7 +49,9 @@ class DryRun:
         }
 
 
-def dry_run(dbs: Databases, job: str, name: str, definition: ExportDefinition) -> DryRun:
+def dry_run(
+    dbs: Databases, job: str, name: str, definition: ExportDefinition, settings: RunSettings
+) -> DryRun:
     """Pre-flight ``name`` and size its next run; reads both databases, writes to neither.
 
     Raises PreflightError exactly as a real run would.
@@ -57,10 +60,14 @@ def dry_run(dbs: Databases, job: str, name: str, definition: ExportDefinition) -
         analytics.autocommit = core.autocommit = True
         plan = plan_definition(job, name, definition, core=core, analytics=analytics)
         saved = load_position(analytics, job, name)
-        mark = compute_watermark(core, plan, saved, safety_lag_s=definition.safety_lag_s)
+        wait_s = settings.writer_wait_for(definition.writer_wait_s)
+        lag_s = definition.safety_lag_s
+        mark = compute_watermark(core, plan, saved, safety_lag_s=lag_s, wait_s=wait_s)
         window = q.Window(lower=saved, upper=None, watermark=mark)
-        chunked = next_chunk_plan(core, analytics, plan, saved)
-        why_not = why_not_backfill(plan, core) if saved is None and chunked is None else None
+        chunked = next_chunk_plan(core, analytics, plan, saved, settings)
+        why_not = None
+        if saved is None and chunked is None:
+            why_not = why_not_backfill(plan, core, settings)
         return DryRun(plan, saved, mark, estimate_rows(core, plan, window), chunked, why_not)
 
 

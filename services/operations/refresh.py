@@ -33,6 +33,7 @@ from services.base.definition import ExportDefinition
 from services.base.errors import PreflightError
 from services.base.position import load_position, save_position
 from services.base.results import RunResult
+from services.base.run_settings import RunSettings
 from services.store import sql as q
 from services.store.chunks import forget_backfill
 from services.store.lock import definition_lock
@@ -251,10 +252,12 @@ def full_refresh(
     name: str,
     definition: ExportDefinition,
     *,
+    settings: RunSettings,
     command: str = "",
     progress: Callable[[RunResult], None] | None = None,
 ) -> RefreshDone:
-    """Rebuild ``name``'s destination aside and swap it in.
+    """Rebuild ``name``'s destination aside and swap it in (the build is a run with
+    ``settings``).
 
     Raises PreflightError when views or foreign keys depend on the destination,
     LockHeldError when another refresh (build) or run (swap) of it is busy, and
@@ -266,7 +269,13 @@ def full_refresh(
         with definition_lock(analytics, job, refresh_name(name)):
             _prepare_aside(analytics, plan)
     build = process_definition(
-        job, refresh_name(name), _build_definition(plan), dbs, command=command, progress=progress
+        job,
+        refresh_name(name),
+        _build_definition(plan),
+        dbs,
+        settings=settings,
+        command=command,
+        progress=progress,
     )
     with dbs.analytics.connection() as analytics:
         analytics.autocommit = True

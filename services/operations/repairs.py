@@ -21,8 +21,9 @@ from services.base.constants import RunStatus
 from services.base.errors import MassDeleteError
 from services.base.position import load_position
 from services.base.results import RunCounts, RunResult
+from services.base.run_settings import max_delete_fraction
 from services.reporting.notify import SlackSettings, notify_run
-from services.store.delete_guard import DeleteGuard, max_delete_fraction
+from services.store.delete_guard import DeleteGuard
 from services.store.plan import SyncPlan
 from services.store.runs import record_operation
 

@@ -8,21 +8,19 @@ something a person (terminal) or a log reader (cron, CI) can follow.
 from __future__ import annotations
 
 import logging
-import os
 import sys
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TextIO
 
 import click
 
 from services.base.results import RunResult
+from services.base.run_settings import DEFAULT_PROGRESS_EVERY_S
 
 log = logging.getLogger(__name__)
 
-PROGRESS_EVERY_VARIABLE = "TABLESYNC_PROGRESS_EVERY_S"
-DEFAULT_PROGRESS_EVERY_S = 10.0
 Clock = Callable[[], float]
 # A run's expected row count, or a function that estimates the rows still
 # ahead of the saved position: called only when a display needs it (a bar at
@@ -37,16 +35,6 @@ def resolve_total(total: Total, done: int = 0) -> int | None:
         return total
     ahead = total()
     return None if ahead is None else done + ahead
-
-
-def progress_every_s(environ: Mapping[str, str] | None = None) -> float:
-    """Seconds between progress log lines: TABLESYNC_PROGRESS_EVERY_S, default 10."""
-    raw = (os.environ if environ is None else environ).get(PROGRESS_EVERY_VARIABLE, "")
-    try:
-        value = float(raw) if raw.strip() else DEFAULT_PROGRESS_EVERY_S
-    except ValueError:
-        value = DEFAULT_PROGRESS_EVERY_S
-    return value if value >= 0 else DEFAULT_PROGRESS_EVERY_S
 
 
 def rate_text(done: int, total: int | None, elapsed_s: float) -> str:
@@ -135,20 +123,22 @@ Reporter = LogProgress | BarProgress
 
 
 def make_reporter(
-    name: str, total: Total, *, tty: bool, environ: Mapping[str, str] | None = None
+    name: str, total: Total, *, tty: bool, every_s: float = DEFAULT_PROGRESS_EVERY_S
 ) -> Reporter:
-    """A bar on stdout when it is a terminal, else log lines every TABLESYNC_PROGRESS_EVERY_S."""
+    """A bar on stdout when it is a terminal, else log lines every ``every_s`` seconds
+    (TABLESYNC_PROGRESS_EVERY_S)."""
     if tty:
         return BarProgress(name, total, file=sys.stdout)
-    return LogProgress(name, total, every_s=progress_every_s(environ))
+    return LogProgress(name, total, every_s=every_s)
 
 
 @contextmanager
 def reporting(
-    name: str, total: Total, *, tty: bool | None = None
+    name: str, total: Total, *, tty: bool | None = None, every_s: float = DEFAULT_PROGRESS_EVERY_S
 ) -> Iterator[Callable[[RunResult], None]]:
     """The progress callback of one definition run; the bar is closed when the run ends."""
-    reporter = make_reporter(name, total, tty=sys.stdout.isatty() if tty is None else tty)
+    tty = sys.stdout.isatty() if tty is None else tty
+    reporter = make_reporter(name, total, tty=tty, every_s=every_s)
     try:
         yield reporter
     finally:

@@ -29,8 +29,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,7 +37,7 @@ from psycopg import sql
 
 from services.base.constants import BACKFILL_CHUNK_BYTES
 from services.base.position import Position, Watermark, save_position
-from services.base.settings import env_count
+from services.base.run_settings import BACKFILL_VARIABLE, RunSettings
 from services.base.testhooks import kill_point
 from services.store import chunks
 from services.store import sql as q
@@ -51,9 +49,6 @@ log = logging.getLogger(__name__)
 
 Conn = psycopg.Connection[Any]
 
-CHUNK_PAGES_VARIABLE = "TABLESYNC_BACKFILL_CHUNK_PAGES"
-# "off": first loads read in cursor order, batch by batch, as before backfills existed.
-BACKFILL_VARIABLE = "TABLESYNC_BACKFILL"
 # TID range scans (a chunk read without a sequential scan of the whole table).
 _MIN_SERVER_VERSION = 140000
 _HEAP_KINDS = {"r", "m"}  # a table or a materialized view: one heap with ctids
@@ -69,9 +64,9 @@ _ROWS_PER_BLOCK_SQL = (
 )
 
 
-def why_not_backfill(plan: SyncPlan, core: Conn) -> str | None:
+def why_not_backfill(plan: SyncPlan, core: Conn, settings: RunSettings) -> str | None:
     """Why ``plan``'s full load cannot be a backfill (then it reads in cursor order), or None."""
-    if os.environ.get(BACKFILL_VARIABLE, "").strip().lower() in ("off", "0", "no", "false"):
+    if not settings.backfill:
         return f"{BACKFILL_VARIABLE} is off"
     if not plan.cursor.is_timestamp:
         return (
@@ -115,7 +110,7 @@ def _key_problem(plan: SyncPlan) -> str | None:
 
 def chunk_pages(
     block_size: int,
-    environ: Mapping[str, str] | None = None,
+    configured: int | None = None,
     *,
     rows_per_block: float | None = None,
     batch_size: int | None = None,
@@ -126,18 +121,18 @@ def chunk_pages(
     default = max(1, BACKFILL_CHUNK_BYTES // block_size)
     if batch_size is not None and rows_per_block:
         default = min(default, max(1, math.ceil(batch_size / rows_per_block)))
-    pages = env_count(os.environ if environ is None else environ, CHUNK_PAGES_VARIABLE, default)
-    return max(1, pages)
+    return max(1, default if configured is None else configured)
 
 
-def planned_chunk_pages(core: Conn, plan: SyncPlan, block_size: int) -> int:
+def planned_chunk_pages(core: Conn, plan: SyncPlan, block_size: int, settings: RunSettings) -> int:
     """``chunk_pages`` for ``plan``: sized by rows with a transform, by bytes without."""
+    configured = settings.backfill_chunk_pages
     if plan.mode is not CopyMode.PYTHON:
-        return chunk_pages(block_size)
+        return chunk_pages(block_size, configured)
     table = q.ident(plan.source.schema, plan.source.name).as_string(core)
     row = core.execute(_ROWS_PER_BLOCK_SQL, {"table": table}).fetchone()
     per_block = float(row[0]) if row and row[0] else None
-    return chunk_pages(block_size, rows_per_block=per_block, batch_size=plan.batch_size)
+    return chunk_pages(block_size, configured, rows_per_block=per_block, batch_size=plan.batch_size)
 
 
 def handover_position(core: Conn, plan: SyncPlan, watermark: Watermark) -> Position | None:
@@ -199,7 +194,7 @@ class ChunkPlan:
 
 
 def next_chunk_plan(
-    core: Conn, analytics: Conn, plan: SyncPlan, saved: Position | None
+    core: Conn, analytics: Conn, plan: SyncPlan, saved: Position | None, settings: RunSettings
 ) -> ChunkPlan | None:
     """The backfill the next run of ``plan`` would do or join; None when it would run
     incrementally (a saved position, no backfill under way) or cannot backfill."""
@@ -216,27 +211,32 @@ def next_chunk_plan(
             0 if done is None else done.rows,
             block_size,
         )
-    if saved is not None or why_not_backfill(plan, core) is not None:
+    if saved is not None or why_not_backfill(plan, core, settings) is not None:
         return None  # an incremental run, or a first load in cursor order: no heap read
     pages, block_size = heap_blocks(core, plan)
-    per_chunk = planned_chunk_pages(core, plan, block_size)
+    per_chunk = planned_chunk_pages(core, plan, block_size, settings)
     total = max(1, -(-pages // per_chunk))
     return ChunkPlan(False, pages, per_chunk, total, 0, 0, block_size)
 
 
-def plan_backfill(core: Conn, analytics: Conn, plan: SyncPlan) -> Backfill | None:
+def plan_backfill(
+    core: Conn, analytics: Conn, plan: SyncPlan, settings: RunSettings
+) -> Backfill | None:
     """Fix the hand-over position and cut the heap into chunks; stored in one transaction.
 
     None when the watermark cannot be fixed now (open core transactions it
     cannot see): the run then holds back as an incremental run would.
     Call under the definition's exclusive lock.
     """
-    watermark = compute_watermark(core, plan, None, safety_lag_s=plan.definition.safety_lag_s)
+    wait_s = settings.writer_wait_for(plan.definition.writer_wait_s)
+    watermark = compute_watermark(
+        core, plan, None, safety_lag_s=plan.definition.safety_lag_s, wait_s=wait_s
+    )
     handover = handover_position(core, plan, watermark)
     if handover is None:
         return None
     pages, block_size = heap_blocks(core, plan)
-    per_chunk = planned_chunk_pages(core, plan, block_size)
+    per_chunk = planned_chunk_pages(core, plan, block_size, settings)
     empty = analytics.execute(q.destination_is_empty(plan)).fetchone()
     backfill = Backfill(
         job=plan.job,

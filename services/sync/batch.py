@@ -9,7 +9,6 @@ binary. Memory stays bounded by COPY's chunks, or the read's, either way.
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Callable, Generator, Iterable, Sequence
 from contextlib import ExitStack, closing
@@ -23,7 +22,7 @@ from services.base.constants import COPY_BLOCK_BYTES, TRANSFORM_READ_ROWS
 from services.base.definition import Delete, Row
 from services.base.errors import PreflightError, RowError, first_line
 from services.base.exact_json import use_exact_json
-from services.base.testhooks import KILL_AT_VARIABLE, kill_point
+from services.base.testhooks import kill_point, kill_points_armed
 from services.store import sql as q
 from services.store.plan import CopyMode, SyncPlan
 from services.sync.copy_rows import BinaryRows
@@ -136,7 +135,7 @@ def copy_blocks(rows: Iterable[Buffer], into: psycopg.Copy) -> None:
     COPY data is a byte stream whatever its messages, and a write per row
     costs a libpq round of Python calls: blocks cut that to one per ~64 KiB.
     """
-    armed = bool(os.environ.get(KILL_AT_VARIABLE))  # kill_point is dear per row
+    armed = kill_points_armed()  # kill_point is dear per row
     block = bytearray()
     for chunk in rows:
         block += chunk
@@ -289,7 +288,7 @@ def transform_window(
             stack.enter_context(closing(stream))  # before the cursor: left early, it cancels
             rows = loaded_rows(reader, stream, binary=binary)
             into: RowSink | None = None
-            armed = bool(os.environ.get(KILL_AT_VARIABLE))  # kill_point is dear per row
+            armed = kill_points_armed()  # kill_point is dear per row
             # Looked up once: this loop runs per row, and its every step counts.
             selected, keys, written_columns = plan.selected, plan.keys, staged.columns
             width, key_at = len(written_columns), len(selected)  # key text after the values

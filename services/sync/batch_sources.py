@@ -147,6 +147,7 @@ class WorkerSettings:
     fast: bool  # straight into the destination, see services/sync/fast_path.py
     columns: list[str] | None  # the run's output columns, once a batch has set them
     encoding: str  # the analytics connection's, for text COPY
+    stall_s: float | None  # silence after which a worker's connection is lost (timeouts.py)
 
 
 def transformed_batches(
@@ -163,6 +164,7 @@ def transformed_batches(
         fast=settings.fast,
         columns=settings.columns,
         encoding=settings.encoding,
+        stall_s=settings.stall_s,
     )
     try:
         workers.start()
@@ -190,12 +192,14 @@ class BatchSources:
         *,
         workers: int,
         connect_core: Callable[[], Conn],
+        stall_s: float | None,
         encoding: str,
         result: RunResult,
     ):
         self._windows, self._fast, self._staging = windows, fast, staging
         self._workers = workers  # 0 without a transform, and from the first that failed
         self._connect_core, self._encoding, self._result = connect_core, encoding, result
+        self._stall_s = stall_s
         self._open: tuple[Kind, Source] | None = None
         self._handed_out = False
         # Rows then end with their flag, after the key text a keyset batch ends on.
@@ -240,7 +244,7 @@ class BatchSources:
             fast = self._fast.on
             columns = self._fast.columns if fast else self._staging.columns
             settings = WorkerSettings(
-                self._workers, self._connect_core, fast, columns, self._encoding
+                self._workers, self._connect_core, fast, columns, self._encoding, self._stall_s
             )
             return transformed_batches(self._windows, position, settings, self._result)
         staged = self._staging.keyed and not self._fast.on and not self._soft_deletes

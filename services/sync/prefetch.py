@@ -10,7 +10,6 @@ connection belongs to the thread until the prefetcher is closed.
 
 from __future__ import annotations
 
-import os
 import queue
 import threading
 from collections.abc import Callable, Iterable, Iterator
@@ -22,7 +21,7 @@ from psycopg.abc import Buffer
 
 from services.base.constants import COPY_BLOCK_BYTES
 from services.base.position import Position
-from services.base.testhooks import KILL_AT_VARIABLE, kill_point
+from services.base.testhooks import kill_point, kill_points_armed
 from services.store import sql as q
 from services.store.plan import CopyMode, SyncPlan
 from services.sync.batch import StagedBatch
@@ -65,7 +64,7 @@ class Prefetcher:
         # window is a chunk claim, which must not take chunks other runners could do.
         self._slots = threading.Semaphore(2)
         self._thread = threading.Thread(target=self._run, name="tablesync-prefetch")
-        self._armed = bool(os.environ.get(KILL_AT_VARIABLE))  # kill_point is dear per row
+        self._armed = kill_points_armed()  # kill_point is dear per row
         self.last_end: Position | None = None
 
     def __enter__(self) -> Prefetcher:

@@ -38,7 +38,7 @@ from services.base.errors import RunError, StoppedError, TablesyncError, first_l
 from services.base.position import Position, save_position
 from services.base.redact import redact
 from services.base.results import RunResult
-from services.base.settings import DEFAULT_ORIGIN
+from services.base.run_settings import RunSettings
 from services.base.testhooks import kill_point
 from services.store import sql as q
 from services.store.chunks import Backfill
@@ -71,20 +71,21 @@ def process_definition(
     definition: ExportDefinition,
     dbs: Databases,
     *,
+    settings: RunSettings,
     command: str = "",
     progress: ProgressCallback | None = None,
-    origin: str = DEFAULT_ORIGIN,
     deletes: DeleteLimit | None = None,
 ) -> RunResult:
     """Sync ``definition`` once; returns the result or raises a TablesyncError.
 
+    ``settings`` are the run-time variables, read once by the caller; their
     ``origin`` goes into the run record: what started the run (``cli``, ``console``).
 
     A raised error carries the result as ``error.result`` so the caller can
     report counts of a failed run. ``deletes`` bounds what the run may delete
     (default: TABLESYNC_MAX_DELETE_FRACTION, no ``--yes``).
     """
-    deletes = DeleteLimit.from_env() if deletes is None else deletes
+    deletes = DeleteLimit(settings.max_delete_fraction) if deletes is None else deletes
     result = RunResult(
         job=job,
         definition=name,
@@ -94,23 +95,25 @@ def process_definition(
         cursor_field=definition.source.cursor.field,
         id_field=definition.source.cursor.id_field,
     )
-    workers = _worker_count(definition)
-    resumes = Resumes(ResumePolicy.from_env())
+    workers = _worker_count(definition, settings)
+    resumes = Resumes(ResumePolicy.of(settings))
     dbs.open()  # both databases at once, not one after the other
     # The run's connections and lock, and those a resume takes, until the run ends.
     with ExitStack() as held:
-        run, saved = begin(dbs, definition, result, held, resumes, command, origin, deletes)
+        run, saved = begin(dbs, definition, result, held, resumes, command, settings, deletes)
         _run_recorded(dbs, run, saved, workers=workers, progress=progress)
     return result
 
 
-def _worker_count(definition: ExportDefinition) -> int:
+def _worker_count(definition: ExportDefinition, settings: RunSettings) -> int:
     """Transform worker processes for this run; 0 without a transform."""
     if definition.transform is None:
         return 0
     from services.sync.transform_workers import worker_count  # only a transform needs it
 
-    return worker_count(configured=definition.transform_workers)
+    return worker_count(
+        configured=definition.transform_workers, variable=settings.transform_workers
+    )
 
 
 def _run_recorded(
@@ -210,7 +213,13 @@ def _sync(
     """Fix the run's watermark, then commit batches up to it from the source that suits."""
     plan, core, analytics, result = run.plan, run.core, run.analytics, run.result
     _count_unexportable(run)
-    watermark = compute_watermark(core, plan, saved, safety_lag_s=plan.definition.safety_lag_s)
+    watermark = compute_watermark(
+        core,
+        plan,
+        saved,
+        safety_lag_s=plan.definition.safety_lag_s,
+        wait_s=run.settings.writer_wait_for(plan.definition.writer_wait_s),
+    )
     result.held_back = watermark.held_back
     ahead = q.Window(lower=saved, upper=None, watermark=watermark)
     check_ahead(plan, core, analytics, run.guard, ahead)  # soft deletes: before any write
@@ -269,6 +278,7 @@ def _sources(
         staging,
         workers=workers,
         connect_core=dbs.connect_core,
+        stall_s=dbs.timeouts.stall_s,
         encoding=run.analytics.info.encoding,
         result=run.result,
     )
@@ -362,4 +372,4 @@ def _fail(dbs: Databases, run: Run, exc: BaseException) -> TablesyncError:
         resumes=run.result.resumes,
         failed_batch=run.result.failed_batch,
     )
-    return report_failure(dbs, run.plan, run.result, error)
+    return report_failure(dbs, run.plan, run.result, error, failures_dir=run.settings.failures_dir)

@@ -7,6 +7,7 @@ message is redacted, so the CLI prints it as it is.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -104,16 +105,22 @@ def classify(
 
 
 def report_failure(
-    dbs: Databases, plan: SyncPlan, result: RunResult, error: TablesyncError
+    dbs: Databases,
+    plan: SyncPlan,
+    result: RunResult,
+    error: TablesyncError,
+    *,
+    failures_dir: Path,
 ) -> TablesyncError:
-    """Name the row at fault (saving it to a failure file) and put the message on ``result``."""
+    """Name the row at fault (saving it to a failure file in ``failures_dir``) and put the
+    message on ``result``."""
     message = str(error)
     if isinstance(error, RowError):
         # The row at fault was read and not written: counted, so read still adds up.
         result.counts.read += 1
         result.counts.errors += 1
         message = f"{plan.name}: {describe_row(plan, error)}: {error}"
-        path = save_failed_row(dbs.core, plan, error, message)
+        path = save_failed_row(dbs.core, plan, error, message, base=failures_dir)
         if path is not None:
             error.failure_file = result.failure_file = str(path)
             message += f" (row saved to {path})"

@@ -22,6 +22,7 @@ from services.base.errors import TransientError, first_line
 from services.base.position import Position, load_position
 from services.base.redact import redact
 from services.base.results import RunResult
+from services.base.run_settings import RunSettings
 from services.store.chunks import Backfill
 from services.store.delete_guard import DeleteGuard, DeleteLimit
 from services.store.plan import SyncPlan
@@ -48,6 +49,7 @@ class Run:
     guard: DeleteGuard  # against deleting too much of the destination in one run
     held: ExitStack  # its connections and lock, and those its resumes take
     resumes: Resumes
+    settings: RunSettings  # the run-time variables, read once by the command line
     batches_committed: int = 0
     backfill: Backfill | None = None  # chunks in heap order instead of cursor batches
 
@@ -59,7 +61,7 @@ def begin(
     held: ExitStack,
     resumes: Resumes,
     command: str,
-    origin: str,
+    settings: RunSettings,
     deletes: DeleteLimit,
 ) -> tuple[Run, Position | None]:
     """Check the definition, take its lock and open its run record; a connection lost on
@@ -75,9 +77,9 @@ def begin(
                 analytics, core = taken["analytics"], taken["core"]
                 plan = plan_definition(job, name, definition, core=core, analytics=analytics)
                 # Alone for an incremental run; shared with the other runners of a backfill.
-                entry = attempt.enter_context(run_lock(core, analytics, plan))
+                entry = attempt.enter_context(run_lock(core, analytics, plan, settings))
                 saved = entry.saved
-                run_id = _start_run(analytics, result, saved, command, origin)
+                run_id = _start_run(analytics, result, saved, command, settings.origin)
                 held.enter_context(attempt.pop_all())
         except (psycopg.Error, PoolTimeout) as exc:
             cause = resumable_cause(exc, lost_databases(**taken))
@@ -90,7 +92,16 @@ def begin(
         result.position_before = result.position_after = None if saved is None else saved.to_dict()
         guard = run_guard(plan, deletes)
         run = Run(
-            plan, core, analytics, result, run_id, guard, held, resumes, backfill=entry.backfill
+            plan,
+            core,
+            analytics,
+            result,
+            run_id,
+            guard,
+            held,
+            resumes,
+            settings,
+            backfill=entry.backfill,
         )
         return run, saved
 
