@@ -1,0 +1,100 @@
+"""The root command of ``run_job.py``: the jobs found in ``jobs/<job>/handler.py``, and
+``serve`` (services/console/command.py).
+
+A job is loaded by name only when asked for, so a new job is a new folder;
+``end_of_startup`` lets the cyclic collector back in once it is
+(``run_job.py`` keeps it off while start-up allocates).
+"""
+
+from __future__ import annotations
+
+import gc
+import importlib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import click
+
+from services.base.errors import UnknownJobError
+
+JOBS_DIR = Path(__file__).resolve().parents[2] / "jobs"
+
+
+def available_jobs() -> list[str]:
+    """Job names as typed on the command line (folder names with - for _)."""
+    return sorted(
+        p.parent.name.replace("_", "-")
+        for p in JOBS_DIR.glob("*/handler.py")
+        if p.parent.name[0] != "_"
+    )
+
+
+def job_module(job: str) -> Any:
+    """``jobs/<job>/handler.py`` as a module."""
+    return importlib.import_module(f"jobs.{job.replace('-', '_')}.handler")
+
+
+def end_of_startup() -> None:
+    """Collect again, leaving what start-up built (modules, definitions) out of it."""
+    gc.freeze()
+    gc.enable()
+
+
+class JobGroup(click.Group):
+    """Finds commands in jobs/<job>/handler.py instead of a fixed list, besides the ``fixed``
+    ones (``serve``)."""
+
+    def __init__(self, *args: Any, fixed: Mapping[str, click.Command], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fixed = dict(fixed)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return [*available_jobs(), *self.fixed]
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in self.fixed:
+            return self.fixed[cmd_name]
+        if cmd_name not in available_jobs():
+            return None
+        module = job_module(cmd_name)
+        end_of_startup()
+        found = getattr(module, "command", None)
+        if isinstance(found, click.Command):
+            return found
+        return click.Command(cmd_name, callback=module.handle, help=module.__doc__)
+
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        name = args[0] if args else ""
+        if name and not name.startswith("-") and self.get_command(ctx, name) is None:
+            raise UnknownJobError(
+                f"unknown job {name!r}; known jobs: {', '.join(available_jobs()) or '(none)'}"
+            )
+        return super().resolve_command(ctx, args)
+
+
+def root_command(fixed: Mapping[str, click.Command]) -> click.Group:
+    """``run_job.py``'s command: every job's, and the ``fixed`` ones (``serve``: the
+    console's, which this room may not import)."""
+
+    @click.group(
+        cls=JobGroup, fixed=fixed, context_settings={"help_option_names": ["-h", "--help"]}
+    )
+    @click.option("--verbose", "-v", is_flag=True, help="Debug logs and tracebacks on errors.")
+    @click.pass_context
+    def cli(ctx: click.Context, verbose: bool) -> None:
+        """tablesync: keep analytics tables in step with core, incrementally.
+
+        Run `python run_job.py JOB --help` for a job's options and definitions.
+        """
+        from services.base.settings import load_dotenv_file
+        from services.reporting.logs import configure_logging
+
+        ctx.ensure_object(dict)
+        ctx.obj["verbose"] = ctx.obj.get("verbose", False) or verbose
+        load_dotenv_file()
+        configure_logging(verbose=ctx.obj["verbose"])
+
+    return cli
