@@ -4,7 +4,7 @@ PY = $(VENV)/bin/python
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo console screenshots test lint fmt bench bench-smoke bench-peers bench-console bench-scale clean
+.PHONY: help install demo console screenshots docs test lint fmt bench bench-smoke bench-peers bench-console bench-scale clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  %-8s %s\n", $$1, $$2}'
@@ -23,14 +23,18 @@ console: $(VENV)/.installed ## the demo's data with the web console on http://12
 screenshots: $(VENV)/.installed ## the browser tests, saving the README's screenshots to docs/screenshots
 	UPDATE_SCREENSHOTS=1 $(PY) -m pytest -q tests/test_console_browser.py
 
+docs: $(VENV)/.installed ## serve the documentation site (docs/, mkdocs.yml) on http://127.0.0.1:8000
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs serve
+
 test: $(VENV)/.installed ## ruff check + the test suite (PYTEST_ARGS=... to pass options)
 	$(VENV)/bin/ruff check .
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
-lint: $(VENV)/.installed ## ruff check, ruff format --check, mypy
+lint: $(VENV)/.installed ## ruff check, ruff format --check, mypy, mkdocs build --strict
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy services jobs run_job.py tools tests
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --quiet
 
 fmt: $(VENV)/.installed ## ruff format + autofixable lint
 	$(VENV)/bin/ruff check --fix .
@@ -52,5 +56,5 @@ bench-peers: $(VENV)/.installed ## Sling and dlt beside the psql pipe and tables
 bench-console: $(VENV)/.installed ## the console's overview and /metrics at 50 definitions, 100,000 runs
 	$(PY) -m tools.bench_console
 
-clean: ## remove .venv and .tablesync/ (demo server data)
-	rm -rf $(VENV) .tablesync/
+clean: ## remove .venv, .tablesync/ (demo server data) and site/ (the built docs)
+	rm -rf $(VENV) .tablesync/ site/

@@ -24,7 +24,7 @@ def main(argv: list[str] | None = None) -> int:
     from services.cli.root import end_of_startup, root_command
     from services.console.command import serve_command
 
-    cli = root_command({"serve": serve_command})
+    cli = root_command(lambda: serve_command)
 
     stopping.install()  # SIGTERM and SIGINT: stop cleanly, exit 143 / 130 (rule 13)
     args = argv or sys.argv

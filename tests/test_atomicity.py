@@ -1,4 +1,5 @@
-"""README guarantees 2, 4 and 7: a batch and its position commit together; failures stop cleanly."""
+"""Guarantees 2, 4 and 7 (docs/guarantees.md): a batch and its position commit together;
+failures stop cleanly."""
 
 from __future__ import annotations
 

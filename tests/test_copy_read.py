@@ -9,7 +9,7 @@ import pytest
 from dbtools import TestDatabases
 from synctools import definition, on_both, sync
 
-from services.base.constants import COPY_BINARY_TRAILER
+from services.base.constants import COPY_BINARY_HEADER, COPY_BINARY_TRAILER
 from services.sync.copy_read import binary_blocks
 
 ROWS = 3000
@@ -35,6 +35,21 @@ def test_the_blocks_are_the_bytes_of_the_copy_in_order(dbs: TestDatabases) -> No
     assert all(len(block) >= 4096 for block, _ in blocks[:-1])
     assert blocks[-1][0].endswith(COPY_BINARY_TRAILER)
     assert sum(messages for _, messages in blocks) == ROWS + 1  # and the trailer
+    assert conn.execute("SELECT 1").fetchone() == (1,)
+
+
+def test_a_copy_of_no_rows_is_its_header_and_trailer_in_one_message(dbs: TestDatabases) -> None:
+    # A chunk whose blocks hold no exportable row (a leaf partition dropped or detached
+    # during a backfill, dead rows, NULL cursors): the server sends the header and the
+    # trailer as one message, so the trailer is not a message of its own.
+    conn = dbs.core()
+    with conn.cursor() as cur:
+        with cur.copy(_copy(0)) as out:
+            blocks = list(binary_blocks(conn, out, 4096))
+        assert cur.rowcount == 0
+    assert [(bytes(block), n) for block, n in blocks] == [
+        (COPY_BINARY_HEADER + COPY_BINARY_TRAILER, 1)
+    ]
     assert conn.execute("SELECT 1").fetchone() == (1,)
 
 

@@ -1,5 +1,5 @@
-"""README guarantee 2 under SIGKILL: whatever instant the runner dies at, the rerun loses and
-duplicates nothing.
+"""Guarantee 2 (docs/guarantees.md) under SIGKILL: whatever instant the runner dies at, the
+rerun loses and duplicates nothing.
 
 Each instant: core changes (new rows, updated rows), a run of two definitions
 (one streaming COPY to COPY, one through a Python transform) is killed with

@@ -28,7 +28,7 @@ def test_a_dry_run_says_what_a_run_would_do_and_writes_nothing(
     assert lines[1] == "  core public.StatEvent -> analytics analytics_raw.stat_event (python copy)"
     assert lines[2] == "  from: the start (no saved position)"
     assert lines[3].startswith("  up to: updatedAt <")
-    assert lines[4] == "  about 300 row(s) pending (estimate), about 1 batch(es) of 10,000"
+    assert lines[4] == "  300 row(s) pending (counted), 1 batch(es) of 10,000"
 
 
 def test_a_dry_run_after_a_sync_starts_after_the_saved_position(
@@ -46,6 +46,7 @@ def test_a_dry_run_after_a_sync_starts_after_the_saved_position(
     assert found["after"] == {"value": value, "id": row_id}
     assert found["mode"] == "binary" and found["batch_size"] == 10_000
     assert found["rows_pending_estimate"] == found["batches_estimate"] == 0
+    assert found["rows_pending_exact"] is True
     assert runs(dbs, "ImportJob") == records
 
 

@@ -21,8 +21,9 @@ ALLOWED: dict[str, set[str]] = {
     "sync": {"base", "store"},
     "reporting": {"base", "store"},
     "operations": {"base", "store", "sync", "reporting"},
-    "cli": {"base", "store", "sync", "reporting", "operations"},
-    "console": {"base", "store", "sync", "reporting", "operations", "cli"},
+    "scaffold": {"base", "store"},
+    "cli": {"base", "store", "sync", "reporting", "operations", "scaffold"},
+    "console": {"base", "store", "sync", "reporting", "operations", "cli", "scaffold"},
 }
 # Top-level modules of services/ and the room they stand in for.
 FRONT_DOORS = {"__init__": "base", "process_definition": "sync"}

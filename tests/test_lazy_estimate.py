@@ -1,6 +1,7 @@
-"""A run's progress total is estimated only when a display needs it (lever D of BENCHMARKS.md).
+"""A run's progress total is counted only when a display needs it (lever D of
+docs/benchmarks/round-2.md).
 
-The estimate costs a second pre-flight and a query; a run that ends before
+The count costs a second pre-flight and a query; a run that ends before
 its first progress line never pays for it.
 """
 
@@ -13,6 +14,7 @@ import pytest
 
 from services.base.results import RunResult
 from services.reporting.progress import BarProgress, LogProgress
+from services.store.estimate import RowCount
 
 
 class _Estimate:
@@ -21,9 +23,9 @@ class _Estimate:
     def __init__(self, ahead: int) -> None:
         self.ahead, self.calls = ahead, 0
 
-    def __call__(self) -> int:
+    def __call__(self) -> RowCount:
         self.calls += 1
-        return self.ahead
+        return RowCount(self.ahead, exact=True)
 
 
 class _Clock:
@@ -55,15 +57,15 @@ def test_log_lines_ask_for_the_estimate_once_at_the_first_line(
     progress(_result(600))
 
     assert estimate.calls == 1
-    assert "300/~1,000 rows (30%)" in caplog.records[0].getMessage()
-    assert "600/~1,000 rows (60%)" in caplog.records[1].getMessage()
+    assert "300/1,000 rows (30%)" in caplog.records[0].getMessage()
+    assert "600/1,000 rows (60%)" in caplog.records[1].getMessage()
 
 
 def test_a_run_shorter_than_one_log_interval_never_asks() -> None:
     estimate = _Estimate(ahead=10)
     progress = LogProgress("StatEvent", estimate, every_s=10.0, clock=_Clock())
     progress(_result(10))
-    progress.close()
+    progress.close(finished=True)
     assert estimate.calls == 0
 
 
@@ -71,4 +73,4 @@ def test_a_bar_asks_at_start() -> None:
     estimate, out = _Estimate(ahead=300), io.StringIO()
     bar = BarProgress("StatEvent", estimate, file=out, clock=_Clock())
     assert estimate.calls == 1
-    bar.close()
+    bar.close(finished=True)

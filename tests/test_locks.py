@@ -1,4 +1,4 @@
-"""README guarantee 10: one run per definition at a time (advisory lock in analytics);
+"""Guarantee 10 (docs/guarantees.md): one run per definition at a time (advisory lock in analytics);
 others in parallel."""
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
-"""README guarantee 11: a definition that does not match the databases exits 2 and writes
-nothing."""
+"""Guarantee 11 (docs/guarantees.md): a definition that does not match the databases exits 2
+and writes nothing."""
 
 from __future__ import annotations
 

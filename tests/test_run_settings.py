@@ -73,6 +73,17 @@ def test_env_example_holds_every_variable_at_its_default() -> None:
     assert RunSettings.from_env(run_time) == RunSettings()
 
 
+def test_the_configuration_page_lists_the_run_time_variables_at_their_defaults() -> None:
+    text = (ROOT / "docs" / "configuration.md").read_text()
+    rows = re.findall(r"^\| `(TABLESYNC_\w+)` \| ([^|]+) \|", text, re.M)
+    documented = {name: default.strip() for name, default in rows if name not in ELSEWHERE}
+    assert set(documented) == {v.name for v in VARIABLES}
+    for name, default in documented.items():
+        value = re.fullmatch(r"`([^`]+)`", default)
+        if value:  # a value (not "cores + 1"): reading it gives the defaults
+            assert RunSettings.from_env({name: value[1]}) == RunSettings(), name
+
+
 def test_every_tablesync_variable_the_engine_names_is_declared_once() -> None:
     declared = {v.name for v in VARIABLES}
     assert len(declared) == len(VARIABLES) == 16

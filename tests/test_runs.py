@@ -1,4 +1,5 @@
-"""README guarantee 7: every run of a definition leaves a run record in ``tablesync.runs``.
+"""Guarantee 7 (docs/guarantees.md): every run of a definition leaves a run record in
+``tablesync.runs``.
 
 Through the real command line: a success, a failure and a run whose process was killed
 (marked ``abandoned`` by the next run) each leave a record whose counts, positions, host,

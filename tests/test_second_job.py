@@ -1,5 +1,6 @@
-"""A second job is a folder with a config and a handler: the README's example, added to a
-copy of the repo, runs through the real command line beside export-to-pg."""
+"""A second job is a folder with a config and a handler: the example of docs/definitions.md
+("Adding a job"), added to a copy of the repo, runs through the real command line beside
+export-to-pg."""
 
 from __future__ import annotations
 
@@ -15,19 +16,19 @@ from tools.seed_core import seed
 
 # What a job needs from the repo: the command line, the engine, the jobs, the migrations.
 PARTS = ("run_job.py", "services", "jobs", "db/migrations")
-README_FILE = re.compile(r"```python\n# (jobs/mirror_import/\w+\.py)\n(.*?)```", re.DOTALL)
+JOB_FILE = re.compile(r"```python\n# (jobs/mirror_import/\w+\.py)\n(.*?)```", re.DOTALL)
 
 
-def readme_job_files() -> dict[str, str]:
-    """path -> text of the files the README's "Adding a job" shows."""
-    found = dict(README_FILE.findall((REPO_ROOT / "README.md").read_text()))
+def documented_job_files() -> dict[str, str]:
+    """path -> text of the files "Adding a job" (docs/definitions.md) shows."""
+    found = dict(JOB_FILE.findall((REPO_ROOT / "docs" / "definitions.md").read_text()))
     assert sorted(found) == ["jobs/mirror_import/config.py", "jobs/mirror_import/handler.py"]
     return found
 
 
 @pytest.fixture
 def copy(tmp_path: Path) -> Path:
-    """A copy of the repo's parts with the README's second job added, and nothing else."""
+    """A copy of the repo's parts with the documented second job added, and nothing else."""
     root = tmp_path / "repo"
     for part in PARTS:
         source, target = REPO_ROOT / part, root / part
@@ -36,7 +37,7 @@ def copy(tmp_path: Path) -> Path:
         else:
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy(source, target)
-    for path, text in readme_job_files().items():
+    for path, text in documented_job_files().items():
         (root / path).parent.mkdir(exist_ok=True)
         (root / path).write_text(text)
     return root

@@ -1,5 +1,5 @@
-"""README guarantees 1, 3, 5 and 8, with cursor ties and transforms: what one run reads,
-writes, counts and never touches."""
+"""Guarantees 1, 3, 5 and 8 (docs/guarantees.md), with cursor ties and transforms: what one
+run reads, writes, counts and never touches."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Soft deletes (README: deletes): a row read with its flag set deletes its key.
+"""Soft deletes (docs/deletes.md): a row read with its flag set deletes its key.
 
 Every run goes through the real command line with tests/definitions/soft_deletes.py.
 """

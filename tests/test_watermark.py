@@ -1,4 +1,4 @@
-"""README guarantee 9: rows committed out of order in core are never skipped.
+"""Guarantee 9 (docs/guarantees.md): rows committed out of order in core are never skipped.
 
 The scene, for both cursor kinds: a core transaction inserts a row and stays
 open while later rows commit and a sync runs; then it commits and the next

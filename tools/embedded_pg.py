@@ -12,6 +12,8 @@ full_page_writes are off. Never point anything that matters at it.
 CLI::
 
     python -m tools.embedded_pg start --dir .tablesync/pg   # prints the URL
+    python -m tools.embedded_pg start --dir .tablesync/pg --database core --database analytics
+                                       # creates the databases it lacks, prints their URLs
     python -m tools.embedded_pg url --dir .tablesync/pg
     python -m tools.embedded_pg stop --dir .tablesync/pg
 """
@@ -396,16 +398,39 @@ class EmbeddedPostgres:
             return "(no log)"
 
 
+def database_exists(base_url: str, name: str) -> bool:
+    """Whether the server of ``base_url`` holds a database called ``name``."""
+    with psycopg.connect(base_url, autocommit=True) as conn:
+        found = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
+    return found is not None
+
+
+def ensure_databases(base_url: str, names: list[str]) -> list[str]:
+    """Create each of ``names`` that the server lacks (keeping those it has); their URLs."""
+    for name in names:
+        if not database_exists(base_url, name):
+            create_database(base_url, name)
+    return [url_for(base_url, name) for name in names]
+
+
 def main(argv: list[str] | None = None) -> int:
-    """``python -m tools.embedded_pg start|stop|url --dir DIR``."""
+    """``python -m tools.embedded_pg start|stop|url --dir DIR [--database NAME]...``."""
     parser = argparse.ArgumentParser(prog="python -m tools.embedded_pg", description=__doc__)
     parser.add_argument("action", choices=["start", "stop", "url"])
     parser.add_argument("--dir", required=True, type=Path, help="data directory")
+    parser.add_argument(
+        "--database",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="with start: create NAME unless the server has it, and print its URL (repeatable)",
+    )
     args = parser.parse_args(argv)
     server = EmbeddedPostgres(args.dir)
     try:
         if args.action == "start":
-            print(server.start())
+            url = server.start()
+            print("\n".join(ensure_databases(url, args.database) if args.database else [url]))
         elif args.action == "stop":
             server.stop()
     except EmbeddedPostgresError as exc:
@@ -417,7 +442,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: no server running in {server.data_dir}", file=sys.stderr)
             return 1
         server._port = server._saved_port()
-        print(server.url)
+        urls = [server.url_for(name) for name in args.database] or [server.url]
+        print("\n".join(urls))
     return 0
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import (
     BaseModel,
@@ -21,6 +21,7 @@ from services.base.constants import (
 )
 from services.base.durations import parse_duration
 from services.base.errors import InvalidDefinitionError
+from services.base.suggest import did_you_mean
 
 Row = dict[str, Any]
 
@@ -190,12 +191,39 @@ class ExportDefinition(_Model):
         return None if self.source.columns == "*" else list(self.source.columns)
 
 
+def _model_of(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    return next((m for a in get_args(annotation) if (m := _model_of(a)) is not None), None)
+
+
+def _fields_at(loc: tuple[int | str, ...]) -> list[str]:
+    """The field names (as written in a definition) of the part of a definition at ``loc``."""
+    model: type[BaseModel] | None = ExportDefinition
+    for part in loc:
+        fields = {} if model is None else model.model_fields
+        found = next((f for n, f in fields.items() if part in (n, f.alias)), None)
+        model = None if found is None else _model_of(found.annotation)
+    if model is None:
+        return []
+    return [f.alias or n for n, f in model.model_fields.items()]
+
+
+def _message(item: Any) -> str:
+    """Pydantic's message, or for a field no model has, the field it is closest to."""
+    if item["type"] != "extra_forbidden":
+        return str(item["msg"])
+    known = _fields_at(tuple(item["loc"][:-1]))
+    hint = did_you_mean(str(item["loc"][-1]), known)
+    return "unknown field" + (hint or f"; known: {', '.join(known)}")
+
+
 def validation_problems(name: str, error: ValidationError) -> list[str]:
     """One readable line per problem, naming the definition and the field."""
     lines = []
     for item in error.errors():
         where = ".".join(str(p) for p in item["loc"]).replace("schema_", "schema") or "definition"
-        lines.append(f"definition {name!r}: {where}: {item['msg']}")
+        lines.append(f"definition {name!r}: {where}: {_message(item)}")
     return lines
 
 

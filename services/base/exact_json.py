@@ -140,7 +140,7 @@ def _loads_long_strings(view: Buffer) -> Any:
     orjson holds a copy of the whole document while it decodes (measured: 40 MiB at
     its peak for a 20 MiB one); here the rest of the document is decoded with a
     placeholder for each long string, and the string is made from its bytes,
-    which costs nothing but the str (round 7 of BENCHMARKS.md). The placeholder,
+    which costs nothing but the str (docs/benchmarks/round-7.md). The placeholder,
     ``"\\u0000<n>"``, cannot be any jsonb's own string: jsonb refuses \\u0000.
     """
     view = memoryview(view)

@@ -57,7 +57,8 @@ class RunResult:
     # Times the run reconnected after a lost connection (services/sync/resume.py).
     resumes: int = 0
     # A backfill's progress over all its runners (services/sync/backfill_run.py):
-    # {"done": chunks done, "total": chunks, "rows": rows those chunks read}.
+    # {"done": chunks done, "total": chunks, "rows": rows those chunks read,
+    #  "pages_done": heap blocks those chunks cover, "pages_total": the plan's blocks}.
     chunks: dict[str, int] | None = None
     # Column names of the cursor, so people read updatedAt=... rather than value=...
     cursor_field: str = "value"

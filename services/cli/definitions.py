@@ -7,6 +7,7 @@ from collections.abc import Mapping
 
 from services.base.definition import ExportDefinition
 from services.base.errors import InvalidDefinitionError, UnknownDefinitionError
+from services.base.suggest import did_you_mean
 
 
 def load_definitions(config_module: str) -> dict[str, ExportDefinition]:
@@ -42,7 +43,8 @@ def select_definitions(
         raise UnknownDefinitionError(f"name at least one definition, or --all; known: {known}")
     unknown = [n for n in names if n not in definitions]
     if unknown:
+        hints = "".join(did_you_mean(n, definitions) for n in unknown)
         raise UnknownDefinitionError(
-            f"unknown definition {', '.join(map(repr, unknown))} for {job}; known: {known}"
+            f"unknown definition {', '.join(map(repr, unknown))} for {job}; known: {known}{hints}"
         )
     return list(dict.fromkeys(names))

@@ -114,11 +114,12 @@ def _full_refresh(
 ) -> None:
     from services.operations.refresh import full_refresh, refresh_name, refresh_notice
     from services.reporting.progress import reporting
-    from services.store.estimate import pending_estimate
+    from services.store.estimate import lazy_count
 
     _confirm(refresh_notice(dbs, job, name, definition), op)
-    # The build has no position yet: the estimate is the whole source table.
-    total = pending_estimate(dbs, job, refresh_name(name), definition)
+    # The build has no position yet: the count is of the whole source table (a backfill's
+    # chunks give its progress instead once the first is done).
+    total = lazy_count(dbs, job, refresh_name(name), definition)
     tty, every_s = False if op.json_output else None, op.settings.progress_every_s
     with reporting(name, total, tty=tty, every_s=every_s) as progress:
         done = full_refresh(

@@ -1,5 +1,5 @@
 """The root command of ``run_job.py``: the jobs found in ``jobs/<job>/handler.py``, and
-``serve`` (services/console/command.py).
+the built-in ``scaffold`` and ``serve`` (services/console/command.py).
 
 A job is loaded by name only when asked for, so a new job is a new folder;
 ``end_of_startup`` lets the cyclic collector back in once it is
@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import gc
 import importlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import click
 
 from services.base.errors import UnknownJobError
+from services.base.suggest import did_you_mean
 
 JOBS_DIR = Path(__file__).resolve().parents[2] / "jobs"
 
@@ -41,20 +42,35 @@ def end_of_startup() -> None:
     gc.enable()
 
 
-class JobGroup(click.Group):
-    """Finds commands in jobs/<job>/handler.py instead of a fixed list, besides the ``fixed``
-    ones (``serve``)."""
+def scaffold_command() -> click.Command:
+    """``scaffold``: destination migrations and definitions from core's catalog."""
+    from services.cli.scaffold import scaffold_command as build
 
-    def __init__(self, *args: Any, fixed: Mapping[str, click.Command], **kwargs: Any) -> None:
+    def definitions_of(job: str) -> Any:
+        if job not in available_jobs():
+            raise UnknownJobError(f"unknown job {job!r}; known jobs: {', '.join(available_jobs())}")
+        return job_module(job).load_definitions()
+
+    return build(definitions_of)
+
+
+Builtin = Callable[[], click.Command]  # built when asked for: --help never pays for it
+
+
+class JobGroup(click.Group):
+    """Finds commands in jobs/<job>/handler.py instead of a fixed list, besides the built-in
+    ones, which work on every job's databases and definitions (``scaffold``, ``serve``)."""
+
+    def __init__(self, *args: Any, builtin: Mapping[str, Builtin], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fixed = dict(fixed)
+        self.builtin = dict(builtin)
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return [*available_jobs(), *self.fixed]
+        return [*available_jobs(), *self.builtin]
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        if cmd_name in self.fixed:
-            return self.fixed[cmd_name]
+        if cmd_name in self.builtin:
+            return self.builtin[cmd_name]()
         if cmd_name not in available_jobs():
             return None
         module = job_module(cmd_name)
@@ -71,17 +87,20 @@ class JobGroup(click.Group):
         if name and not name.startswith("-") and self.get_command(ctx, name) is None:
             raise UnknownJobError(
                 f"unknown job {name!r}; known jobs: {', '.join(available_jobs()) or '(none)'}"
+                + did_you_mean(name, self.list_commands(ctx))
             )
         return super().resolve_command(ctx, args)
 
 
-def root_command(fixed: Mapping[str, click.Command]) -> click.Group:
-    """``run_job.py``'s command: every job's, and the ``fixed`` ones (``serve``: the
-    console's, which this room may not import)."""
+def root_command(serve: Builtin) -> click.Group:
+    """``run_job.py``'s command: every job's, ``scaffold``, and ``serve`` (the console's,
+    which this room may not import)."""
 
-    @click.group(
-        cls=JobGroup, fixed=fixed, context_settings={"help_option_names": ["-h", "--help"]}
-    )
+    help_options = {"help_option_names": ["-h", "--help"]}
+    builtin = {"scaffold": scaffold_command, "serve": serve}
+
+    @click.group(cls=JobGroup, builtin=builtin, context_settings=help_options)
+    @click.version_option(package_name="tablesync", message="tablesync %(version)s")
     @click.option("--verbose", "-v", is_flag=True, help="Debug logs and tracebacks on errors.")
     @click.pass_context
     def cli(ctx: click.Context, verbose: bool) -> None:

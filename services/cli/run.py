@@ -119,11 +119,11 @@ class _Runs:
         """Run ``name``: its result and its error, never raised (the others go on)."""
         from services.base import stopping
         from services.reporting.progress import reporting
-        from services.store.estimate import lazy_estimate
+        from services.store.estimate import lazy_count
         from services.sync.process_definition import process_definition
 
         # Found only if a display asks for it: a short run never pays for it.
-        total = lazy_estimate(dbs, self.job, name, self.definitions[name])
+        total = lazy_count(dbs, self.job, name, self.definitions[name])
         if stopping.requested():  # a definition not begun is not begun
             return None, None
         settings = self.setup.settings

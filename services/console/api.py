@@ -13,6 +13,7 @@ from starlette.responses import Response
 from services.console import views
 from services.console.health import check_health
 from services.console.launcher import LockHeld, Started
+from services.console.run_progress import run_progress
 from services.console.views import RUN_STATUSES
 from services.console.web import BadRequest, error_json, json_response, read_body
 from services.store.history import MAX_PAGE, RunFilter, RunRecord
@@ -68,9 +69,9 @@ async def one_run(request: Request) -> Response:
     if record is None:
         raise BadRequest(404, f"no run {run_id}")
     progress = await run_in_threadpool(
-        views.progress, console.pools, console.catalog, record, console.settings.max_lag_s
+        run_progress, console.pools, console.catalog, console.totals, record
     )
-    return json_response({**_shown(record), "progress": progress})
+    return json_response({**_shown(record), "progress": progress.to_dict()})
 
 
 def _run_request(console: Console, body: bytes) -> tuple[str, list[str]]:

@@ -34,6 +34,7 @@ from services.console.catalog import DOWN_ERRORS, Catalog, ConsolePools
 from services.console.launcher import Launcher
 from services.console.metrics import registry
 from services.console.render import environment, render
+from services.console.run_progress import RunTotals
 from services.console.settings import ConsoleSettings
 from services.console.web import ASGIApp, BadRequest, error_json, form_fields, with_security_headers
 
@@ -54,6 +55,7 @@ class Console:
     launcher: Launcher
     templates: Environment
     registry: CollectorRegistry
+    totals: RunTotals  # running runs' window counts, counted once each
 
 
 class Kind(Enum):
@@ -175,4 +177,5 @@ def make_console(settings: ConsoleSettings, urls: DatabaseUrls, catalog: Catalog
         launcher=Launcher(settings.runner, pools),
         templates=environment(),
         registry=registry(pools, catalog, settings.max_lag_s),
+        totals=RunTotals(),
     )

@@ -12,6 +12,7 @@ from services.console import views
 from services.console.auth import CSRF_FIELD, SESSION_COOKIE, SESSION_MAX_AGE_S, Session
 from services.console.launcher import LockHeld, Started
 from services.console.render import render
+from services.console.run_progress import run_progress
 from services.console.views import RUN_STATUSES
 from services.console.web import BadRequest, form_fields
 from services.reporting.report import resume_command
@@ -85,11 +86,16 @@ async def run(request: Request) -> Response:
     record: RunRecord | None = await run_in_threadpool(views.run_record, console.pools, run_id)
     if record is None:
         raise BadRequest(404, f"no run {run_id}")
-    failure = views.failure_of(record) if record["status"] == "failed" else None
     definition = console.catalog.find(record["job"], record["definition"])
+    failure = None
+    if record["status"] == "failed":
+        table = None
+        if definition is not None:
+            table = await run_in_threadpool(views.destination_table, console.pools, definition)
+        failure = views.failure_of(record, table)
     cursor = definition.source.cursor if definition is not None else None
     progress = await run_in_threadpool(
-        views.progress, console.pools, console.catalog, record, console.settings.max_lag_s
+        run_progress, console.pools, console.catalog, console.totals, record
     )
     return render(
         request,

@@ -42,6 +42,29 @@ def when(value: dt.datetime | None, now: dt.datetime | None = None) -> str:
     return f"{value.astimezone(dt.UTC):%Y-%m-%d %H:%M:%S}Z ({age} ago)"
 
 
+def ago(value: dt.datetime | None, now: dt.datetime | None = None) -> Markup:
+    """``when`` in a <time> the page's script keeps current ("2s ago" becomes "3s ago")."""
+    if value is None:
+        return Markup(NONE)
+    stamp = f"{value.astimezone(dt.UTC):%Y-%m-%dT%H:%M:%S}Z"
+    return Markup('<time datetime="{}" data-ago>{}</time>').format(stamp, when(value, now))
+
+
+def plural(word: str, count: int | float | None) -> str:
+    """``row`` for one, ``rows`` for any other number."""
+    return word if count == 1 else word + "s"
+
+
+def counted(count: int | None, word: str) -> str:
+    """``1 row``, ``2 definitions``, ``12,000 rows``."""
+    return f"{number(count)} {plural(word, count)}"
+
+
+def whole(value: float | None) -> str:
+    """``41,200``: a rate or a count rounded to a whole number."""
+    return NONE if value is None else f"{value:,.0f}"
+
+
 def seconds(value: float | None) -> str:
     if value is None:
         return NONE
@@ -79,7 +102,15 @@ def environment() -> Environment:
         lstrip_blocks=True,
     )
     env.filters.update(
-        when=when, seconds=seconds, number=number, position=position, segment=path_segment
+        when=when,
+        ago=ago,
+        plural=plural,
+        counted=counted,
+        number0=whole,
+        seconds=seconds,
+        number=number,
+        position=position,
+        segment=path_segment,
     )
     env.globals.update(
         charts=charts, duration_s=duration_s, lag_at_end=lag_at_end, format_duration=format_duration

@@ -23,11 +23,12 @@ from services.base.db import Databases
 from services.base.definition import ExportDefinition
 from services.base.run_settings import failures_dir
 from services.console.catalog import Catalog, ConsolePools, definition_settings, max_lag_s
-from services.reporting.progress import rate_text
+from services.reporting.failure_advice import Advice, advise
 from services.reporting.report import resume_command
 from services.reporting.status import DefinitionStatus, check_freshness, status_report
 from services.reporting.status_format import status_dict
 from services.store import history
+from services.store.catalog import Table, find_table
 from services.store.history import RunFilter, RunRecord
 from services.sync.failures import failure_file_of, read_failure_file
 
@@ -162,6 +163,7 @@ def definition_page(
 ) -> DefinitionPage:
     definition = catalog.jobs[job][name]
     view = one_definition(pools, catalog, job, name, default_s)
+    table = destination_table(pools, definition)
     with analytics(pools) as conn:
         which = RunFilter(job=job, definition=name, status=status)
         runs = history.list_runs(conn, which, limit=HISTORY_PAGE + 1, offset=page * HISTORY_PAGE)
@@ -174,7 +176,7 @@ def definition_page(
         settings=definition_settings(definition, default_s),
         runs=runs[:HISTORY_PAGE],
         chart_runs=chart,
-        failures=[failure_of(record) for record in failed],
+        failures=[failure_of(record, table) for record in failed],
         resume=resume_command(job, name),
         page=page,
         status_filter=status,
@@ -184,22 +186,36 @@ def definition_page(
 
 @dataclass(frozen=True)
 class Failure:
-    """A failed run's error and, when its failure file is here, the row at fault."""
+    """A failed run's error, the row at fault when its failure file is here, and what to
+    do (the column at fault, the migration, the command to rerun after it)."""
 
     record: RunRecord
     row_json: str | None
     file: str | None
+    advice: Advice | None = None
+    rerun: str = ""  # the command that runs the definition again once the cause is fixed
 
 
-def failure_of(record: RunRecord) -> Failure:
+def destination_table(pools: ConsolePools, definition: ExportDefinition) -> Table | None:
+    """The definition's destination as analytics' catalog has it now (None when gone)."""
+    dst = definition.destination
+    with analytics(pools) as conn:
+        return find_table(conn, dst.schema_, dst.table)
+
+
+def failure_of(record: RunRecord, table: Table | None = None) -> Failure:
+    """``record``'s failure; ``table``, the destination, lets the advice name the column."""
     # Read when a page asks: the console serves runs started with any environment.
     path = failure_file_of(record.get("error_text"), base=failures_dir(os.environ))
     content = read_failure_file(path) if path is not None else None
+    row = content.get("row") if content else None
+    rerun = resume_command(record["job"], record["definition"])
+    advice = advise(record.get("error_text"), row if isinstance(row, dict) else None, table, rerun)
     if content is None:
-        return Failure(record, None, None)
-    shown = {"key": content.get("key"), "row": content.get("row")}
+        return Failure(record, None, None, advice, rerun)
+    shown = {"key": content.get("key"), "row": row}
     text = orjson.dumps(shown, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS).decode()
-    return Failure(record, text, str(path))
+    return Failure(record, text, str(path), advice, rerun)
 
 
 def run_record(pools: ConsolePools, run_id: int) -> RunRecord | None:
@@ -216,33 +232,6 @@ def duration_s(record: RunRecord, now: dt.datetime | None = None) -> float:
     """How long the run took, or has been going."""
     end = record.get("finished_at") or now or dt.datetime.now(dt.UTC)
     return max(float((end - record["started_at"]).total_seconds()), 0.0)
-
-
-def progress(
-    pools: ConsolePools, catalog: Catalog, record: RunRecord, default_s: float
-) -> dict[str, Any]:
-    """Rows, rows/s and, while running, the rows ahead and the ETA."""
-    elapsed = duration_s(record)
-    done = int(record["rows_read"])
-    rate = done / elapsed if elapsed > 0 else 0.0
-    shown: dict[str, Any] = {
-        "rows": done,
-        "elapsed_s": round(elapsed, 3),
-        "rows_per_s": round(rate, 1),
-    }
-    shown["pending_rows"] = shown["eta_s"] = None
-    if record["status"] == "running" and catalog.find(record["job"], record["definition"]):
-        status = one_definition(
-            pools, catalog, record["job"], record["definition"], default_s
-        ).status
-        if status.pending_rows is not None:
-            shown["pending_rows"] = status.pending_rows
-            shown["eta_s"] = round(status.pending_rows / rate, 1) if rate > 0 else None
-    total = done + (shown["pending_rows"] or 0)
-    shown["text"] = (
-        f"{done:,} rows, {rate_text(done, total if shown['pending_rows'] else None, elapsed)}"
-    )
-    return shown
 
 
 def lag_at_end(record: RunRecord) -> float | None:

@@ -11,27 +11,36 @@ from services.base.definition import ExportDefinition
 from services.base.position import Position, Watermark, load_position
 from services.base.run_settings import RunSettings
 from services.store import sql as q
-from services.store.estimate import estimate_rows
+from services.store.estimate import RowCount, count_window
 from services.store.plan import SyncPlan
 from services.store.preflight import plan_definition
 from services.sync.backfill import ChunkPlan, next_chunk_plan, why_not_backfill
 from services.sync.watermark import compute_watermark
 
+# A dry run is asked for by a person who waits for the answer: its count may take longer
+# than a run's progress total, through the same function.
+DRY_RUN_COUNT_BUDGET_MS = 2_000
+
 
 @dataclass(frozen=True)
 class DryRun:
-    """What the next run of a definition would read: its window and about how many rows."""
+    """What the next run of a definition would read: its window and how many rows."""
 
     plan: SyncPlan
     position: Position | None
     watermark: Watermark
-    pending_estimate: int
+    pending: RowCount | None  # counted within DRY_RUN_COUNT_BUDGET_MS; None: not even begun
     backfill: ChunkPlan | None = None  # a full load read in heap order (services/sync/backfill.py)
     not_a_backfill: str | None = None  # why a first load reads in cursor order instead
 
     @property
-    def batches_estimate(self) -> int:
-        return math.ceil(self.pending_estimate / self.plan.batch_size)
+    def pending_rows(self) -> int | None:
+        return None if self.pending is None else self.pending.rows
+
+    @property
+    def batches_estimate(self) -> int | None:
+        rows = self.pending_rows
+        return None if rows is None else math.ceil(rows / self.plan.batch_size)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -41,7 +50,9 @@ class DryRun:
             "watermark": self.watermark.value,
             "watermark_inclusive": self.watermark.inclusive,
             "held_back": self.watermark.held_back,
-            "rows_pending_estimate": self.pending_estimate,
+            # The name is kept for scripts that read it: it is a count now (exact or a bound).
+            "rows_pending_estimate": self.pending_rows,
+            "rows_pending_exact": None if self.pending is None else self.pending.exact,
             "batches_estimate": self.batches_estimate,
             "batch_size": self.plan.batch_size,
             "backfill": None if self.backfill is None else self.backfill.to_dict(),
@@ -68,7 +79,8 @@ def dry_run(
         why_not = None
         if saved is None and chunked is None:
             why_not = why_not_backfill(plan, core, settings)
-        return DryRun(plan, saved, mark, estimate_rows(core, plan, window), chunked, why_not)
+        pending = count_window(core, plan, window, budget_ms=DRY_RUN_COUNT_BUDGET_MS)
+        return DryRun(plan, saved, mark, pending, chunked, why_not)
 
 
 def _key_text(plan: SyncPlan, position: Position) -> str:
@@ -93,8 +105,7 @@ def describe(run: DryRun) -> list[str]:
         f" ({plan.mode} copy)",
         f"  from: after {start}" if run.position else f"  from: {start}",
         f"  up to: {end} (this run's watermark)",
-        f"  about {run.pending_estimate:,} row(s) pending (estimate),"
-        f" about {run.batches_estimate:,} batch(es) of {plan.batch_size:,}",
+        f"  {_pending_text(run)}",
     ]
     if run.backfill is not None:
         lines += _chunk_lines(run.backfill)
@@ -105,13 +116,34 @@ def describe(run: DryRun) -> list[str]:
     return lines
 
 
+def _pending_text(run: DryRun) -> str:
+    """``300 row(s) pending (counted), 1 batch(es) of 10,000`` or its "at least" kin."""
+    size = f"{run.plan.batch_size:,}"
+    if run.pending is None:
+        seconds = DRY_RUN_COUNT_BUDGET_MS / 1000
+        return f"pending rows unknown: counting them took more than {seconds:g}s"
+    rows, batches = run.pending.rows, run.batches_estimate or 0
+    if run.pending.exact:
+        return f"{rows:,} row(s) pending (counted), {batches:,} batch(es) of {size}"
+    seconds = DRY_RUN_COUNT_BUDGET_MS / 1000
+    return (
+        f"at least {rows:,} row(s) pending (counting stopped after {seconds:g}s),"
+        f" at least {batches:,} batch(es) of {size}"
+    )
+
+
 def _chunk_lines(chunked: ChunkPlan) -> list[str]:
     """The backfill's chunk plan: what it reads, and how far it got if under way."""
     mib = chunked.chunk_pages * chunked.block_size / 1024 / 1024
     what = "backfill under way" if chunked.planned else "backfill (a full load in heap order)"
+    heaps = (
+        "the source heap"
+        if chunked.leaves is None
+        else f"the heaps of its {chunked.leaves:,} leaf partition(s)"
+    )
     lines = [
         f"  {what}: {chunked.chunks_total:,} chunk(s) of {chunked.chunk_pages:,} block(s)"
-        f" ({mib:,.0f} MiB) over {chunked.source_pages:,} block(s) of the source heap",
+        f" ({mib:,.0f} MiB) over {chunked.source_pages:,} block(s) of {heaps}",
     ]
     if chunked.planned:
         lines.append(

@@ -1,17 +1,23 @@
 """--verify: does analytics hold what the source and transform would produce now?
 
 The source is cut into ranges of N rows in cursor order, up to the saved
-position. Without a transform, when types match and the destination holds the
-cursor columns, each server first hashes the range where it is (count and an
-order-independent hash; no row moves), so a clean range costs two index-range
-aggregates. Otherwise, or when those differ, the range goes through the sync's
-own staging (COPY, the transform, the destination's types) and the expected
-rows' count and hash are compared with those of the destination rows having
-the same conflict keys; only a range that still differs gets a row-level diff. The
-keys seen are kept in a session-local table, so destination rows no source row
-produces (rows deleted in core: a cursor cannot see those) are found by one
-anti-join at the end. Rows after the saved position are "pending", not missing.
-Memory stays bounded by one range; the server holds the rest.
+position. Verify never builds what it compares through the sync's own
+conversion (contract rule 17): without a transform, when the destination
+holds the cursor columns, each server first hashes the range's rows' text
+forms where it is (count and an order-independent hash; no row moves), so a
+clean range costs two index-range aggregates. Otherwise, or when those
+differ, core hashes each row's text form and sends only its key and that hash
+(verify_text.py); analytics compares them with its own rows' and lists the
+missing and differing keys. Only such a range is then staged the sync's way:
+to find the rows the destination refuses (unwritable) and, for a repair, to
+re-upsert them. With a transform, what a row becomes is the transform's to
+say: its output is staged and its count and hash compared with those of the
+destination rows having the same conflict keys; only a range that still
+differs gets a row-level diff. The keys seen are kept in a session-local
+table, so destination rows no source row produces (rows deleted in core: a
+cursor cannot see those) are found by one anti-join at the end. Rows after
+the saved position are "pending", not missing. Memory stays bounded by one
+range; the server holds the rest.
 
 ``repair`` re-upserts the expected rows of ranges that differ and deletes the
 extra rows, under the definition's lock; the saved position does not move.
@@ -33,6 +39,7 @@ from services.base.definition import ExportDefinition
 from services.base.errors import RowError, RunError, first_line
 from services.base.position import Position, Watermark, load_position
 from services.base.redact import redact
+from services.operations import verify_text as vt
 from services.operations.repairs import Repair
 from services.store import delete_sql as d
 from services.store import sql as q
@@ -40,6 +47,7 @@ from services.store.estimate import newest_cursor
 from services.store.lock import definition_lock
 from services.store.plan import CopyMode, SyncPlan
 from services.store.preflight import plan_definition
+from services.store.type_paths import substance
 from services.sync.batch import StagedBatch, Staging
 
 SEEN_TABLE = "tablesync_verify_seen"
@@ -88,8 +96,8 @@ class VerifyReport:
                 lines.append(f"  {kind}: {self.counts[kind]:,} (e.g. {shown})")
         if self.counts["unwritable"]:
             lines.append(
-                "  (an unwritable row's destination row, if any, shows as extra; --repair"
-                " deletes no extra row while one is unwritable)"
+                "  (through a transform, an unwritable row's destination row shows as extra;"
+                " --repair deletes no extra row while one is unwritable)"
             )
         if self.pending:
             lines.append(f"  pending: {self.pending:,} source row(s) after the saved position")
@@ -219,10 +227,17 @@ def create_seen_query(plan: SyncPlan) -> sql.Composed:
 
 
 def in_place_possible(plan: SyncPlan) -> bool:
-    """Whether both servers can hash a range themselves: no transform, same types, and the
-    destination holds the cursor columns, so the same window predicate selects its rows."""
+    """Whether both servers can hash a range themselves: no transform, and the destination
+    holds the cursor columns with core's types, so the same window predicate selects its
+    rows."""
     cursor = [plan.cursor.name] + ([plan.cursor_id.name] if plan.cursor_id else [])
-    return plan.mode is CopyMode.BINARY and all(c in plan.selected for c in cursor)
+    dest = plan.destination.columns
+    return plan.mode is not CopyMode.PYTHON and all(
+        c in plan.selected
+        and dest[c].type_name == plan.source.columns[c].type_name
+        and substance(dest[c].shape) == substance(plan.source.columns[c].shape)
+        for c in cursor
+    )
 
 
 def range_hash_query(
@@ -291,7 +306,40 @@ class _Checker:
         """Compare one synced range; on a difference list it, and re-upsert it if asked."""
         if self.in_place and self._matches_in_place(window):
             return
-        self.each_stageable(window, self.plan.batch_size, lambda w: self.compare(w, repair=repair))
+        if self.plan.mode is CopyMode.PYTHON:
+            # Only the transform can say what a row becomes: its output is staged.
+            size = self.plan.batch_size
+            self.each_stageable(window, size, lambda w: self.compare(w, repair=repair))
+            return
+        if self.compare_text_forms(window):
+            # Staging finds the rows the destination refuses; it is the sync's own path,
+            # so it only writes (a repair), never decides what matches.
+            self.each_stageable(window, self.plan.batch_size, lambda w: self.resync(w, repair))
+
+    def compare_text_forms(self, window: q.Window) -> bool:
+        """Core's rows of ``window`` against the destination's by their text forms, each
+        made on its own server (verify_text.py); whether any differ."""
+        plan, analytics = self.plan, self.analytics
+        with analytics.transaction():
+            vt.fetch_core_rows(plan, self.core, analytics, window)
+            analytics.execute(vt.remember_query(plan, SEEN_TABLE))
+            found = analytics.execute(vt.count_query()).fetchone()
+            diffs = analytics.execute(vt.diff_query(plan, _key_text(plan, "c"))).fetchall()
+        self.report.ranges_checked += 1
+        self.report.rows_checked += int(found[0]) if found else 0
+        for kind, count, examples in diffs:
+            self.report.add(kind, int(count), list(examples))
+        self.report.ranges_differing += bool(diffs)
+        return bool(diffs)
+
+    def resync(self, window: q.Window, repair: bool) -> None:
+        """Stage ``window`` as the sync would (a row it cannot take raises) and, for a
+        repair, upsert it."""
+        with self.analytics.transaction():
+            staged = self.stage(window)
+            if repair and not staged.nothing_written:
+                kept = d.upsert_kept if q.can_delete(self.plan) else q.upsert
+                self.analytics.execute(kept(self.plan, staged.columns))
 
     def compare(self, window: q.Window, *, repair: bool) -> None:
         with self.analytics.transaction():
@@ -316,6 +364,13 @@ class _Checker:
 
     def collect_pending(self, window: q.Window) -> None:
         """Remember the keys of rows after the saved position: theirs are not extra rows."""
+        if self.plan.mode is not CopyMode.PYTHON:
+            with self.analytics.transaction():
+                vt.fetch_core_rows(self.plan, self.core, self.analytics, window)
+                self.analytics.execute(vt.remember_query(self.plan, SEEN_TABLE))
+                found = self.analytics.execute(vt.count_query()).fetchone()
+            self.report.pending += int(found[0]) if found else 0
+            return
         self.each_stageable(window, self.plan.batch_size, self.remember_pending)
 
     def remember_pending(self, window: q.Window) -> None:
@@ -427,6 +482,8 @@ def verify(
         with lock:
             checker = _Checker(plan, core, analytics, report)
             analytics.execute(create_seen_query(plan))
+            if plan.mode is not CopyMode.PYTHON:
+                analytics.execute(vt.create_core_rows(plan))
             try:
                 _check_all(checker, load_position(analytics, job, name), repair)
             finally:

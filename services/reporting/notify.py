@@ -196,7 +196,7 @@ def build_blocks(result: RunResult, *, resume_command: str) -> tuple[str, list[d
 
 
 def _failure_blocks(result: RunResult, resume_command: str) -> list[dict[str, Any]]:
-    # The position stays at the last committed batch on failure (README guarantee 4).
+    # The position stays at the last committed batch on failure (docs/guarantees.md, guarantee 4).
     last_good = format_position(result.shown_position)
     stopped = result.status == RunStatus.CANCELLED
     batch_label = "Batch in flight (rolled back)" if stopped else "Failed batch"

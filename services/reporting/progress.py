@@ -12,57 +12,37 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, TextIO
-
-import click
+from typing import TextIO
 
 from services.base.results import RunResult
 from services.base.run_settings import DEFAULT_PROGRESS_EVERY_S
+from services.reporting.progress_figures import ChunkShare, Figures, figures
+from services.store.estimate import RowCount
 
 log = logging.getLogger(__name__)
 
+BAR_WIDTH = 28
 Clock = Callable[[], float]
-# A run's expected row count, or a function that estimates the rows still
-# ahead of the saved position: called only when a display needs it (a bar at
-# start, the first log line), because it costs a pre-flight and an estimate
-# query that a short run never needs.
-Total = int | None | Callable[[], int | None]
+# A run's row count, or a function that counts the rows still ahead of the saved
+# position: called only when a display needs it (a bar at start, the first log line),
+# because it costs a pre-flight and a count that a short run never needs.
+Total = RowCount | None | Callable[[], RowCount | None]
 
 
-def resolve_total(total: Total, done: int = 0) -> int | None:
+def resolve_total(total: Total, done: int = 0) -> RowCount | None:
     """The run's total: ``total`` itself, or ``done`` plus the rows still ahead."""
     if not callable(total):
         return total
     ahead = total()
-    return None if ahead is None else done + ahead
+    return None if ahead is None else RowCount(done + ahead.rows, exact=ahead.exact)
 
 
-def rate_text(done: int, total: int | None, elapsed_s: float) -> str:
-    """``41,200 rows/s, ETA 18s`` (the ETA only when a total is known)."""
-    rate = done / elapsed_s if elapsed_s > 0 else 0.0
-    text = f"{rate:,.0f} rows/s"
-    if total and rate > 0:
-        text += f", ETA {max(total - done, 0) / rate:,.0f}s"
-    return text
-
-
-def progress_text(done: int, total: int | None, elapsed_s: float) -> str:
-    """``250,000/~1,000,000 rows (25%), 41,200 rows/s, ETA 18s`` (total and ETA when known)."""
-    if not total:
-        return f"{done:,} rows, {rate_text(done, None, elapsed_s)}"
-    total = max(total, done)
-    return f"{done:,}/~{total:,} rows ({done * 100 // total}%), {rate_text(done, total, elapsed_s)}"
-
-
-def chunks_text(result: RunResult) -> str:
-    """``, backfill chunks 7/24 (120,000 rows, all runners)`` while a backfill runs."""
-    chunks = result.chunks
-    if not chunks:
-        return ""
-    return (
-        f", backfill chunks {chunks['done']:,}/{chunks['total']:,}"
-        f" ({chunks['rows']:,} rows, all runners)"
-    )
+def result_figures(
+    result: RunResult, count: RowCount | None, elapsed_s: float, *, finished: bool = False
+) -> Figures:
+    """``figures`` of a run result: its rows read, and its backfill's chunks if any."""
+    chunks = ChunkShare.from_dict(result.chunks)
+    return figures(result.counts.read, elapsed_s, count=count, chunks=chunks, finished=finished)
 
 
 class LogProgress:
@@ -71,7 +51,7 @@ class LogProgress:
     def __init__(self, name: str, total: Total, *, every_s: float, clock: Clock = time.monotonic):
         self.name, self.every_s, self.clock = name, every_s, clock
         self.pending_total: Total = total
-        self.total: int | None = None
+        self.total: RowCount | None = None
         self.started = self.last = clock()
 
     def __call__(self, result: RunResult) -> None:
@@ -79,44 +59,47 @@ class LogProgress:
         if now - self.last < self.every_s:
             return
         self.last = now
-        if self.pending_total is not None:  # the first line: now the total is worth finding
+        if self.pending_total is not None and result.chunks is None:
+            # The first line: now the total is worth finding (a backfill has its chunks).
             done = result.counts.read  # the position just committed is where it counts from
             self.total, self.pending_total = resolve_total(self.pending_total, done), None
-        text = progress_text(result.counts.read, self.total, now - self.started)
-        log.info("%s: %s%s", self.name, text, chunks_text(result))
+        log.info("%s: %s", self.name, result_figures(result, self.total, now - self.started).text())
 
-    def close(self) -> None:
+    def close(self, *, finished: bool) -> None:
         """Nothing to settle: the run's summary line follows."""
 
 
 class BarProgress:
-    """click's progress bar with rows done, rows/s and ETA, for a terminal."""
+    """A bar with rows done, the total when known, rows/s and ETA, redrawn on a terminal."""
 
     def __init__(self, name: str, total: Total, *, file: TextIO, clock: Clock = time.monotonic):
-        self.clock, self.started, self.done = clock, clock(), 0
-        self.bar: Any = click.progressbar(
-            length=max(resolve_total(total) or 0, 1),
-            label=name,
-            file=file,
-            show_pos=True,
-            show_eta=False,  # our own ETA, labelled, next to the rate
-            item_show_func=lambda text: text,
-        )
-        self.bar.__enter__()
+        self.name, self.file, self.clock = name, file, clock
+        self.started = clock()
+        self.total = resolve_total(total)
+        self.result: RunResult | None = None
+        self.width = 0  # of the line drawn last, to blank what a shorter one leaves
+        self._draw(figures(0, 0.0, count=self.total))
 
     def __call__(self, result: RunResult) -> None:
-        done = result.counts.read
-        # The total is an estimate: grow it rather than run past 100 %.
-        self.bar.length = max(self.bar.length, done)
-        text = rate_text(done, self.bar.length, self.clock() - self.started)
-        self.bar.update(done - self.done, text + chunks_text(result))
-        self.done = done
+        self.result = result
+        self._draw(result_figures(result, self.total, self.clock() - self.started))
 
-    def close(self) -> None:
-        self.bar.length = max(self.done, 1)
-        self.bar.finished = True
-        self.bar.render_progress()
-        self.bar.render_finish()
+    def _draw(self, shown: Figures) -> None:
+        filled = 0 if shown.fraction is None else round(shown.fraction * BAR_WIDTH)
+        bar = "#" * filled + "-" * (BAR_WIDTH - filled)
+        line = f"{self.name}  [{bar}]  {shown.text()}"
+        self.file.write("\r" + line.ljust(self.width))
+        self.file.flush()
+        self.width = len(line)
+
+    def close(self, *, finished: bool) -> None:
+        """The last line: full only when the run ended well; a stop or failure stays where
+        it got to."""
+        if self.result is not None:
+            elapsed = self.clock() - self.started
+            self._draw(result_figures(self.result, self.total, elapsed, finished=finished))
+        self.file.write("\n")
+        self.file.flush()
 
 
 Reporter = LogProgress | BarProgress
@@ -141,5 +124,7 @@ def reporting(
     reporter = make_reporter(name, total, tty=tty, every_s=every_s)
     try:
         yield reporter
-    finally:
-        reporter.close()
+    except BaseException:
+        reporter.close(finished=False)
+        raise
+    reporter.close(finished=True)

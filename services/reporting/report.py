@@ -81,7 +81,8 @@ def counts_text(result: RunResult) -> str:
         f"read {c.read:,}, created {c.created:,}, updated {c.updated:,}, {deleted}"
         f"skipped {c.skipped:,}, errors {c.errors:,}"
     )
-    # Rows with a NULL cursor are never exported (README guarantee 5); say so only when it matters.
+    # Rows with a NULL cursor are never exported (docs/guarantees.md, guarantee 5); say so
+    # only when it matters.
     if c.null_cursor > 0:
         text += f", null cursor {c.null_cursor:,} (not exported)"
     return text

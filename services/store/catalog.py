@@ -1,4 +1,4 @@
-"""What the PostgreSQL catalogs say about a table: columns, types, unique keys."""
+"""What the PostgreSQL catalogs say about a table: columns, their types' shapes, unique keys."""
 
 from __future__ import annotations
 
@@ -7,9 +7,8 @@ from typing import Any
 
 import psycopg
 
-# Types without an equality operator: IS DISTINCT FROM cannot compare them, so
-# the upsert compares their text form instead.
-_TYPES_WITHOUT_EQUALITY = {"json", "xml", "point", "line", "lseg", "path", "polygon"}
+from services.store.type_shapes import TypeShape, read_shapes
+
 TIMESTAMP_TYPES = {"timestamp with time zone", "timestamp without time zone", "date"}
 
 
@@ -22,14 +21,11 @@ class Column:
     type_oid: int
     not_null: bool
     generated: bool
+    shape: TypeShape  # what the type is made of (services/store/type_shapes.py)
 
     @property
     def base_type(self) -> str:
         return self.type_name.split("(")[0].removesuffix("[]").strip()
-
-    @property
-    def comparable(self) -> bool:
-        return self.base_type not in _TYPES_WITHOUT_EQUALITY
 
     @property
     def is_timestamp(self) -> bool:
@@ -49,9 +45,6 @@ class Table:
     @property
     def qualified(self) -> str:
         return f"{self.schema}.{self.name}"
-
-    def column_types(self, names: list[str]) -> list[str]:
-        return [self.columns[n].type_name for n in names]
 
 
 # One round trip per table: its columns in order, each row also carrying the
@@ -75,7 +68,7 @@ WITH t AS (
     ) k
 )
 SELECT t.relkind, a.attname, format_type(a.atttypid, a.atttypmod), a.atttypid::int,
-       a.attnotnull, a.attgenerated <> '', keys.keys
+       a.attnotnull, a.attgenerated <> '', keys.keys, a.atttypmod
 FROM t
 CROSS JOIN keys
 LEFT JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum > 0 AND NOT a.attisdropped
@@ -89,10 +82,18 @@ def find_table(conn: psycopg.Connection[Any], schema: str, name: str) -> Table |
     if not rows:
         return None
     kind, keys = rows[0][0], rows[0][6]
+    found = [r for r in rows if r[1] is not None]
+    shapes = read_shapes(conn, [(r[3], r[7]) for r in found])
     columns = {
-        r[1]: Column(name=r[1], type_name=r[2], type_oid=r[3], not_null=r[4], generated=r[5])
-        for r in rows
-        if r[1] is not None
+        r[1]: Column(
+            name=r[1],
+            type_name=r[2],
+            type_oid=r[3],
+            not_null=r[4],
+            generated=r[5],
+            shape=shapes[(r[3], r[7])],
+        )
+        for r in found
     }
     unique_keys = [frozenset(k) for k in keys]
     return Table(schema=schema, name=name, kind=kind, columns=columns, unique_keys=unique_keys)

@@ -1,6 +1,7 @@
 """The backfill's bookkeeping in analytics: one plan per definition, one row per chunk.
 
-A chunk is a range of the source's heap blocks (``sql.PageRange``). Runners
+A chunk is a range of heap blocks (``sql.PageRange``) of the source, or of one
+of its leaf partitions when it is partitioned (its oid and name). Runners
 claim chunks with a session-level advisory lock per chunk (two int4 keys:
 the definition's hash and the chunk number, a lock space apart from the
 definition lock's single bigint keys), so a runner can hold the chunk it
@@ -21,7 +22,7 @@ from psycopg import sql
 from services.base.constants import RUNNER_SCHEMA
 from services.base.errors import TransientError
 from services.base.position import Position
-from services.store.sql import PageRange
+from services.store.sql import Leaf, PageRange
 
 Conn = psycopg.Connection[Any]
 
@@ -52,7 +53,8 @@ class Backfill:
 
 @dataclass(frozen=True)
 class Chunk:
-    """One claimable block range of a backfill."""
+    """One claimable block range of a backfill (of one leaf partition's heap, or the
+    source's own)."""
 
     number: int
     pages: PageRange
@@ -60,12 +62,15 @@ class Chunk:
 
 @dataclass(frozen=True)
 class Progress:
-    """How far a backfill got: chunks done of all, rows those chunks read."""
+    """How far a backfill got: chunks done of all, rows those chunks read, and heap blocks
+    those chunks cover of all the plan's (the last chunk's reach ends at the plan's size)."""
 
     done: int
     total: int
     rows: int
     finished: bool
+    pages_done: int = 0
+    pages_total: int = 0
 
 
 def load_backfill(conn: Conn, job: str, definition: str) -> Backfill | None:
@@ -83,8 +88,8 @@ def load_backfill(conn: Conn, job: str, definition: str) -> Backfill | None:
     return Backfill(job, definition, handover, row[2], row[3], row[4], row[5], row[6])
 
 
-def create_backfill(conn: Conn, backfill: Backfill) -> None:
-    """Store ``backfill`` and its chunks, replacing any earlier plan; in the caller's
+def create_backfill(conn: Conn, backfill: Backfill, chunks: list[Chunk]) -> None:
+    """Store ``backfill`` and its ``chunks``, replacing any earlier plan; in the caller's
     transaction, so a plan is stored whole or not at all."""
     forget_backfill(conn, backfill.job, backfill.definition)
     handover = backfill.handover
@@ -104,15 +109,24 @@ def create_backfill(conn: Conn, backfill: Backfill) -> None:
             backfill.into_empty,
         ),
     )
-    # The last chunk reads to the end of the heap, whatever was appended since.
+    numbers = [c.number for c in chunks]
+    leaves = [c.pages.leaf for c in chunks]
     conn.execute(
         sql.SQL(
-            "INSERT INTO {} (job, definition, chunk, first_page, end_page)"
-            " SELECT %(job)s, %(definition)s, n, n * %(pages)s,"
-            " CASE WHEN n = %(last)s THEN NULL ELSE (n + 1) * %(pages)s END"
-            " FROM generate_series(0, %(last)s) AS n"
+            "INSERT INTO {} (job, definition, chunk, first_page, end_page, leaf_oid,"
+            " leaf_schema, leaf_name) SELECT %(job)s, %(definition)s, c.* FROM unnest("
+            "%(numbers)s::int[], %(firsts)s::bigint[], %(ends)s::bigint[], %(oids)s::bigint[],"
+            " %(schemas)s::text[], %(names)s::text[]) AS c"
         ).format(_CHUNKS),
-        {**backfill.names, "pages": backfill.chunk_pages, "last": backfill.chunks_total - 1},
+        {
+            **backfill.names,
+            "numbers": numbers,
+            "firsts": [c.pages.first for c in chunks],
+            "ends": [c.pages.end for c in chunks],
+            "oids": [None if leaf is None else leaf.oid for leaf in leaves],
+            "schemas": [None if leaf is None else leaf.schema for leaf in leaves],
+            "names": [None if leaf is None else leaf.name for leaf in leaves],
+        },
     )
 
 
@@ -128,13 +142,20 @@ def open_chunks(conn: Conn, backfill: Backfill, after: int) -> list[Chunk]:
     """Chunks not done yet, numbered after ``after``, first ones first (a few at a time)."""
     rows = conn.execute(
         sql.SQL(
-            "SELECT chunk, first_page, end_page FROM {} WHERE job = %(job)s"
+            "SELECT chunk, first_page, end_page, leaf_oid, leaf_schema, leaf_name FROM {}"
+            " WHERE job = %(job)s"
             " AND definition = %(definition)s AND done_at IS NULL AND chunk > %(after)s"
             " ORDER BY chunk LIMIT %(limit)s"
         ).format(_CHUNKS),
         {**backfill.names, "after": after, "limit": _CLAIM_WINDOW},
     ).fetchall()
-    return [Chunk(number=r[0], pages=PageRange(first=r[1], end=r[2])) for r in rows]
+    return [Chunk(number=r[0], pages=PageRange(r[1], r[2], _leaf(r[3], r[4], r[5]))) for r in rows]
+
+
+def _leaf(oid: int | None, schema: str | None, name: str | None) -> Leaf | None:
+    if oid is None or schema is None or name is None:
+        return None  # a chunk of the source's own heap
+    return Leaf(oid=oid, schema=schema, name=name)
 
 
 def try_claim(conn: Conn, backfill: Backfill, chunk: Chunk) -> bool:
@@ -217,12 +238,22 @@ def progress(conn: Conn, job: str, definition: str) -> Progress | None:
     row = conn.execute(
         sql.SQL(
             "SELECT count(*) FILTER (WHERE c.done_at IS NOT NULL), b.chunks_total,"
-            " coalesce(sum(c.rows_read), 0), b.finished_at IS NOT NULL"
+            " coalesce(sum(c.rows_read), 0), b.finished_at IS NOT NULL,"
+            " coalesce(sum(greatest(coalesce(c.end_page, b.source_pages) - c.first_page, 0))"
+            " FILTER (WHERE c.done_at IS NOT NULL), 0), b.source_pages"
             " FROM {} b LEFT JOIN {} c USING (job, definition)"
-            " WHERE b.job = %s AND b.definition = %s GROUP BY b.chunks_total, b.finished_at"
+            " WHERE b.job = %s AND b.definition = %s"
+            " GROUP BY b.chunks_total, b.finished_at, b.source_pages"
         ).format(_BACKFILLS, _CHUNKS),
         (job, definition),
     ).fetchone()
     if row is None:
         return None
-    return Progress(done=int(row[0]), total=int(row[1]), rows=int(row[2]), finished=bool(row[3]))
+    return Progress(
+        done=int(row[0]),
+        total=int(row[1]),
+        rows=int(row[2]),
+        finished=bool(row[3]),
+        pages_done=int(row[4]),
+        pages_total=max(int(row[5]), 1),
+    )

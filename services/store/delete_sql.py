@@ -23,11 +23,8 @@ from services.store.sql import (
     last_first,
     soft_deleted,
     window_predicate,
+    window_source,
 )
-
-
-def _source(plan: SyncPlan) -> sql.Identifier:
-    return ident(plan.source.schema, plan.source.name)
 
 
 def flagged_keys(plan: SyncPlan, window: Window, columns: list[str]) -> sql.Composed:
@@ -36,7 +33,7 @@ def flagged_keys(plan: SyncPlan, window: Window, columns: list[str]) -> sql.Comp
     assert flag is not None
     texts = sql.SQL(", ").join(sql.SQL("{}::text").format(ident(c)) for c in columns)
     return sql.SQL("SELECT {} FROM {} WHERE {} AND {}").format(
-        texts, _source(plan), window_predicate(plan, window), flag
+        texts, window_source(plan, window), window_predicate(plan, window), flag
     )
 
 
@@ -45,7 +42,7 @@ def count_flagged(plan: SyncPlan, window: Window) -> sql.Composed:
     flag = soft_deleted(plan)
     assert flag is not None
     return sql.SQL("SELECT count(*) FROM {} WHERE {} AND {}").format(
-        _source(plan), window_predicate(plan, window), flag
+        window_source(plan, window), window_predicate(plan, window), flag
     )
 
 

@@ -1,4 +1,5 @@
-"""README guarantee 10: one run per definition at a time, from any machine, via an advisory lock.
+"""One run per definition at a time, from any machine, via an advisory lock (guarantee 10 of
+docs/guarantees.md).
 
 The lock has two modes. An incremental run (and planning a backfill, and its
 hand-over) holds it exclusively: any other run of the definition exits 75.

@@ -1,4 +1,5 @@
-"""README guarantee 11: check a definition against both databases before anything is written."""
+"""Check a definition against both databases before anything is written (guarantee 11 of
+docs/guarantees.md)."""
 
 from __future__ import annotations
 
@@ -7,11 +8,13 @@ from typing import Any
 
 import psycopg
 
-from services.base.constants import RUNNER_SCHEMA
+from services.base.constants import DEFAULT_DESTINATION_SCHEMA, RUNNER_SCHEMA
 from services.base.definition import ExportDefinition
 from services.base.errors import PreflightError
+from services.base.suggest import did_you_mean
 from services.store.catalog import Table, find_table
 from services.store.plan import CopyMode, SyncPlan
+from services.store.type_paths import BINARY, ColumnPath, column_path
 
 MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "db" / "migrations"
 _FIX_SCHEMA = "add it with a dbmate migration in db/migrations and run `dbmate up`"
@@ -58,7 +61,7 @@ def _source_problems(definition: ExportDefinition, source: Table) -> list[str]:
     if definition.source_columns:
         wanted += definition.source_columns
     problems = [
-        f"core table {source.qualified} has no column {name!r}"
+        f"core table {source.qualified} has no column {name!r}" + did_you_mean(name, source.columns)
         for name in dict.fromkeys(wanted)
         if name not in source.columns
     ]
@@ -66,6 +69,7 @@ def _source_problems(definition: ExportDefinition, source: Table) -> list[str]:
     if soft_delete is not None and soft_delete.field not in source.columns:
         problems.append(
             f"core table {source.qualified} has no soft-delete column {soft_delete.field!r}"
+            + did_you_mean(soft_delete.field, source.columns)
         )
     for key, name in (definition.destination.key_source or {}).items():
         if name not in source.columns:
@@ -75,8 +79,26 @@ def _source_problems(definition: ExportDefinition, source: Table) -> list[str]:
     return problems
 
 
+def _scaffold_hint(definition: ExportDefinition) -> str:
+    """For a definition that copies core's columns by name, the command that writes it."""
+    src, dst = definition.source, definition.destination
+    if definition.transform is not None or src.table != dst.table:
+        return ""  # scaffold names a destination after its source, with core's columns
+    schema = "" if dst.schema_ == DEFAULT_DESTINATION_SCHEMA else f" --dest-schema {dst.schema_}"
+    return f" (`python run_job.py scaffold{schema} {src.schema_}.{src.table}` writes one)"
+
+
+def _drift_fix(job: str, name: str) -> str:
+    """The command that writes the migration adding the columns core gained (rule 12)."""
+    job_option = "" if job == "export-to-pg" else f" --job {job}"
+    return (
+        f"`python run_job.py scaffold --alter{job_option} {name}` writes the migration that adds"
+        " them; then run `dbmate up`"
+    )
+
+
 def _destination_problems(
-    definition: ExportDefinition, selected: list[str], destination: Table
+    definition: ExportDefinition, selected: list[str], destination: Table, fix_drift: str
 ) -> list[str]:
     problems = []
     keys = definition.destination.conflict_columns
@@ -84,6 +106,7 @@ def _destination_problems(
         if name not in destination.columns:
             problems.append(
                 f"analytics table {destination.qualified} has no conflict column {name!r}"
+                + did_you_mean(name, destination.columns)
             )
     if not problems and frozenset(keys) not in destination.unique_keys:
         problems.append(
@@ -95,8 +118,8 @@ def _destination_problems(
             column = destination.columns.get(name)
             if column is None:
                 problems.append(
-                    f"analytics table {destination.qualified} lacks source column {name!r}:"
-                    f" {_FIX_SCHEMA}"
+                    f"analytics table {destination.qualified} lacks source column {name!r}"
+                    f" that core has: {fix_drift}"
                 )
             elif column.generated:
                 problems.append(
@@ -106,13 +129,22 @@ def _destination_problems(
     return problems
 
 
-def _copy_mode(
+def _column_paths(
     definition: ExportDefinition, selected: list[str], source: Table, dest: Table
-) -> CopyMode:
+) -> list[ColumnPath]:
+    """How each selected column travels; none with a transform (it makes the values)."""
+    if definition.transform is not None:
+        return []
+    return [
+        column_path(name, source.columns[name].shape, dest.columns[name].shape) for name in selected
+    ]
+
+
+def _copy_mode(definition: ExportDefinition, paths: list[ColumnPath]) -> CopyMode:
+    """Binary when every column may go as bytes; else text (COPY has one format)."""
     if definition.transform is not None:
         return CopyMode.PYTHON
-    same_types = source.column_types(selected) == dest.column_types(selected)
-    return CopyMode.BINARY if same_types else CopyMode.TEXT
+    return CopyMode.BINARY if all(p.path == BINARY for p in paths) else CopyMode.TEXT
 
 
 def plan_definition(
@@ -133,14 +165,18 @@ def plan_definition(
     if destination is None:
         problems.append(
             f"analytics table {dst.schema_}.{dst.table} does not exist: create it with a dbmate"
-            " migration in db/migrations and run `dbmate up`"
+            " migration in db/migrations and run `dbmate up`" + _scaffold_hint(definition)
         )
     selected: list[str] = []
     if source is not None:
         problems += _source_problems(definition, source)
         selected = definition.source_columns or list(source.columns)
+    paths: list[ColumnPath] = []
     if source is not None and destination is not None and not problems:
-        problems += _destination_problems(definition, selected, destination)
+        problems += _destination_problems(definition, selected, destination, _drift_fix(job, name))
+    if source is not None and destination is not None and not problems:
+        paths = _column_paths(definition, selected, source, destination)
+        problems += [p.reason for p in paths if p.path is None]
     if problems:
         # Each problem becomes its own error: line, so each names the definition.
         named = [f"{name}: {p}" for p in problems]
@@ -153,5 +189,5 @@ def plan_definition(
         source=source,
         destination=destination,
         selected=selected,
-        mode=_copy_mode(definition, selected, source, destination),
+        mode=_copy_mode(definition, paths),
     )

@@ -1,4 +1,4 @@
-"""README guarantee 7: one run record per definition run in ``tablesync.runs``."""
+"""Guarantee 7 (docs/guarantees.md): one run record per definition run in ``tablesync.runs``."""
 
 from __future__ import annotations
 

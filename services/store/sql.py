@@ -31,11 +31,26 @@ def column_list(names: list[str], prefix: str | None = None) -> sql.Composed:
 
 
 @dataclass(frozen=True)
+class Leaf:
+    """A leaf partition of a partitioned source: a heap of its own, read by its name.
+
+    ``attached`` False: no longer a partition of the source (dropped or detached
+    since its backfill was planned), so a chunk of it reads nothing."""
+
+    oid: int
+    schema: str
+    name: str
+    attached: bool = True
+
+
+@dataclass(frozen=True)
 class PageRange:
-    """Heap blocks [first, end) of the source, one backfill chunk; ``end`` None: to the end."""
+    """Heap blocks [first, end) of the source, or of one of its leaf partitions (``leaf``),
+    one backfill chunk; ``end`` None: to the end."""
 
     first: int
     end: int | None
+    leaf: Leaf | None = None
 
 
 @dataclass(frozen=True)
@@ -88,7 +103,7 @@ def _cursor_bound(plan: SyncPlan, op: str, position: Position) -> list[sql.Compo
     """The cursor's own bound implied by a (cursor, id) row comparison. It changes no
     result, but the planner has no statistics for row comparisons: without it a 10k-row
     window of a 1M-row table was estimated at 212k rows and read by a parallel seq scan
-    and a sort (98 ms); with it, by the cursor index (21 ms; BENCHMARKS.md, round 6)."""
+    and a sort (98 ms); with it, by the cursor index (21 ms; docs/benchmarks/round-6.md)."""
     if plan.cursor_id is None:
         return []  # the key is the cursor alone: its comparison is already a simple one
     value = _typed(position.value, plan.cursor.type_name)
@@ -103,6 +118,9 @@ def window_predicate(plan: SyncPlan, window: Window) -> sql.Composable:
     if plan.cursor_id is not None:
         parts.append(sql.SQL("{} IS NOT NULL").format(ident(plan.cursor_id.name)))
     if window.pages is not None:  # rule 6 still holds: a NULL cursor is never exported
+        leaf = window.pages.leaf
+        if leaf is not None and not leaf.attached:
+            parts.append(sql.SQL("false"))
         return sql.SQL(" AND ").join([*parts, *_in_pages(window.pages)])
     if window.lower is not None and window.lower.id is None and plan.cursor_id is not None:
         # A backfill's hand-over: every row past the cursor value, whatever its id.
@@ -157,6 +175,15 @@ def order_by(plan: SyncPlan, *, descending: bool = False) -> sql.Composable:
 
 def _source(plan: SyncPlan) -> sql.Identifier:
     return ident(plan.source.schema, plan.source.name)
+
+
+def window_source(plan: SyncPlan, window: Window) -> sql.Identifier:
+    """The relation a window's rows are read from: the source, or for a chunk of one of its
+    leaf partitions that leaf (a partitioned table has no heap of its own to cut)."""
+    leaf = None if window.pages is None else window.pages.leaf
+    if leaf is None or not leaf.attached:
+        return _source(plan)
+    return ident(leaf.schema, leaf.name)
 
 
 def _key_as_text(plan: SyncPlan) -> sql.Composable:
@@ -214,7 +241,7 @@ def select_rows(
     return sql.SQL("SELECT {cols}{extra} FROM {src} WHERE {where}{order}").format(
         cols=column_list(plan.selected),
         extra=extra,
-        src=_source(plan),
+        src=window_source(plan, window),
         where=where,
         order=_read_order(plan, window),
     )
@@ -273,8 +300,8 @@ def sorts_allowed(allowed: bool) -> sql.SQL:
 
 
 def count_unexportable(plan: SyncPlan) -> sql.Composed | None:
-    """README guarantee 5: rows whose cursor (or tie-breaker) is NULL, which no window holds;
-    None when the catalog says neither column can be NULL (no query needed: on a table
+    """Rows whose cursor (or tie-breaker) is NULL, which no window holds (docs/guarantees.md,
+    guarantee 5); None when the catalog says neither column can be NULL (no query needed: on a table
     without an index on them, the count would read the whole table every run)."""
     columns = [c for c in (plan.cursor, plan.cursor_id) if c is not None and not c.not_null]
     if not columns:
@@ -290,7 +317,7 @@ def row_at(plan: SyncPlan, window: Window, offset: int) -> sql.Composed:
     order = order_by(plan) if window.pages is None else sql.SQL("ctid")
     return sql.SQL("SELECT {} FROM {} WHERE {} ORDER BY {} OFFSET {} LIMIT 1").format(
         _key_as_text(plan),
-        _source(plan),
+        window_source(plan, window),
         window_predicate(plan, window),
         order,
         sql.Literal(offset),
@@ -376,19 +403,12 @@ def first_null_key(plan: SyncPlan, *, deletes: bool = False) -> sql.Composed:
     )
 
 
-def _compared(plan: SyncPlan, table: str, name: str) -> sql.Composable:
-    column = plan.destination.columns[name]
-    if column.comparable:
-        return ident(table, name)
-    return sql.SQL("{}::text").format(ident(table, name))
-
-
 def distinct_on(keys: list[str]) -> sql.Composable:
     return sql.SQL("DISTINCT ON ({}) ").format(column_list(keys))
 
 
 def last_first(keys: list[str]) -> sql.Composable:
-    """Per key, the row staged last first: DISTINCT ON keeps it (README guarantee 3)."""
+    """Per key, the row staged last first: DISTINCT ON keeps it (docs/guarantees.md, 3)."""
     return sql.SQL(" ORDER BY {}, {} DESC").format(column_list(keys), ident(ORDINAL))
 
 
@@ -426,17 +446,27 @@ def counted_upsert(plan: SyncPlan, columns: list[str], rows: sql.Composable) -> 
 
 
 def on_conflict(plan: SyncPlan, columns: list[str]) -> sql.Composable:
-    """DO UPDATE of every other written column when it changed, else DO NOTHING."""
+    """DO UPDATE of every other written column when it changed, else DO NOTHING.
+
+    Changed means a different binary image (``record *=``, what REFRESH MATERIALIZED
+    VIEW CONCURRENTLY compares), not ``IS DISTINCT FROM``: every type has an image,
+    while json, xml, point, txid_snapshot and more have no ``=``; and ``=`` calls
+    equal what the destination must still be told about: a box of the same area,
+    '24 hours' and '1 day', 1.0 and 1.00, -0 and 0, 'ABC' and 'abc' in citext.
+    """
     keys = plan.keys
     others = [c for c in columns if c not in keys]
     conflict: sql.Composable
     if others:
-        conflict = sql.SQL("DO UPDATE SET {sets} WHERE ({old}) IS DISTINCT FROM ({new})").format(
+        # Cast to record, or the parser compares the two ROWs column by column.
+        conflict = sql.SQL(
+            "DO UPDATE SET {sets} WHERE NOT (ROW({old})::record *= ROW({new})::record)"
+        ).format(
             sets=sql.SQL(", ").join(
                 sql.SQL("{} = EXCLUDED.{}").format(ident(c), ident(c)) for c in others
             ),
-            old=sql.SQL(", ").join(_compared(plan, "d", c) for c in others),
-            new=sql.SQL(", ").join(_compared(plan, "excluded", c) for c in others),
+            old=column_list(others, "d"),
+            new=column_list(others, "excluded"),
         )
     else:
         conflict = sql.SQL("DO NOTHING")

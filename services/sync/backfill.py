@@ -9,7 +9,10 @@ reads each with a TID range scan, sequential I/O whatever the cursor.
 - **Plan** (one analytics transaction, under the definition's exclusive
   lock): the watermark of the moment (services/sync/watermark.py) fixes the
   *hand-over* position, just below it; the heap's size in blocks fixes the
-  chunks. Killed while planning, nothing is stored and the rerun plans again.
+  chunks. A partitioned source has no heap: each leaf partition's (sub-
+  partitions and the default one included, services/store/heaps.py) is cut
+  on its own, and its chunks read the leaf directly. Killed while planning,
+  nothing is stored and the rerun plans again.
 - **Chunks**: each runner claims a chunk with an advisory lock of its own
   (services/store/chunks.py), writes its rows and marks it done in the same
   analytics transaction. Killed at any instant, a chunk is done with its
@@ -27,6 +30,7 @@ reads each with a TID range scan, sequential I/O whatever the cursor.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 from dataclasses import dataclass
@@ -42,6 +46,7 @@ from services.base.testhooks import kill_point
 from services.store import chunks
 from services.store import sql as q
 from services.store.chunks import Backfill, Chunk
+from services.store.heaps import Heap, SourceHeaps, leaf_now, source_heaps
 from services.store.plan import CopyMode, SyncPlan
 from services.sync.watermark import compute_watermark
 
@@ -52,16 +57,7 @@ Conn = psycopg.Connection[Any]
 # TID range scans (a chunk read without a sequential scan of the whole table).
 _MIN_SERVER_VERSION = 140000
 _HEAP_KINDS = {"r", "m"}  # a table or a materialized view: one heap with ctids
-
-_HEAP_SQL = """
-SELECT pg_relation_size(%(table)s::regclass) / current_setting('block_size')::bigint,
-       current_setting('block_size')::bigint, current_setting('server_version_num')::int
-"""
-# The planner's rows per heap block (NULL before the first ANALYZE or VACUUM).
-_ROWS_PER_BLOCK_SQL = (
-    "SELECT reltuples / nullif(relpages, 0) FROM pg_class WHERE oid = %(table)s::regclass"
-    " AND reltuples > 0"
-)
+_PARTITIONED = "p"  # no heap of its own: each leaf partition's is cut into chunks
 
 
 def why_not_backfill(plan: SyncPlan, core: Conn, settings: RunSettings) -> str | None:
@@ -76,11 +72,37 @@ def why_not_backfill(plan: SyncPlan, core: Conn, settings: RunSettings) -> str |
     key_problem = _key_problem(plan)
     if key_problem is not None:
         return key_problem
-    if plan.source.kind not in _HEAP_KINDS:
-        return f"{plan.source.qualified} is not a plain table (relkind {plan.source.kind!r})"
+    if plan.source.kind not in _HEAP_KINDS | {_PARTITIONED}:
+        return f"{plan.source.qualified} is not a table (relkind {plan.source.kind!r})"
     version = core.info.server_version
     if version < _MIN_SERVER_VERSION:
         return f"core runs PostgreSQL {version // 10000}, and TID range scans need 14 or later"
+    if plan.source.kind == _PARTITIONED:
+        return _leaf_problem(plan, heaps_of(core, plan))
+    return None
+
+
+def _leaf_problem(plan: SyncPlan, found: SourceHeaps) -> str | None:
+    """Why the leaf partitions of ``plan``'s source cannot be read one by one, or None.
+
+    Each leaf is read directly (a chunk read through the parent would read that
+    block range of every leaf), which takes SELECT on the leaf and skips the
+    parent's row-level security policies (the leaf's own apply instead)."""
+    for heap in found.heaps:
+        assert heap.leaf is not None
+        name = f"{heap.leaf.schema}.{heap.leaf.name}"
+        if heap.kind not in _HEAP_KINDS:
+            return f"its leaf partition {name} has no heap to cut (relkind {heap.kind!r})"
+        if not heap.readable:
+            return (
+                f"its leaf partition {name} cannot be read directly (no SELECT on it), and"
+                " chunks read each leaf's heap"
+            )
+        if heap.row_security:
+            return (
+                f"row-level security is enabled on {plan.source.qualified} or its leaf"
+                f" partition {name}: a leaf read directly could see other rows than the parent"
+            )
     return None
 
 
@@ -124,15 +146,28 @@ def chunk_pages(
     return max(1, default if configured is None else configured)
 
 
-def planned_chunk_pages(core: Conn, plan: SyncPlan, block_size: int, settings: RunSettings) -> int:
+def planned_chunk_pages(plan: SyncPlan, found: SourceHeaps, settings: RunSettings) -> int:
     """``chunk_pages`` for ``plan``: sized by rows with a transform, by bytes without."""
     configured = settings.backfill_chunk_pages
     if plan.mode is not CopyMode.PYTHON:
-        return chunk_pages(block_size, configured)
-    table = q.ident(plan.source.schema, plan.source.name).as_string(core)
-    row = core.execute(_ROWS_PER_BLOCK_SQL, {"table": table}).fetchone()
-    per_block = float(row[0]) if row and row[0] else None
-    return chunk_pages(block_size, configured, rows_per_block=per_block, batch_size=plan.batch_size)
+        return chunk_pages(found.block_size, configured)
+    per_block = found.rows_per_block
+    return chunk_pages(
+        found.block_size, configured, rows_per_block=per_block, batch_size=plan.batch_size
+    )
+
+
+def cut_into_chunks(found: SourceHeaps, per_chunk: int) -> list[Chunk]:
+    """Each heap's blocks in ranges of ``per_chunk``, numbered heap after heap; the last
+    range of each heap reads to its end, whatever was appended since. A partitioned
+    source without a partition yet has one chunk over the parent, which reads nothing."""
+    cut: list[Chunk] = []
+    for heap in found.heaps or [Heap(None, 0, _PARTITIONED, True, False, 0.0, 0)]:
+        count = max(1, -(-heap.pages // per_chunk))
+        for n in range(count):
+            end = None if n == count - 1 else (n + 1) * per_chunk
+            cut.append(Chunk(len(cut), q.PageRange(n * per_chunk, end, heap.leaf)))
+    return cut
 
 
 def handover_position(core: Conn, plan: SyncPlan, watermark: Watermark) -> Position | None:
@@ -160,12 +195,10 @@ def handover_position(core: Conn, plan: SyncPlan, watermark: Watermark) -> Posit
     return Position(value=str(below[0]), id=None)
 
 
-def heap_blocks(core: Conn, plan: SyncPlan) -> tuple[int, int]:
-    """(blocks in the source's heap now, the server's block size in bytes)."""
+def heaps_of(core: Conn, plan: SyncPlan) -> SourceHeaps:
+    """The source's heaps now: its own, or each of its leaf partitions'."""
     table = q.ident(plan.source.schema, plan.source.name).as_string(core)
-    heap = core.execute(_HEAP_SQL, {"table": table}).fetchone()
-    assert heap is not None
-    return int(heap[0]), int(heap[1])
+    return source_heaps(core, table, partitioned=plan.source.kind == _PARTITIONED)
 
 
 @dataclass(frozen=True)
@@ -180,10 +213,12 @@ class ChunkPlan:
     chunks_done: int
     rows_done: int
     block_size: int
+    leaves: int | None  # leaf partitions whose heaps are read; None: not partitioned
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "planned": self.planned,
+            "leaf_partitions": self.leaves,
             "source_blocks": self.source_pages,
             "chunk_blocks": self.chunk_pages,
             "chunk_bytes": self.chunk_pages * self.block_size,
@@ -201,7 +236,7 @@ def next_chunk_plan(
     under_way = chunks.load_backfill(analytics, plan.job, plan.name)
     if under_way is not None and not under_way.finished:
         done = chunks.progress(analytics, plan.job, plan.name)
-        _, block_size = heap_blocks(core, plan)
+        found = heaps_of(core, plan)
         return ChunkPlan(
             True,
             under_way.source_pages,
@@ -209,14 +244,16 @@ def next_chunk_plan(
             under_way.chunks_total,
             0 if done is None else done.done,
             0 if done is None else done.rows,
-            block_size,
+            found.block_size,
+            len(found.heaps) if found.partitioned else None,
         )
     if saved is not None or why_not_backfill(plan, core, settings) is not None:
         return None  # an incremental run, or a first load in cursor order: no heap read
-    pages, block_size = heap_blocks(core, plan)
-    per_chunk = planned_chunk_pages(core, plan, block_size, settings)
-    total = max(1, -(-pages // per_chunk))
-    return ChunkPlan(False, pages, per_chunk, total, 0, 0, block_size)
+    found = heaps_of(core, plan)
+    per_chunk = planned_chunk_pages(plan, found, settings)
+    total = len(cut_into_chunks(found, per_chunk))
+    leaves = len(found.heaps) if found.partitioned else None
+    return ChunkPlan(False, found.pages, per_chunk, total, 0, 0, found.block_size, leaves)
 
 
 def plan_backfill(
@@ -235,40 +272,52 @@ def plan_backfill(
     handover = handover_position(core, plan, watermark)
     if handover is None:
         return None
-    pages, block_size = heap_blocks(core, plan)
-    per_chunk = planned_chunk_pages(core, plan, block_size, settings)
+    found = heaps_of(core, plan)
+    per_chunk = planned_chunk_pages(plan, found, settings)
+    cut = cut_into_chunks(found, per_chunk)
     empty = analytics.execute(q.destination_is_empty(plan)).fetchone()
     backfill = Backfill(
         job=plan.job,
         definition=plan.name,
         handover=handover,
-        source_pages=pages,
+        source_pages=found.pages,
         chunk_pages=per_chunk,
-        chunks_total=max(1, -(-pages // per_chunk)),
+        chunks_total=len(cut),
         into_empty=bool(empty and empty[0]),
         finished=False,
     )
     with analytics.transaction():
-        chunks.create_backfill(analytics, backfill)
+        chunks.create_backfill(analytics, backfill, cut)
         kill_point("plan")
     log.debug(
-        "%s: backfill planned: %d chunk(s) of %d block(s) over %d block(s); hand-over at %s",
+        "%s: backfill planned: %d chunk(s) of %d block(s) over %d block(s) in %d heap(s);"
+        " hand-over at %s",
         plan.name,
         backfill.chunks_total,
         per_chunk,
-        pages,
+        found.pages,
+        len(found.heaps),
         handover.value,
     )
     return backfill
 
 
-def chunk_window(backfill: Backfill, chunk: Chunk) -> q.Window:
-    """The read of one chunk: every exportable row of its blocks, whatever its cursor."""
+def chunk_window(core: Conn, plan: SyncPlan, chunk: Chunk) -> q.Window:
+    """The read of one chunk: every exportable row of its blocks, whatever its cursor.
+
+    A leaf partition's chunk reads the leaf as core has it now: renamed since the
+    plan, under its new name; dropped or detached, nothing (its rows are no longer
+    the source's, and what earlier chunks copied of them is a hard delete for
+    ``--verify --keys --repair``)."""
+    pages, leaf = chunk.pages, chunk.pages.leaf
+    if leaf is not None:
+        table = q.ident(plan.source.schema, plan.source.name).as_string(core)
+        pages = dataclasses.replace(pages, leaf=leaf_now(core, table, leaf))
     return q.Window(
         lower=None,
         upper=None,
         watermark=Watermark(value=None, inclusive=False),
-        pages=chunk.pages,
+        pages=pages,
     )
 
 

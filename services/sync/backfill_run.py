@@ -46,19 +46,30 @@ class ChunkWindows:
     def __init__(self, plan: SyncPlan, core: Conn, claims: Conn, backfill: Backfill) -> None:
         self.plan, self.core, self.backfill = plan, core, backfill
         self._claims = claims
-        self._held: dict[q.PageRange, Chunk] = {}  # claimed, not yet let go
+        # Claimed, not yet let go, by the pages of the window each was handed out as.
+        self._held: dict[q.PageRange, Chunk] = {}
         self._lock = threading.Lock()  # the prefetch thread claims, the run lets go
         self._after, self._wrapped = -1, False
 
     def following(self, start: Position | None) -> NextWindow:
         """Windows for a source opened now: chunks claimed for a source closed before it
-        came to them first, then new claims. ``start`` has no meaning for chunks."""
+        came to them first, then new claims. ``start`` has no meaning for chunks.
+
+        Called on the thread that reads with ``core`` (the prefetch thread, or the
+        run's), which also finds each chunk's leaf partition on it as it is now."""
         with self._lock:
             orphans = sorted(self._held.values(), key=lambda c: c.number)
 
         def next_window(last: q.Window | None) -> q.Window | None:
             chunk = orphans.pop(0) if orphans else self._claim()
-            return None if chunk is None else chunk_window(self.backfill, chunk)
+            if chunk is None:
+                return None
+            window = chunk_window(self.core, self.plan, chunk)
+            assert window.pages is not None
+            with self._lock:
+                self._forget(chunk)
+                self._held[window.pages] = chunk
+            return window
 
         return next_window
 
@@ -66,6 +77,10 @@ class ChunkWindows:
         assert window.pages is not None
         with self._lock:
             return self._held[window.pages]
+
+    def _forget(self, chunk: Chunk) -> None:
+        for pages in [p for p, held in self._held.items() if held.number == chunk.number]:
+            del self._held[pages]
 
     def _claim(self) -> Chunk | None:
         """The next chunk no one holds and no one has done, or None when none is left;
@@ -78,9 +93,10 @@ class ChunkWindows:
                         return None
                     self._after, self._wrapped = -1, True
                     continue
+                ours = {held.number for held in self._held.values()}
                 for chunk in found:
                     self._after = chunk.number
-                    if chunk.pages in self._held:  # ours already (an advisory lock nests)
+                    if chunk.number in ours:  # ours already (an advisory lock nests)
                         continue
                     if chunks.try_claim(self._claims, self.backfill, chunk):
                         self._held[chunk.pages] = chunk
@@ -89,7 +105,7 @@ class ChunkWindows:
     def release(self, chunk: Chunk) -> None:
         """Let ``chunk`` go once its transaction has ended."""
         with self._lock:
-            self._held.pop(chunk.pages, None)
+            self._forget(chunk)
             chunks.release(self._claims, self.backfill, chunk)
 
     def release_all(self) -> None:
@@ -146,7 +162,13 @@ def _report(
 ) -> None:
     done = chunks.progress(analytics, plan.job, plan.name)
     if done is not None:
-        result.chunks = {"done": done.done, "total": done.total, "rows": done.rows}
+        result.chunks = {
+            "done": done.done,
+            "total": done.total,
+            "rows": done.rows,
+            "pages_done": done.pages_done,
+            "pages_total": done.pages_total,
+        }
     if handed is not None:
         result.position_after = handed.to_dict()
     if progress is not None:

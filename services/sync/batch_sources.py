@@ -59,6 +59,9 @@ class Batch:
         """Where it starts and ends, as the run's result names a failed batch (a backfill
         chunk: its heap blocks)."""
         pages = self.window.pages
+        if pages is not None and pages.leaf is not None:  # a leaf partition's blocks
+            leaf = pages.leaf
+            return {"blocks": [pages.first, pages.end], "leaf": [leaf.oid, leaf.schema, leaf.name]}
         if pages is not None:
             return {"blocks": [pages.first, pages.end]}
         after, upper, mark = self.window.lower, self.window.upper, self.window.watermark

@@ -3,7 +3,7 @@
 The server sends a COPY one message per row, and ``Copy.read()`` takes each
 through psycopg's wait loop: a generator and a round of calls per row, about
 0.6 CPU-us of the runner's ~1 us per pass-through row (``python -m
-tools.bench_runners``, BENCHMARKS.md "Round 7: two runners"). A backfill's
+tools.bench_runners``, docs/benchmarks/round-7.md, "Two runners"). A backfill's
 runner only hands the bytes on, so this takes the rows libpq already holds
 straight from ``PGconn.get_copy_data``, and goes through ``Copy.read()`` only
 when libpq has none (it waits for the socket) and for the end of the COPY:
@@ -21,11 +21,13 @@ from typing import Any
 import psycopg
 from psycopg import errors, generators, pq
 
-from services.base.constants import COPY_BINARY_TRAILER
+from services.base.constants import COPY_BINARY_HEADER, COPY_BINARY_TRAILER
 from services.base.testhooks import kill_point
 
-# The binary COPY trailer is the last data message of the stream.
+# The binary COPY trailer is the last data message of the stream; a COPY of no rows
+# is one message, its header and trailer together.
 _TRAILER_BYTES = len(COPY_BINARY_TRAILER)  # compared per row: a constant, not a call
+_NO_ROWS = COPY_BINARY_HEADER + COPY_BINARY_TRAILER
 
 
 def binary_blocks(
@@ -50,6 +52,8 @@ def binary_blocks(
         if armed:
             kill_point("read")
         if nbytes == _TRAILER_BYTES and data == COPY_BINARY_TRAILER:
+            break
+        if messages == 1 and data == _NO_ROWS:
             break
         if len(block) >= size:
             yield block, messages

@@ -2,8 +2,8 @@
 
 psycopg's binary COPY formatter copies each field into its row buffer; for a
 jsonb its dumper first makes ``b"\\x01" + text``, a second copy. For a 20 MB
-value that is two copies more than the encoded text (round 7 of
-BENCHMARKS.md). BinaryRows formats rows with psycopg's own function into a
+value that is two copies more than the encoded text (docs/benchmarks/round-7.md).
+BinaryRows formats rows with psycopg's own function into a
 buffer of its own, which it hands to ``write`` each time it passes
 BUFFER_SIZE, as psycopg's formatter does; a json or jsonb field whose text is
 longer than LARGE_JSON_BYTES goes to ``write`` as the dumper made it, its

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import re
 import time
@@ -24,6 +25,10 @@ log = logging.getLogger(__name__)
 def _default(value: Any) -> str:
     if isinstance(value, bytes | bytearray | memoryview):
         return bytes(value).hex()
+    # orjson refuses a time with a time zone (a timetz column) outright instead of calling
+    # here, so every date and time comes here and is written as orjson would (ISO 8601).
+    if isinstance(value, dt.date | dt.time):
+        return value.isoformat()
     return str(value)
 
 
@@ -42,7 +47,9 @@ def write_failure_file(
     stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime()) + f"-{time.time_ns() // 1000 % 10**6:06d}"
     payload = {"definition": definition, "error": redact(error), "key": key, "row": row}
     text = orjson.dumps(
-        payload, default=_default, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS
+        payload,
+        default=_default,
+        option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME,
     )
     for attempt in range(100):
         path = folder / (f"{stamp}.json" if attempt == 0 else f"{stamp}-{attempt}.json")

@@ -4,8 +4,8 @@ psycopg's ``Cursor.stream`` keeps a chunk's result (the libpq PGresult: every
 byte the server sent for the chunk) alive until the next chunk is fetched,
 and a row is handed out while it lives. For a row holding one large value
 that is a copy of the value alive through the transform and the encoding,
-beside libpq's input buffer, the decoded value and its encoded form (round 7
-of BENCHMARKS.md). Here each chunk's rows are loaded first, then its result
+beside libpq's input buffer, the decoded value and its encoded form
+(docs/benchmarks/round-7.md). Here each chunk's rows are loaded first, then its result
 is cleared, then they are handed out.
 """
 

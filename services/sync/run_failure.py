@@ -50,7 +50,8 @@ def locate_copy_error(
         return None
     if "blocks" in batch:  # a backfill chunk: its rows in the heap's order
         first, end = batch["blocks"]
-        bounds = q.Window(None, None, Watermark(None, True), q.PageRange(first, end))
+        leaf = q.Leaf(*batch["leaf"]) if batch.get("leaf") else None
+        bounds = q.Window(None, None, Watermark(None, True), q.PageRange(first, end, leaf))
     else:
         through, mark = batch["through"], batch.get("watermark") or {}
         bounds = q.Window(

@@ -1,7 +1,7 @@
 """Transform batches in worker processes, so a Python transform can use every core.
 
 One Python thread reads, transforms and re-encodes about 160k rows/s here
-(2 cores, the bench's 11 columns; round 6 of BENCHMARKS.md), most of it
+(2 cores, the bench's 11 columns; docs/benchmarks/round-6.md), most of it
 decoding and encoding the values: on a full load with a
 transform that thread, not PostgreSQL, is the limit. Workers lift it. Each
 is a forked copy of the runner, so it has the definition and its transform

@@ -185,8 +185,8 @@ def compute_watermark(
 
 
 def null_cursor_rows(core: psycopg.Connection[Any], plan: SyncPlan) -> int:
-    """Rows no window will ever hold because their cursor or tie-breaker is NULL (README
-    guarantee 5); 0 without a query when both columns are NOT NULL in core."""
+    """Rows no window will ever hold because their cursor or tie-breaker is NULL (guarantee 5
+    of docs/guarantees.md); 0 without a query when both columns are NOT NULL in core."""
     query = q.count_unexportable(plan)
     if query is None:
         return 0

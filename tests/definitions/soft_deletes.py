@@ -1,4 +1,4 @@
-"""Soft deletes (README: deletes) of core ``items`` and ``changes``, for tests/test_soft_deletes.py.
+"""Soft deletes (docs/deletes.md) of core ``items`` and ``changes``, for tests/test_soft_deletes.py.
 
 - ``ByTime``: ``items`` as they are, deleted when ``deletedAt`` is not NULL.
 - ``ByFlag``: the same rows into ``items_flag``, deleted when the boolean ``gone`` is true.

@@ -1,51 +1,99 @@
-// tablesync console: live progress on a run's page, by polling its JSON record.
-// Only textContent is ever set, so nothing a run record holds can become markup.
+// tablesync console: live values without reloading the page, under a strict CSP.
+// - "2s ago" in every <time data-ago> ticks each second;
+// - a running run's page polls its JSON record and moves its bar, rows, rate and ETA;
+//   when the run ends, the page's regions are fetched again (the row at fault shows);
+// - the overview fetches itself every few seconds and swaps its rows in place.
+// Only textContent is set from JSON, and swapped regions come from this console's own
+// escaped HTML, parsed inert (DOMParser runs no script), so data never becomes markup.
 "use strict";
 
 (function () {
-  var box = document.getElementById("run");
-  if (!box || box.dataset.status !== "running") { return; }
-  var url = box.dataset.runUrl;
-  var cursor = box.dataset.cursor || "value";
-  var idField = box.dataset.idField || "id";
+  var UNITS = [["d", 86400], ["h", 3600], ["m", 60], ["s", 1]];
+
+  // The same words as services.base.durations.format_duration.
+  function duration(seconds) {
+    if (seconds <= 0) { return "0s"; }
+    if (seconds < 1) { return "<1s"; }
+    var left = Math.round(seconds), parts = [];
+    UNITS.forEach(function (unit) {
+      var count = Math.floor(left / unit[1]);
+      left -= count * unit[1];
+      if (count || parts.length) { parts.push([count, unit[0]]); }
+    });
+    return parts.slice(0, 2).filter(function (p) { return p[0]; }).map(function (p) { return p[0] + p[1]; }).join("");
+  }
+
+  function tick() {
+    var now = Date.now();
+    document.querySelectorAll("time[data-ago]").forEach(function (node) {
+      var at = Date.parse(node.getAttribute("datetime"));
+      if (isNaN(at)) { return; }
+      var stamp = node.getAttribute("datetime").replace("T", " ");
+      node.textContent = stamp + " (" + duration((now - at) / 1000) + " ago)";
+    });
+  }
+  tick();
+  window.setInterval(tick, 1000);
+
+  function getHtml(url) {
+    return fetch(url, { credentials: "same-origin", headers: { "Accept": "text/html" } })
+      .then(function (response) { if (!response.ok) { throw new Error("HTTP " + response.status); } return response.text(); })
+      .then(function (text) { return new DOMParser().parseFromString(text, "text/html"); });
+  }
+
+  // Replace each [data-region] of the page by the one of the same name in ``doc``.
+  function swapRegions(doc) {
+    document.querySelectorAll("[data-region]").forEach(function (node) {
+      var fresh = doc.querySelector('[data-region="' + node.dataset.region + '"]');
+      if (fresh) { node.replaceWith(document.importNode(fresh, true)); }
+    });
+    tick();
+  }
 
   function number(value) { return value === null || value === undefined ? "-" : Number(value).toLocaleString("en-US"); }
-  function seconds(value) { return value === null || value === undefined ? "-" : Number(value).toFixed(2) + "s"; }
-  function position(value) {
-    if (!value || value.value === null || value.value === undefined) { return "(start)"; }
-    var text = cursor + "=" + value.value;
-    if (value.id !== null && value.id !== undefined) { text += " " + idField + "=" + value.id; }
-    return text;
-  }
+  function whole(value) { return value === null || value === undefined ? "-" : Math.round(Number(value)).toLocaleString("en-US"); }
   function set(id, text) { var node = document.getElementById(id); if (node) { node.textContent = text; } }
 
-  function show(run) {
-    var status = document.getElementById("run-status");
-    status.textContent = run.status;
-    status.className = "badge " + run.status;
-    box.dataset.status = run.status;
-    ["rows_read", "rows_created", "rows_updated", "rows_skipped", "rows_deleted", "rows_errors"].forEach(function (key) { set(key, number(run[key])); });
-    set("run-progress", run.progress.text);
-    set("run-eta", seconds(run.progress.eta_s));
-    set("run-duration", seconds(run.duration_s));
-    set("run-after", position(run.cursor_after));
-    // The record says 2026-12-01T10:00:00.123+00:00; the page says 2026-12-01 10:00:00Z.
-    if (run.finished_at) { set("run-finished", run.finished_at.replace("T", " ").slice(0, 19) + "Z"); }
-    if (run.error_text) {
-      var error = document.getElementById("run-error");
-      error.textContent = run.error_text;
-      error.hidden = false;
+  function runPage(box) {
+    var url = box.dataset.runUrl;
+    function show(run) {
+      var status = document.getElementById("run-status");
+      status.textContent = run.status;
+      status.className = "badge " + run.status;
+      ["rows_read", "rows_created", "rows_updated", "rows_skipped", "rows_deleted", "rows_errors"].forEach(function (key) { set(key, number(run[key])); });
+      var p = run.progress, meter = document.getElementById("run-meter");
+      set("run-progress", p.text);
+      set("run-rate", whole(p.rows_per_s));
+      set("run-eta", p.eta_s === null ? "-" : duration(p.eta_s));
+      set("run-duration", duration(run.duration_s));
+      if (meter) {
+        if (p.percent === null) { meter.removeAttribute("value"); } else { meter.value = p.percent; }
+      }
     }
+    function poll() {
+      fetch(url, { credentials: "same-origin", headers: { "Accept": "application/json" } })
+        .then(function (response) { if (!response.ok) { throw new Error("HTTP " + response.status); } return response.json(); })
+        .then(function (run) {
+          show(run);
+          if (run.status === "running") { window.setTimeout(poll, 1000); return; }
+          // Over: the page as the server draws a finished run (row at fault, advice).
+          return getHtml(window.location.href).then(swapRegions);
+        })
+        .catch(function () { window.setTimeout(poll, 3000); });
+    }
+    window.setTimeout(poll, 500);
   }
 
-  function poll() {
-    fetch(url, { credentials: "same-origin", headers: { "Accept": "application/json" } })
-      .then(function (response) { if (!response.ok) { throw new Error("HTTP " + response.status); } return response.json(); })
-      .then(function (run) {
-        show(run);
-        if (run.status === "running") { window.setTimeout(poll, 1000); }
-      })
-      .catch(function () { window.setTimeout(poll, 3000); });
+  var box = document.getElementById("run");
+  if (box && box.dataset.status === "running") { runPage(box); }
+
+  var live = document.querySelector("[data-refresh-s]");
+  if (live) {
+    var every = Math.max(Number(live.dataset.refreshS) || 5, 1) * 1000;
+    var refresh = function () {
+      getHtml(window.location.href).then(swapRegions).catch(function () { return null; })
+        .then(function () { window.setTimeout(refresh, every); });
+    };
+    window.setTimeout(refresh, every);
   }
-  window.setTimeout(poll, 500);
 })();

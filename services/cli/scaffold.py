@@ -1,0 +1,193 @@
+"""``python run_job.py scaffold``: parse options, open the databases, hand off to
+services.scaffold, write or print what it made."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import click
+
+from services.base.definition import ExportDefinition
+from services.base.errors import ConfigurationError, UnknownDefinitionError
+from services.base.suggest import did_you_mean
+from services.store.preflight import MIGRATIONS_DIR
+
+Connection = Any  # psycopg.Connection[Any], imported only when a command runs
+DefinitionsOf = Callable[[str], dict[str, ExportDefinition]]
+_APPLY = "apply it: dbmate --env DATABASE_URL_ANALYTICS up"
+
+
+def _cursors(values: tuple[str, ...]) -> dict[str | None, str]:
+    """``--cursor COLUMN`` (every table) and ``--cursor TABLE=COLUMN``."""
+    chosen: dict[str | None, str] = {}
+    for value in values:
+        table, equals, column = value.rpartition("=")
+        chosen[table if equals else None] = column
+    return chosen
+
+
+def _pick(job: str, definitions: dict[str, ExportDefinition], names: list[str]) -> list[str]:
+    unknown = [n for n in names if n not in definitions]
+    if unknown:
+        problems = [
+            f"unknown definition {n!r} for {job}{did_you_mean(n, definitions)}" for n in unknown
+        ]
+        raise UnknownDefinitionError("; ".join(problems), problems=problems)
+    return list(dict.fromkeys(names))
+
+
+HELP = """Write the dbmate migration that creates destination tables like core's.
+
+\b
+  scaffold orders line_items        tables of core's public schema
+  scaffold 'sales.*'                every table of schema sales
+  scaffold --alter Orders           the columns core gained since, for definition Orders
+
+Reads core's catalog and writes one migration into db/migrations creating each table in
+analytics_raw (or --dest-schema): core's column names and types, NOT NULL, the primary key;
+no defaults, sequences, foreign keys or triggers; a partitioned table becomes a plain one.
+Enums, domains, composites and ranges the tables use are made in analytics with core's
+definitions, in core's schema under core's name; one analytics already has must have the
+same definition (else exit 2). Then it prints the DEFINITIONS entries to paste into
+config.py. The cursor is the timestamp column named like updated_at, updatedAt,
+last_update or modified; give another (or one where there is none) with --cursor.
+Names are matched exactly. Exit 2 when something stands in the way; nothing is written.
+"""
+
+
+def scaffold_command(definitions_of: DefinitionsOf) -> click.Command:
+    """The scaffold command; ``definitions_of(job)`` gives a job's definitions (--alter)."""
+
+    @click.command(name="scaffold", help=HELP)
+    @click.argument("names", nargs=-1, metavar="TABLE...")
+    @click.option(
+        "--alter",
+        is_flag=True,
+        help="NAMES are definitions: write the migration adding the columns core gained.",
+    )
+    @click.option("--job", default="export-to-pg", show_default=True, help="With --alter.")
+    @click.option(
+        "--dest-schema", default="analytics_raw", show_default=True, help="Analytics schema."
+    )
+    @click.option(
+        "--cursor",
+        "cursors",
+        multiple=True,
+        metavar="[TABLE=]COLUMN",
+        help="The cursor column of TABLE (or of every table); repeatable.",
+    )
+    @click.option(
+        "--migrations-dir",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=MIGRATIONS_DIR,
+        help="Where to write the migration.  [default: db/migrations]",
+    )
+    @click.option("--print", "print_only", is_flag=True, help="Print the migration; write nothing.")
+    def command(
+        names: tuple[str, ...],
+        alter: bool,
+        job: str,
+        dest_schema: str,
+        cursors: tuple[str, ...],
+        migrations_dir: Path,
+        print_only: bool,
+    ) -> None:
+        if not names:
+            raise ConfigurationError(
+                "name at least one table (orders, sales.orders, 'sales.*'), or definitions"
+                " with --alter"
+            )
+        if alter:
+            chosen = definitions_of(job)
+            picked = {n: chosen[n] for n in _pick(job, chosen, list(names))}
+            _alter(job, picked, migrations_dir, print_only)
+        else:
+            _scaffold(list(names), dest_schema, _cursors(cursors), migrations_dir, print_only)
+
+    return command
+
+
+@contextmanager
+def _databases() -> Iterator[tuple[Connection, Connection]]:
+    """A connection to core (read-only, as every core session) and one to analytics, which
+    scaffold only reads: what it makes is a file for dbmate."""
+    from services.base.db import Databases
+    from services.base.settings import DatabaseUrls
+
+    dbs = Databases(DatabaseUrls.from_env(), max_size=1)
+    with dbs, dbs.core.connection() as core, dbs.analytics.connection() as analytics:
+        yield core, analytics
+
+
+def _scaffold(
+    names: list[str],
+    dest_schema: str,
+    cursors: dict[str | None, str],
+    migrations_dir: Path,
+    print_only: bool,
+) -> None:
+    from services.scaffold import ScaffoldRequest, scaffold_tables
+
+    request = ScaffoldRequest(tables=names, dest_schema=dest_schema, cursors=cursors)
+    with _databases() as (core, analytics):
+        made = scaffold_tables(core, analytics, request)
+        text = made.migration.text(analytics)
+        warnings = [w for e in made.entries for w in e.warnings(analytics)]
+    # With --print the migration is stdout's alone (`> file.sql` works); the rest goes aside.
+    err = print_only
+    if print_only:
+        click.echo(text, nl=False)
+    else:
+        path = _write(text, made.migration.slug, migrations_dir)
+        click.echo(f"wrote {path}: {made.tables} table(s), {made.types} type(s) to create")
+        click.echo(_APPLY)
+    click.echo("\npaste into DEFINITIONS in jobs/export_to_pg/config.py:", err=err)
+    for entry in made.entries:
+        click.echo(entry.text(), err=err)
+    for warning in warnings:
+        click.echo(f"warning: {warning}", err=True)
+
+
+def _write(text: str, slug: str, directory: Path) -> Path:
+    from services.scaffold import write_migration
+
+    path = write_migration(text, slug, directory, now=dt.datetime.now(dt.UTC))
+    try:
+        return path.relative_to(Path.cwd())
+    except ValueError:
+        return path
+
+
+def _alter(
+    job: str, definitions: dict[str, ExportDefinition], migrations_dir: Path, print_only: bool
+) -> None:
+    from services.scaffold import alter_definitions
+
+    with _databases() as (core, analytics):
+        made = alter_definitions(core, analytics, definitions)
+        text = made.migration.text(analytics) if made.migration else None
+    if made.migration is None or text is None:
+        click.echo(f"nothing to add: {', '.join(definitions)} have every column core has")
+        return
+    if print_only:
+        click.echo(text, nl=False)
+    else:
+        path = _write(text, made.migration.slug, migrations_dir)
+        click.echo(f"wrote {path}")
+        click.echo(_APPLY)
+    for name, columns in made.added.items():
+        click.echo(
+            f"{name}: adds {', '.join(columns)}; rows synced before hold NULL there until read"
+            f" again: `python run_job.py {job} --full-refresh {name}` after `dbmate up`",
+            err=print_only,
+        )
+    for name, columns in made.retyped.items():
+        click.echo(
+            f"warning: {name}: the type of {', '.join(columns)} changed in core; the"
+            " migration holds the ALTER ... TYPE it would take, commented out",
+            err=True,
+        )

@@ -1,0 +1,129 @@
+"""--verify's row-level check without a transform: text forms made on each server.
+
+The sync moves values by binary COPY or through their text form; verify must
+not take either path to build what it compares (a wrong conversion would
+then be compared with itself). Core formats each row of a range in its own
+text form and hashes it (md5 of ``ROW(columns)::text``, the conflict key
+beside it); those few bytes a row are copied into a session-local table in
+analytics, which hashes its own rows' text forms and joins the two by key. A
+value the sync altered has another text form there: it differs. The sync
+only takes a path whose text round trip is exact
+(services/store/type_paths.py), so a faithful copy always hashes the same.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from services.store import sql as q
+from services.store.plan import SyncPlan
+from services.sync.batch import copy_blocks
+
+CORE_ROWS = "tablesync_verify_core"
+ROW_HASH = "_tablesync_row_md5"
+EXAMPLES = 5
+Conn = psycopg.Connection[Any]
+
+
+def _row_hash(plan: SyncPlan, prefix: str | None = None) -> sql.Composable:
+    return sql.SQL("md5(ROW({})::text)").format(q.column_list(plan.selected, prefix))
+
+
+def _kept_rows(plan: SyncPlan, window: q.Window) -> sql.Composed:
+    """The window's rows in core: key, text hash, soft-deleted flag; where core does not
+    hold each key once, per key the last row in cursor order (the one the sync keeps)."""
+    flag = q.soft_deleted(plan)
+    unique = frozenset(plan.keys) in plan.source.unique_keys
+    return sql.SQL(
+        "SELECT {distinct}{keys}, {hash} AS {hash_name}, {flag} AS deleted"
+        " FROM {src} WHERE {where}{order}"
+    ).format(
+        distinct=sql.SQL("") if unique else q.distinct_on(plan.keys),
+        keys=q.column_list(plan.keys),
+        hash=_row_hash(plan),
+        hash_name=q.ident(ROW_HASH),
+        flag=flag if flag is not None else sql.SQL("false"),
+        src=q.ident(plan.source.schema, plan.source.name),
+        where=q.window_predicate(plan, window),
+        order=sql.SQL("")
+        if unique
+        else sql.SQL(" ORDER BY {}, {}").format(
+            q.column_list(plan.keys), q.order_by(plan, descending=True)
+        ),
+    )
+
+
+def copy_core_rows(plan: SyncPlan, window: q.Window) -> sql.Composed:
+    """COPY out of core: each kept (not soft-deleted) row's key and text hash."""
+    return sql.SQL(
+        "COPY (SELECT {keys}, {hash} FROM ({rows}) AS r WHERE NOT deleted) TO STDOUT"
+    ).format(keys=q.column_list(plan.keys), hash=q.ident(ROW_HASH), rows=_kept_rows(plan, window))
+
+
+def create_core_rows(plan: SyncPlan) -> sql.Composed:
+    """The session's table of core's keys (the destination's key types) and row hashes."""
+    return sql.SQL(
+        "DROP TABLE IF EXISTS {t}; CREATE TEMP TABLE {t} ON COMMIT DELETE ROWS AS"
+        " SELECT {keys} FROM {dest} WITH NO DATA; ALTER TABLE {t} ADD COLUMN {hash} text"
+    ).format(
+        t=q.ident(CORE_ROWS),
+        keys=q.column_list(plan.keys),
+        dest=q.ident(plan.destination.schema, plan.destination.name),
+        hash=q.ident(ROW_HASH),
+    )
+
+
+def _keys_equal(plan: SyncPlan) -> sql.Composable:
+    return sql.SQL(" AND ").join(
+        sql.SQL("{} = {}").format(q.ident("c", k), q.ident("d", k)) for k in plan.keys
+    )
+
+
+def diff_query(plan: SyncPlan, key_text: sql.Composable) -> sql.Composed:
+    """Per kind (missing, differing): how many of core's rows and the first few keys."""
+    return sql.SQL(
+        "WITH diff AS (SELECT CASE WHEN d.ctid IS NULL THEN 'missing' ELSE 'differing' END"
+        " AS kind, {key_text} AS key FROM {core} AS c LEFT JOIN {dest} AS d ON {match}"
+        " WHERE d.ctid IS NULL OR {d_hash} <> c.{hash})"
+        " SELECT kind, count(*), (array_agg(key ORDER BY key))[1:{n}] FROM diff GROUP BY kind"
+    ).format(
+        key_text=key_text,
+        core=q.ident(CORE_ROWS),
+        dest=q.ident(plan.destination.schema, plan.destination.name),
+        match=_keys_equal(plan),
+        d_hash=_row_hash(plan, "d"),
+        hash=q.ident(ROW_HASH),
+        n=sql.Literal(EXAMPLES),
+    )
+
+
+def count_query() -> sql.Composed:
+    return sql.SQL("SELECT count(*) FROM {}").format(q.ident(CORE_ROWS))
+
+
+def remember_query(plan: SyncPlan, seen: str) -> sql.Composed:
+    """Core's keys of the range as seen: a destination row with one of them is not extra."""
+    return sql.SQL("INSERT INTO {} ({keys}) SELECT {keys} FROM {}").format(
+        q.ident(seen), q.ident(CORE_ROWS), keys=q.column_list(plan.keys)
+    )
+
+
+def copy_in(plan: SyncPlan) -> sql.Composed:
+    return sql.SQL("COPY {} ({}, {}) FROM STDIN").format(
+        q.ident(CORE_ROWS), q.column_list(plan.keys), q.ident(ROW_HASH)
+    )
+
+
+def fetch_core_rows(plan: SyncPlan, core: Conn, analytics: Conn, window: q.Window) -> None:
+    """Core's keys and row hashes of ``window`` into the session's table (inside the
+    caller's analytics transaction)."""
+    with (
+        core.cursor() as reader,
+        analytics.cursor() as writer,
+        reader.copy(copy_core_rows(plan, window)) as out,
+        writer.copy(copy_in(plan)) as into,
+    ):
+        copy_blocks(out, into)
