@@ -91,16 +91,12 @@ def stop_timeout_s(environ: Mapping[str, str]) -> float:
 
 def writer_wait_s(environ: Mapping[str, str]) -> float:
     """TABLESYNC_WRITER_WAIT_S, a number of seconds >= 0."""
-    raw = environ.get(WRITER_WAIT_VARIABLE, "")
-    if not raw:
-        return WRITER_WAIT_S
     try:
-        value = float(raw)
-    except ValueError:
-        value = -1.0
-    if value < 0:
-        raise ConfigurationError(f"{WRITER_WAIT_VARIABLE}={raw!r} is not a number of seconds >= 0")
-    return value
+        return env_number(environ, WRITER_WAIT_VARIABLE, WRITER_WAIT_S, minimum=0)
+    except ConfigurationError:
+        raw = environ[WRITER_WAIT_VARIABLE]
+        message = f"{WRITER_WAIT_VARIABLE}={raw!r} is not a number of seconds >= 0"
+        raise ConfigurationError(message) from None
 
 
 def _optional_count(environ: Mapping[str, str], name: str) -> int | None:

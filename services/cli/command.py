@@ -14,9 +14,7 @@ from typing import Any
 
 import click
 
-from services.base.constants import MAX_JOBS
-from services.base.definition import ExportDefinition
-from services.base.errors import TablesyncError
+from services.base import MAX_JOBS, ExportDefinition, TablesyncError
 from services.cli.definitions import load_definitions, select_definitions
 from services.cli.modes import Mode, choose_mode
 
@@ -24,7 +22,7 @@ Definitions = Mapping[str, ExportDefinition]
 
 
 def _max_lag(ctx: click.Context, param: click.Parameter, value: str | None) -> float | None:
-    from services.base.durations import parse_duration
+    from services.base import parse_duration
 
     if value is None:
         return None

@@ -15,11 +15,14 @@ from typing import Any
 
 import click
 
-from services.base.db import Databases
-from services.base.definition import ExportDefinition
-from services.base.errors import JobFailedError, TablesyncError
-from services.base.run_settings import RunSettings
-from services.base.settings import DatabaseUrls
+from services.base import (
+    Databases,
+    DatabaseUrls,
+    ExportDefinition,
+    JobFailedError,
+    RunSettings,
+    TablesyncError,
+)
 from services.cli.modes import Mode
 
 
@@ -72,7 +75,7 @@ def run_operation(
 def _dry_run(
     dbs: Databases, job: str, name: str, definition: ExportDefinition, op: Operation
 ) -> None:
-    from services.operations.dry_run import describe, dry_run
+    from services.operations import describe, dry_run
 
     found = dry_run(dbs, job, name, definition, op.settings)
     op.done("\n".join(describe(found)), found.to_dict())
@@ -81,9 +84,7 @@ def _dry_run(
 def _verify(
     dbs: Databases, job: str, name: str, definition: ExportDefinition, op: Operation
 ) -> None:
-    from services.operations.repairs import Repair
-    from services.operations.verify import verify
-    from services.operations.verify_keys import verify_keys
+    from services.operations import Repair, verify, verify_keys
 
     repair = Repair(keys=op.keys, yes=op.yes, command=op.command) if op.repair else None
     check = verify_keys if op.keys else verify
@@ -101,7 +102,7 @@ def _confirm(lines: list[str], op: Operation) -> None:
 def _reset(
     dbs: Databases, job: str, name: str, definition: ExportDefinition, op: Operation
 ) -> None:
-    from services.operations.replay import apply_reset, plan_reset
+    from services.operations import apply_reset, plan_reset
 
     planned = plan_reset(dbs, job, name, definition, from_value=op.from_value, from_id=op.from_id)
     _confirm(planned.lines(), op)
@@ -112,9 +113,9 @@ def _reset(
 def _full_refresh(
     dbs: Databases, job: str, name: str, definition: ExportDefinition, op: Operation
 ) -> None:
-    from services.operations.refresh import full_refresh, refresh_name, refresh_notice
-    from services.reporting.progress import reporting
-    from services.store.estimate import lazy_count
+    from services.operations import full_refresh, refresh_name, refresh_notice
+    from services.reporting import reporting
+    from services.store import lazy_count
 
     _confirm(refresh_notice(dbs, job, name, definition), op)
     # The build has no position yet: the count is of the whole source table (a backfill's

@@ -16,8 +16,7 @@ from typing import Any
 
 import click
 
-from services.base.errors import UnknownJobError
-from services.base.suggest import did_you_mean
+from services.base import UnknownJobError, did_you_mean
 
 JOBS_DIR = Path(__file__).resolve().parents[2] / "jobs"
 
@@ -108,8 +107,8 @@ def root_command(serve: Builtin) -> click.Group:
 
         Run `python run_job.py JOB --help` for a job's options and definitions.
         """
-        from services.base.settings import load_dotenv_file
-        from services.reporting.logs import configure_logging
+        from services.base import load_dotenv_file
+        from services.reporting import configure_logging
 
         ctx.ensure_object(dict)
         ctx.obj["verbose"] = ctx.obj.get("verbose", False) or verbose

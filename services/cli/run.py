@@ -12,16 +12,20 @@ from typing import TYPE_CHECKING
 
 import click
 
-from services.base.definition import ExportDefinition
-from services.base.errors import JobFailedError, LockHeldError, StoppedError, TablesyncError
-from services.base.results import RunResult
+from services.base import (
+    ExportDefinition,
+    JobFailedError,
+    LockHeldError,
+    RunResult,
+    StoppedError,
+    TablesyncError,
+)
 from services.cli.definitions import select_definitions
 
 if TYPE_CHECKING:  # imported when a run starts: --help and usage errors never pay for them
-    from services.base.db import Databases
-    from services.base.run_settings import RunSettings
-    from services.reporting.notify import SlackSettings
-    from services.store.delete_guard import DeleteLimit
+    from services.base import Databases, RunSettings
+    from services.reporting import SlackSettings
+    from services.store import DeleteLimit
 
 log = logging.getLogger(__name__)
 
@@ -84,13 +88,10 @@ class _Setup:
     @classmethod
     def read(cls, environ: Mapping[str, str], *, yes: bool, jobs: int) -> _Setup:
         """Every variable of ``environ`` the runs need; a bad one is exit 2 before any write."""
-        from services.base import stopping
-        from services.base.db import Databases
-        from services.base.run_settings import RunSettings
-        from services.base.settings import DatabaseUrls
+        from services.base import Databases, DatabaseUrls, RunSettings, stopping
         from services.cli.parallel import pool_size_for
-        from services.reporting.notify import SlackSettings
-        from services.store.delete_guard import DeleteLimit
+        from services.reporting import SlackSettings
+        from services.store import DeleteLimit
 
         urls = DatabaseUrls.from_env(environ)
         settings = RunSettings.from_env(environ)
@@ -118,9 +119,9 @@ class _Runs:
     def one(self, dbs: Databases, name: str) -> Outcome:
         """Run ``name``: its result and its error, never raised (the others go on)."""
         from services.base import stopping
-        from services.reporting.progress import reporting
-        from services.store.estimate import lazy_count
-        from services.sync.process_definition import process_definition
+        from services.reporting import reporting
+        from services.store import lazy_count
+        from services.sync import process_definition
 
         # Found only if a display asks for it: a short run never pays for it.
         total = lazy_count(dbs, self.job, name, self.definitions[name])
@@ -152,8 +153,7 @@ class _Runs:
     def _tell(self, name: str, result: RunResult | None) -> None:
         """Slack, and the caller's ``on_result``, about a run that began."""
         from services.base import stopping
-        from services.reporting.notify import DEFAULT_TIMEOUT_S, notify_run
-        from services.reporting.report import resume_command
+        from services.reporting import DEFAULT_TIMEOUT_S, notify_run, resume_command
 
         if result is None:
             return
@@ -192,7 +192,7 @@ def run_and_print(
 ) -> None:
     """``run_definitions``, printing a summary line per definition as it ends, or with
     ``json_output`` one JSON array of every result at the end (failed runs included)."""
-    from services.reporting.report import results_json, summary_line
+    from services.reporting import results_json, summary_line
 
     def echo(result: RunResult) -> None:
         if not json_output:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from services.cli.root import available_jobs, end_of_startup, job_module
+from services.cli import available_jobs, end_of_startup, job_module
 
 
 @click.command(name="serve")

@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector, CollectorRegistry
 
-from services.base.redact import redact
+from services.base import redact
 from services.console.catalog import DOWN_ERRORS, Catalog, ConsolePools
 from services.console.views import DefinitionView, analytics, overview
 from services.store import history

@@ -6,7 +6,7 @@ import logging
 import os
 from collections.abc import Mapping
 
-from services.base.settings import DatabaseUrls
+from services.base import DatabaseUrls
 from services.console.catalog import Catalog, Loader
 from services.console.settings import console_settings
 

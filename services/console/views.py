@@ -18,19 +18,19 @@ from typing import Any
 import orjson
 import psycopg
 
-from services.base.constants import RunStatus
-from services.base.db import Databases
-from services.base.definition import ExportDefinition
-from services.base.run_settings import failures_dir
+from services.base import Databases, ExportDefinition, RunStatus, failures_dir
 from services.console.catalog import Catalog, ConsolePools, definition_settings, max_lag_s
-from services.reporting.failure_advice import Advice, advise
-from services.reporting.report import resume_command
-from services.reporting.status import DefinitionStatus, check_freshness, status_report
-from services.reporting.status_format import status_dict
-from services.store import history
-from services.store.catalog import Table, find_table
-from services.store.history import RunFilter, RunRecord
-from services.sync.failures import failure_file_of, read_failure_file
+from services.reporting import (
+    Advice,
+    DefinitionStatus,
+    advise,
+    check_freshness,
+    resume_command,
+    status_dict,
+    status_report,
+)
+from services.store import RunFilter, RunRecord, Table, find_table, history
+from services.sync import failure_file_of, read_failure_file
 
 Conn = psycopg.Connection[Any]
 RECENT_RUNS = 20

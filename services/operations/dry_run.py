@@ -6,16 +6,17 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from services.base.db import Databases
-from services.base.definition import ExportDefinition
-from services.base.position import Position, Watermark, load_position
-from services.base.run_settings import RunSettings
+from services.base import (
+    Databases,
+    ExportDefinition,
+    Position,
+    RunSettings,
+    Watermark,
+    load_position,
+)
+from services.store import RowCount, SyncPlan, count_window, plan_definition
 from services.store import sql as q
-from services.store.estimate import RowCount, count_window
-from services.store.plan import SyncPlan
-from services.store.preflight import plan_definition
-from services.sync.backfill import ChunkPlan, next_chunk_plan, why_not_backfill
-from services.sync.watermark import compute_watermark
+from services.sync import ChunkPlan, compute_watermark, next_chunk_plan, why_not_backfill
 
 # A dry run is asked for by a person who waits for the answer: its count may take longer
 # than a run's progress total, through the same function.

@@ -27,20 +27,25 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from services.base.constants import RUNNER_SCHEMA
-from services.base.db import Databases
-from services.base.definition import ExportDefinition
-from services.base.errors import PreflightError
-from services.base.position import load_position, save_position
-from services.base.results import RunResult
-from services.base.run_settings import RunSettings
+from services.base import (
+    RUNNER_SCHEMA,
+    Databases,
+    ExportDefinition,
+    PreflightError,
+    RunResult,
+    RunSettings,
+    load_position,
+    save_position,
+)
+from services.store import (
+    SyncPlan,
+    definition_lock,
+    forget_backfill,
+    plan_definition,
+    record_operation,
+)
 from services.store import sql as q
-from services.store.chunks import forget_backfill
-from services.store.lock import definition_lock
-from services.store.plan import SyncPlan
-from services.store.preflight import plan_definition
-from services.store.runs import record_operation
-from services.sync.process_definition import process_definition
+from services.sync import process_definition
 
 NEW_SUFFIX = "__tablesync_new"
 _MAX_IDENTIFIER_BYTES = 63

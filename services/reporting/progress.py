@@ -14,10 +14,9 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TextIO
 
-from services.base.results import RunResult
-from services.base.run_settings import DEFAULT_PROGRESS_EVERY_S
+from services.base import DEFAULT_PROGRESS_EVERY_S, RunResult
 from services.reporting.progress_figures import ChunkShare, Figures, figures
-from services.store.estimate import RowCount
+from services.store import RowCount
 
 log = logging.getLogger(__name__)
 

@@ -18,27 +18,37 @@ from typing import Any, Literal
 import psycopg
 from psycopg import sql
 
-from services.base.constants import RUNNER_SCHEMA
-from services.base.db import Databases
-from services.base.definition import ExportDefinition
-from services.base.durations import format_duration
-from services.base.errors import JobFailedError, PreflightError, RunError, TablesyncError
-from services.base.position import Position, Watermark, load_position
-from services.base.redact import redact
+from services.base import (
+    RUNNER_SCHEMA,
+    Databases,
+    ExportDefinition,
+    JobFailedError,
+    Position,
+    PreflightError,
+    RunError,
+    TablesyncError,
+    Watermark,
+    format_duration,
+    load_position,
+    redact,
+)
 from services.reporting.notify import SlackSettings, notify_alert
 from services.reporting.report import first_line
-from services.store import chunks
-from services.store import sql as q
-from services.store.catalog import Table, find_table, relation_exists
-from services.store.chunks import Progress
-from services.store.estimate import (
+from services.store import (
     COUNT_MAX_ROWS,
     COUNT_TIMEOUT_MS,
+    CopyMode,
     Counted,
+    Progress,
+    SyncPlan,
+    Table,
+    chunks,
     count_rows,
+    find_table,
     newest_cursor,
+    relation_exists,
 )
-from services.store.plan import CopyMode, SyncPlan
+from services.store import sql as q
 
 Conn = psycopg.Connection[Any]
 CursorKind = Literal["timestamp", "numeric", "other"]

@@ -7,11 +7,10 @@ from typing import Any
 
 import orjson
 
-from services.base.durations import format_duration
-from services.base.redact import redact
+from services.base import format_duration, redact
 from services.reporting.report import NO_POSITION, format_position, redact_tree
 from services.reporting.status import DefinitionStatus, LastRun, StatusReport
-from services.store.chunks import Progress
+from services.store import Progress
 
 HEADERS = (
     "DEFINITION",

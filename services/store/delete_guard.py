@@ -21,8 +21,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from services.base.errors import MassDeleteError
-from services.base.run_settings import DEFAULT_MAX_DELETE_FRACTION, MAX_DELETE_FRACTION_VARIABLE
+from services.base import DEFAULT_MAX_DELETE_FRACTION, MAX_DELETE_FRACTION_VARIABLE, MassDeleteError
 from services.store.plan import SyncPlan
 
 

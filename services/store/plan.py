@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from services.base.definition import ExportDefinition
+from services.base import ExportDefinition
 from services.store.catalog import Column, Table
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from psycopg import sql
 
-from services.base.position import Position, Watermark
+from services.base import Position, Watermark
 from services.store.plan import CopyMode, SyncPlan
 
 STAGING_TABLE = "tablesync_staging"

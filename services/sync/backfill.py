@@ -39,15 +39,27 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from services.base.constants import BACKFILL_CHUNK_BYTES
-from services.base.position import Position, Watermark, save_position
-from services.base.run_settings import BACKFILL_VARIABLE, RunSettings
-from services.base.testhooks import kill_point
-from services.store import chunks
+from services.base import (
+    BACKFILL_CHUNK_BYTES,
+    BACKFILL_VARIABLE,
+    Position,
+    RunSettings,
+    Watermark,
+    kill_point,
+    save_position,
+)
+from services.store import (
+    Backfill,
+    Chunk,
+    CopyMode,
+    Heap,
+    SourceHeaps,
+    SyncPlan,
+    chunks,
+    leaf_now,
+    source_heaps,
+)
 from services.store import sql as q
-from services.store.chunks import Backfill, Chunk
-from services.store.heaps import Heap, SourceHeaps, leaf_now, source_heaps
-from services.store.plan import CopyMode, SyncPlan
 from services.sync.watermark import compute_watermark
 
 log = logging.getLogger(__name__)

@@ -20,16 +20,9 @@ from typing import Any
 
 import psycopg
 
-from services.base import stopping
-from services.base.position import Position
-from services.base.results import RunResult
-from services.base.testhooks import delay_point, kill_point
-from services.store import chunks
+from services.base import Position, RunResult, delay_point, kill_point, stopping
+from services.store import Backfill, Chunk, DeleteGuard, SyncPlan, chunks, record_progress
 from services.store import sql as q
-from services.store.chunks import Backfill, Chunk
-from services.store.delete_guard import DeleteGuard
-from services.store.plan import SyncPlan
-from services.store.runs import record_progress
 from services.sync.backfill import chunk_window, complete_chunk
 from services.sync.batch_sources import BatchSources
 from services.sync.batch_writer import BatchWriter

@@ -18,13 +18,20 @@ from typing import Any, Protocol
 import psycopg
 from psycopg.abc import Buffer
 
-from services.base.constants import COPY_BLOCK_BYTES, TRANSFORM_READ_ROWS
-from services.base.definition import Delete, Row
-from services.base.errors import PreflightError, RowError, first_line
-from services.base.exact_json import use_exact_json
-from services.base.testhooks import kill_point, kill_points_armed
+from services.base import (
+    COPY_BLOCK_BYTES,
+    TRANSFORM_READ_ROWS,
+    Delete,
+    PreflightError,
+    Row,
+    RowError,
+    first_line,
+    kill_point,
+    kill_points_armed,
+    use_exact_json,
+)
+from services.store import CopyMode, SyncPlan
 from services.store import sql as q
-from services.store.plan import CopyMode, SyncPlan
 from services.sync.copy_rows import BinaryRows
 from services.sync.read_rows import loaded_rows
 from services.sync.transform_output import binary_copyable, check_transform_columns, output_types

@@ -17,11 +17,9 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import psycopg
 
-from services.base.constants import PREFETCH
-from services.base.position import Position, Watermark
-from services.base.results import RunResult
+from services.base import PREFETCH, Position, RunResult, Watermark
+from services.store import CopyMode, SyncPlan
 from services.store import sql as q
-from services.store.plan import CopyMode, SyncPlan
 from services.sync.batch import Staging
 from services.sync.fast_path import FastPath
 from services.sync.prefetch import NextWindow, Prefetcher

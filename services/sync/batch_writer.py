@@ -17,12 +17,10 @@ from typing import TYPE_CHECKING, Any
 
 import psycopg
 
-from services.base.errors import RowError
-from services.base.results import RunCounts
-from services.base.testhooks import kill_point
+from services.base import RowError, RunCounts, kill_point
+from services.store import CopyMode, SyncPlan
 from services.store import delete_sql as d
 from services.store import sql as q
-from services.store.plan import CopyMode, SyncPlan
 from services.sync.batch import StagedBatch, Staging, stage_passthrough, stage_transformed
 from services.sync.batch_sources import Batch, BatchSources
 from services.sync.fast_path import (

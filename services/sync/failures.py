@@ -15,9 +15,8 @@ from psycopg import sql
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
-from services.base.errors import RowError
-from services.base.redact import redact
-from services.store.plan import SyncPlan
+from services.base import RowError, redact
+from services.store import SyncPlan
 
 log = logging.getLogger(__name__)
 

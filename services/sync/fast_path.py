@@ -22,10 +22,9 @@ from typing import Any, TypeVar
 
 import psycopg
 
-from services.base.errors import RowError, first_line
-from services.base.redact import redact
+from services.base import RowError, first_line, redact
+from services.store import CopyMode, SyncPlan
 from services.store import sql as q
-from services.store.plan import CopyMode, SyncPlan
 from services.sync.batch import FastPathRefused
 from services.sync.transform_output import check_transform_columns
 

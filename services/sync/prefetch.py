@@ -19,11 +19,9 @@ from typing import Any
 import psycopg
 from psycopg.abc import Buffer
 
-from services.base.constants import COPY_BLOCK_BYTES
-from services.base.position import Position
-from services.base.testhooks import kill_point, kill_points_armed
+from services.base import COPY_BLOCK_BYTES, Position, kill_point, kill_points_armed
+from services.store import CopyMode, SyncPlan
 from services.store import sql as q
-from services.store.plan import CopyMode, SyncPlan
 from services.sync.batch import StagedBatch
 from services.sync.copy_read import binary_blocks
 

@@ -30,21 +30,24 @@ from typing import Any
 import psycopg
 from psycopg_pool import PoolTimeout
 
-from services.base import stopping
-from services.base.constants import RunStatus
-from services.base.db import Databases
-from services.base.definition import ExportDefinition
-from services.base.errors import RunError, StoppedError, TablesyncError, first_line
-from services.base.position import Position, save_position
-from services.base.redact import redact
-from services.base.results import RunResult
-from services.base.run_settings import RunSettings
-from services.base.testhooks import kill_point
+from services.base import (
+    Databases,
+    ExportDefinition,
+    Position,
+    RunError,
+    RunResult,
+    RunSettings,
+    RunStatus,
+    StoppedError,
+    TablesyncError,
+    first_line,
+    kill_point,
+    redact,
+    save_position,
+    stopping,
+)
+from services.store import Backfill, CopyMode, DeleteLimit, SyncPlan, finish_run, record_progress
 from services.store import sql as q
-from services.store.chunks import Backfill
-from services.store.delete_guard import DeleteLimit
-from services.store.plan import CopyMode, SyncPlan
-from services.store.runs import finish_run, record_progress
 from services.sync.backfill_run import ChunkWindows, commit_chunks
 from services.sync.batch import Staging
 from services.sync.batch_sources import BatchSources, Windows, WindowSource

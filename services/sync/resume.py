@@ -21,9 +21,14 @@ import psycopg
 from psycopg import errors as pg_errors
 from psycopg_pool import PoolTimeout
 
-from services.base.errors import StoppedError, TransientError, first_line
-from services.base.redact import redact
-from services.base.run_settings import DEFAULT_RUN_RETRIES, RunSettings
+from services.base import (
+    DEFAULT_RUN_RETRIES,
+    RunSettings,
+    StoppedError,
+    TransientError,
+    first_line,
+    redact,
+)
 
 log = logging.getLogger(__name__)
 

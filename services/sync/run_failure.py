@@ -12,22 +12,23 @@ from typing import Any
 
 import psycopg
 
-from services.base import stopping
-from services.base.db import Databases
-from services.base.errors import (
+from services.base import (
+    Databases,
+    Position,
     PreflightError,
     RowError,
     RunError,
+    RunResult,
     StoppedError,
     TablesyncError,
     TransientError,
+    Watermark,
     first_line,
+    redact,
+    stopping,
 )
-from services.base.position import Position, Watermark
-from services.base.redact import redact
-from services.base.results import RunResult
+from services.store import SyncPlan
 from services.store import sql as q
-from services.store.plan import SyncPlan
 from services.sync.batch import copy_line
 from services.sync.failures import save_failed_row
 from services.sync.resume import resumable_cause

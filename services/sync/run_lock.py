@@ -24,11 +24,12 @@ from typing import Any
 
 import psycopg
 
-from services.base.position import Position, load_position
-from services.base.run_settings import RunSettings
-from services.store import chunks
-from services.store.chunks import Backfill
-from services.store.lock import (
+from services.base import Position, RunSettings, load_position
+from services.store import (
+    Backfill,
+    SyncPlan,
+    abandon_dead_runs,
+    chunks,
     downgrade_lock,
     lock_held,
     release_exclusive,
@@ -36,8 +37,6 @@ from services.store.lock import (
     try_lock,
     try_shared_lock,
 )
-from services.store.plan import SyncPlan
-from services.store.runs import abandon_dead_runs
 from services.sync.backfill import plan_backfill, why_not_backfill
 
 Conn = psycopg.Connection[Any]

@@ -15,19 +15,28 @@ from typing import Any
 import psycopg
 from psycopg_pool import PoolTimeout
 
-from services.base import stopping
-from services.base.db import Databases
-from services.base.definition import ExportDefinition
-from services.base.errors import TransientError, first_line
-from services.base.position import Position, load_position
-from services.base.redact import redact
-from services.base.results import RunResult
-from services.base.run_settings import RunSettings
-from services.store.chunks import Backfill
-from services.store.delete_guard import DeleteGuard, DeleteLimit
-from services.store.plan import SyncPlan
-from services.store.preflight import plan_definition
-from services.store.runs import committed_counts, record_resumes, start_run
+from services.base import (
+    Databases,
+    ExportDefinition,
+    Position,
+    RunResult,
+    RunSettings,
+    TransientError,
+    first_line,
+    load_position,
+    redact,
+    stopping,
+)
+from services.store import (
+    Backfill,
+    DeleteGuard,
+    DeleteLimit,
+    SyncPlan,
+    committed_counts,
+    plan_definition,
+    record_resumes,
+    start_run,
+)
 from services.sync.deletes import run_guard
 from services.sync.resume import Resumes, lost_databases, resumable_cause
 from services.sync.run_lock import run_lock, unfinished_backfill

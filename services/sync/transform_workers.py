@@ -45,13 +45,9 @@ from psycopg._copy_base import TextFormatter
 from psycopg.abc import Buffer
 from psycopg.adapt import Transformer
 
-from services.base import stall, stopping
-from services.base.errors import first_line
-from services.base.exact_json import use_exact_json
-from services.base.redact import redact
-from services.base.testhooks import mark_worker
+from services.base import first_line, mark_worker, redact, stall, stopping, use_exact_json
+from services.store import SyncPlan
 from services.store import sql as q
-from services.store.plan import SyncPlan
 from services.sync.batch import RowSink, StagedBatch, transform_window
 from services.sync.copy_rows import BinaryRows
 from services.sync.prefetch import NextWindow

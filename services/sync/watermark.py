@@ -17,11 +17,9 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from services.base.constants import APPLICATION_NAME
-from services.base.position import Position, Watermark
+from services.base import APPLICATION_NAME, Position, Watermark
+from services.store import SyncPlan, ident
 from services.store import sql as q
-from services.store.plan import SyncPlan
-from services.store.sql import ident
 
 log = logging.getLogger(__name__)
 
