@@ -10,6 +10,7 @@ from __future__ import annotations
 import ast
 import collections
 import pathlib
+import subprocess
 import sys
 
 ROOT = pathlib.Path(".")
@@ -108,6 +109,10 @@ def main() -> None:
         path.write_text("".join(lines))
     for room in rooms:
         write_init(room, exports[room])
+    # Imports merged and sorted, lines wrapped, as `make fmt` would.
+    ruff = pathlib.Path(sys.executable).parent / "ruff"
+    subprocess.run([ruff, "check", "--fix", "--quiet", "services"], check=False)
+    subprocess.run([ruff, "format", "--quiet", "services"], check=True)
 
 
 def write_init(room: str, names: dict[str, str]) -> None:
@@ -133,8 +138,8 @@ def write_init(room: str, names: dict[str, str]) -> None:
     if lazy:
         body.append("from typing import TYPE_CHECKING")
         body.append("")
-        door = "services.base.front_door" if room == "base" else "services.base"
-        body.append(f"from {door} import lazy_exports")
+        if room != "base":  # base binds it below, with its other eager names
+            body.append("from services.base import lazy_exports")
     for module in sorted(set(eager.values())):
         shown = ", ".join(
             f"{n} as {n}" if n != "lazy_exports" else n for n in sorted(eager) if eager[n] == module
