@@ -20,8 +20,8 @@ demo: $(VENV)/.installed ## run the sample sync on a throwaway PostgreSQL in .ta
 console: $(VENV)/.installed ## the demo's data with the web console on http://127.0.0.1:8080
 	$(PY) -m tools.console_demo
 
-screenshots: $(VENV)/.installed ## the browser tests, saving the README's screenshots to docs/screenshots
-	UPDATE_SCREENSHOTS=1 $(PY) -m pytest -q tests/test_console_browser.py
+screenshots: $(VENV)/.installed ## the README's console screenshots from the demo's data, into docs/screenshots
+	$(PY) -m tools.console_screenshots docs/screenshots
 
 docs: $(VENV)/.installed ## serve the documentation site (docs/, mkdocs.yml) on http://127.0.0.1:8000
 	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs serve

@@ -121,9 +121,10 @@ def console_cli(dbs: TestDatabases, workdir: Path) -> Cli:
     """The CLI with the console's test definitions, the events and bad_events tables made."""
     create_events(dbs)
     dbs.query_core(EVENTS_CORE.replace("TABLE events", "TABLE bad_events"))
-    dbs.query_analytics(
-        EVENTS_ANALYTICS.replace("analytics_raw.events", "analytics_raw.bad_events")
-    )
+    dbs.query_core(EVENTS_CORE.replace("TABLE events", "TABLE slow_fail"))
+    for table in ("bad_events", "events_copy", "events_slow", "slow_fail"):
+        made = EVENTS_ANALYTICS.replace("analytics_raw.events", f"analytics_raw.{table}")
+        dbs.query_analytics(made)
     return Cli(fault_env(dbs, workdir, "console"), workdir)
 
 

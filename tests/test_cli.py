@@ -115,7 +115,7 @@ def test_verbose_shows_the_traceback(
     assert err.splitlines()[-1].startswith("error: ImportJob: row at ")
 
 
-def test_a_missing_destination_table_exits_2_and_writes_nothing(
+def test_a_missing_destination_table_exits_2_and_writes_only_its_refused_run(
     seeded: TestDatabases, env: dict[str, str]
 ) -> None:
     seeded.query_analytics("DROP TABLE analytics_raw.stat_event")
@@ -125,7 +125,7 @@ def test_a_missing_destination_table_exits_2_and_writes_nothing(
     assert line.startswith(
         "error: StatEvent: analytics table analytics_raw.stat_event does not exist"
     )
-    assert _runs(seeded) == []
+    assert _runs(seeded) == [("StatEvent", "failed")]  # refused, and recorded (rule 18)
     assert seeded.query_analytics("SELECT count(*) FROM tablesync.positions") == [(0,)]
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,6 +24,15 @@ from dbtools import PgServer, TestDatabases, unique_db_name
 from faultkit import JOB, insert_events
 from prometheus_client.parser import text_string_to_metric_families
 
+ALL_DEFINITIONS = {
+    "StatEvent",
+    "ImportJob",
+    "Events",
+    "EventsCopy",
+    "EventsSlow",
+    "SlowFail",
+    XSS_NAME,
+}
 EVENTS = f"/definitions/{JOB}/Events"
 BAD_BODY = {"job": JOB, "definitions": ["Nope"]}  # gets past auth to a 404: no run starts
 
@@ -221,7 +231,7 @@ def test_definitions_json_has_the_status_fields_and_the_freshness_limit(secured:
         d["definition"]: d
         for d in secured.request("GET", "/api/v1/definitions", token=TOKEN).json()
     }
-    assert set(found) == {"StatEvent", "ImportJob", "Events", XSS_NAME}
+    assert set(found) == ALL_DEFINITIONS
     events = found["Events"]
     assert events["last_run"]["status"] == "succeeded"
     assert events["position"]["id"] == "30"
@@ -279,6 +289,58 @@ def test_bad_bodies_are_a_clear_4xx(secured: Console, body: bytes, status: int) 
     assert reply.json()["error"]
 
 
+@pytest.mark.parametrize(
+    ("body", "error"),
+    [
+        ({"job": JOB, "definitions": ["Events"], "all": True}, "not both"),
+        ({"job": JOB, "all": "yes"}, '"all" must be true or false'),
+        ({"job": JOB, "all": False}, 'give "definitions": a non-empty list of names'),
+    ],
+)
+def test_definitions_and_all_are_told_apart(
+    secured: Console, body: dict[str, object], error: str
+) -> None:
+    reply = secured.request("POST", "/api/v1/runs", body=json.dumps(body), token=TOKEN)
+    assert reply.status == 422 and error in reply.json()["error"]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "allowed"),
+    [
+        ("DELETE", "/api/v1/runs", "GET, HEAD, POST"),
+        ("PUT", "/api/v1/definitions", "GET, HEAD"),
+        ("POST", "/metrics", "GET, HEAD"),
+        ("DELETE", "/", "GET, HEAD"),
+    ],
+)
+def test_a_wrong_method_is_405_naming_the_allowed_ones(
+    secured: Console, method: str, path: str, allowed: str
+) -> None:
+    reply = secured.request(method, path, token=TOKEN)
+    assert reply.status == 405
+    assert reply.headers["allow"] == allowed
+    expected = f"{method} is not allowed on {path}; allowed: {allowed}"
+    if path.startswith("/api/") or path == "/metrics":
+        assert reply.json() == {"error": expected}
+    else:
+        assert expected in reply.text
+
+
+def test_every_time_in_json_is_rfc3339_utc_with_z(secured: Console) -> None:
+    run = secured.request("GET", f"/api/v1/runs/{first_run_id(secured)}", token=TOKEN).json()
+    (events,) = [
+        d
+        for d in secured.request("GET", "/api/v1/definitions", token=TOKEN).json()
+        if d["definition"] == "Events"
+    ]
+    times = [
+        run["started_at"], run["finished_at"], run["cursor_after"]["value"],
+        events["last_run"]["started_at"], events["core_newest"], events["position"]["value"],
+    ]  # fmt: skip
+    for value in times:
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z", value), value
+
+
 # -- runs started over HTTP -----------------------------------------------------------------
 
 
@@ -315,7 +377,11 @@ def test_409_while_the_lock_is_held_elsewhere_and_nothing_starts(
     finally:
         holder.close()
     assert api.status == 409 and api.json()["locked"] == ["Events"]
-    assert form.status == 409 and "already going" in form.text
+    # POST-redirect-GET: the form answers 303 to its notice; reloading that posts nothing.
+    assert form.status == 303 and form.headers["location"].startswith("/notices/")
+    for _ in range(2):
+        notice = secured.request("GET", form.headers["location"], token=TOKEN)
+        assert notice.status == 409 and "already going" in notice.text
     assert shared_dbs.query_analytics("SELECT count(*) FROM tablesync.runs") == before
 
 
@@ -391,7 +457,8 @@ def test_metrics_equal_the_run_records(secured: Console, shared_dbs: TestDatabas
     scraped = _scrape(secured)
     labels = (("definition", "Events"), ("job", JOB))
     for status, count in shared_dbs.query_analytics(
-        "SELECT status, count(*) FROM tablesync.runs WHERE definition = 'Events' GROUP BY status"
+        "SELECT status, count(*) FROM tablesync.runs WHERE definition = 'Events'"
+        " AND status <> 'running' GROUP BY status"
     ):
         assert scraped[("tablesync_runs_total", (*labels, ("status", status)))] == count
     sums = shared_dbs.query_analytics(
@@ -417,6 +484,25 @@ def test_metrics_equal_the_run_records(secured: Console, shared_dbs: TestDatabas
     )
     assert scraped[("tablesync_pending_rows", labels)] == 0
     assert ("tablesync_lag_seconds", labels) in scraped
+
+
+def test_a_running_record_is_a_gauge_never_a_counter_that_falls(
+    secured: Console, shared_dbs: TestDatabases
+) -> None:
+    # A run under way, as a runner elsewhere leaves it while it works.
+    (run_id,) = shared_dbs.query_analytics(
+        "INSERT INTO tablesync.runs (job, definition, status, host) VALUES (%s, 'Events',"
+        " 'running', 'cron-elsewhere') RETURNING id",
+        (JOB,),
+    )[0]
+    try:
+        scraped = _scrape(secured)
+    finally:
+        shared_dbs.query_analytics("DELETE FROM tablesync.runs WHERE id = %s", (run_id,))
+    labels = (("definition", "Events"), ("job", JOB))
+    assert scraped[("tablesync_running", labels)] == 1
+    statuses = {dict(key[1]).get("status") for key in scraped if key[0] == "tablesync_runs_total"}
+    assert "running" not in statuses and "succeeded" in statuses
 
 
 def test_a_backfill_under_way_shows_on_the_page_and_in_the_metrics(
@@ -492,10 +578,21 @@ def test_run_all_starts_every_definition_and_sign_out_ends_the_session(
     started = shared_dbs.query_analytics(
         "SELECT id, definition FROM tablesync.runs WHERE id > %s ORDER BY id", (before,)
     )
-    assert {name for _, name in started} == {"StatEvent", "ImportJob", "Events", XSS_NAME}
+    assert {name for _, name in started} == ALL_DEFINITIONS
     for run_id, _ in started:
         record = wait_for_run(shared_dbs, run_id)
         assert record["origin"] == "console" and record["status"] in ("succeeded", "failed")
     out = secured.request("POST", "/signout", form={"csrf_token": csrf})
     assert out.status == 303 and out.headers["location"] == "/signin"
     assert secured.request("GET", "/").status == 303
+
+
+def test_the_favicon_and_the_health_page_are_there_for_a_browser(secured: Console) -> None:
+    icon = secured.request("GET", "/favicon.ico")
+    assert icon.status == 200 and icon.headers["content-type"].startswith("image/svg+xml")
+    page = secured.request("GET", "/health", token=TOKEN)
+    assert page.status == 200 and page.headers["content-type"].startswith("text/html")
+    assert 'href="/"' in page.text and "/api/v1/health" in page.text and "/metrics" in page.text
+    overview = secured.request("GET", "/", token=TOKEN).text
+    assert "definitions:" in overview and "definition(s)" not in overview
+    assert 'href="/health"' in overview and 'rel="icon"' in overview

@@ -284,3 +284,45 @@ def test_the_scaffold_page_gives_the_cursor_rule_the_code_follows() -> None:
     text = (DOCS / "scaffold.md").read_text()
     rule = text[text.index("comes first in this list:") :].split(". So ")[0]
     assert re.findall(r"`(\w+)`", rule) == list(CURSOR_NAMES)
+
+
+def test_benchmarks_md_keeps_how_to_run_and_the_current_figures() -> None:
+    text = (REPO_ROOT / "BENCHMARKS.md").read_text()
+    assert len(text.splitlines()) <= 300, "BENCHMARKS.md: move a finished round to docs/benchmarks/"
+    assert "## Current figures" in text and "make bench" in text
+
+
+def test_every_page_the_code_names_exists() -> None:
+    """Comments and docstrings cite pages (docs/guarantees.md, docs/benchmarks/round-7.md)."""
+    sources = [*REPO_ROOT.glob("*.py")]
+    for folder in ("services", "jobs", "tools", "tests"):
+        sources += (REPO_ROOT / folder).rglob("*.py")
+    cited = {
+        (path, page)
+        for path in sources
+        for page in re.findall(r"\b(docs/[\w/.-]+\.md|[A-Z]+\.md)\b", path.read_text())
+    }
+    assert len(cited) >= 20
+    for path, page in cited:
+        assert (REPO_ROOT / page).exists(), f"{path.relative_to(REPO_ROOT)} cites {page}"
+
+
+def test_the_first_table_steps_set_aside_exactly_the_demo() -> None:
+    """Step 4 names the shipped definitions and the migrations creating their destinations,
+    and nothing else: a user deleting them keeps every runner table."""
+    from jobs.export_to_pg.config import DEFINITIONS
+
+    steps = section(README, "Your first table")
+    destinations = {f"{d.destination.schema_}.{d.destination.table}" for d in DEFINITIONS.values()}
+    creating = set()
+    for path in (REPO_ROOT / "db" / "migrations").glob("*.sql"):
+        up = path.read_text().split("-- migrate:down")[0]
+        created = {
+            t.replace('"', "") for t in re.findall(r"CREATE TABLE (?:IF NOT EXISTS )?(\S+)", up)
+        }
+        if created & destinations:
+            assert created <= destinations, f"{path.name} creates runner tables too"
+            creating.add(path.relative_to(REPO_ROOT).as_posix())
+    assert set(re.findall(r"`(db/migrations/[\w.]+\.sql)`", steps)) == creating
+    for name in DEFINITIONS:
+        assert f"`{name}`" in steps, f"step 4 does not name {name}"

@@ -7,6 +7,8 @@ import json
 from dbtools import TestDatabases
 from opstools import JOB, RunCli, count, runs, seeded, synced
 
+from services.reporting.report import utc_times
+
 WRITES = (
     "SELECT (SELECT count(*) FROM tablesync.runs), (SELECT count(*) FROM tablesync.positions),"
     " (SELECT count(*) FROM analytics_raw.stat_event), (SELECT count(*) FROM pg_class"
@@ -43,7 +45,8 @@ def test_a_dry_run_after_a_sync_starts_after_the_saved_position(
     code, out, err = run_cli([JOB, "--dry-run", "--json", "ImportJob"], env=env)
     assert code == 0, out + err
     found = json.loads(out)
-    assert found["after"] == {"value": value, "id": row_id}
+    # JSON says the saved timestamptz in RFC 3339 UTC, as every time it carries.
+    assert found["after"] == {"value": utc_times(value), "id": row_id}
     assert found["mode"] == "binary" and found["batch_size"] == 10_000
     assert found["rows_pending_estimate"] == found["batches_estimate"] == 0
     assert found["rows_pending_exact"] is True

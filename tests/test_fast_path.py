@@ -30,8 +30,9 @@ def _lines(caplog: pytest.LogCaptureFixture, text: str) -> list[str]:
 
 
 def _source(dbs: TestDatabases, count: int) -> None:
-    """Core table t with rows 1..count, one second apart; destination u keyed on k."""
-    dbs.query_core("CREATE TABLE t (id int, ts timestamptz, v text)")
+    """Core table t with rows 1..count, one second apart; destination u keyed on k.
+    (id is unique, so it may be the tie-breaker, and nullable, so a test may empty it.)"""
+    dbs.query_core("CREATE TABLE t (id int UNIQUE, ts timestamptz, v text)")
     dbs.query_core(
         "INSERT INTO t SELECT g, %s::timestamptz + g * interval '1 second', 'v' || g"
         " FROM generate_series(1, %s) g",

@@ -9,6 +9,9 @@ import psycopg
 import pytest
 from dbtools import MIGRATIONS_DIR, query, run_dbmate
 
+from services.base.position import Position, load_position, save_position
+from services.store.chunks import load_backfill
+
 RUNNER_TABLES = {
     ("tablesync", "positions"),
     ("tablesync", "runs"),
@@ -221,3 +224,66 @@ def _columns(url: str, table: str) -> set[str]:
         (table,),
     )
     return {name for (name,) in rows}
+
+
+# The first migration of composite tie-breakers (contract rule 16).
+COMPOSITE_TIE_BREAKERS = "20261206110001_composite_tie_breakers.sql"
+
+
+def test_positions_and_records_of_the_previous_release_read_the_same_after_the_upgrade(
+    empty_database: str, tmp_path: Path
+) -> None:
+    """A database migrated by everything but composite tie-breakers, holding a position
+    with a one-column id, one without id, run records and a backfill's hand-over, upgrades
+    with each read as it was written; a composite position is then stored beside them."""
+    old = tmp_path / "migrations"
+    old.mkdir()
+    for path in sorted(MIGRATIONS_DIR.glob("*.sql")):
+        if path.name != COMPOSITE_TIE_BREAKERS:
+            shutil.copy(path, old / path.name)
+    run_dbmate(empty_database, "up", migrations_dir=old)
+    query(
+        empty_database,
+        "INSERT INTO tablesync.positions (job, definition, cursor_value, cursor_id) VALUES"
+        " ('export-to-pg', 'StatEvent', '2026-11-30 10:00:00+00', 'se-42'),"
+        " ('export-to-pg', 'NoId', '17', NULL)",
+    )
+    query(
+        empty_database,
+        "INSERT INTO tablesync.runs (job, definition, status, cursor_before, cursor_after)"
+        " VALUES ('export-to-pg', 'StatEvent', 'succeeded', '{\"value\": \"2026-11-29\","
+        ' "id": "se-1"}\', \'{"value": "2026-11-30 10:00:00+00", "id": "se-42"}\')',
+    )
+    query(
+        empty_database,
+        "INSERT INTO tablesync.backfills (job, definition, handover_value, handover_id,"
+        " source_pages, chunk_pages, chunks_total, into_empty)"
+        " VALUES ('export-to-pg', 'StatEvent', '2026-11-30', 'se-7', 10, 5, 2, true)",
+    )
+    before_runs = query(empty_database, "SELECT * FROM tablesync.runs ORDER BY id")
+
+    run_dbmate(empty_database, "up")
+
+    assert query(empty_database, "SELECT * FROM tablesync.runs ORDER BY id") == before_runs
+    with psycopg.connect(empty_database, autocommit=True) as conn:
+        assert load_position(conn, "export-to-pg", "StatEvent") == Position(
+            "2026-11-30 10:00:00+00", ("se-42",)
+        )
+        assert load_position(conn, "export-to-pg", "NoId") == Position("17")
+        backfill = load_backfill(conn, "export-to-pg", "StatEvent")
+        assert backfill is not None and backfill.handover == Position("2026-11-30", ("se-7",))
+        record = query(empty_database, "SELECT cursor_after FROM tablesync.runs")[0][0]
+        assert Position.from_dict(record) == Position("2026-11-30 10:00:00+00", ("se-42",))
+        composite = Position("2026-12-06 00:00:00+00", ("7", 'a, "quoted" {b}'))
+        save_position(conn, "export-to-pg", "FilmActor", composite)
+        assert load_position(conn, "export-to-pg", "FilmActor") == composite
+        assert Position.from_dict(composite.to_dict()) == composite
+    # The one-column position is where the previous release reads it; the new column empty.
+    assert query(
+        empty_database,
+        "SELECT definition, cursor_id, cursor_ids FROM tablesync.positions ORDER BY definition",
+    ) == [
+        ("FilmActor", None, ["7", 'a, "quoted" {b}']),
+        ("NoId", None, None),
+        ("StatEvent", "se-42", None),
+    ]

@@ -1,5 +1,6 @@
 """Guarantee 11 (docs/guarantees.md): a definition that does not match the databases exits 2
-and writes nothing."""
+and writes nothing but its refused run's record (contract rule 18): ``failed``, its
+message, the position unchanged."""
 
 from __future__ import annotations
 
@@ -7,10 +8,11 @@ from typing import Any
 
 import pytest
 from dbtools import TestDatabases
-from synctools import definition, on_both, sync
+from synctools import definition, on_both, runs, sync
 
 from services import ExportDefinition
 from services.base.errors import EXIT_CONFIGURATION, PreflightError
+from services.store.runs import REFUSED_NOTE
 
 
 @pytest.fixture
@@ -22,15 +24,31 @@ def tables(dbs: TestDatabases) -> TestDatabases:
 
 
 def _refused(dbs: TestDatabases, **kwargs: Any) -> str:
-    """Run the definition, expect exit 2 and nothing written; return the message."""
+    """Run the definition, expect exit 2, no row or position written and one refused run's
+    record; return the message."""
     with pytest.raises(PreflightError) as caught:
         sync(dbs, definition(**{"table": "t", "cursor": "n", **kwargs}))
     assert caught.value.exit_code == EXIT_CONFIGURATION
-    assert dbs.query_analytics("SELECT count(*) FROM tablesync.runs") == [(0,)]
+    _assert_refusal_recorded(dbs, caught.value)
     assert dbs.query_analytics("SELECT count(*) FROM tablesync.positions") == [(0,)]
     if dbs.query_analytics("SELECT to_regclass('public.t') IS NOT NULL") == [(True,)]:
         assert dbs.query_analytics("SELECT count(*) FROM t") == [(0,)]
     return str(caught.value)
+
+
+def _assert_refusal_recorded(dbs: TestDatabases, error: PreflightError) -> None:
+    """One ``failed`` record holding the message, the position as it was, nothing read;
+    the error carries the same as its result (for Slack and the summary line)."""
+    [record] = runs(dbs)
+    assert record["status"] == "failed"
+    assert record["error_text"] == str(error)
+    assert record["note"] == REFUSED_NOTE
+    assert record["finished_at"] is not None
+    assert record["cursor_before"] == record["cursor_after"]
+    assert record["rows_read"] == 0
+    assert error.result is not None
+    assert (error.result.run_id, error.result.status) == (record["id"], "failed")
+    assert error.result.exit_code == EXIT_CONFIGURATION
 
 
 def test_a_missing_source_table(tables: TestDatabases) -> None:
@@ -83,10 +101,28 @@ def test_runner_tables_not_migrated(tables: TestDatabases) -> None:
 
 
 def test_pending_migrations(tables: TestDatabases) -> None:
+    # Analytics cannot be trusted to take a run record before its migrations: none is left.
     newest = tables.query_analytics("SELECT max(version) FROM schema_migrations")[0][0]
     tables.query_analytics("DELETE FROM schema_migrations WHERE version = %s", (newest,))
-    message = _refused(tables)
-    assert f"analytics has 1 pending migration(s) ({newest})" in message
+    with pytest.raises(PreflightError) as caught:
+        sync(tables, definition("t", "n"))
+    assert f"analytics has 1 pending migration(s) ({newest})" in str(caught.value)
+    assert tables.query_analytics("SELECT count(*) FROM tablesync.runs") == [(0,)]
+    assert caught.value.result is None
+
+
+def test_a_refusal_leaves_the_saved_position_as_it_was(tables: TestDatabases) -> None:
+    sync(tables, definition("t", "n"))
+    tables.query_analytics("ALTER TABLE t DROP COLUMN v")  # dropped by hand
+    tables.query_core("INSERT INTO t VALUES (6, 6, 'new')")
+    with pytest.raises(PreflightError) as caught:
+        sync(tables, definition("t", "n"))
+    assert "analytics table public.t lacks source column 'v'" in str(caught.value)
+    first, refused = runs(tables)
+    assert (first["status"], refused["status"]) == ("succeeded", "failed")
+    assert refused["cursor_before"] == refused["cursor_after"] == first["cursor_after"]
+    assert refused["error_text"] == str(caught.value)
+    assert tables.query_analytics("SELECT max(id) FROM t") == [(5,)]
 
 
 def test_a_transform_naming_an_unknown_destination_column(tables: TestDatabases) -> None:
@@ -112,7 +148,7 @@ def test_every_problem_is_listed(tables: TestDatabases) -> None:
 def _refused_export(dbs: TestDatabases, export: ExportDefinition) -> str:
     with pytest.raises(PreflightError) as caught:
         sync(dbs, export)
-    assert dbs.query_analytics("SELECT count(*) FROM tablesync.runs") == [(0,)]
+    _assert_refusal_recorded(dbs, caught.value)
     return str(caught.value)
 
 

@@ -43,6 +43,14 @@ def test_a_full_refresh_rebuilds_from_core_and_keeps_indexes_and_grants(
     assert status == "succeeded" and "full refresh" in str(note)
     assert position(dbs, "StatEvent") == (after["value"], after["id"])  # type: ignore[index]
     assert position(dbs, "StatEvent (full refresh)") is None
+    # The swap's record spans the build: its time is the load's, not the swap's instant.
+    ((swap_s, build_s),) = dbs.query_analytics(
+        "SELECT extract(epoch FROM s.finished_at - s.started_at),"
+        " extract(epoch FROM b.finished_at - b.started_at) FROM tablesync.runs s, tablesync.runs b"
+        " WHERE s.definition = 'StatEvent' AND b.definition = 'StatEvent (full refresh)'"
+        " ORDER BY s.id DESC, b.id DESC LIMIT 1"
+    )
+    assert swap_s >= build_s > 0
 
 
 def _indexes(dbs: TestDatabases, table: str) -> list[tuple[object, ...]]:

@@ -7,13 +7,20 @@ import uuid
 from decimal import Decimal
 
 import orjson
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from services.base.constants import RunStatus
 from services.base.redact import register_secret
 from services.base.results import RunCounts, RunResult
-from services.reporting.report import format_batch, format_position, results_json, summary_line
+from services.reporting.report import (
+    format_batch,
+    format_position,
+    json_bytes,
+    results_json,
+    summary_line,
+)
 
 PASSWORD = "r3port-Pa55word"
 # As the engine stores it: {"value", "id"}; the result names the columns.
@@ -132,7 +139,7 @@ def test_results_json_round_trip_with_unusual_cursor_types() -> None:
         "null_cursor": 0,
     }
     assert data[0]["position_after"] == {
-        "value": "2026-11-23T10:00:00.123456+00:00",
+        "value": "2026-11-23T10:00:00.123456Z",  # RFC 3339 UTC, as every time in JSON
         "amount": "10.25",
     }
     assert data[0]["position_before"] == {"id": str(key), "day": "2026-11-23"}
@@ -162,3 +169,22 @@ def test_results_json_never_fails_on_a_position(position: dict[str, object]) -> 
     data = orjson.loads(results_json([result]))
 
     assert set(data[0]["position_after"] or {}) == set(position)
+
+
+@pytest.mark.parametrize(
+    ("given", "shown"),
+    [
+        (dt.datetime(2026, 12, 6, 5, 5, 38, 548412, tzinfo=dt.UTC), "2026-12-06T05:05:38.548412Z"),
+        (
+            dt.datetime(2026, 12, 6, 7, 5, 38, tzinfo=dt.timezone(dt.timedelta(hours=2))),
+            "2026-12-06T05:05:38Z",
+        ),
+        ("2026-12-06 05:05:37.315234+00", "2026-12-06T05:05:37.315234Z"),  # PostgreSQL's text
+        ("2026-12-06 10:35:37+05:30", "2026-12-06T05:05:37Z"),
+        ("2026-12-06 05:05:37", "2026-12-06 05:05:37"),  # no zone: not an instant, kept
+        ("said 2026-12-06 05:05:37+00 once", "said 2026-12-06 05:05:37+00 once"),  # not whole
+        (dt.date(2026, 12, 6), "2026-12-06"),
+    ],
+)
+def test_every_time_in_json_is_rfc3339_utc_with_z(given: object, shown: str) -> None:
+    assert orjson.loads(json_bytes({"at": given})) == {"at": shown}

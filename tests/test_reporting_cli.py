@@ -19,6 +19,8 @@ from faultkit import JOB, insert_events
 from runtools import PASSWORD, counts, runs, secret_env
 from slack_server import SlackServer, free_port, serve_slack
 
+from services.reporting.report import utc_times
+
 # First loads here read in cursor order, batch by batch: this module tests batches.
 pytestmark = pytest.mark.usefixtures("cursor_order_first_loads")
 
@@ -176,12 +178,13 @@ def test_json_output_matches_the_run_records(
     first, second = runs(dbs)
     assert (failure["run_id"], failure["status"]) == (first["id"], "failed")
     assert as_counts(failure) == counts(first) == (11, 10, 0, 0, 1)
-    assert failure["position_after"] == first["cursor_after"]
+    # The record keeps PostgreSQL's text of the cursor; JSON says it in RFC 3339 UTC.
+    assert failure["position_after"] == utc_times(first["cursor_after"])
     assert failure["error"] == first["error_text"]
     assert (success["run_id"], success["status"]) == (second["id"], "succeeded")
     assert as_counts(success) == counts(second) == (15, 15, 0, 0, 0)
-    assert success["position_before"] == second["cursor_before"]
-    assert success["position_after"] == second["cursor_after"]
+    assert success["position_before"] == utc_times(second["cursor_before"])
+    assert success["position_after"] == utc_times(second["cursor_after"])
     assert (success["host"], success["pid"]) == (second["host"], second["pid"])
 
 

@@ -124,18 +124,18 @@ def test_the_table_names_every_column_and_says_how_pending_was_counted(
     assert code == 0, err
     header, stat_event, import_job = (cells(line) for line in out.splitlines()[:3])
     assert header == [
-        "DEFINITION", "LAST RUN", "WHEN", "ROWS", "DURATION", "POSITION", "PENDING", "COUNTED",
-        "LAG",
+        "DEFINITION", "STATE", "LAST RUN", "WHEN", "ROWS", "DURATION", "POSITION", "PENDING",
+        "COUNTED", "LAG",
     ]  # fmt: skip
     pending = f"{exportable(seeded)['StatEvent']}"
-    assert stat_event == ["StatEvent", "never run", "-", "-", "-", "(start)", pending, "exact",
-                          "never exported"]  # fmt: skip
-    assert import_job[0:2] == ["ImportJob", "succeeded"]
-    assert import_job[2].endswith(" ago)")
-    assert import_job[3] == f"{exportable(seeded)['ImportJob']}"
-    assert import_job[4].endswith("s")
-    assert import_job[5].startswith("finishedAt=2026-01-01 ") and " id=" in import_job[5]
-    assert import_job[6:] == ["0", "exact", "0s"]
+    assert stat_event == ["StatEvent", "never run", "never run", "-", "-", "-", "(start)",
+                          pending, "exact", "never exported"]  # fmt: skip
+    assert import_job[0:3] == ["ImportJob", "ok", "succeeded"]
+    assert import_job[3].endswith(" ago)")
+    assert import_job[4] == f"{exportable(seeded)['ImportJob']}"
+    assert import_job[5].endswith("s")
+    assert import_job[6].startswith("finishedAt=2026-01-01 ") and " id=" in import_job[6]
+    assert import_job[7:] == ["0", "exact", "0s"]
 
 
 def cells(line: str) -> list[str]:
@@ -161,10 +161,11 @@ def test_json_shape(seeded: TestDatabases, env: dict[str, str], run_cli: RunCli)
     row = by_name(status_json(run_cli, env, "ImportJob"))["ImportJob"]
 
     assert set(row) == {
-        "job", "definition", "cursor", "last_run", "position", "core_newest", "pending_rows",
-        "pending_counted", "lag_s", "lag_value", "lag", "stale", "stale_reason", "problem",
-        "backfill",
+        "job", "definition", "cursor", "state", "failing", "failing_reason", "refusal",
+        "last_run", "position", "core_newest", "pending_rows", "pending_counted", "lag_s",
+        "lag_value", "lag", "stale", "stale_reason", "problem", "backfill",
     }  # fmt: skip
+    assert (row["state"], row["failing"], row["failing_reason"]) == ("ok", False, None)
     assert row["cursor"] == {"field": "finishedAt", "id_field": "id", "kind": "timestamp"}
     assert set(row["last_run"]) == {
         "id", "status", "started_at", "finished_at", "rows_read", "rows_deleted", "duration_s",
@@ -186,7 +187,7 @@ def test_a_large_pending_count_is_an_estimate_and_says_so(
     (row,) = report.definitions
     assert row.pending_counted == "estimate"
     assert row.pending_rows is not None and 200 <= row.pending_rows <= 400  # 300 really
-    assert cells(status_table(report).splitlines()[1])[6:8] == [f"~{row.pending_rows}", "estimate"]
+    assert cells(status_table(report).splitlines()[1])[7:9] == [f"~{row.pending_rows}", "estimate"]
 
 
 # --- it reads only ----------------------------------------------------------------------

@@ -55,8 +55,8 @@ def test_a_window_of_a_random_order_table_reads_through_the_cursor_index(
         "export-to-pg", "Events", events(), core=dbs.core(), analytics=dbs.analytics()
     )
     window = q.Window(
-        lower=Position(value=lower[0], id=lower[1]),
-        upper=Position(value=upper[0], id=upper[1]),
+        lower=Position(value=lower[0], ids=(lower[1],)),
+        upper=Position(value=upper[0], ids=(upper[1],)),
         watermark=Watermark(value="2027-01-01 00:00:00+00", inclusive=False),
     )
     select = q.select_rows(plan, window, with_key_text=False)

@@ -98,6 +98,9 @@ def shoot(page: Page, url: str, out: Path, name: str) -> None:
         page.set_viewport_size({"width": width, "height": 900})
         page.goto(url)
         page.wait_for_timeout(1500)  # live values settle (a running run polls every second)
+        wide = page.evaluate("document.documentElement.scrollWidth")
+        if wide > width:  # the browser tests check this too; a photo never hides it
+            raise RuntimeError(f"{url} is {wide} px wide in a {width} px window")
         path = out / f"{name}-{width}.png"
         page.screenshot(path=str(path), full_page=True)
         say(f"saved {path.relative_to(REPO_ROOT) if path.is_relative_to(REPO_ROOT) else path}")

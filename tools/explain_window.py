@@ -56,7 +56,7 @@ def explain(core_url: str, analytics_url: str) -> int:
         )
         mark = Watermark(value="9999-01-01 00:00:00+00", inclusive=False)
         now = q.select_rows(plan, q.Window(lower, upper, mark), with_key_text=False)
-        params = {"lv": lower.value, "li": lower.id, "uv": upper.value, "ui": upper.id}
+        params = {"lv": lower.value, "li": lower.ids[0], "uv": upper.value, "ui": upper.ids[0]}
         reads: dict[str, tuple[sql.Composed, dict[str, Any] | None]] = {
             "row comparison alone (before)": (_row_comparison_alone(source.table), params),
             "select_rows as tablesync composes it now": (now, None),
@@ -79,7 +79,7 @@ def _nth(conn: psycopg.Connection[Any], table: str, offset: int) -> Position:
         (offset,),
     ).fetchone()
     assert row is not None, "the table holds fewer rows than asked for"
-    return Position(value=row[0], id=row[1])
+    return Position(value=row[0], ids=(row[1],))
 
 
 def main() -> int:

@@ -28,9 +28,16 @@ if TYPE_CHECKING:
         RunStatus,
     )
     from services.base.db import Databases, RetryPolicy, check_connection
-    from services.base.definition import Delete, ExportDefinition, Row, validation_problems
+    from services.base.definition import (
+        CursorSpec,
+        Delete,
+        ExportDefinition,
+        Row,
+        validation_problems,
+    )
     from services.base.durations import format_duration, parse_duration
     from services.base.errors import (
+        EXIT_CONFIGURATION,
         EXIT_LOCKED,
         ConfigurationError,
         InvalidDefinitionError,
@@ -53,7 +60,18 @@ if TYPE_CHECKING:
         dump_large_apart,
         use_exact_json,
     )
-    from services.base.position import Position, Watermark, load_position, save_position
+    from services.base.position import (
+        IdField,
+        Position,
+        Watermark,
+        ids_from_text,
+        key_text,
+        load_position,
+        named_key,
+        save_position,
+        stored_columns,
+        stored_ids,
+    )
     from services.base.redact import register_secret
     from services.base.results import RunCounts, RunResult
     from services.base.run_settings import (
@@ -85,6 +103,7 @@ __all__ = [
     "COPY_BINARY_TRAILER",
     "COPY_BLOCK_BYTES",
     "ConfigurationError",
+    "CursorSpec",
     "DEFAULT_DESTINATION_SCHEMA",
     "DEFAULT_MAX_DELETE_FRACTION",
     "DEFAULT_ORIGIN",
@@ -94,9 +113,11 @@ __all__ = [
     "DatabaseUrls",
     "Databases",
     "Delete",
+    "EXIT_CONFIGURATION",
     "EXIT_LOCKED",
     "ExactJsonbBinaryLoader",
     "ExportDefinition",
+    "IdField",
     "InvalidDefinitionError",
     "JobFailedError",
     "LargeJson",
@@ -133,6 +154,8 @@ __all__ = [
     "failures_dir",
     "first_line",
     "format_duration",
+    "ids_from_text",
+    "key_text",
     "kill_point",
     "kill_points_armed",
     "lazy_exports",
@@ -140,12 +163,15 @@ __all__ = [
     "load_position",
     "mark_worker",
     "max_delete_fraction",
+    "named_key",
     "parse_duration",
     "redact",
     "register_secret",
     "save_position",
     "stall",
     "stopping",
+    "stored_columns",
+    "stored_ids",
     "use_exact_json",
     "validation_problems",
 ]
@@ -158,6 +184,7 @@ _HOMES = {
     "COPY_BINARY_TRAILER": "services.base.constants",
     "COPY_BLOCK_BYTES": "services.base.constants",
     "ConfigurationError": "services.base.errors",
+    "CursorSpec": "services.base.definition",
     "DEFAULT_DESTINATION_SCHEMA": "services.base.constants",
     "DEFAULT_MAX_DELETE_FRACTION": "services.base.run_settings",
     "DEFAULT_ORIGIN": "services.base.settings",
@@ -167,9 +194,11 @@ _HOMES = {
     "DatabaseUrls": "services.base.settings",
     "Databases": "services.base.db",
     "Delete": "services.base.definition",
+    "EXIT_CONFIGURATION": "services.base.errors",
     "EXIT_LOCKED": "services.base.errors",
     "ExactJsonbBinaryLoader": "services.base.exact_json",
     "ExportDefinition": "services.base.definition",
+    "IdField": "services.base.position",
     "InvalidDefinitionError": "services.base.errors",
     "JobFailedError": "services.base.errors",
     "LargeJson": "services.base.exact_json",
@@ -206,15 +235,20 @@ _HOMES = {
     "failures_dir": "services.base.run_settings",
     "first_line": "services.base.errors",
     "format_duration": "services.base.durations",
+    "ids_from_text": "services.base.position",
+    "key_text": "services.base.position",
     "kill_point": "services.base.testhooks",
     "kill_points_armed": "services.base.testhooks",
     "load_dotenv_file": "services.base.settings",
     "load_position": "services.base.position",
     "mark_worker": "services.base.testhooks",
     "max_delete_fraction": "services.base.run_settings",
+    "named_key": "services.base.position",
     "parse_duration": "services.base.durations",
     "register_secret": "services.base.redact",
     "save_position": "services.base.position",
+    "stored_columns": "services.base.position",
+    "stored_ids": "services.base.position",
     "use_exact_json": "services.base.exact_json",
     "validation_problems": "services.base.definition",
 }

@@ -76,14 +76,38 @@ class _Model(BaseModel):
 
 
 class CursorSpec(_Model):
-    """The column rows are read in order of, and an optional unique tie-breaker."""
+    """The column rows are read in order of, and an optional unique tie-breaker: one
+    column or a list of columns that, with the cursor, make a row unique (rule 16)."""
 
     field: str
-    id_field: str | None = None
+    id_field: str | list[str] | None = None
 
-    _names = field_validator("field", "id_field")(
-        lambda v: v if v is None else _check_identifier(v)
-    )
+    _names = field_validator("field")(_check_identifier)
+
+    @field_validator("id_field")
+    @classmethod
+    def _id_field(cls, value: str | list[str] | None) -> str | list[str] | None:
+        if value is None or isinstance(value, str):
+            return value if value is None else _check_identifier(value)
+        if not value:
+            raise ValueError("must be a column name or a non-empty list of column names")
+        return _check_identifier_list(list(value))
+
+    @model_validator(mode="after")
+    def _id_field_is_not_the_cursor(self) -> CursorSpec:
+        if self.field in self.id_fields:
+            raise ValueError(
+                f"id_field names the cursor field {self.field!r}: the tie-breaker is the"
+                " columns that come after it"
+            )
+        return self
+
+    @property
+    def id_fields(self) -> tuple[str, ...]:
+        """The tie-breaker's columns in order; empty without one."""
+        if self.id_field is None:
+            return ()
+        return (self.id_field,) if isinstance(self.id_field, str) else tuple(self.id_field)
 
 
 class SoftDeleteSpec(_Model):

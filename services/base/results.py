@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from services.base.constants import RunStatus
+from services.base.position import named_key
 
 
 @dataclass
@@ -62,16 +63,15 @@ class RunResult:
     chunks: dict[str, int] | None = None
     # Column names of the cursor, so people read updatedAt=... rather than value=...
     cursor_field: str = "value"
-    id_field: str | None = None
+    id_field: str | list[str] | None = None
 
     def named(self, position: dict[str, Any] | None) -> dict[str, Any] | None:
         """``position`` ({"value", "id"}) keyed by the cursor's column names instead."""
         if not position:
             return None
-        named = {self.cursor_field: position.get("value")}
-        if position.get("id") is not None:
-            named[self.id_field or "id"] = position["id"]
-        return named
+        return named_key(
+            self.cursor_field, self.id_field, position.get("value"), position.get("id")
+        )
 
     @property
     def shown_position(self) -> dict[str, Any] | None:
@@ -86,6 +86,12 @@ class RunResult:
         return {
             k: self.named(v) if isinstance(v, dict) else v for k, v in self.failed_batch.items()
         }
+
+    @property
+    def refused(self) -> bool:
+        """Failed with exit 2: a problem found before anything was written (rule 18)."""
+        # 2 is services.base.errors.EXIT_CONFIGURATION, which imports this module.
+        return self.status == RunStatus.FAILED and self.exit_code == 2
 
     @property
     def duration_s(self) -> float:

@@ -116,7 +116,14 @@ OPTIONS = (
         help="Start the next run at this cursor value: back replays rows, forward skips rows"
         " (it says how many and asks).",
     ),
-    click.option("--from-id", metavar="ID", help="With --from: start at this tie-breaker id."),
+    click.option(
+        "--from-id",
+        "from_ids",
+        metavar="ID",
+        multiple=True,
+        help="With --from: start at this tie-breaker id. Repeat it for an id_field of several"
+        " columns, one value per column in order (--from-id 7 --from-id 42).",
+    ),
     click.option("--full-refresh", is_flag=True, help="Rebuild the destination aside, then swap."),
     click.option(
         "--yes",
@@ -184,7 +191,7 @@ def _operation(job: str, definitions: Definitions, mode: Mode, given: Given) -> 
         keys=given["keys"],
         repair=given["repair"],
         from_value=given["from_value"],
-        from_id=given["from_id"],
+        from_ids=given["from_ids"],
         yes=given["yes"],
         json_output=given["json_output"],
         command=shlex.join(sys.argv),

@@ -57,7 +57,7 @@ class ModeOnly:
 MODE_ONLY_OPTIONS: dict[str, ModeOnly] = {
     "repair": ModeOnly(frozenset({Mode.VERIFY}), "--repair goes with --verify"),
     "keys": ModeOnly(frozenset({Mode.VERIFY}), "--keys goes with --verify"),
-    "from_id": ModeOnly(frozenset({Mode.FROM}), "--from-id goes with --from VALUE"),
+    "from_ids": ModeOnly(frozenset({Mode.FROM}), "--from-id goes with --from VALUE"),
     "max_lag": ModeOnly(
         frozenset({Mode.STATUS}), "--max-lag is a check of the status view: add --status"
     ),

@@ -8,7 +8,6 @@ person (a plan, a question) goes to stderr.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -24,6 +23,7 @@ from services.base import (
     TablesyncError,
 )
 from services.cli.modes import Mode
+from services.reporting import json_bytes
 
 
 @dataclass(frozen=True)
@@ -34,7 +34,7 @@ class Operation:
     keys: bool = False
     repair: bool = False
     from_value: str | None = None
-    from_id: str | None = None
+    from_ids: tuple[str, ...] = ()
     yes: bool = False
     json_output: bool = False
     command: str = ""
@@ -47,7 +47,8 @@ class Operation:
 
     def done(self, line: str, as_json: dict[str, Any]) -> None:
         """Print one definition's outcome: ``line``, or ``as_json`` with --json."""
-        click.echo(json.dumps(as_json) if self.json_output else line)
+        # json_bytes: redacted, every time RFC 3339 UTC like every JSON tablesync writes.
+        click.echo(json_bytes(as_json).decode() if self.json_output else line)
 
 
 Action = Callable[[Databases, str, str, ExportDefinition, Operation], None]
@@ -104,7 +105,7 @@ def _reset(
 ) -> None:
     from services.operations import apply_reset, plan_reset
 
-    planned = plan_reset(dbs, job, name, definition, from_value=op.from_value, from_id=op.from_id)
+    planned = plan_reset(dbs, job, name, definition, from_value=op.from_value, from_ids=op.from_ids)
     _confirm(planned.lines(), op)
     done = apply_reset(dbs, planned, command=op.command)
     op.done(done.line(), done.to_dict())

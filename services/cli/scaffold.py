@@ -3,9 +3,9 @@ services.scaffold, write or print what it made."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -109,7 +109,7 @@ def scaffold_command(definitions_of: DefinitionsOf) -> click.Command:
     return command
 
 
-@contextmanager
+@contextlib.contextmanager
 def _databases() -> Iterator[tuple[Connection, Connection]]:
     """A connection to core (read-only, as every core session) and one to analytics, which
     scaffold only reads: what it makes is a file for dbmate."""
@@ -134,29 +134,28 @@ def _scaffold(
         made = scaffold_tables(core, analytics, request)
         text = made.migration.text(analytics)
         warnings = [w for e in made.entries for w in e.warnings(analytics)]
-    # With --print the migration is stdout's alone (`> file.sql` works); the rest goes aside.
-    err = print_only
-    if print_only:
-        click.echo(text, nl=False)
-    else:
-        path = _write(text, made.migration.slug, migrations_dir)
-        click.echo(f"wrote {path}: {made.tables} table(s), {made.types} type(s) to create")
-        click.echo(_APPLY)
-    click.echo("\npaste into DEFINITIONS in jobs/export_to_pg/config.py:", err=err)
+    summary = f"{made.tables} table(s), {made.types} type(s) to create"
+    _emit(text, made.migration.slug, migrations_dir, print_only=print_only, summary=summary)
+    click.echo("\npaste into DEFINITIONS in jobs/export_to_pg/config.py:", err=print_only)
     for entry in made.entries:
-        click.echo(entry.text(), err=err)
+        click.echo(entry.text(), err=print_only)
     for warning in warnings:
         click.echo(f"warning: {warning}", err=True)
 
 
-def _write(text: str, slug: str, directory: Path) -> Path:
+def _emit(text: str, slug: str, directory: Path, *, print_only: bool, summary: str) -> None:
+    """The migration on stdout with --print, alone there (`> file.sql` works: what else is
+    said goes to stderr), else written to ``directory`` and said where."""
     from services.scaffold import write_migration
 
+    if print_only:
+        click.echo(text, nl=False)
+        return
     path = write_migration(text, slug, directory, now=dt.datetime.now(dt.UTC))
-    try:
-        return path.relative_to(Path.cwd())
-    except ValueError:
-        return path
+    with contextlib.suppress(ValueError):  # shown from the working directory when inside it
+        path = path.relative_to(Path.cwd())
+    click.echo(f"wrote {path}" + (f": {summary}" if summary else ""))
+    click.echo(_APPLY)
 
 
 def _alter(
@@ -168,19 +167,22 @@ def _alter(
         made = alter_definitions(core, analytics, definitions)
         text = made.migration.text(analytics) if made.migration else None
     if made.migration is None or text is None:
-        click.echo(f"nothing to add: {', '.join(definitions)} have every column core has")
+        click.echo(f"nothing to add: {', '.join(definitions)} have every column and type core has")
         return
-    if print_only:
-        click.echo(text, nl=False)
-    else:
-        path = _write(text, made.migration.slug, migrations_dir)
-        click.echo(f"wrote {path}")
-        click.echo(_APPLY)
+    _emit(text, made.migration.slug, migrations_dir, print_only=print_only, summary="")
     for name, columns in made.added.items():
         click.echo(
             f"{name}: adds {', '.join(columns)}; rows synced before hold NULL there until read"
             f" again: `python run_job.py {job} --full-refresh {name}` after `dbmate up`",
             err=print_only,
+        )
+    for name in made.grown:
+        click.echo(f"{name}: gains the enum labels core added", err=print_only)
+    for name in made.unlike:
+        click.echo(
+            f"warning: type {name} differs between core and analytics in more than added enum"
+            " labels: the migration says how, commented out; change analytics's by hand",
+            err=True,
         )
     for name, columns in made.retyped.items():
         click.echo(

@@ -86,11 +86,15 @@ def _run_request(console: Console, body: bytes) -> tuple[str, list[str]]:
     if unexpected:
         raise BadRequest(422, f"unknown field(s): {', '.join(sorted(unexpected))}")
     job, names, every = parsed["job"], parsed.get("definitions"), parsed.get("all", False)
+    if not isinstance(every, bool):
+        raise BadRequest(422, '"all" must be true or false')
+    if every and names is not None:
+        raise BadRequest(422, 'give "definitions" or "all": true, not both')
     if job not in console.catalog.jobs:
         raise BadRequest(404, f"unknown job {job!r}; known: {', '.join(console.catalog.jobs)}")
-    if every is True and names is None:
+    if every:
         return job, list(console.catalog.jobs[job])
-    if every is not False or not isinstance(names, list) or not names:
+    if not isinstance(names, list) or not names:
         raise BadRequest(422, 'give "definitions": a non-empty list of names, or "all": true')
     if not all(isinstance(n, str) for n in names):
         raise BadRequest(422, '"definitions" must be a list of names (strings)')
@@ -101,6 +105,9 @@ def _run_request(console: Console, body: bytes) -> tuple[str, list[str]]:
 
 
 async def start_runs(request: Request) -> Response:
+    """202 when at least one run started, each definition's outcome in ``runs`` (and the
+    refused ones named in ``refused``); else 409 (locks held), 422 (refused by their
+    pre-flight check: the message) or 500 (the runs could not start). docs/console.md."""
     console = _console(request)
     job, names = _run_request(console, await read_body(request))
     try:
@@ -108,11 +115,16 @@ async def start_runs(request: Request) -> Response:
     except LockHeld as exc:
         return error_json(409, str(exc), locked=exc.names)
     shown = [_started(request, s) for s in started]
+    refused = [s for s in started if s.refused]
+    if any(s.outcome == "started" for s in started):
+        return json_response({"runs": shown, "refused": [s.definition for s in refused]}, 202)
+    if refused:
+        reasons = "; ".join(s.error or s.definition for s in refused)
+        return error_json(422, f"refused before writing: {reasons}", runs=shown)
     if all(s.locked for s in started):
         return error_json(409, "every requested definition's lock is held", runs=shown)
-    if all(s.run_id is None for s in started):
-        return error_json(500, "no run started", runs=shown)
-    return json_response({"runs": shown}, 202)
+    reasons = "; ".join(f"{s.definition}: {s.error}" for s in started)
+    return error_json(500, f"no run started: {reasons}", runs=shown)
 
 
 def _started(request: Request, started: Started) -> dict[str, Any]:
@@ -120,6 +132,7 @@ def _started(request: Request, started: Started) -> dict[str, Any]:
     return {
         "job": started.job,
         "definition": started.definition,
+        "status": started.outcome,
         "id": started.run_id,
         "url": None if started.run_id is None else f"{root}/runs/{started.run_id}",
         "error": started.error,

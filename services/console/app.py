@@ -14,8 +14,8 @@ from jinja2 import Environment
 from prometheus_client.registry import CollectorRegistry
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
-from starlette.routing import Mount, Route
+from starlette.responses import FileResponse, RedirectResponse, Response
+from starlette.routing import Match, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from services.base import DatabaseUrls, redact
@@ -32,6 +32,7 @@ from services.console.auth import (
 from services.console.catalog import DOWN_ERRORS, Catalog, ConsolePools
 from services.console.launcher import Launcher
 from services.console.metrics import registry
+from services.console.notices import Notices
 from services.console.render import environment, render
 from services.console.run_progress import RunTotals
 from services.console.settings import ConsoleSettings
@@ -55,6 +56,7 @@ class Console:
     templates: Environment
     registry: CollectorRegistry
     totals: RunTotals  # running runs' window counts, counted once each
+    notices: Notices  # what form posts left for the pages they redirect to
 
 
 class Kind(Enum):
@@ -98,6 +100,8 @@ def _routes() -> list[Route | Mount]:
         ("/definitions/{job}/{definition:path}", "GET", read, page, pages.definition),
         ("/run-all", "POST", write, form, pages.run_all),
         ("/runs/{run_id:int}", "GET", read, page, pages.run),
+        ("/notices/{key}", "GET", read, page, pages.notice),
+        ("/health", "GET", read, page, pages.health),
         ("/signin", "GET", open_, page, pages.signin_form),
         ("/signin", "POST", open_, form, pages.signin),  # checks its own CSRF token
         ("/signout", "POST", write, form, pages.signout),
@@ -114,7 +118,13 @@ def _routes() -> list[Route | Mount]:
         for path, method, need, kind, endpoint in table
     ]
     routes.append(Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"))
+    # Browsers ask for /favicon.ico whatever the page says: the console's icon, not a 404.
+    routes.append(Route("/favicon.ico", favicon, methods=["GET"]))
     return routes
+
+
+async def favicon(request: Request) -> Response:
+    return FileResponse(STATIC_DIR / "favicon.svg", media_type="image/svg+xml")
 
 
 def _wants_json(request: Request) -> bool:
@@ -139,7 +149,24 @@ async def _down(request: Request, exc: Exception) -> Response:
 
 
 async def _not_found(request: Request, exc: Exception) -> Response:
-    return await _refused(request, BadRequest(getattr(exc, "status_code", 404), "no such page"))
+    return await _refused(request, BadRequest(404, "no such page"))
+
+
+async def _wrong_method(request: Request, exc: Exception) -> Response:
+    """405 naming the methods the path does answer (every route of it, not only the
+    first that matched), in the body and the Allow header."""
+    allowed = sorted(
+        {
+            method
+            for route in request.app.routes
+            if isinstance(route, Route) and route.matches(request.scope)[0] is not Match.NONE
+            for method in route.methods or ()
+        }
+    )
+    reason = f"{request.method} is not allowed on {request.url.path}; allowed: {', '.join(allowed)}"
+    response = await _refused(request, BadRequest(405, reason))
+    response.headers["allow"] = ", ".join(allowed)
+    return response
 
 
 def build_app(console: Console) -> ASGIApp:
@@ -156,7 +183,7 @@ def build_app(console: Console) -> ASGIApp:
     handlers: dict[int | type[Exception], Callable[..., Awaitable[Response]]] = {
         BadRequest: _refused,
         404: _not_found,
-        405: _not_found,
+        405: _wrong_method,
     }
     for error in DOWN_ERRORS:
         handlers[error] = _down
@@ -177,4 +204,5 @@ def make_console(settings: ConsoleSettings, urls: DatabaseUrls, catalog: Catalog
         templates=environment(),
         registry=registry(pools, catalog, settings.max_lag_s),
         totals=RunTotals(),
+        notices=Notices(),
     )

@@ -20,9 +20,9 @@ from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from services.base import EXIT_LOCKED, ORIGIN_VARIABLE, env_number, redact
+from services.base import EXIT_CONFIGURATION, EXIT_LOCKED, ORIGIN_VARIABLE, env_number, redact
 from services.console.catalog import ConsolePools
-from services.store import lock_is_held, newest_run_id, run_started_by
+from services.store import REFUSED_NOTE, Opened, lock_is_held, newest_run_id, run_started_by
 
 log = logging.getLogger(__name__)
 
@@ -52,13 +52,27 @@ class Child:
 
 @dataclass(frozen=True)
 class Started:
-    """What became of one requested definition: a run id, or why there is none."""
+    """What became of one requested definition: a run id, or why there is none.
+
+    ``refused``: its pre-flight check refused it (exit 2); ``run_id`` is then the failed
+    record the refusal left, when analytics could take one (contract rule 18).
+    """
 
     job: str
     definition: str
     run_id: int | None = None
     locked: bool = False
     error: str | None = None
+    refused: bool = False
+
+    @property
+    def outcome(self) -> str:
+        """started, refused, locked or "not started" (it ended early some other way)."""
+        if self.refused:
+            return "refused"
+        if self.locked:
+            return "locked"
+        return "started" if self.run_id is not None else "not started"
 
 
 class LockHeld(Exception):
@@ -67,6 +81,15 @@ class LockHeld(Exception):
     def __init__(self, names: list[str]) -> None:
         self.names = names
         super().__init__(f"a run of {', '.join(names)} is already going (its lock is held)")
+
+
+def _opened(child: Child, opened: Opened) -> Started:
+    """A child's run record: a run under way (or already over), or its refusal's record,
+    which is written finished in one transaction, so it is never seen running first."""
+    if opened.note == REFUSED_NOTE:
+        error = redact(opened.error or "refused by its pre-flight check")
+        return Started(child.job, child.definition, run_id=opened.id, error=error, refused=True)
+    return Started(child.job, child.definition, run_id=opened.id)
 
 
 class Launcher:
@@ -148,7 +171,7 @@ class Launcher:
             exited = child.process.poll() is not None
             with self._pools.databases() as dbs, dbs.analytics.connection() as conn:
                 conn.autocommit = True
-                run_id = run_started_by(
+                opened = run_started_by(
                     conn,
                     job=child.job,
                     definition=child.definition,
@@ -156,8 +179,8 @@ class Launcher:
                     pid=pid,
                     after_id=after_id,
                 )
-            if run_id is not None:
-                return Started(child.job, child.definition, run_id=run_id)
+            if opened is not None:
+                return _opened(child, opened)
             if exited:
                 return self._ended_early(child)
             time.sleep(POLL_S)
@@ -169,7 +192,10 @@ class Launcher:
         if child.process.returncode == EXIT_LOCKED:
             return Started(child.job, child.definition, locked=True, error="its lock is held")
         return Started(
-            child.job, child.definition, error=child.error_text() or "the run could not start"
+            child.job,
+            child.definition,
+            error=child.error_text() or "the run could not start",
+            refused=child.process.returncode == EXIT_CONFIGURATION,
         )
 
     def stop_all(self, timeout_s: float | None = None) -> None:

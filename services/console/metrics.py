@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector, CollectorRegistry
 
-from services.base import redact
+from services.base import RunStatus, redact
 from services.console.catalog import DOWN_ERRORS, Catalog, ConsolePools
 from services.console.views import DefinitionView, analytics, overview
 from services.store import history
@@ -69,7 +69,13 @@ def _status_metrics(views: list[DefinitionView]) -> Iterator[Metric]:
         "tablesync_pending_rows",
         "Rows in core past the saved position (or the planner's estimate).",
     )
-    late = _gauge("tablesync_late", "1 when the definition trails core by more than its max_lag.")
+    late = _gauge(
+        "tablesync_late", "1 when the definition trails core by more than its max_lag, or fails."
+    )
+    failing = _gauge(
+        "tablesync_definition_failing",
+        "1 when the last run failed or was refused, or the pre-flight check refuses it now.",
+    )
     max_lag = _gauge(
         "tablesync_max_lag_seconds", "The freshness limit the console judges the definition by."
     )
@@ -89,9 +95,10 @@ def _status_metrics(views: list[DefinitionView]) -> Iterator[Metric]:
         if view.status.pending_rows is not None:
             pending.add_metric(labels, view.status.pending_rows)
         late.add_metric(labels, int(view.late))
+        failing.add_metric(labels, int(view.failing))
         max_lag.add_metric(labels, view.max_lag_s)
         running.add_metric(labels, int(view.running))
-    yield from (lag, pending, late, max_lag, running, chunks_done, chunks_total)
+    yield from (lag, pending, late, failing, max_lag, running, chunks_done, chunks_total)
 
 
 def _latest_metrics(latest: dict[tuple[str, str], history.Latest]) -> Iterator[Metric]:
@@ -109,15 +116,18 @@ def _latest_metrics(latest: dict[tuple[str, str], history.Latest]) -> Iterator[M
 
 
 def _total_metrics(totals: list[history.Totals]) -> Iterator[Metric]:
+    # Finished runs only: a running record turns into another status, and a counter never
+    # falls (runs under way are the gauge tablesync_running).
     runs = CounterMetricFamily(
-        "tablesync_runs", "Run records by status.", labels=[*LABELS, "status"]
+        "tablesync_runs", "Finished run records by status.", labels=[*LABELS, "status"]
     )
     rows = CounterMetricFamily(
         "tablesync_rows", "Rows of every run, by outcome.", labels=[*LABELS, "outcome"]
     )
     summed: dict[tuple[str, str], dict[str, int]] = {}
     for total in totals:
-        runs.add_metric([total.job, total.definition, total.status], total.runs)
+        if total.status != RunStatus.RUNNING:
+            runs.add_metric([total.job, total.definition, total.status], total.runs)
         into = summed.setdefault((total.job, total.definition), dict.fromkeys(history.OUTCOMES, 0))
         for outcome, count in total.rows.items():
             into[outcome] += count

@@ -10,7 +10,9 @@ from starlette.responses import RedirectResponse, Response
 
 from services.console import views
 from services.console.auth import CSRF_FIELD, SESSION_COOKIE, SESSION_MAX_AGE_S, Session
+from services.console.health import check_health
 from services.console.launcher import LockHeld, Started
+from services.console.notices import Notice
 from services.console.render import render
 from services.console.run_progress import run_progress
 from services.console.views import RUN_STATUSES
@@ -115,7 +117,7 @@ async def run_now(request: Request) -> Response:
     try:
         started = await run_in_threadpool(console.launcher.start, job, [name])
     except LockHeld as exc:
-        return render(request, "message.html", 409, title="Already running", message=str(exc))
+        return _notice(request, Notice(409, "Already running", str(exc)))
     return _after_start(request, started)
 
 
@@ -128,19 +130,39 @@ async def run_all(request: Request) -> Response:
         )
     refused = [s for s in started if s.run_id is None]
     if refused:
-        lines = [f"{s.definition}: {s.error}" for s in refused]
-        return render(request, "message.html", 409, title="Some runs did not start", lines=lines)
+        lines = [_named(s.definition, s.error) for s in refused]
+        return _notice(request, Notice(409, "Some runs did not start", lines=lines))
     return RedirectResponse(_path(request, "/"), 303)
+
+
+def _named(definition: str, error: str | None) -> str:
+    """``StatEvent: why``; an error that already starts with the name keeps it once."""
+    text = error or "no reason given"
+    return text if text.startswith(f"{definition}: ") else f"{definition}: {text}"
+
+
+def _notice(request: Request, notice: Notice) -> Response:
+    """303 to the notice's own page: reloading it never posts the form again."""
+    key = _console(request).notices.put(notice)
+    return RedirectResponse(_path(request, f"/notices/{key}"), 303)
+
+
+async def notice(request: Request) -> Response:
+    found = _console(request).notices.get(request.path_params["key"])
+    if found is None:
+        raise BadRequest(404, "this notice is gone (the console keeps the newest ones only)")
+    lines = found.lines
+    return render(
+        request, "message.html", found.status, title=found.title, message=found.message, lines=lines
+    )
 
 
 def _after_start(request: Request, started: list[Started]) -> Response:
     first = started[0]
     if first.run_id is not None:
         return RedirectResponse(_path(request, f"/runs/{first.run_id}"), 303)
-    status = 409 if first.locked else 500
-    return render(
-        request, "message.html", status, title="The run did not start", message=first.error
-    )
+    status = 409 if first.locked else 422 if first.refused else 500
+    return _notice(request, Notice(status, "The run did not start", first.error))
 
 
 async def signin_form(request: Request) -> Response:
@@ -182,3 +204,9 @@ async def signout(request: Request) -> Response:
     response = RedirectResponse(_path(request, "/signin"), 303)
     response.delete_cookie(SESSION_COOKIE, path=_path(request, "/"))
     return response
+
+
+async def health(request: Request) -> Response:
+    """/api/v1/health for people: each check's verdict, links to the JSON and the metrics."""
+    found = await run_in_threadpool(check_health, _console(request).urls)
+    return render(request, "health.html", 200 if found.ok else 503, health=found)

@@ -13,7 +13,7 @@ from markupsafe import Markup
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
-from services.base import format_duration, redact
+from services.base import IdField, format_duration, named_key, redact
 from services.console import charts
 from services.console.auth import CSRF_FIELD
 from services.console.views import duration_s, lag_at_end
@@ -75,15 +75,12 @@ def number(value: int | float | None) -> str:
 
 
 def position(
-    value: Mapping[str, Any] | None, cursor: str = "value", id_field: str | None = None
+    value: Mapping[str, Any] | None, cursor: str = "value", id_field: IdField = None
 ) -> str:
     """A stored position ``{"value", "id"}`` as ``updatedAt=... id=...``."""
     if not value or value.get("value") is None:
         return format_position(None)
-    named = {cursor: value.get("value")}
-    if value.get("id") is not None:
-        named[id_field or "id"] = value["id"]
-    return format_position(named)
+    return format_position(named_key(cursor, id_field, value.get("value"), value.get("id")))
 
 
 def path_segment(value: str) -> str:

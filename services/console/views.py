@@ -20,6 +20,7 @@ import psycopg
 
 from services.base import Databases, ExportDefinition, RunStatus, failures_dir
 from services.console.catalog import Catalog, ConsolePools, definition_settings, max_lag_s
+from services.console.charts import Chart, run_chart
 from services.reporting import (
     Advice,
     DefinitionStatus,
@@ -54,17 +55,33 @@ class DefinitionView:
 
     @property
     def late(self) -> bool:
+        """Not fresh: behind its max_lag, or failing (never "on time", rule 18)."""
         return self.status.stale_reason is not None
 
     @property
-    def failed(self) -> bool:
-        run = self.status.last_run
-        return run is not None and run.status in ("failed", "abandoned")
+    def failing_reason(self) -> str | None:
+        """Why the definition is failing (rule 18), in one line; None when it is not: the
+        status view's, so --status, the API and every page say the same."""
+        return self.status.failing_reason
+
+    @property
+    def failing(self) -> bool:
+        """Failing is red everywhere and never "on time", whatever the lag."""
+        return self.failing_reason is not None
+
+    @property
+    def state(self) -> str:
+        """failing, late, running, never run or ok (services/reporting/status.py)."""
+        return self.status.state
 
     @property
     def running(self) -> bool:
         run = self.status.last_run
         return run is not None and run.status == "running"
+
+    def recent_chart(self) -> Chart:
+        """The overview's small chart: rows read by each recent run."""
+        return rows_chart(self.recent, compact=True)
 
     def as_dict(self) -> dict[str, Any]:
         """``--status --json``'s fields, with the freshness limit the verdict used."""
@@ -144,11 +161,13 @@ class DefinitionPage:
     settings: dict[str, Any]
     runs: list[RunRecord]
     chart_runs: list[RunRecord]
+    charts: list[tuple[str, Chart]]  # (caption, chart) of rows, duration and lag per run
     failures: list[Failure]
     resume: str
     page: int
     status_filter: str | None
     more: bool
+    null_cursor: int = 0  # rows the newest run left out for a NULL cursor (rule 6)
 
 
 def definition_page(
@@ -171,16 +190,19 @@ def definition_page(
         failed = history.list_runs(
             conn, RunFilter(job=job, definition=name, status="failed"), limit=5
         )
+        newest = history.list_runs(conn, RunFilter(job=job, definition=name), limit=1)
     return DefinitionPage(
         view=view,
         settings=definition_settings(definition, default_s),
         runs=runs[:HISTORY_PAGE],
         chart_runs=chart,
+        charts=definition_charts(chart),
         failures=[failure_of(record, table) for record in failed],
         resume=resume_command(job, name),
         page=page,
         status_filter=status,
         more=len(runs) > HISTORY_PAGE,
+        null_cursor=int(newest[0].get("rows_null_cursor") or 0) if newest else 0,
     )
 
 
@@ -246,3 +268,29 @@ def lag_at_end(record: RunRecord) -> float | None:
         return None
     at = at if at.tzinfo else at.replace(tzinfo=dt.UTC)
     return max(float((finished - at).total_seconds()), 0.0)
+
+
+def rows_chart(runs: list[RunRecord], *, compact: bool = False) -> Chart:
+    label = "rows read per run, oldest to newest"
+    if compact:
+        return run_chart(runs, _rows, unit="rows", label=label, width=160, height=48, compact=True)
+    return run_chart(runs, _rows, unit="rows", label=label)
+
+
+def _rows(record: RunRecord) -> float:
+    return float(record["rows_read"])
+
+
+def definition_charts(runs: list[RunRecord]) -> list[tuple[str, Chart]]:
+    """Rows, duration and lag of each run, as the definition page draws them."""
+    return [
+        ("Rows read per run", rows_chart(runs)),
+        (
+            "Duration of each run",
+            run_chart(runs, duration_s, unit="seconds", label="duration of each run"),
+        ),
+        (
+            "Lag when each run ended",
+            run_chart(runs, lag_at_end, unit="seconds", label="lag when each run ended"),
+        ),
+    ]

@@ -85,8 +85,7 @@ def dry_run(
 
 
 def _key_text(plan: SyncPlan, position: Position) -> str:
-    text = f"{plan.cursor.name}={position.value}"
-    return text if plan.cursor_id is None else f"{text}, {plan.cursor_id.name}={position.id}"
+    return plan.key_text(position.value, position.ids)
 
 
 def describe(run: DryRun) -> list[str]:

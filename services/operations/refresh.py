@@ -199,6 +199,7 @@ def _swap(analytics: Conn, plan: SyncPlan, build: RunResult, command: str) -> in
             counts=build.counts,
             note=note,
             command=command,
+            started_at=build.started_at,  # the row shows the load's rows and time
         )
     return run_id
 

@@ -1,7 +1,8 @@
 """Replay, reset and skip: move a definition's saved position, recorded as a run.
 
-``--reset`` goes back to the start; ``--from VALUE [--from-id ID]`` moves to
-just before the first row at or after that key, so the next run exports
+``--reset`` goes back to the start; ``--from VALUE [--from-id ID]...`` moves to
+just before the first row at or after that key (one ``--from-id`` per id_field
+column in order, or the first few of them), so the next run exports
 exactly the rows at and after it. Back from the saved position it is a replay
 (upserts: rows already there are rewritten or counted as skipped, nothing is
 duplicated); past it, a skip: the rows in between are never exported, and the
@@ -104,34 +105,30 @@ class ResetDone:
 def _show(position: Position | None) -> str:
     if position is None:
         return "none (the start)"
-    return position.value if position.id is None else f"{position.value}, id {position.id}"
+    ids = ", ".join(position.ids)
+    return position.value if not ids else f"{position.value}, id {ids}"
 
 
 def _typed(value: str, type_name: str) -> sql.Composable:
     return sql.SQL("CAST({} AS {})").format(sql.Literal(value), sql.SQL(type_name))
 
 
-def row_before_query(plan: SyncPlan, value: str, row_id: str | None) -> sql.Composed:
-    """The key (as text) of the last exportable row strictly before (value[, row_id])."""
-    cursor = q.ident(plan.cursor.name)
-    id_col = None if plan.cursor_id is None else q.ident(plan.cursor_id.name)
-    bound = sql.SQL("{} < {}").format(cursor, _typed(value, plan.cursor.type_name))
-    if id_col is not None and row_id is not None:
-        assert plan.cursor_id is not None
-        bound = sql.SQL("({}, {}) < ({}, {})").format(
-            cursor,
-            id_col,
-            _typed(value, plan.cursor.type_name),
-            _typed(row_id, plan.cursor_id.type_name),
-        )
-    not_null = sql.SQL("{} IS NOT NULL").format(cursor)
-    if id_col is not None:
-        not_null = sql.SQL("{} AND {} IS NOT NULL").format(not_null, id_col)
-    return sql.SQL("SELECT {}::text, {} FROM {} WHERE {} AND {} ORDER BY {} LIMIT 1").format(
-        cursor,
-        sql.NULL if id_col is None else sql.SQL("{}::text").format(id_col),
+def row_before_query(plan: SyncPlan, value: str, ids: tuple[str, ...]) -> sql.Composed:
+    """The key (as text) of the last exportable row strictly before (value, ids...), where
+    ``ids`` are the first values of the tie-breaker's columns (none: the cursor alone)."""
+    columns = [plan.cursor, *plan.cursor_ids[: len(ids)]]
+    key = q.column_list([c.name for c in columns])
+    bound = sql.SQL(", ").join(
+        _typed(v, c.type_name) for v, c in zip((value, *ids), columns, strict=True)
+    )
+    not_null = sql.SQL(" AND ").join(
+        sql.SQL("{} IS NOT NULL").format(q.ident(n)) for n in plan.key_names
+    )
+    return sql.SQL("SELECT {} FROM {} WHERE {} AND ({}) < ({}) ORDER BY {} LIMIT 1").format(
+        q.key_as_text(plan),
         q.ident(plan.source.schema, plan.source.name),
         not_null,
+        key,
         bound,
         q.order_by(plan, descending=True),
     )
@@ -151,16 +148,21 @@ def _check_cast(
 
 
 def position_before(
-    core: psycopg.Connection[Any], plan: SyncPlan, value: str, row_id: str | None
+    core: psycopg.Connection[Any], plan: SyncPlan, value: str, ids: tuple[str, ...] = ()
 ) -> Position | None:
-    """The position whose next run starts at (value[, row_id]); None when that is the start."""
-    if row_id is not None and plan.cursor_id is None:
+    """The position whose next run starts at (value, ids...); None when that is the start."""
+    if ids and not plan.cursor_ids:
         raise ConfigurationError(f"{plan.name}: --from-id needs a cursor id_field; it has none")
+    if len(ids) > len(plan.cursor_ids):
+        raise ConfigurationError(
+            f"{plan.name}: {len(ids)} --from-id values for id_field {list(plan.id_names)}:"
+            f" give at most {len(plan.cursor_ids)}, one per column in order"
+        )
     _check_cast(core, plan, "--from", value, plan.cursor)
-    if row_id is not None and plan.cursor_id is not None:
-        _check_cast(core, plan, "--from-id", row_id, plan.cursor_id)
-    row = core.execute(row_before_query(plan, value, row_id)).fetchone()
-    return None if row is None else Position(value=row[0], id=row[1])
+    for text, column in zip(ids, plan.cursor_ids, strict=False):
+        _check_cast(core, plan, "--from-id", text, column)
+    row = core.execute(row_before_query(plan, value, ids)).fetchone()
+    return None if row is None else Position.from_key_text(row[0], row[1], len(plan.cursor_ids))
 
 
 def rows_skipped(
@@ -183,7 +185,7 @@ def plan_reset(
     definition: ExportDefinition,
     *,
     from_value: str | None,
-    from_id: str | None = None,
+    from_ids: tuple[str, ...] = (),
 ) -> ResetPlan:
     """Pre-flight ``name`` and work out the new position; writes nothing."""
     with dbs.analytics.connection() as analytics, dbs.core.connection() as core:
@@ -192,11 +194,12 @@ def plan_reset(
         before = load_position(analytics, job, name)
         if from_value is None:
             return ResetPlan(job, name, before, None, "reset to the start: replay every row")
-        after = position_before(core, plan, from_value, from_id)
+        after = position_before(core, plan, from_value, from_ids)
         skipped, counted = rows_skipped(core, plan, before, after)
     key = f"{plan.cursor.name} >= {from_value}"
-    if from_id is not None and plan.cursor_id is not None:
-        key = f"({plan.cursor.name}, {plan.cursor_id.name}) >= ({from_value}, {from_id})"
+    if from_ids:
+        names = ", ".join(plan.key_names[: 1 + len(from_ids)])
+        key = f"({names}) >= ({', '.join((from_value, *from_ids))})"
     if skipped:
         return ResetPlan(job, name, before, after, f"skip forward to {key}", skipped, counted)
     return ResetPlan(job, name, before, after, f"replay from {key}")

@@ -80,6 +80,7 @@ class VerifyReport:
     ranges_differing: int = 0
     ranges_in_place: int = 0  # settled by hashes computed on each server, no row moved
     pending: int = 0
+    null_cursor: int = 0  # destination rows whose core row has a NULL cursor: kept
     counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(KINDS, 0))
     examples: dict[str, list[str]] = field(default_factory=lambda: {k: [] for k in KINDS})
     repaired: bool = False
@@ -110,6 +111,8 @@ class VerifyReport:
             )
         if self.pending:
             lines.append(f"  pending: {self.pending:,} source row(s) after the saved position")
+        if self.null_cursor:
+            lines.append(null_cursor_line(self.null_cursor))
         if self.repaired and self.differs:
             lines.append("  repaired: differing ranges re-synced, extra rows deleted")
         return lines
@@ -239,13 +242,12 @@ def in_place_possible(plan: SyncPlan) -> bool:
     """Whether both servers can hash a range themselves: no transform, and the destination
     holds the cursor columns with core's types, so the same window predicate selects its
     rows."""
-    cursor = [plan.cursor.name] + ([plan.cursor_id.name] if plan.cursor_id else [])
     dest = plan.destination.columns
     return plan.mode is not CopyMode.PYTHON and all(
         c in plan.selected
         and dest[c].type_name == plan.source.columns[c].type_name
         and substance(dest[c].shape) == substance(plan.source.columns[c].shape)
-        for c in cursor
+        for c in plan.key_names
     )
 
 
@@ -270,6 +272,40 @@ def remember_window_keys_query(plan: SyncPlan, window: q.Window) -> sql.Composed
         q.window_predicate(plan, window),
         keys=q.column_list(plan.keys),
     )
+
+
+def keep_staged_keys_query(plan: SyncPlan) -> sql.Composed:
+    """Remember the staged keys as seen (remember_keys_query); one row back: how many
+    destination rows hold one of them."""
+    return sql.SQL(
+        "WITH r AS ({remember} RETURNING {keys}) SELECT count(*) FROM {dest} AS d"
+        " WHERE EXISTS (SELECT 1 FROM r WHERE {same})"
+    ).format(
+        remember=remember_keys_query(plan),
+        keys=q.column_list(plan.keys),
+        dest=_dest(plan),
+        same=_keys_equal(plan, "r", "d"),
+    )
+
+
+def keep_unexportable(plan: SyncPlan, staging: Staging, core: Conn, analytics: Conn) -> int:
+    """Stage the rows no run exports (a NULL cursor or tie-breaker) and remember their keys
+    as seen, so that no repair deletes the destination's rows of them: core still holds
+    those keys (rule 18). Returns how many destination rows hold one; 0 with no query when
+    the catalog says no such row can exist."""
+    if q.count_unexportable(plan) is None:
+        return 0
+    with analytics.transaction():
+        staged = staging.stage(core, q.unexportable_rows())
+        if staged.nothing_written:
+            return 0
+        row = analytics.execute(keep_staged_keys_query(plan)).fetchone()
+    return 0 if row is None else int(row[0])
+
+
+def null_cursor_line(rows: int) -> str:
+    """What verify says of the destination rows ``keep_unexportable`` kept."""
+    return f"  {rows:,} row(s) have a NULL cursor in core: not exported, kept"
 
 
 def remember_keys_query(plan: SyncPlan) -> sql.Composed:
@@ -382,6 +418,20 @@ class _Checker:
             return
         self.each_stageable(window, self.plan.batch_size, self.remember_pending)
 
+    def keep_unexportable(self) -> None:
+        """Keep the destination rows of core's rows with a NULL cursor (counted apart); one
+        that cannot be staged is unwritable, and then no extra row is deleted."""
+        created = self.staging.columns is None
+        try:
+            self.report.null_cursor = keep_unexportable(
+                self.plan, self.staging, self.core, self.analytics
+            )
+        except UNSTAGEABLE as exc:
+            if created:
+                self.staging.columns = None
+            cause = redact(first_line(exc))
+            self.report.add("unwritable", 1, [f"a row with a NULL cursor: {cause}"])
+
     def remember_pending(self, window: q.Window) -> None:
         with self.analytics.transaction():
             staged = self.stage(window)
@@ -413,11 +463,7 @@ class _Checker:
 
     def describe(self, row: Position | None) -> str:
         """``at=..., id=...``: the row a one-row window ends at."""
-        plan = self.plan
-        text = f"{plan.cursor.name}={row.value if row else None}"
-        return text + (
-            f", {plan.cursor_id.name}={row.id if row else None}" if plan.cursor_id else ""
-        )
+        return self.plan.key_text(row.value if row else None, row.ids if row else None)
 
     def check_extra(self, repair: Repair | None) -> None:
         row = self.analytics.execute(extra_rows_query(self.plan)).fetchone()
@@ -442,7 +488,7 @@ def ranges(
         row = core.execute(q.batch_end(plan, probe)).fetchone()
         if row is None:
             return
-        end = Position(value=row[0], id=row[1])
+        end = Position.from_key_text(row[0], row[1], len(plan.cursor_ids))
         yield q.Window(lower=position, upper=end, watermark=mark)
         position = end
 
@@ -464,6 +510,7 @@ def _check_all(checker: _Checker, saved: Position | None, repair: Repair | None)
     if newest is not None:
         for window in ranges(core, plan, saved, None, Watermark(value=newest, inclusive=True)):
             checker.collect_pending(window)
+    checker.keep_unexportable()
     checker.check_extra(repair)
 
 

@@ -13,7 +13,10 @@ answer. A key computed by a transform is found by staging the transform's
 output range by range in cursor order instead (the cost of reading every row
 through the transform, still without comparing other columns).
 
-Rows whose soft-delete flag is set in core count as gone. Missing and
+Rows whose soft-delete flag is set in core count as gone. Rows whose cursor
+(or tie-breaker) is NULL in core are not exported, but core still holds their
+keys: their destination rows are never extra, never deleted, and are counted
+apart (rule 18). Missing and
 differing rows are the full ``--verify``'s business. With ``repair`` the
 extra rows are deleted under the definition's lock, past the guard against
 mass deletion (services/operations/repairs.py).
@@ -31,7 +34,14 @@ from psycopg import sql
 
 from services.base import Databases, ExportDefinition, RunError, Watermark
 from services.operations.repairs import Repair, repair_command
-from services.operations.verify import SEEN_TABLE, create_seen_query, ranges, remember_keys_query
+from services.operations.verify import (
+    SEEN_TABLE,
+    create_seen_query,
+    keep_unexportable,
+    null_cursor_line,
+    ranges,
+    remember_keys_query,
+)
 from services.store import SyncPlan, definition_lock, newest_cursor, plan_definition
 from services.store import key_sql as k
 from services.sync import Staging, copy_blocks
@@ -64,6 +74,7 @@ class KeysReport:
     ranges_differing: int = 0
     extra: int = 0
     examples: list[str] = field(default_factory=list)
+    null_cursor: int = 0  # destination rows whose core row has a NULL cursor: kept
     deleted: int = 0
     repaired: bool = False
 
@@ -82,6 +93,8 @@ class KeysReport:
         else:
             shown = "; ".join(self.examples)
             lines.append(f"  extra: {self.extra:,} (e.g. {shown}): rows core no longer has")
+        if self.null_cursor:
+            lines.append(null_cursor_line(self.null_cursor))
         if self.repaired and self.differs:
             lines.append(f"  repaired: {self.deleted:,} extra row(s) deleted")
         return lines
@@ -224,11 +237,13 @@ class _KeyChecker:
         return self.core.execute(query, _columns(chunk)).fetchall()
 
     def staged(self, report: KeysReport) -> None:
-        """Every source row through the transform, range by range; its keys are the seen ones."""
+        """Every source row through the transform, range by range; its keys are the seen ones
+        (a row with a NULL cursor's too: core holds it)."""
         plan, analytics = self.plan, self.analytics
         staging = Staging(plan, analytics)
         analytics.execute(create_seen_query(plan))
         try:
+            report.null_cursor = keep_unexportable(plan, staging, self.core, analytics)
             newest = newest_cursor(self.core, plan)
             mark = Watermark(value=newest, inclusive=True)
             for window in ranges(self.core, plan, None, None, mark) if newest else []:
@@ -239,6 +254,19 @@ class _KeyChecker:
                     if not staged.nothing_written:
                         analytics.execute(remember_keys_query(plan))
             analytics.execute(k.remember_unseen(plan, self.keys, SEEN_TABLE))
+        finally:
+            staging.drop()
+            if not analytics.broken:
+                analytics.execute(k.drop_tables(SEEN_TABLE))
+
+    def null_cursor(self, report: KeysReport) -> None:
+        """Count the destination rows of core's rows with a NULL cursor: the hashed paths
+        compare them as held (key_sql.py), so this only says how many were kept."""
+        plan, analytics = self.plan, self.analytics
+        staging = Staging(plan, analytics)
+        analytics.execute(create_seen_query(plan))
+        try:
+            report.null_cursor = keep_unexportable(plan, staging, self.core, analytics)
         finally:
             staging.drop()
             if not analytics.broken:
@@ -262,6 +290,8 @@ def _check(checker: _KeyChecker, report: KeysReport, range_size: int | None) -> 
     else:
         size = range_size or DEFAULT_RANGE_ROWS
         checker.hashed(report, size if report.method == HASHED else None)
+    if report.method != STAGED:
+        checker.null_cursor(report)
     found = checker.analytics.execute(k.extra_summary(checker.keys)).fetchone()
     if found is not None and found[0]:
         report.extra, report.examples = int(found[0]), list(found[1])

@@ -162,7 +162,7 @@ def build_blocks(result: RunResult, *, resume_command: str) -> tuple[str, list[d
     the error, the batch that failed or was rolled back (its cursor range), the last good
     position and ``resume_command``.
     """
-    status = str(result.status)
+    status = f"{result.status} (refused before writing)" if result.refused else str(result.status)
     emoji = _STATUS_EMOJI.get(result.status, ":information_source:")
     title = f"{emoji} tablesync {result.job} {result.definition} {status}"
     fallback = f"tablesync {result.job} {result.definition} {status}"
@@ -195,6 +195,12 @@ def build_blocks(result: RunResult, *, resume_command: str) -> tuple[str, list[d
 def _failure_blocks(result: RunResult, resume_command: str) -> list[dict[str, Any]]:
     # The position stays at the last committed batch on failure (docs/guarantees.md, guarantee 4).
     last_good = format_position(result.shown_position)
+    if result.refused:  # nothing was read or written: there is no batch, and no resuming
+        return [
+            _section(f"*Error*\n{_code(result.error or 'unknown error')}"),
+            _section(f"*Position (unchanged)*\n{_mrkdwn(last_good)}"),
+            _section(f"*Once the problem is fixed, run*\n{_code(resume_command)}"),
+        ]
     stopped = result.status == RunStatus.CANCELLED
     batch_label = "Batch in flight (rolled back)" if stopped else "Failed batch"
     blocks = [

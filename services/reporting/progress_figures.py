@@ -72,12 +72,13 @@ class Figures:
     def text(self) -> str:
         """``250,000/1,000,000 rows (25%), 41,200 rows/s, ETA 18s`` and its kin."""
         rate = f"{self.rows_per_s:,.0f} rows/s"
+        done = f"{self.done:,} {'row' if self.done == 1 else 'rows'}"
         if self.finished:
-            return f"{self.done:,} rows in {format_duration(self.elapsed_s)}, {rate}"
+            return f"{done} in {format_duration(self.elapsed_s)}, {rate}"
         if self.basis == "at least":
-            return f"{self.done:,} rows of at least {self.at_least:,}, {rate}"
+            return f"{done} of at least {self.at_least:,}, {rate}"
         if self.total is None or self.fraction is None:
-            return f"{self.done:,} rows, {rate}"
+            return f"{done}, {rate}"
         about = "~" if self.basis == "chunks" else ""
         share = f"{self.percent}%"
         if self.chunks is not None:

@@ -7,6 +7,7 @@ driver error that echoes a connection string cannot leak its password.
 from __future__ import annotations
 
 import datetime as dt
+import re
 import shlex
 from collections.abc import Mapping
 from typing import Any
@@ -17,6 +18,9 @@ from services.base import RunResult, RunStatus, redact
 
 NO_POSITION = "(start)"
 _INT_MIN, _INT_MAX = -(2**63), 2**64 - 1
+# PostgreSQL's text form of a timestamptz (a cursor value, a position): "2026-12-06
+# 05:05:37.315234+00". JSON shows it as RFC 3339 in UTC, like every other time.
+_PG_TIMESTAMPTZ = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(\.\d{1,6})?[+-]\d\d(:\d\d){0,2}")
 
 
 def format_value(value: Any) -> str:
@@ -124,9 +128,31 @@ def redact_tree(value: Any) -> Any:
     return value
 
 
+def rfc3339(value: dt.datetime) -> str:
+    """``2026-12-06T05:05:37.315234Z``: the instant in UTC (a naive one is taken as UTC)."""
+    at = value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
+    return at.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+
+
+def utc_times(value: Any) -> Any:
+    """``value`` with PostgreSQL's text form of a timestamptz, wherever a string is one
+    whole, turned into RFC 3339 UTC (``rfc3339``); everything else as it was."""
+    if isinstance(value, str):
+        if _PG_TIMESTAMPTZ.fullmatch(value):
+            return rfc3339(dt.datetime.fromisoformat(value))
+        return value
+    if isinstance(value, Mapping):
+        return {key: utc_times(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [utc_times(item) for item in value]
+    return value
+
+
 def _default(value: Any) -> str:
-    # orjson handles datetime, UUID, enums and dataclasses itself; anything else a cursor
-    # may hold (Decimal, bytes, intervals...) becomes its text rather than an exception.
+    # orjson handles UUID, enums and dataclasses itself; anything else a cursor may hold
+    # (Decimal, bytes, intervals...) becomes its text rather than an exception.
+    if isinstance(value, dt.datetime):  # passed through to here: RFC 3339 UTC, "Z"
+        return rfc3339(value)
     if isinstance(value, bytes | bytearray | memoryview):
         return bytes(value).hex()
     return redact(str(value))
@@ -135,9 +161,15 @@ def _default(value: Any) -> str:
 def json_bytes(payload: Any) -> bytes:
     """``payload`` as JSON, every string redacted, no trailing newline.
 
-    Datetimes are ISO 8601, UUIDs and Decimals are strings; it never fails on a value type.
+    Every time is RFC 3339 in UTC with ``Z`` (datetimes, and strings that are
+    PostgreSQL's text of a timestamptz, such as a position's cursor value); UUIDs and
+    Decimals are strings; it never fails on a value type.
     """
-    return orjson.dumps(redact_tree(payload), default=_default, option=orjson.OPT_NON_STR_KEYS)
+    return orjson.dumps(
+        utc_times(redact_tree(payload)),
+        default=_default,
+        option=orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME,
+    )
 
 
 def results_json(results: list[RunResult]) -> bytes:

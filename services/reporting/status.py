@@ -5,6 +5,11 @@ position (an exact count when the planner expects few of them, else the planner'
 estimate, and the view says which), and its lag: how far the newest exported cursor value
 trails the newest cursor value in core (a duration for timestamp cursors, a difference for
 numeric ones). ``--max-lag`` turns the view into a freshness check.
+
+Each definition is also checked as a run would check it before writing (the catalogs
+only, no table scanned), so a break (a destination column dropped by hand) shows before
+the next run. A definition whose last run failed, or that this check refuses, is
+failing (contract rule 18): never fresh, whatever its lag.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from services.base import (
     Watermark,
     format_duration,
     load_position,
+    named_key,
     redact,
 )
 from services.reporting.notify import SlackSettings, notify_alert
@@ -46,6 +52,7 @@ from services.store import (
     count_rows,
     find_table,
     newest_cursor,
+    plan_definition,
     relation_exists,
 )
 from services.store import sql as q
@@ -57,6 +64,9 @@ CursorKind = Literal["timestamp", "numeric", "other"]
 EXACT_COUNT_MAX_ROWS = COUNT_MAX_ROWS
 EXACT_COUNT_TIMEOUT_MS = COUNT_TIMEOUT_MS
 _NUMERIC_TYPES = {"smallint", "integer", "bigint", "numeric", "real", "double precision"}
+# A last run in one of these makes its definition failing (an abandoned run died mid-way).
+FAILING_RUN_STATUSES = ("failed", "abandoned")
+State = Literal["failing", "late", "running", "never run", "ok"]
 
 
 @dataclass(frozen=True)
@@ -85,7 +95,7 @@ class DefinitionStatus:
     job: str
     definition: str
     cursor_field: str
-    id_field: str | None
+    id_field: str | list[str] | None
     cursor_kind: CursorKind = "other"
     last_run: LastRun | None = None
     position: Position | None = None
@@ -97,6 +107,34 @@ class DefinitionStatus:
     problem: str | None = None
     stale_reason: str | None = field(default=None)
     backfill: Progress | None = None  # the latest backfill's chunks (services/sync/backfill.py)
+    # What a run's pre-flight check would refuse now (every problem, one line), if anything.
+    refusal: str | None = None
+
+    @property
+    def failing_reason(self) -> str | None:
+        """Why the definition is failing: what its pre-flight check refuses now, else its
+        last run's error when that run failed (or was refused, or died); None when not."""
+        if self.refusal is not None:
+            return f"refused before writing: {self.refusal}"
+        run = self.last_run
+        if run is not None and run.status in FAILING_RUN_STATUSES:
+            # Errors start with the definition's name, which every place showing this has;
+            # the failure file's path is the run's page's to give.
+            error = first_line(run.error).removeprefix(f"{self.definition}: ")
+            error = error.split(" (row saved to ", 1)[0]
+            return f"its last run {run.status}: {error or 'no error text'}"
+        return None
+
+    @property
+    def state(self) -> State:
+        """One word for the definition: failing outranks late, late outranks running."""
+        if self.failing_reason is not None:
+            return "failing"
+        if self.stale_reason is not None:
+            return "late"
+        if self.last_run is None:
+            return "never run"
+        return "running" if self.last_run.status == "running" else "ok"
 
     @property
     def never_exported(self) -> bool:
@@ -106,10 +144,8 @@ class DefinitionStatus:
         """The position keyed by column name, e.g. ``{"updatedAt": ..., "id": ...}``."""
         if self.position is None:
             return None
-        named: dict[str, Any] = {self.cursor_field: self.position.value}
-        if self.id_field is not None:
-            named[self.id_field] = self.position.id
-        return named
+        ids = self.position.ids or None
+        return named_key(self.cursor_field, self.id_field, self.position.value, ids)
 
 
 @dataclass
@@ -213,7 +249,7 @@ def _definition_status(
     try:
         status.last_run = last_run(analytics, job, name)
         status.position = load_position(analytics, job, name)
-        plan = _source_plan(job, name, definition, core)
+        plan = _checked_plan(job, name, definition, core=core, analytics=analytics, status=status)
         status.cursor_kind = _cursor_kind(plan)
         status.core_newest = newest_cursor(core, plan)
         status.pending_rows, status.pending_counted = pending_rows(
@@ -238,13 +274,33 @@ def last_run(analytics: Conn, job: str, definition: str) -> LastRun | None:
     return None if row is None else LastRun(*row)
 
 
+def _checked_plan(
+    job: str,
+    name: str,
+    definition: ExportDefinition,
+    *,
+    core: Conn,
+    analytics: Conn,
+    status: DefinitionStatus,
+) -> SyncPlan:
+    """The run's own pre-flight check (catalogs only); what it refuses goes on ``status``,
+    and the figures are then read on a plan of the source alone."""
+    try:
+        return plan_definition(job, name, definition, core=core, analytics=analytics,
+                               runner_tables=False)  # fmt: skip
+    except PreflightError as exc:
+        named = [p.removeprefix(f"{name}: ") for p in exc.problems]
+        status.refusal = redact("; ".join(named))
+    return _source_plan(job, name, definition, core)
+
+
 def _source_plan(job: str, name: str, definition: ExportDefinition, core: Conn) -> SyncPlan:
     """A plan for reading the source only: enough for services.store.sql's window predicate."""
     src = definition.source
     source: Table | None = find_table(core, src.schema_, src.table)
     if source is None:
         raise PreflightError(f"core table {src.schema_}.{src.table} does not exist")
-    wanted = [src.cursor.field] + ([src.cursor.id_field] if src.cursor.id_field else [])
+    wanted = [src.cursor.field, *src.cursor.id_fields]
     missing = [c for c in wanted if c not in source.columns]
     if missing:
         raise PreflightError(f"core table {source.qualified} has no column {missing[0]!r}")
@@ -310,7 +366,9 @@ def check_freshness(statuses: list[DefinitionStatus], max_lag_s: float) -> None:
     """
     limit = format_duration(max_lag_s)
     for status in statuses:
-        if status.problem is not None:
+        if status.failing_reason is not None:  # never fresh, whatever its lag (rule 18)
+            status.stale_reason = f"failing: {status.failing_reason}"
+        elif status.problem is not None:
             status.stale_reason = f"cannot tell its lag: {status.problem}"
         elif status.cursor_kind != "timestamp":
             continue
@@ -332,4 +390,9 @@ def alert_lines(report: StatusReport) -> list[str]:
 
 def alert_title(report: StatusReport) -> str:
     limit = format_duration(report.max_lag_s or 0)
-    return f"tablesync {report.job}: {len(report.stale)} definition(s) behind by more than {limit}"
+    failing = sum(d.state == "failing" for d in report.stale)
+    behind = len(report.stale) - failing
+    parts = [f"{failing} definition(s) failing"] if failing else []
+    if behind or not failing:
+        parts.append(f"{behind} definition(s) behind by more than {limit}")
+    return f"tablesync {report.job}: {', '.join(parts)}"

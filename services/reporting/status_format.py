@@ -5,15 +5,14 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-import orjson
-
 from services.base import format_duration, redact
-from services.reporting.report import NO_POSITION, format_position, redact_tree
+from services.reporting.report import NO_POSITION, format_position, json_bytes
 from services.reporting.status import DefinitionStatus, LastRun, StatusReport
 from services.store import Progress
 
 HEADERS = (
     "DEFINITION",
+    "STATE",
     "LAST RUN",
     "WHEN",
     "ROWS",
@@ -67,6 +66,7 @@ def _row(status: DefinitionStatus, now: dt.datetime) -> list[str]:
         pending = "~" + pending
     return [
         status.definition,
+        status.state,
         run.status if run else "never run",
         _when(run, now) if run else NONE,
         _rows(run) if run else NONE,
@@ -94,7 +94,9 @@ def status_table(report: StatusReport, *, now: dt.datetime | None = None) -> str
                 f"backfill: {status.definition}: {done.done:,}/{done.total:,} chunk(s) done,"
                 f" {done.rows:,} row(s) so far"
             )
-        if status.stale_reason is not None:
+        if status.failing_reason is not None:
+            lines.append(f"failing: {status.definition}: {status.failing_reason}")
+        elif status.stale_reason is not None:
             lines.append(f"stale: {status.definition}: {status.stale_reason}")
         elif status.problem is not None:
             lines.append(f"problem: {status.definition}: {status.problem}")
@@ -126,6 +128,10 @@ def status_dict(status: DefinitionStatus, *, checked: bool) -> dict[str, Any]:
             "id_field": status.id_field,
             "kind": status.cursor_kind,
         },
+        "state": status.state,
+        "failing": status.failing_reason is not None,
+        "failing_reason": status.failing_reason,
+        "refusal": status.refusal,
         "last_run": _last_run_dict(status.last_run),
         "position": None if status.position is None else status.position.to_dict(),
         "core_newest": status.core_newest,
@@ -153,5 +159,4 @@ def _backfill_dict(progress: Progress) -> dict[str, Any]:
 def status_json(report: StatusReport) -> bytes:
     """The report as a JSON array, one object per definition, redacted."""
     checked = report.max_lag_s is not None
-    payload = [redact_tree(status_dict(s, checked=checked)) for s in report.definitions]
-    return orjson.dumps(payload)
+    return json_bytes([status_dict(s, checked=checked) for s in report.definitions])

@@ -11,10 +11,16 @@ import psycopg
 from psycopg import sql
 
 from services.base import ConfigurationError, ExportDefinition
-from services.scaffold._ddl import column_definition, create_type, drop_type, types_to_create
+from services.scaffold._ddl import (
+    column_definition,
+    create_type,
+    drop_type,
+    labels_to_add,
+    types_to_create,
+)
 from services.scaffold._migration import Migration, slug_of
 from services.scaffold._tables import TableColumn, TableShape, read_table
-from services.store import TypeCatalog, find_types, read_types
+from services.store import TypeCatalog, UserType, find_types, read_types
 
 
 @dataclass
@@ -34,6 +40,42 @@ class Alter:
     migration: Migration | None
     added: dict[str, list[str]]  # definition -> columns added
     retyped: dict[str, list[str]]  # definition -> columns whose type changed in core
+    grown: list[str] = field(default_factory=list)  # enums given core's new labels
+    unlike: list[str] = field(default_factory=list)  # types that differ otherwise
+
+
+@dataclass(frozen=True)
+class _TypeDrift:
+    """How the user types the read columns use differ between core and analytics."""
+
+    statements: list[sql.Composable | str]  # ADD VALUE for enums core gave new labels
+    grown: dict[tuple[str, str], UserType]  # those enums, as they will be
+    unlike: list[tuple[UserType, UserType]]  # (core's, analytics') that differ otherwise
+
+
+def _type_drift(used: TypeCatalog, present: dict[tuple[str, str], UserType]) -> _TypeDrift:
+    statements: list[sql.Composable | str] = []
+    grown: dict[tuple[str, str], UserType] = {}
+    unlike: list[tuple[UserType, UserType]] = []
+    for key, ours in used.by_name().items():
+        theirs = present.get(key)
+        if theirs is None or ours.same_as(theirs):
+            continue
+        added = labels_to_add(ours, theirs)
+        if added is None:
+            unlike.append((ours, theirs))
+        else:
+            statements += added
+            grown[key] = ours
+    return _TypeDrift(statements, grown, unlike)
+
+
+def _unlike_notes(unlike: list[tuple[UserType, UserType]]) -> list[sql.Composable | str]:
+    return [
+        f"-- core type {ours.qualified} is {ours.describe()} but analytics's is"
+        f" {theirs.describe()}: a person must change analytics's (its values may need mapping)"
+        for ours, theirs in unlike
+    ]
 
 
 def _tables(
@@ -113,6 +155,7 @@ def alter_definitions(
     """The migration that brings each definition's destination level with core's columns."""
     drifts: list[_Drift] = []
     new_type_oids: list[int] = []
+    read_type_oids: list[int] = []
     shapes = {n: _tables(core, analytics, n, d) for n, d in definitions.items()}
     core_types = read_types(core, [c.type.oid for s, _ in shapes.values() for c in s.columns])
     dest_types = read_types(analytics, [c.type.oid for _, d in shapes.values() for c in d.columns])
@@ -120,11 +163,22 @@ def alter_definitions(
         drift = _drift(name, definition, *shapes[name], core_types, dest_types)
         drifts.append(drift)
         new_type_oids += [c.type.oid for c in drift.added]
+        wanted = definition.source_columns
+        read_type_oids += [
+            c.type.oid for c in shapes[name][0].columns if wanted is None or c.name in wanted
+        ]
+    used = read_types(core, read_type_oids)
+    types = _type_drift(used, find_types(analytics, used.by_name()))
     added_types = read_types(core, new_type_oids)
-    creating = types_to_create(added_types, find_types(analytics, added_types.by_name()))
-    if not any(d.added or d.retyped for d in drifts):
+    present = {**find_types(analytics, added_types.by_name()), **types.grown}
+    creating = types_to_create(added_types, present)
+    if not any(d.added or d.retyped for d in drifts) and not types.statements + types.unlike:
         return Alter(None, {}, {})
-    up: list[sql.Composable | str] = [create_type(t) for t in creating]
+    up: list[sql.Composable | str] = [
+        *types.statements,
+        *_unlike_notes(types.unlike),
+        *(create_type(t) for t in creating),
+    ]
     down: list[sql.Composable | str] = []
     for drift in drifts:
         if drift.added or drift.retyped:
@@ -135,6 +189,8 @@ def alter_definitions(
             )
             down.append(sql.SQL("ALTER TABLE {} {};").format(drift.dest, drops))
     down += [drop_type(t) for t in reversed(creating)]
+    if types.statements:
+        down.append("-- (an enum's added labels stay: PostgreSQL cannot remove one)")
     header = [
         f"-- Made by `python run_job.py scaffold --alter {' '.join(definitions)}`: the columns"
         " core gained since these destinations were made."
@@ -144,4 +200,6 @@ def alter_definitions(
         migration,
         added={d.name: [c.name for c in d.added] for d in drifts if d.added},
         retyped={d.name: [c.name for c, _ in d.retyped] for d in drifts if d.retyped},
+        grown=[t.qualified for t in types.grown.values()],
+        unlike=[ours.qualified for ours, _ in types.unlike],
     )

@@ -94,6 +94,29 @@ def create_type(t: UserType) -> sql.Composed:
     return sql.Composed([sql.SQL(" ").join(parts), sql.SQL(";")])
 
 
+def labels_to_add(core: UserType, analytics: UserType) -> list[sql.Composed] | None:
+    """``ALTER TYPE ... ADD VALUE`` for each label core's enum has that analytics's lacks,
+    each in its place; None unless analytics's labels are core's less some, in core's order
+    (an enum's labels can only be added to: one removed or moved is for a person)."""
+    if core.kind is not TypeKind.ENUM or analytics.kind is not TypeKind.ENUM:
+        return None
+    have = iter(core.labels)
+    if not all(label in have for label in analytics.labels):  # a subsequence, in order
+        return None
+    statements = []
+    for i, label in enumerate(core.labels):
+        if label in analytics.labels:
+            continue
+        where = sql.SQL("AFTER {}").format(sql.Literal(core.labels[i - 1])) if i else (
+            sql.SQL("BEFORE {}").format(sql.Literal(core.labels[1]))
+            if len(core.labels) > 1 else sql.SQL("")
+        )  # fmt: skip
+        statements.append(
+            sql.SQL("ALTER TYPE {} ADD VALUE {} {};").format(_name(core), sql.Literal(label), where)
+        )
+    return statements
+
+
 def drop_type(t: UserType) -> sql.Composed:
     """The statement that undoes ``create_type(t)``."""
     keyword = "DOMAIN" if t.kind is TypeKind.DOMAIN else "TYPE"

@@ -27,7 +27,14 @@ if TYPE_CHECKING:
         pending_count,
     )
     from services.store.heaps import Heap, SourceHeaps, leaf_now, source_heaps
-    from services.store.history import MAX_PAGE, RunFilter, RunRecord, newest_run_id, run_started_by
+    from services.store.history import (
+        MAX_PAGE,
+        Opened,
+        RunFilter,
+        RunRecord,
+        newest_run_id,
+        run_started_by,
+    )
     from services.store.lock import (
         definition_lock,
         downgrade_lock,
@@ -42,11 +49,13 @@ if TYPE_CHECKING:
     from services.store.plan import CopyMode, SyncPlan
     from services.store.preflight import MIGRATIONS_DIR, check_runner_tables, plan_definition
     from services.store.runs import (
+        REFUSED_NOTE,
         abandon_dead_runs,
         committed_counts,
         finish_run,
         record_operation,
         record_progress,
+        record_refusal,
         record_resumes,
         start_run,
     )
@@ -74,7 +83,9 @@ __all__ = [
     "Heap",
     "MAX_PAGE",
     "MIGRATIONS_DIR",
+    "Opened",
     "Progress",
+    "REFUSED_NOTE",
     "RowCount",
     "RunFilter",
     "RunRecord",
@@ -112,6 +123,7 @@ __all__ = [
     "read_types",
     "record_operation",
     "record_progress",
+    "record_refusal",
     "record_resumes",
     "relation_exists",
     "release_exclusive",
@@ -138,7 +150,9 @@ _HOMES = {
     "Heap": "services.store.heaps",
     "MAX_PAGE": "services.store.history",
     "MIGRATIONS_DIR": "services.store.preflight",
+    "Opened": "services.store.history",
     "Progress": "services.store.chunks",
+    "REFUSED_NOTE": "services.store.runs",
     "RowCount": "services.store.estimate",
     "RunFilter": "services.store.history",
     "RunRecord": "services.store.history",
@@ -172,6 +186,7 @@ _HOMES = {
     "read_types": "services.store.type_definitions",
     "record_operation": "services.store.runs",
     "record_progress": "services.store.runs",
+    "record_refusal": "services.store.runs",
     "record_resumes": "services.store.runs",
     "relation_exists": "services.store.catalog",
     "release_exclusive": "services.store.lock",

@@ -19,7 +19,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from services.base import RUNNER_SCHEMA, Position, TransientError
+from services.base import RUNNER_SCHEMA, Position, TransientError, stored_columns, stored_ids
 from services.store.sql import Leaf, PageRange
 
 Conn = psycopg.Connection[Any]
@@ -76,13 +76,14 @@ def load_backfill(conn: Conn, job: str, definition: str) -> Backfill | None:
     row = conn.execute(
         sql.SQL(
             "SELECT handover_value, handover_id, source_pages, chunk_pages, chunks_total,"
-            " into_empty, finished_at IS NOT NULL FROM {} WHERE job = %s AND definition = %s"
+            " into_empty, finished_at IS NOT NULL, handover_ids FROM {}"
+            " WHERE job = %s AND definition = %s"
         ).format(_BACKFILLS),
         (job, definition),
     ).fetchone()
     if row is None:
         return None
-    handover = None if row[0] is None else Position(value=row[0], id=row[1])
+    handover = None if row[0] is None else Position(value=row[0], ids=stored_ids(row[1], row[7]))
     return Backfill(job, definition, handover, row[2], row[3], row[4], row[5], row[6])
 
 
@@ -93,14 +94,14 @@ def create_backfill(conn: Conn, backfill: Backfill, chunks: list[Chunk]) -> None
     handover = backfill.handover
     conn.execute(
         sql.SQL(
-            "INSERT INTO {} (job, definition, handover_value, handover_id, source_pages,"
-            " chunk_pages, chunks_total, into_empty) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
+            "INSERT INTO {} (job, definition, handover_value, handover_id, handover_ids,"
+            " source_pages, chunk_pages, chunks_total, into_empty)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
         ).format(_BACKFILLS),
         (
             backfill.job,
             backfill.definition,
-            None if handover is None else handover.value,
-            None if handover is None else handover.id,
+            *stored_columns(handover),
             backfill.source_pages,
             backfill.chunk_pages,
             backfill.chunks_total,

@@ -155,15 +155,25 @@ def newest_run_id(conn: Conn) -> int:
     return int(row[0]) if row else 0
 
 
+@dataclass(frozen=True)
+class Opened:
+    """A run record a process opened: its id, status so far, error text and note."""
+
+    id: int
+    status: str
+    error: str | None
+    note: str | None
+
+
 def run_started_by(
     conn: Conn, *, job: str, definition: str, host: str, pid: int, after_id: int
-) -> int | None:
-    """The id of the run record that process ``pid`` on ``host`` opened after ``after_id``."""
+) -> Opened | None:
+    """The run record that process ``pid`` on ``host`` opened after ``after_id``, if any."""
     row = conn.execute(
         sql.SQL(
-            "SELECT id FROM {} WHERE id > %s AND job = %s AND definition = %s AND host = %s"
-            " AND pid = %s ORDER BY id DESC LIMIT 1"
+            "SELECT id, status, error_text, note FROM {} WHERE id > %s AND job = %s"
+            " AND definition = %s AND host = %s AND pid = %s ORDER BY id DESC LIMIT 1"
         ).format(_RUNS),
         (after_id, job, definition, host, pid),
     ).fetchone()
-    return None if row is None else int(row[0])
+    return None if row is None else Opened(int(row[0]), row[1], row[2], row[3])

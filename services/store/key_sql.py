@@ -4,8 +4,11 @@ A range is ``(lower, upper]`` in the order of the destination's unique index
 on its conflict columns; bounds travel as each column's text form and are
 cast back to the column's type on each side, so the comparisons are typed.
 Core's side reads the source columns the key is copied from (``KeyMap``),
-leaving out rows no run exports (a NULL cursor) and rows whose soft-delete
-flag is set: a destination row of theirs is as extra as one of a deleted row.
+leaving out rows whose soft-delete flag is set: a destination row of theirs is
+as extra as one of a deleted row. A row whose cursor is NULL is left out of
+the hashes (no run exports it, so a destination without it is clean) but not
+out of the keys copied over or looked up (rule 18): core still holds its key,
+so a repair must keep the destination's row of it (verify counts those apart).
 """
 
 from __future__ import annotations
@@ -89,22 +92,27 @@ def range_predicate(
     return sql.SQL(" AND ").join(parts)
 
 
-def _exportable(plan: SyncPlan, prefix: str | None = None) -> sql.Composable:
-    """The source row is one a run exports: its cursor (and tie-breaker) are not NULL, and
-    its soft-delete flag is not set."""
-    names = [plan.cursor.name] + ([plan.cursor_id.name] if plan.cursor_id else [])
-    parts = [
-        sql.SQL("{} IS NOT NULL").format(ident(prefix, n) if prefix else ident(n)) for n in names
-    ]
+def _held(plan: SyncPlan, prefix: str | None = None) -> sql.Composable:
+    """The source row's key is one core holds for the destination: its soft-delete flag is
+    not set. Its cursor may be NULL: a key core holds is never extra (rule 18)."""
     flag = soft_deleted(plan, prefix)
-    if flag is not None:
-        parts.append(sql.SQL("NOT {}").format(flag))
-    return sql.SQL(" AND ").join(parts)
+    return sql.SQL("true") if flag is None else sql.SQL("NOT {}").format(flag)
 
 
-def _source_where(plan: SyncPlan, keys: KeyMap, lower: Bound, upper: Bound) -> sql.Composable:
+def _exported(plan: SyncPlan) -> sql.Composable:
+    """The source row is one a run exports: held, and its cursor (and tie-breaker) not NULL;
+    the rows a clean destination holds, so the ones hashed."""
+    names = plan.key_names
+    parts = [sql.SQL("{} IS NOT NULL").format(ident(n)) for n in names]
+    return sql.SQL(" AND ").join([*parts, _held(plan)])
+
+
+def _source_where(
+    plan: SyncPlan, keys: KeyMap, lower: Bound, upper: Bound, *, held: bool
+) -> sql.Composable:
+    """A range of source keys: every one core holds (``held``), or only those exported."""
     where = range_predicate(keys.source, keys.source_types, lower, upper)
-    return sql.SQL("{} AND {}").format(where, _exportable(plan))
+    return sql.SQL("{} AND {}").format(where, _held(plan) if held else _exported(plan))
 
 
 def _hash(names: list[str]) -> sql.Composable:
@@ -141,14 +149,14 @@ def dest_range(plan: SyncPlan, keys: KeyMap, lower: Bound, size: int | None) -> 
 def source_range(plan: SyncPlan, keys: KeyMap, lower: Bound, upper: Bound) -> sql.Composed:
     """(count, hash) of the source keys in ``(lower, upper]``, soft-deleted rows left out."""
     return sql.SQL("SELECT count(*), {} FROM {} WHERE {}").format(
-        _hash(keys.source), _source(plan), _source_where(plan, keys, lower, upper)
+        _hash(keys.source), _source(plan), _source_where(plan, keys, lower, upper, held=False)
     )
 
 
 def copy_source_keys(plan: SyncPlan, keys: KeyMap, lower: Bound, upper: Bound) -> sql.Composed:
     """The source keys of a range as binary COPY (the types match the destination's)."""
     return sql.SQL("COPY (SELECT {} FROM {} WHERE {}) TO STDOUT (FORMAT BINARY)").format(
-        column_list(keys.source), _source(plan), _source_where(plan, keys, lower, upper)
+        column_list(keys.source), _source(plan), _source_where(plan, keys, lower, upper, held=True)
     )
 
 
@@ -222,7 +230,7 @@ def absent_in_source(plan: SyncPlan, keys: KeyMap) -> sql.Composed:
         sql.SQL("{} = {}").format(ident("s", n), cast)
         for n, cast in zip(keys.source, _cast_columns(keys.source_types), strict=True)
     )
-    live = sql.SQL("{} AND {}").format(same, _exportable(plan, "s"))
+    live = sql.SQL("{} AND {}").format(same, _held(plan, "s"))
     return sql.SQL("SELECT {} FROM {} WHERE NOT EXISTS (SELECT 1 FROM {} AS s WHERE {})").format(
         column_list([f"c{i}" for i in range(len(keys.source))]),
         _unnest(len(keys.source)),
@@ -297,11 +305,15 @@ def bucket_bounds(plan: SyncPlan, keys: KeyMap, size: int) -> sql.Composed:
     ).format(key=key, dest=_dest(plan), size=sql.Literal(size))
 
 
-def _bucket_where(plan: SyncPlan, keys: KeyMap, *, source: bool) -> tuple[sql.Composable, ...]:
-    """(table, bucket expression, condition) of one side."""
+def _bucket_where(
+    plan: SyncPlan, keys: KeyMap, *, source: bool, held: bool = False
+) -> tuple[sql.Composable, ...]:
+    """(table, bucket expression, condition) of one side; core's keys it holds (``held``)
+    or those exported (see _source_where)."""
     if source:
         column = ident(keys.source[0])
-        where = sql.SQL("{} IS NOT NULL AND {}").format(column, _exportable(plan))
+        kept = _held(plan) if held else _exported(plan)
+        where = sql.SQL("{} IS NOT NULL AND {}").format(column, kept)
         return _source(plan), _bucket_of(column, keys.source_types[0]), where
     column = ident(keys.dest[0])
     bucket = _bucket_of(column, keys.dest_types[0])
@@ -319,7 +331,7 @@ def bucket_hashes(plan: SyncPlan, keys: KeyMap, *, source: bool) -> sql.Composed
 
 def copy_bucket_keys(plan: SyncPlan, keys: KeyMap) -> sql.Composed:
     """Core's keys in the buckets ``%(buckets)s`` as binary COPY, in one scan."""
-    table, bucket, where = _bucket_where(plan, keys, source=True)
+    table, bucket, where = _bucket_where(plan, keys, source=True, held=True)
     return sql.SQL(
         "COPY (SELECT {} FROM {} WHERE {} AND {} = ANY(%(buckets)s)) TO STDOUT (FORMAT BINARY)"
     ).format(ident(keys.source[0]), table, where, bucket)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
-from services.base import ExportDefinition
+from services.base import ExportDefinition, key_text
 from services.store.catalog import Column, Table
 
 
@@ -34,9 +35,22 @@ class SyncPlan:
         return self.source.columns[self.definition.source.cursor.field]
 
     @property
-    def cursor_id(self) -> Column | None:
-        id_field = self.definition.source.cursor.id_field
-        return None if id_field is None else self.source.columns[id_field]
+    def cursor_ids(self) -> tuple[Column, ...]:
+        """The tie-breaker's columns (cursor.id_field) in order; empty without one."""
+        return tuple(self.source.columns[n] for n in self.definition.source.cursor.id_fields)
+
+    @property
+    def id_names(self) -> tuple[str, ...]:
+        return self.definition.source.cursor.id_fields
+
+    @property
+    def key_names(self) -> list[str]:
+        """The read order's columns: the cursor, then the tie-breaker's."""
+        return [self.cursor.name, *self.id_names]
+
+    def key_text(self, value: Any, ids: Any) -> str:
+        """``updatedAt=..., id=...``: a row's key (ids as a Position or a record holds them)."""
+        return key_text(self.cursor.name, self.id_names, value, ids)
 
     @property
     def keys(self) -> list[str]:

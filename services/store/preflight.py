@@ -17,6 +17,7 @@ from services.base import (
 )
 from services.store.catalog import Table, find_table
 from services.store.plan import CopyMode, SyncPlan
+from services.store.tie_breaker import tie_breaker_problem
 from services.store.type_paths import BINARY, ColumnPath, column_path
 
 MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "db" / "migrations"
@@ -60,7 +61,7 @@ def _pending(analytics: psycopg.Connection[Any], *, migrations_table: bool) -> l
 
 def _source_problems(definition: ExportDefinition, source: Table) -> list[str]:
     cursor = definition.source.cursor
-    wanted = [cursor.field] + ([cursor.id_field] if cursor.id_field else [])
+    wanted = [cursor.field, *cursor.id_fields]
     if definition.source_columns:
         wanted += definition.source_columns
     problems = [
@@ -68,6 +69,9 @@ def _source_problems(definition: ExportDefinition, source: Table) -> list[str]:
         for name in dict.fromkeys(wanted)
         if name not in source.columns
     ]
+    if not problems:
+        tie = tie_breaker_problem(cursor, source)
+        problems += [] if tie is None else [tie]
     soft_delete = definition.source.soft_delete
     if soft_delete is not None and soft_delete.field not in source.columns:
         problems.append(
@@ -157,9 +161,15 @@ def plan_definition(
     *,
     core: psycopg.Connection[Any],
     analytics: psycopg.Connection[Any],
+    runner_tables: bool = True,
 ) -> SyncPlan:
-    """Resolve ``definition`` against both catalogs; PreflightError lists every problem."""
-    problems = check_runner_tables(analytics)
+    """Resolve ``definition`` against both catalogs; PreflightError lists every problem.
+
+    Reads the catalogs only (no table is scanned), so the status view and the console
+    run it for each definition they show; they check the runner's tables once for all
+    (``runner_tables=False`` leaves that out).
+    """
+    problems = check_runner_tables(analytics) if runner_tables else []
     src, dst = definition.source, definition.destination
     source = find_table(core, src.schema_, src.table)
     destination = find_table(analytics, dst.schema_, dst.table)

@@ -14,6 +14,8 @@ from services.base import DEFAULT_ORIGIN, RUNNER_SCHEMA, Position, RunCounts, Ru
 
 _RUNS = sql.Identifier(RUNNER_SCHEMA, "runs")
 ABANDONED_TEXT = "the process running it died before it finished (found by the next run)"
+# The note of a run its pre-flight check refused (contract rule 18): it wrote nothing.
+REFUSED_NOTE = "refused by its pre-flight check before writing anything"
 
 
 def _position_json(position: Position | None) -> Jsonb | None:
@@ -163,9 +165,12 @@ def record_operation(
     note: str | None,
     command: str,
     error: str | None = None,
+    started_at: float | None = None,
 ) -> int:
     """A finished run record for an operator's action (replay, full refresh, repair); its
-    ``note`` says what was done; ``error``, when given, why it was refused (status failed)."""
+    ``note`` says what was done; ``error``, when given, why it was refused (status failed).
+    ``started_at`` (epoch seconds) dates the record back to the work it stands for (a full
+    refresh's build), so its duration and rate are the load's, not the swap's instant."""
     run_id = start_run(
         conn,
         job=job,
@@ -175,6 +180,47 @@ def record_operation(
         pid=os.getpid(),
         command=command,
     )
+    if started_at is not None:
+        conn.execute(
+            sql.SQL("UPDATE {} SET started_at = to_timestamp(%s) WHERE id = %s").format(_RUNS),
+            (started_at, run_id),
+        )
     status = RunStatus.FAILED if error else RunStatus.SUCCEEDED
     finish_run(conn, run_id, status=status, counts=counts, position=after, note=note, error=error)
+    return run_id
+
+
+def record_refusal(
+    conn: psycopg.Connection[Any],
+    *,
+    job: str,
+    definition: str,
+    position: Position | None,
+    host: str,
+    pid: int,
+    command: str,
+    origin: str,
+    error: str,
+) -> int:
+    """A ``failed`` run record for a run its pre-flight check refused: ``error`` says why,
+    the position is the saved one before and after (nothing moved), the note says so."""
+    run_id = start_run(
+        conn,
+        job=job,
+        definition=definition,
+        position=position,
+        host=host,
+        pid=pid,
+        command=command,
+        origin=origin,
+    )
+    finish_run(
+        conn,
+        run_id,
+        status=RunStatus.FAILED,
+        counts=RunCounts(),
+        position=position,
+        error=error,
+        note=REFUSED_NOTE,
+    )
     return run_id

@@ -63,28 +63,37 @@ class Window:
     upper: Position | None  # closed end: the batch's last row, None for "up to the watermark"
     watermark: Watermark
     pages: PageRange | None = None
+    # Instead, the rows no window holds: a NULL cursor or tie-breaker (rule 6). Only verify
+    # reads them, so that a repair keeps the destination rows of keys core still holds.
+    unexportable: bool = False
+
+
+def unexportable_rows() -> Window:
+    """The window of the rows no run exports (``Window.unexportable``)."""
+    return Window(None, None, Watermark(None, True), unexportable=True)
 
 
 def _typed(value: str | None, type_name: str) -> sql.Composable:
     return sql.SQL("CAST({} AS {})").format(sql.Literal(value), sql.SQL(type_name))
 
 
-def _key(plan: SyncPlan) -> tuple[sql.Composable, list[str]]:
-    """The ordering key as SQL, and its columns' types."""
-    id_col = plan.cursor_id
-    if id_col is None:
-        return ident(plan.cursor.name), [plan.cursor.type_name]
-    return (
-        sql.SQL("({}, {})").format(ident(plan.cursor.name), ident(id_col.name)),
-        [plan.cursor.type_name, id_col.type_name],
-    )
+def _key(plan: SyncPlan) -> sql.Composable:
+    """The ordering key as SQL: the cursor, or the row (cursor, id columns...)."""
+    if not plan.cursor_ids:
+        return ident(plan.cursor.name)
+    return sql.SQL("({})").format(column_list(plan.key_names))
 
 
 def _key_value(plan: SyncPlan, position: Position) -> sql.Composable:
-    _, types = _key(plan)
-    values = [position.value] if len(types) == 1 else [position.value, position.id]
-    parts = [_typed(v, t) for v, t in zip(values, types, strict=True)]
+    columns = [plan.cursor, *plan.cursor_ids]
+    values = [position.value, *position.ids]
+    parts = [_typed(v, c.type_name) for v, c in zip(values, columns, strict=True)]
     return parts[0] if len(parts) == 1 else sql.SQL("({})").format(sql.SQL(", ").join(parts))
+
+
+def _fits(plan: SyncPlan, position: Position) -> bool:
+    """Whether ``position`` holds a value for each of the plan's key columns."""
+    return len(position.ids) == len(plan.cursor_ids)
 
 
 def _tid(page: int) -> sql.Composable:
@@ -104,7 +113,7 @@ def _cursor_bound(plan: SyncPlan, op: str, position: Position) -> list[sql.Compo
     result, but the planner has no statistics for row comparisons: without it a 10k-row
     window of a 1M-row table was estimated at 212k rows and read by a parallel seq scan
     and a sort (98 ms); with it, by the cursor index (21 ms; docs/benchmarks/round-6.md)."""
-    if plan.cursor_id is None:
+    if not plan.cursor_ids:
         return []  # the key is the cursor alone: its comparison is already a simple one
     value = _typed(position.value, plan.cursor.type_name)
     return [sql.SQL("{} {} {}").format(ident(plan.cursor.name), sql.SQL(op), value)]
@@ -112,26 +121,35 @@ def _cursor_bound(plan: SyncPlan, op: str, position: Position) -> list[sql.Compo
 
 def window_predicate(plan: SyncPlan, window: Window) -> sql.Composable:
     """The WHERE clause every read uses, so all agree on what a window holds."""
-    key, _ = _key(plan)
+    if window.unexportable:
+        nulls = sql.SQL(" OR ").join(sql.SQL("{} IS NULL").format(ident(n)) for n in plan.key_names)
+        return sql.SQL("({})").format(nulls)
+    key = _key(plan)
     cursor = ident(plan.cursor.name)
-    parts: list[sql.Composable] = [sql.SQL("{} IS NOT NULL").format(cursor)]
-    if plan.cursor_id is not None:
-        parts.append(sql.SQL("{} IS NOT NULL").format(ident(plan.cursor_id.name)))
+    parts: list[sql.Composable] = [
+        sql.SQL("{} IS NOT NULL").format(ident(n)) for n in plan.key_names
+    ]
     if window.pages is not None:  # rule 6 still holds: a NULL cursor is never exported
         leaf = window.pages.leaf
         if leaf is not None and not leaf.attached:
             parts.append(sql.SQL("false"))
         return sql.SQL(" AND ").join([*parts, *_in_pages(window.pages)])
-    if window.lower is not None and window.lower.id is None and plan.cursor_id is not None:
+    lower, upper = window.lower, window.upper
+    if lower is not None and not lower.ids and plan.cursor_ids:
         # A backfill's hand-over: every row past the cursor value, whatever its id.
-        lower = _typed(window.lower.value, plan.cursor.type_name)
-        parts.append(sql.SQL("{} > {}").format(cursor, lower))
-    elif window.lower is not None:
-        parts.append(sql.SQL("{} > {}").format(key, _key_value(plan, window.lower)))
-        parts += _cursor_bound(plan, ">=", window.lower)
-    if window.upper is not None:
-        parts.append(sql.SQL("{} <= {}").format(key, _key_value(plan, window.upper)))
-        parts += _cursor_bound(plan, "<=", window.upper)
+        parts.append(sql.SQL("{} > {}").format(cursor, _typed(lower.value, plan.cursor.type_name)))
+    elif lower is not None and not _fits(plan, lower):
+        # Saved under another id_field: the rows tying at its value come again (an
+        # upsert of a row already there changes nothing), so none is skipped.
+        parts.append(sql.SQL("{} >= {}").format(cursor, _typed(lower.value, plan.cursor.type_name)))
+    elif lower is not None:
+        parts.append(sql.SQL("{} > {}").format(key, _key_value(plan, lower)))
+        parts += _cursor_bound(plan, ">=", lower)
+    if upper is not None and _fits(plan, upper):
+        parts.append(sql.SQL("{} <= {}").format(key, _key_value(plan, upper)))
+        parts += _cursor_bound(plan, "<=", upper)
+    elif upper is not None:
+        parts.append(sql.SQL("{} <= {}").format(cursor, _typed(upper.value, plan.cursor.type_name)))
     mark = window.watermark
     if mark.value is None:
         parts.append(sql.SQL("false"))
@@ -162,19 +180,30 @@ def can_delete(plan: SyncPlan) -> bool:
 
 def _read_order(plan: SyncPlan, window: Window) -> sql.Composable:
     """Cursor order, or none for a chunk: its rows come as the TID range scan finds them."""
-    if window.pages is not None:
+    if window.pages is not None or window.unexportable:
         return sql.SQL("")
     return sql.SQL(" ORDER BY {}").format(order_by(plan))
 
 
 def order_by(plan: SyncPlan, *, descending: bool = False) -> sql.Composable:
     direction = sql.SQL(" DESC" if descending else "")
-    names = [plan.cursor.name] + ([plan.cursor_id.name] if plan.cursor_id else [])
-    return sql.SQL(", ").join(sql.SQL("{}{}").format(ident(n), direction) for n in names)
+    return sql.SQL(", ").join(sql.SQL("{}{}").format(ident(n), direction) for n in plan.key_names)
 
 
 def _source(plan: SyncPlan) -> sql.Identifier:
     return ident(plan.source.schema, plan.source.name)
+
+
+def _id_as_text(plan: SyncPlan) -> sql.Composable:
+    """The tie-breaker as one text value: NULL without one, the column's text for one
+    column, a JSON list of the columns' texts for several (position.ids_from_text)."""
+    names = plan.id_names
+    if not names:
+        return sql.NULL
+    if len(names) == 1:
+        return sql.SQL("{}::text").format(ident(names[0]))
+    texts = sql.SQL(", ").join(sql.SQL("{}::text").format(ident(n)) for n in names)
+    return sql.SQL("json_build_array({})::text").format(texts)
 
 
 def window_source(plan: SyncPlan, window: Window) -> sql.Identifier:
@@ -186,22 +215,22 @@ def window_source(plan: SyncPlan, window: Window) -> sql.Identifier:
     return ident(leaf.schema, leaf.name)
 
 
-def _key_as_text(plan: SyncPlan) -> sql.Composable:
+def key_as_text(plan: SyncPlan) -> sql.Composable:
+    """The key of a row as two text columns (ROW_CURSOR, ROW_ID): Position.from_key_text."""
     # Aliased so ORDER BY on the cursor column is never ambiguous with its text form.
-    id_text = sql.SQL("{}::text").format(ident(plan.cursor_id.name)) if plan.cursor_id else sql.NULL
     return sql.SQL("{}::text AS {}, {} AS {}").format(
-        ident(plan.cursor.name), ident(ROW_CURSOR), id_text, ident(ROW_ID)
+        ident(plan.cursor.name), ident(ROW_CURSOR), _id_as_text(plan), ident(ROW_ID)
     )
 
 
 def batch_end(plan: SyncPlan, window: Window) -> sql.Composed:
     """The last row of the next batch, as text: (cursor, id), or no row when done."""
-    key_columns = [plan.cursor.name] + ([plan.cursor_id.name] if plan.cursor_id else [])
+    key_columns = plan.key_names
     return sql.SQL(
         "SELECT {key_text} FROM (SELECT {cols} FROM {src} WHERE {where} ORDER BY {order}"
         " LIMIT {limit}) AS batch ORDER BY {order_desc} LIMIT 1"
     ).format(
-        key_text=_key_as_text(plan),
+        key_text=key_as_text(plan),
         cols=column_list(key_columns),
         src=_source(plan),
         where=window_predicate(plan, window),
@@ -215,7 +244,7 @@ def last_row_below(plan: SyncPlan, watermark: Watermark) -> sql.Composed:
     """The key (as text) of the last row in cursor order below ``watermark``, if any."""
     window = Window(lower=None, upper=None, watermark=watermark)
     return sql.SQL("SELECT {} FROM {} WHERE {} ORDER BY {} LIMIT 1").format(
-        _key_as_text(plan),
+        key_as_text(plan),
         _source(plan),
         window_predicate(plan, window),
         order_by(plan, descending=True),
@@ -231,7 +260,7 @@ def select_rows(
     ``"flag"`` reads every row, each ending with its flag (DELETED);
     ``"skip"`` leaves them out (rows copied straight into the destination).
     """
-    extra = sql.SQL(", {}").format(_key_as_text(plan)) if with_key_text else sql.SQL("")
+    extra = sql.SQL(", {}").format(key_as_text(plan)) if with_key_text else sql.SQL("")
     where = window_predicate(plan, window)
     flag = soft_deleted(plan)
     if flag is not None and soft_deleted_rows == "skip":
@@ -277,11 +306,11 @@ def next_batch(plan: SyncPlan, window: Window) -> sql.Composed:
     order, ``batch_size`` of them, each followed by its key as text, so the batch's end is
     its last row. Without a tie-breaker, every row tying with the last one comes too (WITH
     TIES), so ties never straddle two batches."""
-    ties = "FETCH FIRST {limit} ROWS WITH TIES" if plan.cursor_id is None else "LIMIT {limit}"
+    ties = "LIMIT {limit}" if plan.cursor_ids else "FETCH FIRST {limit} ROWS WITH TIES"
     query = sql.SQL("SELECT {cols}, {key_text} FROM {src} WHERE {where} ORDER BY {order} " + ties)
     return query.format(
         cols=column_list(plan.selected),
-        key_text=_key_as_text(plan),
+        key_text=key_as_text(plan),
         src=_source(plan),
         where=window_predicate(plan, window),
         order=order_by(plan),
@@ -303,7 +332,7 @@ def count_unexportable(plan: SyncPlan) -> sql.Composed | None:
     """Rows whose cursor (or tie-breaker) is NULL, which no window holds (docs/guarantees.md,
     guarantee 5); None when the catalog says neither column can be NULL (no query needed: on a table
     without an index on them, the count would read the whole table every run)."""
-    columns = [c for c in (plan.cursor, plan.cursor_id) if c is not None and not c.not_null]
+    columns = [c for c in (plan.cursor, *plan.cursor_ids) if not c.not_null]
     if not columns:
         return None
     conditions = [sql.SQL("{} IS NULL").format(ident(c.name)) for c in columns]
@@ -316,7 +345,7 @@ def row_at(plan: SyncPlan, window: Window, offset: int) -> sql.Composed:
     """The key (as text) of the window's row at ``offset``, to name a row that failed."""
     order = order_by(plan) if window.pages is None else sql.SQL("ctid")
     return sql.SQL("SELECT {} FROM {} WHERE {} ORDER BY {} OFFSET {} LIMIT 1").format(
-        _key_as_text(plan),
+        key_as_text(plan),
         window_source(plan, window),
         window_predicate(plan, window),
         order,

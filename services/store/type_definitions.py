@@ -17,6 +17,8 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from services.store.type_shapes import REACHABLE_TYPES
+
 
 class TypeKind(StrEnum):
     """The kinds of user-defined type a table's columns can be built on."""
@@ -138,27 +140,13 @@ class TypeCatalog:
         return {(t.schema, t.name): t for t in self.types.values()}
 
 
-# Every type the given ones are built on (array elements, domains' bases, composites'
-# fields, ranges' subtypes, a multirange's range), then what defines each user type.
-_TYPES_SQL = """
-WITH RECURSIVE used(oid) AS (
-    SELECT unnest(%(oids)s::oid[])
-  UNION
-    SELECT d.dep
-    FROM used u
-    JOIN pg_type t ON t.oid = u.oid
-    CROSS JOIN LATERAL (
-        SELECT t.typelem WHERE t.typcategory = 'A' AND t.typelem <> 0
-        UNION ALL SELECT t.typbasetype WHERE t.typtype = 'd'
-        UNION ALL SELECT a.atttypid FROM pg_attribute a
-            WHERE t.typtype = 'c' AND a.attrelid = t.typrelid AND a.attnum > 0
-              AND NOT a.attisdropped
-        UNION ALL SELECT r.rngsubtype FROM pg_range r WHERE r.rngtypid = t.oid
-        UNION ALL SELECT r.rngtypid FROM pg_range r WHERE r.rngmultitypid = t.oid
-    ) d(dep)
-)
+# What defines each user type the given ones are built on (REACHABLE_TYPES: array
+# elements, domains' bases, composites' fields, ranges' subtypes, a multirange's range).
+_TYPES_SQL = (
+    REACHABLE_TYPES
+    + """
 SELECT t.oid::int, n.nspname, t.typname, t.typtype,
-       CASE WHEN t.typcategory = 'A' THEN t.typelem::int END,
+       (SELECT e.oid::int FROM pg_type e WHERE e.oid = t.typelem AND e.typarray = t.oid),
        n.nspname NOT IN ('pg_catalog', 'information_schema'),
        (SELECT array_agg(e.enumlabel::text ORDER BY e.enumsortorder)
           FROM pg_enum e WHERE e.enumtypid = t.oid),
@@ -182,8 +170,8 @@ SELECT t.oid::int, n.nspname, t.typname, t.typtype,
        (SELECT x.extname FROM pg_depend dp JOIN pg_extension x ON x.oid = dp.refobjid
           WHERE dp.classid = 'pg_type'::regclass AND dp.objid = t.oid AND dp.deptype = 'e'
           LIMIT 1)
-FROM used
-JOIN pg_type t ON t.oid = used.oid
+FROM reach
+JOIN pg_type t ON t.oid = reach.oid
 JOIN pg_namespace n ON n.oid = t.typnamespace
 LEFT JOIN pg_range r ON r.rngtypid = t.oid
 LEFT JOIN pg_type m ON m.oid = r.rngmultitypid
@@ -191,6 +179,7 @@ LEFT JOIN pg_namespace mn ON mn.oid = m.typnamespace
 LEFT JOIN pg_proc f ON f.oid = r.rngsubdiff
 LEFT JOIN pg_namespace fn ON fn.oid = f.pronamespace
 """
+)
 
 
 @dataclass(frozen=True)

@@ -67,8 +67,9 @@ class TypeShape:
 
 
 # Every type reachable from the given ones (domain -> base, array -> element, composite
-# -> fields, range -> subtype, multirange -> range), each with what its shape needs.
-_TYPES_SQL = """
+# -> fields, range -> subtype, multirange -> range), as the CTE ``reach``: shared with
+# services/store/type_definitions.py, which reads what creating each one takes.
+REACHABLE_TYPES = """
 WITH RECURSIVE reach(oid) AS (
     SELECT unnest(%(oids)s::oid[])
   UNION
@@ -89,6 +90,11 @@ WITH RECURSIVE reach(oid) AS (
         SELECT g.rngtypid FROM pg_range g WHERE t.typtype = 'm' AND g.rngmultitypid = t.oid
     ) AS x(child)
 )
+"""
+# Each reachable type with what its shape needs.
+_TYPES_SQL = (
+    REACHABLE_TYPES
+    + """
 SELECT t.oid::int, t.typname::text, t.typtype::text, t.typbasetype::int, t.typtypmod,
        e.oid::int AS element,
        (SELECT coalesce(json_agg(json_build_array(a.attname, a.atttypid::int, a.atttypmod)
@@ -117,6 +123,7 @@ JOIN pg_type t ON t.oid = reach.oid
 JOIN pg_namespace n ON n.oid = t.typnamespace
 LEFT JOIN pg_type e ON e.oid = t.typelem AND e.typarray = t.oid
 """
+)
 
 _NAMES_SQL = "SELECT format_type(o, m) FROM unnest(%s::oid[], %s::int[]) AS x(o, m)"
 

@@ -195,7 +195,7 @@ def handover_position(core: Conn, plan: SyncPlan, watermark: Watermark) -> Posit
         return None
     row = core.execute(q.last_row_below(plan, watermark)).fetchone()
     if row is not None:
-        return Position(value=row[0], id=row[1])
+        return Position.from_key_text(row[0], row[1], len(plan.cursor_ids))
     step = "1 day" if plan.cursor.base_type == "date" else "1 second"
     cursor_type = sql.SQL(plan.cursor.type_name)
     below = core.execute(
@@ -204,7 +204,7 @@ def handover_position(core: Conn, plan: SyncPlan, watermark: Watermark) -> Posit
         )
     ).fetchone()
     assert below is not None
-    return Position(value=str(below[0]), id=None)
+    return Position(value=str(below[0]))
 
 
 def heaps_of(core: Conn, plan: SyncPlan) -> SourceHeaps:

@@ -99,7 +99,9 @@ class Windows:
         """The last row of the batch after ``after``; None when no row is left."""
         window = q.Window(lower=after, upper=None, watermark=self.watermark)
         row = self.core.execute(q.batch_end(self.plan, window)).fetchone()
-        return None if row is None else Position(value=row[0], id=row[1])
+        if row is None:
+            return None
+        return Position.from_key_text(row[0], row[1], len(self.plan.cursor_ids))
 
     def following(self, start: Position | None) -> NextWindow:
         def next_window(last: q.Window | None) -> q.Window | None:

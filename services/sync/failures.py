@@ -15,7 +15,7 @@ from psycopg import sql
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
-from services.base import RowError, redact
+from services.base import RowError, ids_from_text, named_key, redact
 from services.store import SyncPlan
 
 log = logging.getLogger(__name__)
@@ -99,12 +99,11 @@ def source_row(
             sql.SQL(plan.cursor.type_name),
         )
     ]
-    if plan.cursor_id is not None:
+    ids = ids_from_text(row_id, len(plan.cursor_ids))
+    for column, value in zip(plan.cursor_ids, ids, strict=False):
         where.append(
             sql.SQL("{} = CAST({} AS {})").format(
-                sql.Identifier(plan.cursor_id.name),
-                sql.Literal(row_id),
-                sql.SQL(plan.cursor_id.type_name),
+                sql.Identifier(column.name), sql.Literal(value), sql.SQL(column.type_name)
             )
         )
     query = sql.SQL("SELECT {} FROM {} WHERE {} LIMIT 1").format(
@@ -128,7 +127,8 @@ def save_failed_row(
                 row = source_row(conn, plan, error.cursor_value, error.row_id)
         except psycopg.Error as exc:
             log.warning("could not read the failed row again: %s", redact(exc))
-    key = {plan.cursor.name: error.cursor_value, "id": error.row_id}
+    ids = ids_from_text(error.row_id, len(plan.cursor_ids))
+    key = named_key(plan.cursor.name, plan.id_names, error.cursor_value, ids or None)
     try:
         return write_failure_file(plan.name, error=message, row=row, key=key, base=base)
     except OSError as exc:

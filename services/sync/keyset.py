@@ -132,4 +132,4 @@ class KeysetPrefetcher(Prefetcher):
             return 0, None
         value, row_id = (last_fields_binary if binary else last_fields_text)(last)
         assert value is not None  # the window predicate keeps NULL cursors out
-        return rows, Position(value=value, id=row_id)
+        return rows, Position.from_key_text(value, row_id, len(self._plan.cursor_ids))

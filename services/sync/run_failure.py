@@ -24,6 +24,7 @@ from services.base import (
     TransientError,
     Watermark,
     first_line,
+    ids_from_text,
     redact,
     stopping,
 )
@@ -36,10 +37,8 @@ from services.sync.resume import resumable_cause
 
 def describe_row(plan: SyncPlan, exc: RowError) -> str:
     """``row at updatedAt=..., id=...`` for the row an error is about."""
-    key = f"{plan.cursor.name}={exc.cursor_value}"
-    if plan.cursor_id is not None:
-        key += f", {plan.cursor_id.name}={exc.row_id}"
-    return f"row at {key}"
+    ids = ids_from_text(exc.row_id, len(plan.cursor_ids))
+    return f"row at {plan.key_text(exc.cursor_value, ids)}"
 
 
 def locate_copy_error(

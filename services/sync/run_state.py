@@ -19,6 +19,7 @@ from services.base import (
     Databases,
     ExportDefinition,
     Position,
+    PreflightError,
     RunResult,
     RunSettings,
     TransientError,
@@ -38,6 +39,7 @@ from services.store import (
     start_run,
 )
 from services.sync.deletes import run_guard
+from services.sync.refusal import record_refused
 from services.sync.resume import Resumes, lost_databases, resumable_cause
 from services.sync.run_lock import run_lock, unfinished_backfill
 from services.sync.run_session import retake, take
@@ -84,7 +86,13 @@ def begin(
                     pool = dbs.analytics if role == "analytics" else dbs.core
                     taken[role] = take(pool, attempt, name=role, stall_s=dbs.timeouts.stall_s)
                 analytics, core = taken["analytics"], taken["core"]
-                plan = plan_definition(job, name, definition, core=core, analytics=analytics)
+                try:
+                    plan = plan_definition(job, name, definition, core=core, analytics=analytics)
+                except PreflightError as refused:  # still a run (rule 18): it leaves a record
+                    record_refused(
+                        analytics, result, refused, command=command, origin=settings.origin
+                    )
+                    raise
                 # Alone for an incremental run; shared with the other runners of a backfill.
                 entry = attempt.enter_context(run_lock(core, analytics, plan, settings))
                 saved = entry.saved

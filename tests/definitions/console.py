@@ -1,7 +1,9 @@
 """The console's test job: the shipped definitions (for the demo's data), ``Events``
 (rows through a transform that ``TEST_ROW_DELAY_S`` slows down; ``TEST_BATCH_SIZE``,
 default 10) and a definition named like markup over ``bad_events``, whose transform
-fails on a "boom" row with markup in its error.
+fails on a "boom" row with markup in its error. ``EventsCopy`` (COPY, so its first load
+is a backfill) and ``EventsSlow`` (slowed like ``Events``) are the progress tests' own;
+``SlowFail`` (core ``slow_fail``) fails at its "boom" row, slowed, for a page watched live.
 """
 
 from __future__ import annotations
@@ -45,6 +47,21 @@ DEFINITIONS = {
         transform_workers=0,
         batch_size=int(os.environ.get("TEST_BATCH_SIZE") or 10),
         max_lag="15m",
+    ),
+    "EventsCopy": events(destination={"table": "events_copy"}),
+    "EventsSlow": events(
+        destination={"table": "events_slow"},
+        transform=events_row,
+        transform_workers=0,
+        batch_size=int(os.environ.get("TEST_BATCH_SIZE") or 10),
+    ),
+    # Fails at its "boom" row after the rows before it, slowed: a run page watched live.
+    "SlowFail": events(
+        source={"table": "slow_fail"},
+        destination={"table": "slow_fail"},
+        transform=events_row,
+        transform_workers=0,
+        batch_size=int(os.environ.get("TEST_BATCH_SIZE") or 10),
     ),
     XSS_NAME: events(
         source={"table": "bad_events", "cursor": {"field": "id"}},
