@@ -16,7 +16,14 @@ from services.base import (
 )
 from services.store import RowCount, SyncPlan, count_window, plan_definition
 from services.store import sql as q
-from services.sync import ChunkPlan, compute_watermark, next_chunk_plan, why_not_backfill
+from services.sync import (
+    ChunkPlan,
+    Route,
+    compute_watermark,
+    next_chunk_plan,
+    planned_route,
+    why_not_backfill,
+)
 
 # A dry run is asked for by a person who waits for the answer: its count may take longer
 # than a run's progress total, through the same function.
@@ -33,6 +40,7 @@ class DryRun:
     pending: RowCount | None  # counted within DRY_RUN_COUNT_BUDGET_MS; None: not even begun
     backfill: ChunkPlan | None = None  # a full load read in heap order (services/sync/backfill.py)
     not_a_backfill: str | None = None  # why a first load reads in cursor order instead
+    route: Route | None = None  # how the run would read and write (services/sync/route.py)
 
     @property
     def pending_rows(self) -> int | None:
@@ -58,6 +66,7 @@ class DryRun:
             "batch_size": self.plan.batch_size,
             "backfill": None if self.backfill is None else self.backfill.to_dict(),
             "not_a_backfill": self.not_a_backfill,
+            "route": None if self.route is None else str(self.route),
         }
 
 
@@ -81,7 +90,9 @@ def dry_run(
         if saved is None and chunked is None:
             why_not = why_not_backfill(plan, core, settings)
         pending = count_window(core, plan, window, budget_ms=DRY_RUN_COUNT_BUDGET_MS)
-        return DryRun(plan, saved, mark, pending, chunked, why_not)
+        chunks = chunked is not None
+        route = planned_route(plan, analytics, settings, saved=saved is not None, chunks=chunks)
+        return DryRun(plan, saved, mark, pending, chunked, why_not, route)
 
 
 def _key_text(plan: SyncPlan, position: Position) -> str:
@@ -111,6 +122,8 @@ def describe(run: DryRun) -> list[str]:
         lines += _chunk_lines(run.backfill)
     if run.not_a_backfill is not None:
         lines.append(f"  a first load in cursor order, not a backfill: {run.not_a_backfill}")
+    if run.route is not None:
+        lines.append(f"  route: {run.route}")
     if mark.held_back:
         lines.append(f"  held back: {mark.held_back}")
     return lines

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
         newest_run_id,
         run_started_by,
     )
+    from services.store.layout import StagingLayout
     from services.store.lock import (
         definition_lock,
         downgrade_lock,
@@ -90,6 +91,7 @@ __all__ = [
     "RunFilter",
     "RunRecord",
     "SourceHeaps",
+    "StagingLayout",
     "SyncPlan",
     "Table",
     "TypeCatalog",
@@ -157,6 +159,7 @@ _HOMES = {
     "RunFilter": "services.store.history",
     "RunRecord": "services.store.history",
     "SourceHeaps": "services.store.heaps",
+    "StagingLayout": "services.store.layout",
     "SyncPlan": "services.store.plan",
     "Table": "services.store.catalog",
     "TypeCatalog": "services.store.type_definitions",

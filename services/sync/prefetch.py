@@ -20,7 +20,7 @@ import psycopg
 from psycopg.abc import Buffer
 
 from services.base import COPY_BLOCK_BYTES, Position, kill_point, kill_points_armed
-from services.store import CopyMode, SyncPlan
+from services.store import CopyMode, StagingLayout, SyncPlan
 from services.store import sql as q
 from services.sync.batch import StagedBatch
 from services.sync.copy_read import binary_blocks
@@ -195,9 +195,9 @@ def stage_blocks(
     plan: SyncPlan,
     analytics: psycopg.Connection[Any],
     blocks: Iterator[bytes],
+    layout: StagingLayout,
     *,
     fast: bool = False,
-    keyed: bool = True,
 ) -> StagedBatch:
     """Write one prefetched batch into the staging table (the destination itself when
     ``fast``, see services/sync/fast_path.py); raises the server's error on bad data."""
@@ -205,7 +205,7 @@ def stage_blocks(
     if fast:
         query = q.copy_into_destination(plan, plan.selected, binary=binary)
     else:
-        query = q.copy_in(plan.selected, binary=binary, keyed=keyed, deletes=q.can_delete(plan))
+        query = q.copy_in(plan.selected, binary=binary, layout=layout)
     with analytics.cursor() as writer:
         with writer.copy(query) as into:
             for block in blocks:

@@ -46,15 +46,16 @@ from services.base import (
     save_position,
     stopping,
 )
-from services.store import Backfill, CopyMode, DeleteLimit, SyncPlan, finish_run, record_progress
+from services.store import Backfill, DeleteLimit, SyncPlan, finish_run, record_progress
 from services.store import sql as q
 from services.sync.backfill_run import ChunkWindows, commit_chunks
 from services.sync.batch import Staging
 from services.sync.batch_sources import BatchSources, Windows, WindowSource
-from services.sync.batch_writer import BatchWriter
+from services.sync.batch_writer import BatchWriter, write_on_route
 from services.sync.deletes import check_ahead, counts_after
-from services.sync.fast_path import FastPath, staging_needs_keys
+from services.sync.fast_path import FastPath
 from services.sync.resume import ResumePolicy, Resumes, lost_databases, resumable_cause
+from services.sync.route import Route, choose_route, worker_count_for
 from services.sync.run_session import lost, take
 from services.sync.run_state import Run, begin, reconnect
 from services.sync.watermark import compute_watermark, null_cursor_rows
@@ -98,7 +99,7 @@ def process_definition(
         cursor_field=definition.source.cursor.field,
         id_field=definition.source.cursor.id_field,
     )
-    workers = _worker_count(definition, settings)
+    workers = worker_count_for(definition, settings)
     resumes = Resumes(ResumePolicy.of(settings))
     dbs.open()  # both databases at once, not one after the other
     # The run's connections and lock, and those a resume takes, until the run ends.
@@ -106,17 +107,6 @@ def process_definition(
         run, saved = begin(dbs, definition, result, held, resumes, command, settings, deletes)
         _run_recorded(dbs, run, saved, workers=workers, progress=progress)
     return result
-
-
-def _worker_count(definition: ExportDefinition, settings: RunSettings) -> int:
-    """Transform worker processes for this run; 0 without a transform."""
-    if definition.transform is None:
-        return 0
-    from services.sync.transform_workers import worker_count  # only a transform needs it
-
-    return worker_count(
-        configured=definition.transform_workers, variable=settings.transform_workers
-    )
 
 
 def _run_recorded(
@@ -181,39 +171,47 @@ def _attempt(
 ) -> None:
     """``_sync`` (or a backfill's ``_sync_chunks``) on the run's connections as they are
     now: a signal cancels their queries."""
-    plan = run.plan
-    # An incremental run without a transform reads each batch in one query, whose rows
-    # carry their key as text (services/sync/keyset.py): staging keeps it.
-    keyset = run.backfill is None and position is not None and keyset_batches_allowed(plan)
-    needs_keys = staging_needs_keys(plan)
-    ordinal = needs_keys or q.can_delete(plan)
-    staging = Staging(plan, run.analytics, keyed=keyset or needs_keys, ordinal=ordinal)
+    plan, backfill = run.plan, run.backfill
+    if backfill is None:
+        fast = FastPath(plan, run.analytics, full_load=position is None)
+    else:
+        fast = FastPath(plan, run.analytics, full_load=True, empty=backfill.into_empty)
+    route = choose_route(
+        plan,
+        chunks=backfill is not None,
+        incremental=position is not None,
+        straight=fast.allowed(),
+        workers=workers,
+    )
+    log.debug("%s: %s", plan.name, route)
+    staging = Staging(plan, run.analytics, route.layout)
+    writer = BatchWriter(plan, run.core, run.analytics, staging, fast)
     try:
         with ExitStack() as attempt:
-            if run.backfill is None:
+            if backfill is None:
                 attempt.enter_context(stopping.cancellable(run.core, run.analytics))
-                _sync(run, staging, position, workers=workers, dbs=dbs, progress=progress)
-            elif not run.backfill.finished:
+                _sync(run, route, writer, position, dbs=dbs, progress=progress)
+            elif not backfill.finished:
                 # Chunks are claimed on a connection of their own (backfill_run.py).
                 claims = take(
                     dbs.analytics, attempt, name="analytics", stall_s=dbs.timeouts.stall_s
                 )
                 attempt.enter_context(stopping.cancellable(run.core, run.analytics, claims))
-                _sync_chunks(run, staging, run.backfill, claims, workers, dbs, progress)
+                _sync_chunks(run, route, writer, backfill, claims, dbs, progress)
     finally:
         staging.drop()
 
 
 def _sync(
     run: Run,
-    staging: Staging,
+    route: Route,
+    writer: BatchWriter,
     saved: Position | None,
     *,
-    workers: int,
     dbs: Databases,
     progress: ProgressCallback | None,
 ) -> None:
-    """Fix the run's watermark, then commit batches up to it from the source that suits."""
+    """Fix the run's watermark, then commit batches up to it, read the route's way."""
     plan, core, analytics, result = run.plan, run.core, run.analytics, run.result
     _count_unexportable(run)
     watermark = compute_watermark(
@@ -226,34 +224,28 @@ def _sync(
     result.held_back = watermark.held_back
     ahead = q.Window(lower=saved, upper=None, watermark=watermark)
     check_ahead(plan, core, analytics, run.guard, ahead)  # soft deletes: before any write
-    fast = FastPath(plan, analytics, full_load=saved is None)
     windows = Windows(plan, core, watermark)
-    sources = _sources(run, windows, fast, staging, workers=workers, dbs=dbs)
-    with closing(sources):  # whichever source is open when the run ends
-        writer = BatchWriter(plan, core, analytics, staging, fast, sources)
-        _commit_batches(run, sources, writer, saved, progress)
+    with closing(_sources(run, windows, route, writer, dbs=dbs)) as sources:
+        _commit_batches(run, route, sources, writer, saved, progress)
 
 
 def _sync_chunks(
     run: Run,
-    staging: Staging,
+    route: Route,
+    writer: BatchWriter,
     backfill: Backfill,
     claims: Conn,
-    workers: int,
     dbs: Databases,
     progress: ProgressCallback | None,
 ) -> None:
     """This runner's share of a backfill: chunks claimed and committed until none is left."""
     plan, core, analytics, result = run.plan, run.core, run.analytics, run.result
     _count_unexportable(run)
-    fast = FastPath(plan, analytics, full_load=True, empty=backfill.into_empty)
     windows = ChunkWindows(plan, core, claims, backfill)
-    sources = _sources(run, windows, fast, staging, workers=workers, dbs=dbs)
     try:
-        with closing(sources):
-            writer = BatchWriter(plan, core, analytics, staging, fast, sources)
+        with closing(_sources(run, windows, route, writer, dbs=dbs)) as sources:
             commit_chunks(
-                plan, analytics, windows, sources, writer, result, run_id=run.run_id,
+                plan, analytics, windows, route, sources, writer, result, run_id=run.run_id,
                 guard=run.guard, progress=progress,
             )  # fmt: skip
     finally:
@@ -266,20 +258,13 @@ def _count_unexportable(run: Run) -> None:
 
 
 def _sources(
-    run: Run,
-    windows: WindowSource,
-    fast: FastPath,
-    staging: Staging,
-    *,
-    workers: int,
-    dbs: Databases,
+    run: Run, windows: WindowSource, route: Route, writer: BatchWriter, *, dbs: Databases
 ) -> BatchSources:
     """The run's batch sources over ``windows``: cursor batches or a backfill's chunks."""
     return BatchSources(
         windows,
-        fast,
-        staging,
-        workers=workers,
+        route,
+        columns=writer.columns,
         connect_core=dbs.connect_core,
         stall_s=dbs.timeouts.stall_s,
         encoding=run.analytics.info.encoding,
@@ -287,20 +272,17 @@ def _sources(
     )
 
 
-def keyset_batches_allowed(plan: SyncPlan) -> bool:
-    """One-query batches (services/sync/keyset.py): without a transform, and without soft
-    deletes, whose flag would follow the key text the batch's end is read from."""
-    return plan.mode is not CopyMode.PYTHON and plan.definition.source.soft_delete is None
-
-
 def _commit_batches(
     run: Run,
+    route: Route,
     sources: BatchSources,
     writer: BatchWriter,
     saved: Position | None,
     progress: ProgressCallback | None,
 ) -> None:
-    """Write each batch and commit it with its position and the run's counts, in order."""
+    """Write each batch and commit it with its position and the run's counts, in order; a
+    batch refused on its route is written again on the route after it (write_on_route),
+    which the batches after it take."""
     plan, analytics, result = run.plan, run.analytics, run.result
     position = saved
     while True:
@@ -309,7 +291,7 @@ def _commit_batches(
             return
         result.failed_batch = batch.edges()
         with stopping.committing(analytics) as commit, analytics.transaction():
-            written = writer.write(batch)
+            written, route = write_on_route(writer, sources, batch, route)
             counts = counts_after(plan, analytics, run.guard, result.counts, written)
             commit.begin()  # written: a stop asked from here on lets the batch finish
             _check_moved(plan, position, batch.through)  # a keyset batch's end: once written
