@@ -4,7 +4,7 @@ PY = $(VENV)/bin/python
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo console screenshots docs test lint fmt bench bench-smoke bench-peers bench-console bench-scale clean
+.PHONY: help install demo console screenshots docs test lint fmt bench bench-smoke bench-peers bench-console bench-scale bench-partitions clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  %-8s %s\n", $$1, $$2}'
@@ -17,7 +17,7 @@ install: $(VENV)/.installed ## create .venv with tablesync and the dev tools
 demo: $(VENV)/.installed ## run the sample sync on a throwaway PostgreSQL in .tablesync/
 	$(PY) -m tools.demo
 
-console: $(VENV)/.installed ## the demo's data with the web console on http://127.0.0.1:8080
+console: $(VENV)/.installed ## the demo's data in the web console on 127.0.0.1:$CONSOLE_PORT (8080), TABLESYNC_API_TOKEN
 	$(PY) -m tools.console_demo
 
 screenshots: $(VENV)/.installed ## the README's console screenshots from the demo's data, into docs/screenshots
@@ -52,6 +52,9 @@ bench-scale: $(VENV)/.installed ## full loads at BENCH_ROWS and ten times that (
 bench-peers: $(VENV)/.installed ## Sling and dlt beside the psql pipe and tablesync (installs the peers extra)
 	$(PY) -m pip install -q -e '.[dev,peers]'
 	$(PY) -m tools.bench_peers
+
+bench-partitions: $(VENV)/.installed ## a partitioned source's backfill beside the same 1M rows in a plain table
+	$(PY) -m tools.bench_partitions
 
 bench-console: $(VENV)/.installed ## the console's overview and /metrics at 50 definitions, 100,000 runs
 	$(PY) -m tools.bench_console

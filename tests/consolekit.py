@@ -122,7 +122,7 @@ def console_cli(dbs: TestDatabases, workdir: Path) -> Cli:
     create_events(dbs)
     dbs.query_core(EVENTS_CORE.replace("TABLE events", "TABLE bad_events"))
     dbs.query_core(EVENTS_CORE.replace("TABLE events", "TABLE slow_fail"))
-    for table in ("bad_events", "events_copy", "events_slow", "slow_fail"):
+    for table in ("bad_events", "events_copy", "events_slow", "slow_fail", "droppable"):
         made = EVENTS_ANALYTICS.replace("analytics_raw.events", f"analytics_raw.{table}")
         dbs.query_analytics(made)
     return Cli(fault_env(dbs, workdir, "console"), workdir)

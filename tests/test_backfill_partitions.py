@@ -11,6 +11,7 @@ would read that range of every leaf at once.
 
 from __future__ import annotations
 
+import json
 import random
 import signal
 import threading
@@ -71,9 +72,13 @@ def test_a_partitioned_source_is_backfilled_leaf_by_leaf(dbs: TestDatabases, par
     assert "backfill (a full load in heap order):" in planned.stdout
     assert "of its 4 leaf partition(s)" in planned.stdout
 
-    done = parts.sync("Events")
+    done = parts.run(JOB, "--json", "Events")
 
     assert done.code == 0, done.stderr
+    # Its progress counts each leaf's last chunk up to that leaf's end, never past 100 %.
+    (result,) = json.loads(done.stdout)
+    share = result["chunks"]
+    assert share["done"] == share["total"] and share["pages_done"] == share["pages_total"]
     chunks = leaf_chunks(dbs)
     assert sorted(chunks) == LEAVES
     # Each leaf's heap in chunks of its own (two blocks each), its rows read once.

@@ -31,6 +31,7 @@ ALL_DEFINITIONS = {
     "EventsCopy",
     "EventsSlow",
     "SlowFail",
+    "Droppable",
     XSS_NAME,
 }
 EVENTS = f"/definitions/{JOB}/Events"

@@ -368,3 +368,26 @@ def test_a_run_that_fails_while_watched_shows_its_row_without_a_reload(
     expect(page.locator("#failed-row")).to_contain_text("boom")
     expect(page.locator("section.failures code.rerun")).to_contain_text("export-to-pg SlowFail")
     assert page.evaluate("window.notReloaded === true"), "the run page reloaded"
+
+
+def test_a_dropped_destination_column_is_failing_everywhere_within_one_refresh(
+    page: Page, demo: Console, pg_server: PgServer
+) -> None:
+    dbs = demo_dbs(demo, pg_server)
+    assert demo.cli.sync("Droppable").code == 0
+    signed_in(page)
+    page.evaluate("window.notReloaded = true")
+    row = page.locator('tr[data-definition="Droppable"]')
+    expect(row.locator(".badge.ok")).to_have_text("on time")
+    dbs.query_analytics("ALTER TABLE analytics_raw.droppable DROP COLUMN payload")
+    # The overview's next refresh (every 5 s) shows it, with no run since and no reload.
+    expect(row.locator(".badge.failing")).to_have_text("failing", timeout=12_000)
+    expect(row).not_to_contain_text("on time")
+    expect(row.locator(".reason")).to_contain_text("payload")
+    assert page.evaluate("window.notReloaded === true")
+    found = page.request.get("/api/v1/definitions").json()
+    shown = next(d for d in found if d["definition"] == "Droppable")
+    assert shown["state"] == "failing" and "payload" in shown["failing_reason"]
+    page.goto("/definitions/export-to-pg/Droppable")
+    expect(page.locator("#freshness .badge.failing")).to_be_visible()
+    expect(page.locator("#freshness")).not_to_contain_text("on time")

@@ -326,3 +326,16 @@ def test_the_first_table_steps_set_aside_exactly_the_demo() -> None:
     assert set(re.findall(r"`(db/migrations/[\w.]+\.sql)`", steps)) == creating
     for name in DEFINITIONS:
         assert f"`{name}`" in steps, f"step 4 does not name {name}"
+
+
+def test_every_benchmark_is_in_benchmarks_md_and_every_page_in_the_index() -> None:
+    text = (REPO_ROOT / "BENCHMARKS.md").read_text()
+    makefile = (REPO_ROOT / "Makefile").read_text()
+    targets = re.findall(r"^(bench[\w-]*):", makefile, re.MULTILINE)
+    assert "bench" in targets
+    for target in targets:
+        assert f"make {target}" in text, f"BENCHMARKS.md does not say how to run make {target}"
+    index = (DOCS / "benchmarks" / "index.md").read_text()
+    for page in (DOCS / "benchmarks").glob("*.md"):
+        if page.name != "index.md":
+            assert f"]({page.name})" in index, f"docs/benchmarks/index.md does not link {page.name}"

@@ -4,13 +4,15 @@ definitions pasted as printed, a real sync, and every row compared as PostgreSQL
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 from cli_driver import DEFINITIONS_VARIABLE
-from dbtools import CliResult, TestDatabases, run_dbmate
+from dbtools import CliResult, TestDatabases, run_dbmate, unique_db_name
 from psycopg import sql
 
 from services.store.type_definitions import find_types, read_types
@@ -25,7 +27,6 @@ TABLES = [
     (("shop", "line"), ("analytics_raw", "line"), "order_id, line_no"),
     (("shop", "event"), ("analytics_raw", "event"), "id, modified"),
 ]
-SINGLE_KEY = [TABLES[0], TABLES[2]]  # the tie-breaker of each is one column
 
 
 @pytest.fixture
@@ -52,10 +53,16 @@ def paste(out: str, tmp_path: Path, env: dict[str, str], module: str = "pasted")
     """The entries scaffold printed, pasted into a config module as a user would: the env
     of a CLI whose export-to-pg DEFINITIONS are that module's."""
     entries = out.split(PASTE_AT, 1)[1]
-    (tmp_path / f"{module}.py").write_text(
-        "from services import build_definitions\n\n"
-        f"DEFINITIONS = build_definitions({{\n{entries}}})\n"
+    config = tmp_path / f"{module}.py"
+    config.write_text(
+        "from services import ExportDefinition, build_definitions\n\n"
+        "DEFINITIONS: dict[str, ExportDefinition] = build_definitions(\n"
+        f"    {{\n{entries}    }}\n)\n"
     )
+    # Laid out as config.py is, the pasted entries need no reformatting.
+    ruff = Path(sys.executable).parent / "ruff"
+    formatted = subprocess.run([ruff, "format", "--check", "--diff", config], capture_output=True)
+    assert formatted.returncode == 0, formatted.stdout.decode() + formatted.stderr.decode()
     path = os.pathsep.join([str(tmp_path), env.get("PYTHONPATH", "")])
     return {**env, "PYTHONPATH": path, DEFINITIONS_VARIABLE: module}
 
@@ -95,10 +102,10 @@ def test_every_type_family_scaffolds_applies_syncs_and_compares_exactly(
     every_type: TestDatabases, env: dict[str, str], run_cli: RunCli, migrations: Path,
     tmp_path: Path,
 ) -> None:  # fmt: skip
-    code, out, err = scaffold(run_cli, env, migrations, "shop.Everything", "shop.event")
+    code, out, err = scaffold(run_cli, env, migrations, "shop.*")
     assert code == 0, err
-    [written] = migrations.glob("*_scaffold_shop_everything_shop_event.sql")
-    assert f"wrote {written}: 2 table(s), 5 type(s) to create" in out
+    [written] = migrations.glob("*_scaffold_shop.sql")
+    assert f"wrote {written}: 3 table(s), 5 type(s) to create" in out
     run_dbmate(every_type.analytics_url, "up", migrations_dir=migrations)
     assert_same_types(every_type)
 
@@ -109,18 +116,20 @@ def test_every_type_family_scaffolds_applies_syncs_and_compares_exactly(
     assert code == 0 and "(binary copy)" in out, out + err
     code, out, err = run_cli([JOB, "--all"], env=pasted)
     assert code == 0, err
-    assert_same_rows(every_type, SINGLE_KEY)
+    assert_same_rows(every_type)
     code, out, err = run_cli([JOB, "--all", "--verify"], env=pasted)
     assert code == 0, out + err
 
     # Changes flow too: an update and an insert in core, the next run brings them.
     every_type.query_core(
         'UPDATE shop."Everything" SET feeling = \'happy\', "updatedAt" = now() WHERE id = 2;'
+        "INSERT INTO shop.line VALUES (9, 9, now(), 2, 'Q9');"
+        "UPDATE shop.line SET qty = 5, updated_at = now() WHERE order_id = 1 AND line_no = 2;"
         "INSERT INTO shop.event VALUES (3, '2026-07-07', 'ok', 'c')"
     )
     code, out, err = run_cli([JOB, "--all"], env=pasted)
     assert code == 0, err
-    assert_same_rows(every_type, SINGLE_KEY)
+    assert_same_rows(every_type)
 
 
 def test_the_destination_has_no_defaults_sequences_keys_or_triggers_and_is_plain(
@@ -169,12 +178,18 @@ def test_the_printed_entries_name_cursor_id_field_and_conflict_columns(
     assert out.startswith("-- migrate:up\n") and "\n-- migrate:down\n" in out
     assert PASTE_AT in err
     assert (
-        '    "line": {\n'
-        '        "source": {"schema": "shop", "table": "line", "cursor": {"field": "updated_at",'
-        ' "id_field": ["order_id", "line_no"]}},\n'
-        '        "destination": {"schema": "analytics_raw", "table": "line", "conflict_columns":'
-        ' ["order_id", "line_no"]},\n'
-        "    },\n"
+        '        "line": {\n'
+        '            "source": {\n'
+        '                "schema": "shop",\n'
+        '                "table": "line",\n'
+        '                "cursor": {"field": "updated_at", "id_field": ["order_id", "line_no"]},\n'
+        "            },\n"
+        '            "destination": {\n'
+        '                "schema": "analytics_raw",\n'
+        '                "table": "line",\n'
+        '                "conflict_columns": ["order_id", "line_no"],\n'
+        "            },\n"
+        "        },\n"
     ) in err
     # The cursor is part of event's key: the tie-breaker is the rest of it.
     assert '"cursor": {"field": "modified", "id_field": "id"}' in err
@@ -484,3 +499,55 @@ def test_definitions_fields_and_columns_say_what_was_meant(
 
 def test_version(run_cli: RunCli) -> None:
     assert run_cli(["--version"]) == (0, "tablesync 0.1.0\n", "")
+
+
+def test_a_fifteen_table_schema_is_adopted_to_a_verified_analytics(
+    empty_database: str, pg_server: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # tools/adoption.py as `python -m tools.adoption` runs it, on the session's server: the
+    # sample schema (enum, domain, arrays, tsvector, bytea, composite keys, a partitioned
+    # table) from a project copy with the demo set aside, to every table equal to core's.
+    from tools.adoption import adopt
+
+    analytics = unique_db_name("adoption")
+    try:
+        code = adopt(empty_database, pg_server.create_database(analytics), tmp_path)
+    finally:
+        pg_server.drop_database(analytics)
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert (
+        "  | error: core table rental.payment: no timestamp column named like updated_at,"
+        " updatedAt, last_update or modified; name the column rows are read in order of with"
+        " --cursor payment=COLUMN (columns: payment_id, customer_id, staff_id, rental_id,"
+        " amount, payment_date)\n"
+    ) in out
+    assert "$ (paste the 15 entries into config.py)\n" in out
+    assert "compared 15 tables row by row: 15 identical\n" in out
+
+
+def test_a_schema_scaffolded_again_makes_only_the_tables_core_gained(
+    every_type: TestDatabases, env: dict[str, str], run_cli: RunCli, migrations: Path
+) -> None:
+    assert scaffold(run_cli, env, migrations, "shop.*").code == 0
+    run_dbmate(every_type.analytics_url, "up", migrations_dir=migrations)
+    code, out, err = scaffold(run_cli, env, migrations, "shop.*")
+    assert (code, out) == (0, "nothing to scaffold: analytics has a destination for every"
+                              " table of shop.*\n")  # fmt: skip
+    every_type.query_core(
+        "CREATE TABLE shop.refund (id int PRIMARY KEY, updated_at timestamptz, why shop.mood)"
+    )
+    code, out, err = scaffold(run_cli, env, migrations, "shop.*", "--print")
+    assert code == 0, err
+    assert err.startswith(
+        "left out, analytics has them: analytics_raw.Everything, analytics_raw.event,"
+        " analytics_raw.line\n"
+    )
+    assert 'CREATE TABLE "analytics_raw"."refund"' in out and out.count("CREATE TABLE") == 1
+    assert "CREATE TYPE" not in out  # shop.mood is there, with core's definition
+    # A table named, not found by `*`, whose destination exists is --alter's.
+    code, out, err = scaffold(run_cli, env, migrations, "shop.*", "shop.line")
+    assert (code, err) == (2, (
+        "error: analytics already has analytics_raw.line: `python run_job.py scaffold --alter"
+        " DEFINITION` adds the columns core gained to a synced table\n"
+    ))  # fmt: skip

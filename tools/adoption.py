@@ -61,6 +61,10 @@ def _project_copy(into: Path) -> Path:
     return into
 
 
+class AdoptionFailed(RuntimeError):
+    """A step of the adoption ended otherwise than a user expects."""
+
+
 class Steps:
     """The commands run in the project copy, each timed and printed."""
 
@@ -77,7 +81,7 @@ class Steps:
         self.timings.append((shown, elapsed, done.returncode))
         print(f"$ {shown}\n  exit {done.returncode} in {elapsed:.2f} s")
         if done.returncode != expect:
-            raise SystemExit(f"unexpected exit {done.returncode}:\n{done.stdout}{done.stderr}")
+            raise AdoptionFailed(f"{shown}: exit {done.returncode}\n{done.stdout}{done.stderr}")
         if expect != 0:  # what the user read before the next command
             print("".join(f"  | {line}\n" for line in done.stderr.splitlines()), end="")
         return done.stdout + done.stderr
@@ -126,20 +130,20 @@ def _differences(core_url: str, analytics_url: str) -> list[str]:
     return differ
 
 
-def adopt(base_url: str, workdir: Path) -> int:
-    """Set up, then time every step of the adoption; 0 when analytics equals core."""
-    from tools.embedded_pg import create_database, url_for
-
-    for name in ("adoption_core", "adoption_analytics"):
-        create_database(base_url, name)
-    core_url = url_for(base_url, "adoption_core")
-    analytics_url = url_for(base_url, "adoption_analytics")
+def adopt(core_url: str, analytics_url: str, workdir: Path) -> int:
+    """Load the sample schema into core (an empty database), then time every step of its
+    adoption into analytics from a project copy in ``workdir``; 0 when analytics equals core."""
     with psycopg.connect(core_url, autocommit=True) as conn:
         conn.execute(SCHEMA.read_bytes())
     project = _project_copy(workdir / "project")
-    env = {**os.environ, "DATABASE_URL_CORE": core_url, "DATABASE_URL_ANALYTICS": analytics_url,
-           "SLACK_WEBHOOK_URL": "", "SLACK_BOT_TOKEN": "", "PATH": f"{Path(sys.executable).parent}"
-           f"{os.pathsep}{os.environ.get('PATH', '')}"}  # fmt: skip
+    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+    env = {
+        **os.environ,
+        **dict.fromkeys(("SLACK_WEBHOOK_URL", "SLACK_BOT_TOKEN", "SLACK_CHANNEL"), ""),
+        "DATABASE_URL_CORE": core_url,
+        "DATABASE_URL_ANALYTICS": analytics_url,
+        "PATH": path,
+    }
     steps = Steps(project, env)
     python = [sys.executable, "run_job.py"]
     steps.run("python run_job.py scaffold 'rental.*'", [*python, "scaffold", "rental.*"], expect=2)
@@ -161,10 +165,19 @@ def adopt(base_url: str, workdir: Path) -> int:
 
 
 def main() -> int:
+    from tools.embedded_pg import create_database, url_for
+
     workdir = Path(tempfile.mkdtemp(prefix="tablesync-adoption-"))
     server = EmbeddedPostgres(workdir / "pg")
     try:
-        return adopt(server.start(), workdir)
+        base_url = server.start()
+        for name in ("adoption_core", "adoption_analytics"):
+            create_database(base_url, name)
+        urls = url_for(base_url, "adoption_core"), url_for(base_url, "adoption_analytics")
+        return adopt(*urls, workdir)
+    except AdoptionFailed as exc:
+        print(exc, file=sys.stderr)
+        return 1
     finally:
         server.stop()
         shutil.rmtree(workdir, ignore_errors=True)

@@ -53,6 +53,9 @@ class SourceTable:
     table: str
     rows_per_second: int
     scattered: bool  # cursor drawn at random over the span instead of following n
+    # Partitioned by range of id in this many ranges (PARTITION_IDS ids each, the first
+    # one hash-partitioned in two), the ids past them in a default partition; 0: a table.
+    partitions: int = 0
 
     def seed_cursor(self, total_rows: int) -> str:
         """SQL for row n's updated_at (n is the generate_series column)."""
@@ -69,7 +72,10 @@ SOURCES = {
     "random": SourceTable("random", "bench_event_random", 20, scattered=True),
     # One row whose jsonb holds a 20 MB value (tools/bench_big.py): what one value costs.
     "big": SourceTable("big", "bench_event_big", 1, scattered=False),
+    # The random table's rows in a partitioned table (tools/bench_partitions.py): 9 leaves.
+    "parts": SourceTable("parts", "bench_event_parts", 20, scattered=True, partitions=7),
 }
+PARTITION_IDS = 125_000
 
 _CORE_TABLE_SQL = """
 DROP TABLE IF EXISTS {table};
@@ -91,11 +97,46 @@ CREATE INDEX {index} ON {table} (updated_at, id);
 
 
 def core_table_sql(source: SourceTable) -> sql.Composed:
-    """The (re)creation of ``source``'s core table with its cursor index."""
-    return sql.SQL(_CORE_TABLE_SQL).format(
-        table=sql.Identifier(source.table),
-        index=sql.Identifier(f"{source.table}_updated_at_id_idx"),
+    """The (re)creation of ``source``'s core table with its cursor index (and partitions)."""
+    create = _CORE_TABLE_SQL
+    if source.partitions:
+        create = create.replace("\n);\n", "\n) PARTITION BY RANGE (id);\n", 1)
+    table = sql.Identifier(source.table)
+    created = sql.SQL(create).format(
+        table=table, index=sql.Identifier(f"{source.table}_updated_at_id_idx")
     )
+    return sql.Composed([created, *_partitions_sql(source)])
+
+
+def _partitions_sql(source: SourceTable) -> list[sql.Composable]:
+    """``source``'s leaves: PARTITION_IDS ids each from id 1, the first one split in two by
+    hash, then a default partition for every id past them."""
+    table = source.table
+    made: list[sql.Composable] = []
+    for n in range(source.partitions):
+        leaf = sql.Identifier(f"{table}_{n}")
+        bounds = sql.SQL("FROM ({}) TO ({})").format(
+            sql.Literal(1 + n * PARTITION_IDS), sql.Literal(1 + (n + 1) * PARTITION_IDS)
+        )
+        split = sql.SQL(" PARTITION BY HASH (id)" if n == 0 else "")
+        made.append(
+            sql.SQL("CREATE TABLE {} PARTITION OF {} FOR VALUES {}{};").format(
+                leaf, sql.Identifier(table), bounds, split
+            )
+        )
+        for half in range(2 if n == 0 else 0):
+            made.append(
+                sql.SQL(
+                    "CREATE TABLE {} PARTITION OF {} FOR VALUES WITH (MODULUS 2, REMAINDER {});"
+                ).format(sql.Identifier(f"{table}_{n}_{half}"), leaf, sql.Literal(half))
+            )
+    if source.partitions:
+        made.append(
+            sql.SQL("CREATE TABLE {} PARTITION OF {} DEFAULT;").format(
+                sql.Identifier(f"{table}_default"), sql.Identifier(table)
+            )
+        )
+    return made
 
 
 _DEST_COLUMNS = """

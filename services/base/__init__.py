@@ -88,9 +88,11 @@ if TYPE_CHECKING:
         DEFAULT_ORIGIN,
         ORIGIN_VARIABLE,
         DatabaseUrls,
+        env_count,
         env_number,
         load_dotenv_file,
     )
+    from services.base.stopping import SIGNALS, signal_name
     from services.base.suggest import closest, did_you_mean
     from services.base.testhooks import delay_point, kill_point, kill_points_armed, mark_worker
 
@@ -138,6 +140,7 @@ __all__ = [
     "RunResult",
     "RunSettings",
     "RunStatus",
+    "SIGNALS",
     "StoppedError",
     "TRANSFORM_READ_ROWS",
     "TablesyncError",
@@ -150,6 +153,7 @@ __all__ = [
     "delay_point",
     "did_you_mean",
     "dump_large_apart",
+    "env_count",
     "env_number",
     "failures_dir",
     "first_line",
@@ -168,6 +172,7 @@ __all__ = [
     "redact",
     "register_secret",
     "save_position",
+    "signal_name",
     "stall",
     "stopping",
     "stored_columns",
@@ -219,6 +224,7 @@ _HOMES = {
     "RunResult": "services.base.results",
     "RunSettings": "services.base.run_settings",
     "RunStatus": "services.base.constants",
+    "SIGNALS": "services.base.stopping",
     "StoppedError": "services.base.errors",
     "TRANSFORM_READ_ROWS": "services.base.constants",
     "TablesyncError": "services.base.errors",
@@ -231,6 +237,7 @@ _HOMES = {
     "delay_point": "services.base.testhooks",
     "did_you_mean": "services.base.suggest",
     "dump_large_apart": "services.base.exact_json",
+    "env_count": "services.base.settings",
     "env_number": "services.base.settings",
     "failures_dir": "services.base.run_settings",
     "first_line": "services.base.errors",
@@ -247,6 +254,7 @@ _HOMES = {
     "parse_duration": "services.base.durations",
     "register_secret": "services.base.redact",
     "save_position": "services.base.position",
+    "signal_name": "services.base.stopping",
     "stored_columns": "services.base.position",
     "stored_ids": "services.base.position",
     "use_exact_json": "services.base.exact_json",

@@ -132,8 +132,14 @@ def _scaffold(
     request = ScaffoldRequest(tables=names, dest_schema=dest_schema, cursors=cursors)
     with _databases() as (core, analytics):
         made = scaffold_tables(core, analytics, request)
-        text = made.migration.text(analytics)
+        text = made.migration.text(analytics) if made.migration else ""
         warnings = [w for e in made.entries for w in e.warnings(analytics)]
+    if made.skipped:
+        click.echo(f"left out, analytics has them: {', '.join(made.skipped)}", err=True)
+    if made.migration is None:
+        every = " ".join(names)
+        click.echo(f"nothing to scaffold: analytics has a destination for every table of {every}")
+        return
     summary = f"{made.tables} table(s), {made.types} type(s) to create"
     _emit(text, made.migration.slug, migrations_dir, print_only=print_only, summary=summary)
     click.echo("\npaste into DEFINITIONS in jobs/export_to_pg/config.py:", err=print_only)

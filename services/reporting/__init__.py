@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from services.reporting.failure_advice import Advice, advise
     from services.reporting.logs import configure_logging
     from services.reporting.notify import DEFAULT_TIMEOUT_S, SlackSettings, notify_run
-    from services.reporting.progress import reporting
+    from services.reporting.progress import RECOUNT_S, reporting
     from services.reporting.progress_figures import ChunkShare, Figures, figures
     from services.reporting.report import (
         format_position,
@@ -32,6 +32,7 @@ __all__ = [
     "DEFAULT_TIMEOUT_S",
     "DefinitionStatus",
     "Figures",
+    "RECOUNT_S",
     "SlackSettings",
     "advise",
     "check_freshness",
@@ -55,6 +56,7 @@ _HOMES = {
     "DEFAULT_TIMEOUT_S": "services.reporting.notify",
     "DefinitionStatus": "services.reporting.status",
     "Figures": "services.reporting.progress_figures",
+    "RECOUNT_S": "services.reporting.progress",
     "SlackSettings": "services.reporting.notify",
     "advise": "services.reporting.failure_advice",
     "check_freshness": "services.reporting.status",

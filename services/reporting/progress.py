@@ -21,6 +21,9 @@ from services.store import RowCount
 log = logging.getLogger(__name__)
 
 BAR_WIDTH = 28
+# A total that is only a lower bound is counted again at most this often: the window
+# left shrinks as the run goes, so a count cut short at first often ends exactly later.
+RECOUNT_S = 10.0
 Clock = Callable[[], float]
 # A run's row count, or a function that counts the rows still ahead of the saved
 # position: called only when a display needs it (a bar at start, the first log line),
@@ -44,13 +47,32 @@ def result_figures(
     return figures(result.counts.read, elapsed_s, count=count, chunks=chunks, finished=finished)
 
 
+class RunningTotal:
+    """A run's total as displays ask for it: counted at the first ask, counted again
+    (at most every RECOUNT_S) while it is only "at least" or unknown; never again once
+    exact. A plain number or None is kept as given."""
+
+    def __init__(self, total: Total, clock: Clock) -> None:
+        self.source, self.clock = total, clock
+        self.known: RowCount | None = None if callable(total) else total
+        self.asked_at: float | None = None
+
+    def now(self, done: int) -> RowCount | None:
+        """The total for a run that has read ``done`` rows (the position just committed)."""
+        if not callable(self.source) or (self.known is not None and self.known.exact):
+            return self.known
+        at = self.clock()
+        if self.asked_at is None or at - self.asked_at >= RECOUNT_S:
+            self.known, self.asked_at = resolve_total(self.source, done), at
+        return self.known
+
+
 class LogProgress:
     """One log line at most every ``every_s`` seconds, for cron and CI logs."""
 
     def __init__(self, name: str, total: Total, *, every_s: float, clock: Clock = time.monotonic):
         self.name, self.every_s, self.clock = name, every_s, clock
-        self.pending_total: Total = total
-        self.total: RowCount | None = None
+        self.total = RunningTotal(total, clock)
         self.started = self.last = clock()
 
     def __call__(self, result: RunResult) -> None:
@@ -58,11 +80,9 @@ class LogProgress:
         if now - self.last < self.every_s:
             return
         self.last = now
-        if self.pending_total is not None and result.chunks is None:
-            # The first line: now the total is worth finding (a backfill has its chunks).
-            done = result.counts.read  # the position just committed is where it counts from
-            self.total, self.pending_total = resolve_total(self.pending_total, done), None
-        log.info("%s: %s", self.name, result_figures(result, self.total, now - self.started).text())
+        # Only now is the total worth finding (a backfill has its chunks instead).
+        count = None if result.chunks is not None else self.total.now(result.counts.read)
+        log.info("%s: %s", self.name, result_figures(result, count, now - self.started).text())
 
     def close(self, *, finished: bool) -> None:
         """Nothing to settle: the run's summary line follows."""
@@ -74,14 +94,15 @@ class BarProgress:
     def __init__(self, name: str, total: Total, *, file: TextIO, clock: Clock = time.monotonic):
         self.name, self.file, self.clock = name, file, clock
         self.started = clock()
-        self.total = resolve_total(total)
+        self.total = RunningTotal(total, clock)
         self.result: RunResult | None = None
         self.width = 0  # of the line drawn last, to blank what a shorter one leaves
-        self._draw(figures(0, 0.0, count=self.total))
+        self._draw(figures(0, 0.0, count=self.total.now(0)))
 
     def __call__(self, result: RunResult) -> None:
         self.result = result
-        self._draw(result_figures(result, self.total, self.clock() - self.started))
+        count = None if result.chunks is not None else self.total.now(result.counts.read)
+        self._draw(result_figures(result, count, self.clock() - self.started))
 
     def _draw(self, shown: Figures) -> None:
         filled = 0 if shown.fraction is None else round(shown.fraction * BAR_WIDTH)
@@ -96,7 +117,8 @@ class BarProgress:
         it got to."""
         if self.result is not None:
             elapsed = self.clock() - self.started
-            self._draw(result_figures(self.result, self.total, elapsed, finished=finished))
+            count = self.total.known if self.result.chunks is None else None
+            self._draw(result_figures(self.result, count, elapsed, finished=finished))
         self.file.write("\n")
         self.file.flush()
 

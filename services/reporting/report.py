@@ -105,7 +105,8 @@ def summary_line(result: RunResult) -> str:
     ]
     if result.held_back:
         parts.append(f"held back: {result.held_back}")
-    if result.status == RunStatus.FAILED or result.error:
+    # A stop's own line (error: ... stopped by SIGINT ...) follows on stderr: not twice.
+    if result.status == RunStatus.FAILED or (result.error and result.status != RunStatus.CANCELLED):
         parts.append(f"error: {first_line(result.error) or 'unknown error'}")
     if result.failure_file and result.failure_file not in (result.error or ""):
         parts.append(f"failed row saved to {result.failure_file}")

@@ -56,6 +56,7 @@ class Chunk:
 
     number: int
     pages: PageRange
+    leaf_pages: int | None = None  # its leaf's blocks when planned: a last chunk's end
 
 
 @dataclass(frozen=True)
@@ -113,9 +114,10 @@ def create_backfill(conn: Conn, backfill: Backfill, chunks: list[Chunk]) -> None
     conn.execute(
         sql.SQL(
             "INSERT INTO {} (job, definition, chunk, first_page, end_page, leaf_oid,"
-            " leaf_schema, leaf_name) SELECT %(job)s, %(definition)s, c.* FROM unnest("
-            "%(numbers)s::int[], %(firsts)s::bigint[], %(ends)s::bigint[], %(oids)s::bigint[],"
-            " %(schemas)s::text[], %(names)s::text[]) AS c"
+            " leaf_schema, leaf_name, leaf_pages) SELECT %(job)s, %(definition)s, c.* FROM"
+            " unnest(%(numbers)s::int[], %(firsts)s::bigint[], %(ends)s::bigint[],"
+            " %(oids)s::bigint[], %(schemas)s::text[], %(names)s::text[],"
+            " %(leaf_pages)s::bigint[]) AS c"
         ).format(_CHUNKS),
         {
             **backfill.names,
@@ -125,6 +127,7 @@ def create_backfill(conn: Conn, backfill: Backfill, chunks: list[Chunk]) -> None
             "oids": [None if leaf is None else leaf.oid for leaf in leaves],
             "schemas": [None if leaf is None else leaf.schema for leaf in leaves],
             "names": [None if leaf is None else leaf.name for leaf in leaves],
+            "leaf_pages": [c.leaf_pages for c in chunks],
         },
     )
 
@@ -238,7 +241,8 @@ def progress(conn: Conn, job: str, definition: str) -> Progress | None:
         sql.SQL(
             "SELECT count(*) FILTER (WHERE c.done_at IS NOT NULL), b.chunks_total,"
             " coalesce(sum(c.rows_read), 0), b.finished_at IS NOT NULL,"
-            " coalesce(sum(greatest(coalesce(c.end_page, b.source_pages) - c.first_page, 0))"
+            " coalesce(sum(greatest("
+            "coalesce(c.end_page, c.leaf_pages, b.source_pages) - c.first_page, 0))"
             " FILTER (WHERE c.done_at IS NOT NULL), 0), b.source_pages"
             " FROM {} b LEFT JOIN {} c USING (job, definition)"
             " WHERE b.job = %s AND b.definition = %s"

@@ -8,6 +8,7 @@ from typing import Any
 
 from services.base import ExportDefinition, key_text
 from services.store.catalog import Column, Table
+from services.store.type_paths import ColumnPath
 
 
 class CopyMode(StrEnum):
@@ -29,6 +30,9 @@ class SyncPlan:
     destination: Table
     selected: list[str]  # source columns read, in order
     mode: CopyMode
+    # How each selected column travels (none with a transform): BINARY, TEXT; a refused
+    # one never gets this far (services/store/type_paths.py).
+    paths: tuple[ColumnPath, ...] = ()
 
     @property
     def cursor(self) -> Column:

@@ -203,4 +203,5 @@ def plan_definition(
         destination=destination,
         selected=selected,
         mode=_copy_mode(definition, paths),
+        paths=tuple(paths),
     )

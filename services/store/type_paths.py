@@ -118,6 +118,20 @@ def _scale(typmod: int) -> int:
     return -1 if typmod == -1 else (typmod - 4) & 0xFFFF
 
 
+def has_equality(shape: TypeShape, *, nested: bool = False) -> bool:
+    """Whether ``v = v`` has a meaning for the type, by the catalog: a base type's = operator
+    or default btree or hash operator class (inside an array or a composite, only the
+    class counts: box has = but no class, so box[] = box[] raises); an array's element's,
+    a composite's fields', a domain's base type's; an enum, a range and a multirange
+    always have one. The sync does not rely on it (its upsert compares binary images,
+    which every type has); the documentation reports it."""
+    if shape.kind == "base":
+        return shape.equality_opclass or (shape.equality_operator and not nested)
+    if shape.kind == "domain":
+        return has_equality(shape.part, nested=nested)
+    return all(has_equality(p, nested=True) for _, p in shape.parts)
+
+
 def describe(shape: TypeShape) -> str:
     """The type as a message names it: a domain says what it is over."""
     if shape.kind == "domain":

@@ -30,6 +30,12 @@ NO_INPUT_FUNCTIONS = frozenset(
     }
 )
 
+# Types whose receive function refuses values their send function makes (an empty
+# tsquery is sent as zero operands, which tsqueryrecv rejects; an empty int2vector or
+# oidvector as zero dimensions, which their receive functions reject): their values go
+# as text, which takes every one.
+INCOMPLETE_BINARY_FORMS = frozenset({"tsquery", "int2vector", "oidvector"})
+
 
 @dataclass(frozen=True)
 class TypeShape:
@@ -48,7 +54,10 @@ class TypeShape:
     labels: tuple[str, ...] = ()
     parts: tuple[tuple[str, TypeShape], ...] = ()
     binary_io: bool = True  # the type has send and receive functions
-    equality: bool = True  # a base type with an = operator or a default btree/hash opclass
+    # A base type's equality: an = operator (what the parser takes), a default btree or
+    # hash operator class (what arrays and composites take for their elements).
+    equality_operator: bool = True
+    equality_opclass: bool = True
     accepts_input: bool = True  # its input function can take a value (NO_INPUT_FUNCTIONS)
     catalog_reference: bool = False  # a reg* type: the OID of an object of core's catalog
     delimiter: str = ","
@@ -109,12 +118,20 @@ SELECT t.oid::int, t.typname::text, t.typtype::text, t.typbasetype::int, t.typty
        t.typsend <> 0 AND t.typreceive <> 0 AS binary_io,
        EXISTS (SELECT FROM pg_operator o
                WHERE o.oprname = '=' AND o.oprleft = t.oid AND o.oprright = t.oid)
-       OR EXISTS (SELECT FROM pg_opclass c JOIN pg_am am ON am.oid = c.opcmethod
-                  WHERE c.opcdefault AND am.amname IN ('btree', 'hash')
-                    AND (c.opcintype = t.oid
-                         OR EXISTS (SELECT FROM pg_cast k
-                                    WHERE k.castsource = t.oid AND k.casttarget = c.opcintype
-                                      AND k.castmethod = 'b'))) AS equality,
+         AS equality_operator,
+       EXISTS (SELECT FROM pg_opclass c JOIN pg_am am ON am.oid = c.opcmethod
+               WHERE c.opcdefault AND am.amname IN ('btree', 'hash')
+                 AND (c.opcintype = t.oid
+                      OR EXISTS (SELECT FROM pg_cast k
+                                 WHERE k.castsource = t.oid AND k.casttarget = c.opcintype
+                                   AND k.castmethod = 'b')
+                      -- int2vector, oidvector: compared as arrays of their element
+                      OR (c.opcintype = 'anyarray'::regtype AND t.typelem <> 0
+                          AND t.typsubscript = 'array_subscript_handler'::regproc
+                          AND EXISTS (SELECT FROM pg_opclass ec
+                                      WHERE ec.opcdefault AND ec.opcmethod = c.opcmethod
+                                        AND ec.opcintype = t.typelem))))
+         AS equality_opclass,
        t.typinput::regproc::text AS input,
        n.nspname = 'pg_catalog' AND t.typname::text LIKE 'reg%%' AS catalog_reference,
        t.typdelim::text
@@ -177,11 +194,12 @@ class _ShapeBuilder:
             typmod=typmod,
             labels=tuple(row[7] or ()),
             parts=tuple((n, self.shape(o, m)) for n, (o, m) in zip(names, parts, strict=True)),
-            binary_io=row[10],
-            equality=row[11],
-            accepts_input=row[12] not in NO_INPUT_FUNCTIONS,
-            catalog_reference=row[13],
-            delimiter=row[14],
+            binary_io=row[10] and row[1] not in INCOMPLETE_BINARY_FORMS,
+            equality_operator=row[11],
+            equality_opclass=row[12],
+            accepts_input=row[13] not in NO_INPUT_FUNCTIONS,
+            catalog_reference=row[14],
+            delimiter=row[15],
         )
 
 

@@ -178,7 +178,8 @@ def cut_into_chunks(found: SourceHeaps, per_chunk: int) -> list[Chunk]:
         count = max(1, -(-heap.pages // per_chunk))
         for n in range(count):
             end = None if n == count - 1 else (n + 1) * per_chunk
-            cut.append(Chunk(len(cut), q.PageRange(n * per_chunk, end, heap.leaf)))
+            pages = q.PageRange(n * per_chunk, end, heap.leaf)
+            cut.append(Chunk(len(cut), pages, None if heap.leaf is None else heap.pages))
     return cut
 
 

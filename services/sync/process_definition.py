@@ -353,6 +353,8 @@ def _fail(dbs: Databases, run: Run, exc: BaseException) -> TablesyncError:
         run.plan,
         exc,
         batches_committed=run.batches_committed,
+        rows_committed=run.result.counts.read,  # counted only once committed
+        backfill=run.backfill is not None,
         lost=lost_databases(core=run.core, analytics=run.analytics),
         resumes=run.result.resumes,
         failed_batch=run.result.failed_batch,

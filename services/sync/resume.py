@@ -28,6 +28,7 @@ from services.base import (
     TransientError,
     first_line,
     redact,
+    stopping,
 )
 
 log = logging.getLogger(__name__)
@@ -98,8 +99,8 @@ def lost_databases(**connections: Any) -> str | None:
 def resumable_cause(exc: BaseException, lost: str | None) -> str | None:
     """Why a run may resume after ``exc`` (``lost`` names the broken connections), or None
     when a resume cannot help."""
-    if isinstance(exc, StoppedError):
-        return None
+    if isinstance(exc, StoppedError) or stopping.requested() is not None:
+        return None  # a stop's cancelled query is no outage: never "resuming" after one
     if isinstance(exc, PoolTimeout | TransientError):  # reconnecting failed: try again later
         return redact(first_line(exc))
     if isinstance(exc, psycopg.OperationalError) and lost:

@@ -78,6 +78,8 @@ def classify(
     exc: BaseException,
     *,
     batches_committed: int,
+    rows_committed: int = 0,
+    backfill: bool = False,
     lost: str | None,
     resumes: int,
     failed_batch: dict[str, Any] | None,
@@ -88,8 +90,8 @@ def classify(
     times the run rode out such a loss before this one."""
     signalled = stopping.error()
     if signalled is not None:  # whatever the stop made fail (a cancelled query, say)
-        return _stopped(plan, signalled, batches_committed)
-    if isinstance(exc, PreflightError) and batches_committed:
+        return _stopped(plan, signalled, rows_committed, backfill=backfill)
+    if isinstance(exc, PreflightError) and (batches_committed or rows_committed):
         return RunError(str(exc))  # exit 2 promises nothing was written; this run wrote
     if isinstance(exc, TablesyncError) and not isinstance(exc, TransientError):
         return exc
@@ -130,10 +132,13 @@ def report_failure(
     return error
 
 
-def _stopped(plan: SyncPlan, signalled: StoppedError, batches_committed: int) -> StoppedError:
+def _stopped(
+    plan: SyncPlan, signalled: StoppedError, rows_committed: int, *, backfill: bool
+) -> StoppedError:
+    # Rows, not batches: a backfill commits chunks, and "0 batches" read as nothing done.
+    unit = "chunk" if backfill else "batch"
     return StoppedError(
-        f"{plan.name}: {signalled} after {batches_committed} batch(es) of this run committed;"
-        " the batch in flight was rolled back: the next run goes on from the last committed"
-        " batch",
+        f"{plan.name}: {signalled} after committing {rows_committed:,} row(s) in this run;"
+        f" the {unit} in flight was rolled back: the next run goes on from there",
         signum=signalled.signum,
     )

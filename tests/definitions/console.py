@@ -3,7 +3,8 @@
 default 10) and a definition named like markup over ``bad_events``, whose transform
 fails on a "boom" row with markup in its error. ``EventsCopy`` (COPY, so its first load
 is a backfill) and ``EventsSlow`` (slowed like ``Events``) are the progress tests' own;
-``SlowFail`` (core ``slow_fail``) fails at its "boom" row, slowed, for a page watched live.
+``SlowFail`` (core ``slow_fail``) fails at its "boom" row, slowed, for a page watched live;
+``Droppable``'s destination loses a column by hand.
 """
 
 from __future__ import annotations
@@ -55,6 +56,8 @@ DEFINITIONS = {
         transform_workers=0,
         batch_size=int(os.environ.get("TEST_BATCH_SIZE") or 10),
     ),
+    # Its destination loses a column by hand in the browser test of rule 18.
+    "Droppable": events(destination={"table": "droppable"}),
     # Fails at its "boom" row after the rows before it, slowed: a run page watched live.
     "SlowFail": events(
         source={"table": "slow_fail"},
