@@ -32,10 +32,11 @@ def test_a_dry_run_says_what_a_run_would_do_and_writes_nothing(
     assert lines[2] == "  from: the start (no saved position)"
     assert lines[3].startswith("  up to: updatedAt <")
     assert lines[4] == "  300 row(s) pending (counted), 1 batch(es) of 10,000"
-    # Into an empty destination, transformed by the workers from the second batch on.
+    # A backfill into an empty destination, transformed by the workers from the second
+    # chunk on.
     (route,) = [line for line in lines if line.startswith("  route: ")]
     assert re.fullmatch(
-        r"  route: batches read by workers \(\d\), written straight;"
+        r"  route: chunks read by workers \(\d\), written straight;"
         r" staging keyed\+ordinal\+deletes",
         route,
     ), route
