@@ -339,3 +339,13 @@ def test_every_benchmark_is_in_benchmarks_md_and_every_page_in_the_index() -> No
     for page in (DOCS / "benchmarks").glob("*.md"):
         if page.name != "index.md":
             assert f"]({page.name})" in index, f"docs/benchmarks/index.md does not link {page.name}"
+
+
+def test_no_page_holds_a_merge_conflict() -> None:
+    """mkdocs renders a conflict's markers as text: a merge left unresolved builds green."""
+    pages = [README, REPO_ROOT / "BENCHMARKS.md", REPO_ROOT / "mkdocs.yml", *DOCS.rglob("*.md")]
+    marker = re.compile(r"^(<{7} |>{7} |={7}$)", re.MULTILINE)
+    for page in pages:
+        assert not marker.search(page.read_text()), (
+            f"{page.relative_to(REPO_ROOT)}: conflict markers"
+        )
