@@ -24,6 +24,7 @@ from services.console.charts import Chart, run_chart
 from services.reporting import (
     Advice,
     DefinitionStatus,
+    Verdicts,
     advise,
     check_freshness,
     resume_command,
@@ -97,9 +98,13 @@ def analytics(pools: ConsolePools) -> Iterator[Conn]:
 
 
 def _statuses(
-    dbs: Databases, job: str, definitions: dict[str, ExportDefinition], default_s: float
+    dbs: Databases,
+    job: str,
+    definitions: dict[str, ExportDefinition],
+    default_s: float,
+    verdicts: Verdicts | None = None,
 ) -> list[DefinitionView]:
-    report = status_report(job, definitions, dbs)
+    report = status_report(job, definitions, dbs, verdicts=verdicts)
     views = []
     for status in report.definitions:
         limit = max_lag_s(definitions[status.definition], default_s)
@@ -116,27 +121,35 @@ def _chunks(
     return [{n: definitions[n] for n in names[i : i + size]} for i in range(0, len(names), size)]
 
 
-def all_statuses(dbs: Databases, catalog: Catalog, default_s: float) -> list[DefinitionView]:
+def all_statuses(
+    dbs: Databases, catalog: Catalog, default_s: float, verdicts: Verdicts | None = None
+) -> list[DefinitionView]:
     """Every definition's status, in catalog order, read STATUS_THREADS definitions at a time:
-    each status is a few short queries, so most of its time is waiting on the servers."""
+    each status is a few short queries, so most of its time is waiting on the servers.
+    ``verdicts``: pre-flight verdicts reused while fresh (/metrics); pages check each time."""
     chunks = [
         (job, chunk)
         for job, definitions in catalog.jobs.items()
         for chunk in _chunks(definitions, STATUS_THREADS)
     ]
     if len(chunks) <= 1:
-        return [v for job, chunk in chunks for v in _statuses(dbs, job, chunk, default_s)]
+        return [v for job, chunk in chunks for v in _statuses(dbs, job, chunk, default_s, verdicts)]
     with ThreadPoolExecutor(STATUS_THREADS, thread_name_prefix="status") as pool:
-        found = pool.map(lambda item: _statuses(dbs, item[0], item[1], default_s), chunks)
+        found = pool.map(lambda item: _statuses(dbs, item[0], item[1], default_s, verdicts), chunks)
         return [view for views in found for view in views]
 
 
 def overview(
-    pools: ConsolePools, catalog: Catalog, default_s: float, *, recent: int = RECENT_RUNS
+    pools: ConsolePools,
+    catalog: Catalog,
+    default_s: float,
+    *,
+    recent: int = RECENT_RUNS,
+    verdicts: Verdicts | None = None,
 ) -> list[DefinitionView]:
     """Every definition of every job with its status, verdict and ``recent`` newest runs."""
     with pools.databases() as dbs:
-        views = all_statuses(dbs, catalog, default_s)
+        views = all_statuses(dbs, catalog, default_s, verdicts)
         if recent:
             with analytics(pools) as conn:
                 found = history.recent_runs(conn, catalog.pairs(), per=recent)

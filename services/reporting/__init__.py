@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     )
     from services.reporting.status import DefinitionStatus, check_freshness, status_report
     from services.reporting.status_format import status_dict, status_json, status_table
+    from services.reporting.verdicts import Verdicts
 
 __all__ = [
     "Advice",
@@ -34,6 +35,7 @@ __all__ = [
     "Figures",
     "RECOUNT_S",
     "SlackSettings",
+    "Verdicts",
     "advise",
     "check_freshness",
     "configure_logging",
@@ -58,6 +60,7 @@ _HOMES = {
     "Figures": "services.reporting.progress_figures",
     "RECOUNT_S": "services.reporting.progress",
     "SlackSettings": "services.reporting.notify",
+    "Verdicts": "services.reporting.verdicts",
     "advise": "services.reporting.failure_advice",
     "check_freshness": "services.reporting.status",
     "configure_logging": "services.reporting.logs",
