@@ -17,7 +17,7 @@ install: $(VENV)/.installed ## create .venv with tablesync and the dev tools
 demo: $(VENV)/.installed ## run the sample sync on a throwaway PostgreSQL in .tablesync/
 	$(PY) -m tools.demo
 
-console: $(VENV)/.installed ## the demo's data with the web console on http://127.0.0.1:8080
+console: $(VENV)/.installed ## the demo's data in the web console on 127.0.0.1:$CONSOLE_PORT (8080), TABLESYNC_API_TOKEN
 	$(PY) -m tools.console_demo
 
 screenshots: $(VENV)/.installed ## the README's console screenshots from the demo's data, into docs/screenshots

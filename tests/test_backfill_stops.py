@@ -68,6 +68,14 @@ def test_a_backfill_stopped_mid_chunk_rolls_the_chunk_back(
     assert f"stopped by {signum.name}" in stderr and "Traceback" not in stderr
     (record,) = runs(dbs)
     assert record["status"] == "cancelled"
+    # A stop reads as a stop: one line, the rows this run committed, no resume promised.
+    assert "resuming" not in stderr
+    (line,) = [line for line in stderr.splitlines() if "error:" in line]
+    assert line == (
+        f"error: Events: stopped by {signum.name} after committing {record['rows_read']:,}"
+        " row(s) in this run; the chunk in flight was rolled back: the next run goes on"
+        " from there"
+    )
     done = _done(dbs)
     assert 0 < len(done) < len(chunks_of(dbs))
     # What the record counts is what the done chunks hold: the chunk in flight is not in.

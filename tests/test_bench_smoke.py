@@ -114,7 +114,11 @@ def test_explain_window_explains_both_reads(bench_urls: tuple[str, str]) -> None
     assert done.returncode == 0, done.stdout + done.stderr
     assert "== row comparison alone (before)" in done.stdout
     assert "== select_rows as tablesync composes it now" in done.stdout
-    assert done.stdout.count("Execution Time:") == 2
+    # The keyset read with a tie-breaker of one column and of two: each an index scan.
+    for id_field in ("1-column id_field (id)", "2-column id_field (actor_id, film_id)"):
+        keyset = done.stdout.split(f"== keyset next batch, {id_field}")[1].split("==")[0]
+        assert "Index Scan using" in keyset and "Sort" not in keyset, keyset
+    assert done.stdout.count("Execution Time:") == 4
 
 
 def test_bench_runners_counts_every_process_cpu_and_the_speed_up() -> None:

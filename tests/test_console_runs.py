@@ -157,13 +157,29 @@ def test_csrf_tokens_belong_to_their_session() -> None:
     assert auth.decide(Need.READ, Caller(None, anonymous, None)).status == 401
 
 
-def test_the_console_exits_130_on_ctrl_c_and_143_on_sigterm(
-    dbs: TestDatabases, tmp_path: Path
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_signal_is_the_consoles_normal_end_exit_0_without_an_error_line(
+    dbs: TestDatabases, tmp_path: Path, signum: signal.Signals
 ) -> None:
     cli = console_cli(dbs, tmp_path)
     with serving(cli) as console:
-        console.process.send_signal(signal.SIGINT)
-        assert console.process.wait(timeout=30) == 130
-    with serving(cli) as console:
-        # uvicorn hands the signal back once it has stopped: tablesync's handler exits 143.
-        assert console.stop() == 143
+        console.process.send_signal(signum)
+        assert console.process.wait(timeout=30) == 0
+        log = console.log.read_text()
+    assert not [line for line in log.splitlines() if line.startswith("error:")], log
+    assert "Traceback" not in log and f"console stopped by {signum.name}" in log
+
+
+def test_make_console_honours_tablesync_api_token_and_console_port() -> None:
+    from tools.console_demo import console_port, console_token
+
+    assert console_token({"TABLESYNC_API_TOKEN": TOKEN}) == (
+        TOKEN,
+        "sign in with your TABLESYNC_API_TOKEN",  # the user's own token is never printed
+    )
+    fresh, sign_in = console_token({})
+    assert len(fresh) >= 24 and sign_in == f"sign in with the token {fresh}"
+    assert console_port({"CONSOLE_PORT": "9123"}) == "9123"
+    assert console_port({}) == "8080"
+    with pytest.raises(SystemExit, match="CONSOLE_PORT='80x' is not a TCP port"):
+        console_port({"CONSOLE_PORT": "80x"})

@@ -326,3 +326,35 @@ def test_the_first_table_steps_set_aside_exactly_the_demo() -> None:
     assert set(re.findall(r"`(db/migrations/[\w.]+\.sql)`", steps)) == creating
     for name in DEFINITIONS:
         assert f"`{name}`" in steps, f"step 4 does not name {name}"
+
+
+def test_every_benchmark_is_in_benchmarks_md_and_every_page_in_the_index() -> None:
+    text = (REPO_ROOT / "BENCHMARKS.md").read_text()
+    makefile = (REPO_ROOT / "Makefile").read_text()
+    targets = re.findall(r"^(bench[\w-]*):", makefile, re.MULTILINE)
+    assert "bench" in targets
+    for target in targets:
+        assert f"make {target}" in text, f"BENCHMARKS.md does not say how to run make {target}"
+    index = (DOCS / "benchmarks" / "index.md").read_text()
+    for page in (DOCS / "benchmarks").glob("*.md"):
+        if page.name != "index.md":
+            assert f"]({page.name})" in index, f"docs/benchmarks/index.md does not link {page.name}"
+
+
+def test_no_page_holds_a_merge_conflict() -> None:
+    """mkdocs renders a conflict's markers as text: a merge left unresolved builds green."""
+    pages = [README, REPO_ROOT / "BENCHMARKS.md", REPO_ROOT / "mkdocs.yml", *DOCS.rglob("*.md")]
+    marker = re.compile(r"^(<{7} |>{7} |={7}$)", re.MULTILINE)
+    for page in pages:
+        assert not marker.search(page.read_text()), (
+            f"{page.relative_to(REPO_ROOT)}: conflict markers"
+        )
+
+
+def test_every_page_of_the_site_is_linked_from_the_readme_and_the_home_page() -> None:
+    readme = README.read_text()
+    home = (DOCS / "index.md").read_text()
+    for page in DOCS.glob("*.md"):
+        if page.name != "index.md":
+            assert f"](docs/{page.name})" in readme, f"README.md does not link docs/{page.name}"
+            assert f"]({page.name})" in home, f"docs/index.md does not link {page.name}"

@@ -20,12 +20,12 @@ from services.store.estimate import RowCount
 class _Estimate:
     """Rows still ahead, counting how often it was asked."""
 
-    def __init__(self, ahead: int) -> None:
-        self.ahead, self.calls = ahead, 0
+    def __init__(self, ahead: int, *, exact: bool = True) -> None:
+        self.ahead, self.calls, self.exact = ahead, 0, exact
 
     def __call__(self) -> RowCount:
         self.calls += 1
-        return RowCount(self.ahead, exact=True)
+        return RowCount(self.ahead, exact=self.exact)
 
 
 class _Clock:
@@ -74,3 +74,22 @@ def test_a_bar_asks_at_start() -> None:
     bar = BarProgress("StatEvent", estimate, file=out, clock=_Clock())
     assert estimate.calls == 1
     bar.close(finished=True)
+
+
+def test_a_lower_bound_is_counted_again_an_exact_count_never(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="services.reporting.progress")
+    estimate, clock = _Estimate(ahead=10_000, exact=False), _Clock()
+    progress = LogProgress("StatEvent", estimate, every_s=1.0, clock=clock)
+    for second, read in [(2, 1_000), (5, 2_000), (13, 3_000)]:
+        clock.now = second
+        progress(_result(read))
+    assert estimate.calls == 2  # at 2 s, and again at 13 s (RECOUNT_S after the first)
+    assert "3,000 rows of at least 13,000" in caplog.records[-1].getMessage()
+    estimate.exact = True
+    for second in (30, 45, 60):
+        clock.now = second
+        progress(_result(4_000))
+    assert estimate.calls == 3  # exact at 30 s: never asked again
+    assert "4,000/14,000 rows (28%)" in caplog.records[-1].getMessage()

@@ -4,6 +4,8 @@ definitions pasted as printed, a real sync, and every row compared as PostgreSQL
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -51,10 +53,16 @@ def paste(out: str, tmp_path: Path, env: dict[str, str], module: str = "pasted")
     """The entries scaffold printed, pasted into a config module as a user would: the env
     of a CLI whose export-to-pg DEFINITIONS are that module's."""
     entries = out.split(PASTE_AT, 1)[1]
-    (tmp_path / f"{module}.py").write_text(
-        "from services import build_definitions\n\n"
-        f"DEFINITIONS = build_definitions({{\n{entries}}})\n"
+    config = tmp_path / f"{module}.py"
+    config.write_text(
+        "from services import ExportDefinition, build_definitions\n\n"
+        "DEFINITIONS: dict[str, ExportDefinition] = build_definitions(\n"
+        f"    {{\n{entries}    }}\n)\n"
     )
+    # Laid out as config.py is, the pasted entries need no reformatting.
+    ruff = Path(sys.executable).parent / "ruff"
+    formatted = subprocess.run([ruff, "format", "--check", "--diff", config], capture_output=True)
+    assert formatted.returncode == 0, formatted.stdout.decode() + formatted.stderr.decode()
     path = os.pathsep.join([str(tmp_path), env.get("PYTHONPATH", "")])
     return {**env, "PYTHONPATH": path, DEFINITIONS_VARIABLE: module}
 
@@ -170,12 +178,18 @@ def test_the_printed_entries_name_cursor_id_field_and_conflict_columns(
     assert out.startswith("-- migrate:up\n") and "\n-- migrate:down\n" in out
     assert PASTE_AT in err
     assert (
-        '    "line": {\n'
-        '        "source": {"schema": "shop", "table": "line", "cursor": {"field": "updated_at",'
-        ' "id_field": ["order_id", "line_no"]}},\n'
-        '        "destination": {"schema": "analytics_raw", "table": "line", "conflict_columns":'
-        ' ["order_id", "line_no"]},\n'
-        "    },\n"
+        '        "line": {\n'
+        '            "source": {\n'
+        '                "schema": "shop",\n'
+        '                "table": "line",\n'
+        '                "cursor": {"field": "updated_at", "id_field": ["order_id", "line_no"]},\n'
+        "            },\n"
+        '            "destination": {\n'
+        '                "schema": "analytics_raw",\n'
+        '                "table": "line",\n'
+        '                "conflict_columns": ["order_id", "line_no"],\n'
+        "            },\n"
+        "        },\n"
     ) in err
     # The cursor is part of event's key: the tie-breaker is the rest of it.
     assert '"cursor": {"field": "modified", "id_field": "id"}' in err
@@ -510,3 +524,30 @@ def test_a_fifteen_table_schema_is_adopted_to_a_verified_analytics(
     ) in out
     assert "$ (paste the 15 entries into config.py)\n" in out
     assert "compared 15 tables row by row: 15 identical\n" in out
+
+
+def test_a_schema_scaffolded_again_makes_only_the_tables_core_gained(
+    every_type: TestDatabases, env: dict[str, str], run_cli: RunCli, migrations: Path
+) -> None:
+    assert scaffold(run_cli, env, migrations, "shop.*").code == 0
+    run_dbmate(every_type.analytics_url, "up", migrations_dir=migrations)
+    code, out, err = scaffold(run_cli, env, migrations, "shop.*")
+    assert (code, out) == (0, "nothing to scaffold: analytics has a destination for every"
+                              " table of shop.*\n")  # fmt: skip
+    every_type.query_core(
+        "CREATE TABLE shop.refund (id int PRIMARY KEY, updated_at timestamptz, why shop.mood)"
+    )
+    code, out, err = scaffold(run_cli, env, migrations, "shop.*", "--print")
+    assert code == 0, err
+    assert err.startswith(
+        "left out, analytics has them: analytics_raw.Everything, analytics_raw.event,"
+        " analytics_raw.line\n"
+    )
+    assert 'CREATE TABLE "analytics_raw"."refund"' in out and out.count("CREATE TABLE") == 1
+    assert "CREATE TYPE" not in out  # shop.mood is there, with core's definition
+    # A table named, not found by `*`, whose destination exists is --alter's.
+    code, out, err = scaffold(run_cli, env, migrations, "shop.*", "shop.line")
+    assert (code, err) == (2, (
+        "error: analytics already has analytics_raw.line: `python run_job.py scaffold --alter"
+        " DEFINITION` adds the columns core gained to a synced table\n"
+    ))  # fmt: skip

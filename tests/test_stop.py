@@ -104,7 +104,8 @@ def _assert_cancelled(
     assert outcome.code == _code(signum), outcome.stderr
     assert len(outcome.error_lines) == 1, outcome.stderr
     assert f"stopped by {name}" in outcome.error_lines[0]
-    assert "Traceback" not in outcome.stderr
+    assert "Traceback" not in outcome.stderr and "resuming" not in outcome.stderr
+    assert "error:" not in outcome.stdout  # the summary line does not say it a second time
     (record,) = [r for r in runs(dbs) if r["status"] != "succeeded"]
     assert record["status"] == "cancelled"
     assert record["cursor_after"]["id"] == str(reached)

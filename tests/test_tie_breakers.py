@@ -10,10 +10,13 @@ the same ``now()``, read in batches of 10.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
+from consolekit import TOKEN, Cli, serving
 from dbtools import TestDatabases, with_definitions
+from faultkit import fault_env
 from opstools import RunCli
 from synctools import JOB, definition, on_both, runs, sync
 
@@ -66,11 +69,18 @@ def _exact(dbs: TestDatabases) -> bool:
     return dbs.query_core(ROWS) == dbs.query_analytics(ROWS)
 
 
+@pytest.mark.parametrize("first_load", ["backfill", "cursor order"])
 def test_one_transaction_over_a_composite_key_is_exported_exactly(
-    film_actor: TestDatabases,
+    film_actor: TestDatabases, monkeypatch: pytest.MonkeyPatch, first_load: str
 ) -> None:
+    if first_load == "cursor order":  # 1,200 rows of one cursor value, 10 a batch
+        monkeypatch.setenv("TABLESYNC_BACKFILL", "off")
     export = _export(["actor_id", "film_id"])
     sync(film_actor, export)
+    assert _exact(film_actor)
+    handed = film_actor.query_analytics("SELECT handover_id, handover_ids FROM tablesync.backfills")
+    # A backfill hands over at the last row below its watermark, every id column kept.
+    assert handed == ([(None, [str(ACTORS), str(FILMS)])] if first_load == "backfill" else [])
     film_actor.query_core(ONE_TRANSACTION)
     assert film_actor.query_core(
         "SELECT count(*), count(DISTINCT actor_id), count(DISTINCT last_update)"
@@ -237,7 +247,8 @@ def test_status_dry_run_from_and_verify_name_every_column_of_the_tie_breaker(
     status = run_cli([JOB, "--status", "--json", "FilmActor"], env=cli_env)
     shown = json.loads(status.stdout)[0]
     assert shown["cursor"]["id_field"] == ["actor_id", "film_id"]
-    assert shown["position"]["id"] == [str(ACTORS), str(FILMS)]  # value: RFC 3339
+    # JSON says the timestamptz in RFC 3339 UTC, as every time it carries.
+    assert shown["position"] == {"value": "2026-01-01T00:00:00Z", "id": [str(ACTORS), str(FILMS)]}
     assert last in run_cli([JOB, "--status", "FilmActor"], env=cli_env).stdout
     dry = run_cli([JOB, "--dry-run", "FilmActor"], env=cli_env)
     assert f"from: after last_update={at}, actor_id={ACTORS}, film_id={FILMS}" in dry.stdout
@@ -274,3 +285,23 @@ def test_status_dry_run_from_and_verify_name_every_column_of_the_tie_breaker(
     assert found.code == 1 and "differing: 1 (e.g. actor_id=3, film_id=4)" in found.stdout
     assert run_cli([JOB, "--verify", "--repair", "FilmActor"], env=cli_env).code == 0
     assert _exact(film_actor)
+
+
+def test_the_console_names_every_column_of_the_tie_breaker(
+    film_actor: TestDatabases, tmp_path: Path
+) -> None:
+    cli = Cli(fault_env(film_actor, tmp_path, "film_actor"), tmp_path)
+    assert cli.sync("FilmActor").code == 0
+    run_id = runs(film_actor, "FilmActor")[-1]["id"]
+
+    with serving(cli) as console:
+        definition_page = console.request("GET", f"/definitions/{JOB}/FilmActor", token=TOKEN)
+        run_page = console.request("GET", f"/runs/{run_id}", token=TOKEN)
+        listed = console.request("GET", "/api/v1/definitions", token=TOKEN).json()
+
+    assert "tie-breaker actor_id, film_id" in definition_page.text
+    after = f"actor_id={ACTORS} film_id={FILMS}"
+    assert after in definition_page.text and after in run_page.text
+    (shown,) = [d for d in listed if d["definition"] == "FilmActor"]
+    assert shown["cursor"]["id_field"] == ["actor_id", "film_id"]
+    assert shown["position"]["id"] == [str(ACTORS), str(FILMS)]

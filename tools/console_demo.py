@@ -4,8 +4,9 @@ Starts an EmbeddedPostgres in .tablesync/console-pg, loads the demo's core data,
 the sync twice (a full load, then an incremental run) and makes one run fail the way
 they do in real life (a destination column too narrow for a new core row), so every
 part of the console has something to show. Then serves the console on
-http://127.0.0.1:8080 with a fresh random token (printed: sign in with it) until
-Ctrl-C, and stops the server by PID. DATABASE_URL_* from the environment are NOT used.
+http://127.0.0.1:$CONSOLE_PORT (default 8080) until Ctrl-C, and stops the server by
+PID. The token to sign in with is TABLESYNC_API_TOKEN when it is set (never printed),
+else a fresh random one, printed. DATABASE_URL_* from the environment are NOT used.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import secrets
 import signal
 import subprocess
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 import psycopg
@@ -64,22 +66,45 @@ def load_demo(
     return env
 
 
+PORT_VARIABLE = "CONSOLE_PORT"
+DEFAULT_PORT = "8080"
+
+
+def console_port(environ: Mapping[str, str]) -> str:
+    """CONSOLE_PORT (default 8080); SystemExit naming it when it is not a TCP port."""
+    port = environ.get(PORT_VARIABLE) or DEFAULT_PORT
+    if not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise SystemExit(f"error: {PORT_VARIABLE}={port!r} is not a TCP port (1-65535)")
+    return port
+
+
+def console_token(environ: Mapping[str, str]) -> tuple[str, str]:
+    """(the token, how to tell the user to sign in): TABLESYNC_API_TOKEN when set, never
+    printed; else a fresh random one, printed, since nobody else knows it."""
+    token = environ.get("TABLESYNC_API_TOKEN")
+    if token:
+        return token, "sign in with your TABLESYNC_API_TOKEN"
+    token = secrets.token_urlsafe(24)
+    return token, f"sign in with the token {token}"
+
+
 def main() -> int:
+    port = console_port(os.environ)  # a bad one before the minutes of loading
     say(f"throwaway PostgreSQL in {DATA_DIR.relative_to(REPO_ROOT)} (DATABASE_URL_* not used)")
     DATA_DIR.parent.mkdir(parents=True, exist_ok=True)
     server = EmbeddedPostgres(DATA_DIR)
     say(f"server: {server.start()}")
     try:
         env = load_demo(server, cwd=REPO_ROOT / ".tablesync")
-        env["TABLESYNC_API_TOKEN"] = token = secrets.token_urlsafe(24)
-        port = os.environ.get("CONSOLE_PORT", "8080")
-        say(f"console: http://127.0.0.1:{port}/  sign in with the token {token}  (Ctrl-C stops)")
+        env["TABLESYNC_API_TOKEN"], sign_in = console_token(os.environ)
+        say(f"console: http://127.0.0.1:{port}/  {sign_in}  (Ctrl-C stops)")
         command = [sys.executable, str(REPO_ROOT / "run_job.py"), "serve", "--port", port]
         console = subprocess.Popen(command, env=env, cwd=REPO_ROOT / ".tablesync")
         try:
             return console.wait()
         except KeyboardInterrupt:
-            # A terminal's Ctrl-C reached it too; SIGTERM covers the case it did not.
+            # A terminal's Ctrl-C reached it too; SIGTERM covers the case it did not. Either
+            # is the console's normal end: it exits 0, and so does `make console`.
             console.send_signal(signal.SIGTERM)
             return console.wait()
     finally:

@@ -5,7 +5,11 @@ throwaway server (or BENCH_*_URL), takes a window of BENCH_BATCH_SIZE rows
 half way through in cursor order, and explains the read tablesync composes
 for it (services/store/sql.py ``select_rows``) beside the same read with the
 row comparison alone, as it was composed before the cursor had bounds of its
-own.
+own. Then the incremental run's keyset read (``next_batch``, sorts off as the
+run reads it) after that row, with a tie-breaker of one column and, on a copy
+of the table keyed on two columns (``(actor_id, film_id)``, indexed with the
+cursor), of two: each should be an index scan of the cursor index that stops
+after a batch.
 """
 
 from __future__ import annotations
@@ -17,14 +21,26 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from services.base.definition import CursorSpec
 from services.base.position import Position, Watermark
 from services.store import sql as q
+from services.store.catalog import find_table
+from services.store.plan import CopyMode, SyncPlan
 from services.store.preflight import plan_definition
 from tools.bench import Bench, batch_size_from_env, on_bench_databases, prepare, say
 from tools.bench_data import SOURCES
 from tools.bench_driver import JOB, definition, definition_name
 
 _EXPLAIN = "EXPLAIN (ANALYZE, BUFFERS) "
+PAIR_TABLE = "bench_event_pair"
+# The random table again, its id cut into a key of two columns (16 films an actor).
+_PAIR_SQL = """
+DROP TABLE IF EXISTS {pair};
+CREATE TABLE {pair} AS SELECT id / 16 AS actor_id, id % 16 AS film_id, t.* FROM {table} t;
+ALTER TABLE {pair} DROP COLUMN id, ADD PRIMARY KEY (actor_id, film_id);
+CREATE INDEX ON {pair} (updated_at, actor_id, film_id);
+ANALYZE {pair};
+"""
 
 
 def _row_comparison_alone(table: str) -> sql.Composed:
@@ -62,24 +78,71 @@ def explain(core_url: str, analytics_url: str) -> int:
             "select_rows as tablesync composes it now": (now, None),
         }
         for title, (query, args) in reads.items():
-            core.execute(query, args).fetchall()  # warm the cache alike for both
-            found = core.execute(sql.SQL(_EXPLAIN) + query, args).fetchall()
-            print(f"== {title}")
-            print("\n".join(f"   {line}" for (line,) in found))
+            _explain(core, title, query, args)
+        _explain_keyset(core, plan, lower, "1-column id_field (id)")
+        pair = _pair_plan(core, source.table, plan)
+        pair_lower = _nth(core, PAIR_TABLE, rows // 2, ["actor_id", "film_id"])
+        _explain_keyset(core, pair, pair_lower, "2-column id_field (actor_id, film_id)")
     return 0
 
 
-def _nth(conn: psycopg.Connection[Any], table: str, offset: int) -> Position:
+def _explain(
+    core: psycopg.Connection[Any], title: str, query: sql.Composed, args: dict[str, Any] | None
+) -> None:
+    core.execute(query, args).fetchall()  # warm the cache alike for every read
+    found = core.execute(sql.SQL(_EXPLAIN) + query, args).fetchall()
+    print(f"== {title}")
+    print("\n".join(f"   {line}" for (line,) in found))
+
+
+def _explain_keyset(
+    core: psycopg.Connection[Any], plan: SyncPlan, after: Position, title: str
+) -> None:
+    """The incremental run's read of its next batch after ``after``, as the run reads it."""
+    mark = Watermark(value="9999-01-01 00:00:00+00", inclusive=False)
+    core.execute(q.sorts_allowed(False))
+    try:
+        _explain(
+            core,
+            f"keyset next batch, {title}",
+            q.next_batch(plan, q.Window(after, None, mark)),
+            None,
+        )
+    finally:
+        core.execute(q.sorts_allowed(True))
+
+
+def _pair_plan(core: psycopg.Connection[Any], table: str, like: SyncPlan) -> SyncPlan:
+    """A plan reading PAIR_TABLE in (updated_at, actor_id, film_id) order (core's side only)."""
+    core.execute(
+        sql.SQL(_PAIR_SQL).format(pair=sql.Identifier(PAIR_TABLE), table=sql.Identifier(table))
+    )
+    found = find_table(core, "public", PAIR_TABLE)
+    assert found is not None
+    cursor = CursorSpec(field="updated_at", id_field=["actor_id", "film_id"])
+    source = like.definition.source.model_copy(update={"table": PAIR_TABLE, "cursor": cursor})
+    definition = like.definition.model_copy(update={"source": source, "transform": None})
+    return SyncPlan(JOB, PAIR_TABLE, definition, found, found, list(found.columns), CopyMode.BINARY)
+
+
+def _nth(
+    conn: psycopg.Connection[Any],
+    table: str,
+    offset: int,
+    ids: tuple[str, ...] | list[str] = ("id",),
+) -> Position:
     """The key of the row ``offset`` rows into ``table`` in cursor order, as text."""
+    columns = [sql.Identifier("t", n) for n in ("updated_at", *ids)]
     row = conn.execute(
-        sql.SQL(
-            "SELECT t.updated_at::text, t.id::text FROM {} t"
-            " ORDER BY t.updated_at, t.id OFFSET %s LIMIT 1"
-        ).format(sql.Identifier(table)),
+        sql.SQL("SELECT {} FROM {} t ORDER BY {} OFFSET %s LIMIT 1").format(
+            sql.SQL(", ").join(sql.SQL("{}::text").format(c) for c in columns),
+            sql.Identifier(table),
+            sql.SQL(", ").join(columns),
+        ),
         (offset,),
     ).fetchone()
     assert row is not None, "the table holds fewer rows than asked for"
-    return Position(value=row[0], ids=(row[1],))
+    return Position(value=row[0], ids=tuple(row[1:]))
 
 
 def main() -> int:

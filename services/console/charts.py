@@ -7,6 +7,10 @@ that failed, were cancelled or abandoned get a marker in their colour, whatever 
 height. One outlier does not flatten the rest: a value far above the others is clipped
 at the top, marked, and labelled with its real value. The axis never starts below a
 floor (1 s, 10 rows), so two runs of 0.01 s do not fill the box as slow ones would.
+
+The words drawn are made here from numbers, run ids and statuses, and escaped here
+(``Markup``), so the page does not pass each of them through the redaction that data
+needs: 50 charts of 20 runs are some 4,000 strings, a third of the overview's time.
 """
 
 from __future__ import annotations
@@ -18,7 +22,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from services.base.durations import format_duration
+from markupsafe import Markup, escape
+
+from services.base import format_duration
 
 RunRecord = dict[str, Any]
 Unit = Literal["rows", "seconds"]
@@ -43,8 +49,8 @@ class Bar:
     y: float
     width: float
     height: float
-    css: str
-    title: str
+    css: Markup
+    title: Markup
 
 
 @dataclass(frozen=True)
@@ -53,15 +59,15 @@ class Marker:
 
     x: float
     y: float
-    css: str
-    title: str
-    label: str = ""  # a clipped value's real size, printed beside its marker
+    css: Markup
+    title: Markup
+    label: Markup = Markup("")  # a clipped value's real size, printed beside its marker
 
 
 @dataclass(frozen=True)
 class Tick:
     y: float
-    label: str
+    label: Markup
 
 
 @dataclass
@@ -81,6 +87,39 @@ class Chart:
     last: str = ""  # the newest run's, under the right end
     legend: list[tuple[str, str]] = field(default_factory=list)  # (css, words)
     empty: str = ""  # "no runs yet": drawn instead of an empty frame
+
+    def bars_svg(self) -> Markup:
+        """Every bar as SVG in one piece: a template loop, or Markup.format, per bar costs
+        more than the rest of the overview (it draws some 1,000 bars). Safe to join as
+        text: the words are Markup escaped when made, the rest are numbers."""
+        return Markup(
+            "".join(
+                f'<rect class="bar {b.css}" x="{b.x}" y="{b.y}" width="{b.width}"'
+                f' height="{b.height}"><title>{b.title}</title></rect>'
+                for b in self.bars
+            )
+        )
+
+    def markers_svg(self) -> Markup:
+        """Each marker: a triangle and its real value where a bar is clipped, else a dot."""
+        return Markup("".join(_marker_svg(m, self.width) for m in self.markers))
+
+
+def _marker_svg(m: Marker, width: int) -> str:
+    """SVG text of ``m`` (its words are escaped Markup, the rest numbers)."""
+    if m.css != "clipped":
+        return (
+            f'<circle class="marker {m.css}" cx="{m.x}" cy="{m.y}" r="3.5">'
+            f"<title>{m.title}</title></circle>"
+        )
+    triangle = f"{m.x - 4},{m.y + 3} {m.x + 4},{m.y + 3} {m.x},{m.y - 3}"
+    # Near the right edge the label goes to the left of its triangle.
+    anchor, at = ("end", m.x - 6) if m.x > width * 0.7 else ("start", m.x + 6)
+    return (
+        f'<polygon class="marker clipped" points="{triangle}"><title>{m.title}</title></polygon>'
+        f'<text class="tick clipped-label" x="{at}" y="{m.y + 3}" text-anchor="{anchor}">'
+        f"{m.label}</text>"
+    )
 
 
 def format_value(value: float, unit: Unit) -> str:
@@ -156,7 +195,7 @@ def run_chart(
     def y_of(v: float) -> float:
         return chart.bottom - span * min(v, top) / top
 
-    chart.ticks = [Tick(y_of(t), format_value(t, unit)) for t in (0.0, top / 2, top)]
+    chart.ticks = [Tick(y_of(t), escape(format_value(t, unit))) for t in (0.0, top / 2, top)]
     for i, (run, v) in enumerate(zip(runs, values, strict=True)):
         _draw_run(chart, run, v, unit, x=chart.left + i * step, step=step, top=top, y_of=y_of)
     if not compact:
@@ -176,9 +215,10 @@ def _draw_run(
     top: float,
     y_of: Callable[[float], float],
 ) -> None:
-    status = str(run.get("status", ""))
-    shown = "unknown" if v is None else format_value(v, unit)
-    title = f"run {run.get('id')}: {status}, {shown}"
+    status = escape(str(run.get("status", "")))
+    shown = escape("unknown" if v is None else format_value(v, unit))
+    # Each part escaped once: the title is their text joined.
+    title = Markup(f"run {escape(str(run.get('id')))}: {status}, {shown}")
     height = chart.bottom - y_of(v or 0.0)
     # At least a sliver: a zero is drawn, and tells apart from a missing run.
     height = max(height, 1.5)
@@ -187,7 +227,8 @@ def _draw_run(
     chart.bars.append(Bar(round(x, 2), y, round(width, 2), round(height, 2), status, title))
     middle = round(x + width / 2, 2)
     if v is not None and v > top:
-        chart.markers.append(Marker(middle, chart.top - 4, "clipped", f"{title} (clipped)", shown))
+        clipped = Markup("clipped")
+        chart.markers.append(Marker(middle, chart.top - 4, clipped, title + " (clipped)", shown))
     if status in MARKED:
         chart.markers.append(Marker(middle, round(chart.bottom - height - 4, 2), status, title))
 

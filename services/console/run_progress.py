@@ -2,24 +2,24 @@
 (services/reporting/progress_figures.py), from the run record and what the databases say.
 
 A running backfill's total comes from its chunk plan, read at every poll (one small
-query). A running incremental run's total is a count of its window (from the position
-it started at to the newest row in core) through the cursor's index within a time
-budget, done once per run and kept: the page polls every second, and the window's
-start does not move.
+query). A running incremental run's total is its rows read plus a count of the rows
+after the position it has committed (the same record, so the two agree), through the
+cursor's index within a time budget, as the command line counts it. An exact count is
+kept for the run's life (the page polls every second); a count cut short ("at least")
+is counted again at most every RECOUNT_S, on a window that shrinks as the run goes.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from collections import OrderedDict
 
-from services.base.position import Position
+from services.base import Position
 from services.console.catalog import Catalog, ConsolePools
 from services.console.views import duration_s
-from services.reporting.progress_figures import ChunkShare, Figures, figures
-from services.store import chunks
-from services.store.estimate import RowCount, pending_count
-from services.store.history import RunRecord
+from services.reporting import RECOUNT_S, ChunkShare, Figures, figures
+from services.store import RowCount, RunRecord, chunks, pending_count
 
 # Counts kept for this many runs, the oldest dropped first.
 KEPT_COUNTS = 256
@@ -28,21 +28,24 @@ COUNT_WAIT_S = 1.0
 
 
 class RunTotals:
-    """The window counts of running runs, by run id, counted once each."""
+    """The totals of running runs by run id, and when each was counted."""
 
     def __init__(self) -> None:
-        self._counts: OrderedDict[int, RowCount | None] = OrderedDict()
+        self._counts: OrderedDict[int, tuple[RowCount | None, float]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, run_id: int) -> tuple[bool, RowCount | None]:
+    def fresh(self, run_id: int, now: float) -> tuple[bool, RowCount | None]:
+        """(True, the total) when it needs no new count: exact, or counted lately."""
         with self._lock:
-            if run_id in self._counts:
-                return True, self._counts[run_id]
+            count, at = self._counts.get(run_id, (None, None))
+        if at is None:
             return False, None
+        return (count is not None and count.exact) or now - at < RECOUNT_S, count
 
-    def put(self, run_id: int, count: RowCount | None) -> None:
+    def put(self, run_id: int, count: RowCount | None, now: float) -> None:
         with self._lock:
-            self._counts[run_id] = count
+            self._counts[run_id] = (count, now)
+            self._counts.move_to_end(run_id)
             while len(self._counts) > KEPT_COUNTS:
                 self._counts.popitem(last=False)
 
@@ -61,19 +64,15 @@ def run_progress(
     share = _chunk_share(pools, record)
     if share is not None:
         return figures(done, elapsed, chunks=share)
-    known, count = totals.get(record["id"])
-    if not known:
-        after = Position.from_dict(record.get("cursor_before"))
+    now = time.monotonic()
+    fresh, count = totals.fresh(record["id"], now)
+    if not fresh:
+        after = Position.from_dict(record.get("cursor_after"))
+        job, name = record["job"], record["definition"]
         with pools.databases() as dbs:
-            count = pending_count(
-                dbs,
-                record["job"],
-                record["definition"],
-                definition,
-                after=after,
-                wait_s=COUNT_WAIT_S,
-            )
-        totals.put(record["id"], count)
+            ahead = pending_count(dbs, job, name, definition, after=after, wait_s=COUNT_WAIT_S)
+        count = None if ahead is None else RowCount(done + ahead.rows, exact=ahead.exact)
+        totals.put(record["id"], count, now)
     return figures(done, elapsed, count=count)
 
 

@@ -1,12 +1,20 @@
-"""``python run_job.py serve``: the console on uvicorn until SIGTERM or Ctrl-C."""
+"""``python run_job.py serve``: the console on uvicorn until SIGTERM or Ctrl-C.
+
+A signal is the console's normal end of service (as Kubernetes, systemd or a person at
+a terminal stops it), not a failure: uvicorn finishes the open requests, the runs the
+console started are stopped, and the command exits 0 with no ``error:`` line.
+"""
 
 from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping
+import signal
+import threading
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 
-from services.base.settings import DatabaseUrls
+from services.base import SIGNALS, DatabaseUrls, signal_name
 from services.console.catalog import Catalog, Loader
 from services.console.settings import console_settings
 
@@ -41,4 +49,24 @@ def serve(host: str, port: int, loaders: Mapping[str, Loader]) -> None:
         timeout_graceful_shutdown=GRACEFUL_S,
         lifespan="on",
     )
-    uvicorn.Server(config).run()
+    with _signals_end_service() as caught:
+        uvicorn.Server(config).run()
+    if caught:
+        log.info("console stopped by %s", signal_name(caught[0]))
+
+
+@contextmanager
+def _signals_end_service() -> Iterator[list[int]]:
+    """While uvicorn serves, the handlers it restores and re-raises its captured signal
+    into only note the signal (instead of tablesync's, which would make it a stopped
+    run's exit 130/143); the handlers are tablesync's again afterwards."""
+    caught: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield caught  # signals are the main thread's alone: nothing to take over
+        return
+    previous = {signum: signal.signal(signum, lambda n, _: caught.append(n)) for signum in SIGNALS}
+    try:
+        yield caught
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)

@@ -14,9 +14,7 @@ from typing import Any
 
 import orjson
 
-from services.base.constants import RunStatus
-from services.base.redact import redact
-from services.base.results import RunResult
+from services.base import RunResult, RunStatus, redact
 
 NO_POSITION = "(start)"
 _INT_MIN, _INT_MAX = -(2**63), 2**64 - 1
@@ -107,7 +105,8 @@ def summary_line(result: RunResult) -> str:
     ]
     if result.held_back:
         parts.append(f"held back: {result.held_back}")
-    if result.status == RunStatus.FAILED or result.error:
+    # A stop's own line (error: ... stopped by SIGINT ...) follows on stderr: not twice.
+    if result.status == RunStatus.FAILED or (result.error and result.status != RunStatus.CANCELLED):
         parts.append(f"error: {first_line(result.error) or 'unknown error'}")
     if result.failure_file and result.failure_file not in (result.error or ""):
         parts.append(f"failed row saved to {result.failure_file}")

@@ -10,7 +10,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from services.base.errors import ConfigurationError
+from services.base import ConfigurationError
 from services.scaffold._cursor import choose_cursor
 from services.scaffold._ddl import (
     create_schemas,
@@ -21,7 +21,7 @@ from services.scaffold._ddl import (
 )
 from services.scaffold._migration import Migration, slug_of
 from services.scaffold._tables import TableShape, read_table, resolve_names
-from services.store.type_definitions import find_types, read_types
+from services.store import find_types, read_types
 
 
 @dataclass(frozen=True)
@@ -49,24 +49,25 @@ class DefinitionEntry:
         return None if not key else key[0] if len(key) == 1 else key
 
     def text(self) -> str:
-        """The entry as Python, indented for DEFINITIONS' dict."""
+        """The entry as Python, laid out as ``ruff format`` leaves it inside DEFINITIONS'
+        dict in config.py (its keys 8 spaces in), so a pasted config stays formatted."""
         cursor: dict[str, Any] = {"field": self.cursor}
         if self.id_field is not None:
             cursor["id_field"] = self.id_field
-        source = {"schema": self.table.schema, "table": self.table.name, "cursor": cursor}
-        destination = {
-            "schema": self.dest_schema,
-            "table": self.table.name,
-            "conflict_columns": list(self.table.primary_key),
+        parts: dict[str, dict[str, Any]] = {
+            "source": {"schema": self.table.schema, "table": self.table.name, "cursor": cursor},
+            "destination": {
+                "schema": self.dest_schema,
+                "table": self.table.name,
+                "conflict_columns": list(self.table.primary_key),
+            },
         }
-        return "\n".join(
-            [
-                f"    {_py(self.name)}: {{",
-                f'        "source": {_py(source)},',
-                f'        "destination": {_py(destination)},',
-                "    },",
-            ]
-        )
+        lines = [f"        {_py(self.name)}: {{"]
+        for part, fields in parts.items():
+            lines.append(f"            {_py(part)}: {{")
+            lines += [f"                {_py(k)}: {_py(v)}," for k, v in fields.items()]
+            lines.append("            },")
+        return "\n".join([*lines, "        },"])
 
     def warnings(self, conn: psycopg.Connection[Any]) -> list[str]:
         """What the user should know before the first run: a nullable cursor, a missing index
@@ -113,16 +114,19 @@ def _py(value: Any) -> str:
 class Scaffold:
     """A scaffold's result: the migration and the entries to paste."""
 
-    migration: Migration
+    migration: Migration | None  # None when every table found has its destination
     entries: list[DefinitionEntry]
     tables: int
     types: int
+    skipped: list[str]  # destinations analytics has of tables a `*` found
 
 
-def _shapes(core: psycopg.Connection[Any], request: ScaffoldRequest) -> list[TableShape]:
+def _shapes(
+    core: psycopg.Connection[Any], request: ScaffoldRequest, wanted: list[tuple[str, str]]
+) -> list[TableShape]:
     shapes: list[TableShape] = []
     problems: list[str] = []
-    for schema, name in resolve_names(core, request.tables):
+    for schema, name in wanted:
         shape = read_table(core, schema, name)
         assert shape is not None
         if not shape.primary_key:
@@ -147,17 +151,28 @@ def _cursor_for(table: TableShape, cursors: dict[str | None, str]) -> str:
     return choose_cursor(table, cursors.get(table.name, cursors.get(None)))
 
 
-def _existing_destinations(
-    analytics: psycopg.Connection[Any], schema: str, shapes: list[TableShape]
-) -> None:
-    taken = [s.name for s in shapes if read_table(analytics, schema, s.name) is not None]
-    if taken:
-        problems = [
-            f"analytics already has {schema}.{n}: `python run_job.py scaffold --alter"
-            f" DEFINITION` adds the columns core gained to a synced table"
-            for n in taken
-        ]
+def _not_in_analytics(
+    analytics: psycopg.Connection[Any], schema: str, resolved: dict[tuple[str, str], bool]
+) -> tuple[list[tuple[str, str]], list[str]]:
+    """The tables whose destination analytics lacks, and the destinations it has of tables a
+    ``*`` found (core gained tables since the others were scaffolded: those are left out).
+    A table named whose destination exists is for ``--alter``: ConfigurationError."""
+    wanted: list[tuple[str, str]] = []
+    skipped: list[str] = []
+    problems: list[str] = []
+    for (source_schema, name), named in resolved.items():
+        if read_table(analytics, schema, name) is None:
+            wanted.append((source_schema, name))
+        elif named:
+            problems.append(
+                f"analytics already has {schema}.{name}: `python run_job.py scaffold --alter"
+                " DEFINITION` adds the columns core gained to a synced table"
+            )
+        else:
+            skipped.append(f"{schema}.{name}")
+    if problems:
         raise ConfigurationError("; ".join(problems), problems=problems)
+    return wanted, skipped
 
 
 def scaffold_tables(
@@ -165,12 +180,14 @@ def scaffold_tables(
 ) -> Scaffold:
     """The migration creating each requested table in analytics as core has it, and the
     entries that sync them; ConfigurationError lists what stands in the way."""
-    shapes = _shapes(core, request)
-    unknown = [t for t in request.cursors if t is not None and t not in {s.name for s in shapes}]
+    resolved = resolve_names(core, request.tables)
+    named = {name for _, name in resolved}
+    unknown = [t for t in request.cursors if t is not None and t not in named]
     if unknown:
         raise ConfigurationError(f"--cursor names a table not scaffolded: {', '.join(unknown)}")
+    wanted, skipped = _not_in_analytics(analytics, request.dest_schema, resolved)
+    shapes = _shapes(core, request, wanted)
     cursors = {s.name: _cursor_for(s, request.cursors) for s in shapes}
-    _existing_destinations(analytics, request.dest_schema, shapes)
     types = read_types(core, [c.type.oid for s in shapes for c in s.columns])
     present = find_types(analytics, types.by_name())
     creating = types_to_create(types, present)
@@ -199,4 +216,10 @@ def scaffold_tables(
         down=down,
     )
     entries = [DefinitionEntry(s.name, s, cursors[s.name], request.dest_schema) for s in shapes]
-    return Scaffold(migration=migration, entries=entries, tables=len(shapes), types=len(creating))
+    return Scaffold(
+        migration=migration if shapes else None,
+        entries=entries,
+        tables=len(shapes),
+        types=len(creating),
+        skipped=skipped,
+    )

@@ -8,10 +8,8 @@ from typing import Any
 
 import psycopg
 
-from services.base.constants import DEFAULT_SOURCE_SCHEMA
-from services.base.errors import ConfigurationError
-from services.base.suggest import closest
-from services.store.type_definitions import TypeRef
+from services.base import DEFAULT_SOURCE_SCHEMA, ConfigurationError, closest
+from services.store import TypeRef
 
 
 @dataclass(frozen=True)
@@ -108,26 +106,27 @@ def parse_table_name(text: str) -> tuple[str, str]:
     return (schema, name) if dot else (DEFAULT_SOURCE_SCHEMA, text)
 
 
-def resolve_names(conn: psycopg.Connection[Any], wanted: list[str]) -> list[tuple[str, str]]:
+def resolve_names(conn: psycopg.Connection[Any], wanted: list[str]) -> dict[tuple[str, str], bool]:
     """(schema, table) for each name given, ``schema.*`` as every table of the schema, in
-    order; ConfigurationError lists every name core does not have, with the closest it has."""
+    order, each with whether it was named (not only found by a ``*``); ConfigurationError
+    lists every name core does not have, with the closest it has."""
     tables = core_tables(conn)
-    resolved: list[tuple[str, str]] = []
+    resolved: dict[tuple[str, str], bool] = {}
     problems: list[str] = []
     for text in wanted:
         schema, name = parse_table_name(text)
         if name == "*":
             found = [t for t in tables if t[0] == schema]
-            resolved += found
+            resolved.update({t: resolved.get(t, False) for t in found})
             if not found:
                 problems.append(_no_schema(schema, tables))
         elif (schema, name) in tables or read_table(conn, schema, name) is not None:
-            resolved.append((schema, name))
+            resolved[(schema, name)] = True
         else:
             problems.append(_no_table(schema, name, tables))
     if problems:
         raise ConfigurationError("; ".join(problems), problems=problems)
-    return list(dict.fromkeys(resolved))
+    return resolved
 
 
 def _no_table(schema: str, name: str, tables: list[tuple[str, str]]) -> str:

@@ -18,13 +18,10 @@ from typing import Any
 
 import psycopg
 
-from services.base.definition import Delete
-from services.base.errors import MassDeleteError
-from services.base.results import RunCounts
+from services.base import Delete, MassDeleteError, RunCounts
+from services.store import DeleteGuard, DeleteLimit, SyncPlan
 from services.store import delete_sql as d
 from services.store import sql as q
-from services.store.delete_guard import DeleteGuard, DeleteLimit
-from services.store.plan import SyncPlan
 from services.sync.batch import FastPathRefused, row_error
 
 Conn = psycopg.Connection[Any]

@@ -7,26 +7,29 @@ message is redacted, so the CLI prints it as it is.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import psycopg
 
-from services.base import stopping
-from services.base.db import Databases
-from services.base.errors import (
+from services.base import (
+    Databases,
+    Position,
     PreflightError,
     RowError,
     RunError,
+    RunResult,
     StoppedError,
     TablesyncError,
     TransientError,
+    Watermark,
     first_line,
+    ids_from_text,
+    redact,
+    stopping,
 )
-from services.base.position import Position, Watermark, ids_from_text
-from services.base.redact import redact
-from services.base.results import RunResult
+from services.store import SyncPlan
 from services.store import sql as q
-from services.store.plan import SyncPlan
 from services.sync.batch import copy_line
 from services.sync.failures import save_failed_row
 from services.sync.resume import resumable_cause
@@ -75,6 +78,8 @@ def classify(
     exc: BaseException,
     *,
     batches_committed: int,
+    rows_committed: int = 0,
+    backfill: bool = False,
     lost: str | None,
     resumes: int,
     failed_batch: dict[str, Any] | None,
@@ -85,8 +90,8 @@ def classify(
     times the run rode out such a loss before this one."""
     signalled = stopping.error()
     if signalled is not None:  # whatever the stop made fail (a cancelled query, say)
-        return _stopped(plan, signalled, batches_committed)
-    if isinstance(exc, PreflightError) and batches_committed:
+        return _stopped(plan, signalled, rows_committed, backfill=backfill)
+    if isinstance(exc, PreflightError) and (batches_committed or rows_committed):
         return RunError(str(exc))  # exit 2 promises nothing was written; this run wrote
     if isinstance(exc, TablesyncError) and not isinstance(exc, TransientError):
         return exc
@@ -103,16 +108,22 @@ def classify(
 
 
 def report_failure(
-    dbs: Databases, plan: SyncPlan, result: RunResult, error: TablesyncError
+    dbs: Databases,
+    plan: SyncPlan,
+    result: RunResult,
+    error: TablesyncError,
+    *,
+    failures_dir: Path,
 ) -> TablesyncError:
-    """Name the row at fault (saving it to a failure file) and put the message on ``result``."""
+    """Name the row at fault (saving it to a failure file in ``failures_dir``) and put the
+    message on ``result``."""
     message = str(error)
     if isinstance(error, RowError):
         # The row at fault was read and not written: counted, so read still adds up.
         result.counts.read += 1
         result.counts.errors += 1
         message = f"{plan.name}: {describe_row(plan, error)}: {error}"
-        path = save_failed_row(dbs.core, plan, error, message)
+        path = save_failed_row(dbs.core, plan, error, message, base=failures_dir)
         if path is not None:
             error.failure_file = result.failure_file = str(path)
             message += f" (row saved to {path})"
@@ -121,10 +132,13 @@ def report_failure(
     return error
 
 
-def _stopped(plan: SyncPlan, signalled: StoppedError, batches_committed: int) -> StoppedError:
+def _stopped(
+    plan: SyncPlan, signalled: StoppedError, rows_committed: int, *, backfill: bool
+) -> StoppedError:
+    # Rows, not batches: a backfill commits chunks, and "0 batches" read as nothing done.
+    unit = "chunk" if backfill else "batch"
     return StoppedError(
-        f"{plan.name}: {signalled} after {batches_committed} batch(es) of this run committed;"
-        " the batch in flight was rolled back: the next run goes on from the last committed"
-        " batch",
+        f"{plan.name}: {signalled} after committing {rows_committed:,} row(s) in this run;"
+        f" the {unit} in flight was rolled back: the next run goes on from there",
         signum=signalled.signum,
     )
