@@ -125,7 +125,7 @@ SELECT t.oid::int, t.typname::text, t.typtype::text, t.typbasetype::int, t.typty
          AS equality_operator,
        t.oid IN (SELECT typ FROM classed)
        OR EXISTS (SELECT FROM pg_cast k
-                  WHERE k.castsource = t.oid AND k.castmethod = 'b'
+                  WHERE k.castsource = t.oid AND k.castmethod = 'b' AND k.castcontext = 'i'
                     AND k.casttarget IN (SELECT typ FROM classed))
        -- int2vector, oidvector: compared as arrays of their element
        OR (t.typelem <> 0 AND t.typsubscript = 'array_subscript_handler'::regproc
