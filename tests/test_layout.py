@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 import importlib
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -149,6 +150,55 @@ def test_a_reach_past_the_front_door_is_caught(tmp_path: Path) -> None:
         "services/store/plan.py:1: services.base.position is behind services.base's front door",
         "services/store/plan.py:2: services.base does not export Hidden",
     ]
+
+
+def import_cycles(services_dir: Path) -> list[list[str]]:
+    """Modules that import each other, round a loop, by their own module paths (function-
+    local imports included): each loop once, as the modules in it, sorted."""
+    graph: dict[str, set[str]] = {}
+    for path in services_dir.rglob("*.py"):
+        module = ".".join(path.relative_to(services_dir.parent).with_suffix("").parts)
+        graph[module] = {m for _, m in imported_modules(path) if m.count(".") >= 2}
+    loops: set[tuple[str, ...]] = set()
+
+    def walk(start: str, node: str, trail: list[str]) -> None:
+        for target in graph.get(node, set()):
+            if target == start:
+                loops.add(tuple(sorted(trail)))
+            elif target not in trail and target > start:  # each loop from its least module
+                walk(start, target, [*trail, target])
+
+    for module in graph:
+        walk(module, module, [module])
+    return [list(loop) for loop in sorted(loops)]
+
+
+def test_no_two_modules_import_each_other() -> None:
+    assert import_cycles(SERVICES) == []
+
+
+def test_an_import_cycle_is_caught(tmp_path: Path) -> None:
+    room = tmp_path / "services" / "sync"
+    room.mkdir(parents=True)
+    (room / "batch.py").write_text("def f() -> None:\n    from services.sync.deletes import g\n")
+    (room / "deletes.py").write_text("from services.sync.batch import f\n")
+    assert import_cycles(tmp_path / "services") == [
+        ["services.sync.batch", "services.sync.deletes"]
+    ]
+
+
+def test_tools_stay_out_of_the_product() -> None:
+    """tools/ (benchmarks, the demo, the embedded server) is not shipped, and nothing that
+    is shipped imports it."""
+    packages = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    assert not [p for p in packages["packages"] if p.split(".")[0] == "tools"]
+    shipped = [*SERVICES.rglob("*.py"), *(ROOT / "jobs").rglob("*.py"), ROOT / "run_job.py"]
+    assert [
+        f"{path.relative_to(ROOT)}:{line}"
+        for path in shipped
+        for line, module in imported_modules(path)
+        if module.split(".")[0] == "tools"
+    ] == []
 
 
 def test_every_room_is_known_and_says_what_it_may_import() -> None:

@@ -9,7 +9,6 @@ binary. Memory stays bounded by COPY's chunks, or the read's, either way.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Generator, Iterable, Sequence
 from contextlib import ExitStack, closing
 from dataclasses import dataclass, field
@@ -23,7 +22,6 @@ from services.base import (
     TRANSFORM_READ_ROWS,
     Delete,
     PreflightError,
-    Row,
     RowError,
     first_line,
     kill_point,
@@ -33,19 +31,10 @@ from services.base import (
 from services.store import CopyMode, StagingLayout, SyncPlan
 from services.store import sql as q
 from services.sync.copy_rows import BinaryRows
+from services.sync.deletes import RowDeletes, flagged_in_window
 from services.sync.read_rows import loaded_rows
+from services.sync.row_at_fault import FastPathRefused, RowAt, check_keys, copy_line, row_error
 from services.sync.transform_output import binary_copyable, check_transform_columns, output_types
-
-
-class FastPathRefused(Exception):
-    """A row the straight COPY must not write (a NULL key): redo the batch the normal way."""
-
-
-def check_keys(keys: list[str], row: dict[str, Any]) -> None:
-    """Raise FastPathRefused when a transformed row has a NULL conflict column."""
-    for key in keys:
-        if row[key] is None:
-            raise FastPathRefused(f"NULL in conflict column {key!r}")
 
 
 @dataclass
@@ -65,40 +54,6 @@ class StagedBatch:
     def nothing_written(self) -> bool:
         """Whether no row went into staging (or the destination) at all."""
         return self.read == self.skipped + self.by_value
-
-
-@dataclass
-class _Cursor:
-    """The row being handled, so an error can name it after the COPY aborts.
-
-    Only the row as read is kept per row; its key and dict are made when an
-    error needs them. With ``keyed``, the key's text follows the row's values.
-    """
-
-    selected: list[str]
-    keyed: bool = True
-    values: tuple[Any, ...] | None = None
-
-    @property
-    def key(self) -> tuple[str | None, str | None]:
-        if self.values is None or not self.keyed:
-            return (None, None)
-        width = len(self.selected)
-        return (self.values[width], self.values[width + 1])
-
-    @property
-    def row(self) -> Row | None:
-        return None if self.values is None else dict(zip(self.selected, self.values, strict=False))
-
-
-_COPY_LINE = re.compile(r"COPY \S+, line (\d+)")
-
-
-def copy_line(exc: psycopg.Error) -> int | None:
-    """The 1-based line of a COPY that the server rejected, when it says so."""
-    context = exc.diag.context or ""
-    match = _COPY_LINE.search(context)
-    return int(match.group(1)) if match else None
 
 
 def stage_passthrough(
@@ -129,8 +84,6 @@ def stage_passthrough(
             copy_blocks(out, into)
         staged = StagedBatch(read=writer.rowcount, columns=list(plan.selected))
     if fast and plan.definition.source.soft_delete is not None:
-        from services.sync.deletes import flagged_in_window  # imports this module
-
         staged.deleted_keys = flagged_in_window(plan, core, window)
         staged.read += len(staged.deleted_keys)
         staged.deleting = staged.by_value = len(staged.deleted_keys)
@@ -157,12 +110,7 @@ def copy_blocks(rows: Iterable[Buffer], into: psycopg.Copy) -> None:
         into.write(block)
 
 
-def row_error(message: str, at: _Cursor) -> RowError:
-    """A RowError naming the row being handled."""
-    return RowError(message, cursor_value=at.key[0], row_id=at.key[1], row=at.row)
-
-
-def _check_output(out: object, first: list[str], at: _Cursor) -> list[str]:
+def _check_output(out: object, first: list[str], at: RowAt) -> list[str]:
     """The columns to write ``out``'s values in: ``first`` (the batch's, if any yet) or its own."""
     if not isinstance(out, dict):
         raise row_error(f"transform returned {type(out).__name__}, not a dict or None", at)
@@ -266,10 +214,8 @@ def transform_window(
     fast: bool = False,
 ) -> StagedBatch:
     """``stage_transformed`` with the rows written to whatever ``open_sink`` opens."""
-    at = _Cursor(plan.selected, keyed=not fast)
+    at = RowAt(plan.selected, keyed=not fast)
     staged_keys: list[tuple[str | None, str | None]] = []
-    from services.sync.deletes import RowDeletes  # imports this module
-
     deletes = RowDeletes(plan.keys)
     flagged = plan.definition.source.soft_delete is not None  # the flag ends each row
     try:
@@ -360,7 +306,7 @@ def transform_window(
 
 
 def _named_error(
-    exc: Exception, at: _Cursor, staged_keys: list[tuple[str | None, str | None]]
+    exc: Exception, at: RowAt, staged_keys: list[tuple[str | None, str | None]]
 ) -> Exception:
     """``exc`` as a RowError naming the row at fault, or ``exc`` itself if none is."""
     if not isinstance(exc, psycopg.Error):
@@ -374,7 +320,7 @@ def _named_error(
     return exc
 
 
-def _row_error(exc: BaseException, at: _Cursor) -> RowError:
+def _row_error(exc: BaseException, at: RowAt) -> RowError:
     return row_error(f"{type(exc).__name__}: {first_line(exc)}", at)
 
 

@@ -25,7 +25,7 @@ import psycopg
 from services.base import RowError, first_line, redact
 from services.store import CopyMode, SyncPlan
 from services.store import sql as q
-from services.sync.batch import FastPathRefused
+from services.sync.row_at_fault import FastPathRefused
 from services.sync.transform_output import check_transform_columns
 
 log = logging.getLogger(__name__)
