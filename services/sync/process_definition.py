@@ -171,6 +171,33 @@ def _attempt(
 ) -> None:
     """``_sync`` (or a backfill's ``_sync_chunks``) on the run's connections as they are
     now: a signal cancels their queries."""
+    backfill = run.backfill
+    staging: Staging | None = None
+    try:
+        with ExitStack() as attempt:
+            if backfill is None:
+                attempt.enter_context(stopping.cancellable(run.core, run.analytics))
+                # Decided under the cancel: the fast path's probe may wait on a lock.
+                route, staging, writer = _decide_route(run, position, workers)
+                _sync(run, route, writer, position, dbs=dbs, progress=progress)
+            elif not backfill.finished:
+                # Chunks are claimed on a connection of their own (backfill_run.py).
+                claims = take(
+                    dbs.analytics, attempt, name="analytics", stall_s=dbs.timeouts.stall_s
+                )
+                attempt.enter_context(stopping.cancellable(run.core, run.analytics, claims))
+                route, staging, writer = _decide_route(run, position, workers)
+                _sync_chunks(run, route, writer, backfill, claims, dbs, progress)
+    finally:
+        if staging is not None:
+            staging.drop()
+
+
+def _decide_route(
+    run: Run, position: Position | None, workers: int
+) -> tuple[Route, Staging, BatchWriter]:
+    """The attempt's route (services/sync/route.py), from the plan, the fast path's probe
+    and the worker count; the staging table it lays out and the writer on it."""
     plan, backfill = run.plan, run.backfill
     if backfill is None:
         fast = FastPath(plan, run.analytics, full_load=position is None)
@@ -185,21 +212,7 @@ def _attempt(
     )
     log.debug("%s: %s", plan.name, route)
     staging = Staging(plan, run.analytics, route.layout)
-    writer = BatchWriter(plan, run.core, run.analytics, staging, fast)
-    try:
-        with ExitStack() as attempt:
-            if backfill is None:
-                attempt.enter_context(stopping.cancellable(run.core, run.analytics))
-                _sync(run, route, writer, position, dbs=dbs, progress=progress)
-            elif not backfill.finished:
-                # Chunks are claimed on a connection of their own (backfill_run.py).
-                claims = take(
-                    dbs.analytics, attempt, name="analytics", stall_s=dbs.timeouts.stall_s
-                )
-                attempt.enter_context(stopping.cancellable(run.core, run.analytics, claims))
-                _sync_chunks(run, route, writer, backfill, claims, dbs, progress)
-    finally:
-        staging.drop()
+    return route, staging, BatchWriter(plan, run.core, run.analytics, staging, fast)
 
 
 def _sync(
