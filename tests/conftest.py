@@ -28,7 +28,6 @@ from dbtools import (
 from faultproxy import FaultProxy
 from runtools import login_role_with_password
 
-from services.sync import failures
 from tools.core_schema import apply_core_schema
 from tools.embedded_pg import EmbeddedPostgres
 
@@ -115,7 +114,7 @@ def password_role(pg_server: PgServer) -> Iterator[str]:
 @pytest.fixture
 def failures_in_tmp(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """Failure files of in-process runs go to the test's tmp_path, not the repo."""
-    monkeypatch.setattr(failures, "FAILURES_DIR", tmp_path / "failures")
+    monkeypatch.setenv("TABLESYNC_FAILURES_DIR", str(tmp_path / "failures"))
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ from services.base.constants import RUNNER_SCHEMA
 from services.base.db import Databases
 from services.base.definition import ExportDefinition
 from services.base.results import RunResult
+from services.base.run_settings import RunSettings
 from services.base.settings import DatabaseUrls
 from services.sync.process_definition import process_definition
 
@@ -49,7 +50,7 @@ def sync(dbs: TestDatabases, export: ExportDefinition, name: str = "t") -> RunRe
     """Run ``export`` once in-process against the test databases."""
     urls = DatabaseUrls(core=dbs.core_url, analytics=dbs.analytics_url)
     with Databases(urls) as databases:
-        return process_definition(JOB, name, export, databases)
+        return process_definition(JOB, name, export, databases, settings=RunSettings.from_env())
 
 
 def on_both(dbs: TestDatabases, statement: str) -> None:

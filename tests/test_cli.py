@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
+import click
 import pytest
 from dbtools import SLACK_VARIABLES, TestDatabases, run_cli, with_definitions
 
+from services.cli.command import OPTIONS, job_command
 from tools.seed_core import seed
 
 
@@ -31,6 +34,20 @@ def test_job_help_lists_the_definitions() -> None:
     assert code == 0
     assert "StatEvent    public.StatEvent -> analytics_raw.stat_event" in out
     assert "ImportJob    public.ImportJob -> analytics_raw.import_job" in out
+
+
+def test_job_help_lists_the_options_of_the_table_in_its_order() -> None:
+    code, out, _ = run_cli(["export-to-pg", "--help"])
+    assert code == 0
+    declared = [
+        next(o for o in param.opts if o.startswith("--"))
+        for param in job_command("x", "jobs.export_to_pg.config", summary="").params
+        if isinstance(param, click.Option)
+    ]
+    options = out.split("\nOptions:\n", 1)[1]
+    listed = re.findall(r"^  (?:-\w, )?(--[\w-]+)", options, re.M)
+    assert listed == [*declared, "--help"]
+    assert len(declared) == len(OPTIONS) - 1  # the table's first entry is the argument
 
 
 def test_an_unknown_job_exits_2_listing_the_jobs() -> None:

@@ -349,3 +349,12 @@ def test_no_page_holds_a_merge_conflict() -> None:
         assert not marker.search(page.read_text()), (
             f"{page.relative_to(REPO_ROOT)}: conflict markers"
         )
+
+
+def test_every_page_of_the_site_is_linked_from_the_readme_and_the_home_page() -> None:
+    readme = README.read_text()
+    home = (DOCS / "index.md").read_text()
+    for page in DOCS.glob("*.md"):
+        if page.name != "index.md":
+            assert f"](docs/{page.name})" in readme, f"README.md does not link docs/{page.name}"
+            assert f"]({page.name})" in home, f"docs/index.md does not link {page.name}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 from dbtools import TestDatabases
 from opstools import JOB, RunCli, count, runs, seeded, synced
@@ -31,6 +32,14 @@ def test_a_dry_run_says_what_a_run_would_do_and_writes_nothing(
     assert lines[2] == "  from: the start (no saved position)"
     assert lines[3].startswith("  up to: updatedAt <")
     assert lines[4] == "  300 row(s) pending (counted), 1 batch(es) of 10,000"
+    # A backfill into an empty destination, transformed by the workers from the second
+    # chunk on.
+    (route,) = [line for line in lines if line.startswith("  route: ")]
+    assert re.fullmatch(
+        r"  route: chunks read by workers \(\d\), written straight;"
+        r" staging keyed\+ordinal\+deletes",
+        route,
+    ), route
 
 
 def test_a_dry_run_after_a_sync_starts_after_the_saved_position(
@@ -50,6 +59,7 @@ def test_a_dry_run_after_a_sync_starts_after_the_saved_position(
     assert found["mode"] == "binary" and found["batch_size"] == 10_000
     assert found["rows_pending_estimate"] == found["batches_estimate"] == 0
     assert found["rows_pending_exact"] is True
+    assert found["route"].startswith("batches read by keyset, written staged; staging keyed")
     assert runs(dbs, "ImportJob") == records
 
 

@@ -1,12 +1,17 @@
 """The rooms of ``services/`` and who may import whom, read from the source with ast.
 
 Each room's ``__init__`` docstring says what it may import; this test holds
-the code to it, so a lower layer that reaches up fails here.
+the code to it, so a lower layer that reaches up fails here. Each room's
+``__init__`` is also its front door: ``__all__`` lists what other rooms may use,
+and an import from another room names the room (``from services.store import
+SyncPlan``), never one of its modules.
 """
 
 from __future__ import annotations
 
 import ast
+import importlib
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -64,6 +69,136 @@ def violations(services_dir: Path) -> list[str]:
             if target not in ALLOWED.get(own, set()):
                 problems.append(f"{relative}.py:{line}: {own} imports {module} ({target})")
     return problems
+
+
+def front_door_problems(services_dir: Path) -> list[str]:
+    """Every import in ``services_dir`` that reaches into another room past its front door:
+    a module of the room instead of the room, or a name its ``__all__`` does not list."""
+    problems: list[str] = []
+    for path in sorted(services_dir.rglob("*.py")):
+        relative = path.relative_to(services_dir.parent).with_suffix("")
+        own = room_of(".".join(relative.parts))
+        for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+            if not isinstance(node, ast.ImportFrom) or node.level or not node.module:
+                continue
+            target = room_of(node.module)
+            if target is None or target == own or node.module == "services":
+                continue
+            where = f"{relative}.py:{node.lineno}"
+            if node.module != f"services.{target}":
+                problems.append(f"{where}: {node.module} is behind services.{target}'s front door")
+                continue
+            exported = front_door(services_dir / target)
+            for alias in node.names:
+                if alias.name not in exported:
+                    problems.append(f"{where}: services.{target} does not export {alias.name}")
+    return problems
+
+
+def front_door(room: Path) -> set[str]:
+    """The names a room's ``__init__`` lists in ``__all__``."""
+    for node in ast.parse((room / "__init__.py").read_text()).body:
+        if isinstance(node, ast.Assign | ast.AnnAssign) and "__all__" in ast.unparse(node):
+            assert node.value is not None
+            return set(ast.literal_eval(node.value))
+    return set()
+
+
+def test_imports_across_rooms_go_through_the_front_doors() -> None:
+    # `python -m tools.front_doors` rewrites such imports and opens the doors they need.
+    assert front_door_problems(SERVICES) == []
+
+
+@pytest.mark.parametrize("room", sorted(ALLOWED))
+def test_each_front_door_opens_on_what_it_lists(room: str) -> None:
+    exported = front_door(SERVICES / room)
+    package = importlib.import_module(f"services.{room}")
+    assert sorted(exported) == sorted(package.__all__)
+    modules = {name for name in exported if (SERVICES / room / f"{name}.py").exists()}
+    for name in modules:  # a module of the room, imported by ``from`` when asked for
+        importlib.import_module(f"services.{room}.{name}")
+    assert [name for name in exported if not hasattr(package, name)] == []
+    # What mypy is shown (if TYPE_CHECKING) is what ``__getattr__`` finds (_HOMES).
+    homes = getattr(package, "_HOMES", {})
+    assert typed_imports(SERVICES / room) == homes
+    for name, home in homes.items():
+        assert getattr(package, name) is getattr(importlib.import_module(home), name)
+
+
+def typed_imports(room: Path) -> dict[str, str]:
+    """name -> module of the imports under a room's ``if TYPE_CHECKING``."""
+    found: dict[str, str] = {}
+    for node in ast.parse((room / "__init__.py").read_text()).body:
+        if isinstance(node, ast.If) and ast.unparse(node.test) == "TYPE_CHECKING":
+            for inner in node.body:
+                assert isinstance(inner, ast.ImportFrom) and inner.module
+                found.update((alias.name, inner.module) for alias in inner.names)
+    return found
+
+
+def test_a_reach_past_the_front_door_is_caught(tmp_path: Path) -> None:
+    fake = tmp_path / "services"
+    for room in ("base", "store"):
+        (fake / room).mkdir(parents=True)
+    (fake / "__init__.py").write_text("")
+    (fake / "base" / "__init__.py").write_text('"""Nothing."""\n__all__ = ["Position"]\n')
+    (fake / "store" / "__init__.py").write_text('"""May import base."""\n')
+    (fake / "store" / "plan.py").write_text(
+        "from services.base.position import Position\nfrom services.base import Hidden\n"
+    )
+    assert front_door_problems(fake) == [
+        "services/store/plan.py:1: services.base.position is behind services.base's front door",
+        "services/store/plan.py:2: services.base does not export Hidden",
+    ]
+
+
+def import_cycles(services_dir: Path) -> list[list[str]]:
+    """Modules that import each other, round a loop, by their own module paths (function-
+    local imports included): each loop once, as the modules in it, sorted."""
+    graph: dict[str, set[str]] = {}
+    for path in services_dir.rglob("*.py"):
+        module = ".".join(path.relative_to(services_dir.parent).with_suffix("").parts)
+        graph[module] = {m for _, m in imported_modules(path) if m.count(".") >= 2}
+    loops: set[tuple[str, ...]] = set()
+
+    def walk(start: str, node: str, trail: list[str]) -> None:
+        for target in graph.get(node, set()):
+            if target == start:
+                loops.add(tuple(sorted(trail)))
+            elif target not in trail and target > start:  # each loop from its least module
+                walk(start, target, [*trail, target])
+
+    for module in graph:
+        walk(module, module, [module])
+    return [list(loop) for loop in sorted(loops)]
+
+
+def test_no_two_modules_import_each_other() -> None:
+    assert import_cycles(SERVICES) == []
+
+
+def test_an_import_cycle_is_caught(tmp_path: Path) -> None:
+    room = tmp_path / "services" / "sync"
+    room.mkdir(parents=True)
+    (room / "batch.py").write_text("def f() -> None:\n    from services.sync.deletes import g\n")
+    (room / "deletes.py").write_text("from services.sync.batch import f\n")
+    assert import_cycles(tmp_path / "services") == [
+        ["services.sync.batch", "services.sync.deletes"]
+    ]
+
+
+def test_tools_stay_out_of_the_product() -> None:
+    """tools/ (benchmarks, the demo, the embedded server) is not shipped, and nothing that
+    is shipped imports it."""
+    packages = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    assert not [p for p in packages["packages"] if p.split(".")[0] == "tools"]
+    shipped = [*SERVICES.rglob("*.py"), *(ROOT / "jobs").rglob("*.py"), ROOT / "run_job.py"]
+    assert [
+        f"{path.relative_to(ROOT)}:{line}"
+        for path in shipped
+        for line, module in imported_modules(path)
+        if module.split(".")[0] == "tools"
+    ] == []
 
 
 def test_every_room_is_known_and_says_what_it_may_import() -> None:

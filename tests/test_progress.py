@@ -14,7 +14,8 @@ from dbtools import TestDatabases, start_cli
 from opstools import JOB, RunCli, databases, definition, seeded
 
 from services.base.results import RunResult
-from services.reporting.progress import BarProgress, LogProgress, progress_every_s
+from services.base.run_settings import progress_every_s
+from services.reporting.progress import BarProgress, LogProgress
 from services.reporting.progress_figures import ChunkShare, figures
 from services.store.estimate import RowCount, count_window, pending_count, pending_window
 from services.store.preflight import plan_definition

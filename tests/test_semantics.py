@@ -11,9 +11,9 @@ from dbtools import TestDatabases
 from synctools import definition, on_both, position, runs, sync
 
 from services.base.db import Databases
+from services.base.run_settings import WORKERS_VARIABLE
 from services.base.settings import DatabaseUrls
 from services.store.preflight import plan_definition
-from services.sync.transform_workers import WORKERS_VARIABLE
 from services.sync.watermark import null_cursor_rows
 
 TS = "2026-01-01 00:00:00+00"

@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -65,15 +66,43 @@ def _resumes(dbs: TestDatabases) -> list[tuple[str, int]]:
     return dbs.query_analytics("SELECT status, resumes FROM tablesync.runs ORDER BY id")
 
 
+def _release_after_a_wait(
+    dbs: TestDatabases, locker: psycopg.Connection[Any], done: threading.Event
+) -> None:
+    """Close ``locker`` 0.5 s (past the run's 0.2 s lock timeout) after a session waits on it."""
+    try:
+        while not done.is_set() and not _sessions_waiting_on_a_lock(dbs):
+            time.sleep(0.05)
+        done.wait(0.5)
+    finally:
+        locker.close()
+
+
+def _sessions_waiting_on_a_lock(dbs: TestDatabases) -> int:
+    rows = dbs.query_analytics(
+        "SELECT count(*) FROM pg_stat_activity"
+        " WHERE wait_event_type = 'Lock' AND datname = current_database()"
+    )
+    return int(rows[0][0])
+
+
 @pytest.mark.parametrize("retries", ["0", "3"])
 def test_a_lock_held_on_the_destination_times_out_and_is_waited_out(
     dbs: TestDatabases, env: dict[str, str], tmp_path: Path, retries: str
 ) -> None:
     locker = psycopg.connect(dbs.analytics_url)
     locker.execute("LOCK analytics_raw.events IN ACCESS EXCLUSIVE MODE")
-    threading.Timer(1.0, locker.close).start()  # the lock is let go after a while
+    # The lock is let go once the run has waited on it past its lock timeout: a
+    # timer started before the run let a slow start (a loaded machine) miss it.
+    done = threading.Event()
+    release = threading.Thread(target=_release_after_a_wait, args=(dbs, locker, done))
+    release.start()
     extra = {"TABLESYNC_LOCK_TIMEOUT_S": "0.2", "TABLESYNC_RUN_RETRIES": retries}
-    outcome = run_cli([JOB, "EventsByTime"], {**env, **extra}, cwd=tmp_path)
+    try:
+        outcome = run_cli([JOB, "EventsByTime"], {**env, **extra}, cwd=tmp_path)
+    finally:
+        done.set()
+        release.join()
     assert "Traceback" not in outcome.stderr
     if retries == "0":
         assert outcome.code == 1, outcome.stderr

@@ -23,12 +23,8 @@ from synctools import counts_of, definition, failing_on, on_both, position, sync
 
 from services.base.errors import ConfigurationError, RowError
 from services.base.results import RunResult
-from services.sync.transform_workers import (
-    WORKERS_VARIABLE,
-    cgroup_cpu_quota,
-    usable_cpus,
-    worker_count,
-)
+from services.base.run_settings import WORKERS_VARIABLE, RunSettings
+from services.sync.transform_workers import cgroup_cpu_quota, usable_cpus, worker_count
 
 # Every type family the COPY encoders treat apart, with the values that break
 # naive encoders: quotes, tabs, newlines and backslashes in text, NULLs,
@@ -254,14 +250,18 @@ def test_a_definition_sets_its_own_worker_count_over_the_environment(
 
 
 def test_the_worker_count_setting() -> None:
-    assert worker_count({WORKERS_VARIABLE: "3"}) == 3
-    assert worker_count({WORKERS_VARIABLE: "0"}) == 0
-    assert worker_count({}) == min(usable_cpus() + 1, 8)
-    assert worker_count({WORKERS_VARIABLE: "3"}, configured=0) == 0
-    assert worker_count({WORKERS_VARIABLE: "bad"}, configured=2) == 2
+    def count(environ: dict[str, str], configured: int | None = None) -> int:
+        variable = RunSettings.from_env(environ).transform_workers
+        return worker_count(configured=configured, variable=variable)
+
+    assert count({WORKERS_VARIABLE: "3"}) == 3
+    assert count({WORKERS_VARIABLE: "0"}) == 0
+    assert count({}) == min(usable_cpus() + 1, 8)
+    assert count({WORKERS_VARIABLE: "3"}, configured=0) == 0
+    # Checked with every run-time variable before any run, whatever a definition says.
     for bad in ("-1", "two", "1.5"):
         with pytest.raises(ConfigurationError, match=WORKERS_VARIABLE):
-            worker_count({WORKERS_VARIABLE: bad})
+            RunSettings.from_env({WORKERS_VARIABLE: bad})
 
 
 @pytest.mark.parametrize(

@@ -174,3 +174,17 @@ def test_every_type_loads_then_takes_updates_incrementally(
     assert dbs.query_analytics(ROWS) == core_rows
     with databases(dbs) as pools:
         assert not verify(pools, JOB, "t", export).differs
+
+
+def test_verify_expects_the_last_row_of_a_key_core_holds_twice(dbs: TestDatabases) -> None:
+    # No unique index on the key in core: the sync keeps the key's last row in cursor
+    # order, and so must the rows verify builds from core's text forms.
+    dbs.query_core("CREATE TABLE t (id int NOT NULL, at int NOT NULL, v text)")
+    dbs.query_analytics("CREATE TABLE t (id int PRIMARY KEY, at int, v text)")
+    dbs.query_core("INSERT INTO t VALUES (1, 1, 'old'), (1, 2, 'new'), (2, 3, 'only')")
+    sync(dbs, definition("t", "at"))
+    with databases(dbs) as pools:
+        assert not verify(pools, JOB, "t", definition("t", "at")).differs
+        dbs.query_analytics("UPDATE t SET v = 'old' WHERE id = 1")
+        report = verify(pools, JOB, "t", definition("t", "at"))
+    assert report.counts["differing"] == 1 and report.examples["differing"] == ["id=1"]

@@ -27,7 +27,7 @@ from services.base.exact_json import (
     _loads_jsonb,
     _loads_long_strings,
 )
-from services.sync.transform_workers import WORKERS_VARIABLE
+from services.base.run_settings import WORKERS_VARIABLE
 
 COLUMNS = (
     "id int PRIMARY KEY, ts timestamptz, doc jsonb, big numeric, money numeric(30, 10),"

@@ -10,8 +10,8 @@ from opstools import JOB, RunCli, count, databases, definition, seeded, synced
 from synctools import on_both, sync
 
 from services import ExportDefinition
-from services.operations import verify_keys as vk
 from services.operations.repairs import Repair
+from services.operations.verify_keys import BUCKETED, HASHED, STAGED, verify_keys
 
 STAT_EVENT = "analytics_raw.stat_event"
 
@@ -41,8 +41,8 @@ def test_rows_deleted_at_the_start_middle_and_end_of_the_key_range_are_found_and
     dbs.query_core('DELETE FROM "ImportJob" WHERE id::text = ANY(%s)', (gone,))
 
     with databases(dbs) as pools:
-        report = vk.verify_keys(pools, JOB, "ImportJob", definition("ImportJob"), range_size=100)
-    assert report.method == vk.BUCKETED
+        report = verify_keys(pools, JOB, "ImportJob", definition("ImportJob"), range_size=100)
+    assert report.method == BUCKETED
     assert report.extra == 3 and report.examples == [f"id={k}" for k in sorted(gone)]
     assert report.keys_checked == len(keys)
     # Only the buckets holding a deleted key were diffed; the others matched by their hashes.
@@ -51,7 +51,7 @@ def test_rows_deleted_at_the_start_middle_and_end_of_the_key_range_are_found_and
 
     with databases(dbs) as pools:
         repair = Repair(keys=True, yes=False, command="test")
-        fixed = vk.verify_keys(
+        fixed = verify_keys(
             pools, JOB, "ImportJob", definition("ImportJob"), repair=repair, range_size=100
         )
     assert fixed.deleted == 3
@@ -74,9 +74,9 @@ def test_a_key_of_two_columns_is_compared_range_by_range(dbs: TestDatabases) -> 
     dbs.query_core("DELETE FROM pairs WHERE (a, b) IN ((0, 'b0'), (100, 'b1'), (199, 'b2'))")
 
     with databases(dbs) as pools:
-        report = vk.verify_keys(pools, JOB, "pairs", export, range_size=50)
+        report = verify_keys(pools, JOB, "pairs", export, range_size=50)
 
-    assert report.method == vk.HASHED
+    assert report.method == HASHED
     assert report.ranges_checked == 12 and report.ranges_differing == 3
     assert report.examples == ["a=0, b=b0", "a=100, b=b1", "a=199, b=b2"]
 
@@ -91,9 +91,9 @@ def test_a_key_copied_by_a_transform_is_hashed_on_each_server(
     _delete_in_core(dbs, gone)
 
     with databases(dbs) as pools:
-        report = vk.verify_keys(pools, JOB, "StatEvent", definition("StatEvent"), range_size=100)
+        report = verify_keys(pools, JOB, "StatEvent", definition("StatEvent"), range_size=100)
 
-    assert report.method == vk.HASHED  # key_source: old_id is core's id unchanged (text)
+    assert report.method == HASHED  # key_source: old_id is core's id unchanged (text)
     assert report.extra == 3 and report.examples == [f"old_id={k}" for k in sorted(gone)]
 
 
@@ -146,7 +146,7 @@ def test_a_computed_key_is_checked_through_the_transform(
     computed = computed.model_copy(update={"destination": destination})
 
     with databases(dbs) as pools:
-        report = vk.verify_keys(pools, JOB, "StatEvent", computed, range_size=50)
+        report = verify_keys(pools, JOB, "StatEvent", computed, range_size=50)
 
-    assert report.method == vk.STAGED
+    assert report.method == STAGED
     assert (report.extra, report.examples) == (1, [f"old_id={gone}"])

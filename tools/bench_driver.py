@@ -125,21 +125,22 @@ def run_tablesync(
     """One tablesync run of the bench definition; returns the rows read."""
     gc.disable()  # start-up as run_job.py does it: no collection until the job is loaded
     from services.base.db import Databases
+    from services.base.run_settings import RunSettings
     from services.base.settings import DatabaseUrls
     from services.sync.process_definition import process_definition
 
     _pull_levers(os.environ)
     urls = DatabaseUrls(core=core_url, analytics=analytics_url)
+    settings = RunSettings.from_env()
     export = definition(mode, batch_size, source)
     gc.freeze()
     gc.enable()
     from services.base.errors import LockHeldError
 
-    with Databases(urls) as dbs:
+    with Databases(urls, retry=settings.connect, timeouts=settings.timeouts) as dbs:
+        name = definition_name(mode, source)
         try:
-            result = process_definition(
-                JOB, definition_name(mode, source), export, dbs, command="bench"
-            )
+            result = process_definition(JOB, name, export, dbs, settings=settings, command="bench")
         except LockHeldError:  # a second runner that came after the last chunk was taken
             return 0
     return result.counts.read

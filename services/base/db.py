@@ -20,7 +20,7 @@ from services.base import stall
 from services.base.constants import APPLICATION_NAME, CONNECT_TIMEOUT_S, POOL_OPEN_TIMEOUT_S
 from services.base.errors import ConfigurationError, TransientError, first_line
 from services.base.redact import redact
-from services.base.settings import DatabaseUrls, env_count, env_number
+from services.base.settings import DatabaseUrls, env_count, env_number, read_all
 from services.base.timeouts import Timeouts
 
 log = logging.getLogger(__name__)
@@ -65,8 +65,16 @@ class RetryPolicy:
         """TABLESYNC_CONNECT_RETRIES (retries after the first try, default 2) and
         TABLESYNC_CONNECT_BACKOFF_S (first delay, default 0.5 s); bad values are exit 2."""
         environ = os.environ if environ is None else environ
-        retries = env_count(environ, RETRIES_VARIABLE, cls.attempts - 1)
-        first = env_number(environ, BACKOFF_VARIABLE, cls.first_delay_s, minimum=0)
+        read = read_all(
+            environ,
+            {
+                "retries": lambda env: env_count(env, RETRIES_VARIABLE, cls.attempts - 1),
+                "first": lambda env: env_number(
+                    env, BACKOFF_VARIABLE, cls.first_delay_s, minimum=0
+                ),
+            },
+        )
+        retries, first = read["retries"], read["first"]
         return cls(attempts=retries + 1, first_delay_s=first, max_delay_s=max(first, 5.0))
 
     def delays(self) -> Iterator[float]:

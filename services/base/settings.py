@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping, MutableMapping
+from collections.abc import Callable, Mapping, MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from services.base.errors import ConfigurationError, MissingVariableError, first_line
 from services.base.redact import MASK, redact, register_from_environment
@@ -31,6 +32,23 @@ def env_number(environ: Mapping[str, str], name: str, default: float, *, minimum
     if value < minimum:
         raise ConfigurationError(f"{name}={raw!r} must be a number >= {minimum:g}")
     return value
+
+
+def read_all(
+    environ: Mapping[str, str], readers: Mapping[str, Callable[[Mapping[str, str]], Any]]
+) -> dict[str, Any]:
+    """Each reader's value by name; the problems of every reader that refused, together in
+    one ConfigurationError (one line each), so a person fixes them all in one go."""
+    values: dict[str, Any] = {}
+    problems: list[str] = []
+    for name, read in readers.items():
+        try:
+            values[name] = read(environ)
+        except ConfigurationError as exc:
+            problems.extend(exc.problems)
+    if problems:
+        raise ConfigurationError("; ".join(problems), problems=problems)
+    return values
 
 
 def env_count(environ: Mapping[str, str], name: str, default: int) -> int:

@@ -22,7 +22,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from typing import Any
 
@@ -58,16 +58,10 @@ class _StopState:
 _state = _StopState()
 
 
-def configure(environ: Mapping[str, str] | None = None) -> None:
-    """Read TABLESYNC_STOP_TIMEOUT_S (exit 2 when it is not a number > 0)."""
-    from services.base.errors import ConfigurationError
-    from services.base.settings import env_number
-
-    environ = os.environ if environ is None else environ
-    timeout = env_number(environ, STOP_TIMEOUT_VARIABLE, DEFAULT_STOP_TIMEOUT_S, minimum=0)
-    if timeout <= 0:
-        raise ConfigurationError(f"{STOP_TIMEOUT_VARIABLE} must be a number of seconds > 0")
-    _state.timeout_s = timeout
+def configure(timeout_s: float) -> None:
+    """How long runs have to stop after a signal (TABLESYNC_STOP_TIMEOUT_S, read and checked
+    with the other run-time variables in services/base/run_settings.py)."""
+    _state.timeout_s = timeout_s
 
 
 def install() -> None:

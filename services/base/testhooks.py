@@ -44,6 +44,11 @@ def mark_worker() -> None:
     _kill_parent = True
 
 
+def kill_points_armed() -> bool:
+    """Whether a kill point is set at all: a loop per row asks once, not per row."""
+    return bool(os.environ.get(KILL_AT_VARIABLE))
+
+
 def kill_point(phase: str) -> None:
     """Test-only: SIGKILL this process when ``phase`` is reached the n-th time."""
     target = os.environ.get(KILL_AT_VARIABLE)

@@ -26,7 +26,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from services.base.settings import env_number
+from services.base.settings import env_number, read_all
 
 STATEMENT_TIMEOUT_VARIABLE = "TABLESYNC_STATEMENT_TIMEOUT_S"
 LOCK_TIMEOUT_VARIABLE = "TABLESYNC_LOCK_TIMEOUT_S"
@@ -50,11 +50,15 @@ class Timeouts:
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Timeouts:
         """The TABLESYNC_*_TIMEOUT_S variables; a bad value is exit 2."""
         environ = os.environ if environ is None else environ
-        return cls(
-            statement_s=env_number(environ, STATEMENT_TIMEOUT_VARIABLE, cls.statement_s, minimum=0),
-            lock_s=env_number(environ, LOCK_TIMEOUT_VARIABLE, cls.lock_s, minimum=0),
-            tcp_user_s=env_number(environ, TCP_USER_TIMEOUT_VARIABLE, cls.tcp_user_s, minimum=0),
-        )
+        readers = {
+            field: lambda env, name=name, default=default: env_number(env, name, default, minimum=0)
+            for field, name, default in (
+                ("statement_s", STATEMENT_TIMEOUT_VARIABLE, cls.statement_s),
+                ("lock_s", LOCK_TIMEOUT_VARIABLE, cls.lock_s),
+                ("tcp_user_s", TCP_USER_TIMEOUT_VARIABLE, cls.tcp_user_s),
+            )
+        }
+        return cls(**read_all(environ, readers))
 
     @property
     def stall_s(self) -> float | None:

@@ -5,9 +5,12 @@ from __future__ import annotations
 import importlib
 from collections.abc import Mapping
 
-from services.base.definition import ExportDefinition
-from services.base.errors import InvalidDefinitionError, UnknownDefinitionError
-from services.base.suggest import did_you_mean
+from services.base import (
+    ExportDefinition,
+    InvalidDefinitionError,
+    UnknownDefinitionError,
+    did_you_mean,
+)
 
 
 def load_definitions(config_module: str) -> dict[str, ExportDefinition]:
@@ -15,7 +18,7 @@ def load_definitions(config_module: str) -> dict[str, ExportDefinition]:
     with every problem."""
     from pydantic import ValidationError
 
-    from services.base.definition import validation_problems
+    from services.base import validation_problems
 
     try:
         module = importlib.import_module(config_module)

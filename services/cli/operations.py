@@ -9,17 +9,21 @@ person (a plan, a question) goes to stderr.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import click
 
-from services.base.db import Databases
-from services.base.definition import ExportDefinition
-from services.base.errors import JobFailedError, TablesyncError
-from services.base.settings import DatabaseUrls
+from services.base import (
+    Databases,
+    DatabaseUrls,
+    ExportDefinition,
+    JobFailedError,
+    RunSettings,
+    TablesyncError,
+)
 from services.cli.modes import Mode
-from services.reporting.report import json_bytes
+from services.reporting import json_bytes
 
 
 @dataclass(frozen=True)
@@ -34,6 +38,8 @@ class Operation:
     yes: bool = False
     json_output: bool = False
     command: str = ""
+    # The run-time variables, read once when the operation starts (run_operation).
+    settings: RunSettings = field(default_factory=RunSettings)
 
     def say(self, lines: list[str]) -> None:
         """Tell a person ``lines``: on stdout, or on stderr when stdout carries JSON."""
@@ -54,7 +60,10 @@ def run_operation(
     """Apply ``op`` to each named definition in order; collect failures like a sync does."""
     action = _ACTIONS[op.mode]
     errors: list[TablesyncError] = []
-    with Databases(DatabaseUrls.from_env()) as dbs:
+    urls = DatabaseUrls.from_env()
+    op = replace(op, settings=RunSettings.from_env())
+    settings = op.settings
+    with Databases(urls, retry=settings.connect, timeouts=settings.timeouts) as dbs:
         for name in names:
             try:
                 action(dbs, job, name, definitions[name], op)
@@ -67,18 +76,16 @@ def run_operation(
 def _dry_run(
     dbs: Databases, job: str, name: str, definition: ExportDefinition, op: Operation
 ) -> None:
-    from services.operations.dry_run import describe, dry_run
+    from services.operations import describe, dry_run
 
-    found = dry_run(dbs, job, name, definition)
+    found = dry_run(dbs, job, name, definition, op.settings)
     op.done("\n".join(describe(found)), found.to_dict())
 
 
 def _verify(
     dbs: Databases, job: str, name: str, definition: ExportDefinition, op: Operation
 ) -> None:
-    from services.operations.repairs import Repair
-    from services.operations.verify import verify
-    from services.operations.verify_keys import verify_keys
+    from services.operations import Repair, verify, verify_keys
 
     repair = Repair(keys=op.keys, yes=op.yes, command=op.command) if op.repair else None
     check = verify_keys if op.keys else verify
@@ -96,7 +103,7 @@ def _confirm(lines: list[str], op: Operation) -> None:
 def _reset(
     dbs: Databases, job: str, name: str, definition: ExportDefinition, op: Operation
 ) -> None:
-    from services.operations.replay import apply_reset, plan_reset
+    from services.operations import apply_reset, plan_reset
 
     planned = plan_reset(dbs, job, name, definition, from_value=op.from_value, from_ids=op.from_ids)
     _confirm(planned.lines(), op)
@@ -107,16 +114,25 @@ def _reset(
 def _full_refresh(
     dbs: Databases, job: str, name: str, definition: ExportDefinition, op: Operation
 ) -> None:
-    from services.operations.refresh import full_refresh, refresh_name, refresh_notice
-    from services.reporting.progress import reporting
-    from services.store.estimate import lazy_count
+    from services.operations import full_refresh, refresh_name, refresh_notice
+    from services.reporting import reporting
+    from services.store import lazy_count
 
     _confirm(refresh_notice(dbs, job, name, definition), op)
     # The build has no position yet: the count is of the whole source table (a backfill's
     # chunks give its progress instead once the first is done).
     total = lazy_count(dbs, job, refresh_name(name), definition)
-    with reporting(name, total, tty=False if op.json_output else None) as progress:
-        done = full_refresh(dbs, job, name, definition, command=op.command, progress=progress)
+    tty, every_s = False if op.json_output else None, op.settings.progress_every_s
+    with reporting(name, total, tty=tty, every_s=every_s) as progress:
+        done = full_refresh(
+            dbs,
+            job,
+            name,
+            definition,
+            settings=op.settings,
+            command=op.command,
+            progress=progress,
+        )
     op.done(done.line(), done.to_dict())
 
 

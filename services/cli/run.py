@@ -7,13 +7,25 @@ import os
 import shlex
 import sys
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import click
 
-from services.base.definition import ExportDefinition
-from services.base.errors import JobFailedError, LockHeldError, StoppedError, TablesyncError
-from services.base.results import RunResult
+from services.base import (
+    ExportDefinition,
+    JobFailedError,
+    LockHeldError,
+    RunResult,
+    StoppedError,
+    TablesyncError,
+)
 from services.cli.definitions import select_definitions
+
+if TYPE_CHECKING:  # imported when a run starts: --help and usage errors never pay for them
+    from services.base import Databases, RunSettings
+    from services.reporting import SlackSettings
+    from services.store import DeleteLimit
 
 log = logging.getLogger(__name__)
 
@@ -39,70 +51,124 @@ def run_definitions(
     more than TABLESYNC_MAX_DELETE_FRACTION of a destination (soft deletes).
     Once a signal asks to stop, the runs under way stop and no other starts.
     ``skip_if_locked`` makes a definition whose lock another run holds a skip, not an
-    error.
+    error. ``environ`` (default: the process's) is read once, before anything is
+    written, and the runs use exactly what was read from it.
     """
     from services.base import stopping
-    from services.base.db import Databases
-    from services.base.settings import DatabaseUrls, run_origin
-    from services.cli.parallel import pool_size_for, run_all
-    from services.reporting.notify import DEFAULT_TIMEOUT_S, SlackSettings, notify_run
-    from services.reporting.progress import reporting
-    from services.reporting.report import resume_command
-    from services.store.delete_guard import DeleteLimit
-    from services.store.estimate import lazy_count
-    from services.sync.process_definition import process_definition
-    from services.sync.resume import ResumePolicy
-    from services.sync.watermark import writer_wait_s
+    from services.cli.parallel import run_all
 
     environ = os.environ if environ is None else environ
     selected = select_definitions(job, definitions, names, all_definitions=all_definitions)
-    urls = DatabaseUrls.from_env(environ)
-    writer_wait_s(None, environ)  # a bad TABLESYNC_WRITER_WAIT_S is exit 2 before any write
-    stopping.configure(environ)
-    ResumePolicy.from_env(environ)  # a bad TABLESYNC_RUN_RETRIES too
-    slack = SlackSettings.from_env(environ)
-    origin = run_origin(environ)  # a bad TABLESYNC_ORIGIN is exit 2 before any write too
-    deletes = DeleteLimit.from_env(environ, allowed=yes)  # a bad fraction: exit 2 first
-    command = command or shlex.join([sys.executable, *sys.argv])
-    with Databases(urls, max_size=pool_size_for(jobs)) as dbs:
+    runs = _Runs(
+        job,
+        definitions,
+        _Setup.read(environ, yes=yes, jobs=jobs),
+        command=command or shlex.join([sys.executable, *sys.argv]),
+        on_result=on_result,
+        skip_if_locked=skip_if_locked,
+        tty=progress_tty if jobs == 1 else False,  # parallel bars would overwrite each other
+    )
+    with runs.setup.databases as dbs, stopping.stoppable():
+        outcomes = run_all(selected, lambda name: runs.one(dbs, name), jobs=jobs)
+    return _results_or_raise(outcomes)
 
-        def run_one(name: str) -> tuple[RunResult | None, TablesyncError | None]:
-            resume = resume_command(job, name)
-            error: TablesyncError | None = None
-            result: RunResult | None = None
-            # Bars of parallel runs would overwrite each other: log lines then.
-            tty = progress_tty if jobs == 1 else False
-            # Found only if a display asks for it: a short run never pays for it.
-            total = lazy_count(dbs, job, name, definitions[name])
-            if stopping.requested():  # a definition not begun is not begun
+
+Outcome = tuple[RunResult | None, TablesyncError | None]
+
+
+@dataclass(frozen=True)
+class _Setup:
+    """What every run of one invocation runs with, read and checked before any run."""
+
+    settings: RunSettings
+    databases: Databases
+    slack: SlackSettings | None
+    deletes: DeleteLimit
+
+    @classmethod
+    def read(cls, environ: Mapping[str, str], *, yes: bool, jobs: int) -> _Setup:
+        """Every variable of ``environ`` the runs need; a bad one is exit 2 before any write."""
+        from services.base import Databases, DatabaseUrls, RunSettings, stopping
+        from services.cli.parallel import pool_size_for
+        from services.reporting import SlackSettings
+        from services.store import DeleteLimit
+
+        urls = DatabaseUrls.from_env(environ)
+        settings = RunSettings.from_env(environ)
+        stopping.configure(settings.stop_timeout_s)
+        pools = Databases(
+            urls, max_size=pool_size_for(jobs), retry=settings.connect, timeouts=settings.timeouts
+        )
+        slack = SlackSettings.from_env(environ)
+        deletes = DeleteLimit(settings.max_delete_fraction, allowed=yes)
+        return cls(settings, pools, slack, deletes)
+
+
+@dataclass(frozen=True)
+class _Runs:
+    """One invocation's definitions, what they run with and who hears of each result."""
+
+    job: str
+    definitions: Mapping[str, ExportDefinition]
+    setup: _Setup
+    command: str
+    on_result: Callable[[RunResult], None] | None
+    skip_if_locked: bool
+    tty: bool | None
+
+    def one(self, dbs: Databases, name: str) -> Outcome:
+        """Run ``name``: its result and its error, never raised (the others go on)."""
+        from services.base import stopping
+        from services.reporting import reporting
+        from services.store import lazy_count
+        from services.sync import process_definition
+
+        # Found only if a display asks for it: a short run never pays for it.
+        total = lazy_count(dbs, self.job, name, self.definitions[name])
+        if stopping.requested():  # a definition not begun is not begun
+            return None, None
+        settings = self.setup.settings
+        try:
+            every_s = settings.progress_every_s
+            with reporting(name, total, tty=self.tty, every_s=every_s) as progress:
+                result = process_definition(
+                    self.job,
+                    name,
+                    self.definitions[name],
+                    dbs,
+                    settings=settings,
+                    command=self.command,
+                    progress=progress,
+                    deletes=self.setup.deletes,
+                )
+        except TablesyncError as exc:
+            if self.skip_if_locked and isinstance(exc, LockHeldError):
+                log.info("%s: skipped: %s", name, exc)
                 return None, None
-            try:
-                with reporting(name, total, tty=tty) as progress:
-                    result = process_definition(
-                        job,
-                        name,
-                        definitions[name],
-                        dbs,
-                        command=command,
-                        progress=progress,
-                        origin=origin,
-                        deletes=deletes,
-                    )
-            except TablesyncError as exc:
-                if skip_if_locked and isinstance(exc, LockHeldError):
-                    log.info("%s: skipped: %s", name, exc)
-                    return None, None
-                error, result = exc, exc.result
-            if result is not None:
-                # Once stopping, the post must fit in what is left of the stop's time.
-                budget = min(DEFAULT_TIMEOUT_S, stopping.remaining_s())
-                notify_run(result, slack, resume_command=resume, timeout_s=budget)
-                if on_result is not None:
-                    on_result(result)
-            return result, error
+            self._tell(name, exc.result)
+            return exc.result, exc
+        self._tell(name, result)
+        return result, None
 
-        with stopping.stoppable():
-            outcomes = run_all(selected, run_one, jobs=jobs)
+    def _tell(self, name: str, result: RunResult | None) -> None:
+        """Slack, and the caller's ``on_result``, about a run that began."""
+        from services.base import stopping
+        from services.reporting import DEFAULT_TIMEOUT_S, notify_run, resume_command
+
+        if result is None:
+            return
+        # Once stopping, the post must fit in what is left of the stop's time.
+        budget = min(DEFAULT_TIMEOUT_S, stopping.remaining_s())
+        resume = resume_command(self.job, name)
+        notify_run(result, self.setup.slack, resume_command=resume, timeout_s=budget)
+        if self.on_result is not None:
+            self.on_result(result)
+
+
+def _results_or_raise(outcomes: list[Outcome]) -> list[RunResult]:
+    """The results; JobFailedError with every error (a stop included) when there is one."""
+    from services.base import stopping
+
     results = [result for result, _ in outcomes if result is not None]
     errors = [error for _, error in outcomes if error is not None]
     stopped = stopping.error()
@@ -126,7 +192,7 @@ def run_and_print(
 ) -> None:
     """``run_definitions``, printing a summary line per definition as it ends, or with
     ``json_output`` one JSON array of every result at the end (failed runs included)."""
-    from services.reporting.report import results_json, summary_line
+    from services.reporting import results_json, summary_line
 
     def echo(result: RunResult) -> None:
         if not json_output:

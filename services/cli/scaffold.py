@@ -11,10 +11,8 @@ from typing import Any
 
 import click
 
-from services.base.definition import ExportDefinition
-from services.base.errors import ConfigurationError, UnknownDefinitionError
-from services.base.suggest import did_you_mean
-from services.store.preflight import MIGRATIONS_DIR
+from services.base import ConfigurationError, ExportDefinition, UnknownDefinitionError, did_you_mean
+from services.store import MIGRATIONS_DIR
 
 Connection = Any  # psycopg.Connection[Any], imported only when a command runs
 DefinitionsOf = Callable[[str], dict[str, ExportDefinition]]
@@ -115,8 +113,7 @@ def scaffold_command(definitions_of: DefinitionsOf) -> click.Command:
 def _databases() -> Iterator[tuple[Connection, Connection]]:
     """A connection to core (read-only, as every core session) and one to analytics, which
     scaffold only reads: what it makes is a file for dbmate."""
-    from services.base.db import Databases
-    from services.base.settings import DatabaseUrls
+    from services.base import Databases, DatabaseUrls
 
     dbs = Databases(DatabaseUrls.from_env(), max_size=1)
     with dbs, dbs.core.connection() as core, dbs.analytics.connection() as analytics:

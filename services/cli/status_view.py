@@ -7,7 +7,7 @@ from collections.abc import Mapping
 
 import click
 
-from services.base.definition import ExportDefinition
+from services.base import ExportDefinition
 from services.cli.definitions import select_definitions
 
 
@@ -25,11 +25,8 @@ def show_status(
 
     Reads only: no lock, no write, so it is safe while runs are busy.
     """
-    from services.base.db import Databases
-    from services.base.settings import DatabaseUrls
-    from services.reporting.notify import SlackSettings
-    from services.reporting.status import status_report
-    from services.reporting.status_format import status_json, status_table
+    from services.base import Databases, DatabaseUrls
+    from services.reporting import SlackSettings, status_json, status_report, status_table
 
     environ = os.environ if environ is None else environ
     every = all_definitions or not names

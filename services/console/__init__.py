@@ -6,3 +6,7 @@ A thin layer over what the command line uses: the status report
 job definitions (``services.cli.definitions``); no SQL of its own. May import every
 other room; nothing in ``services`` imports it.
 """
+
+from __future__ import annotations
+
+__all__: list[str] = []  # nothing outside this room imports it

@@ -16,7 +16,7 @@ from services.console.launcher import LockHeld, Started
 from services.console.run_progress import run_progress
 from services.console.views import RUN_STATUSES
 from services.console.web import BadRequest, error_json, json_response, read_body
-from services.store.history import MAX_PAGE, RunFilter, RunRecord
+from services.store import MAX_PAGE, RunFilter, RunRecord
 
 if TYPE_CHECKING:
     from services.console.app import Console

@@ -18,8 +18,7 @@ from starlette.responses import FileResponse, RedirectResponse, Response
 from starlette.routing import Match, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from services.base.redact import redact
-from services.base.settings import DatabaseUrls
+from services.base import DatabaseUrls, redact
 from services.console import api, pages
 from services.console.auth import (
     CSRF_FIELD,

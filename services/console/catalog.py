@@ -16,11 +16,14 @@ from typing import Any
 import psycopg
 from psycopg_pool import PoolTimeout
 
-from services.base.db import Databases, RetryPolicy
-from services.base.definition import ExportDefinition
-from services.base.durations import format_duration
-from services.base.errors import TablesyncError
-from services.base.settings import DatabaseUrls
+from services.base import (
+    Databases,
+    DatabaseUrls,
+    ExportDefinition,
+    RetryPolicy,
+    TablesyncError,
+    format_duration,
+)
 
 log = logging.getLogger(__name__)
 

@@ -24,7 +24,7 @@ from typing import Any, Literal
 
 from markupsafe import Markup, escape
 
-from services.base.durations import format_duration
+from services.base import format_duration
 
 RunRecord = dict[str, Any]
 Unit = Literal["rows", "seconds"]

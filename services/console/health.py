@@ -11,11 +11,15 @@ from typing import Any
 
 import psycopg
 
-from services.base.db import RetryPolicy, check_connection
-from services.base.errors import TablesyncError, first_line
-from services.base.redact import redact
-from services.base.settings import DatabaseUrls
-from services.store.preflight import check_runner_tables
+from services.base import (
+    DatabaseUrls,
+    RetryPolicy,
+    TablesyncError,
+    check_connection,
+    first_line,
+    redact,
+)
+from services.store import check_runner_tables
 
 CHECK_TIMEOUT_S = 3
 

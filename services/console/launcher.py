@@ -20,13 +20,9 @@ from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from services.base.errors import EXIT_CONFIGURATION, EXIT_LOCKED
-from services.base.redact import redact
-from services.base.settings import ORIGIN_VARIABLE, env_number
+from services.base import EXIT_CONFIGURATION, EXIT_LOCKED, ORIGIN_VARIABLE, env_number, redact
 from services.console.catalog import ConsolePools
-from services.store.history import Opened, newest_run_id, run_started_by
-from services.store.lock import lock_is_held
-from services.store.runs import REFUSED_NOTE
+from services.store import REFUSED_NOTE, Opened, lock_is_held, newest_run_id, run_started_by
 
 log = logging.getLogger(__name__)
 

@@ -15,14 +15,16 @@ from concurrent.futures import ThreadPoolExecutor
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector, CollectorRegistry
 
-from services.base.constants import RunStatus
-from services.base.redact import redact
+from services.base import RunStatus, redact
 from services.console.catalog import DOWN_ERRORS, Catalog, ConsolePools
 from services.console.views import DefinitionView, analytics, overview
+from services.reporting import Verdicts
 from services.store import history
 
 log = logging.getLogger(__name__)
 LABELS = ["job", "definition"]
+# How long /metrics reuses a definition's pre-flight verdict (services/reporting/verdicts.py).
+PREFLIGHT_TTL_S = 30.0
 
 
 def _gauge(name: str, documentation: str, labels: list[str] = LABELS) -> GaugeMetricFamily:
@@ -36,6 +38,9 @@ class RunRecordCollector(Collector):
         self._pools = pools
         self._catalog = catalog
         self._default_s = default_max_lag_s
+        # Each scrape would check every definition's catalogs again: a verdict is kept a
+        # scrape interval's while (a refused run's record makes it failing at once anyway).
+        self._verdicts = Verdicts(ttl_s=PREFLIGHT_TTL_S)
 
     def collect(self) -> Iterable[Metric]:
         up = _gauge("tablesync_console_up", "1 when the last scrape could read both databases.", [])
@@ -43,7 +48,9 @@ class RunRecordCollector(Collector):
             # The run records are read beside the status (their own connection), not after.
             with ThreadPoolExecutor(1, thread_name_prefix="metrics") as pool:
                 records = pool.submit(self._records)
-                views = overview(self._pools, self._catalog, self._default_s, recent=0)
+                views = overview(
+                    self._pools, self._catalog, self._default_s, recent=0, verdicts=self._verdicts
+                )
                 latest, totals = records.result()
         except DOWN_ERRORS as exc:
             log.warning("metrics: cannot read the databases: %s", redact(exc))

@@ -17,8 +17,8 @@ from services.console.render import render
 from services.console.run_progress import run_progress
 from services.console.views import RUN_STATUSES
 from services.console.web import BadRequest, form_fields
-from services.reporting.report import resume_command
-from services.store.history import RunRecord
+from services.reporting import resume_command
+from services.store import RunRecord
 
 if TYPE_CHECKING:
     from services.console.app import Console

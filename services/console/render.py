@@ -13,13 +13,11 @@ from markupsafe import Markup
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
-from services.base.durations import format_duration
-from services.base.position import IdField, named_key
-from services.base.redact import redact
+from services.base import IdField, format_duration, named_key, redact
 from services.console import charts
 from services.console.auth import CSRF_FIELD
 from services.console.views import duration_s, lag_at_end
-from services.reporting.report import format_position
+from services.reporting import format_position
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 NONE = "-"

@@ -15,14 +15,11 @@ import threading
 import time
 from collections import OrderedDict
 
-from services.base.position import Position
+from services.base import Position
 from services.console.catalog import Catalog, ConsolePools
 from services.console.views import duration_s
-from services.reporting.progress import RECOUNT_S
-from services.reporting.progress_figures import ChunkShare, Figures, figures
-from services.store import chunks
-from services.store.estimate import RowCount, pending_count
-from services.store.history import RunRecord
+from services.reporting import RECOUNT_S, ChunkShare, Figures, figures
+from services.store import RowCount, RunRecord, chunks, pending_count
 
 # Counts kept for this many runs, the oldest dropped first.
 KEPT_COUNTS = 256

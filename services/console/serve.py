@@ -14,8 +14,7 @@ import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 
-from services.base.settings import DatabaseUrls
-from services.base.stopping import SIGNALS, signal_name
+from services.base import SIGNALS, DatabaseUrls, signal_name
 from services.console.catalog import Catalog, Loader
 from services.console.settings import console_settings
 

@@ -9,8 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from services.base.durations import parse_duration
-from services.base.errors import ConfigurationError
+from services.base import ConfigurationError, parse_duration
 
 TOKEN_VARIABLE = "TABLESYNC_API_TOKEN"
 MAX_LAG_VARIABLE = "TABLESYNC_MAX_LAG"

@@ -8,6 +8,7 @@ The status is ``status_report`` (as ``--status`` reads it), freshness is its
 from __future__ import annotations
 
 import datetime as dt
+import os
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -17,19 +18,21 @@ from typing import Any
 import orjson
 import psycopg
 
-from services.base.constants import RunStatus
-from services.base.db import Databases
-from services.base.definition import ExportDefinition
+from services.base import Databases, ExportDefinition, RunStatus, failures_dir
 from services.console.catalog import Catalog, ConsolePools, definition_settings, max_lag_s
 from services.console.charts import Chart, run_chart
-from services.reporting.failure_advice import Advice, advise
-from services.reporting.report import resume_command
-from services.reporting.status import DefinitionStatus, check_freshness, status_report
-from services.reporting.status_format import status_dict
-from services.store import history
-from services.store.catalog import Table, find_table
-from services.store.history import RunFilter, RunRecord
-from services.sync.failures import failure_file_of, read_failure_file
+from services.reporting import (
+    Advice,
+    DefinitionStatus,
+    Verdicts,
+    advise,
+    check_freshness,
+    resume_command,
+    status_dict,
+    status_report,
+)
+from services.store import RunFilter, RunRecord, Table, find_table, history
+from services.sync import failure_file_of, read_failure_file
 
 Conn = psycopg.Connection[Any]
 RECENT_RUNS = 20
@@ -95,9 +98,13 @@ def analytics(pools: ConsolePools) -> Iterator[Conn]:
 
 
 def _statuses(
-    dbs: Databases, job: str, definitions: dict[str, ExportDefinition], default_s: float
+    dbs: Databases,
+    job: str,
+    definitions: dict[str, ExportDefinition],
+    default_s: float,
+    verdicts: Verdicts | None = None,
 ) -> list[DefinitionView]:
-    report = status_report(job, definitions, dbs)
+    report = status_report(job, definitions, dbs, verdicts=verdicts)
     views = []
     for status in report.definitions:
         limit = max_lag_s(definitions[status.definition], default_s)
@@ -114,27 +121,35 @@ def _chunks(
     return [{n: definitions[n] for n in names[i : i + size]} for i in range(0, len(names), size)]
 
 
-def all_statuses(dbs: Databases, catalog: Catalog, default_s: float) -> list[DefinitionView]:
+def all_statuses(
+    dbs: Databases, catalog: Catalog, default_s: float, verdicts: Verdicts | None = None
+) -> list[DefinitionView]:
     """Every definition's status, in catalog order, read STATUS_THREADS definitions at a time:
-    each status is a few short queries, so most of its time is waiting on the servers."""
+    each status is a few short queries, so most of its time is waiting on the servers.
+    ``verdicts``: pre-flight verdicts reused while fresh (/metrics); pages check each time."""
     chunks = [
         (job, chunk)
         for job, definitions in catalog.jobs.items()
         for chunk in _chunks(definitions, STATUS_THREADS)
     ]
     if len(chunks) <= 1:
-        return [v for job, chunk in chunks for v in _statuses(dbs, job, chunk, default_s)]
+        return [v for job, chunk in chunks for v in _statuses(dbs, job, chunk, default_s, verdicts)]
     with ThreadPoolExecutor(STATUS_THREADS, thread_name_prefix="status") as pool:
-        found = pool.map(lambda item: _statuses(dbs, item[0], item[1], default_s), chunks)
+        found = pool.map(lambda item: _statuses(dbs, item[0], item[1], default_s, verdicts), chunks)
         return [view for views in found for view in views]
 
 
 def overview(
-    pools: ConsolePools, catalog: Catalog, default_s: float, *, recent: int = RECENT_RUNS
+    pools: ConsolePools,
+    catalog: Catalog,
+    default_s: float,
+    *,
+    recent: int = RECENT_RUNS,
+    verdicts: Verdicts | None = None,
 ) -> list[DefinitionView]:
     """Every definition of every job with its status, verdict and ``recent`` newest runs."""
     with pools.databases() as dbs:
-        views = all_statuses(dbs, catalog, default_s)
+        views = all_statuses(dbs, catalog, default_s, verdicts)
         if recent:
             with analytics(pools) as conn:
                 found = history.recent_runs(conn, catalog.pairs(), per=recent)
@@ -225,7 +240,8 @@ def destination_table(pools: ConsolePools, definition: ExportDefinition) -> Tabl
 
 def failure_of(record: RunRecord, table: Table | None = None) -> Failure:
     """``record``'s failure; ``table``, the destination, lets the advice name the column."""
-    path = failure_file_of(record.get("error_text"))
+    # Read when a page asks: the console serves runs started with any environment.
+    path = failure_file_of(record.get("error_text"), base=failures_dir(os.environ))
     content = read_failure_file(path) if path is not None else None
     row = content.get("row") if content else None
     rerun = resume_command(record["job"], record["definition"])

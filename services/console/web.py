@@ -9,7 +9,7 @@ from urllib.parse import parse_qs
 from starlette.requests import Request
 from starlette.responses import Response
 
-from services.reporting.report import json_bytes
+from services.reporting import json_bytes
 
 # Bigger bodies than this are refused (413): the largest legitimate one is a list of names.
 MAX_BODY_BYTES = 64 * 1024

@@ -6,15 +6,24 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from services.base.db import Databases
-from services.base.definition import ExportDefinition
-from services.base.position import Position, Watermark, load_position
+from services.base import (
+    Databases,
+    ExportDefinition,
+    Position,
+    RunSettings,
+    Watermark,
+    load_position,
+)
+from services.store import RowCount, SyncPlan, count_window, plan_definition
 from services.store import sql as q
-from services.store.estimate import RowCount, count_window
-from services.store.plan import SyncPlan
-from services.store.preflight import plan_definition
-from services.sync.backfill import ChunkPlan, next_chunk_plan, why_not_backfill
-from services.sync.watermark import compute_watermark
+from services.sync import (
+    ChunkPlan,
+    Route,
+    compute_watermark,
+    next_chunk_plan,
+    planned_route,
+    why_not_backfill,
+)
 
 # A dry run is asked for by a person who waits for the answer: its count may take longer
 # than a run's progress total, through the same function.
@@ -31,6 +40,7 @@ class DryRun:
     pending: RowCount | None  # counted within DRY_RUN_COUNT_BUDGET_MS; None: not even begun
     backfill: ChunkPlan | None = None  # a full load read in heap order (services/sync/backfill.py)
     not_a_backfill: str | None = None  # why a first load reads in cursor order instead
+    route: Route | None = None  # how the run would read and write (services/sync/route.py)
 
     @property
     def pending_rows(self) -> int | None:
@@ -56,10 +66,13 @@ class DryRun:
             "batch_size": self.plan.batch_size,
             "backfill": None if self.backfill is None else self.backfill.to_dict(),
             "not_a_backfill": self.not_a_backfill,
+            "route": None if self.route is None else str(self.route),
         }
 
 
-def dry_run(dbs: Databases, job: str, name: str, definition: ExportDefinition) -> DryRun:
+def dry_run(
+    dbs: Databases, job: str, name: str, definition: ExportDefinition, settings: RunSettings
+) -> DryRun:
     """Pre-flight ``name`` and size its next run; reads both databases, writes to neither.
 
     Raises PreflightError exactly as a real run would.
@@ -68,12 +81,18 @@ def dry_run(dbs: Databases, job: str, name: str, definition: ExportDefinition) -
         analytics.autocommit = core.autocommit = True
         plan = plan_definition(job, name, definition, core=core, analytics=analytics)
         saved = load_position(analytics, job, name)
-        mark = compute_watermark(core, plan, saved, safety_lag_s=definition.safety_lag_s)
+        wait_s = settings.writer_wait_for(definition.writer_wait_s)
+        lag_s = definition.safety_lag_s
+        mark = compute_watermark(core, plan, saved, safety_lag_s=lag_s, wait_s=wait_s)
         window = q.Window(lower=saved, upper=None, watermark=mark)
-        chunked = next_chunk_plan(core, analytics, plan, saved)
-        why_not = why_not_backfill(plan, core) if saved is None and chunked is None else None
+        chunked = next_chunk_plan(core, analytics, plan, saved, settings)
+        why_not = None
+        if saved is None and chunked is None:
+            why_not = why_not_backfill(plan, core, settings)
         pending = count_window(core, plan, window, budget_ms=DRY_RUN_COUNT_BUDGET_MS)
-        return DryRun(plan, saved, mark, pending, chunked, why_not)
+        chunks = chunked is not None
+        route = planned_route(plan, analytics, settings, saved=saved is not None, chunks=chunks)
+        return DryRun(plan, saved, mark, pending, chunked, why_not, route)
 
 
 def _key_text(plan: SyncPlan, position: Position) -> str:
@@ -103,6 +122,8 @@ def describe(run: DryRun) -> list[str]:
         lines += _chunk_lines(run.backfill)
     if run.not_a_backfill is not None:
         lines.append(f"  a first load in cursor order, not a backfill: {run.not_a_backfill}")
+    if run.route is not None:
+        lines.append(f"  route: {run.route}")
     if mark.held_back:
         lines.append(f"  held back: {mark.held_back}")
     return lines

@@ -27,19 +27,25 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from services.base.constants import RUNNER_SCHEMA
-from services.base.db import Databases
-from services.base.definition import ExportDefinition
-from services.base.errors import PreflightError
-from services.base.position import load_position, save_position
-from services.base.results import RunResult
+from services.base import (
+    RUNNER_SCHEMA,
+    Databases,
+    ExportDefinition,
+    PreflightError,
+    RunResult,
+    RunSettings,
+    load_position,
+    save_position,
+)
+from services.store import (
+    SyncPlan,
+    definition_lock,
+    forget_backfill,
+    plan_definition,
+    record_operation,
+)
 from services.store import sql as q
-from services.store.chunks import forget_backfill
-from services.store.lock import definition_lock
-from services.store.plan import SyncPlan
-from services.store.preflight import plan_definition
-from services.store.runs import record_operation
-from services.sync.process_definition import process_definition
+from services.sync import process_definition
 
 NEW_SUFFIX = "__tablesync_new"
 _MAX_IDENTIFIER_BYTES = 63
@@ -252,10 +258,12 @@ def full_refresh(
     name: str,
     definition: ExportDefinition,
     *,
+    settings: RunSettings,
     command: str = "",
     progress: Callable[[RunResult], None] | None = None,
 ) -> RefreshDone:
-    """Rebuild ``name``'s destination aside and swap it in.
+    """Rebuild ``name``'s destination aside and swap it in (the build is a run with
+    ``settings``).
 
     Raises PreflightError when views or foreign keys depend on the destination,
     LockHeldError when another refresh (build) or run (swap) of it is busy, and
@@ -267,7 +275,13 @@ def full_refresh(
         with definition_lock(analytics, job, refresh_name(name)):
             _prepare_aside(analytics, plan)
     build = process_definition(
-        job, refresh_name(name), _build_definition(plan), dbs, command=command, progress=progress
+        job,
+        refresh_name(name),
+        _build_definition(plan),
+        dbs,
+        settings=settings,
+        command=command,
+        progress=progress,
     )
     with dbs.analytics.connection() as analytics:
         analytics.autocommit = True

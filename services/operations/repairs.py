@@ -17,14 +17,16 @@ from typing import Any
 
 import psycopg
 
-from services.base.constants import RunStatus
-from services.base.errors import MassDeleteError
-from services.base.position import load_position
-from services.base.results import RunCounts, RunResult
-from services.reporting.notify import SlackSettings, notify_run
-from services.store.delete_guard import DeleteGuard, max_delete_fraction
-from services.store.plan import SyncPlan
-from services.store.runs import record_operation
+from services.base import (
+    MassDeleteError,
+    RunCounts,
+    RunResult,
+    RunStatus,
+    load_position,
+    max_delete_fraction,
+)
+from services.reporting import SlackSettings, notify_run
+from services.store import DeleteGuard, SyncPlan, record_operation
 
 Conn = psycopg.Connection[Any]
 

@@ -17,19 +17,27 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from services.base.db import Databases
-from services.base.definition import ExportDefinition
-from services.base.errors import ConfigurationError
-from services.base.position import Position, Watermark, load_position, save_position
-from services.base.results import RunCounts
+from services.base import (
+    ConfigurationError,
+    Databases,
+    ExportDefinition,
+    Position,
+    RunCounts,
+    Watermark,
+    load_position,
+    save_position,
+)
+from services.store import (
+    Column,
+    Counted,
+    SyncPlan,
+    count_rows,
+    definition_lock,
+    forget_backfill,
+    plan_definition,
+    record_operation,
+)
 from services.store import sql as q
-from services.store.catalog import Column
-from services.store.chunks import forget_backfill
-from services.store.estimate import Counted, count_rows
-from services.store.lock import definition_lock
-from services.store.plan import SyncPlan
-from services.store.preflight import plan_definition
-from services.store.runs import record_operation
 
 
 @dataclass(frozen=True)

@@ -34,21 +34,30 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from services.base.db import Databases
-from services.base.definition import ExportDefinition
-from services.base.errors import RowError, RunError, first_line
-from services.base.position import Position, Watermark, load_position
-from services.base.redact import redact
+from services.base import (
+    Databases,
+    ExportDefinition,
+    Position,
+    RowError,
+    RunError,
+    Watermark,
+    first_line,
+    load_position,
+    redact,
+)
 from services.operations import verify_text as vt
 from services.operations.repairs import Repair
+from services.store import (
+    CopyMode,
+    SyncPlan,
+    definition_lock,
+    newest_cursor,
+    plan_definition,
+    substance,
+)
 from services.store import delete_sql as d
 from services.store import sql as q
-from services.store.estimate import newest_cursor
-from services.store.lock import definition_lock
-from services.store.plan import CopyMode, SyncPlan
-from services.store.preflight import plan_definition
-from services.store.type_paths import substance
-from services.sync.batch import StagedBatch, Staging
+from services.sync import StagedBatch, Staging
 
 SEEN_TABLE = "tablesync_verify_seen"
 EXAMPLES = 5

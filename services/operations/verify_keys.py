@@ -32,10 +32,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from services.base.db import Databases
-from services.base.definition import ExportDefinition
-from services.base.errors import RunError
-from services.base.position import Watermark
+from services.base import Databases, ExportDefinition, RunError, Watermark
 from services.operations.repairs import Repair, repair_command
 from services.operations.verify import (
     SEEN_TABLE,
@@ -45,12 +42,9 @@ from services.operations.verify import (
     ranges,
     remember_keys_query,
 )
+from services.store import SyncPlan, definition_lock, newest_cursor, plan_definition
 from services.store import key_sql as k
-from services.store.estimate import newest_cursor
-from services.store.lock import definition_lock
-from services.store.plan import SyncPlan
-from services.store.preflight import plan_definition
-from services.sync.batch import Staging, copy_blocks
+from services.sync import Staging, copy_blocks
 
 Conn = psycopg.Connection[Any]
 # Text compares by collation: a bucket scan's many comparisons a row cost more than an

@@ -18,9 +18,9 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from services.store import SyncPlan
 from services.store import sql as q
-from services.store.plan import SyncPlan
-from services.sync.batch import copy_blocks
+from services.sync import copy_blocks
 
 CORE_ROWS = "tablesync_verify_core"
 ROW_HASH = "_tablesync_row_md5"

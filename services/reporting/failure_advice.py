@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from services.store.catalog import Column, Table
+from services.store import Column, Table
 
 _TOO_LONG = re.compile(r"value too long for type (?P<type>character(?: varying)?\((?P<n>\d+)\))")
 _NOT_NULL = re.compile(r'null value in column "(?P<column>(?:[^"]|"")+)"')

@@ -14,8 +14,7 @@ from typing import Any
 
 import orjson
 
-from services.base.errors import ConfigurationError
-from services.base.redact import redact
+from services.base import ConfigurationError, redact
 from services.reporting.report import redact_tree
 
 LOG_FORMAT_VARIABLE = "LOG_FORMAT"

@@ -14,10 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from services.base.constants import RunStatus
-from services.base.errors import ConfigurationError
-from services.base.redact import redact, register_secret
-from services.base.results import RunResult
+from services.base import ConfigurationError, RunResult, RunStatus, redact, register_secret
 from services.reporting.report import counts_text, first_line, format_batch, format_position
 
 if TYPE_CHECKING:  # slack_sdk is imported where a message is sent: ~30 ms most runs skip

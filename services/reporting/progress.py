@@ -8,21 +8,18 @@ something a person (terminal) or a log reader (cron, CI) can follow.
 from __future__ import annotations
 
 import logging
-import os
 import sys
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TextIO
 
-from services.base.results import RunResult
+from services.base import DEFAULT_PROGRESS_EVERY_S, RunResult
 from services.reporting.progress_figures import ChunkShare, Figures, figures
-from services.store.estimate import RowCount
+from services.store import RowCount
 
 log = logging.getLogger(__name__)
 
-PROGRESS_EVERY_VARIABLE = "TABLESYNC_PROGRESS_EVERY_S"
-DEFAULT_PROGRESS_EVERY_S = 10.0
 BAR_WIDTH = 28
 # A total that is only a lower bound is counted again at most this often: the window
 # left shrinks as the run goes, so a count cut short at first often ends exactly later.
@@ -40,16 +37,6 @@ def resolve_total(total: Total, done: int = 0) -> RowCount | None:
         return total
     ahead = total()
     return None if ahead is None else RowCount(done + ahead.rows, exact=ahead.exact)
-
-
-def progress_every_s(environ: Mapping[str, str] | None = None) -> float:
-    """Seconds between progress log lines: TABLESYNC_PROGRESS_EVERY_S, default 10."""
-    raw = (os.environ if environ is None else environ).get(PROGRESS_EVERY_VARIABLE, "")
-    try:
-        value = float(raw) if raw.strip() else DEFAULT_PROGRESS_EVERY_S
-    except ValueError:
-        value = DEFAULT_PROGRESS_EVERY_S
-    return value if value >= 0 else DEFAULT_PROGRESS_EVERY_S
 
 
 def result_figures(
@@ -140,20 +127,22 @@ Reporter = LogProgress | BarProgress
 
 
 def make_reporter(
-    name: str, total: Total, *, tty: bool, environ: Mapping[str, str] | None = None
+    name: str, total: Total, *, tty: bool, every_s: float = DEFAULT_PROGRESS_EVERY_S
 ) -> Reporter:
-    """A bar on stdout when it is a terminal, else log lines every TABLESYNC_PROGRESS_EVERY_S."""
+    """A bar on stdout when it is a terminal, else log lines every ``every_s`` seconds
+    (TABLESYNC_PROGRESS_EVERY_S)."""
     if tty:
         return BarProgress(name, total, file=sys.stdout)
-    return LogProgress(name, total, every_s=progress_every_s(environ))
+    return LogProgress(name, total, every_s=every_s)
 
 
 @contextmanager
 def reporting(
-    name: str, total: Total, *, tty: bool | None = None
+    name: str, total: Total, *, tty: bool | None = None, every_s: float = DEFAULT_PROGRESS_EVERY_S
 ) -> Iterator[Callable[[RunResult], None]]:
     """The progress callback of one definition run; the bar is closed when the run ends."""
-    reporter = make_reporter(name, total, tty=sys.stdout.isatty() if tty is None else tty)
+    tty = sys.stdout.isatty() if tty is None else tty
+    reporter = make_reporter(name, total, tty=tty, every_s=every_s)
     try:
         yield reporter
     except BaseException:

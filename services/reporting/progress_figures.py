@@ -14,8 +14,8 @@ import math
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from services.base.durations import format_duration
-from services.store.estimate import RowCount
+from services.base import format_duration
+from services.store import RowCount
 
 # How a total was found: counted, scaled from a backfill's chunks, a lower bound, unknown.
 Basis = Literal["count", "chunks", "at least", "none"]

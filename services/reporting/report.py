@@ -14,9 +14,7 @@ from typing import Any
 
 import orjson
 
-from services.base.constants import RunStatus
-from services.base.redact import redact
-from services.base.results import RunResult
+from services.base import RunResult, RunStatus, redact
 
 NO_POSITION = "(start)"
 _INT_MIN, _INT_MAX = -(2**63), 2**64 - 1

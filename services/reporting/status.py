@@ -23,28 +23,40 @@ from typing import Any, Literal
 import psycopg
 from psycopg import sql
 
-from services.base.constants import RUNNER_SCHEMA
-from services.base.db import Databases
-from services.base.definition import ExportDefinition
-from services.base.durations import format_duration
-from services.base.errors import JobFailedError, PreflightError, RunError, TablesyncError
-from services.base.position import Position, Watermark, load_position, named_key
-from services.base.redact import redact
+from services.base import (
+    RUNNER_SCHEMA,
+    Databases,
+    ExportDefinition,
+    JobFailedError,
+    Position,
+    PreflightError,
+    RunError,
+    TablesyncError,
+    Watermark,
+    format_duration,
+    load_position,
+    named_key,
+    redact,
+)
 from services.reporting.notify import SlackSettings, notify_alert
 from services.reporting.report import first_line
-from services.store import chunks
-from services.store import sql as q
-from services.store.catalog import Table, find_table, relation_exists
-from services.store.chunks import Progress
-from services.store.estimate import (
+from services.reporting.verdicts import Verdicts
+from services.store import (
     COUNT_MAX_ROWS,
     COUNT_TIMEOUT_MS,
+    CopyMode,
     Counted,
+    Progress,
+    SyncPlan,
+    Table,
+    chunks,
     count_rows,
+    find_table,
     newest_cursor,
+    plan_definition,
+    relation_exists,
 )
-from services.store.plan import CopyMode, SyncPlan
-from services.store.preflight import plan_definition
+from services.store import sql as q
 
 Conn = psycopg.Connection[Any]
 CursorKind = Literal["timestamp", "numeric", "other"]
@@ -165,13 +177,16 @@ def status_report(
     *,
     max_lag_s: float | None = None,
     slack: SlackSettings | None = None,
+    verdicts: Verdicts | None = None,
 ) -> StatusReport:
     """The status of ``definitions``; with ``max_lag_s``, stale ones marked and alerted once.
 
     The Slack alert (one message listing every stale definition) never raises: Slack
     trouble is a warning. Call ``raise_if_stale`` on the result for the exit code.
+    ``verdicts``: pre-flight verdicts to reuse while fresh (services/reporting/verdicts.py).
     """
-    report = StatusReport(job, collect_status(job, definitions, dbs), max_lag_s)
+    found = collect_status(job, definitions, dbs, verdicts=verdicts)
+    report = StatusReport(job, found, max_lag_s)
     if max_lag_s is not None:
         check_freshness(report.definitions, max_lag_s)
         if report.stale:
@@ -183,7 +198,11 @@ def status_report(
 
 
 def collect_status(
-    job: str, definitions: Mapping[str, ExportDefinition], dbs: Databases
+    job: str,
+    definitions: Mapping[str, ExportDefinition],
+    dbs: Databases,
+    *,
+    verdicts: Verdicts | None = None,
 ) -> list[DefinitionStatus]:
     """The status of each of ``definitions``, in order; reads both databases, writes nothing.
 
@@ -200,7 +219,9 @@ def collect_status(
         core.autocommit = True
         _check_runner_tables(analytics)
         statuses = [
-            _definition_status(job, name, definition, core=core, analytics=analytics)
+            _definition_status(
+                job, name, definition, core=core, analytics=analytics, verdicts=verdicts
+            )
             for name, definition in definitions.items()
         ]
         if relation_exists(analytics, RUNNER_SCHEMA, "backfills"):  # else: not migrated yet
@@ -231,14 +252,22 @@ def _check_runner_tables(analytics: Conn) -> None:
 
 
 def _definition_status(
-    job: str, name: str, definition: ExportDefinition, *, core: Conn, analytics: Conn
+    job: str,
+    name: str,
+    definition: ExportDefinition,
+    *,
+    core: Conn,
+    analytics: Conn,
+    verdicts: Verdicts | None = None,
 ) -> DefinitionStatus:
     cursor = definition.source.cursor
     status = DefinitionStatus(job, name, cursor_field=cursor.field, id_field=cursor.id_field)
     try:
         status.last_run = last_run(analytics, job, name)
         status.position = load_position(analytics, job, name)
-        plan = _checked_plan(job, name, definition, core=core, analytics=analytics, status=status)
+        plan = _checked_plan(
+            job, name, definition, core=core, analytics=analytics, status=status, verdicts=verdicts
+        )
         status.cursor_kind = _cursor_kind(plan)
         status.core_newest = newest_cursor(core, plan)
         status.pending_rows, status.pending_counted = pending_rows(
@@ -271,16 +300,25 @@ def _checked_plan(
     core: Conn,
     analytics: Conn,
     status: DefinitionStatus,
+    verdicts: Verdicts | None,
 ) -> SyncPlan:
     """The run's own pre-flight check (catalogs only); what it refuses goes on ``status``,
-    and the figures are then read on a plan of the source alone."""
+    and the figures are then read on a plan of the source alone. A verdict ``verdicts``
+    still holds is taken instead of checking again (services/reporting/verdicts.py)."""
+    known = None if verdicts is None else verdicts.fresh(job, name)
+    if known is not None:
+        status.refusal = known.refusal
+        return _source_plan(job, name, definition, core)
+    plan: SyncPlan | None = None
     try:
-        return plan_definition(job, name, definition, core=core, analytics=analytics,
+        plan = plan_definition(job, name, definition, core=core, analytics=analytics,
                                runner_tables=False)  # fmt: skip
     except PreflightError as exc:
         named = [p.removeprefix(f"{name}: ") for p in exc.problems]
         status.refusal = redact("; ".join(named))
-    return _source_plan(job, name, definition, core)
+    if verdicts is not None:
+        verdicts.keep(job, name, status.refusal)
+    return plan if plan is not None else _source_plan(job, name, definition, core)
 
 
 def _source_plan(job: str, name: str, definition: ExportDefinition, core: Conn) -> SyncPlan:

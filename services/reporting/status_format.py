@@ -5,11 +5,10 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from services.base.durations import format_duration
-from services.base.redact import redact
+from services.base import format_duration, redact
 from services.reporting.report import NO_POSITION, format_position, json_bytes
 from services.reporting.status import DefinitionStatus, LastRun, StatusReport
-from services.store.chunks import Progress
+from services.store import Progress
 
 HEADERS = (
     "DEFINITION",

@@ -10,8 +10,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from services.base.definition import ExportDefinition
-from services.base.errors import ConfigurationError
+from services.base import ConfigurationError, ExportDefinition
 from services.scaffold._ddl import (
     column_definition,
     create_type,
@@ -21,7 +20,7 @@ from services.scaffold._ddl import (
 )
 from services.scaffold._migration import Migration, slug_of
 from services.scaffold._tables import TableColumn, TableShape, read_table
-from services.store.type_definitions import TypeCatalog, UserType, find_types, read_types
+from services.store import TypeCatalog, UserType, find_types, read_types
 
 
 @dataclass

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import re
 
-from services.base.errors import ConfigurationError
-from services.base.suggest import did_you_mean
+from services.base import ConfigurationError, did_you_mean
 from services.scaffold._tables import TableShape
 
 # Best first: the names applications give the column their ORM or trigger keeps current.

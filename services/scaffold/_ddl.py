@@ -10,9 +10,9 @@ from collections.abc import Iterable
 
 from psycopg import sql
 
-from services.base.errors import ConfigurationError
+from services.base import ConfigurationError
 from services.scaffold._tables import TableColumn, TableShape
-from services.store.type_definitions import TypeCatalog, TypeKind, UserType
+from services.store import TypeCatalog, TypeKind, UserType
 
 
 def types_to_create(

@@ -11,7 +11,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from services.base.errors import ConfigurationError
+from services.base import ConfigurationError
 
 _VERSION_FORMAT = "%Y%m%d%H%M%S"  # dbmate's own: `dbmate new` names files so
 

@@ -10,7 +10,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from services.base.errors import ConfigurationError
+from services.base import ConfigurationError
 from services.scaffold._cursor import choose_cursor
 from services.scaffold._ddl import (
     create_schemas,
@@ -21,7 +21,7 @@ from services.scaffold._ddl import (
 )
 from services.scaffold._migration import Migration, slug_of
 from services.scaffold._tables import TableShape, read_table, resolve_names
-from services.store.type_definitions import find_types, read_types
+from services.store import find_types, read_types
 
 
 @dataclass(frozen=True)

@@ -8,10 +8,8 @@ from typing import Any
 
 import psycopg
 
-from services.base.constants import DEFAULT_SOURCE_SCHEMA
-from services.base.errors import ConfigurationError
-from services.base.suggest import closest
-from services.store.type_definitions import TypeRef
+from services.base import DEFAULT_SOURCE_SCHEMA, ConfigurationError, closest
+from services.store import TypeRef
 
 
 @dataclass(frozen=True)

@@ -19,9 +19,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from services.base.constants import RUNNER_SCHEMA
-from services.base.errors import TransientError
-from services.base.position import Position, stored_columns, stored_ids
+from services.base import RUNNER_SCHEMA, Position, TransientError, stored_columns, stored_ids
 from services.store.sql import Leaf, PageRange
 
 Conn = psycopg.Connection[Any]

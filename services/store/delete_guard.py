@@ -15,34 +15,14 @@ about 20 index or heap rows per row deleted, and remembers what it learnt.
 from __future__ import annotations
 
 import math
-import os
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import psycopg
 from psycopg import sql
 
-from services.base.errors import ConfigurationError, MassDeleteError
-from services.base.settings import env_number
+from services.base import DEFAULT_MAX_DELETE_FRACTION, MAX_DELETE_FRACTION_VARIABLE, MassDeleteError
 from services.store.plan import SyncPlan
-
-MAX_DELETE_FRACTION_VARIABLE = "TABLESYNC_MAX_DELETE_FRACTION"
-DEFAULT_MAX_DELETE_FRACTION = 0.1
-
-
-def max_delete_fraction(environ: Mapping[str, str] | None = None) -> float:
-    """TABLESYNC_MAX_DELETE_FRACTION, a number from 0 to 1; anything else is exit 2."""
-    environ = os.environ if environ is None else environ
-    value = env_number(
-        environ, MAX_DELETE_FRACTION_VARIABLE, DEFAULT_MAX_DELETE_FRACTION, minimum=0
-    )
-    if value > 1:
-        raise ConfigurationError(
-            f"{MAX_DELETE_FRACTION_VARIABLE}={value:g} must be a fraction from 0 to 1"
-            " (0.1 = at most a tenth of a destination in one go)"
-        )
-    return value
 
 
 def count_at_most(conn: psycopg.Connection[Any], plan: SyncPlan, limit: int) -> int:
@@ -61,12 +41,6 @@ class DeleteLimit:
 
     fraction: float = DEFAULT_MAX_DELETE_FRACTION
     allowed: bool = False
-
-    @classmethod
-    def from_env(
-        cls, environ: Mapping[str, str] | None = None, *, allowed: bool = False
-    ) -> DeleteLimit:
-        return cls(max_delete_fraction(environ), allowed)
 
 
 def _percent(fraction: float) -> str:

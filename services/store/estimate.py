@@ -12,10 +12,14 @@ from typing import Any, Literal
 import psycopg
 from psycopg import sql
 
-from services.base.db import Databases
-from services.base.definition import ExportDefinition
-from services.base.errors import TablesyncError
-from services.base.position import Position, Watermark, load_position
+from services.base import (
+    Databases,
+    ExportDefinition,
+    Position,
+    TablesyncError,
+    Watermark,
+    load_position,
+)
 from services.store import sql as q
 from services.store.plan import SyncPlan
 from services.store.preflight import plan_definition

@@ -17,7 +17,7 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row
 
-from services.base.constants import RUNNER_SCHEMA
+from services.base import RUNNER_SCHEMA
 
 Conn = psycopg.Connection[Any]
 RunRecord = dict[str, Any]

@@ -19,8 +19,7 @@ from typing import Any
 
 import psycopg
 
-from services.base.errors import LockHeldError
-from services.base.redact import redact
+from services.base import LockHeldError, redact
 
 log = logging.getLogger(__name__)
 

@@ -6,8 +6,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from services.base.definition import ExportDefinition
-from services.base.position import key_text
+from services.base import ExportDefinition, key_text
 from services.store.catalog import Column, Table
 from services.store.type_paths import ColumnPath
 

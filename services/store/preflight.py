@@ -8,10 +8,13 @@ from typing import Any
 
 import psycopg
 
-from services.base.constants import DEFAULT_DESTINATION_SCHEMA, RUNNER_SCHEMA
-from services.base.definition import ExportDefinition
-from services.base.errors import PreflightError
-from services.base.suggest import did_you_mean
+from services.base import (
+    DEFAULT_DESTINATION_SCHEMA,
+    RUNNER_SCHEMA,
+    ExportDefinition,
+    PreflightError,
+    did_you_mean,
+)
 from services.store.catalog import Table, find_table
 from services.store.plan import CopyMode, SyncPlan
 from services.store.tie_breaker import tie_breaker_problem

@@ -10,11 +10,7 @@ import psycopg
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
-from services.base.constants import RUNNER_SCHEMA, RunStatus
-from services.base.position import Position
-from services.base.redact import redact
-from services.base.results import RunCounts
-from services.base.settings import DEFAULT_ORIGIN
+from services.base import DEFAULT_ORIGIN, RUNNER_SCHEMA, Position, RunCounts, RunStatus, redact
 
 _RUNS = sql.Identifier(RUNNER_SCHEMA, "runs")
 ABANDONED_TEXT = "the process running it died before it finished (found by the next run)"

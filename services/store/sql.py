@@ -7,7 +7,8 @@ from typing import Any
 
 from psycopg import sql
 
-from services.base.position import Position, Watermark
+from services.base import Position, Watermark
+from services.store.layout import StagingLayout
 from services.store.plan import CopyMode, SyncPlan
 
 STAGING_TABLE = "tablesync_staging"
@@ -356,23 +357,16 @@ def row_at(plan: SyncPlan, window: Window, offset: int) -> sql.Composed:
 # -- analytics side ---------------------------------------------------------
 
 
-def create_staging(
-    plan: SyncPlan,
-    columns: list[str],
-    *,
-    keyed: bool = True,
-    deletes: bool = False,
-    ordinal: bool = True,
-) -> sql.Composed:
-    """A session-local staging table with the destination's types for ``columns``;
-    ``keyed`` adds each row's key as text and (``ordinal``) its order of arrival,
-    ``deletes`` whether the row deletes its key (DELETED)."""
+def create_staging(plan: SyncPlan, columns: list[str], layout: StagingLayout) -> sql.Composed:
+    """A session-local staging table with the destination's types for ``columns``, and
+    ``layout``'s extra columns: each row's key as text and its order of arrival, and
+    whether the row deletes its key (DELETED)."""
     added = []
-    if keyed:
+    if layout.keyed:
         added += ["ADD COLUMN {row_cursor} text, ADD COLUMN {row_id} text"]
-        if ordinal:
+        if layout.ordinal:
             added += ["ADD COLUMN {ordinal} bigint GENERATED ALWAYS AS IDENTITY"]
-    if deletes:
+    if layout.deletes:
         added += ["ADD COLUMN {deleted} boolean NOT NULL DEFAULT false"]
     alter = f"; ALTER TABLE {{staging}} {', '.join(added)}" if added else ""
     return sql.SQL(
@@ -393,11 +387,11 @@ def drop_staging() -> sql.Composed:
     return sql.SQL("DROP TABLE IF EXISTS {}").format(ident(STAGING_TABLE))
 
 
-def copy_in(
-    columns: list[str], *, binary: bool, keyed: bool = True, deletes: bool = False
-) -> sql.Composed:
-    """COPY into staging: ``columns``, then the key text when ``keyed``, then DELETED."""
-    names = [*columns, *([ROW_CURSOR, ROW_ID] if keyed else []), *([DELETED] if deletes else [])]
+def copy_in(columns: list[str], *, binary: bool, layout: StagingLayout) -> sql.Composed:
+    """COPY into staging: ``columns``, then the key text and DELETED where ``layout`` has
+    them (the ordinal fills itself)."""
+    keys = [ROW_CURSOR, ROW_ID] if layout.keyed else []
+    names = [*columns, *keys, *([DELETED] if layout.deletes else [])]
     return sql.SQL("COPY {} ({}) FROM STDIN{}").format(
         ident(STAGING_TABLE),
         column_list(names),

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 
-from services.base.definition import CursorSpec
+from services.base import CursorSpec
 from services.store.catalog import Table
 
 

@@ -6,3 +6,46 @@ workers), writes each (``batch_writer``: straight in on the fast path, else
 staged and upserted) and commits it with its position. May import
 ``services.base`` and ``services.store``.
 """
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from services.base import lazy_exports
+from services.sync.process_definition import process_definition as process_definition
+
+if TYPE_CHECKING:
+    from services.sync.backfill import ChunkPlan, next_chunk_plan, why_not_backfill
+    from services.sync.batch import StagedBatch, Staging, copy_blocks
+    from services.sync.failures import failure_file_of, read_failure_file
+    from services.sync.route import Route, planned_route
+    from services.sync.watermark import compute_watermark
+
+__all__ = [
+    "ChunkPlan",
+    "Route",
+    "StagedBatch",
+    "Staging",
+    "compute_watermark",
+    "copy_blocks",
+    "failure_file_of",
+    "next_chunk_plan",
+    "planned_route",
+    "process_definition",
+    "read_failure_file",
+    "why_not_backfill",
+]
+_HOMES = {
+    "ChunkPlan": "services.sync.backfill",
+    "Route": "services.sync.route",
+    "StagedBatch": "services.sync.batch",
+    "Staging": "services.sync.batch",
+    "compute_watermark": "services.sync.watermark",
+    "copy_blocks": "services.sync.batch",
+    "failure_file_of": "services.sync.failures",
+    "next_chunk_plan": "services.sync.backfill",
+    "planned_route": "services.sync.route",
+    "read_failure_file": "services.sync.failures",
+    "why_not_backfill": "services.sync.backfill",
+}
+__getattr__ = lazy_exports(__name__, _HOMES)

@@ -33,41 +33,48 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
-import os
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import psycopg
 from psycopg import sql
 
-from services.base.constants import BACKFILL_CHUNK_BYTES
-from services.base.position import Position, Watermark, save_position
-from services.base.settings import env_count
-from services.base.testhooks import kill_point
-from services.store import chunks
+from services.base import (
+    BACKFILL_CHUNK_BYTES,
+    BACKFILL_VARIABLE,
+    Position,
+    RunSettings,
+    Watermark,
+    kill_point,
+    save_position,
+)
+from services.store import (
+    Backfill,
+    Chunk,
+    CopyMode,
+    Heap,
+    SourceHeaps,
+    SyncPlan,
+    chunks,
+    leaf_now,
+    source_heaps,
+)
 from services.store import sql as q
-from services.store.chunks import Backfill, Chunk
-from services.store.heaps import Heap, SourceHeaps, leaf_now, source_heaps
-from services.store.plan import CopyMode, SyncPlan
 from services.sync.watermark import compute_watermark
 
 log = logging.getLogger(__name__)
 
 Conn = psycopg.Connection[Any]
 
-CHUNK_PAGES_VARIABLE = "TABLESYNC_BACKFILL_CHUNK_PAGES"
-# "off": first loads read in cursor order, batch by batch, as before backfills existed.
-BACKFILL_VARIABLE = "TABLESYNC_BACKFILL"
 # TID range scans (a chunk read without a sequential scan of the whole table).
 _MIN_SERVER_VERSION = 140000
 _HEAP_KINDS = {"r", "m"}  # a table or a materialized view: one heap with ctids
 _PARTITIONED = "p"  # no heap of its own: each leaf partition's is cut into chunks
 
 
-def why_not_backfill(plan: SyncPlan, core: Conn) -> str | None:
+def why_not_backfill(plan: SyncPlan, core: Conn, settings: RunSettings) -> str | None:
     """Why ``plan``'s full load cannot be a backfill (then it reads in cursor order), or None."""
-    if os.environ.get(BACKFILL_VARIABLE, "").strip().lower() in ("off", "0", "no", "false"):
+    if not settings.backfill:
         return f"{BACKFILL_VARIABLE} is off"
     if not plan.cursor.is_timestamp:
         return (
@@ -137,7 +144,7 @@ def _key_problem(plan: SyncPlan) -> str | None:
 
 def chunk_pages(
     block_size: int,
-    environ: Mapping[str, str] | None = None,
+    configured: int | None = None,
     *,
     rows_per_block: float | None = None,
     batch_size: int | None = None,
@@ -148,16 +155,18 @@ def chunk_pages(
     default = max(1, BACKFILL_CHUNK_BYTES // block_size)
     if batch_size is not None and rows_per_block:
         default = min(default, max(1, math.ceil(batch_size / rows_per_block)))
-    pages = env_count(os.environ if environ is None else environ, CHUNK_PAGES_VARIABLE, default)
-    return max(1, pages)
+    return max(1, default if configured is None else configured)
 
 
-def planned_chunk_pages(plan: SyncPlan, found: SourceHeaps) -> int:
+def planned_chunk_pages(plan: SyncPlan, found: SourceHeaps, settings: RunSettings) -> int:
     """``chunk_pages`` for ``plan``: sized by rows with a transform, by bytes without."""
+    configured = settings.backfill_chunk_pages
     if plan.mode is not CopyMode.PYTHON:
-        return chunk_pages(found.block_size)
+        return chunk_pages(found.block_size, configured)
     per_block = found.rows_per_block
-    return chunk_pages(found.block_size, rows_per_block=per_block, batch_size=plan.batch_size)
+    return chunk_pages(
+        found.block_size, configured, rows_per_block=per_block, batch_size=plan.batch_size
+    )
 
 
 def cut_into_chunks(found: SourceHeaps, per_chunk: int) -> list[Chunk]:
@@ -233,7 +242,7 @@ class ChunkPlan:
 
 
 def next_chunk_plan(
-    core: Conn, analytics: Conn, plan: SyncPlan, saved: Position | None
+    core: Conn, analytics: Conn, plan: SyncPlan, saved: Position | None, settings: RunSettings
 ) -> ChunkPlan | None:
     """The backfill the next run of ``plan`` would do or join; None when it would run
     incrementally (a saved position, no backfill under way) or cannot backfill."""
@@ -251,28 +260,33 @@ def next_chunk_plan(
             found.block_size,
             len(found.heaps) if found.partitioned else None,
         )
-    if saved is not None or why_not_backfill(plan, core) is not None:
+    if saved is not None or why_not_backfill(plan, core, settings) is not None:
         return None  # an incremental run, or a first load in cursor order: no heap read
     found = heaps_of(core, plan)
-    per_chunk = planned_chunk_pages(plan, found)
+    per_chunk = planned_chunk_pages(plan, found, settings)
     total = len(cut_into_chunks(found, per_chunk))
     leaves = len(found.heaps) if found.partitioned else None
     return ChunkPlan(False, found.pages, per_chunk, total, 0, 0, found.block_size, leaves)
 
 
-def plan_backfill(core: Conn, analytics: Conn, plan: SyncPlan) -> Backfill | None:
+def plan_backfill(
+    core: Conn, analytics: Conn, plan: SyncPlan, settings: RunSettings
+) -> Backfill | None:
     """Fix the hand-over position and cut the heap into chunks; stored in one transaction.
 
     None when the watermark cannot be fixed now (open core transactions it
     cannot see): the run then holds back as an incremental run would.
     Call under the definition's exclusive lock.
     """
-    watermark = compute_watermark(core, plan, None, safety_lag_s=plan.definition.safety_lag_s)
+    wait_s = settings.writer_wait_for(plan.definition.writer_wait_s)
+    watermark = compute_watermark(
+        core, plan, None, safety_lag_s=plan.definition.safety_lag_s, wait_s=wait_s
+    )
     handover = handover_position(core, plan, watermark)
     if handover is None:
         return None
     found = heaps_of(core, plan)
-    per_chunk = planned_chunk_pages(plan, found)
+    per_chunk = planned_chunk_pages(plan, found, settings)
     cut = cut_into_chunks(found, per_chunk)
     empty = analytics.execute(q.destination_is_empty(plan)).fetchone()
     backfill = Backfill(

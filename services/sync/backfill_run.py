@@ -20,21 +20,15 @@ from typing import Any
 
 import psycopg
 
-from services.base import stopping
-from services.base.position import Position
-from services.base.results import RunResult
-from services.base.testhooks import delay_point, kill_point
-from services.store import chunks
+from services.base import Position, RunResult, delay_point, kill_point, stopping
+from services.store import Backfill, Chunk, DeleteGuard, SyncPlan, chunks, record_progress
 from services.store import sql as q
-from services.store.chunks import Backfill, Chunk
-from services.store.delete_guard import DeleteGuard
-from services.store.plan import SyncPlan
-from services.store.runs import record_progress
 from services.sync.backfill import chunk_window, complete_chunk
 from services.sync.batch_sources import BatchSources
-from services.sync.batch_writer import BatchWriter
+from services.sync.batch_writer import BatchWriter, write_on_route
 from services.sync.deletes import counts_after
 from services.sync.prefetch import NextWindow
+from services.sync.route import Route
 
 Conn = psycopg.Connection[Any]
 ProgressCallback = Callable[[RunResult], None]
@@ -120,6 +114,7 @@ def commit_chunks(
     plan: SyncPlan,
     analytics: Conn,
     windows: ChunkWindows,
+    route: Route,
     sources: BatchSources,
     writer: BatchWriter,
     result: RunResult,
@@ -128,8 +123,9 @@ def commit_chunks(
     guard: DeleteGuard,
     progress: ProgressCallback | None,
 ) -> Position | None:
-    """Write each chunk this runner claims and commit it with its done marker and the
-    run's counts; returns the hand-over position when this runner finished the backfill."""
+    """Write each chunk this runner claims on ``route`` (and after a refusal on the route
+    after it, write_on_route) and commit it with its done marker and the run's counts;
+    returns the hand-over position when this runner finished the backfill."""
     handed: Position | None = None
     while True:
         stopping.check()  # asked to stop: nothing is in flight between two chunks
@@ -139,7 +135,7 @@ def commit_chunks(
         delay_point("chunk")
         result.failed_batch = batch.edges()
         with stopping.committing(analytics) as commit, analytics.transaction():
-            written = writer.write(batch)
+            written, route = write_on_route(writer, sources, batch, route)
             counts = counts_after(plan, analytics, guard, result.counts, written)
             commit.begin()  # written: a stop asked from here on lets the chunk finish
             handed = complete_chunk(

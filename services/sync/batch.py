@@ -9,8 +9,6 @@ binary. Memory stays bounded by COPY's chunks, or the read's, either way.
 
 from __future__ import annotations
 
-import os
-import re
 from collections.abc import Callable, Generator, Iterable, Sequence
 from contextlib import ExitStack, closing
 from dataclasses import dataclass, field
@@ -19,27 +17,24 @@ from typing import Any, Protocol
 import psycopg
 from psycopg.abc import Buffer
 
-from services.base.constants import COPY_BLOCK_BYTES, TRANSFORM_READ_ROWS
-from services.base.definition import Delete, Row
-from services.base.errors import PreflightError, RowError, first_line
-from services.base.exact_json import use_exact_json
-from services.base.testhooks import KILL_AT_VARIABLE, kill_point
+from services.base import (
+    COPY_BLOCK_BYTES,
+    TRANSFORM_READ_ROWS,
+    Delete,
+    PreflightError,
+    RowError,
+    first_line,
+    kill_point,
+    kill_points_armed,
+    use_exact_json,
+)
+from services.store import CopyMode, StagingLayout, SyncPlan
 from services.store import sql as q
-from services.store.plan import CopyMode, SyncPlan
 from services.sync.copy_rows import BinaryRows
+from services.sync.deletes import RowDeletes, flagged_in_window
 from services.sync.read_rows import loaded_rows
+from services.sync.row_at_fault import FastPathRefused, RowAt, check_keys, copy_line, row_error
 from services.sync.transform_output import binary_copyable, check_transform_columns, output_types
-
-
-class FastPathRefused(Exception):
-    """A row the straight COPY must not write (a NULL key): redo the batch the normal way."""
-
-
-def check_keys(keys: list[str], row: dict[str, Any]) -> None:
-    """Raise FastPathRefused when a transformed row has a NULL conflict column."""
-    for key in keys:
-        if row[key] is None:
-            raise FastPathRefused(f"NULL in conflict column {key!r}")
 
 
 @dataclass
@@ -61,52 +56,19 @@ class StagedBatch:
         return self.read == self.skipped + self.by_value
 
 
-@dataclass
-class _Cursor:
-    """The row being handled, so an error can name it after the COPY aborts.
-
-    Only the row as read is kept per row; its key and dict are made when an
-    error needs them. With ``keyed``, the key's text follows the row's values.
-    """
-
-    selected: list[str]
-    keyed: bool = True
-    values: tuple[Any, ...] | None = None
-
-    @property
-    def key(self) -> tuple[str | None, str | None]:
-        if self.values is None or not self.keyed:
-            return (None, None)
-        width = len(self.selected)
-        return (self.values[width], self.values[width + 1])
-
-    @property
-    def row(self) -> Row | None:
-        return None if self.values is None else dict(zip(self.selected, self.values, strict=False))
-
-
-_COPY_LINE = re.compile(r"COPY \S+, line (\d+)")
-
-
-def copy_line(exc: psycopg.Error) -> int | None:
-    """The 1-based line of a COPY that the server rejected, when it says so."""
-    context = exc.diag.context or ""
-    match = _COPY_LINE.search(context)
-    return int(match.group(1)) if match else None
-
-
 def stage_passthrough(
     plan: SyncPlan,
     core: psycopg.Connection[Any],
     analytics: psycopg.Connection[Any],
     window: q.Window,
+    layout: StagingLayout,
     *,
     fast: bool = False,
-    keyed: bool = True,
 ) -> StagedBatch:
     """Copy the window's rows unchanged (straight into the destination when ``fast``,
-    see services/sync/fast_path.py; with their key as text when ``keyed``, see
-    fast_path.staging_needs_keys); raises the server's error on bad data."""
+    see services/sync/fast_path.py; else as staging's ``layout`` wants them, their key
+    as text when it is keyed); raises the server's error on bad data."""
+    keyed = layout.keyed
     binary = plan.mode is CopyMode.BINARY
     # Straight in, soft-deleted rows stay out and their keys are deleted by value.
     skip = "skip" if fast else "flag"
@@ -116,14 +78,12 @@ def stage_passthrough(
     if fast:
         write = q.copy_into_destination(plan, plan.selected, binary=binary)
     else:
-        write = q.copy_in(plan.selected, binary=binary, keyed=keyed, deletes=q.can_delete(plan))
+        write = q.copy_in(plan.selected, binary=binary, layout=layout)
     with core.cursor() as reader, analytics.cursor() as writer:
         with reader.copy(read) as out, writer.copy(write) as into:
             copy_blocks(out, into)
         staged = StagedBatch(read=writer.rowcount, columns=list(plan.selected))
     if fast and plan.definition.source.soft_delete is not None:
-        from services.sync.deletes import flagged_in_window  # imports this module
-
         staged.deleted_keys = flagged_in_window(plan, core, window)
         staged.read += len(staged.deleted_keys)
         staged.deleting = staged.by_value = len(staged.deleted_keys)
@@ -136,7 +96,7 @@ def copy_blocks(rows: Iterable[Buffer], into: psycopg.Copy) -> None:
     COPY data is a byte stream whatever its messages, and a write per row
     costs a libpq round of Python calls: blocks cut that to one per ~64 KiB.
     """
-    armed = bool(os.environ.get(KILL_AT_VARIABLE))  # kill_point is dear per row
+    armed = kill_points_armed()  # kill_point is dear per row
     block = bytearray()
     for chunk in rows:
         block += chunk
@@ -150,12 +110,7 @@ def copy_blocks(rows: Iterable[Buffer], into: psycopg.Copy) -> None:
         into.write(block)
 
 
-def row_error(message: str, at: _Cursor) -> RowError:
-    """A RowError naming the row being handled."""
-    return RowError(message, cursor_value=at.key[0], row_id=at.key[1], row=at.row)
-
-
-def _check_output(out: object, first: list[str], at: _Cursor) -> list[str]:
+def _check_output(out: object, first: list[str], at: RowAt) -> list[str]:
     """The columns to write ``out``'s values in: ``first`` (the batch's, if any yet) or its own."""
     if not isinstance(out, dict):
         raise row_error(f"transform returned {type(out).__name__}, not a dict or None", at)
@@ -176,15 +131,11 @@ class Staging:
         self,
         plan: SyncPlan,
         conn: psycopg.Connection[Any],
-        *,
-        keyed: bool = True,
-        ordinal: bool | None = None,
+        layout: StagingLayout | None = None,
     ):
         self.plan, self.conn = plan, conn
-        self.keyed = keyed or plan.mode is CopyMode.PYTHON  # see fast_path.staging_needs_keys
-        # The order of arrival, which only DISTINCT ON and the NULL-key check read; a
-        # keyset batch (services/sync/keyset.py) brings the key text without needing it.
-        self.ordinal = self.keyed if ordinal is None else ordinal and self.keyed
+        # A run's, from its route (services/sync/route.py); verify's: every extra column.
+        self.layout = layout or StagingLayout(deletes=q.can_delete(plan))
         self.columns: list[str] | None = None
 
     def ensure(self, columns: list[str]) -> None:
@@ -194,20 +145,18 @@ class Staging:
         if self.plan.mode is CopyMode.PYTHON:
             check_transform_columns(self.plan, columns)
         self.conn.execute(q.drop_staging())
-        deletes = q.can_delete(self.plan)
-        self.conn.execute(
-            q.create_staging(
-                self.plan, columns, keyed=self.keyed, deletes=deletes, ordinal=self.ordinal
-            )
-        )
+        self.conn.execute(q.create_staging(self.plan, columns, self.layout))
         self.columns = columns
 
     def stage(self, core: psycopg.Connection[Any], window: q.Window) -> StagedBatch:
         """The window's rows, transformed where the definition says so, in the table."""
-        if self.plan.mode is CopyMode.PYTHON:
-            return stage_transformed(self.plan, core, self.conn, window, self.columns, self.ensure)
-        self.ensure(self.plan.selected)
-        return stage_passthrough(self.plan, core, self.conn, window, keyed=self.keyed)
+        plan, layout = self.plan, self.layout
+        if plan.mode is CopyMode.PYTHON:
+            return stage_transformed(
+                plan, core, self.conn, window, self.columns, self.ensure, layout
+            )
+        self.ensure(plan.selected)
+        return stage_passthrough(plan, core, self.conn, window, layout)
 
     def drop(self) -> None:
         """Drop the table if this object created it and the connection still works."""
@@ -223,10 +172,12 @@ def stage_transformed(
     window: q.Window,
     columns: list[str] | None,
     on_columns: Callable[[list[str]], None],
+    layout: StagingLayout,
     *,
     fast: bool = False,
 ) -> StagedBatch:
-    """Read, transform and write the window's rows one by one into ``analytics``.
+    """Read, transform and write the window's rows one by one into ``analytics`` (staging,
+    as its ``layout`` says).
 
     ``columns`` is the staging table's column list when it exists already;
     ``on_columns(columns)`` is called once with the first output's columns so
@@ -237,7 +188,7 @@ def stage_transformed(
     """
 
     def open_copy(stack: ExitStack, columns: list[str]) -> RowSink:
-        return _open_staging_copy(stack, plan, analytics, columns, fast=fast)
+        return _open_staging_copy(stack, plan, analytics, columns, layout, fast=fast)
 
     return transform_window(plan, core, window, columns, on_columns, open_copy, fast=fast)
 
@@ -263,10 +214,8 @@ def transform_window(
     fast: bool = False,
 ) -> StagedBatch:
     """``stage_transformed`` with the rows written to whatever ``open_sink`` opens."""
-    at = _Cursor(plan.selected, keyed=not fast)
+    at = RowAt(plan.selected, keyed=not fast)
     staged_keys: list[tuple[str | None, str | None]] = []
-    from services.sync.deletes import RowDeletes  # imports this module
-
     deletes = RowDeletes(plan.keys)
     flagged = plan.definition.source.soft_delete is not None  # the flag ends each row
     try:
@@ -289,7 +238,7 @@ def transform_window(
             stack.enter_context(closing(stream))  # before the cursor: left early, it cancels
             rows = loaded_rows(reader, stream, binary=binary)
             into: RowSink | None = None
-            armed = bool(os.environ.get(KILL_AT_VARIABLE))  # kill_point is dear per row
+            armed = kill_points_armed()  # kill_point is dear per row
             # Looked up once: this loop runs per row, and its every step counts.
             selected, keys, written_columns = plan.selected, plan.keys, staged.columns
             width, key_at = len(written_columns), len(selected)  # key text after the values
@@ -357,7 +306,7 @@ def transform_window(
 
 
 def _named_error(
-    exc: Exception, at: _Cursor, staged_keys: list[tuple[str | None, str | None]]
+    exc: Exception, at: RowAt, staged_keys: list[tuple[str | None, str | None]]
 ) -> Exception:
     """``exc`` as a RowError naming the row at fault, or ``exc`` itself if none is."""
     if not isinstance(exc, psycopg.Error):
@@ -371,7 +320,7 @@ def _named_error(
     return exc
 
 
-def _row_error(exc: BaseException, at: _Cursor) -> RowError:
+def _row_error(exc: BaseException, at: RowAt) -> RowError:
     return row_error(f"{type(exc).__name__}: {first_line(exc)}", at)
 
 
@@ -380,6 +329,7 @@ def _open_staging_copy(
     plan: SyncPlan,
     conn: psycopg.Connection[Any],
     columns: list[str],
+    layout: StagingLayout,
     *,
     fast: bool,
 ) -> RowSink:
@@ -390,7 +340,7 @@ def _open_staging_copy(
     if fast:
         query = q.copy_into_destination(plan, columns, binary=binary)
     else:
-        query = q.copy_in(columns, binary=binary, deletes=q.can_delete(plan))
+        query = q.copy_in(columns, binary=binary, layout=layout)
     into = stack.enter_context(writer.copy(query))
     if binary:  # exited before the COPY: the trailer goes in first
         return stack.enter_context(BinaryRows(writer, types, into.write))

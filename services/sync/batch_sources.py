@@ -4,8 +4,8 @@ Each source yields Batch values in cursor order from where it starts up to
 the run's watermark: the batch's window and what the source read of it
 already (COPY blocks from the prefetch thread, a worker's encoded batch, or
 nothing, and the writer reads it from core). BatchSources holds one source
-at a time: it opens the one the run's state calls for at the first batch,
-switches when that changes, and closes it. A source is a generator, so
+at a time: it opens the one the run's route calls for (services/sync/route.py)
+at the first batch, switches when that changes, and closes it. A source is a generator, so
 closing it stops its thread or its workers, and core is the run's again.
 """
 
@@ -17,14 +17,11 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import psycopg
 
-from services.base.constants import PREFETCH
-from services.base.position import Position, Watermark
-from services.base.results import RunResult
+from services.base import Position, RunResult, Watermark
+from services.store import SyncPlan
 from services.store import sql as q
-from services.store.plan import CopyMode, SyncPlan
-from services.sync.batch import Staging
-from services.sync.fast_path import FastPath
 from services.sync.prefetch import NextWindow, Prefetcher
+from services.sync.route import Read, Route
 
 if TYPE_CHECKING:  # imported when a transform runs: a run without one never needs it
     from services.sync.transform_workers import EncodedBatch
@@ -152,6 +149,7 @@ class WorkerSettings:
     fast: bool  # straight into the destination, see services/sync/fast_path.py
     columns: list[str] | None  # the run's output columns, once a batch has set them
     encoding: str  # the analytics connection's, for text COPY
+    stall_s: float | None  # silence after which a worker's connection is lost (timeouts.py)
 
 
 def transformed_batches(
@@ -168,6 +166,7 @@ def transformed_batches(
         fast=settings.fast,
         columns=settings.columns,
         encoding=settings.encoding,
+        stall_s=settings.stall_s,
     )
     try:
         workers.start()
@@ -179,32 +178,33 @@ def transformed_batches(
 
 
 class BatchSources:
-    """The run's batches, each from the source the run's state calls for.
+    """The run's batches, read the way its route says (services/sync/route.py).
 
-    The transform workers from the second batch on when a transform runs with
+    The transform workers from the second batch on when the route reads with
     workers (the first batch shows the transform's columns, which they are
-    given), the prefetch thread without a transform, else a query per batch.
-    The run owns it: ``close()`` when the run ends, whatever happens.
+    given), the prefetch thread or a keyset query per batch without a transform,
+    else a query per batch. ``reroute`` after a refusal closes the open source:
+    the next batch opens the new route's. The run owns it: ``close()`` when the
+    run ends, whatever happens.
     """
 
     def __init__(
         self,
         windows: WindowSource,
-        fast: FastPath,
-        staging: Staging,
+        route: Route,
         *,
-        workers: int,
+        columns: Callable[[Route], list[str] | None],
         connect_core: Callable[[], Conn],
+        stall_s: float | None,
         encoding: str,
         result: RunResult,
     ):
-        self._windows, self._fast, self._staging = windows, fast, staging
-        self._workers = workers  # 0 without a transform, and from the first that failed
+        self._windows, self._route = windows, route
+        self._columns = columns  # the run's output columns on a route, once a batch set them
         self._connect_core, self._encoding, self._result = connect_core, encoding, result
+        self._stall_s = stall_s
         self._open: tuple[Kind, Source] | None = None
         self._handed_out = False
-        # Rows then end with their flag, after the key text a keyset batch ends on.
-        self._soft_deletes = windows.plan.definition.source.soft_delete is not None
 
     def next(self, position: Position | None) -> Batch | None:
         """The batch after ``position`` (which a source opened now starts from); None: done."""
@@ -218,40 +218,41 @@ class BatchSources:
             self._handed_out = True  # the workers' turn from the next batch on
         return batch
 
+    def reroute(self, route: Route) -> None:
+        """Read the next batches the way ``route`` says: what the open source read ahead is
+        dropped (it went another way), and the prefetch thread gives core back."""
+        self._route = route
+        self.close()
+
     def close(self) -> None:
         """Close the open source: what it read ahead is dropped; the next batch opens one."""
         if self._open is not None:
             self._open[1].close()
             self._open = None
 
-    def stop_workers(self) -> None:
-        """No transform workers for the rest of the run: the runner transforms every batch."""
-        self._workers = 0
-        self.close()
-
     def _kind(self) -> Kind:
-        if self._workers and self._handed_out:
-            return "transformed"
-        plan = self._windows.plan
-        # Straight in, a batch's soft-deleted keys are read from core after its rows,
-        # which the prefetch thread would be holding.
-        soft_straight = plan.definition.source.soft_delete is not None and self._fast.on
-        if PREFETCH and plan.mode is not CopyMode.PYTHON and not soft_straight:
-            return "prefetched"
-        return "query"
+        read = self._route.read
+        if read is Read.WORKERS:
+            return "transformed" if self._handed_out else "query"
+        return "query" if read is Read.QUERY else "prefetched"
 
     def _start(self, kind: Kind, position: Position | None) -> Source:
+        route = self._route
         if kind == "transformed":
-            fast = self._fast.on
-            columns = self._fast.columns if fast else self._staging.columns
+            columns = self._columns(route)
             settings = WorkerSettings(
-                self._workers, self._connect_core, fast, columns, self._encoding
+                route.workers,
+                self._connect_core,
+                route.straight,
+                columns,
+                self._encoding,
+                self._stall_s,
             )
             return transformed_batches(self._windows, position, settings, self._result)
-        staged = self._staging.keyed and not self._fast.on and not self._soft_deletes
-        if kind == "prefetched" and staged and isinstance(self._windows, Windows):
+        if route.read is Read.KEYSET:
+            assert isinstance(self._windows, Windows)  # cursor batches (route.py)
             return keyset_batches(self._windows, position)  # one query each: keyset.py
         if kind == "prefetched":
-            with_key_text = self._staging.keyed and not self._fast.on
+            with_key_text = route.layout.keyed and not route.straight
             return prefetched_batches(self._windows, position, with_key_text=with_key_text)
         return query_batches(self._windows, position)

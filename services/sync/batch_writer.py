@@ -1,28 +1,27 @@
 """Write one batch into analytics, inside the transaction that commits it with its position.
 
-Straight into the destination while the run is on the fast path
-(services/sync/fast_path.py), else into the staging table and upserted. What
-the batch's source read of it (services/sync/batch_sources.py) goes in as it
-is where it can; where it cannot (a straight COPY refused, a transform
-worker that failed), the batch is read again from core and written the
-normal way, which names the row at fault if one is.
+Straight into the destination when the run's route says so
+(services/sync/route.py, services/sync/fast_path.py), else into the staging
+table and upserted. What the batch's source read of it
+(services/sync/batch_sources.py) goes in as it is where it can; where it
+cannot (a straight COPY refused, a transform worker that failed), the write
+says so (``Refusal``) and ``write_on_route`` takes the route after the
+refusal: the batch is read again from core and written that way, which names
+the row at fault if one is.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import psycopg
 
-from services.base.errors import RowError
-from services.base.results import RunCounts
-from services.base.testhooks import kill_point
+from services.base import RowError, RunCounts, kill_point
+from services.store import CopyMode, StagingLayout, SyncPlan
 from services.store import delete_sql as d
 from services.store import sql as q
-from services.store.plan import CopyMode, SyncPlan
 from services.sync.batch import StagedBatch, Staging, stage_passthrough, stage_transformed
 from services.sync.batch_sources import Batch, BatchSources
 from services.sync.fast_path import (
@@ -33,6 +32,7 @@ from services.sync.fast_path import (
     keys_never_null,
 )
 from services.sync.prefetch import stage_blocks
+from services.sync.route import Refusal, Route
 
 if TYPE_CHECKING:  # imported when a transform runs: a run without one never needs it
     from services.sync.transform_workers import EncodedBatch
@@ -43,59 +43,47 @@ Conn = psycopg.Connection[Any]
 
 
 class BatchWriter:
-    """Writes batches for one run; the caller's transaction commits each one."""
+    """Writes batches for one run on the route it is given; the caller's transaction
+    commits each one."""
 
     def __init__(
-        self,
-        plan: SyncPlan,
-        core: Conn,
-        analytics: Conn,
-        staging: Staging,
-        fast: FastPath,
-        sources: BatchSources,
+        self, plan: SyncPlan, core: Conn, analytics: Conn, staging: Staging, fast: FastPath
     ):
         self._plan, self._core, self._analytics = plan, core, analytics
         self._staging, self._fast = staging, fast
-        self._sources = sources  # closed when what they read ahead cannot go in
+        self.name = plan.name
         self._distinct = not batch_keys_unique(plan)
         self._keys_never_null = keys_never_null(plan)
         self._deletes = q.can_delete(plan)  # staged rows may delete their key
 
-    def write(self, batch: Batch) -> RunCounts:
-        """Write ``batch`` and return its counts; a worker's batch that cannot go in as it
-        is, or a batch the straight COPY refuses, is read again and written the normal way."""
+    def write(self, batch: Batch, route: Route) -> RunCounts | Refusal:
+        """Write ``batch`` the way ``route`` says and return its counts, or why it could not
+        be written so (its rows rolled back): the caller takes the route after the refusal
+        and writes the batch again, read from core."""
         if batch.encoded is not None:
-            counts = self._write_encoded(batch.encoded)
-            if counts is not None:
-                return counts
-            batch = batch.read_again()
-        if self._fast.on:
-            counts = self._straight(partial(self._copy_straight, batch))
-            if counts is not None:
-                return counts
-            batch = batch.read_again()
+            return self._write_encoded(batch.encoded)
+        if route.straight:
+            outcome = self._fast.attempt(partial(self._copy_straight, batch, route))
+            return Refusal.STRAIGHT_REFUSED if isinstance(outcome, Refused) else outcome
         return self._upsert(self._stage(batch))
 
-    def _straight(self, write: Callable[[], RunCounts]) -> RunCounts | None:
-        """``write()`` on the fast path; None when refused: the run has left it."""
-        counts = self._fast.attempt(write)
-        if counts is None:
-            # What the source read ahead went straight in too, or lacks the key
-            # text staging needs; and the prefetch thread gives core back.
-            self._sources.close()
-        return counts
+    def columns(self, route: Route) -> list[str] | None:
+        """The run's output columns on ``route``, once a batch has set them (the transform
+        workers are started with them)."""
+        return self._fast.columns if route.straight else self._staging.columns
 
-    def _copy_straight(self, batch: Batch) -> RunCounts:
+    def _copy_straight(self, batch: Batch, route: Route) -> RunCounts:
         plan, core, analytics = self._plan, self._core, self._analytics
+        layout = route.layout
         if batch.blocks is not None:
-            staged = stage_blocks(plan, analytics, batch.blocks, fast=True)
+            staged = stage_blocks(plan, analytics, batch.blocks, layout, fast=True)
         elif plan.mode is CopyMode.PYTHON:
             columns, check = self._fast.columns, self._fast.check_columns
             staged = stage_transformed(
-                plan, core, analytics, batch.window, columns, check, fast=True
+                plan, core, analytics, batch.window, columns, check, layout, fast=True
             )
         else:
-            staged = stage_passthrough(plan, core, analytics, batch.window, fast=True)
+            staged = stage_passthrough(plan, core, analytics, batch.window, layout, fast=True)
         return self._copied_straight(staged)
 
     def _copied_straight(self, staged: StagedBatch, how: str = "") -> RunCounts:
@@ -117,7 +105,7 @@ class BatchWriter:
         if batch.blocks is None:
             return self._staging.stage(self._core, batch.window)
         self._staging.ensure(self._plan.selected)
-        return stage_blocks(self._plan, self._analytics, batch.blocks, keyed=self._staging.keyed)
+        return stage_blocks(self._plan, self._analytics, batch.blocks, self._staging.layout)
 
     def _upsert(self, staged: StagedBatch) -> RunCounts:
         # Deletes by value came before every staged row of the batch: first, then.
@@ -152,26 +140,26 @@ class BatchWriter:
 
     # -- a transform worker's batch ------------------------------------------
 
-    def _write_encoded(self, encoded: EncodedBatch) -> RunCounts | None:
-        """A worker's batch, written as the runner would write it; None: redo it here."""
+    def _write_encoded(self, encoded: EncodedBatch) -> RunCounts | Refusal:
+        """A worker's batch, written as the runner would write it."""
         problem = encoded.failure or self._unexpected_columns(encoded)
-        if problem is None and encoded.fast:  # refused: on to staging, workers and all
-            return self._straight(partial(self._copy_encoded_straight, encoded))
+        if problem is None and encoded.fast:
+            outcome = self._fast.attempt(partial(self._copy_encoded_straight, encoded))
+            return Refusal.STRAIGHT_REFUSED if isinstance(outcome, Refused) else outcome
         if problem is None:
-            outcome = in_savepoint(self._analytics, partial(self._upsert_encoded, encoded))
-            if not isinstance(outcome, Refused):
-                return outcome
-            problem = outcome.reason
+            upserted = in_savepoint(self._analytics, partial(self._upsert_encoded, encoded))
+            if not isinstance(upserted, Refused):
+                return upserted
+            problem = upserted.reason
         log.debug("%s: transform workers off: %s; batch redone here", self._plan.name, problem)
-        self._sources.stop_workers()
-        return None
+        return Refusal.WORKER_FAILED
 
     def _copy_encoded_straight(self, encoded: EncodedBatch) -> RunCounts:
-        stage_encoded(self._plan, self._analytics, encoded)
+        stage_encoded(self._plan, self._analytics, encoded, self._staging.layout)
         return self._copied_straight(encoded.staged, " (transformed by a worker)")
 
     def _upsert_encoded(self, encoded: EncodedBatch) -> RunCounts:
-        stage_encoded(self._plan, self._analytics, encoded)
+        stage_encoded(self._plan, self._analytics, encoded, self._staging.layout)
         return self._upsert(encoded.staged)
 
     def _unexpected_columns(self, encoded: EncodedBatch) -> str | None:
@@ -190,7 +178,9 @@ class BatchWriter:
         return f"the batch's columns {staged.columns} differ from the run's {known}"
 
 
-def stage_encoded(plan: SyncPlan, analytics: Conn, batch: EncodedBatch) -> None:
+def stage_encoded(
+    plan: SyncPlan, analytics: Conn, batch: EncodedBatch, layout: StagingLayout
+) -> None:
     """Write a worker's batch into the staging table, or into the destination when fast."""
     staged = batch.staged
     if staged.nothing_written:
@@ -198,7 +188,22 @@ def stage_encoded(plan: SyncPlan, analytics: Conn, batch: EncodedBatch) -> None:
     if batch.fast:
         query = q.copy_into_destination(plan, staged.columns, binary=batch.binary)
     else:
-        query = q.copy_in(staged.columns, binary=batch.binary, deletes=q.can_delete(plan))
+        query = q.copy_in(staged.columns, binary=batch.binary, layout=layout)
     with analytics.cursor() as writer, writer.copy(query) as into:
         for message in batch.data:
             into.write(message)
+
+
+def write_on_route(
+    writer: BatchWriter, sources: BatchSources, batch: Batch, route: Route
+) -> tuple[RunCounts, Route]:
+    """Write ``batch`` on ``route``; after a refusal, on ``route.after_refusal(...)``, read
+    again from core, with the sources reopened on the new route for the batches after it.
+    Returns the counts and the route the rest of the run takes. Each refusal leaves a
+    way for good (straight, workers), and a staged write is never refused, so this ends."""
+    while isinstance(outcome := writer.write(batch, route), Refusal):
+        route = route.after_refusal(outcome)
+        log.debug("%s: %s; now %s", writer.name, outcome, route)
+        sources.reroute(route)  # what it read ahead went the old way
+        batch = batch.read_again()
+    return outcome, route

@@ -21,8 +21,7 @@ from typing import Any
 import psycopg
 from psycopg import errors, generators, pq
 
-from services.base.constants import COPY_BINARY_HEADER, COPY_BINARY_TRAILER
-from services.base.testhooks import kill_point
+from services.base import COPY_BINARY_HEADER, COPY_BINARY_TRAILER, kill_point
 
 # The binary COPY trailer is the last data message of the stream; a COPY of no rows
 # is one message, its header and trailer together.

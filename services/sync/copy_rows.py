@@ -27,8 +27,7 @@ from psycopg.abc import AdaptContext, Buffer
 from psycopg.adapt import AdaptersMap, Transformer
 from psycopg.pq import Format
 
-from services.base.constants import COPY_BINARY_HEADER, COPY_BINARY_TRAILER
-from services.base.exact_json import LargeJson, dump_large_apart
+from services.base import COPY_BINARY_HEADER, COPY_BINARY_TRAILER, LargeJson, dump_large_apart
 
 _JSON_OIDS = frozenset((114, 3802))  # json, jsonb
 _NULL = b"\xff\xff\xff\xff"

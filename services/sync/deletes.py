@@ -18,14 +18,11 @@ from typing import Any
 
 import psycopg
 
-from services.base.definition import Delete
-from services.base.errors import MassDeleteError
-from services.base.results import RunCounts
+from services.base import Delete, MassDeleteError, RunCounts
+from services.store import DeleteGuard, DeleteLimit, SyncPlan
 from services.store import delete_sql as d
 from services.store import sql as q
-from services.store.delete_guard import DeleteGuard, DeleteLimit
-from services.store.plan import SyncPlan
-from services.sync.batch import FastPathRefused, row_error
+from services.sync.row_at_fault import FastPathRefused, row_error
 
 Conn = psycopg.Connection[Any]
 # Keys sent to analytics per query when counting or deleting by value.

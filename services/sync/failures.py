@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import os
 import re
 import time
 from pathlib import Path
@@ -16,20 +15,10 @@ from psycopg import sql
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
-from services.base.errors import RowError
-from services.base.position import ids_from_text, named_key
-from services.base.redact import redact
-from services.store.plan import SyncPlan
+from services.base import RowError, ids_from_text, named_key, redact
+from services.store import SyncPlan
 
 log = logging.getLogger(__name__)
-
-FAILURES_DIR = Path("failures")
-FAILURES_DIR_VARIABLE = "TABLESYNC_FAILURES_DIR"
-
-
-def failures_dir() -> Path:
-    """Where failure files go: $TABLESYNC_FAILURES_DIR, else ./failures."""
-    return Path(os.environ.get(FAILURES_DIR_VARIABLE) or FAILURES_DIR)
 
 
 def _default(value: Any) -> str:
@@ -48,10 +37,11 @@ def write_failure_file(
     error: str,
     row: dict[str, Any] | None,
     key: dict[str, Any],
-    base: Path | None = None,
+    base: Path,
 ) -> Path:
-    """Write ``failures/<definition>/<timestamp>.json`` and return its path."""
-    folder = (base or failures_dir()) / definition.replace("/", "_")
+    """Write ``<base>/<definition>/<timestamp>.json`` and return its path (``base``:
+    TABLESYNC_FAILURES_DIR, services/base/run_settings.py)."""
+    folder = base / definition.replace("/", "_")
     folder.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime()) + f"-{time.time_ns() // 1000 % 10**6:06d}"
     payload = {"definition": definition, "error": redact(error), "key": key, "row": row}
@@ -74,16 +64,16 @@ def write_failure_file(
 _SAVED_TO = re.compile(r"\(row saved to (?P<path>[^()]+\.json)\)")
 
 
-def failure_file_of(error_text: str | None, *, base: Path | None = None) -> Path | None:
+def failure_file_of(error_text: str | None, *, base: Path) -> Path | None:
     """The failure file a run record's error text names, if it lies in the failures folder.
 
-    Anything outside ``base`` (default: failures_dir()) is refused: the text comes from a
+    Anything outside ``base`` (the failures folder) is refused: the text comes from a
     database, and the console must not be talked into reading any file it names.
     """
     found = _SAVED_TO.search(error_text or "")
     if found is None:
         return None
-    root = (base or failures_dir()).resolve()
+    root = base.resolve()
     path = Path(found["path"]).resolve()
     return path if path.is_relative_to(root) and path.is_file() else None
 
@@ -126,7 +116,7 @@ def source_row(
 
 
 def save_failed_row(
-    core: ConnectionPool, plan: SyncPlan, error: RowError, message: str
+    core: ConnectionPool, plan: SyncPlan, error: RowError, message: str, *, base: Path
 ) -> Path | None:
     """Write the failure file of ``error`` (the source row looked up again when the
     error came without it); None, with a warning, when it cannot be written."""
@@ -140,7 +130,7 @@ def save_failed_row(
     ids = ids_from_text(error.row_id, len(plan.cursor_ids))
     key = named_key(plan.cursor.name, plan.id_names, error.cursor_value, ids or None)
     try:
-        return write_failure_file(plan.name, error=message, row=row, key=key)
+        return write_failure_file(plan.name, error=message, row=row, key=key, base=base)
     except OSError as exc:
         log.warning("could not save the failed row of %s: %s", plan.name, redact(exc))
         return None

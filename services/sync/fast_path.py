@@ -22,11 +22,10 @@ from typing import Any, TypeVar
 
 import psycopg
 
-from services.base.errors import RowError, first_line
-from services.base.redact import redact
+from services.base import RowError, first_line, redact
+from services.store import CopyMode, SyncPlan
 from services.store import sql as q
-from services.store.plan import CopyMode, SyncPlan
-from services.sync.batch import FastPathRefused
+from services.sync.row_at_fault import FastPathRefused
 from services.sync.transform_output import check_transform_columns
 
 log = logging.getLogger(__name__)
@@ -39,11 +38,10 @@ FALLBACK_ERRORS = (FastPathRefused, RowError, psycopg.Error)
 
 
 class FastPath:
-    """Whether this run's batches go straight into the destination.
-
-    Asked once, before the first write, and only on a full load (a saved
-    position means rows were written already); off for the rest of the run
-    from the first batch the straight COPY refuses.
+    """This run's way straight into the destination: whether it may take it (asked once,
+    before the first write, and only on a full load: a saved position means rows were
+    written already), the transform's columns on it, and each straight COPY in a
+    savepoint. Whether the run is on it is its route's to say (services/sync/route.py).
     """
 
     def __init__(
@@ -55,35 +53,32 @@ class FastPath:
         empty: bool | None = None,
     ):
         self._plan, self._analytics = plan, analytics
-        self._on: bool | None = None if full_load else False  # None: not asked yet
+        self._full_load = full_load
         # A backfill's runners go by whether the destination was empty when it was
         # planned (tablesync.backfills.into_empty), not by what the others wrote since.
         self._empty = empty
         # A transform's output columns on this path, checked at the first batch that has rows.
         self.columns: list[str] | None = None
 
-    @property
-    def on(self) -> bool:
-        if self._on is None:
-            self._on = fast_path_allowed(self._plan, self._analytics, empty=self._empty)
-        return self._on
+    def allowed(self) -> bool:
+        """The probe: whether this run may start on the fast path."""
+        if not self._full_load:
+            return False
+        return fast_path_allowed(self._plan, self._analytics, empty=self._empty)
 
     def check_columns(self, columns: list[str]) -> None:
         if self.columns is None:
             check_transform_columns(self._plan, columns)
             self.columns = columns
 
-    def attempt(self, write: Callable[[], T]) -> T | None:
-        """``write()``, a straight COPY, in a savepoint; None when it was refused: its rows
-        are rolled back, the fast path is off and the batch is to be redone through staging."""
+    def attempt(self, write: Callable[[], T]) -> T | Refused:
+        """``write()``, a straight COPY, in a savepoint; Refused when it was refused: its
+        rows are rolled back and the batch is to be written again through staging."""
         outcome = in_savepoint(self._analytics, write)
-        if not isinstance(outcome, Refused):
-            return outcome
-        log.debug(
-            "%s: fast path off: %s; batch redone through staging", self._plan.name, outcome.reason
-        )
-        self._on = False
-        return None
+        if isinstance(outcome, Refused):
+            name, reason = self._plan.name, outcome.reason
+            log.debug("%s: fast path off: %s; batch redone through staging", name, reason)
+        return outcome
 
 
 @dataclass(frozen=True)

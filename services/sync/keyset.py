@@ -23,10 +23,15 @@ import psycopg
 from psycopg.abc import Buffer
 from psycopg.pq import TransactionStatus
 
-from services.base.constants import COPY_BINARY_HEADER, COPY_BINARY_SIGNATURE, COPY_BINARY_TRAILER
-from services.base.position import Position, Watermark
+from services.base import (
+    COPY_BINARY_HEADER,
+    COPY_BINARY_SIGNATURE,
+    COPY_BINARY_TRAILER,
+    Position,
+    Watermark,
+)
+from services.store import CopyMode, SyncPlan
 from services.store import sql as q
-from services.store.plan import CopyMode, SyncPlan
 from services.sync.prefetch import Prefetcher
 
 _HEADER_BYTES = len(COPY_BINARY_HEADER)

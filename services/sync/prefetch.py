@@ -10,7 +10,6 @@ connection belongs to the thread until the prefetcher is closed.
 
 from __future__ import annotations
 
-import os
 import queue
 import threading
 from collections.abc import Callable, Iterable, Iterator
@@ -20,11 +19,9 @@ from typing import Any
 import psycopg
 from psycopg.abc import Buffer
 
-from services.base.constants import COPY_BLOCK_BYTES
-from services.base.position import Position
-from services.base.testhooks import KILL_AT_VARIABLE, kill_point
+from services.base import COPY_BLOCK_BYTES, Position, kill_point, kill_points_armed
+from services.store import CopyMode, StagingLayout, SyncPlan
 from services.store import sql as q
-from services.store.plan import CopyMode, SyncPlan
 from services.sync.batch import StagedBatch
 from services.sync.copy_read import binary_blocks
 
@@ -65,7 +62,7 @@ class Prefetcher:
         # window is a chunk claim, which must not take chunks other runners could do.
         self._slots = threading.Semaphore(2)
         self._thread = threading.Thread(target=self._run, name="tablesync-prefetch")
-        self._armed = bool(os.environ.get(KILL_AT_VARIABLE))  # kill_point is dear per row
+        self._armed = kill_points_armed()  # kill_point is dear per row
         self.last_end: Position | None = None
 
     def __enter__(self) -> Prefetcher:
@@ -198,9 +195,9 @@ def stage_blocks(
     plan: SyncPlan,
     analytics: psycopg.Connection[Any],
     blocks: Iterator[bytes],
+    layout: StagingLayout,
     *,
     fast: bool = False,
-    keyed: bool = True,
 ) -> StagedBatch:
     """Write one prefetched batch into the staging table (the destination itself when
     ``fast``, see services/sync/fast_path.py); raises the server's error on bad data."""
@@ -208,7 +205,7 @@ def stage_blocks(
     if fast:
         query = q.copy_into_destination(plan, plan.selected, binary=binary)
     else:
-        query = q.copy_in(plan.selected, binary=binary, keyed=keyed, deletes=q.can_delete(plan))
+        query = q.copy_in(plan.selected, binary=binary, layout=layout)
     with analytics.cursor() as writer:
         with writer.copy(query) as into:
             for block in blocks:

@@ -30,28 +30,32 @@ from typing import Any
 import psycopg
 from psycopg_pool import PoolTimeout
 
-from services.base import stopping
-from services.base.constants import RunStatus
-from services.base.db import Databases
-from services.base.definition import ExportDefinition
-from services.base.errors import RunError, StoppedError, TablesyncError, first_line
-from services.base.position import Position, save_position
-from services.base.redact import redact
-from services.base.results import RunResult
-from services.base.settings import DEFAULT_ORIGIN
-from services.base.testhooks import kill_point
+from services.base import (
+    Databases,
+    ExportDefinition,
+    Position,
+    RunError,
+    RunResult,
+    RunSettings,
+    RunStatus,
+    StoppedError,
+    TablesyncError,
+    first_line,
+    kill_point,
+    redact,
+    save_position,
+    stopping,
+)
+from services.store import Backfill, DeleteLimit, SyncPlan, finish_run, record_progress
 from services.store import sql as q
-from services.store.chunks import Backfill
-from services.store.delete_guard import DeleteLimit
-from services.store.plan import CopyMode, SyncPlan
-from services.store.runs import finish_run, record_progress
 from services.sync.backfill_run import ChunkWindows, commit_chunks
 from services.sync.batch import Staging
 from services.sync.batch_sources import BatchSources, Windows, WindowSource
-from services.sync.batch_writer import BatchWriter
+from services.sync.batch_writer import BatchWriter, write_on_route
 from services.sync.deletes import check_ahead, counts_after
-from services.sync.fast_path import FastPath, staging_needs_keys
+from services.sync.fast_path import FastPath
 from services.sync.resume import ResumePolicy, Resumes, lost_databases, resumable_cause
+from services.sync.route import Route, choose_route, worker_count_for
 from services.sync.run_session import lost, take
 from services.sync.run_state import Run, begin, reconnect
 from services.sync.watermark import compute_watermark, null_cursor_rows
@@ -71,20 +75,21 @@ def process_definition(
     definition: ExportDefinition,
     dbs: Databases,
     *,
+    settings: RunSettings,
     command: str = "",
     progress: ProgressCallback | None = None,
-    origin: str = DEFAULT_ORIGIN,
     deletes: DeleteLimit | None = None,
 ) -> RunResult:
     """Sync ``definition`` once; returns the result or raises a TablesyncError.
 
+    ``settings`` are the run-time variables, read once by the caller; their
     ``origin`` goes into the run record: what started the run (``cli``, ``console``).
 
     A raised error carries the result as ``error.result`` so the caller can
     report counts of a failed run. ``deletes`` bounds what the run may delete
     (default: TABLESYNC_MAX_DELETE_FRACTION, no ``--yes``).
     """
-    deletes = DeleteLimit.from_env() if deletes is None else deletes
+    deletes = DeleteLimit(settings.max_delete_fraction) if deletes is None else deletes
     result = RunResult(
         job=job,
         definition=name,
@@ -94,23 +99,14 @@ def process_definition(
         cursor_field=definition.source.cursor.field,
         id_field=definition.source.cursor.id_field,
     )
-    workers = _worker_count(definition)
-    resumes = Resumes(ResumePolicy.from_env())
+    workers = worker_count_for(definition, settings)
+    resumes = Resumes(ResumePolicy.of(settings))
     dbs.open()  # both databases at once, not one after the other
     # The run's connections and lock, and those a resume takes, until the run ends.
     with ExitStack() as held:
-        run, saved = begin(dbs, definition, result, held, resumes, command, origin, deletes)
+        run, saved = begin(dbs, definition, result, held, resumes, command, settings, deletes)
         _run_recorded(dbs, run, saved, workers=workers, progress=progress)
     return result
-
-
-def _worker_count(definition: ExportDefinition) -> int:
-    """Transform worker processes for this run; 0 without a transform."""
-    if definition.transform is None:
-        return 0
-    from services.sync.transform_workers import worker_count  # only a transform needs it
-
-    return worker_count(configured=definition.transform_workers)
 
 
 def _run_recorded(
@@ -175,73 +171,94 @@ def _attempt(
 ) -> None:
     """``_sync`` (or a backfill's ``_sync_chunks``) on the run's connections as they are
     now: a signal cancels their queries."""
-    plan = run.plan
-    # An incremental run without a transform reads each batch in one query, whose rows
-    # carry their key as text (services/sync/keyset.py): staging keeps it.
-    keyset = run.backfill is None and position is not None and keyset_batches_allowed(plan)
-    needs_keys = staging_needs_keys(plan)
-    ordinal = needs_keys or q.can_delete(plan)
-    staging = Staging(plan, run.analytics, keyed=keyset or needs_keys, ordinal=ordinal)
+    backfill = run.backfill
+    staging: Staging | None = None
     try:
         with ExitStack() as attempt:
-            if run.backfill is None:
+            if backfill is None:
                 attempt.enter_context(stopping.cancellable(run.core, run.analytics))
-                _sync(run, staging, position, workers=workers, dbs=dbs, progress=progress)
-            elif not run.backfill.finished:
+                # Decided under the cancel: the fast path's probe may wait on a lock.
+                route, staging, writer = _decide_route(run, position, workers)
+                _sync(run, route, writer, position, dbs=dbs, progress=progress)
+            elif not backfill.finished:
                 # Chunks are claimed on a connection of their own (backfill_run.py).
                 claims = take(
                     dbs.analytics, attempt, name="analytics", stall_s=dbs.timeouts.stall_s
                 )
                 attempt.enter_context(stopping.cancellable(run.core, run.analytics, claims))
-                _sync_chunks(run, staging, run.backfill, claims, workers, dbs, progress)
+                route, staging, writer = _decide_route(run, position, workers)
+                _sync_chunks(run, route, writer, backfill, claims, dbs, progress)
     finally:
-        staging.drop()
+        if staging is not None:
+            staging.drop()
+
+
+def _decide_route(
+    run: Run, position: Position | None, workers: int
+) -> tuple[Route, Staging, BatchWriter]:
+    """The attempt's route (services/sync/route.py), from the plan, the fast path's probe
+    and the worker count; the staging table it lays out and the writer on it."""
+    plan, backfill = run.plan, run.backfill
+    if backfill is None:
+        fast = FastPath(plan, run.analytics, full_load=position is None)
+    else:
+        fast = FastPath(plan, run.analytics, full_load=True, empty=backfill.into_empty)
+    route = choose_route(
+        plan,
+        chunks=backfill is not None,
+        incremental=position is not None,
+        straight=fast.allowed(),
+        workers=workers,
+    )
+    log.debug("%s: %s", plan.name, route)
+    staging = Staging(plan, run.analytics, route.layout)
+    return route, staging, BatchWriter(plan, run.core, run.analytics, staging, fast)
 
 
 def _sync(
     run: Run,
-    staging: Staging,
+    route: Route,
+    writer: BatchWriter,
     saved: Position | None,
     *,
-    workers: int,
     dbs: Databases,
     progress: ProgressCallback | None,
 ) -> None:
-    """Fix the run's watermark, then commit batches up to it from the source that suits."""
+    """Fix the run's watermark, then commit batches up to it, read the route's way."""
     plan, core, analytics, result = run.plan, run.core, run.analytics, run.result
     _count_unexportable(run)
-    watermark = compute_watermark(core, plan, saved, safety_lag_s=plan.definition.safety_lag_s)
+    watermark = compute_watermark(
+        core,
+        plan,
+        saved,
+        safety_lag_s=plan.definition.safety_lag_s,
+        wait_s=run.settings.writer_wait_for(plan.definition.writer_wait_s),
+    )
     result.held_back = watermark.held_back
     ahead = q.Window(lower=saved, upper=None, watermark=watermark)
     check_ahead(plan, core, analytics, run.guard, ahead)  # soft deletes: before any write
-    fast = FastPath(plan, analytics, full_load=saved is None)
     windows = Windows(plan, core, watermark)
-    sources = _sources(run, windows, fast, staging, workers=workers, dbs=dbs)
-    with closing(sources):  # whichever source is open when the run ends
-        writer = BatchWriter(plan, core, analytics, staging, fast, sources)
-        _commit_batches(run, sources, writer, saved, progress)
+    with closing(_sources(run, windows, route, writer, dbs=dbs)) as sources:
+        _commit_batches(run, route, sources, writer, saved, progress)
 
 
 def _sync_chunks(
     run: Run,
-    staging: Staging,
+    route: Route,
+    writer: BatchWriter,
     backfill: Backfill,
     claims: Conn,
-    workers: int,
     dbs: Databases,
     progress: ProgressCallback | None,
 ) -> None:
     """This runner's share of a backfill: chunks claimed and committed until none is left."""
     plan, core, analytics, result = run.plan, run.core, run.analytics, run.result
     _count_unexportable(run)
-    fast = FastPath(plan, analytics, full_load=True, empty=backfill.into_empty)
     windows = ChunkWindows(plan, core, claims, backfill)
-    sources = _sources(run, windows, fast, staging, workers=workers, dbs=dbs)
     try:
-        with closing(sources):
-            writer = BatchWriter(plan, core, analytics, staging, fast, sources)
+        with closing(_sources(run, windows, route, writer, dbs=dbs)) as sources:
             commit_chunks(
-                plan, analytics, windows, sources, writer, result, run_id=run.run_id,
+                plan, analytics, windows, route, sources, writer, result, run_id=run.run_id,
                 guard=run.guard, progress=progress,
             )  # fmt: skip
     finally:
@@ -254,40 +271,31 @@ def _count_unexportable(run: Run) -> None:
 
 
 def _sources(
-    run: Run,
-    windows: WindowSource,
-    fast: FastPath,
-    staging: Staging,
-    *,
-    workers: int,
-    dbs: Databases,
+    run: Run, windows: WindowSource, route: Route, writer: BatchWriter, *, dbs: Databases
 ) -> BatchSources:
     """The run's batch sources over ``windows``: cursor batches or a backfill's chunks."""
     return BatchSources(
         windows,
-        fast,
-        staging,
-        workers=workers,
+        route,
+        columns=writer.columns,
         connect_core=dbs.connect_core,
+        stall_s=dbs.timeouts.stall_s,
         encoding=run.analytics.info.encoding,
         result=run.result,
     )
 
 
-def keyset_batches_allowed(plan: SyncPlan) -> bool:
-    """One-query batches (services/sync/keyset.py): without a transform, and without soft
-    deletes, whose flag would follow the key text the batch's end is read from."""
-    return plan.mode is not CopyMode.PYTHON and plan.definition.source.soft_delete is None
-
-
 def _commit_batches(
     run: Run,
+    route: Route,
     sources: BatchSources,
     writer: BatchWriter,
     saved: Position | None,
     progress: ProgressCallback | None,
 ) -> None:
-    """Write each batch and commit it with its position and the run's counts, in order."""
+    """Write each batch and commit it with its position and the run's counts, in order; a
+    batch refused on its route is written again on the route after it (write_on_route),
+    which the batches after it take."""
     plan, analytics, result = run.plan, run.analytics, run.result
     position = saved
     while True:
@@ -296,7 +304,7 @@ def _commit_batches(
             return
         result.failed_batch = batch.edges()
         with stopping.committing(analytics) as commit, analytics.transaction():
-            written = writer.write(batch)
+            written, route = write_on_route(writer, sources, batch, route)
             counts = counts_after(plan, analytics, run.guard, result.counts, written)
             commit.begin()  # written: a stop asked from here on lets the batch finish
             _check_moved(plan, position, batch.through)  # a keyset batch's end: once written
@@ -364,4 +372,4 @@ def _fail(dbs: Databases, run: Run, exc: BaseException) -> TablesyncError:
         resumes=run.result.resumes,
         failed_batch=run.result.failed_batch,
     )
-    return report_failure(dbs, run.plan, run.result, error)
+    return report_failure(dbs, run.plan, run.result, error, failures_dir=run.settings.failures_dir)

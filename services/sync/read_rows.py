@@ -19,7 +19,7 @@ import psycopg
 from psycopg import pq
 from psycopg.types.json import JsonbBinaryLoader, JsonBinaryLoader, JsonbLoader, JsonLoader
 
-from services.base.exact_json import ExactJsonbBinaryLoader
+from services.base import ExactJsonbBinaryLoader
 
 _INVALID_OID = 0  # the loader of a type psycopg does not know
 # Python loaders known to make new objects of a value: it is safe to clear the result

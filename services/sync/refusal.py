@@ -19,13 +19,16 @@ from typing import Any
 
 import psycopg
 
-from services.base.constants import RunStatus
-from services.base.errors import EXIT_CONFIGURATION, PreflightError, first_line
-from services.base.position import load_position
-from services.base.redact import redact
-from services.base.results import RunResult
-from services.store.preflight import check_runner_tables
-from services.store.runs import record_refusal
+from services.base import (
+    EXIT_CONFIGURATION,
+    PreflightError,
+    RunResult,
+    RunStatus,
+    first_line,
+    load_position,
+    redact,
+)
+from services.store import check_runner_tables, record_refusal
 
 log = logging.getLogger(__name__)
 Conn = psycopg.Connection[Any]

@@ -13,8 +13,7 @@ row, a transform error, a configuration problem, a stop asked by a signal.
 from __future__ import annotations
 
 import logging
-import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,16 +21,18 @@ import psycopg
 from psycopg import errors as pg_errors
 from psycopg_pool import PoolTimeout
 
-from services.base import stopping
-from services.base.db import RetryPolicy
-from services.base.errors import StoppedError, TransientError, first_line
-from services.base.redact import redact
-from services.base.settings import env_count
+from services.base import (
+    DEFAULT_RUN_RETRIES,
+    RunSettings,
+    StoppedError,
+    TransientError,
+    first_line,
+    redact,
+    stopping,
+)
 
 log = logging.getLogger(__name__)
 
-RUN_RETRIES_VARIABLE = "TABLESYNC_RUN_RETRIES"
-DEFAULT_RUN_RETRIES = 3
 # The server ended a statement that waited or ran too long, or chose it as a
 # victim: nothing is wrong with the data, and the next try may well pass.
 _TIMED_OUT = (
@@ -52,12 +53,10 @@ class ResumePolicy:
     max_delay_s: float = 5.0
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> ResumePolicy:
-        """TABLESYNC_RUN_RETRIES, and the connect backoff; a bad value is exit 2."""
-        environ = os.environ if environ is None else environ
-        backoff = RetryPolicy.from_env(environ)
-        retries = env_count(environ, RUN_RETRIES_VARIABLE, DEFAULT_RUN_RETRIES)
-        return cls(retries, backoff.first_delay_s, backoff.max_delay_s)
+    def of(cls, settings: RunSettings) -> ResumePolicy:
+        """TABLESYNC_RUN_RETRIES resumes, waiting as a connection retry does."""
+        backoff = settings.connect
+        return cls(settings.run_retries, backoff.first_delay_s, backoff.max_delay_s)
 
     def delays(self) -> Iterator[float]:
         """The wait before each resume the policy allows, in order."""

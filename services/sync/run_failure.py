@@ -7,29 +7,32 @@ message is redacted, so the CLI prints it as it is.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import psycopg
 
-from services.base import stopping
-from services.base.db import Databases
-from services.base.errors import (
+from services.base import (
+    Databases,
+    Position,
     PreflightError,
     RowError,
     RunError,
+    RunResult,
     StoppedError,
     TablesyncError,
     TransientError,
+    Watermark,
     first_line,
+    ids_from_text,
+    redact,
+    stopping,
 )
-from services.base.position import Position, Watermark, ids_from_text
-from services.base.redact import redact
-from services.base.results import RunResult
+from services.store import SyncPlan
 from services.store import sql as q
-from services.store.plan import SyncPlan
-from services.sync.batch import copy_line
 from services.sync.failures import save_failed_row
 from services.sync.resume import resumable_cause
+from services.sync.row_at_fault import copy_line
 
 
 def describe_row(plan: SyncPlan, exc: RowError) -> str:
@@ -105,16 +108,22 @@ def classify(
 
 
 def report_failure(
-    dbs: Databases, plan: SyncPlan, result: RunResult, error: TablesyncError
+    dbs: Databases,
+    plan: SyncPlan,
+    result: RunResult,
+    error: TablesyncError,
+    *,
+    failures_dir: Path,
 ) -> TablesyncError:
-    """Name the row at fault (saving it to a failure file) and put the message on ``result``."""
+    """Name the row at fault (saving it to a failure file in ``failures_dir``) and put the
+    message on ``result``."""
     message = str(error)
     if isinstance(error, RowError):
         # The row at fault was read and not written: counted, so read still adds up.
         result.counts.read += 1
         result.counts.errors += 1
         message = f"{plan.name}: {describe_row(plan, error)}: {error}"
-        path = save_failed_row(dbs.core, plan, error, message)
+        path = save_failed_row(dbs.core, plan, error, message, base=failures_dir)
         if path is not None:
             error.failure_file = result.failure_file = str(path)
             message += f" (row saved to {path})"

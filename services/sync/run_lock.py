@@ -16,7 +16,6 @@ while chunks are being written, and any number of runners share a backfill.
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -25,11 +24,12 @@ from typing import Any
 
 import psycopg
 
-from services.base.position import Position, load_position
-from services.base.settings import env_number
-from services.store import chunks
-from services.store.chunks import Backfill
-from services.store.lock import (
+from services.base import Position, RunSettings, load_position
+from services.store import (
+    Backfill,
+    SyncPlan,
+    abandon_dead_runs,
+    chunks,
     downgrade_lock,
     lock_held,
     release_exclusive,
@@ -37,14 +37,10 @@ from services.store.lock import (
     try_lock,
     try_shared_lock,
 )
-from services.store.plan import SyncPlan
-from services.store.runs import abandon_dead_runs
 from services.sync.backfill import plan_backfill, why_not_backfill
 
 Conn = psycopg.Connection[Any]
 
-JOIN_WAIT_VARIABLE = "TABLESYNC_BACKFILL_JOIN_WAIT_S"
-JOIN_WAIT_S = 15.0
 _POLL_S = 0.2
 
 
@@ -63,12 +59,12 @@ def unfinished_backfill(analytics: Conn, job: str, name: str) -> Backfill | None
 
 
 @contextmanager
-def run_lock(core: Conn, analytics: Conn, plan: SyncPlan) -> Iterator[Entry]:
+def run_lock(core: Conn, analytics: Conn, plan: SyncPlan, settings: RunSettings) -> Iterator[Entry]:
     """Hold ``plan``'s lock in the mode the run needs while it runs; raises LockHeldError
     (exit 75) when neither mode can be had. The lock dies with ``analytics``."""
     job, name = plan.job, plan.name
     if not try_lock(analytics, job, name):
-        backfill = join_backfill(core, analytics, plan)
+        backfill = join_backfill(core, analytics, plan, settings)
         try:
             yield Entry(saved=None, backfill=backfill)
         finally:
@@ -77,7 +73,7 @@ def run_lock(core: Conn, analytics: Conn, plan: SyncPlan) -> Iterator[Entry]:
     shared = False
     try:
         abandon_dead_runs(analytics, job, name)  # alone: every running record is a dead run's
-        entry = _entry_alone(core, analytics, plan)
+        entry = _entry_alone(core, analytics, plan, settings)
         if entry.backfill is not None:
             downgrade_lock(analytics, job, name)
             shared = True
@@ -86,24 +82,20 @@ def run_lock(core: Conn, analytics: Conn, plan: SyncPlan) -> Iterator[Entry]:
         (release_shared if shared else release_exclusive)(analytics, job, name)
 
 
-def _entry_alone(core: Conn, analytics: Conn, plan: SyncPlan) -> Entry:
+def _entry_alone(core: Conn, analytics: Conn, plan: SyncPlan, settings: RunSettings) -> Entry:
     """Under the exclusive lock: an unfinished backfill to go on with, a new one, or none."""
     saved = load_position(analytics, plan.job, plan.name)
     backfill = unfinished_backfill(analytics, plan.job, plan.name)
-    if backfill is None and saved is None and why_not_backfill(plan, core) is None:
-        backfill = plan_backfill(core, analytics, plan)
+    if backfill is None and saved is None and why_not_backfill(plan, core, settings) is None:
+        backfill = plan_backfill(core, analytics, plan, settings)
     return Entry(saved=saved if backfill is None else None, backfill=backfill)
 
 
-def join_wait_s() -> float:
-    return env_number(os.environ, JOIN_WAIT_VARIABLE, JOIN_WAIT_S, minimum=0)
-
-
-def join_backfill(core: Conn, analytics: Conn, plan: SyncPlan) -> Backfill:
+def join_backfill(core: Conn, analytics: Conn, plan: SyncPlan, settings: RunSettings) -> Backfill:
     """The backfill under way, joined with the shared lock; LockHeldError when there is
     none to join (an incremental run holds the lock) or none appeared in time."""
     job, name = plan.job, plan.name
-    deadline = time.monotonic() + join_wait_s()
+    deadline = time.monotonic() + settings.backfill_join_wait_s
     while True:
         backfill = unfinished_backfill(analytics, job, name)
         if backfill is not None and try_shared_lock(analytics, job, name):
@@ -115,7 +107,7 @@ def join_backfill(core: Conn, analytics: Conn, plan: SyncPlan) -> Backfill:
             raise lock_held(job, name)
         # No backfill and a position, or none possible: the holder runs incrementally.
         planning = load_position(analytics, job, name) is None
-        if backfill is None and not (planning and why_not_backfill(plan, core) is None):
+        if backfill is None and not (planning and why_not_backfill(plan, core, settings) is None):
             raise lock_held(job, name)
         if time.monotonic() >= deadline:
             raise lock_held(job, name)

@@ -10,10 +10,8 @@ from typing import Any
 import psycopg
 from psycopg_pool import ConnectionPool
 
-from services.base import stall
-from services.base.db import Databases
-from services.base.errors import LockHeldError
-from services.store.lock import definition_lock, shared_definition_lock
+from services.base import Databases, LockHeldError, stall
+from services.store import definition_lock, shared_definition_lock
 
 Conn = psycopg.Connection[Any]
 # Seconds a resume waits for a connection from the pool (the server may still be down).

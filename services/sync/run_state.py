@@ -15,18 +15,29 @@ from typing import Any
 import psycopg
 from psycopg_pool import PoolTimeout
 
-from services.base import stopping
-from services.base.db import Databases
-from services.base.definition import ExportDefinition
-from services.base.errors import PreflightError, TransientError, first_line
-from services.base.position import Position, load_position
-from services.base.redact import redact
-from services.base.results import RunResult
-from services.store.chunks import Backfill
-from services.store.delete_guard import DeleteGuard, DeleteLimit
-from services.store.plan import SyncPlan
-from services.store.preflight import plan_definition
-from services.store.runs import committed_counts, record_resumes, start_run
+from services.base import (
+    Databases,
+    ExportDefinition,
+    Position,
+    PreflightError,
+    RunResult,
+    RunSettings,
+    TransientError,
+    first_line,
+    load_position,
+    redact,
+    stopping,
+)
+from services.store import (
+    Backfill,
+    DeleteGuard,
+    DeleteLimit,
+    SyncPlan,
+    committed_counts,
+    plan_definition,
+    record_resumes,
+    start_run,
+)
 from services.sync.deletes import run_guard
 from services.sync.refusal import record_refused
 from services.sync.resume import Resumes, lost_databases, resumable_cause
@@ -49,6 +60,7 @@ class Run:
     guard: DeleteGuard  # against deleting too much of the destination in one run
     held: ExitStack  # its connections and lock, and those its resumes take
     resumes: Resumes
+    settings: RunSettings  # the run-time variables, read once by the command line
     batches_committed: int = 0
     backfill: Backfill | None = None  # chunks in heap order instead of cursor batches
 
@@ -60,7 +72,7 @@ def begin(
     held: ExitStack,
     resumes: Resumes,
     command: str,
-    origin: str,
+    settings: RunSettings,
     deletes: DeleteLimit,
 ) -> tuple[Run, Position | None]:
     """Check the definition, take its lock and open its run record; a connection lost on
@@ -77,12 +89,14 @@ def begin(
                 try:
                     plan = plan_definition(job, name, definition, core=core, analytics=analytics)
                 except PreflightError as refused:  # still a run (rule 18): it leaves a record
-                    record_refused(analytics, result, refused, command=command, origin=origin)
+                    record_refused(
+                        analytics, result, refused, command=command, origin=settings.origin
+                    )
                     raise
                 # Alone for an incremental run; shared with the other runners of a backfill.
-                entry = attempt.enter_context(run_lock(core, analytics, plan))
+                entry = attempt.enter_context(run_lock(core, analytics, plan, settings))
                 saved = entry.saved
-                run_id = _start_run(analytics, result, saved, command, origin)
+                run_id = _start_run(analytics, result, saved, command, settings.origin)
                 held.enter_context(attempt.pop_all())
         except (psycopg.Error, PoolTimeout) as exc:
             cause = resumable_cause(exc, lost_databases(**taken))
@@ -95,7 +109,16 @@ def begin(
         result.position_before = result.position_after = None if saved is None else saved.to_dict()
         guard = run_guard(plan, deletes)
         run = Run(
-            plan, core, analytics, result, run_id, guard, held, resumes, backfill=entry.backfill
+            plan,
+            core,
+            analytics,
+            result,
+            run_id,
+            guard,
+            held,
+            resumes,
+            settings,
+            backfill=entry.backfill,
         )
         return run, saved
 

@@ -11,9 +11,9 @@ from typing import Any
 
 import psycopg
 
-from services.base.errors import PreflightError
+from services.base import PreflightError
+from services.store import SyncPlan
 from services.store import sql as q
-from services.store.plan import SyncPlan
 
 
 def binary_copyable(conn: psycopg.Connection[Any], oids: list[int]) -> bool:

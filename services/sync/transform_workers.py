@@ -28,7 +28,7 @@ import math
 import os
 import signal
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,15 +45,9 @@ from psycopg._copy_base import TextFormatter
 from psycopg.abc import Buffer
 from psycopg.adapt import Transformer
 
-from services.base import stall, stopping
-from services.base.errors import first_line
-from services.base.exact_json import use_exact_json
-from services.base.redact import redact
-from services.base.settings import env_count
-from services.base.testhooks import mark_worker
-from services.base.timeouts import Timeouts
+from services.base import first_line, mark_worker, redact, stall, stopping, use_exact_json
+from services.store import SyncPlan
 from services.store import sql as q
-from services.store.plan import SyncPlan
 from services.sync.batch import RowSink, StagedBatch, transform_window
 from services.sync.copy_rows import BinaryRows
 from services.sync.prefetch import NextWindow
@@ -63,16 +57,16 @@ if TYPE_CHECKING:  # multiprocessing itself is imported when workers start: most
     from multiprocessing.connection import Connection
     from multiprocessing.process import BaseProcess
 
-WORKERS_VARIABLE = "TABLESYNC_TRANSFORM_WORKERS"
 MAX_DEFAULT_WORKERS = 8
 _STOP_TIMEOUT_S = 5.0
 _POLL_S = 0.1
 _PR_SET_PDEATHSIG = 1
 
 
-def worker_count(environ: Mapping[str, str] | None = None, *, configured: int | None = None) -> int:
-    """The definition's ``configured`` count, else TABLESYNC_TRANSFORM_WORKERS, else one
-    more than this process's cores, at most MAX_DEFAULT_WORKERS; 0 transforms in the runner.
+def worker_count(*, configured: int | None, variable: int | None) -> int:
+    """The definition's ``configured`` count, else TABLESYNC_TRANSFORM_WORKERS
+    (``variable``), else one more than this process's cores, at most MAX_DEFAULT_WORKERS;
+    0 transforms in the runner.
 
     One more than the cores because a worker waiting on core or on the runner
     leaves its core idle (1M-row bench, 2 cores: 2 workers 13.8 s, 3 workers
@@ -83,9 +77,7 @@ def worker_count(environ: Mapping[str, str] | None = None, *, configured: int | 
         return 0
     if configured is not None:
         return configured
-    environ = os.environ if environ is None else environ
-    default = min(usable_cpus() + 1, MAX_DEFAULT_WORKERS)
-    return env_count(environ, WORKERS_VARIABLE, default)
+    return min(usable_cpus() + 1, MAX_DEFAULT_WORKERS) if variable is None else variable
 
 
 def usable_cpus(cgroup: Path = Path("/sys/fs/cgroup")) -> int:
@@ -194,6 +186,7 @@ def _die_with_parent(parent: int) -> None:
 def _work(
     plan: SyncPlan,
     connect: Callable[[], psycopg.Connection[Any]],
+    stalled_after_s: float | None,  # a worker's connection is watched too
     tasks: Connection,
     inherited: list[Connection],
     parent: int,
@@ -205,7 +198,6 @@ def _work(
     mark_worker()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the runner's to handle
     core: psycopg.Connection[Any] | None = None
-    stalled_after_s = Timeouts.from_env().stall_s  # a worker's connection is watched too
     try:
         while (task := tasks.recv()) is not None:
             try:
@@ -252,8 +244,10 @@ class TransformWorkers:
         fast: bool,
         columns: list[str] | None,
         encoding: str,
+        stall_s: float | None,
     ) -> None:
         self._plan, self._connect, self._count = plan, connect, count
+        self._stall_s = stall_s
         self._next_window = next_window
         self._fast, self._columns, self._encoding = fast, columns, encoding
         self._workers: list[_Worker] = []
@@ -269,7 +263,9 @@ class TransformWorkers:
         try:
             for _ in range(self._count):
                 mine, theirs = context.Pipe(duplex=True)
-                args = (self._plan, self._connect, theirs, [*ends, mine], os.getpid())
+                args = (
+                    self._plan, self._connect, self._stall_s, theirs, [*ends, mine], os.getpid()
+                )  # fmt: skip
                 process = context.Process(target=_work, args=args, name="tablesync-transform")
                 process.daemon = True
                 process.start()

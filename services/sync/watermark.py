@@ -11,25 +11,18 @@ was read has ended, since such a transaction may hold a smaller id.
 from __future__ import annotations
 
 import logging
-import os
 import time
-from collections.abc import Mapping
 from typing import Any
 
 import psycopg
 from psycopg import sql
 
-from services.base.constants import APPLICATION_NAME
-from services.base.errors import ConfigurationError
-from services.base.position import Position, Watermark
+from services.base import APPLICATION_NAME, Position, Watermark
+from services.store import SyncPlan, ident
 from services.store import sql as q
-from services.store.plan import SyncPlan
-from services.store.sql import ident
 
 log = logging.getLogger(__name__)
 
-WRITER_WAIT_S = 5.0
-WRITER_WAIT_VARIABLE = "TABLESYNC_WRITER_WAIT_S"
 _POLL_S = 0.05
 
 # Sessions of other roles show no xact_start without pg_read_all_stats: they
@@ -66,24 +59,6 @@ WHERE l.locktype = 'relation' AND l.relation = %s::regclass
                  'AccessExclusiveLock')
   AND l.pid IS DISTINCT FROM pg_backend_pid()
 """
-
-
-def writer_wait_s(
-    definition_value: float | None, environ: Mapping[str, str] | None = None
-) -> float:
-    """How long a sequence watermark waits for open writers: definition, else env, else 5 s."""
-    if definition_value is not None:
-        return definition_value
-    raw = (os.environ if environ is None else environ).get(WRITER_WAIT_VARIABLE, "")
-    if not raw:
-        return WRITER_WAIT_S
-    try:
-        value = float(raw)
-    except ValueError:
-        value = -1.0
-    if value < 0:
-        raise ConfigurationError(f"{WRITER_WAIT_VARIABLE}={raw!r} is not a number of seconds >= 0")
-    return value
 
 
 def _rows_at_or_after(conn: psycopg.Connection[Any], plan: SyncPlan, bound: str) -> bool:
@@ -195,15 +170,13 @@ def compute_watermark(
     saved: Position | None,
     *,
     safety_lag_s: float = 0.0,
-    wait_s: float | None = None,
+    wait_s: float,
 ) -> Watermark:
     """The run's fixed upper bound for ``plan``; ``conn`` is an autocommit core connection.
 
     Rows at or past the bound wait for a later run; ``Watermark.held_back``
     says why when rows do wait.
     """
-    if wait_s is None:
-        wait_s = writer_wait_s(plan.definition.writer_wait_s)
     if plan.cursor.is_timestamp:
         return _timestamp_watermark(conn, plan, saved, safety_lag_s, wait_s)
     return _sequence_watermark(conn, plan, saved, wait_s)
