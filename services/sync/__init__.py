@@ -18,11 +18,13 @@ if TYPE_CHECKING:
     from services.sync.backfill import ChunkPlan, next_chunk_plan, why_not_backfill
     from services.sync.batch import StagedBatch, Staging, copy_blocks
     from services.sync.failures import failure_file_of, read_failure_file
+    from services.sync.following import FollowedRun
     from services.sync.route import Route, planned_route
     from services.sync.watermark import compute_watermark
 
 __all__ = [
     "ChunkPlan",
+    "FollowedRun",
     "Route",
     "StagedBatch",
     "Staging",
@@ -37,6 +39,7 @@ __all__ = [
 ]
 _HOMES = {
     "ChunkPlan": "services.sync.backfill",
+    "FollowedRun": "services.sync.following",
     "Route": "services.sync.route",
     "StagedBatch": "services.sync.batch",
     "Staging": "services.sync.batch",
