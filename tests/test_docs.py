@@ -115,10 +115,10 @@ def test_every_make_target_in_the_readme_exists() -> None:
 
 def test_every_other_tool_in_the_readme_exists() -> None:
     lines = [shlex.split(line) for line in readme_commands()]
-    embedded = [w for w in lines if w[:3] == ["python", "-m", "tools.embedded_pg"]]
+    embedded = [w for w in lines if w[:3] == ["python", "-m", "tools.testdb.embedded_pg"]]
     dbmate = [w for w in lines if w[0] == "dbmate"]
     assert embedded and dbmate
-    helped = run([sys.executable, "-m", "tools.embedded_pg", "--help"])
+    helped = run([sys.executable, "-m", "tools.testdb.embedded_pg", "--help"])
     for words in embedded:
         assert words[3] in helped.stdout
         assert all(o in helped.stdout for o in options(words)), words

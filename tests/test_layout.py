@@ -202,6 +202,28 @@ def test_tools_stay_out_of_the_product() -> None:
     ] == []
 
 
+# tools/'s folders -> the other folders of tools/ they may import.
+TOOL_ROOMS: dict[str, set[str]] = {"testdb": set(), "demo": {"testdb"}, "bench": {"testdb", "demo"}}
+
+
+def test_tools_keep_to_their_folders() -> None:
+    """tools/ holds its folders and the front-door rewriter, nothing else at the top: the
+    benchmarks in tools/bench/, the demo in tools/demo/, the test databases in tools/testdb/,
+    each importing only the folders below it."""
+    top = {p.name for p in (ROOT / "tools").iterdir() if p.name != "__pycache__"}
+    assert top == {"__init__.py", "front_doors.py", *TOOL_ROOMS}
+    problems = [
+        f"{path.relative_to(ROOT)}:{line} imports {module}"
+        for room, allowed in TOOL_ROOMS.items()
+        for path in (ROOT / "tools" / room).rglob("*.py")
+        for line, module in imported_modules(path)
+        if module.split(".")[0] == "tools"
+        and module.split(".")[1:2] != [room]
+        and not set(module.split(".")[1:2]) <= allowed
+    ]
+    assert problems == []
+
+
 def test_every_room_is_known_and_says_what_it_may_import() -> None:
     rooms = {p.name for p in SERVICES.iterdir() if (p / "__init__.py").exists()}
     assert rooms <= set(ALLOWED), f"rooms without a rule: {rooms - set(ALLOWED)}"

@@ -3,7 +3,7 @@
 The server sends a COPY one message per row, and ``Copy.read()`` takes each
 through psycopg's wait loop: a generator and a round of calls per row, about
 0.6 CPU-us of the runner's ~1 us per pass-through row (``python -m
-tools.bench_runners``, docs/benchmarks/round-7.md, "Two runners"). A backfill's
+tools.bench.runners``, docs/benchmarks/round-7.md, "Two runners"). A backfill's
 runner only hands the bytes on, so this takes the rows libpq already holds
 straight from ``PGconn.get_copy_data``, and goes through ``Copy.read()`` only
 when libpq has none (it waits for the socket) and for the end of the COPY:

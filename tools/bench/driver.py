@@ -1,9 +1,9 @@
 """One measured process of the benchmark: a tablesync run, or one of its references.
 
-``python -m tools.bench_driver MODE [--table ordered|random] [--batch-size N]
+``python -m tools.bench.driver MODE [--table ordered|random] [--batch-size N]
 [--after VALUE,ID]`` with BENCH_CORE_URL and BENCH_ANALYTICS_URL in the
 environment (never DATABASE_URL_*: the bench truncates what it writes to).
-``--table`` picks the source (tools/bench_data.py). Modes:
+``--table`` picks the source (tools/bench/data.py). Modes:
 
 - ``psql``: the limit, ``psql -c "COPY table (...) TO STDOUT (FORMAT binary)"``
   piped into ``psql -c "COPY bench.event_raw (...) FROM STDIN (FORMAT binary)"``:
@@ -17,7 +17,7 @@ environment (never DATABASE_URL_*: the bench truncates what it writes to).
   ``bench.event_hand``, starting strictly after ``--after``;
 - ``bare``: a Python process that connects to both databases and runs one query;
 - ``sling`` / ``dlt``: a peer's full load, or with ``--incremental`` its
-  incremental run (tools/bench_peer_runs.py; installed by ``make bench-peers``).
+  incremental run (tools/bench/peer_runs.py; installed by ``make bench-peers``).
 
 It prints one JSON line: rows moved, seconds inside the process and its own
 peak RSS (VmHWM of /proc/self/status; for ``psql`` and ``sling``, the child's).
@@ -37,7 +37,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from tools.bench_data import BENCH_SCHEMA, COLUMNS, DESTINATIONS, SOURCES, SourceTable
+from tools.bench.data import BENCH_SCHEMA, COLUMNS, DESTINATIONS, SOURCES, SourceTable
 
 JOB = "bench"
 MODES = ("psql", "raw", "copy", "transform", "hand", "bare", "sling", "dlt")
@@ -153,7 +153,7 @@ def psql_path() -> str:
     found = shutil.which("psql")
     if found:
         return found
-    from tools.embedded_pg import _bin_dir
+    from tools.testdb.embedded_pg import _bin_dir
 
     return str(_bin_dir() / "psql")
 
@@ -290,7 +290,7 @@ def run_mode(args: argparse.Namespace, core_url: str, analytics_url: str) -> int
     if args.mode in ("copy", "transform"):
         return run_tablesync(args.mode, args.batch_size, source, core_url, analytics_url)
     if args.mode in ("sling", "dlt"):
-        from tools.bench_peer_runs import run_dlt, run_sling
+        from tools.bench.peer_runs import run_dlt, run_sling
 
         run = run_sling if args.mode == "sling" else run_dlt
         return run(source, args.incremental, core_url, analytics_url)
@@ -302,7 +302,7 @@ def run_mode(args: argparse.Namespace, core_url: str, analytics_url: str) -> int
 
 def main(argv: list[str] | None = None) -> int:
     """Run one mode and print its JSON line."""
-    parser = argparse.ArgumentParser(prog="python -m tools.bench_driver")
+    parser = argparse.ArgumentParser(prog="python -m tools.bench.driver")
     parser.add_argument("mode", choices=[*MODES])
     parser.add_argument("--table", choices=sorted(SOURCES), default="ordered")
     parser.add_argument("--batch-size", type=int, default=10_000)

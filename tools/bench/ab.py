@@ -1,14 +1,14 @@
 """A/B of a tuning lever: the same full load with and without it, alternating, one server.
 
-    python -m tools.bench_ab MODE ROWS REPEATS VARIANT [VARIANT...]
+    python -m tools.bench.ab MODE ROWS REPEATS VARIANT [VARIANT...]
 
 MODE is ``copy`` or ``transform``; each VARIANT is ``NAME=VALUE,...`` of
 environment variables for the driver (the lever switches of
-tools/bench_driver.py, e.g. ``BENCH_FAST_PATH=0``; ``-`` for none). The
+tools/bench/driver.py, e.g. ``BENCH_FAST_PATH=0``; ``-`` for none). The
 variants run in turn, in reverse order every other round, on the same seeded
 rows of a throwaway server in .tablesync/bench-ab-pg; each load is checked
 against the source. BENCH_TABLE picks the source table (``random``, the
-default, or ``ordered``: tools/bench_data.py). Prints each run, then the
+default, or ``ordered``: tools/bench/data.py). Prints each run, then the
 median and spread per variant.
 """
 
@@ -19,9 +19,9 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from tools.bench import REPO_ROOT, Bench, prepare, say, spread
-from tools.bench_data import SOURCES, SourceTable
-from tools.embedded_pg import EmbeddedPostgres
+from tools.bench.data import SOURCES, SourceTable
+from tools.bench.headline import REPO_ROOT, Bench, prepare, say, spread
+from tools.testdb.embedded_pg import EmbeddedPostgres
 
 DATA_DIR = REPO_ROOT / ".tablesync" / "bench-ab-pg"
 

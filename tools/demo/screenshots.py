@@ -8,7 +8,7 @@ the running backfill's page at 1440 and 390 px wide with Debian's Chromium
 (/usr/bin/chromium; never a downloaded browser). Every process it starts is stopped by
 PID at the end.
 
-    python -m tools.console_screenshots [OUT_DIR]    # default docs/screenshots
+    python -m tools.demo.screenshots [OUT_DIR]    # default docs/screenshots
 """
 
 from __future__ import annotations
@@ -27,9 +27,9 @@ from typing import Any
 import psycopg
 from playwright.sync_api import Page, sync_playwright
 
-from tools.console_demo import load_demo
-from tools.demo import REPO_ROOT, say
-from tools.embedded_pg import EmbeddedPostgres
+from tools.demo.console import load_demo
+from tools.demo.round_trip import REPO_ROOT, say
+from tools.testdb.embedded_pg import EmbeddedPostgres
 
 DATA_DIR = REPO_ROOT / ".tablesync" / "screenshots-pg"
 WORK_DIR = REPO_ROOT / ".tablesync" / "screenshots"

@@ -1,4 +1,4 @@
-"""`python -m tools.explain_window`: EXPLAIN (ANALYZE, BUFFERS) of one batch window's read.
+"""`python -m tools.bench.explain_window`: EXPLAIN (ANALYZE, BUFFERS) of one batch window's read.
 
 Seeds the bench's random-order table (BENCH_ROWS, default 1,000,000) on a
 throwaway server (or BENCH_*_URL), takes a window of BENCH_BATCH_SIZE rows
@@ -27,9 +27,9 @@ from services.store import sql as q
 from services.store.catalog import find_table
 from services.store.plan import CopyMode, SyncPlan
 from services.store.preflight import plan_definition
-from tools.bench import Bench, batch_size_from_env, on_bench_databases, prepare, say
-from tools.bench_data import SOURCES
-from tools.bench_driver import JOB, definition, definition_name
+from tools.bench.data import SOURCES
+from tools.bench.driver import JOB, definition, definition_name
+from tools.bench.headline import Bench, batch_size_from_env, on_bench_databases, prepare, say
 
 _EXPLAIN = "EXPLAIN (ANALYZE, BUFFERS) "
 PAIR_TABLE = "bench_event_pair"

@@ -21,9 +21,17 @@ from pathlib import Path
 
 import psycopg
 
-from tools.demo import ANALYTICS_DB, CORE_DB, REPO_ROOT, Server, job_env, prepare_databases, say
-from tools.embedded_pg import EmbeddedPostgres
-from tools.seed_core import mutate, seed
+from tools.demo.round_trip import (
+    ANALYTICS_DB,
+    CORE_DB,
+    REPO_ROOT,
+    Server,
+    job_env,
+    prepare_databases,
+    say,
+)
+from tools.testdb.embedded_pg import EmbeddedPostgres
+from tools.testdb.seed_core import mutate, seed
 
 DATA_DIR = REPO_ROOT / ".tablesync" / "console-pg"
 DEMO_DBS = (CORE_DB, ANALYTICS_DB)

@@ -6,7 +6,7 @@ Runs on a throwaway EmbeddedPostgres in .tablesync/bench-pg, or on the
 databases of BENCH_CORE_URL and BENCH_ANALYTICS_URL when both are set (never
 DATABASE_URL_*: the bench creates, truncates and reloads its tables).
 
-Each measured process is ``python -m tools.bench_driver MODE`` (see there), the
+Each measured process is ``python -m tools.bench.driver MODE`` (see there), the
 hand-written loop and the bare reference as much as tablesync, from a tree
 byte-compiled first (``compile_tree``); its
 wall time is taken from spawn to exit and its peak RSS is its own VmHWM. After
@@ -32,8 +32,8 @@ from typing import Any
 import psycopg
 
 from services.base.constants import DEFAULT_BATCH_SIZE
-from tools.bench_big import BIG_VALUE_MIB, big_value_cost, cost_line
-from tools.bench_data import (
+from tools.bench.big import BIG_VALUE_MIB, big_value_cost, cost_line
+from tools.bench.data import (
     ANALYTICS_TABLES_SQL,
     BENCH_SCHEMA,
     DESTINATIONS,
@@ -44,9 +44,9 @@ from tools.bench_data import (
     rows_sql,
     update_sql,
 )
-from tools.bench_driver import JOB, definition_name
+from tools.bench.driver import JOB, definition_name
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 DATA_DIR = REPO_ROOT / ".tablesync" / "bench-pg"
 CORE_DB, ANALYTICS_DB = "tablesync_bench_core", "tablesync_bench_analytics"
 # Measure names, shared with tests/test_bench_smoke.py; each line is prefixed by its table.
@@ -139,7 +139,7 @@ class Bench:
         exit, their rows summed, the largest peak RSS."""
         env = {**os.environ, "BENCH_CORE_URL": self.core_url}
         env["BENCH_ANALYTICS_URL"] = self.analytics_url
-        command = [sys.executable, "-m", "tools.bench_driver", mode, "--table", source.key]
+        command = [sys.executable, "-m", driver_module(REPO_ROOT), mode, "--table", source.key]
         command += ["--batch-size", str(self.batch_size), *args]
         started = time.perf_counter()
         procs = [
@@ -428,6 +428,14 @@ def machine() -> str:
     return f"nproc {os.cpu_count()}, memory {mem_kib / 1024 / 1024:.1f} GiB, load {load}"
 
 
+def driver_module(root: Path) -> str:
+    """The bench driver of the tree at ``root``, to run with ``-m`` there: a tree from before
+    the benchmarks moved into tools/bench/ (a before/after of older commits) has its own at
+    tools/bench_driver.py."""
+    moved = (root / "tools" / "bench" / "driver.py").exists()
+    return "tools.bench.driver" if moved else "tools.bench_driver"
+
+
 def compile_tree(root: Path) -> None:
     """Byte-compile ``root``'s Python, as an installed or once-run deployment has it.
 
@@ -445,7 +453,7 @@ def compile_tree(root: Path) -> None:
 def prepare(core_url: str, analytics_url: str, sources: list[SourceTable]) -> None:
     """Core: the bench source tables, empty. Analytics: migrated by dbmate + the bench tables.
     The tree measured is byte-compiled first (``compile_tree``)."""
-    from tools.demo import dbmate_path
+    from tools.demo.round_trip import dbmate_path
 
     compile_tree(REPO_ROOT)
 
@@ -515,7 +523,7 @@ def on_bench_databases(
     )
     if core_url and analytics_url:
         return run(core_url, analytics_url)
-    from tools.embedded_pg import EmbeddedPostgres
+    from tools.testdb.embedded_pg import EmbeddedPostgres
 
     DATA_DIR.parent.mkdir(parents=True, exist_ok=True)
     server = EmbeddedPostgres(DATA_DIR)

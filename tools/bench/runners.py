@@ -1,12 +1,12 @@
 """Where a full load's CPU goes, with one runner, with several sharing its backfill, and psql.
 
-    python -m tools.bench_runners ROWS REPEATS [MEASURE...]
+    python -m tools.bench.runners ROWS REPEATS [MEASURE...]
 
 Each MEASURE is ``psql`` (the binary COPY pipe), or a number of tablesync
 runners (``copy`` driver processes started at once on one backfill), from this
 tree or, written ``TREE:COUNT``, from another checkout (byte-compiled first);
 default ``psql 1 2``. The measures run in turn, reversed every other round, on the same
-seeded rows of a throwaway server (tools/bench_ab.py), each load from an empty
+seeded rows of a throwaway server (tools/bench/ab.py), each load from an empty
 destination and checked against the source. BENCH_WAITS=1 also samples
 pg_stat_activity's wait events of the measured backends every 50 ms.
 
@@ -35,9 +35,9 @@ from pathlib import Path
 
 import psycopg
 
-from tools.bench import REPO_ROOT, Bench, compile_tree, machine, say
-from tools.bench_ab import seeded_bench
-from tools.embedded_pg import url_for
+from tools.bench.ab import seeded_bench
+from tools.bench.headline import REPO_ROOT, Bench, compile_tree, driver_module, machine, say
+from tools.testdb.embedded_pg import url_for
 
 _TICK_S = 1.0 / os.sysconf("SC_CLK_TCK")
 _SAMPLE_S = 0.01
@@ -142,7 +142,7 @@ def _run_drivers(
     """``count`` driver processes of ``mode`` at once; (wall s, CPU-s of each, children in)."""
     env = {**os.environ, "BENCH_CORE_URL": bench.core_url}
     env["BENCH_ANALYTICS_URL"] = bench.analytics_url
-    command = [sys.executable, "-m", "tools.bench_driver", mode, "--table", bench.sources[0].key]
+    command = [sys.executable, "-m", driver_module(tree), mode, "--table", bench.sources[0].key]
     command += ["--batch-size", str(bench.batch_size)]
     started = time.perf_counter()
     procs = [

@@ -12,7 +12,7 @@ never sit in memory.
 
 CLI::
 
-    python -m tools.seed_core --url URL --stat-events 20000 --import-jobs 200
+    python -m tools.testdb.seed_core --url URL --stat-events 20000 --import-jobs 200
 """
 
 from __future__ import annotations
@@ -161,7 +161,7 @@ def seed(core_url: str, *, stat_events: int, import_jobs: int, seed: int = 42) -
 
     The same arguments always produce byte-identical rows (no now(), no
     server-side randomness). Loads in one transaction; the tables must exist
-    (tools.core_schema.apply_core_schema) and should be empty.
+    (tools.testdb.core_schema.apply_core_schema) and should be empty.
     """
     rng = random.Random(seed)
     with psycopg.connect(core_url) as conn, conn.cursor() as cur:
@@ -238,8 +238,8 @@ def _finish_import_jobs(cur: psycopg.Cursor[Any], *, finish_fraction: float, see
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m tools.seed_core --url URL --stat-events N --import-jobs M [--seed S]``."""
-    parser = argparse.ArgumentParser(prog="python -m tools.seed_core", description=__doc__)
+    """``python -m tools.testdb.seed_core --url URL --stat-events N --import-jobs M [--seed S]``."""
+    parser = argparse.ArgumentParser(prog="python -m tools.testdb.seed_core", description=__doc__)
     parser.add_argument("--url", required=True, help="core database URL (tables must exist)")
     parser.add_argument("--stat-events", type=int, required=True)
     parser.add_argument("--import-jobs", type=int, required=True)

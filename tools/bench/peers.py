@@ -5,13 +5,13 @@ rows (default 1,000,000): BENCH_REPEATS (default 3) rounds of full loads into
 an empty destination, each round running the psql binary COPY pipe, tablesync
 without transform and every peer one after the other (so a change in the
 machine's load hits all of them alike); then BENCH_REPEATS incremental rounds,
-each after 2% of the rows moved (tools.bench's mutate), of tablesync and every
+each after 2% of the rows moved (tools.bench.headline's mutate), of tablesync and every
 peer. After every run the destination must equal the source (count and
 checksum of every row), or the bench exits 1: a peer that loses rows must not
 look fast. BENCH_PEERS (default ``sling,dlt``) picks the peers; one named there
 that is not installed stops the bench before it starts (exit 2), and without
 BENCH_PEERS a missing one is reported in one line. Peers' settings: see
-tools/bench_peer_runs.py. Same databases as `make bench` (BENCH_*_URL, or a
+tools/bench/peer_runs.py. Same databases as `make bench` (BENCH_*_URL, or a
 throwaway server in .tablesync/bench-pg).
 """
 
@@ -25,7 +25,8 @@ from functools import partial
 
 from psycopg import sql
 
-from tools.bench import (
+from tools.bench.data import SourceTable, cast_checksum_sql
+from tools.bench.headline import (
     FULL,
     INCREMENTAL,
     PSQL,
@@ -37,8 +38,7 @@ from tools.bench import (
     server_settings,
     table,
 )
-from tools.bench_data import SourceTable, cast_checksum_sql
-from tools.bench_peer_runs import PEERS, PEERS_DIR, dlt_dataset, missing, version
+from tools.bench.peer_runs import PEERS, PEERS_DIR, dlt_dataset, missing, version
 
 # Measure names: a peer's full load and incremental run.
 PEER_FULL = "peer {}: full load"

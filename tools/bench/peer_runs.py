@@ -1,6 +1,6 @@
 """The peers' measured runs: Sling and dlt loading a bench table as a user would run them.
 
-Called by ``python -m tools.bench_driver sling|dlt [--incremental]`` (one process
+Called by ``python -m tools.bench.driver sling|dlt [--incremental]`` (one process
 a run, like every other measure). Neither is a dependency of tablesync: both come
 from the ``peers`` extra (``make bench-peers``), and :func:`missing` says which
 one is not installed. Both run offline: Sling's telemetry is off
@@ -29,11 +29,11 @@ import re
 import subprocess
 from pathlib import Path
 
-from tools.bench_data import BENCH_SCHEMA, SourceTable
+from tools.bench.data import BENCH_SCHEMA, SourceTable
 
 PEERS = ("sling", "dlt")
 SLING_TABLE = "event_sling"
-PEERS_DIR = Path(__file__).resolve().parent.parent / ".tablesync" / "bench-peers"
+PEERS_DIR = Path(__file__).resolve().parents[2] / ".tablesync" / "bench-peers"
 
 
 def sling_binary() -> Path | None:

@@ -14,7 +14,8 @@ from __future__ import annotations
 import os
 import sys
 
-from tools.bench import (
+from tools.bench.data import SOURCES
+from tools.bench.headline import (
     ANALYTICS_DB,
     CORE_DB,
     FULL,
@@ -30,7 +31,6 @@ from tools.bench import (
     say,
     spread,
 )
-from tools.bench_data import SOURCES
 
 MODES = (("psql", PSQL), ("copy", FULL), ("transform", TRANSFORM))
 GROWTH = 10

@@ -35,10 +35,10 @@ from services.console import views
 from services.console.app import Console, build_app, make_console
 from services.console.catalog import Catalog
 from services.console.settings import console_settings
-from tools.demo import prepare_databases
-from tools.embedded_pg import EmbeddedPostgres
+from tools.demo.round_trip import prepare_databases
+from tools.testdb.embedded_pg import EmbeddedPostgres
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 DATA_DIR = REPO_ROOT / ".tablesync" / "bench-console-pg"
 JOB = "bench"
 DEFINITIONS, ROWS, RUNS_PER_DEFINITION, NEVER_EXPORTED = 50, 2_000, 2_000, 5

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import psycopg
 
-CORE_SCHEMA_PATH = Path(__file__).resolve().parent.parent / "db" / "core" / "schema.sql"
+CORE_SCHEMA_PATH = Path(__file__).resolve().parents[2] / "db" / "core" / "schema.sql"
 
 
 def apply_core_schema(url: str) -> None:

@@ -1,7 +1,7 @@
-"""`python -m tools.bench_verify`: ``--verify --keys`` against the full ``--verify``, same run.
+"""`python -m tools.bench.verify`: ``--verify --keys`` against the full ``--verify``, same run.
 
 BENCH_ROWS StatEvents and as many ImportJobs (default 1,000,000 each) are
-seeded by tools.seed_core and synced by the real command line: StatEvent has a
+seeded by tools.testdb.seed_core and synced by the real command line: StatEvent has a
 transform that skips 5% of the rows (its key copied unchanged, ``key_source``),
 ImportJob none. For each, first with a few rows deleted in core
 (BENCH_FEW_DELETED, default 100: the everyday case of a scheduled check), then
@@ -31,9 +31,16 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from tools.bench import REPO_ROOT, machine, on_bench_databases, say, server_settings, spread
-from tools.core_schema import apply_core_schema
-from tools.seed_core import seed
+from tools.bench.headline import (
+    REPO_ROOT,
+    machine,
+    on_bench_databases,
+    say,
+    server_settings,
+    spread,
+)
+from tools.testdb.core_schema import apply_core_schema
+from tools.testdb.seed_core import seed
 
 CORE_DB, ANALYTICS_DB = "tablesync_bench_verify_core", "tablesync_bench_verify_analytics"
 # Each definition's core table and destination key column (its core column is "id").
@@ -121,7 +128,7 @@ def delete_in_core(env: dict[str, str], name: str, ids: list[str]) -> int:
 def prepare(core_url: str, analytics_url: str, rows: int) -> dict[str, str]:
     """Seed core, migrate analytics, sync both definitions once, vacuum (as autovacuum
     would have by the time a scheduled check runs); the environment of the runs."""
-    from tools.demo import dbmate_path
+    from tools.demo.round_trip import dbmate_path
 
     apply_core_schema(core_url)
     say(f"seeding {rows:,} StatEvents and {rows:,} ImportJobs")

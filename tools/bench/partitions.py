@@ -1,8 +1,8 @@
 """A partitioned source's backfill beside the same rows in a plain table, side by side.
 
-    python -m tools.bench_partitions [ROWS] [REPEATS]
+    python -m tools.bench.partitions [ROWS] [REPEATS]
 
-Seeds the random-order table (``random``, tools/bench_data.py) and the same
+Seeds the random-order table (``random``, tools/bench/data.py) and the same
 rows in a partitioned one (``parts``: ranges of id, one split by hash, and a
 default partition: nine leaves) on a throwaway server in
 .tablesync/bench-parts-pg, then alternates full loads (tablesync without a
@@ -19,9 +19,9 @@ import os
 import statistics
 import sys
 
-from tools.bench import REPO_ROOT, Bench, machine, prepare, say, spread
-from tools.bench_data import SOURCES, SourceTable
-from tools.embedded_pg import EmbeddedPostgres
+from tools.bench.data import SOURCES, SourceTable
+from tools.bench.headline import REPO_ROOT, Bench, machine, prepare, say, spread
+from tools.testdb.embedded_pg import EmbeddedPostgres
 
 DATA_DIR = REPO_ROOT / ".tablesync" / "bench-parts-pg"
 LEAVES_READ = (

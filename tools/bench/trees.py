@@ -1,15 +1,15 @@
 """A/B of full loads: the same full load from several source trees, alternating, one server.
 
-    python -m tools.bench_trees MODE ROWS REPEATS TREE [TREE...]
+    python -m tools.bench.trees MODE ROWS REPEATS TREE [TREE...]
 
 MODE is ``copy`` or ``transform``; each TREE is a checkout of the repository
 (e.g. ``git archive`` of a commit), byte-compiled first. Every round runs the psql binary COPY
 pipe (the limit), then MODE's full load from each tree in turn (reversed
 every other round), each checked against the source; then, per tree, what
-one 20 MB jsonb value costs MODE (tools/bench_big.py: peak RSS above the same
+one 20 MB jsonb value costs MODE (tools/bench/big.py: peak RSS above the same
 load of a 1 KiB value, from the same tree). Prints each run, then per tree the
 median wall time, its ratio to the psql pipe's median rows/s, its peak RSS and the cost.
-BENCH_TABLE picks the source table (tools/bench_ab.py; ``random`` by default).
+BENCH_TABLE picks the source table (tools/bench/ab.py; ``random`` by default).
 """
 
 from __future__ import annotations
@@ -19,14 +19,14 @@ import statistics
 import sys
 from pathlib import Path
 
-from tools.bench import Bench, Sample, compile_tree, say, spread
-from tools.bench_ab import seeded_bench
-from tools.bench_big import big_value_cost
+from tools.bench.ab import seeded_bench
+from tools.bench.big import big_value_cost
+from tools.bench.headline import Bench, Sample, compile_tree, say, spread
 
 
 def _run_in(bench: Bench, tree: Path | None, mode: str) -> Sample:
     """One full load of ``mode`` by the driver of ``tree`` (None: this one), checked."""
-    import tools.bench as bench_module
+    import tools.bench.headline as bench_module
 
     saved = bench_module.REPO_ROOT
     bench_module.REPO_ROOT = tree or saved  # Bench.run spawns the driver in REPO_ROOT
@@ -40,7 +40,7 @@ def _run_in(bench: Bench, tree: Path | None, mode: str) -> Sample:
 
 
 def _big_cost(bench: Bench, tree: Path, mode: str) -> float:
-    import tools.bench as bench_module
+    import tools.bench.headline as bench_module
 
     saved = bench_module.REPO_ROOT
     bench_module.REPO_ROOT = tree

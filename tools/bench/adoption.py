@@ -1,9 +1,9 @@
 """Time an adoption: a 15-table core schema taken from zero to a synced, verified analytics
 with `scaffold`, as a user of a fresh clone would, command by command.
 
-    python -m tools.adoption
+    python -m tools.bench.adoption
 
-Sets up (untimed) a throwaway server with core holding tools/sample_rental.sql (an enum, a
+Sets up (untimed) a throwaway server with core holding tools/testdb/sample_rental.sql (an enum, a
 domain, arrays, tsvector, bytea, composite keys, a partitioned table; ~45,000 rows) and an
 empty analytics database, and a copy of the project with the demo set aside as the README
 says (its two migrations and definitions removed). Then times each step a user takes:
@@ -27,10 +27,10 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
-from tools.embedded_pg import EmbeddedPostgres
+from tools.testdb.embedded_pg import EmbeddedPostgres
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-SCHEMA = Path(__file__).resolve().parent / "sample_rental.sql"
+REPO_ROOT = Path(__file__).resolve().parents[2]
+SCHEMA = REPO_ROOT / "tools" / "testdb" / "sample_rental.sql"
 PROJECT_FILES = ("run_job.py", "jobs", "services", "db/migrations", "pyproject.toml")
 DEMO_MIGRATIONS = ("20261123000002_analytics_raw_stat_event.sql",
                    "20261123000003_analytics_raw_import_job.sql")  # fmt: skip
@@ -165,7 +165,7 @@ def adopt(core_url: str, analytics_url: str, workdir: Path) -> int:
 
 
 def main() -> int:
-    from tools.embedded_pg import create_database, url_for
+    from tools.testdb.embedded_pg import create_database, url_for
 
     workdir = Path(tempfile.mkdtemp(prefix="tablesync-adoption-"))
     server = EmbeddedPostgres(workdir / "pg")

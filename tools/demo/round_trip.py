@@ -21,11 +21,11 @@ from typing import Any, Protocol
 
 import psycopg
 
-from tools.core_schema import apply_core_schema
-from tools.embedded_pg import EmbeddedPostgres
-from tools.seed_core import mutate, seed
+from tools.testdb.core_schema import apply_core_schema
+from tools.testdb.embedded_pg import EmbeddedPostgres
+from tools.testdb.seed_core import mutate, seed
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 DATA_DIR = REPO_ROOT / ".tablesync" / "demo-pg"
 CORE_DB = "tablesync_demo_core"
 ANALYTICS_DB = "tablesync_demo_analytics"

@@ -40,7 +40,7 @@ DESTINATIONS = {
     "copy": "event_copy",
     "transform": "event_transformed",
     "hand": "event_hand",
-    "sling": "event_sling",  # a peer (tools/bench_peer_runs.py)
+    "sling": "event_sling",  # a peer (tools/bench/peer_runs.py)
 }
 BASE_TIME = "'2026-01-01 00:00:00+00'::timestamptz"
 
@@ -70,9 +70,9 @@ class SourceTable:
 SOURCES = {
     "ordered": SourceTable("ordered", "bench_event", 10, scattered=False),
     "random": SourceTable("random", "bench_event_random", 20, scattered=True),
-    # One row whose jsonb holds a 20 MB value (tools/bench_big.py): what one value costs.
+    # One row whose jsonb holds a 20 MB value (tools/bench/big.py): what one value costs.
     "big": SourceTable("big", "bench_event_big", 1, scattered=False),
-    # The random table's rows in a partitioned table (tools/bench_partitions.py): 9 leaves.
+    # The random table's rows in a partitioned table (tools/bench/partitions.py): 9 leaves.
     "parts": SourceTable("parts", "bench_event_parts", 20, scattered=True, partitions=7),
 }
 PARTITION_IDS = 125_000

@@ -11,11 +11,12 @@ full_page_writes are off. Never point anything that matters at it.
 
 CLI::
 
-    python -m tools.embedded_pg start --dir .tablesync/pg   # prints the URL
-    python -m tools.embedded_pg start --dir .tablesync/pg --database core --database analytics
-                                       # creates the databases it lacks, prints their URLs
-    python -m tools.embedded_pg url --dir .tablesync/pg
-    python -m tools.embedded_pg stop --dir .tablesync/pg
+    python -m tools.testdb.embedded_pg start --dir .tablesync/pg   # prints the URL
+    python -m tools.testdb.embedded_pg start --dir .tablesync/pg --database core
+                                       # creates the databases it lacks (--database may
+                                       # repeat), prints their URLs
+    python -m tools.testdb.embedded_pg url --dir .tablesync/pg
+    python -m tools.testdb.embedded_pg stop --dir .tablesync/pg
 """
 
 from __future__ import annotations
@@ -414,8 +415,8 @@ def ensure_databases(base_url: str, names: list[str]) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m tools.embedded_pg start|stop|url --dir DIR [--database NAME]...``."""
-    parser = argparse.ArgumentParser(prog="python -m tools.embedded_pg", description=__doc__)
+    """``python -m tools.testdb.embedded_pg start|stop|url --dir DIR [--database NAME]...``."""
+    parser = argparse.ArgumentParser(prog="python -m tools.testdb.embedded_pg", description=__doc__)
     parser.add_argument("action", choices=["start", "stop", "url"])
     parser.add_argument("--dir", required=True, type=Path, help="data directory")
     parser.add_argument(

@@ -14,10 +14,10 @@ import statistics
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from tools.bench_data import SOURCES, core_table_sql, rows_sql
+from tools.bench.data import SOURCES, core_table_sql, rows_sql
 
 if TYPE_CHECKING:
-    from tools.bench import Bench
+    from tools.bench.headline import Bench
 
 BIG_VALUE_MIB = 20
 SMALL_VALUE_BYTES = 1024
@@ -62,14 +62,14 @@ def _one_row_peaks(bench: Bench, value_bytes: int) -> dict[str, float]:
 
 
 def main(argv: list[str]) -> int:
-    """``python -m tools.bench_big [REPEATS]``: the cost per mode, median of REPEATS (3).
+    """``python -m tools.bench.big [REPEATS]``: the cost per mode, median of REPEATS (3).
 
-    On a throwaway server (tools/bench_ab.py): 1,000 random rows loaded per mode,
+    On a throwaway server (tools/bench/ab.py): 1,000 random rows loaded per mode,
     then each round a run that finds nothing (copy, as `make bench` takes it) and
     the one-row table's full loads, each checked against the source.
     """
-    from tools.bench import machine, say
-    from tools.bench_ab import seeded_bench
+    from tools.bench.ab import seeded_bench
+    from tools.bench.headline import machine, say
 
     repeats = int(argv[0]) if argv else 3
     with seeded_bench(1_000, repeats) as bench:

@@ -1,7 +1,7 @@
 -- A 15-table core schema in the style of the public sample databases (a video rental shop):
 -- an enum, a domain with a check, arrays, tsvector, bytea, character(n), numeric(p,s),
 -- composite primary keys, foreign keys, defaults, sequences, a trigger and a table partitioned
--- by month. tools/adoption.py times its adoption with `scaffold`; tests/test_scaffold.py syncs
+-- by month. tools/bench/adoption.py times its adoption with `scaffold`; tests/test_scaffold.py syncs
 -- it. Rows: ~1,000 films, ~5,000 film actors, ~16,000 rentals and payments.
 CREATE SCHEMA rental;
 SET search_path = rental;

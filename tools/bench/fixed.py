@@ -1,6 +1,6 @@
 """A/B of a run's fixed cost: the same runs from several source trees, alternating, one server.
 
-    python -m tools.bench_fixed ROWS REPEATS TREE_A TREE_B [TREE...]
+    python -m tools.bench.fixed ROWS REPEATS TREE_A TREE_B [TREE...]
 
 Each TREE is a checkout of the repository (e.g. ``git archive`` of a commit),
 byte-compiled before the first run (tools/bench.compile_tree) unless written
@@ -9,7 +9,7 @@ byte-compiled before the first run (tools/bench.compile_tree) unless written
 load of tablesync's and the hand-written loop's destinations, every round runs,
 for each tree in turn (reversed every other round): 2% of the rows moved (1%
 updated, 1% inserted), then that tree's incremental run and the hand-written
-COPY+upsert loop (this tree's tools/bench_driver.py) on the same rows, in
+COPY+upsert loop (this tree's tools/bench/driver.py) on the same rows, in
 alternating order, then a run that finds nothing and the bare connect-and-query
 process. Every process is timed from spawn to exit, as `make bench` does. Each
 load is checked against the source. Prints the median and spread of each
@@ -23,15 +23,23 @@ import statistics
 import sys
 from pathlib import Path
 
-from tools.bench import REPO_ROOT, Bench, batch_size_from_env, compile_tree, machine, say, spread
-from tools.bench_ab import seeded_bench
+from tools.bench.ab import seeded_bench
+from tools.bench.headline import (
+    REPO_ROOT,
+    Bench,
+    batch_size_from_env,
+    compile_tree,
+    machine,
+    say,
+    spread,
+)
 
 MEASURES = ("incremental", "hand loop", "nothing new", "bare")
 
 
 def _run_in(bench: Bench, tree: Path, mode: str, *args: str) -> float:
     """One run of the driver's ``mode`` from ``tree``; its wall time, spawn to exit."""
-    import tools.bench as bench_module
+    import tools.bench.headline as bench_module
 
     saved = bench_module.REPO_ROOT
     bench_module.REPO_ROOT = tree  # Bench.run spawns the driver in REPO_ROOT
