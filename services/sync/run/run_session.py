@@ -1,5 +1,5 @@
 """A run's connections and lock: taken from the pools, watched for stalls while the run
-holds them, and taken again for those lost (services/sync/resume.py says when)."""
+holds them, and taken again for those lost (services/sync/run/resume.py says when)."""
 
 from __future__ import annotations
 
@@ -52,7 +52,7 @@ def retake(
 ) -> tuple[Conn, Conn]:
     """(core, analytics): the ones given, or fresh ones for those lost; the definition's lock
     again with a fresh analytics connection, since it died with the old one (``shared``: in
-    the mode of a backfill's runners, services/sync/run_lock.py)."""
+    the mode of a backfill's runners, services/sync/run/run_lock.py)."""
     stall_s = dbs.timeouts.stall_s
     if lost(core):
         core = take(dbs.core, held, name="core", stall_s=stall_s, timeout=RECONNECT_TIMEOUT_S)

@@ -20,11 +20,11 @@ import psycopg
 from services.base import Position, RunResult, Watermark
 from services.store import SyncPlan
 from services.store import sql as q
-from services.sync.prefetch import NextWindow, Prefetcher
+from services.sync.read.prefetch import NextWindow, Prefetcher
 from services.sync.route import Read, Route
 
 if TYPE_CHECKING:  # imported when a transform runs: a run without one never needs it
-    from services.sync.transform_workers import EncodedBatch
+    from services.sync.transform import EncodedBatch
 
 Conn = psycopg.Connection[Any]
 Source = Generator["Batch", None, None]
@@ -38,7 +38,7 @@ class Batch:
     window: q.Window
     blocks: Iterator[bytes] | None = None  # the prefetch thread's COPY data, read once
     encoded: EncodedBatch | None = None  # a transform worker's output
-    # A keyset batch (services/sync/keyset.py) learns its end from its last row: known
+    # A keyset batch (services/sync/read/keyset.py) learns its end from its last row: known
     # once ``blocks`` are read.
     ends: Callable[[], Position | None] | None = None
 
@@ -132,7 +132,7 @@ def prefetched_batches(
 
 def keyset_batches(windows: Windows, start: Position | None) -> Source:
     """Batches of one query each, read by the prefetch thread; each ends at its last row."""
-    from services.sync.keyset import KeysetPrefetcher
+    from services.sync.read.keyset import KeysetPrefetcher
 
     prefetcher = KeysetPrefetcher(windows.plan, windows.core, start, windows.watermark)
     with prefetcher:
@@ -146,7 +146,7 @@ class WorkerSettings:
 
     count: int
     connect: Callable[[], Conn]  # a core connection of a worker's own
-    fast: bool  # straight into the destination, see services/sync/fast_path.py
+    fast: bool  # straight into the destination, see services/sync/write/fast_path.py
     columns: list[str] | None  # the run's output columns, once a batch has set them
     encoding: str  # the analytics connection's, for text COPY
     stall_s: float | None  # silence after which a worker's connection is lost (timeouts.py)
@@ -156,7 +156,7 @@ def transformed_batches(
     windows: WindowSource, start: Position | None, settings: WorkerSettings, result: RunResult
 ) -> Source:
     """Batches the transform workers read and transform, several at once, in cursor order."""
-    from services.sync.transform_workers import TransformWorkers
+    from services.sync.transform import TransformWorkers
 
     workers = TransformWorkers(
         windows.plan,

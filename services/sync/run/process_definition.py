@@ -6,15 +6,15 @@ the new position and the run record's counts, so a crash at any instant
 leaves the destination and the position in agreement.
 
 This module is the story of a run: take the lock and open the run record
-(services/sync/run_state.py), fix the watermark, then commit batches until
+(services/sync/run/run_state.py), fix the watermark, then commit batches until
 none is left (``_commit_batches``), or a backfill's chunks
-(services/sync/backfill_run.py). A lost connection is ridden out: the run
+(services/sync/backfill/chunk_loop.py). A lost connection is ridden out: the run
 reconnects and goes on from its last committed batch or chunk
-(``_sync_resuming``, services/sync/resume.py). A signal stops it between
+(``_sync_resuming``, services/sync/run/resume.py). A signal stops it between
 batches, its queries in flight cancelled (services/base/stopping.py). Where
-each batch comes from is services/sync/batch_sources.py, how it is written
-services/sync/batch_writer.py, whether it goes straight into an empty
-destination services/sync/fast_path.py.
+each batch comes from is services/sync/read/batch_sources.py, how it is written
+services/sync/write/batch_writer.py, whether it goes straight into an empty
+destination services/sync/write/fast_path.py.
 """
 
 from __future__ import annotations
@@ -48,17 +48,26 @@ from services.base import (
 )
 from services.store import Backfill, DeleteLimit, SyncPlan, finish_run, record_progress
 from services.store import sql as q
-from services.sync.backfill_run import ChunkWindows, commit_chunks
-from services.sync.batch import Staging
-from services.sync.batch_sources import BatchSources, Windows, WindowSource
-from services.sync.batch_writer import BatchWriter, write_on_route
-from services.sync.deletes import check_ahead, counts_after
-from services.sync.fast_path import FastPath
-from services.sync.resume import ResumePolicy, Resumes, lost_databases, resumable_cause
+from services.sync.backfill import ChunkWindows, commit_chunks
+from services.sync.read import (
+    BatchSources,
+    Windows,
+    WindowSource,
+    compute_watermark,
+    null_cursor_rows,
+)
 from services.sync.route import Route, choose_route, worker_count_for
-from services.sync.run_session import lost, take
-from services.sync.run_state import Run, begin, reconnect
-from services.sync.watermark import compute_watermark, null_cursor_rows
+from services.sync.run.resume import ResumePolicy, Resumes, lost_databases, resumable_cause
+from services.sync.run.run_session import lost, take
+from services.sync.run.run_state import Run, begin, reconnect
+from services.sync.write import (
+    BatchWriter,
+    FastPath,
+    Staging,
+    check_ahead,
+    counts_after,
+    write_on_route,
+)
 
 log = logging.getLogger(__name__)
 
@@ -144,7 +153,7 @@ def _sync_resuming(
     progress: ProgressCallback | None,
 ) -> None:
     """``_sync``, and after each lost connection it may ride out, the same again from the
-    last committed batch on fresh connections (services/sync/resume.py)."""
+    last committed batch on fresh connections (services/sync/run/resume.py)."""
     position, delay = saved, None
     while True:
         try:
@@ -362,7 +371,7 @@ def _finish(
 
 
 def _fail(dbs: Databases, run: Run, exc: BaseException) -> TablesyncError:
-    from services.sync.run_failure import classify, report_failure  # only a failed run needs it
+    from services.sync.run.run_failure import classify, report_failure  # only a failed run needs it
 
     error = classify(
         dbs,

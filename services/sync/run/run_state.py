@@ -1,7 +1,7 @@
 """A run's state, and how it comes by it: ``begin`` checks the definition, takes its lock
-in the mode the run needs (services/sync/run_lock.py) and opens its run record;
+in the mode the run needs (services/sync/run/run_lock.py) and opens its run record;
 ``reconnect`` takes fresh connections for lost ones after a lost connection
-(services/sync/resume.py says when) and reads back what the run's committed
+(services/sync/run/resume.py says when) and reads back what the run's committed
 batches or chunks left: its counts, its position, whether its backfill is over.
 """
 
@@ -38,11 +38,11 @@ from services.store import (
     record_resumes,
     start_run,
 )
-from services.sync.deletes import run_guard
-from services.sync.refusal import record_refused
-from services.sync.resume import Resumes, lost_databases, resumable_cause
-from services.sync.run_lock import run_lock, unfinished_backfill
-from services.sync.run_session import retake, take
+from services.sync.run.refusal import record_refused
+from services.sync.run.resume import Resumes, lost_databases, resumable_cause
+from services.sync.run.run_lock import run_lock, unfinished_backfill
+from services.sync.run.run_session import retake, take
+from services.sync.write import run_guard
 
 Conn = psycopg.Connection[Any]
 

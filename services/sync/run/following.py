@@ -34,18 +34,18 @@ from services.base import (
     redact,
 )
 from services.store import DeleteLimit, catalog_fingerprint, plan_definition, start_run
-from services.sync.deletes import run_guard
-from services.sync.process_definition import (
+from services.sync.route import worker_count_for
+from services.sync.run.process_definition import (
     ProgressCallback,
     _fail,
     _finish,
     _sync_resuming,
     process_definition,
 )
-from services.sync.resume import ResumePolicy, Resumes
-from services.sync.route import worker_count_for
-from services.sync.run_lock import unfinished_backfill
-from services.sync.run_state import Run, begin, reconnect
+from services.sync.run.resume import ResumePolicy, Resumes
+from services.sync.run.run_lock import unfinished_backfill
+from services.sync.run.run_state import Run, begin, reconnect
+from services.sync.write import run_guard
 
 
 @dataclass(frozen=True)
