@@ -27,7 +27,8 @@ ALLOWED: dict[str, set[str]] = {
     "reporting": {"base", "store"},
     "operations": {"base", "store", "sync", "reporting"},
     "scaffold": {"base", "store"},
-    "cli": {"base", "store", "sync", "reporting", "operations", "scaffold"},
+    "follow": {"base", "store", "sync", "reporting"},
+    "cli": {"base", "store", "sync", "reporting", "operations", "scaffold", "follow"},
     "console": {"base", "store", "sync", "reporting", "operations", "cli", "scaffold"},
 }
 # Top-level modules of services/ and the room they stand in for.

@@ -18,11 +18,12 @@ if TYPE_CHECKING:
     from services.sync.backfill import ChunkPlan, next_chunk_plan, why_not_backfill
     from services.sync.read import compute_watermark
     from services.sync.route import Route, planned_route
-    from services.sync.run import failure_file_of, read_failure_file
+    from services.sync.run import FollowedRun, failure_file_of, read_failure_file
     from services.sync.write import StagedBatch, Staging, copy_blocks
 
 __all__ = [
     "ChunkPlan",
+    "FollowedRun",
     "Route",
     "StagedBatch",
     "Staging",
@@ -37,6 +38,7 @@ __all__ = [
 ]
 _HOMES = {
     "ChunkPlan": "services.sync.backfill",
+    "FollowedRun": "services.sync.run",
     "Route": "services.sync.route",
     "StagedBatch": "services.sync.write",
     "Staging": "services.sync.write",

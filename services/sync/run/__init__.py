@@ -18,13 +18,16 @@ from services.sync.run.process_definition import process_definition as process_d
 
 if TYPE_CHECKING:
     from services.sync.run.failures import failure_file_of, read_failure_file
+    from services.sync.run.following import FollowedRun
 
 __all__ = [
+    "FollowedRun",
     "failure_file_of",
     "process_definition",
     "read_failure_file",
 ]
 _HOMES = {
+    "FollowedRun": "services.sync.run.following",
     "failure_file_of": "services.sync.run.failures",
     "read_failure_file": "services.sync.run.failures",
 }

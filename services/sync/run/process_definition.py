@@ -339,7 +339,9 @@ def _check_moved(plan: SyncPlan, position: Position | None, end: Position) -> No
         )
 
 
-def _finish(dbs: Databases, run: Run, status: RunStatus, error: str | None) -> None:
+def _finish(
+    dbs: Databases, run: Run, status: RunStatus, error: str | None, *, note: str | None = None
+) -> None:
     try:
         with ExitStack() as fresh:
             target = run.analytics
@@ -359,6 +361,7 @@ def _finish(dbs: Databases, run: Run, status: RunStatus, error: str | None) -> N
                 counts=run.result.counts,
                 position=Position.from_dict(run.result.position_after),
                 error=error,
+                note=note,
                 resumes=run.result.resumes,
             )
     except (psycopg.Error, PoolTimeout) as exc:
