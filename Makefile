@@ -18,10 +18,10 @@ demo: $(VENV)/.installed ## run the sample sync on a throwaway PostgreSQL in .ta
 	$(PY) -m tools.demo
 
 console: $(VENV)/.installed ## the demo's data in the web console on 127.0.0.1:$CONSOLE_PORT (8080), TABLESYNC_API_TOKEN
-	$(PY) -m tools.console_demo
+	$(PY) -m tools.demo.console
 
 screenshots: $(VENV)/.installed ## the README's console screenshots from the demo's data, into docs/screenshots
-	$(PY) -m tools.console_screenshots docs/screenshots
+	$(PY) -m tools.demo.screenshots docs/screenshots
 
 docs: $(VENV)/.installed ## serve the documentation site (docs/, mkdocs.yml) on http://127.0.0.1:8000
 	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs serve
@@ -47,17 +47,17 @@ bench-smoke: $(VENV)/.installed ## the benchmark at BENCH_ROWS=2000: it runs and
 	BENCH_ROWS=2000 $(PY) -m tools.bench
 
 bench-scale: $(VENV)/.installed ## full loads at BENCH_ROWS and ten times that (10M by default): rows/s and RSS
-	$(PY) -m tools.bench_scale
+	$(PY) -m tools.bench.scale
 
 bench-peers: $(VENV)/.installed ## Sling and dlt beside the psql pipe and tablesync (installs the peers extra)
 	$(PY) -m pip install -q -e '.[dev,peers]'
-	$(PY) -m tools.bench_peers
+	$(PY) -m tools.bench.peers
 
 bench-partitions: $(VENV)/.installed ## a partitioned source's backfill beside the same 1M rows in a plain table
-	$(PY) -m tools.bench_partitions
+	$(PY) -m tools.bench.partitions
 
 bench-console: $(VENV)/.installed ## the console's overview and /metrics at 50 definitions, 100,000 runs
-	$(PY) -m tools.bench_console
+	$(PY) -m tools.bench.console
 
 clean: ## remove .venv, .tablesync/ (demo server data) and site/ (the built docs)
 	rm -rf $(VENV) .tablesync/ site/

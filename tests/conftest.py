@@ -28,8 +28,8 @@ from dbtools import (
 from faultproxy import FaultProxy
 from runtools import login_role_with_password
 
-from tools.core_schema import apply_core_schema
-from tools.embedded_pg import EmbeddedPostgres
+from tools.testdb.core_schema import apply_core_schema
+from tools.testdb.embedded_pg import EmbeddedPostgres
 
 
 @pytest.fixture(scope="session")

@@ -23,8 +23,8 @@ import psycopg
 from cli_driver import DEFINITIONS_VARIABLE
 from psycopg import sql as pgsql
 
-from tools import embedded_pg
-from tools.embedded_pg import EmbeddedPostgres
+from tools.testdb import embedded_pg
+from tools.testdb.embedded_pg import EmbeddedPostgres
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 MIGRATIONS_DIR = REPO_ROOT / "db" / "migrations"

@@ -9,7 +9,7 @@ from dbtools import CliResult, TestDatabases
 from jobs.export_to_pg.handler import load_definitions
 from services.base.db import Databases
 from services.base.settings import DatabaseUrls
-from tools.seed_core import seed
+from tools.testdb.seed_core import seed
 
 JOB = "export-to-pg"
 RunCli = Callable[..., CliResult]

@@ -17,9 +17,10 @@ from dbtools import REPO_ROOT, PgServer, unique_db_name
 from psycopg import sql
 from test_bench_smoke import rows_of
 
-from tools import bench, bench_peers
-from tools.bench_data import COLUMNS, SOURCES, rows_sql
-from tools.bench_peer_runs import PEERS, dlt_dataset, missing
+from tools.bench import headline as bench
+from tools.bench import peers as bench_peers
+from tools.bench.data import COLUMNS, SOURCES, rows_sql
+from tools.bench.peer_runs import PEERS, dlt_dataset, missing
 
 ROWS = 300
 RANDOM = SOURCES["random"]
@@ -42,7 +43,7 @@ def test_peer_bench_runs_each_installed_peer_and_names_each_missing_one(
     env.pop("BENCH_PEERS", None)
     env.update(BENCH_CORE_URL=bench_urls[0], BENCH_ANALYTICS_URL=bench_urls[1])
     done = subprocess.run(
-        [sys.executable, "-m", "tools.bench_peers"],
+        [sys.executable, "-m", "tools.bench.peers"],
         cwd=REPO_ROOT,
         env=env,
         capture_output=True,

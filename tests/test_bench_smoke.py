@@ -14,7 +14,7 @@ from collections.abc import Iterator
 import pytest
 from dbtools import REPO_ROOT, PgServer, unique_db_name
 
-from tools import bench
+from tools.bench import headline as bench
 
 ROWS = 300
 TABLES = ("ordered", "random")
@@ -98,7 +98,7 @@ def test_bench_runs_every_measure_and_every_destination_equals_its_source(
 
 
 def test_bench_scale_measures_both_sizes_and_reads_the_ratio(bench_urls: tuple[str, str]) -> None:
-    done = run_bench(*bench_urls, tool="tools.bench_scale")
+    done = run_bench(*bench_urls, tool="tools.bench.scale")
     assert done.returncode == 0, done.stdout + done.stderr
     for rows in (ROWS, ROWS * 10):
         for measure in (bench.PSQL, bench.FULL, bench.TRANSFORM):
@@ -110,7 +110,7 @@ def test_bench_scale_measures_both_sizes_and_reads_the_ratio(bench_urls: tuple[s
 
 
 def test_explain_window_explains_both_reads(bench_urls: tuple[str, str]) -> None:
-    done = run_bench(*bench_urls, tool="tools.explain_window")
+    done = run_bench(*bench_urls, tool="tools.bench.explain_window")
     assert done.returncode == 0, done.stdout + done.stderr
     assert "== row comparison alone (before)" in done.stdout
     assert "== select_rows as tablesync composes it now" in done.stdout
@@ -122,7 +122,7 @@ def test_explain_window_explains_both_reads(bench_urls: tuple[str, str]) -> None
 
 
 def test_bench_runners_counts_every_process_cpu_and_the_speed_up() -> None:
-    command = [sys.executable, "-m", "tools.bench_runners", "2000", "2", "psql", "1", "2"]
+    command = [sys.executable, "-m", "tools.bench.runners", "2000", "2", "psql", "1", "2"]
     done = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stdout + done.stderr
     for measure in ("psql", "1", "2"):

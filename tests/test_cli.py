@@ -10,7 +10,7 @@ import pytest
 from dbtools import SLACK_VARIABLES, TestDatabases, run_cli, with_definitions
 
 from services.cli.command import OPTIONS, job_command
-from tools.seed_core import seed
+from tools.testdb.seed_core import seed
 
 
 def _runs(dbs: TestDatabases) -> list[tuple[str, str]]:

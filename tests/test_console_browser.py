@@ -7,7 +7,7 @@ that markup in a definition's name and in a transform's error shows as text.
 No browser is ever downloaded: without /usr/bin/chromium these tests FAIL (install it
 with ``apt-get install chromium``); they never skip. The screenshots they take are
 kept as test artifacts in .tablesync/browser-screenshots/ (the README's come from the
-demo's data instead: ``make screenshots``, tools/console_screenshots.py).
+demo's data instead: ``make screenshots``, tools/demo/screenshots.py).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from dbtools import REPO_ROOT, PgServer, TestDatabases, start_cli, unique_db_nam
 from faultkit import insert_events
 from playwright.sync_api import Browser, Dialog, Page, expect, sync_playwright
 
-from tools.console_demo import load_demo
+from tools.demo.console import load_demo
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_FLAGS = [

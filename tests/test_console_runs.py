@@ -171,7 +171,7 @@ def test_a_signal_is_the_consoles_normal_end_exit_0_without_an_error_line(
 
 
 def test_make_console_honours_tablesync_api_token_and_console_port() -> None:
-    from tools.console_demo import console_port, console_token
+    from tools.demo.console import console_port, console_token
 
     assert console_token({"TABLESYNC_API_TOKEN": TOKEN}) == (
         TOKEN,

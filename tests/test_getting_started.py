@@ -15,7 +15,7 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg
 from dbtools import MIGRATIONS_DIR, REPO_ROOT, dbmate_path, query
 
-from tools import embedded_pg
+from tools.testdb import embedded_pg
 
 
 def dbmate(cwd: Path, *args: str, url: str | None = None) -> subprocess.CompletedProcess[str]:
@@ -79,14 +79,14 @@ def test_dbmate_needs_sslmode_disable_where_the_server_has_no_tls(
 
 def embedded(*args: str) -> list[str]:
     result = subprocess.run(
-        [sys.executable, "-m", "tools.embedded_pg", *args],
+        [sys.executable, "-m", "tools.testdb.embedded_pg", *args],
         cwd=REPO_ROOT,
         capture_output=True,
         text=True,
         timeout=120,
         check=False,
     )
-    assert result.returncode == 0, f"tools.embedded_pg {' '.join(args)}: {result.stderr}"
+    assert result.returncode == 0, f"tools.testdb.embedded_pg {' '.join(args)}: {result.stderr}"
     return result.stdout.split()
 
 

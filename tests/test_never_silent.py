@@ -23,7 +23,7 @@ from slack_server import SlackServer, serve_slack
 
 from services.reporting.verdicts import Verdict, Verdicts
 from services.store.runs import REFUSED_NOTE
-from tools.seed_core import seed
+from tools.testdb.seed_core import seed
 
 JOB = "export-to-pg"
 STATUS = [JOB, "--status"]

@@ -504,10 +504,10 @@ def test_version(run_cli: RunCli) -> None:
 def test_a_fifteen_table_schema_is_adopted_to_a_verified_analytics(
     empty_database: str, pg_server: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    # tools/adoption.py as `python -m tools.adoption` runs it, on the session's server: the
+    # `python -m tools.bench.adoption` (tools/bench/adoption.py), on the session's server: the
     # sample schema (enum, domain, arrays, tsvector, bytea, composite keys, a partitioned
     # table) from a project copy with the demo set aside, to every table equal to core's.
-    from tools.adoption import adopt
+    from tools.bench.adoption import adopt
 
     analytics = unique_db_name("adoption")
     try:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from dbtools import REPO_ROOT, TestDatabases, run_cli
 
-from tools.seed_core import seed
+from tools.testdb.seed_core import seed
 
 # What a job needs from the repo: the command line, the engine, the jobs, the migrations.
 PARTS = ("run_job.py", "services", "jobs", "db/migrations")

@@ -1,4 +1,4 @@
-"""tools/seed_core.py: deterministic, edge-case-rich sample data for core."""
+"""tools/testdb/seed_core.py: deterministic, edge-case-rich sample data for core."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ from typing import Any
 
 from dbtools import PgServer, TestDatabases, query, unique_db_name
 
-from tools.core_schema import apply_core_schema
-from tools.seed_core import mutate, seed
+from tools.testdb.core_schema import apply_core_schema
+from tools.testdb.seed_core import mutate, seed
 
 CHECKSUMS = {
     "StatEvent": """SELECT md5(string_agg(t::text, ',' ORDER BY t."id")) FROM "StatEvent" t""",

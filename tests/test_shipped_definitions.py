@@ -8,7 +8,7 @@ from dbtools import TestDatabases, run_cli
 from psycopg.rows import dict_row
 
 from jobs.export_to_pg.transforms import stat_event_row
-from tools.seed_core import mutate, seed
+from tools.testdb.seed_core import mutate, seed
 
 IMPORT_JOB_CHECKSUM = (
     """SELECT count(*), md5(string_agg(t::text, ',' ORDER BY t.id)) FROM {} t {}"""

@@ -22,7 +22,7 @@ from services.base.durations import format_duration, parse_duration
 from services.base.settings import DatabaseUrls
 from services.reporting import status
 from services.reporting.status_format import status_table
-from tools.seed_core import seed
+from tools.testdb.seed_core import seed
 
 STAT_EVENTS, IMPORT_JOBS = 300, 30
 STATUS = ["export-to-pg", "--status"]

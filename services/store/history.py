@@ -3,7 +3,7 @@ definition, and the per-definition totals that the console's metrics report.
 
 Every query here is answered from an index on ``tablesync.runs`` (the migrations'
 ``(job, definition, started_at)``, ``(started_at, id)`` and covering totals indexes), so
-the console stays fast on a table of years of runs; tools/bench_console.py checks it.
+the console stays fast on a table of years of runs; tools/bench/console.py checks it.
 """
 
 from __future__ import annotations

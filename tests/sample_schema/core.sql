@@ -4,7 +4,7 @@
 -- month, a nullable last_update on customer and last_update triggers. Generated rows,
 -- the same every run. Added to the sample: staff.session (txid_snapshot, a type
 -- without an equality operator) and payment.last_update (a cursor for payments).
--- tools/sample_rental.sql is a larger schema of the same shop for timing an adoption
+-- tools/testdb/sample_rental.sql is a larger schema of the same shop for timing an adoption
 -- with scaffold; this one is small and carries issue 19's traps, for the test.
 
 CREATE TYPE mpaa_rating AS ENUM ('G', 'PG', 'PG-13', 'R', 'NC-17');
