@@ -53,5 +53,6 @@ STAT_EVENT_SELECT = {
     # After the rename: a "publisher" event is not a widget's; NULL is not "widget" either.
     "is_widget": """"source" IS NOT DISTINCT FROM 'widget'""",
     "tags": '"tags"',
-    "custom_attributes": '"custom_attributes"',
+    # JSON null reaches stat_event_row as None, which it writes as SQL NULL: the same here.
+    "custom_attributes": """NULLIF("custom_attributes", 'null'::jsonb)""",
 }

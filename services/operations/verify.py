@@ -41,11 +41,11 @@ from services.base import (
     RowError,
     RunError,
     Watermark,
+    bare_column,
     first_line,
     load_position,
     redact,
 )
-from services.base.definition import bare_column
 from services.operations import verify_text as vt
 from services.operations.repairs import Repair
 from services.store import (

@@ -19,8 +19,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from services.base import ExportDefinition, first_line
-from services.base.definition import bare_column
+from services.base import ExportDefinition, bare_column, first_line
 from services.store.catalog import Table
 from services.store.sql import ident, read_only_guard, user_sql
 from services.store.type_paths import (
