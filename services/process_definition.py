@@ -1,5 +1,5 @@
 """Where the contract names the engine's entry point; it lives in ``services.sync``."""
 
-from services.sync.process_definition import process_definition
+from services.sync import process_definition
 
 __all__ = ["process_definition"]

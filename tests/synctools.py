@@ -13,7 +13,7 @@ from services.base.definition import ExportDefinition
 from services.base.results import RunResult
 from services.base.run_settings import RunSettings
 from services.base.settings import DatabaseUrls
-from services.sync.process_definition import process_definition
+from services.sync.run.process_definition import process_definition
 
 JOB = "export-to-pg"
 

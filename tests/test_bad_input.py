@@ -312,7 +312,7 @@ def test_a_failure_file_holds_every_date_and_time_type(tmp_path: Path) -> None:
     import datetime as dt
     import json
 
-    from services.sync.failures import write_failure_file
+    from services.sync.run.failures import write_failure_file
 
     row = {
         "alarm": dt.time(23, 59, 59, 999999, tzinfo=dt.timezone(dt.timedelta(hours=5, minutes=30))),

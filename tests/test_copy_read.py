@@ -1,4 +1,4 @@
-"""A backfill's binary COPY read in blocks straight from libpq (services/sync/copy_read.py):
+"""A backfill's binary COPY read in blocks straight from libpq (services/sync/read/copy_read.py):
 the same bytes psycopg's per-row read gives, the server's own error when a query
 fails mid-COPY, and a connection fit for the next statement either way."""
 
@@ -10,7 +10,7 @@ from dbtools import TestDatabases
 from synctools import definition, on_both, sync
 
 from services.base.constants import COPY_BINARY_HEADER, COPY_BINARY_TRAILER
-from services.sync.copy_read import binary_blocks
+from services.sync.read.copy_read import binary_blocks
 
 ROWS = 3000
 SELECT = (

@@ -1,5 +1,5 @@
-"""A transform's rows as binary COPY (services/sync/copy_rows.py) and its chunked read
-(services/sync/read_rows.py): psycopg's own bytes, without the copies of a large value."""
+"""A transform's rows as binary COPY (services/sync/transform/copy_rows.py) and its chunked read
+(services/sync/read/read_rows.py): psycopg's own bytes, without the copies of a large value."""
 
 from __future__ import annotations
 
@@ -25,8 +25,8 @@ from psycopg.pq import Format
 from psycopg.types.json import Json, Jsonb
 
 from services.base.exact_json import LARGE_JSON_BYTES, use_exact_json
-from services.sync.copy_rows import BinaryRows
-from services.sync.read_rows import loaded_rows
+from services.sync.read.read_rows import loaded_rows
+from services.sync.transform.copy_rows import BinaryRows
 
 ROOT = Path(__file__).resolve().parent.parent
 TYPES = [
@@ -119,7 +119,7 @@ def test_a_large_jsonb_is_written_with_no_copy_of_its_text() -> None:
 from psycopg import postgres
 from psycopg.adapt import AdaptersMap
 from services.base.exact_json import use_exact_json
-from services.sync.copy_rows import BinaryRows
+from services.sync.transform.copy_rows import BinaryRows
 class Context:
     adapters, connection = AdaptersMap(postgres.adapters), None
 def status(key):

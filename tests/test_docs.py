@@ -175,11 +175,12 @@ def test_every_module_the_code_map_names_exists() -> None:
     text = layout_section() + section(
         DOCS / "architecture.md", "One run, from `run_job.py` to the commit"
     )
-    dotted = set(re.findall(r"`(\w+)\.(\w+)`", text))
+    dotted = set(re.findall(r"`(\w+(?:\.\w+)+)`", text))
     assert dotted, "the pages name no room.module"
-    for room, module in dotted:
-        if room in rooms():
-            assert (SERVICES / room / f"{module}.py").exists(), f"{room}.{module}"
+    for name in dotted:
+        if name.split(".")[0] in rooms():
+            where = SERVICES.joinpath(*name.split("."))
+            assert where.with_suffix(".py").exists() or (where / "__init__.py").exists(), name
     for path in re.findall(r"`((?:jobs|services)/[\w/]+\.py|run_job\.py)`", text):
         assert (REPO_ROOT / path).exists(), path
 
@@ -187,8 +188,11 @@ def test_every_module_the_code_map_names_exists() -> None:
 def test_the_modules_named_on_a_rooms_line_are_in_that_room() -> None:
     lines = re.findall(r"^- `services/(\w+)`(.*)$", layout_section(), re.MULTILINE)
     for room, rest in lines:
-        for module in re.findall(r"`(\w+)`", rest):
-            assert (SERVICES / room / f"{module}.py").exists(), f"{room}: {module}"
+        for module in re.findall(r"`(\w+(?:/\w+)*)`", rest):
+            # a module of the room or of one of its sub-rooms (`run_lock`), or a sub-room (`run`)
+            inside = SERVICES / room
+            found = [*inside.rglob(f"{module}.py"), *inside.glob(f"{module}/__init__.py")]
+            assert found, f"{room}: {module}"
 
 
 def variables_the_code_reads() -> set[str]:

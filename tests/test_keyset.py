@@ -1,4 +1,4 @@
-"""Incremental batches in one query each (services/sync/keyset.py): the batch's end is
+"""Incremental batches in one query each (services/sync/read/keyset.py): the batch's end is
 read from its last row, never asked for in a query of its own."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from dbtools import TestDatabases
 from synctools import counts_of, definition, on_both, position, sync
 
 from services.store import sql as q
-from services.sync.keyset import is_row, last_fields_binary, last_fields_text
+from services.sync.read.keyset import is_row, last_fields_binary, last_fields_text
 
 TS = "2026-01-01 00:00:00+00"
 

@@ -27,11 +27,23 @@ ALLOWED: dict[str, set[str]] = {
     "reporting": {"base", "store"},
     "operations": {"base", "store", "sync", "reporting"},
     "scaffold": {"base", "store"},
-    "cli": {"base", "store", "sync", "reporting", "operations", "scaffold"},
+    "follow": {"base", "store", "sync", "reporting"},
+    "cli": {"base", "store", "sync", "reporting", "operations", "scaffold", "follow"},
     "console": {"base", "store", "sync", "reporting", "operations", "cli", "scaffold"},
 }
 # Top-level modules of services/ and the room they stand in for.
 FRONT_DOORS = {"__init__": "base", "process_definition": "sync"}
+# A room's sub-rooms (its packages) -> the sibling sub-rooms each may import. Every
+# module of the room may import the room's own top-level modules (sync.route).
+SUB_ROOMS: dict[str, dict[str, set[str]]] = {
+    "sync": {
+        "run": {"backfill", "read", "transform", "write"},
+        "backfill": {"read", "write"},
+        "write": {"read", "transform"},
+        "read": {"transform", "write"},
+        "transform": {"read", "write"},
+    },
+}
 
 
 def room_of(module: str) -> str | None:
@@ -71,24 +83,40 @@ def violations(services_dir: Path) -> list[str]:
     return problems
 
 
+def door_of(module: str, services_dir: Path) -> str | None:
+    """The front door a dotted ``services...`` name sits behind: its room (``sync``), or
+    the room's sub-room when it is in one (``sync.read``); None outside services."""
+    room = room_of(module)
+    parts = module.split(".")
+    if room is None or len(parts) < 3 or not (services_dir / room / parts[2]).is_dir():
+        return room
+    return f"{room}.{parts[2]}"
+
+
 def front_door_problems(services_dir: Path) -> list[str]:
     """Every import in ``services_dir`` that reaches into another room past its front door:
-    a module of the room instead of the room, or a name its ``__all__`` does not list."""
+    a module of the room instead of the room, or a name its ``__all__`` does not list.
+    Inside a room, the same holds between its sub-rooms (``services.sync.read``)."""
     problems: list[str] = []
     for path in sorted(services_dir.rglob("*.py")):
         relative = path.relative_to(services_dir.parent).with_suffix("")
         own = room_of(".".join(relative.parts))
+        own_door = door_of(".".join(relative.parts), services_dir)
         for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
             if not isinstance(node, ast.ImportFrom) or node.level or not node.module:
                 continue
             target = room_of(node.module)
-            if target is None or target == own or node.module == "services":
+            if target is None or node.module == "services":
                 continue
+            if target == own:
+                target = door_of(node.module, services_dir) or target
+                if own_door is not None and (own_door + ".").startswith(target + "."):
+                    continue  # its own sub-room, or the room's own top-level modules
             where = f"{relative}.py:{node.lineno}"
             if node.module != f"services.{target}":
                 problems.append(f"{where}: {node.module} is behind services.{target}'s front door")
                 continue
-            exported = front_door(services_dir / target)
+            exported = front_door(services_dir.joinpath(*target.split(".")))
             for alias in node.names:
                 if alias.name not in exported:
                     problems.append(f"{where}: services.{target} does not export {alias.name}")
@@ -109,18 +137,23 @@ def test_imports_across_rooms_go_through_the_front_doors() -> None:
     assert front_door_problems(SERVICES) == []
 
 
-@pytest.mark.parametrize("room", sorted(ALLOWED))
+def sub_room_names() -> list[str]:
+    return [f"{room}.{sub}" for room, subs in SUB_ROOMS.items() for sub in subs]
+
+
+@pytest.mark.parametrize("room", [*sorted(ALLOWED), *sub_room_names()])
 def test_each_front_door_opens_on_what_it_lists(room: str) -> None:
-    exported = front_door(SERVICES / room)
+    folder = SERVICES.joinpath(*room.split("."))
+    exported = front_door(folder)
     package = importlib.import_module(f"services.{room}")
     assert sorted(exported) == sorted(package.__all__)
-    modules = {name for name in exported if (SERVICES / room / f"{name}.py").exists()}
+    modules = {name for name in exported if (folder / f"{name}.py").exists()}
     for name in modules:  # a module of the room, imported by ``from`` when asked for
         importlib.import_module(f"services.{room}.{name}")
     assert [name for name in exported if not hasattr(package, name)] == []
     # What mypy is shown (if TYPE_CHECKING) is what ``__getattr__`` finds (_HOMES).
     homes = getattr(package, "_HOMES", {})
-    assert typed_imports(SERVICES / room) == homes
+    assert typed_imports(folder) == homes
     for name, home in homes.items():
         assert getattr(package, name) is getattr(importlib.import_module(home), name)
 
@@ -149,6 +182,59 @@ def test_a_reach_past_the_front_door_is_caught(tmp_path: Path) -> None:
     assert front_door_problems(fake) == [
         "services/store/plan.py:1: services.base.position is behind services.base's front door",
         "services/store/plan.py:2: services.base does not export Hidden",
+    ]
+
+
+def test_a_reach_past_a_sub_rooms_front_door_is_caught(tmp_path: Path) -> None:
+    fake = tmp_path / "services"
+    for folder in ("sync/read", "sync/write"):
+        (fake / folder).mkdir(parents=True)
+    (fake / "__init__.py").write_text("")
+    (fake / "sync" / "__init__.py").write_text('"""May import nothing."""\n__all__ = []\n')
+    (fake / "sync" / "route.py").write_text("")
+    (fake / "sync" / "read" / "__init__.py").write_text('"""Reads."""\n__all__ = ["Batch"]\n')
+    (fake / "sync" / "read" / "prefetch.py").write_text("from services.sync.route import Route\n")
+    (fake / "sync" / "write" / "__init__.py").write_text('"""Writes."""\n__all__ = []\n')
+    (fake / "sync" / "write" / "writer.py").write_text(
+        "from services.sync.read.sources import Batch\n"
+        "from services.sync.read import Batch, Hidden\n"
+        "from services.sync.write.staging import Staging\n"
+    )
+    assert front_door_problems(fake) == [
+        "services/sync/write/writer.py:1: services.sync.read.sources is behind "
+        "services.sync.read's front door",
+        "services/sync/write/writer.py:2: services.sync.read does not export Hidden",
+    ]
+
+
+def sub_room_problems(services_dir: Path) -> list[str]:
+    """Every import from one sub-room of a room into a sibling its rule does not allow."""
+    problems: list[str] = []
+    for room, subs in SUB_ROOMS.items():
+        for sub, allowed in subs.items():
+            for path in sorted((services_dir / room / sub).rglob("*.py")):
+                for line, module in imported_modules(path):
+                    target = door_of(module, services_dir) or ""
+                    sibling = target.removeprefix(f"{room}.")
+                    if target.startswith(f"{room}.") and sibling not in {sub, *allowed}:
+                        where = f"{path.relative_to(services_dir.parent)}:{line}"
+                        problems.append(f"{where}: {room}.{sub} imports {module}")
+    return problems
+
+
+def test_sub_rooms_import_only_the_siblings_they_may() -> None:
+    assert sub_room_problems(SERVICES) == []
+    found = {p.name for p in (SERVICES / "sync").iterdir() if (p / "__init__.py").exists()}
+    assert found == set(SUB_ROOMS["sync"])
+
+
+def test_a_sub_room_importing_a_sibling_it_may_not_is_caught(tmp_path: Path) -> None:
+    fake = tmp_path / "services"
+    for sub in ("read", "run", "backfill", "write", "transform"):
+        (fake / "sync" / sub).mkdir(parents=True)
+    (fake / "sync" / "read" / "keyset.py").write_text("from services.sync.run import Run\n")
+    assert sub_room_problems(fake) == [
+        "services/sync/read/keyset.py:1: sync.read imports services.sync.run"
     ]
 
 
@@ -201,32 +287,10 @@ def test_tools_stay_out_of_the_product() -> None:
     ] == []
 
 
-# tools/'s folders -> the other folders of tools/ they may import.
-TOOL_ROOMS: dict[str, set[str]] = {"testdb": set(), "demo": {"testdb"}, "bench": {"testdb", "demo"}}
-
-
-def test_tools_keep_to_their_folders() -> None:
-    """tools/ holds its folders and the front-door rewriter, nothing else at the top: the
-    benchmarks in tools/bench/, the demo in tools/demo/, the test databases in tools/testdb/,
-    each importing only the folders below it."""
-    top = {p.name for p in (ROOT / "tools").iterdir() if p.name != "__pycache__"}
-    assert top == {"__init__.py", "front_doors.py", *TOOL_ROOMS}
-    problems = [
-        f"{path.relative_to(ROOT)}:{line} imports {module}"
-        for room, allowed in TOOL_ROOMS.items()
-        for path in (ROOT / "tools" / room).rglob("*.py")
-        for line, module in imported_modules(path)
-        if module.split(".")[0] == "tools"
-        and module.split(".")[1:2] != [room]
-        and not set(module.split(".")[1:2]) <= allowed
-    ]
-    assert problems == []
-
-
 def test_every_room_is_known_and_says_what_it_may_import() -> None:
     rooms = {p.name for p in SERVICES.iterdir() if (p / "__init__.py").exists()}
     assert rooms <= set(ALLOWED), f"rooms without a rule: {rooms - set(ALLOWED)}"
-    for room in rooms:
+    for room in [*rooms, *(r.replace(".", "/") for r in sub_room_names())]:
         doc = ast.get_docstring(ast.parse((SERVICES / room / "__init__.py").read_text()))
         assert doc and "import" in doc, f"services/{room}/__init__.py must say what it may import"
 

@@ -17,6 +17,8 @@ RUNNER_TABLES = {
     ("tablesync", "runs"),
     ("tablesync", "backfills"),
     ("tablesync", "backfill_chunks"),
+    ("tablesync", "follower_sessions"),
+    ("tablesync", "schedule_claims"),
 }
 DESTINATION_TABLES = {("analytics_raw", "stat_event"), ("analytics_raw", "import_job")}
 

@@ -19,8 +19,9 @@ MODES = {
     "--reset": [],
     "--from": ["2026-01-01 00:00:00+00"],
     "--full-refresh": [],
+    "--follow": [],
 }
-ALL_MODES = "--status, --dry-run, --verify, --reset, --from, --full-refresh"
+ALL_MODES = "--status, --dry-run, --verify, --reset, --from, --full-refresh, --follow"
 
 
 def _one_error(outcome: tuple[int, str, str]) -> str:
@@ -66,6 +67,15 @@ def test_status_with_reset_and_yes_resets_nothing(
         (["--repair", "StatEvent"], "error: --repair goes with --verify"),
         (["--status", "--repair"], "error: --repair goes with --verify"),
         (["--keys", "StatEvent"], "error: --keys goes with --verify"),
+        (
+            ["--every", "2s", "StatEvent"],
+            "error: --every is how often --follow runs a cycle: add --follow",
+        ),
+        (
+            ["--follow", "--every", "0s", "StatEvent"],
+            "error: Invalid value for '--every': '0s' is no interval: give a duration above 0,"
+            " e.g. 2s",
+        ),
         (["--reset", "--from-id", "x", "StatEvent"], "error: --from-id goes with --from VALUE"),
         (
             ["--verify", "--max-lag", "15m", "StatEvent"],

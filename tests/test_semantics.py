@@ -14,7 +14,7 @@ from services.base.db import Databases
 from services.base.run_settings import WORKERS_VARIABLE
 from services.base.settings import DatabaseUrls
 from services.store.preflight import plan_definition
-from services.sync.watermark import null_cursor_rows
+from services.sync.read.watermark import null_cursor_rows
 
 TS = "2026-01-01 00:00:00+00"
 

@@ -1,4 +1,4 @@
-"""Transform workers (services/sync/transform_workers.py): what they write, and how they fail.
+"""Transform workers (services/sync/transform/transform_workers.py): what they write, how they fail.
 
 Every test here runs a multi-batch transform with workers on and checks that
 they were used, so each would go red if the worker path wrote other rows than
@@ -24,7 +24,7 @@ from synctools import counts_of, definition, failing_on, on_both, position, sync
 from services.base.errors import ConfigurationError, RowError
 from services.base.results import RunResult
 from services.base.run_settings import WORKERS_VARIABLE, RunSettings
-from services.sync.transform_workers import cgroup_cpu_quota, usable_cpus, worker_count
+from services.sync.transform.transform_workers import cgroup_cpu_quota, usable_cpus, worker_count
 
 # Every type family the COPY encoders treat apart, with the values that break
 # naive encoders: quotes, tabs, newlines and backslashes in text, NULLs,

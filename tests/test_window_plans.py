@@ -22,7 +22,7 @@ from synctools import sync
 from services.base.position import Position, Watermark
 from services.store import sql as q
 from services.store.preflight import plan_definition
-from services.sync.keyset import KeysetPrefetcher
+from services.sync.read.keyset import KeysetPrefetcher
 
 ROWS = 200_000
 WINDOW_START, WINDOW_ROWS = 20_000, 500

@@ -28,12 +28,12 @@ COPY_BLOCK_BYTES = 64 * 1024
 COPY_BINARY_SIGNATURE = b"PGCOPY\n\xff\r\n\x00"
 COPY_BINARY_HEADER = COPY_BINARY_SIGNATURE + b"\x00" * 8
 COPY_BINARY_TRAILER = b"\xff\xff"
-# A backfill chunk's share of the source heap (services/sync/backfill.py); the
+# A backfill chunk's share of the source heap (services/sync/backfill/plan.py); the
 # block count is this over the server's block size.
 BACKFILL_CHUNK_BYTES = 32 * 1024 * 1024
 # Rows a transform reads per chunked result (libpq 17's chunked rows mode): each
 # chunk is decoded in C at once, ~40% less CPU than parsing COPY rows one by one.
-# A chunk's rows are all decoded before its result is freed (services/sync/read_rows.py):
+# A chunk's rows are all decoded before its result is freed (services/sync/read/read_rows.py):
 # 1,000 of them held 2.3 MiB more at a time; 100 cost no more CPU (docs/benchmarks/round-7.md).
 TRANSFORM_READ_ROWS = 100
 # Read batch n+1 from core while batch n is written (no-transform runs only).

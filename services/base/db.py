@@ -329,6 +329,11 @@ class Databases:
                 self._analytics = self._open("analytics")
             return self._analytics
 
+    def forget_failures(self) -> None:
+        """Try a database that stayed unreachable again on the next call (a follower keeps
+        trying where a one-off run gives up)."""
+        self._failed.clear()
+
     def close(self) -> None:
         for pool in (self._core, self._analytics):
             if pool is not None:

@@ -21,6 +21,7 @@ from services.base.constants import (
 )
 from services.base.durations import parse_duration
 from services.base.errors import InvalidDefinitionError
+from services.base.schedule import Schedule
 from services.base.suggest import did_you_mean
 
 Row = dict[str, Any]
@@ -187,6 +188,19 @@ class ExportDefinition(_Model):
     # How far behind core the destination may trail before the console calls it late:
     # a duration ("15m", "2h", "1h30m") or seconds; None: TABLESYNC_MAX_LAG, else 1h.
     max_lag: float | None = Field(default=None, gt=0)
+    # When `serve` runs it: "every 5m" or a cron expression (services/base/schedule.py);
+    # None: only when asked (cron, the command line, the console's "Run now").
+    schedule: str | None = None
+
+    @field_validator("schedule")
+    @classmethod
+    def _schedule(cls, value: str | None) -> str | None:
+        return None if value is None else Schedule.parse(value).text
+
+    @property
+    def parsed_schedule(self) -> Schedule | None:
+        """``schedule`` as due times, or None without one."""
+        return None if self.schedule is None else Schedule.parse(self.schedule)
 
     @field_validator("max_lag", mode="before")
     @classmethod

@@ -240,7 +240,7 @@ def use_exact_json(context: AdaptContext) -> None:
 
 
 # A json or jsonb text longer than this is handed to a COPY apart from its row
-# (services/sync/copy_rows.py), not copied into the row's buffer.
+# (services/sync/transform/copy_rows.py), not copied into the row's buffer.
 LARGE_JSON_BYTES = _SCREEN_SLICE
 
 

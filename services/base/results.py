@@ -53,11 +53,11 @@ class RunResult:
     exit_code: int = 0
     host: str = ""
     pid: int = 0
-    # Worker processes that transformed batches (services/sync/transform_workers.py).
+    # Worker processes that transformed batches (services/sync/transform/transform_workers.py).
     transform_workers: int = 0
-    # Times the run reconnected after a lost connection (services/sync/resume.py).
+    # Times the run reconnected after a lost connection (services/sync/run/resume.py).
     resumes: int = 0
-    # A backfill's progress over all its runners (services/sync/backfill_run.py):
+    # A backfill's progress over all its runners (services/sync/backfill/chunk_loop.py):
     # {"done": chunks done, "total": chunks, "rows": rows those chunks read,
     #  "pages_done": heap blocks those chunks cover, "pages_total": the plan's blocks}.
     chunks: dict[str, int] | None = None

@@ -7,7 +7,7 @@ Phases: ``read`` (a source row or chunk read), ``transform`` (a row
 transformed), ``copy`` (a row or chunk written to staging), ``upsert``
 (the batch's upsert ran, not committed), ``commit`` (position saved, not
 committed), ``committed`` (the batch's transaction committed). Backfills
-(services/sync/backfill.py) add ``plan`` (chunks stored, not committed),
+(services/sync/backfill/plan.py) add ``plan`` (chunks stored, not committed),
 ``chunk_done`` (a chunk marked done, not committed) and ``handover`` (the
 last chunk's hand-over position saved, not committed).
 
@@ -33,7 +33,7 @@ KILL_WITH_VARIABLE = "TABLESYNC_TEST_KILL_WITH"
 DELAY_VARIABLE = "TABLESYNC_TEST_DELAY"
 _GOES_ON_S = 0.5
 _reached: Counter[str] = Counter()
-# In a transform worker (services/sync/transform_workers.py) the run is its parent:
+# In a transform worker (services/sync/transform/transform_workers.py) the run is its parent:
 # a kill there kills the runner first, as a crash of the whole run would.
 _kill_parent = False
 

@@ -7,6 +7,7 @@ function that does the work. Nothing here touches a database itself.
 
 from __future__ import annotations
 
+import os
 import shlex
 import sys
 from collections.abc import Callable, Mapping
@@ -32,6 +33,13 @@ def _max_lag(ctx: click.Context, param: click.Parameter, value: str | None) -> f
         raise click.BadParameter(str(exc)) from None
 
 
+def _every(ctx: click.Context, param: click.Parameter, value: str | None) -> float | None:
+    seconds = _max_lag(ctx, param, value)
+    if seconds is not None and seconds <= 0:
+        raise click.BadParameter(f"{value!r} is no interval: give a duration above 0, e.g. 2s")
+    return seconds
+
+
 def _help_text(summary: str, config_module: str) -> str:
     lines = [
         summary,
@@ -41,8 +49,10 @@ def _help_text(summary: str, config_module: str) -> str:
         "75 when another run holds a definition's lock, 143 / 130 when stopped by SIGTERM /",
         "SIGINT (the batch in flight rolled back, the run recorded cancelled).",
         "",
-        "Give at most one of --status, --dry-run, --verify, --reset, --from and --full-refresh;",
-        "the options of one mode (--repair, --from-id, --max-lag, --jobs) go only with it.",
+        "Give at most one of --status, --dry-run, --verify, --reset, --from, --full-refresh and",
+        "--follow; the options of one mode (--repair, --from-id, --max-lag, --jobs, --every)",
+        "go only with it. --follow keeps the definitions in step until SIGTERM / SIGINT,",
+        "which end it with exit 0.",
         "--json works with every mode.",
         "",
         "\b",
@@ -126,6 +136,18 @@ OPTIONS = (
     ),
     click.option("--full-refresh", is_flag=True, help="Rebuild the destination aside, then swap."),
     click.option(
+        "--follow",
+        is_flag=True,
+        help="Keep the definitions in step until stopped: a cycle every --every on warm"
+        " connections, each definition's lock held (cron runs of it exit 75).",
+    ),
+    click.option(
+        "--every",
+        metavar="DURATION",
+        callback=_every,
+        help="With --follow: the time between cycles (0.5s, 2s, 1m; default 5s).",
+    ),
+    click.option(
         "--yes",
         "-y",
         is_flag=True,
@@ -170,6 +192,18 @@ def _run(job: str, definitions: Definitions, mode: Mode, given: Given) -> None:
     )
 
 
+def _follow(job: str, definitions: Definitions, mode: Mode, given: Given) -> None:
+    from services.follow import DEFAULT_EVERY_S, FollowRequest, follow_definitions
+
+    names, every = list(given["names"]), given["all_definitions"]
+    chosen = select_definitions(job, definitions, names, all_definitions=every)
+    every_s = given["every"] if given["every"] is not None else DEFAULT_EVERY_S
+    request = FollowRequest(
+        job, definitions, chosen, every_s=every_s, command=shlex.join(sys.argv), yes=given["yes"]
+    )
+    follow_definitions(request, environ=os.environ)
+
+
 def _status(job: str, definitions: Definitions, mode: Mode, given: Given) -> None:
     from services.cli.status_view import show_status
 
@@ -204,4 +238,5 @@ def _operation(job: str, definitions: Definitions, mode: Mode, given: Given) -> 
 _MODES: dict[Mode, Callable[[str, Definitions, Mode, Given], None]] = {
     Mode.RUN: _run,
     Mode.STATUS: _status,
+    Mode.FOLLOW: _follow,
 }

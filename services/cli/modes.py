@@ -1,7 +1,7 @@
 """What a job's command line is asked to do: one mode, chosen once, before anything runs.
 
 A command runs definitions (the default) or does exactly one of ``--status``,
-``--dry-run``, ``--verify``, ``--reset``, ``--from`` and ``--full-refresh``.
+``--dry-run``, ``--verify``, ``--reset``, ``--from``, ``--full-refresh`` and ``--follow``.
 Giving two of them, or an option that belongs to another mode (``--repair``
 outside ``--verify``, say), is a usage error (exit 2) whose one line names
 the options at fault: nothing is read or written first.
@@ -27,6 +27,7 @@ class Mode(StrEnum):
     RESET = "--reset"
     FROM = "--from"
     FULL_REFRESH = "--full-refresh"
+    FOLLOW = "--follow"
 
     @property
     def shown(self) -> str:
@@ -42,6 +43,7 @@ MODE_OPTIONS: dict[str, Mode] = {
     "reset": Mode.RESET,
     "from_value": Mode.FROM,
     "full_refresh": Mode.FULL_REFRESH,
+    "follow": Mode.FOLLOW,
 }
 
 
@@ -68,8 +70,11 @@ MODE_ONLY_OPTIONS: dict[str, ModeOnly] = {
     "skip_if_locked": ModeOnly(
         frozenset({Mode.RUN}), "--skip-if-locked goes with a run, not with {mode}"
     ),
+    "every": ModeOnly(
+        frozenset({Mode.FOLLOW}), "--every is how often --follow runs a cycle: add --follow"
+    ),
     "yes": ModeOnly(
-        frozenset({Mode.RUN, Mode.RESET, Mode.FROM, Mode.FULL_REFRESH, Mode.VERIFY}),
+        frozenset({Mode.RUN, Mode.FOLLOW, Mode.RESET, Mode.FROM, Mode.FULL_REFRESH, Mode.VERIFY}),
         "--yes answers a confirmation, and {mode} asks none: it goes with a run (soft"
         " deletes past TABLESYNC_MAX_DELETE_FRACTION), --reset, --from, --full-refresh or"
         " --verify --repair",

@@ -38,7 +38,7 @@ class DryRun:
     position: Position | None
     watermark: Watermark
     pending: RowCount | None  # counted within DRY_RUN_COUNT_BUDGET_MS; None: not even begun
-    backfill: ChunkPlan | None = None  # a full load read in heap order (services/sync/backfill.py)
+    backfill: ChunkPlan | None = None  # a full load in heap order (services/sync/backfill/plan.py)
     not_a_backfill: str | None = None  # why a first load reads in cursor order instead
     route: Route | None = None  # how the run would read and write (services/sync/route.py)
 

@@ -13,7 +13,7 @@ from services.base import lazy_exports
 if TYPE_CHECKING:
     from services.reporting.failure_advice import Advice, advise
     from services.reporting.logs import LOG_FORMAT_VARIABLE, configure_logging
-    from services.reporting.notify import DEFAULT_TIMEOUT_S, SlackSettings, notify_run
+    from services.reporting.notify import DEFAULT_TIMEOUT_S, SlackSettings, notify_alert, notify_run
     from services.reporting.progress import RECOUNT_S, reporting
     from services.reporting.progress_figures import ChunkShare, Figures, figures
     from services.reporting.report import (
@@ -43,6 +43,7 @@ __all__ = [
     "figures",
     "format_position",
     "json_bytes",
+    "notify_alert",
     "notify_run",
     "reporting",
     "results_json",
@@ -69,6 +70,7 @@ _HOMES = {
     "figures": "services.reporting.progress_figures",
     "format_position": "services.reporting.report",
     "json_bytes": "services.reporting.report",
+    "notify_alert": "services.reporting.notify",
     "notify_run": "services.reporting.notify",
     "reporting": "services.reporting.progress",
     "results_json": "services.reporting.report",

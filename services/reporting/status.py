@@ -107,7 +107,7 @@ class DefinitionStatus:
     lag_value: str | None = None  # numeric cursors: newest in core minus newest exported
     problem: str | None = None
     stale_reason: str | None = field(default=None)
-    backfill: Progress | None = None  # the latest backfill's chunks (services/sync/backfill.py)
+    backfill: Progress | None = None  # its latest backfill (services/sync/backfill/plan.py)
     # What a run's pre-flight check would refuse now (every problem, one line), if anything.
     refusal: str | None = None
 

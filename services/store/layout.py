@@ -16,7 +16,7 @@ class StagingLayout:
 
     keyed: bool = True  # its key as text: names a row at fault, and a keyset batch's end
     ordinal: bool = True  # its order of arrival (only with keyed): DISTINCT ON's latest row
-    deletes: bool = False  # whether it deletes its key (soft deletes, services/sync/deletes.py)
+    deletes: bool = False  # whether it deletes its key (services/sync/write/deletes.py)
 
     def __str__(self) -> str:
         parts = [name for name in ("keyed", "ordinal", "deletes") if getattr(self, name)]

@@ -58,7 +58,7 @@ class PageRange:
 class Window:
     """The rows one query reads: (lower, upper] in cursor order, below the watermark;
     or, with ``pages``, a backfill chunk: every exportable row in those heap blocks,
-    in physical order (services/sync/backfill.py), whatever its cursor value."""
+    in physical order (services/sync/backfill/plan.py), whatever its cursor value."""
 
     lower: Position | None  # open start: strictly after the saved position
     upper: Position | None  # closed end: the batch's last row, None for "up to the watermark"

@@ -12,17 +12,18 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from services.base import lazy_exports
-from services.sync.process_definition import process_definition as process_definition
+from services.sync.run import process_definition as process_definition
 
 if TYPE_CHECKING:
     from services.sync.backfill import ChunkPlan, next_chunk_plan, why_not_backfill
-    from services.sync.batch import StagedBatch, Staging, copy_blocks
-    from services.sync.failures import failure_file_of, read_failure_file
+    from services.sync.read import compute_watermark
     from services.sync.route import Route, planned_route
-    from services.sync.watermark import compute_watermark
+    from services.sync.run import FollowedRun, failure_file_of, read_failure_file
+    from services.sync.write import StagedBatch, Staging, copy_blocks
 
 __all__ = [
     "ChunkPlan",
+    "FollowedRun",
     "Route",
     "StagedBatch",
     "Staging",
@@ -37,15 +38,16 @@ __all__ = [
 ]
 _HOMES = {
     "ChunkPlan": "services.sync.backfill",
+    "FollowedRun": "services.sync.run",
     "Route": "services.sync.route",
-    "StagedBatch": "services.sync.batch",
-    "Staging": "services.sync.batch",
-    "compute_watermark": "services.sync.watermark",
-    "copy_blocks": "services.sync.batch",
-    "failure_file_of": "services.sync.failures",
+    "StagedBatch": "services.sync.write",
+    "Staging": "services.sync.write",
+    "compute_watermark": "services.sync.read",
+    "copy_blocks": "services.sync.write",
+    "failure_file_of": "services.sync.run",
     "next_chunk_plan": "services.sync.backfill",
     "planned_route": "services.sync.route",
-    "read_failure_file": "services.sync.failures",
+    "read_failure_file": "services.sync.run",
     "why_not_backfill": "services.sync.backfill",
 }
 __getattr__ = lazy_exports(__name__, _HOMES)

@@ -30,7 +30,7 @@ import psycopg
 from services.base import PREFETCH, ExportDefinition, RunSettings
 from services.store import CopyMode, StagingLayout, SyncPlan
 from services.store import sql as q
-from services.sync.fast_path import FastPath, staging_needs_keys
+from services.sync.write import FastPath, staging_needs_keys
 
 Conn = psycopg.Connection[Any]
 
@@ -136,7 +136,7 @@ def worker_count_for(definition: ExportDefinition, settings: RunSettings) -> int
     """Transform worker processes for a run of ``definition``; 0 without a transform."""
     if definition.transform is None:
         return 0
-    from services.sync.transform_workers import worker_count  # only a transform needs it
+    from services.sync.transform import worker_count  # only a transform needs it
 
     configured = definition.transform_workers
     return worker_count(configured=configured, variable=settings.transform_workers)

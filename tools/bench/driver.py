@@ -103,20 +103,22 @@ def _pull_levers(environ: Mapping[str, str]) -> None:
     COPY straight into the table), BENCH_DISTINCT=1 (DISTINCT ON even when keys are unique),
     BENCH_EXACT_JSON=1 (the stdlib decoder for every jsonb, not orjson where it is exact)."""
     import services.base.exact_json
-    import services.sync.batch_sources
-    import services.sync.batch_writer
-    import services.sync.fast_path
+    import services.sync.read.batch_sources
+    import services.sync.write.batch_writer
+    import services.sync.write.fast_path
 
     if environ.get("BENCH_EXACT_JSON") == "1":
         vars(services.base.exact_json)["loads"] = services.base.exact_json._exact_loads
         vars(services.base.exact_json)["_JSONB_LOADERS"] = []
 
     if environ.get("BENCH_PREFETCH") == "0":
-        vars(services.sync.batch_sources)["PREFETCH"] = False  # imported there by name
+        vars(services.sync.read.batch_sources)["PREFETCH"] = False  # imported there by name
     if environ.get("BENCH_FAST_PATH") == "0":
-        vars(services.sync.fast_path)["fast_path_allowed"] = lambda plan, analytics, **_: False
+        vars(services.sync.write.fast_path)["fast_path_allowed"] = lambda plan, analytics, **_: (
+            False
+        )
     if environ.get("BENCH_DISTINCT") == "1":  # the upsert's DISTINCT ON, not staging's key text
-        vars(services.sync.batch_writer)["batch_keys_unique"] = lambda plan: False
+        vars(services.sync.write.batch_writer)["batch_keys_unique"] = lambda plan: False
 
 
 def run_tablesync(
@@ -127,7 +129,7 @@ def run_tablesync(
     from services.base.db import Databases
     from services.base.run_settings import RunSettings
     from services.base.settings import DatabaseUrls
-    from services.sync.process_definition import process_definition
+    from services.sync.run.process_definition import process_definition
 
     _pull_levers(os.environ)
     urls = DatabaseUrls(core=core_url, analytics=analytics_url)

@@ -1,6 +1,6 @@
 """Incremental batches in one query each: the batch's end is the last row it read.
 
-``KeysetPrefetcher`` is the prefetch thread (services/sync/prefetch.py) for
+``KeysetPrefetcher`` is the prefetch thread (services/sync/read/prefetch.py) for
 runs that stage their batches: each batch is one ``COPY (SELECT ... WHERE key
 > position AND cursor < watermark ORDER BY key LIMIT n) TO STDOUT``, an index
 range scan read straight into COPY, no separate query for the batch's end and
@@ -32,7 +32,7 @@ from services.base import (
 )
 from services.store import CopyMode, SyncPlan
 from services.store import sql as q
-from services.sync.prefetch import Prefetcher
+from services.sync.read.prefetch import Prefetcher
 
 _HEADER_BYTES = len(COPY_BINARY_HEADER)
 _TEXT_ESCAPE = re.compile(r"\\(.)")

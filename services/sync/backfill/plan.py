@@ -7,7 +7,7 @@ instead cuts the heap into block ranges (``tablesync.backfill_chunks``) and
 reads each with a TID range scan, sequential I/O whatever the cursor.
 
 - **Plan** (one analytics transaction, under the definition's exclusive
-  lock): the watermark of the moment (services/sync/watermark.py) fixes the
+  lock): the watermark of the moment (services/sync/read/watermark.py) fixes the
   *hand-over* position, just below it; the heap's size in blocks fixes the
   chunks. A partitioned source has no heap: each leaf partition's (sub-
   partitions and the default one included, services/store/heaps.py) is cut
@@ -60,7 +60,7 @@ from services.store import (
     source_heaps,
 )
 from services.store import sql as q
-from services.sync.watermark import compute_watermark
+from services.sync.read import compute_watermark
 
 log = logging.getLogger(__name__)
 

@@ -1,9 +1,9 @@
 """Write one batch into analytics, inside the transaction that commits it with its position.
 
 Straight into the destination when the run's route says so
-(services/sync/route.py, services/sync/fast_path.py), else into the staging
+(services/sync/route.py, services/sync/write/fast_path.py), else into the staging
 table and upserted. What the batch's source read of it
-(services/sync/batch_sources.py) goes in as it is where it can; where it
+(services/sync/read/batch_sources.py) goes in as it is where it can; where it
 cannot (a straight COPY refused, a transform worker that failed), the write
 says so (``Refusal``) and ``write_on_route`` takes the route after the
 refusal: the batch is read again from core and written that way, which names
@@ -22,20 +22,19 @@ from services.base import RowError, RunCounts, kill_point
 from services.store import CopyMode, StagingLayout, SyncPlan
 from services.store import delete_sql as d
 from services.store import sql as q
-from services.sync.batch import StagedBatch, Staging, stage_passthrough, stage_transformed
-from services.sync.batch_sources import Batch, BatchSources
-from services.sync.fast_path import (
+from services.sync.read import Batch, BatchSources, stage_blocks
+from services.sync.route import Refusal, Route
+from services.sync.write.fast_path import (
     FastPath,
     Refused,
     batch_keys_unique,
     in_savepoint,
     keys_never_null,
 )
-from services.sync.prefetch import stage_blocks
-from services.sync.route import Refusal, Route
+from services.sync.write.staging import StagedBatch, Staging, stage_passthrough, stage_transformed
 
 if TYPE_CHECKING:  # imported when a transform runs: a run without one never needs it
-    from services.sync.transform_workers import EncodedBatch
+    from services.sync.transform import EncodedBatch
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +96,7 @@ class BatchWriter:
     def _delete_by_value(self, staged: StagedBatch) -> int:
         if not staged.deleted_keys:
             return 0
-        from services.sync.deletes import delete_by_value
+        from services.sync.write.deletes import delete_by_value
 
         return delete_by_value(self._plan, self._analytics, staged.deleted_keys)
 
@@ -205,5 +204,5 @@ def write_on_route(
         route = route.after_refusal(outcome)
         log.debug("%s: %s; now %s", writer.name, outcome, route)
         sources.reroute(route)  # what it read ahead went the old way
-        batch = batch.read_again()
+        batch = batch.window_only()
     return outcome, route

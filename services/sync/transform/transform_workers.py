@@ -38,7 +38,7 @@ import psycopg
 
 # psycopg's text COPY formatter is not public API, but it is the very code a
 # Copy uses to encode rows, so the bytes equal those of Copy.write_row; the
-# worker has no COPY of its own to write to (binary rows: services/sync/copy_rows.py,
+# worker has no COPY of its own to write to (binary rows: services/sync/transform/copy_rows.py,
 # as the runner writes them). tests/test_transform_workers.py compares the two
 # paths row for row.
 from psycopg._copy_base import TextFormatter
@@ -48,10 +48,10 @@ from psycopg.adapt import Transformer
 from services.base import first_line, mark_worker, redact, stall, stopping, use_exact_json
 from services.store import SyncPlan
 from services.store import sql as q
-from services.sync.batch import RowSink, StagedBatch, transform_window
-from services.sync.copy_rows import BinaryRows
-from services.sync.prefetch import NextWindow
-from services.sync.transform_output import check_transform_columns, output_types
+from services.sync.read import NextWindow
+from services.sync.transform.copy_rows import BinaryRows
+from services.sync.transform.transform_output import check_transform_columns, output_types
+from services.sync.write import RowSink, StagedBatch, transform_window
 
 if TYPE_CHECKING:  # multiprocessing itself is imported when workers start: most runs never do
     from multiprocessing.connection import Connection
@@ -107,7 +107,7 @@ def cgroup_cpu_quota(cgroup: Path) -> float | None:
 @dataclass(frozen=True)
 class _Task:
     window: q.Window
-    fast: bool  # straight into the destination (no key text), see services/sync/fast_path.py
+    fast: bool  # straight into the destination (no key text), see services/sync/write/fast_path.py
     columns: list[str] | None  # the run's output columns, once a batch has set them
     encoding: str  # the analytics connection's, for text COPY
 
@@ -150,7 +150,7 @@ def _encode_batch(plan: SyncPlan, core: psycopg.Connection[Any], task: _Task) ->
         batch.binary, types = output_types(plan, core, columns, fast=task.fast)
         writer = stack.enter_context(core.cursor())
         use_exact_json(writer)  # the runner's COPY dumps json the same way
-        if batch.binary:  # as the runner's COPY writes them (services/sync/copy_rows.py)
+        if batch.binary:  # as the runner's COPY writes them (services/sync/transform/copy_rows.py)
             sinks.append(BinaryRows(writer, types, batch.data.append))
             return sinks[0]
         transformer = Transformer(writer)

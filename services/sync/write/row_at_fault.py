@@ -1,5 +1,5 @@
 """The row being handled, and the errors that name it: shared by staging
-(services/sync/batch.py) and deletes (services/sync/deletes.py), which each
+(services/sync/write/staging.py) and deletes (services/sync/write/deletes.py), which each
 need them, so that neither imports the other's module to find them.
 """
 

@@ -6,15 +6,15 @@ the new position and the run record's counts, so a crash at any instant
 leaves the destination and the position in agreement.
 
 This module is the story of a run: take the lock and open the run record
-(services/sync/run_state.py), fix the watermark, then commit batches until
+(services/sync/run/run_state.py), fix the watermark, then commit batches until
 none is left (``_commit_batches``), or a backfill's chunks
-(services/sync/backfill_run.py). A lost connection is ridden out: the run
+(services/sync/backfill/chunk_loop.py). A lost connection is ridden out: the run
 reconnects and goes on from its last committed batch or chunk
-(``_sync_resuming``, services/sync/resume.py). A signal stops it between
+(``_sync_resuming``, services/sync/run/resume.py). A signal stops it between
 batches, its queries in flight cancelled (services/base/stopping.py). Where
-each batch comes from is services/sync/batch_sources.py, how it is written
-services/sync/batch_writer.py, whether it goes straight into an empty
-destination services/sync/fast_path.py.
+each batch comes from is services/sync/read/batch_sources.py, how it is written
+services/sync/write/batch_writer.py, whether it goes straight into an empty
+destination services/sync/write/fast_path.py.
 """
 
 from __future__ import annotations
@@ -48,17 +48,26 @@ from services.base import (
 )
 from services.store import Backfill, DeleteLimit, SyncPlan, finish_run, record_progress
 from services.store import sql as q
-from services.sync.backfill_run import ChunkWindows, commit_chunks
-from services.sync.batch import Staging
-from services.sync.batch_sources import BatchSources, Windows, WindowSource
-from services.sync.batch_writer import BatchWriter, write_on_route
-from services.sync.deletes import check_ahead, counts_after
-from services.sync.fast_path import FastPath
-from services.sync.resume import ResumePolicy, Resumes, lost_databases, resumable_cause
+from services.sync.backfill import ChunkWindows, commit_chunks
+from services.sync.read import (
+    BatchSources,
+    Windows,
+    WindowSource,
+    compute_watermark,
+    null_cursor_rows,
+)
 from services.sync.route import Route, choose_route, worker_count_for
-from services.sync.run_session import lost, take
-from services.sync.run_state import Run, begin, reconnect
-from services.sync.watermark import compute_watermark, null_cursor_rows
+from services.sync.run.resume import ResumePolicy, Resumes, lost_databases, resumable_cause
+from services.sync.run.run_session import connection_lost, watched_connection
+from services.sync.run.run_state import Run, begin, reconnect
+from services.sync.write import (
+    BatchWriter,
+    FastPath,
+    Staging,
+    check_ahead,
+    counts_after,
+    write_on_route,
+)
 
 log = logging.getLogger(__name__)
 
@@ -144,7 +153,7 @@ def _sync_resuming(
     progress: ProgressCallback | None,
 ) -> None:
     """``_sync``, and after each lost connection it may ride out, the same again from the
-    last committed batch on fresh connections (services/sync/resume.py)."""
+    last committed batch on fresh connections (services/sync/run/resume.py)."""
     position, delay = saved, None
     while True:
         try:
@@ -155,7 +164,7 @@ def _sync_resuming(
             return
         except Exception as exc:
             cause = resumable_cause(exc, lost_databases(core=run.core, analytics=run.analytics))
-            delay = None if cause is None else run.resumes.take(run.plan.name, cause)
+            delay = None if cause is None else run.resumes.next_delay(run.plan.name, cause)
             if delay is None or stopping.requested():
                 raise
             run.result.resumes = run.resumes.taken
@@ -182,7 +191,7 @@ def _attempt(
                 _sync(run, route, writer, position, dbs=dbs, progress=progress)
             elif not backfill.finished:
                 # Chunks are claimed on a connection of their own (backfill_run.py).
-                claims = take(
+                claims = watched_connection(
                     dbs.analytics, attempt, name="analytics", stall_s=dbs.timeouts.stall_s
                 )
                 attempt.enter_context(stopping.cancellable(run.core, run.analytics, claims))
@@ -307,13 +316,13 @@ def _commit_batches(
             written, route = write_on_route(writer, sources, batch, route)
             counts = counts_after(plan, analytics, run.guard, result.counts, written)
             commit.begin()  # written: a stop asked from here on lets the batch finish
-            _check_moved(plan, position, batch.through)  # a keyset batch's end: once written
-            save_position(analytics, plan.job, plan.name, batch.through)
-            record_progress(analytics, run.run_id, counts, batch.through)
+            _check_moved(plan, position, batch.end_position)  # a keyset batch's end: once written
+            save_position(analytics, plan.job, plan.name, batch.end_position)
+            record_progress(analytics, run.run_id, counts, batch.end_position)
             kill_point("commit")
         kill_point("committed")
         run.batches_committed += 1
-        position = batch.through
+        position = batch.end_position
         result.counts = counts  # only now: a batch rolled back is not counted
         result.position_after, result.failed_batch = position.to_dict(), None
         if progress is not None:
@@ -330,13 +339,15 @@ def _check_moved(plan: SyncPlan, position: Position | None, end: Position) -> No
         )
 
 
-def _finish(dbs: Databases, run: Run, status: RunStatus, error: str | None) -> None:
+def _finish(
+    dbs: Databases, run: Run, status: RunStatus, error: str | None, *, note: str | None = None
+) -> None:
     try:
         with ExitStack() as fresh:
             target = run.analytics
-            if lost(target):  # after an outage the run's own connection is dead
+            if connection_lost(target):  # after an outage the run's own connection is dead
                 stall_s = dbs.timeouts.stall_s
-                target = take(
+                target = watched_connection(
                     dbs.analytics,
                     fresh,
                     name="analytics",
@@ -350,6 +361,7 @@ def _finish(dbs: Databases, run: Run, status: RunStatus, error: str | None) -> N
                 counts=run.result.counts,
                 position=Position.from_dict(run.result.position_after),
                 error=error,
+                note=note,
                 resumes=run.result.resumes,
             )
     except (psycopg.Error, PoolTimeout) as exc:
@@ -359,7 +371,7 @@ def _finish(dbs: Databases, run: Run, status: RunStatus, error: str | None) -> N
 
 
 def _fail(dbs: Databases, run: Run, exc: BaseException) -> TablesyncError:
-    from services.sync.run_failure import classify, report_failure  # only a failed run needs it
+    from services.sync.run.run_failure import classify, report_failure  # only a failed run needs it
 
     error = classify(
         dbs,

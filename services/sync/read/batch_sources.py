@@ -20,11 +20,11 @@ import psycopg
 from services.base import Position, RunResult, Watermark
 from services.store import SyncPlan
 from services.store import sql as q
-from services.sync.prefetch import NextWindow, Prefetcher
+from services.sync.read.prefetch import NextWindow, Prefetcher
 from services.sync.route import Read, Route
 
 if TYPE_CHECKING:  # imported when a transform runs: a run without one never needs it
-    from services.sync.transform_workers import EncodedBatch
+    from services.sync.transform import EncodedBatch
 
 Conn = psycopg.Connection[Any]
 Source = Generator["Batch", None, None]
@@ -38,17 +38,17 @@ class Batch:
     window: q.Window
     blocks: Iterator[bytes] | None = None  # the prefetch thread's COPY data, read once
     encoded: EncodedBatch | None = None  # a transform worker's output
-    # A keyset batch (services/sync/keyset.py) learns its end from its last row: known
+    # A keyset batch (services/sync/read/keyset.py) learns its end from its last row: known
     # once ``blocks`` are read.
     ends: Callable[[], Position | None] | None = None
 
     @property
-    def through(self) -> Position:
+    def end_position(self) -> Position:
         end = self.window.upper if self.ends is None else self.ends()
         assert end is not None  # a batch's window always has its end, once read
         return end
 
-    def read_again(self) -> Batch:
+    def window_only(self) -> Batch:
         """The batch without what its source read: the writer reads it from core."""
         return Batch(self.window)
 
@@ -81,7 +81,7 @@ class WindowSource(Protocol):
     @property
     def core(self) -> Conn: ...
 
-    def following(self, start: Position | None) -> NextWindow:
+    def windows_from(self, start: Position | None) -> NextWindow:
         """The windows of a source opened at ``start``, one call at a time."""
         ...
 
@@ -102,7 +102,7 @@ class Windows:
             return None
         return Position.from_key_text(row[0], row[1], len(self.plan.cursor_ids))
 
-    def following(self, start: Position | None) -> NextWindow:
+    def windows_from(self, start: Position | None) -> NextWindow:
         def next_window(last: q.Window | None) -> q.Window | None:
             after = start if last is None else last.upper
             end = self.next_end(after)
@@ -113,7 +113,7 @@ class Windows:
 
 def query_batches(windows: WindowSource, start: Position | None) -> Source:
     """One query per batch finds its end; the writer reads its rows."""
-    next_window, window = windows.following(start), None
+    next_window, window = windows.windows_from(start), None
     while (window := next_window(window)) is not None:
         yield Batch(window)
 
@@ -123,7 +123,7 @@ def prefetched_batches(
 ) -> Source:
     """Batches the prefetch thread reads while the one before is written; it holds core."""
     prefetcher = Prefetcher(
-        windows.plan, windows.core, windows.following(start), with_key_text=with_key_text
+        windows.plan, windows.core, windows.windows_from(start), with_key_text=with_key_text
     )
     with prefetcher:
         for window, blocks in prefetcher:
@@ -132,7 +132,7 @@ def prefetched_batches(
 
 def keyset_batches(windows: Windows, start: Position | None) -> Source:
     """Batches of one query each, read by the prefetch thread; each ends at its last row."""
-    from services.sync.keyset import KeysetPrefetcher
+    from services.sync.read.keyset import KeysetPrefetcher
 
     prefetcher = KeysetPrefetcher(windows.plan, windows.core, start, windows.watermark)
     with prefetcher:
@@ -146,7 +146,7 @@ class WorkerSettings:
 
     count: int
     connect: Callable[[], Conn]  # a core connection of a worker's own
-    fast: bool  # straight into the destination, see services/sync/fast_path.py
+    fast: bool  # straight into the destination, see services/sync/write/fast_path.py
     columns: list[str] | None  # the run's output columns, once a batch has set them
     encoding: str  # the analytics connection's, for text COPY
     stall_s: float | None  # silence after which a worker's connection is lost (timeouts.py)
@@ -156,13 +156,13 @@ def transformed_batches(
     windows: WindowSource, start: Position | None, settings: WorkerSettings, result: RunResult
 ) -> Source:
     """Batches the transform workers read and transform, several at once, in cursor order."""
-    from services.sync.transform_workers import TransformWorkers
+    from services.sync.transform import TransformWorkers
 
     workers = TransformWorkers(
         windows.plan,
         settings.connect,
         settings.count,
-        next_window=windows.following(start),
+        next_window=windows.windows_from(start),
         fast=settings.fast,
         columns=settings.columns,
         encoding=settings.encoding,

@@ -22,8 +22,8 @@ from psycopg.abc import Buffer
 from services.base import COPY_BLOCK_BYTES, Position, kill_point, kill_points_armed
 from services.store import CopyMode, StagingLayout, SyncPlan
 from services.store import sql as q
-from services.sync.batch import StagedBatch
-from services.sync.copy_read import binary_blocks
+from services.sync.read.copy_read import binary_blocks
+from services.sync.write import StagedBatch
 
 # Chunks from COPY are one row each; they are handed over in blocks of
 # COPY_BLOCK_BYTES, and at most QUEUE_BLOCKS of them wait (~8 MiB).
@@ -200,7 +200,7 @@ def stage_blocks(
     fast: bool = False,
 ) -> StagedBatch:
     """Write one prefetched batch into the staging table (the destination itself when
-    ``fast``, see services/sync/fast_path.py); raises the server's error on bad data."""
+    ``fast``, see services/sync/write/fast_path.py); raises the server's error on bad data."""
     binary = plan.mode is CopyMode.BINARY
     if fast:
         query = q.copy_into_destination(plan, plan.selected, binary=binary)

@@ -25,8 +25,8 @@ import psycopg
 from services.base import RowError, first_line, redact
 from services.store import CopyMode, SyncPlan
 from services.store import sql as q
-from services.sync.row_at_fault import FastPathRefused
-from services.sync.transform_output import check_transform_columns
+from services.sync.transform import check_transform_columns
+from services.sync.write.row_at_fault import FastPathRefused
 
 log = logging.getLogger(__name__)
 

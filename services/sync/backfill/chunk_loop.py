@@ -1,7 +1,7 @@
 """A backfill runner's loop: claim chunks, write each, commit it with its done marker.
 
 The chunks come through the same batch sources as cursor batches
-(services/sync/batch_sources.py): a query per chunk, the prefetch thread
+(services/sync/read/batch_sources.py): a query per chunk, the prefetch thread
 reading chunk n+1 while chunk n is written, or the transform workers, each
 with a chunk of its own. ``ChunkWindows`` gives those sources their windows
 by claiming chunks (services/store/chunks.py) on an analytics connection of
@@ -23,12 +23,10 @@ import psycopg
 from services.base import Position, RunResult, delay_point, kill_point, stopping
 from services.store import Backfill, Chunk, DeleteGuard, SyncPlan, chunks, record_progress
 from services.store import sql as q
-from services.sync.backfill import chunk_window, complete_chunk
-from services.sync.batch_sources import BatchSources
-from services.sync.batch_writer import BatchWriter, write_on_route
-from services.sync.deletes import counts_after
-from services.sync.prefetch import NextWindow
+from services.sync.backfill.plan import chunk_window, complete_chunk
+from services.sync.read import BatchSources, NextWindow
 from services.sync.route import Route
+from services.sync.write import BatchWriter, counts_after, write_on_route
 
 Conn = psycopg.Connection[Any]
 ProgressCallback = Callable[[RunResult], None]
@@ -45,7 +43,7 @@ class ChunkWindows:
         self._lock = threading.Lock()  # the prefetch thread claims, the run lets go
         self._after, self._wrapped = -1, False
 
-    def following(self, start: Position | None) -> NextWindow:
+    def windows_from(self, start: Position | None) -> NextWindow:
         """Windows for a source opened now: chunks claimed for a source closed before it
         came to them first, then new claims. ``start`` has no meaning for chunks.
 

@@ -22,7 +22,7 @@ from services.base import Delete, MassDeleteError, RunCounts
 from services.store import DeleteGuard, DeleteLimit, SyncPlan
 from services.store import delete_sql as d
 from services.store import sql as q
-from services.sync.row_at_fault import FastPathRefused, row_error
+from services.sync.write.row_at_fault import FastPathRefused, row_error
 
 Conn = psycopg.Connection[Any]
 # Keys sent to analytics per query when counting or deleting by value.

@@ -30,11 +30,21 @@ from services.base import (
 )
 from services.store import CopyMode, StagingLayout, SyncPlan
 from services.store import sql as q
-from services.sync.copy_rows import BinaryRows
-from services.sync.deletes import RowDeletes, flagged_in_window
-from services.sync.read_rows import loaded_rows
-from services.sync.row_at_fault import FastPathRefused, RowAt, check_keys, copy_line, row_error
-from services.sync.transform_output import binary_copyable, check_transform_columns, output_types
+from services.sync.read import loaded_rows
+from services.sync.transform import (
+    BinaryRows,
+    binary_copyable,
+    check_transform_columns,
+    output_types,
+)
+from services.sync.write.deletes import RowDeletes, flagged_in_window
+from services.sync.write.row_at_fault import (
+    FastPathRefused,
+    RowAt,
+    check_keys,
+    copy_line,
+    row_error,
+)
 
 
 @dataclass
@@ -44,7 +54,7 @@ class StagedBatch:
     read: int = 0
     skipped: int = 0
     columns: list[str] = field(default_factory=list)
-    # Rows that delete their key (services/sync/deletes.py), staged or by value, and the
+    # Rows that delete their key (services/sync/write/deletes.py), staged or by value, and the
     # keys to delete by value once the batch is written (conflict column values).
     deleting: int = 0
     deleted_keys: list[tuple[Any, ...]] = field(default_factory=list)
@@ -66,7 +76,7 @@ def stage_passthrough(
     fast: bool = False,
 ) -> StagedBatch:
     """Copy the window's rows unchanged (straight into the destination when ``fast``,
-    see services/sync/fast_path.py; else as staging's ``layout`` wants them, their key
+    see services/sync/write/fast_path.py; else as staging's ``layout`` wants them, their key
     as text when it is keyed); raises the server's error on bad data."""
     keyed = layout.keyed
     binary = plan.mode is CopyMode.BINARY
@@ -182,7 +192,7 @@ def stage_transformed(
     ``columns`` is the staging table's column list when it exists already;
     ``on_columns(columns)`` is called once with the first output's columns so
     the caller can check them and create the staging table before any write.
-    ``fast`` writes straight into the destination instead (services/sync/fast_path.py)
+    ``fast`` writes straight into the destination instead (services/sync/write/fast_path.py)
     and raises FastPathRefused at a NULL key.
     A failure raises RowError naming the row at fault where one is to blame.
     """
