@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
@@ -196,9 +196,13 @@ def build_app(console: Console) -> ASGIApp:
     return with_security_headers(app)
 
 
-def make_console(settings: ConsoleSettings, urls: DatabaseUrls, catalog: Catalog) -> Console:
+def make_console(
+    settings: ConsoleSettings, urls: DatabaseUrls, catalog: Catalog, environ: Mapping[str, str]
+) -> Console:
+    """The console's parts; ``environ`` is the environment of the runs it starts."""
     pools = ConsolePools(urls)
-    launcher = Launcher(settings.runner, pools)
+    stop_timeout_s = settings.run.stop_timeout_s
+    launcher = Launcher(settings.runner, pools, environ=environ, stop_timeout_s=stop_timeout_s)
     return Console(
         settings=settings,
         urls=urls,

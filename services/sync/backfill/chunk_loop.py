@@ -43,7 +43,7 @@ class ChunkWindows:
         self._lock = threading.Lock()  # the prefetch thread claims, the run lets go
         self._after, self._wrapped = -1, False
 
-    def following(self, start: Position | None) -> NextWindow:
+    def windows_from(self, start: Position | None) -> NextWindow:
         """Windows for a source opened now: chunks claimed for a source closed before it
         came to them first, then new claims. ``start`` has no meaning for chunks.
 

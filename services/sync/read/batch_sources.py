@@ -43,12 +43,12 @@ class Batch:
     ends: Callable[[], Position | None] | None = None
 
     @property
-    def through(self) -> Position:
+    def end_position(self) -> Position:
         end = self.window.upper if self.ends is None else self.ends()
         assert end is not None  # a batch's window always has its end, once read
         return end
 
-    def read_again(self) -> Batch:
+    def window_only(self) -> Batch:
         """The batch without what its source read: the writer reads it from core."""
         return Batch(self.window)
 
@@ -81,7 +81,7 @@ class WindowSource(Protocol):
     @property
     def core(self) -> Conn: ...
 
-    def following(self, start: Position | None) -> NextWindow:
+    def windows_from(self, start: Position | None) -> NextWindow:
         """The windows of a source opened at ``start``, one call at a time."""
         ...
 
@@ -102,7 +102,7 @@ class Windows:
             return None
         return Position.from_key_text(row[0], row[1], len(self.plan.cursor_ids))
 
-    def following(self, start: Position | None) -> NextWindow:
+    def windows_from(self, start: Position | None) -> NextWindow:
         def next_window(last: q.Window | None) -> q.Window | None:
             after = start if last is None else last.upper
             end = self.next_end(after)
@@ -113,7 +113,7 @@ class Windows:
 
 def query_batches(windows: WindowSource, start: Position | None) -> Source:
     """One query per batch finds its end; the writer reads its rows."""
-    next_window, window = windows.following(start), None
+    next_window, window = windows.windows_from(start), None
     while (window := next_window(window)) is not None:
         yield Batch(window)
 
@@ -123,7 +123,7 @@ def prefetched_batches(
 ) -> Source:
     """Batches the prefetch thread reads while the one before is written; it holds core."""
     prefetcher = Prefetcher(
-        windows.plan, windows.core, windows.following(start), with_key_text=with_key_text
+        windows.plan, windows.core, windows.windows_from(start), with_key_text=with_key_text
     )
     with prefetcher:
         for window, blocks in prefetcher:
@@ -162,7 +162,7 @@ def transformed_batches(
         windows.plan,
         settings.connect,
         settings.count,
-        next_window=windows.following(start),
+        next_window=windows.windows_from(start),
         fast=settings.fast,
         columns=settings.columns,
         encoding=settings.encoding,

@@ -58,7 +58,7 @@ from services.sync.read import (
 )
 from services.sync.route import Route, choose_route, worker_count_for
 from services.sync.run.resume import ResumePolicy, Resumes, lost_databases, resumable_cause
-from services.sync.run.run_session import lost, take
+from services.sync.run.run_session import connection_lost, watched_connection
 from services.sync.run.run_state import Run, begin, reconnect
 from services.sync.write import (
     BatchWriter,
@@ -164,7 +164,7 @@ def _sync_resuming(
             return
         except Exception as exc:
             cause = resumable_cause(exc, lost_databases(core=run.core, analytics=run.analytics))
-            delay = None if cause is None else run.resumes.take(run.plan.name, cause)
+            delay = None if cause is None else run.resumes.next_delay(run.plan.name, cause)
             if delay is None or stopping.requested():
                 raise
             run.result.resumes = run.resumes.taken
@@ -191,7 +191,7 @@ def _attempt(
                 _sync(run, route, writer, position, dbs=dbs, progress=progress)
             elif not backfill.finished:
                 # Chunks are claimed on a connection of their own (backfill_run.py).
-                claims = take(
+                claims = watched_connection(
                     dbs.analytics, attempt, name="analytics", stall_s=dbs.timeouts.stall_s
                 )
                 attempt.enter_context(stopping.cancellable(run.core, run.analytics, claims))
@@ -316,13 +316,13 @@ def _commit_batches(
             written, route = write_on_route(writer, sources, batch, route)
             counts = counts_after(plan, analytics, run.guard, result.counts, written)
             commit.begin()  # written: a stop asked from here on lets the batch finish
-            _check_moved(plan, position, batch.through)  # a keyset batch's end: once written
-            save_position(analytics, plan.job, plan.name, batch.through)
-            record_progress(analytics, run.run_id, counts, batch.through)
+            _check_moved(plan, position, batch.end_position)  # a keyset batch's end: once written
+            save_position(analytics, plan.job, plan.name, batch.end_position)
+            record_progress(analytics, run.run_id, counts, batch.end_position)
             kill_point("commit")
         kill_point("committed")
         run.batches_committed += 1
-        position = batch.through
+        position = batch.end_position
         result.counts = counts  # only now: a batch rolled back is not counted
         result.position_after, result.failed_batch = position.to_dict(), None
         if progress is not None:
@@ -345,9 +345,9 @@ def _finish(
     try:
         with ExitStack() as fresh:
             target = run.analytics
-            if lost(target):  # after an outage the run's own connection is dead
+            if connection_lost(target):  # after an outage the run's own connection is dead
                 stall_s = dbs.timeouts.stall_s
-                target = take(
+                target = watched_connection(
                     dbs.analytics,
                     fresh,
                     name="analytics",

@@ -74,7 +74,7 @@ class Resumes:
         self.taken = 0
         self._delays = policy.delays()
 
-    def take(self, name: str, cause: str) -> float | None:
+    def next_delay(self, name: str, cause: str) -> float | None:
         """The wait before the next resume after ``cause``; None when none is left."""
         delay = next(self._delays, None)
         if delay is not None:

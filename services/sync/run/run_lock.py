@@ -45,7 +45,7 @@ _POLL_S = 0.2
 
 
 @dataclass(frozen=True)
-class Entry:
+class StartingPoint:
     """What the run holding the lock is to do: its backfill's chunks, or batches after
     ``saved`` (``backfill`` None)."""
 
@@ -59,36 +59,40 @@ def unfinished_backfill(analytics: Conn, job: str, name: str) -> Backfill | None
 
 
 @contextmanager
-def run_lock(core: Conn, analytics: Conn, plan: SyncPlan, settings: RunSettings) -> Iterator[Entry]:
+def run_lock(
+    core: Conn, analytics: Conn, plan: SyncPlan, settings: RunSettings
+) -> Iterator[StartingPoint]:
     """Hold ``plan``'s lock in the mode the run needs while it runs; raises LockHeldError
     (exit 75) when neither mode can be had. The lock dies with ``analytics``."""
     job, name = plan.job, plan.name
     if not try_lock(analytics, job, name):
         backfill = join_backfill(core, analytics, plan, settings)
         try:
-            yield Entry(saved=None, backfill=backfill)
+            yield StartingPoint(saved=None, backfill=backfill)
         finally:
             release_shared(analytics, job, name)
         return
     shared = False
     try:
         abandon_dead_runs(analytics, job, name)  # alone: every running record is a dead run's
-        entry = _entry_alone(core, analytics, plan, settings)
-        if entry.backfill is not None:
+        start = _start_alone(core, analytics, plan, settings)
+        if start.backfill is not None:
             downgrade_lock(analytics, job, name)
             shared = True
-        yield entry
+        yield start
     finally:
         (release_shared if shared else release_exclusive)(analytics, job, name)
 
 
-def _entry_alone(core: Conn, analytics: Conn, plan: SyncPlan, settings: RunSettings) -> Entry:
+def _start_alone(
+    core: Conn, analytics: Conn, plan: SyncPlan, settings: RunSettings
+) -> StartingPoint:
     """Under the exclusive lock: an unfinished backfill to go on with, a new one, or none."""
     saved = load_position(analytics, plan.job, plan.name)
     backfill = unfinished_backfill(analytics, plan.job, plan.name)
     if backfill is None and saved is None and why_not_backfill(plan, core, settings) is None:
         backfill = plan_backfill(core, analytics, plan, settings)
-    return Entry(saved=saved if backfill is None else None, backfill=backfill)
+    return StartingPoint(saved=saved if backfill is None else None, backfill=backfill)
 
 
 def join_backfill(core: Conn, analytics: Conn, plan: SyncPlan, settings: RunSettings) -> Backfill:

@@ -19,7 +19,7 @@ RECONNECT_TIMEOUT_S = 10.0
 _backend_pids: weakref.WeakKeyDictionary[Conn, int] = weakref.WeakKeyDictionary()
 
 
-def take(
+def watched_connection(
     pool: ConnectionPool,
     held: ExitStack,
     *,
@@ -36,11 +36,11 @@ def take(
     return conn
 
 
-def lost(conn: Conn) -> bool:
+def connection_lost(conn: Conn) -> bool:
     return conn.broken or conn.closed
 
 
-def retake(
+def replace_lost_connections(
     dbs: Databases,
     held: ExitStack,
     core: Conn,
@@ -54,11 +54,13 @@ def retake(
     again with a fresh analytics connection, since it died with the old one (``shared``: in
     the mode of a backfill's runners, services/sync/run/run_lock.py)."""
     stall_s = dbs.timeouts.stall_s
-    if lost(core):
-        core = take(dbs.core, held, name="core", stall_s=stall_s, timeout=RECONNECT_TIMEOUT_S)
-    if lost(analytics):
+    if connection_lost(core):
+        core = watched_connection(
+            dbs.core, held, name="core", stall_s=stall_s, timeout=RECONNECT_TIMEOUT_S
+        )
+    if connection_lost(analytics):
         orphan = _backend_pids.get(analytics)  # the server may still have that session
-        analytics = take(
+        analytics = watched_connection(
             dbs.analytics, held, name="analytics", stall_s=stall_s, timeout=RECONNECT_TIMEOUT_S
         )
         try:

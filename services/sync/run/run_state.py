@@ -41,7 +41,7 @@ from services.store import (
 from services.sync.run.refusal import record_refused
 from services.sync.run.resume import Resumes, lost_databases, resumable_cause
 from services.sync.run.run_lock import run_lock, unfinished_backfill
-from services.sync.run.run_session import retake, take
+from services.sync.run.run_session import replace_lost_connections, watched_connection
 from services.sync.write import run_guard
 
 Conn = psycopg.Connection[Any]
@@ -84,7 +84,9 @@ def begin(
             with ExitStack() as attempt:
                 for role in ("analytics", "core"):
                     pool = dbs.analytics if role == "analytics" else dbs.core
-                    taken[role] = take(pool, attempt, name=role, stall_s=dbs.timeouts.stall_s)
+                    taken[role] = watched_connection(
+                        pool, attempt, name=role, stall_s=dbs.timeouts.stall_s
+                    )
                 analytics, core = taken["analytics"], taken["core"]
                 try:
                     plan = plan_definition(job, name, definition, core=core, analytics=analytics)
@@ -94,13 +96,13 @@ def begin(
                     )
                     raise
                 # Alone for an incremental run; shared with the other runners of a backfill.
-                entry = attempt.enter_context(run_lock(core, analytics, plan, settings))
-                saved = entry.saved
+                start = attempt.enter_context(run_lock(core, analytics, plan, settings))
+                saved = start.saved
                 run_id = _start_run(analytics, result, saved, command, settings.origin)
                 held.enter_context(attempt.pop_all())
         except (psycopg.Error, PoolTimeout) as exc:
             cause = resumable_cause(exc, lost_databases(**taken))
-            delay = None if cause is None else resumes.take(name, cause)
+            delay = None if cause is None else resumes.next_delay(name, cause)
             if delay is None or stopping.requested():
                 raise TransientError(f"{name}: {cause or redact(first_line(exc))}") from None
             result.resumes = resumes.taken
@@ -118,7 +120,7 @@ def begin(
             held,
             resumes,
             settings,
-            backfill=entry.backfill,
+            backfill=start.backfill,
         )
         return run, saved
 
@@ -143,7 +145,7 @@ def reconnect(dbs: Databases, run: Run) -> Position | None:
     """Fresh connections for those lost (the lock again with analytics); the position and
     counts as the run's committed batches left them."""
     plan = run.plan
-    run.core, run.analytics = retake(
+    run.core, run.analytics = replace_lost_connections(
         dbs,
         run.held,
         run.core,

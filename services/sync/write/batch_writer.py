@@ -204,5 +204,5 @@ def write_on_route(
         route = route.after_refusal(outcome)
         log.debug("%s: %s; now %s", writer.name, outcome, route)
         sources.reroute(route)  # what it read ahead went the old way
-        batch = batch.read_again()
+        batch = batch.window_only()
     return outcome, route
