@@ -112,8 +112,10 @@ class Launcher:
         with self._lock:
             return [c for c in self._children.values() if c.process.poll() is None]
 
-    def start(self, job: str, names: Sequence[str], *, skip_busy: bool = False) -> list[Started]:
-        """Start a run of each of ``names``, in order.
+    def start(
+        self, job: str, names: Sequence[str], *, skip_busy: bool = False, origin: str = ORIGIN
+    ) -> list[Started]:
+        """Start a run of each of ``names``, in order; ``origin`` goes into their records.
 
         When one is busy (its lock held, or ours still starting), raise LockHeld and start
         none; with ``skip_busy``, start the others and report the busy ones as locked.
@@ -124,7 +126,7 @@ class Launcher:
             if busy and not skip_busy:
                 raise LockHeld(busy)
             after_id = newest_run_id(conn)
-            children = [self._spawn(job, name) for name in names if name not in busy]
+            children = [self._spawn(job, name, origin) for name in names if name not in busy]
         refused = [Started(job, n, locked=True, error="its lock is held") for n in busy]
         return [*(self._await_record(child, after_id) for child in children), *refused]
 
@@ -133,8 +135,8 @@ class Launcher:
         child = self._children.get((job, name))
         return child is not None and child.process.poll() is None
 
-    def _spawn(self, job: str, name: str) -> Child:
-        env = {**self._environ, ORIGIN_VARIABLE: ORIGIN}
+    def _spawn(self, job: str, name: str, origin: str) -> Child:
+        env = {**self._environ, ORIGIN_VARIABLE: origin}
         process = subprocess.Popen(
             [*self._runner, job, name],
             env=env,
