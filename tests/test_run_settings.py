@@ -86,7 +86,7 @@ def test_the_configuration_page_lists_the_run_time_variables_at_their_defaults()
 
 def test_every_tablesync_variable_the_engine_names_is_declared_once() -> None:
     declared = {v.name for v in VARIABLES}
-    assert len(declared) == len(VARIABLES) == 16
+    assert len(declared) == len(VARIABLES) == 17
     named: set[str] = set()
     for path in (ROOT / "services").rglob("*.py"):
         named |= set(re.findall(r"\"(TABLESYNC_[A-Z_]+)\"", path.read_text()))
@@ -101,6 +101,26 @@ def test_nothing_in_the_data_path_reads_the_environment() -> None:
         if re.search(r"os\.environ|getenv", line)
     ]
     assert readers == []
+
+
+# Where services/ may read the process's environment: the command line (services/cli:
+# the root command's LOG_FORMAT and .env, each command's Invocation), serve's start, and
+# the crash tests' hooks. Everything else is handed what those read.
+ENVIRONMENT_DOORS = (
+    "services/cli/",
+    "services/console/serve.py",
+    "services/base/settings.py",  # load_dotenv_file: .env into the environment, once
+    "services/base/testhooks.py",
+)
+
+
+def test_the_environment_is_read_only_at_the_doors() -> None:
+    readers = [
+        str(path.relative_to(ROOT))
+        for path in sorted((ROOT / "services").rglob("*.py"))
+        if re.search(r"os\.environ\b|getenv\(", path.read_text().replace("``os.environ``", ""))
+    ]
+    assert [path for path in readers if not path.startswith(ENVIRONMENT_DOORS)] == []
 
 
 def test_run_definitions_runs_with_the_mapping_it_validated(

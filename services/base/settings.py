@@ -9,12 +9,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from services.base.constants import DEFAULT_ORIGIN
 from services.base.errors import ConfigurationError, MissingVariableError, first_line
 from services.base.redact import MASK, redact, register_from_environment
 
 CORE_URL_VARIABLE = "DATABASE_URL_CORE"
 ORIGIN_VARIABLE = "TABLESYNC_ORIGIN"
-DEFAULT_ORIGIN = "cli"
 # A label, not free text: it is shown on pages and used as a filter.
 _ORIGIN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/-]{0,62}")
 ANALYTICS_URL_VARIABLE = "DATABASE_URL_ANALYTICS"
@@ -98,8 +98,7 @@ class DatabaseUrls:
     analytics: str
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> DatabaseUrls:
-        environ = os.environ if environ is None else environ
+    def from_env(cls, environ: Mapping[str, str]) -> DatabaseUrls:
         missing = [v for v in (CORE_URL_VARIABLE, ANALYTICS_URL_VARIABLE) if not environ.get(v)]
         if missing:
             problems = [

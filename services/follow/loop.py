@@ -13,10 +13,10 @@ follow, the process ends with its error (exit 2).
 from __future__ import annotations
 
 import logging
-import os
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 from services.base import (
     Databases,
@@ -53,17 +53,18 @@ class FollowRequest:
 def follow_definitions(
     request: FollowRequest,
     *,
-    environ: Mapping[str, str] | None = None,
+    environ: Mapping[str, str],
     on_cycle: Callable[[Follower], None] | None = None,
 ) -> None:
     """Follow ``request``'s definitions until a signal asks to stop (returns: exit 0), or
-    until none is left to follow (JobFailedError with each definition's problem)."""
-    setup = _setup(request, os.environ if environ is None else environ)
+    until none is left to follow (JobFailedError with each definition's problem).
+    ``environ`` is read once, here, before anything runs."""
+    setup = _setup(request, environ)
     followers = [Follower(n, request.definitions[n], setup) for n in request.names]
     with setup.dbs, stopping.stoppable():
         why = "every definition stopped"
         try:
-            _cycles(followers, on_cycle)
+            _cycles(followers, on_cycle, setup.settings.heartbeat_file)
         except StoppedError as exc:
             signum = exc.signum or stopping.requested()
             why = f"stopped by {stopping.signal_name(signum)}" if signum else str(exc)
@@ -76,8 +77,13 @@ def follow_definitions(
         raise JobFailedError(problems)
 
 
-def _cycles(followers: list[Follower], on_cycle: Callable[[Follower], None] | None) -> None:
-    """Each follower's cycle when it is due, until none is left (StoppedError ends it)."""
+def _cycles(
+    followers: list[Follower],
+    on_cycle: Callable[[Follower], None] | None,
+    heartbeat: Path | None,
+) -> None:
+    """Each follower's cycle when it is due, until none is left (StoppedError ends it);
+    ``heartbeat`` touched after each round, so a probe can tell a hung process."""
     while True:
         active = [f for f in followers if f.done is None]
         if not active:
@@ -87,6 +93,8 @@ def _cycles(followers: list[Follower], on_cycle: Callable[[Follower], None] | No
                 follower.step()
                 if on_cycle is not None:
                     on_cycle(follower)
+        if heartbeat is not None:
+            heartbeat.touch()
         wake = min((f.next_try for f in followers if f.done is None), default=0.0)
         stopping.sleep(max(wake - time.monotonic(), 0.0))
 

@@ -8,22 +8,21 @@ say what happened (a refusal notifies like a failed run).
 
 from __future__ import annotations
 
-import os
 import shlex
-import socket
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 
 import psycopg
 
 from services.base import (
+    DEFAULT_MAX_DELETE_FRACTION,
     MassDeleteError,
     RunCounts,
+    RunIdentity,
     RunResult,
     RunStatus,
     load_position,
-    max_delete_fraction,
 )
 from services.reporting import SlackSettings, notify_run
 from services.store import DeleteGuard, SyncPlan, record_operation
@@ -38,15 +37,20 @@ def repair_command(job: str, name: str, *, keys: bool, yes: bool = False) -> str
 
 
 class Repair:
-    """One repair's settings, read before anything is written (a bad variable is exit 2)."""
+    """One repair's settings (TABLESYNC_MAX_DELETE_FRACTION and Slack, as the command read
+    them before anything was written)."""
 
     def __init__(
-        self, *, keys: bool, yes: bool, command: str, environ: Mapping[str, str] | None = None
+        self,
+        *,
+        keys: bool,
+        yes: bool,
+        command: str,
+        fraction: float = DEFAULT_MAX_DELETE_FRACTION,
+        slack: SlackSettings | None = None,
     ) -> None:
-        environ = os.environ if environ is None else environ
         self.keys, self.yes, self.command = keys, yes, command
-        self.fraction = max_delete_fraction(environ)
-        self.slack = SlackSettings.from_env(environ)
+        self.fraction, self.slack = fraction, slack
         self.started_at = time.time()
 
     def delete(self, analytics: Conn, plan: SyncPlan, extra: int, run: Callable[[], int]) -> int:
@@ -85,21 +89,20 @@ class Repair:
         """The repair's run record (failed when refused), and its result for Slack."""
         position = load_position(analytics, plan.job, plan.name)
         status = RunStatus.FAILED if error else RunStatus.SUCCEEDED
+        who = RunIdentity(plan.job, plan.name, self.command)
         run_id = record_operation(
             analytics,
-            job=plan.job,
-            definition=plan.name,
+            who,
             before=position,
             after=position,
             counts=counts,
             note=None if error else note,
-            command=self.command,
             error=None if error is None else str(error),
         )
         cursor = plan.definition.source.cursor
         result = RunResult(
-            job=plan.job,
-            definition=plan.name,
+            job=who.job,
+            definition=who.definition,
             status=status,
             run_id=run_id,
             counts=counts,
@@ -108,8 +111,8 @@ class Repair:
             finished_at=time.time(),
             error=None if error is None else str(error),
             exit_code=0 if error is None else error.exit_code,
-            host=socket.gethostname(),
-            pid=os.getpid(),
+            host=who.host,
+            pid=who.pid,
             cursor_field=cursor.field,
             id_field=cursor.id_field,
         )

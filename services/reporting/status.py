@@ -38,6 +38,7 @@ from services.base import (
     named_key,
     redact,
 )
+from services.reporting.live import Live, live_states
 from services.reporting.notify import SlackSettings, notify_alert
 from services.reporting.report import first_line
 from services.reporting.verdicts import Verdicts
@@ -46,12 +47,14 @@ from services.store import (
     COUNT_TIMEOUT_MS,
     CopyMode,
     Counted,
+    LastRun,
     Progress,
     SyncPlan,
     Table,
     chunks,
     count_rows,
     find_table,
+    last_run,
     newest_cursor,
     plan_definition,
     relation_exists,
@@ -67,26 +70,7 @@ EXACT_COUNT_TIMEOUT_MS = COUNT_TIMEOUT_MS
 _NUMERIC_TYPES = {"smallint", "integer", "bigint", "numeric", "real", "double precision"}
 # A last run in one of these makes its definition failing (an abandoned run died mid-way).
 FAILING_RUN_STATUSES = ("failed", "abandoned")
-State = Literal["failing", "late", "running", "never run", "ok"]
-
-
-@dataclass(frozen=True)
-class LastRun:
-    """The newest run record of a definition."""
-
-    id: int
-    status: str
-    started_at: dt.datetime
-    finished_at: dt.datetime | None
-    rows_read: int
-    error: str | None
-    rows_deleted: int = 0
-
-    @property
-    def duration_s(self) -> float | None:
-        if self.finished_at is None:
-            return None
-        return (self.finished_at - self.started_at).total_seconds()
+State = Literal["failing", "late", "following", "running", "never run", "ok"]
 
 
 @dataclass
@@ -110,6 +94,8 @@ class DefinitionStatus:
     backfill: Progress | None = None  # its latest backfill (services/sync/backfill/plan.py)
     # What a run's pre-flight check would refuse now (every problem, one line), if anything.
     refusal: str | None = None
+    # A follower keeping it in step now, and its schedule (services/reporting/live.py).
+    live: Live = field(default_factory=Live)
 
     @property
     def failing_reason(self) -> str | None:
@@ -128,11 +114,14 @@ class DefinitionStatus:
 
     @property
     def state(self) -> State:
-        """One word for the definition: failing outranks late, late outranks running."""
+        """One word for the definition: failing outranks late, late outranks following,
+        following outranks running."""
         if self.failing_reason is not None:
             return "failing"
         if self.stale_reason is not None:
             return "late"
+        if self.live.follower is not None:
+            return "following"
         if self.last_run is None:
             return "never run"
         return "running" if self.last_run.status == "running" else "ok"
@@ -227,6 +216,9 @@ def collect_status(
         if relation_exists(analytics, RUNNER_SCHEMA, "backfills"):  # else: not migrated yet
             for status in statuses:
                 status.backfill = chunks.progress(analytics, job, status.definition)
+        lives = live_states(analytics, job, definitions, dt.datetime.now(dt.UTC))
+        for status in statuses:
+            status.live = lives[status.definition]
         return statuses
 
 
@@ -277,19 +269,6 @@ def _definition_status(
     except (psycopg.Error, PreflightError) as exc:
         status.problem = redact(first_line(str(exc)) or type(exc).__name__)
     return status
-
-
-def last_run(analytics: Conn, job: str, definition: str) -> LastRun | None:
-    """The newest run record of ``job``/``definition``, or None before its first run."""
-    row = analytics.execute(
-        sql.SQL(
-            "SELECT id, status, started_at, finished_at, rows_read, error_text, rows_deleted"
-            " FROM {}"
-            " WHERE job = %s AND definition = %s ORDER BY started_at DESC, id DESC LIMIT 1"
-        ).format(sql.Identifier(RUNNER_SCHEMA, "runs")),
-        (job, definition),
-    ).fetchone()
-    return None if row is None else LastRun(*row)
 
 
 def _checked_plan(

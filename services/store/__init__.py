@@ -1,6 +1,14 @@
 """What the two databases hold and how it is asked for: catalog reads, the plan
-resolved from a definition, pre-flight checks, the one place SQL is composed,
-run records, positions' locks and row estimates.
+resolved from a definition, pre-flight checks, the statements the data path shares
+(``sql``: windows, staging, upserts, COPY), run records, locks, a backfill's chunks,
+followers and row estimates.
+
+Where SQL is composed: every statement on the runner's own tables (``tablesync.*``)
+is here, but for the positions, which ``base.position`` reads and writes beside the
+``Position`` every room uses. A statement over the synced tables themselves lives with
+the one job that runs it (the watermark's probes, verify's comparisons, a full
+refresh's swap, scaffold's DDL), composed the same way: ``psycopg.sql`` with quoted
+identifiers, values passed as arguments (tests/test_layout.py checks both).
 
 May import ``services.base`` only.
 """
@@ -29,7 +37,9 @@ if TYPE_CHECKING:
     from services.store.fingerprint import catalog_fingerprint
     from services.store.followers import (
         Cycle,
+        FollowerSession,
         FollowerState,
+        latest_sessions,
         record_cycle,
         record_state,
         start_session,
@@ -37,9 +47,11 @@ if TYPE_CHECKING:
     from services.store.heaps import Heap, SourceHeaps, leaf_now, source_heaps
     from services.store.history import (
         MAX_PAGE,
+        LastRun,
         Opened,
         RunFilter,
         RunRecord,
+        last_run,
         newest_run_id,
         run_started_by,
     )
@@ -68,6 +80,7 @@ if TYPE_CHECKING:
         record_resumes,
         start_run,
     )
+    from services.store.schedule_claims import claim_due, latest_claims, record_claim_outcome
     from services.store.sql import ident
     from services.store.type_definitions import (
         TypeCatalog,
@@ -90,8 +103,10 @@ __all__ = [
     "Cycle",
     "DeleteGuard",
     "DeleteLimit",
+    "FollowerSession",
     "FollowerState",
     "Heap",
+    "LastRun",
     "MAX_PAGE",
     "MIGRATIONS_DIR",
     "Opened",
@@ -112,6 +127,7 @@ __all__ = [
     "catalog_fingerprint",
     "check_runner_tables",
     "chunks",
+    "claim_due",
     "committed_counts",
     "count_rows",
     "count_window",
@@ -125,15 +141,19 @@ __all__ = [
     "history",
     "ident",
     "key_sql",
+    "latest_claims",
+    "latest_sessions",
     "lazy_count",
     "leaf_now",
     "lock_held",
     "lock_is_held",
     "newest_cursor",
+    "last_run",
     "newest_run_id",
     "pending_count",
     "plan_definition",
     "read_types",
+    "record_claim_outcome",
     "record_cycle",
     "record_operation",
     "record_progress",
@@ -164,8 +184,10 @@ _HOMES = {
     "Cycle": "services.store.followers",
     "DeleteGuard": "services.store.delete_guard",
     "DeleteLimit": "services.store.delete_guard",
+    "FollowerSession": "services.store.followers",
     "FollowerState": "services.store.followers",
     "Heap": "services.store.heaps",
+    "LastRun": "services.store.history",
     "MAX_PAGE": "services.store.history",
     "MIGRATIONS_DIR": "services.store.preflight",
     "Opened": "services.store.history",
@@ -185,6 +207,7 @@ _HOMES = {
     "abandon_dead_runs": "services.store.runs",
     "catalog_fingerprint": "services.store.fingerprint",
     "check_runner_tables": "services.store.preflight",
+    "claim_due": "services.store.schedule_claims",
     "committed_counts": "services.store.runs",
     "count_rows": "services.store.estimate",
     "count_window": "services.store.estimate",
@@ -195,15 +218,19 @@ _HOMES = {
     "finish_run": "services.store.runs",
     "forget_backfill": "services.store.chunks",
     "ident": "services.store.sql",
+    "latest_claims": "services.store.schedule_claims",
+    "latest_sessions": "services.store.followers",
     "lazy_count": "services.store.estimate",
     "leaf_now": "services.store.heaps",
     "lock_held": "services.store.lock",
     "lock_is_held": "services.store.lock",
     "newest_cursor": "services.store.estimate",
+    "last_run": "services.store.history",
     "newest_run_id": "services.store.history",
     "pending_count": "services.store.estimate",
     "plan_definition": "services.store.preflight",
     "read_types": "services.store.type_definitions",
+    "record_claim_outcome": "services.store.schedule_claims",
     "record_cycle": "services.store.followers",
     "record_operation": "services.store.runs",
     "record_progress": "services.store.runs",
