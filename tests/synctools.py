@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from dbtools import TestDatabases
@@ -49,8 +50,9 @@ def definition(
 def sync(dbs: TestDatabases, export: ExportDefinition, name: str = "t") -> RunResult:
     """Run ``export`` once in-process against the test databases."""
     urls = DatabaseUrls(core=dbs.core_url, analytics=dbs.analytics_url)
-    with Databases(urls) as databases:
-        return process_definition(JOB, name, export, databases, settings=RunSettings.from_env())
+    settings = RunSettings.from_env(os.environ)  # a test's monkeypatched variables
+    with Databases(urls, retry=settings.connect, timeouts=settings.timeouts) as databases:
+        return process_definition(JOB, name, export, databases, settings=settings)
 
 
 def on_both(dbs: TestDatabases, statement: str) -> None:

@@ -112,6 +112,23 @@ def test_the_default_max_lag_comes_from_tablesync_max_lag() -> None:
         console_settings("127.0.0.1", 1, environ={"TABLESYNC_MAX_LAG": "soon"})
 
 
+def test_serve_reads_the_run_time_variables_once_at_start_every_bad_one_a_line() -> None:
+    """The runs it starts get TABLESYNC_STOP_TIMEOUT_S to stop, and its pages read failed
+    rows from TABLESYNC_FAILURES_DIR: both read with its own variables, before it listens."""
+    environ = {"TABLESYNC_STOP_TIMEOUT_S": "3", "TABLESYNC_FAILURES_DIR": "/srv/failed"}
+    environ["TABLESYNC_ROOT_PATH"] = "/sync/"
+    settings = console_settings("127.0.0.1", 1, environ=environ)
+    assert settings.run.stop_timeout_s == 3 and settings.run.failures_dir == Path("/srv/failed")
+    assert settings.root_path == "/sync"
+    bad = {"TABLESYNC_MAX_LAG": "soon", "TABLESYNC_STOP_TIMEOUT_S": "0"}
+    with pytest.raises(ConfigurationError) as refused:
+        console_settings("127.0.0.1", 1, environ=bad)
+    assert [line.split()[0].rstrip(":") for line in refused.value.problems] == [
+        "TABLESYNC_STOP_TIMEOUT_S",
+        "TABLESYNC_MAX_LAG",
+    ]
+
+
 @pytest.mark.parametrize(
     ("host", "loopback"),
     [

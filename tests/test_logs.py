@@ -28,8 +28,7 @@ def test_json_format_gives_one_parseable_object_per_line_redacted(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     register_secret(PASSWORD)
-    monkeypatch.setenv("LOG_FORMAT", "json")
-    configure_logging(verbose=False)
+    configure_logging(verbose=False, log_format="json")
     log = logging.getLogger("tablesync.test")
 
     log.info("connecting to %s", f"postgresql://etl:{PASSWORD}@db/core")
@@ -57,7 +56,6 @@ def test_human_format_by_default_redacted(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     register_secret(PASSWORD)
-    monkeypatch.delenv("LOG_FORMAT", raising=False)
     configure_logging(verbose=False)
 
     logging.getLogger("tablesync.test").warning("token xoxb-1-2-abc and %s", PASSWORD)
@@ -77,11 +75,12 @@ def test_verbose_shows_debug_and_configuring_twice_does_not_double_lines(
     assert capsys.readouterr().err.count("details") == 1
 
 
-def test_explicit_format_wins_over_the_environment(
+def test_the_format_is_the_one_given_never_the_environment_s(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """The command line reads LOG_FORMAT once and passes it (tests/test_reporting_cli.py)."""
     monkeypatch.setenv("LOG_FORMAT", "json")
-    configure_logging(verbose=False, log_format="text")
+    configure_logging(verbose=False)
 
     logging.getLogger("tablesync.test").info("plain")
 

@@ -103,6 +103,26 @@ def test_nothing_in_the_data_path_reads_the_environment() -> None:
     assert readers == []
 
 
+# Where services/ may read the process's environment: the command line (services/cli:
+# the root command's LOG_FORMAT and .env, each command's Invocation), serve's start, and
+# the crash tests' hooks. Everything else is handed what those read.
+ENVIRONMENT_DOORS = (
+    "services/cli/",
+    "services/console/serve.py",
+    "services/base/settings.py",  # load_dotenv_file: .env into the environment, once
+    "services/base/testhooks.py",
+)
+
+
+def test_the_environment_is_read_only_at_the_doors() -> None:
+    readers = [
+        str(path.relative_to(ROOT))
+        for path in sorted((ROOT / "services").rglob("*.py"))
+        if re.search(r"os\.environ\b|getenv\(", path.read_text().replace("``os.environ``", ""))
+    ]
+    assert [path for path in readers if not path.startswith(ENVIRONMENT_DOORS)] == []
+
+
 def test_run_definitions_runs_with_the_mapping_it_validated(
     dbs: TestDatabases, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

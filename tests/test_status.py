@@ -163,8 +163,10 @@ def test_json_shape(seeded: TestDatabases, env: dict[str, str], run_cli: RunCli)
     assert set(row) == {
         "job", "definition", "cursor", "state", "failing", "failing_reason", "refusal",
         "last_run", "position", "core_newest", "pending_rows", "pending_counted", "lag_s",
-        "lag_value", "lag", "stale", "stale_reason", "problem", "backfill",
+        "lag_value", "lag", "stale", "stale_reason", "problem", "backfill", "follower",
+        "schedule",
     }  # fmt: skip
+    assert (row["follower"], row["schedule"]) == (None, None)
     assert (row["state"], row["failing"], row["failing_reason"]) == ("ok", False, None)
     assert row["cursor"] == {"field": "finishedAt", "id_field": "id", "kind": "timestamp"}
     assert set(row["last_run"]) == {

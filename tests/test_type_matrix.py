@@ -293,7 +293,7 @@ class Matrix:
         _run(_core(self.dbs), f"DELETE FROM {table} WHERE id = 0")
         found = verify_keys(pools, JOB, table, export)
         assert found.extra == 1, found.lines()
-        repair = Repair(keys=True, yes=True, command="test", environ={})
+        repair = Repair(keys=True, yes=True, command="test")
         verify_keys(pools, JOB, table, export, repair=repair)
         assert _run(_analytics(self.dbs), f"SELECT count(*) FROM {table} WHERE id = 0") == [(0,)]
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import re
 import threading
 import time
@@ -61,10 +60,9 @@ class RetryPolicy:
     max_delay_s: float = 5.0
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> RetryPolicy:
+    def from_env(cls, environ: Mapping[str, str]) -> RetryPolicy:
         """TABLESYNC_CONNECT_RETRIES (retries after the first try, default 2) and
         TABLESYNC_CONNECT_BACKOFF_S (first delay, default 0.5 s); bad values are exit 2."""
-        environ = os.environ if environ is None else environ
         read = read_all(
             environ,
             {
@@ -214,8 +212,10 @@ class Databases:
         # How long a caller waits for a pooled connection (a server that went away
         # after the pool opened makes it wait this long, then PoolTimeout).
         self._wait_s = wait_s
-        self.retry = retry or RetryPolicy.from_env()
-        self.timeouts = timeouts or Timeouts.from_env()
+        # The defaults, not the environment's: a command reads its variables once
+        # (RunSettings) and passes connect and timeouts here.
+        self.retry = retry or RetryPolicy()
+        self.timeouts = timeouts or Timeouts()
         self._max_size = max_size
         self._core: ConnectionPool | None = None
         self._analytics: ConnectionPool | None = None

@@ -15,7 +15,6 @@ The console's own variables (``TABLESYNC_API_TOKEN``, ``TABLESYNC_MAX_LAG``,
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -157,10 +156,9 @@ class RunSettings:
     progress_every_s: float = DEFAULT_PROGRESS_EVERY_S
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> RunSettings:
-        """Read every variable of ``environ`` (default: the process's); every bad value is
-        one line of the ConfigurationError raised (exit 2)."""
-        environ = os.environ if environ is None else environ
+    def from_env(cls, environ: Mapping[str, str]) -> RunSettings:
+        """Read every variable of ``environ``; every bad value is one line of the
+        ConfigurationError raised (exit 2)."""
         return cls(**read_all(environ, _READERS))
 
     def writer_wait_for(self, configured: float | None) -> float:

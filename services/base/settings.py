@@ -98,8 +98,7 @@ class DatabaseUrls:
     analytics: str
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> DatabaseUrls:
-        environ = os.environ if environ is None else environ
+    def from_env(cls, environ: Mapping[str, str]) -> DatabaseUrls:
         missing = [v for v in (CORE_URL_VARIABLE, ANALYTICS_URL_VARIABLE) if not environ.get(v)]
         if missing:
             problems = [

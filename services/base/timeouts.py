@@ -21,7 +21,6 @@ runs away with a statement. Each has its bound, set on every connection:
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -47,9 +46,8 @@ class Timeouts:
     tcp_user_s: float = 60.0
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> Timeouts:
+    def from_env(cls, environ: Mapping[str, str]) -> Timeouts:
         """The TABLESYNC_*_TIMEOUT_S variables; a bad value is exit 2."""
-        environ = os.environ if environ is None else environ
         readers = {
             field: lambda env, name=name, default=default: env_number(env, name, default, minimum=0)
             for field, name, default in (

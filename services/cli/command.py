@@ -7,6 +7,7 @@ function that does the work. Nothing here touches a database itself.
 
 from __future__ import annotations
 
+import os
 import shlex
 import sys
 from collections.abc import Callable, Mapping
@@ -200,7 +201,7 @@ def _follow(job: str, definitions: Definitions, mode: Mode, given: Given) -> Non
     request = FollowRequest(
         job, definitions, chosen, every_s=every_s, command=shlex.join(sys.argv), yes=given["yes"]
     )
-    follow_definitions(request)
+    follow_definitions(request, environ=os.environ)
 
 
 def _status(job: str, definitions: Definitions, mode: Mode, given: Given) -> None:

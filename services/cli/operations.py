@@ -16,14 +16,13 @@ import click
 
 from services.base import (
     Databases,
-    DatabaseUrls,
     ExportDefinition,
     JobFailedError,
     RunSettings,
     TablesyncError,
 )
 from services.cli.modes import Mode
-from services.reporting import json_bytes
+from services.reporting import SlackSettings, json_bytes
 
 
 @dataclass(frozen=True)
@@ -38,8 +37,9 @@ class Operation:
     yes: bool = False
     json_output: bool = False
     command: str = ""
-    # The run-time variables, read once when the operation starts (run_operation).
+    # The run-time variables and Slack, read once when the operation starts (run_operation).
     settings: RunSettings = field(default_factory=RunSettings)
+    slack: SlackSettings | None = None
 
     def say(self, lines: list[str]) -> None:
         """Tell a person ``lines``: on stdout, or on stderr when stdout carries JSON."""
@@ -58,12 +58,13 @@ def run_operation(
     job: str, definitions: Mapping[str, ExportDefinition], names: list[str], op: Operation
 ) -> None:
     """Apply ``op`` to each named definition in order; collect failures like a sync does."""
+    from services.cli.invocation import Invocation
+
     action = _ACTIONS[op.mode]
     errors: list[TablesyncError] = []
-    urls = DatabaseUrls.from_env()
-    op = replace(op, settings=RunSettings.from_env())
-    settings = op.settings
-    with Databases(urls, retry=settings.connect, timeouts=settings.timeouts) as dbs:
+    read = Invocation.read()
+    op = replace(op, settings=read.settings, slack=read.slack)
+    with read.databases() as dbs:
         for name in names:
             try:
                 action(dbs, job, name, definitions[name], op)
@@ -87,7 +88,12 @@ def _verify(
 ) -> None:
     from services.operations import Repair, verify, verify_keys
 
-    repair = Repair(keys=op.keys, yes=op.yes, command=op.command) if op.repair else None
+    fraction = op.settings.max_delete_fraction
+    repair = (
+        Repair(keys=op.keys, yes=op.yes, command=op.command, fraction=fraction, slack=op.slack)
+        if op.repair
+        else None
+    )
     check = verify_keys if op.keys else verify
     report = check(dbs, job, name, definition, repair=repair)
     op.done("\n".join(report.lines()), report.to_dict())

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gc
 import importlib
+import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -108,11 +109,12 @@ def root_command(serve: Builtin) -> click.Group:
         Run `python run_job.py JOB --help` for a job's options and definitions.
         """
         from services.base import load_dotenv_file
-        from services.reporting import configure_logging
+        from services.reporting import LOG_FORMAT_VARIABLE, configure_logging
 
         ctx.ensure_object(dict)
         ctx.obj["verbose"] = ctx.obj.get("verbose", False) or verbose
         load_dotenv_file()
-        configure_logging(verbose=ctx.obj["verbose"])
+        log_format = os.environ.get(LOG_FORMAT_VARIABLE, "")
+        configure_logging(verbose=ctx.obj["verbose"], log_format=log_format)
 
     return cli

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import shlex
 import sys
 from collections.abc import Callable, Mapping
@@ -57,7 +56,6 @@ def run_definitions(
     from services.base import stopping
     from services.cli.parallel import run_all
 
-    environ = os.environ if environ is None else environ
     selected = select_definitions(job, definitions, names, all_definitions=all_definitions)
     runs = _Runs(
         job,
@@ -86,22 +84,19 @@ class _Setup:
     deletes: DeleteLimit
 
     @classmethod
-    def read(cls, environ: Mapping[str, str], *, yes: bool, jobs: int) -> _Setup:
-        """Every variable of ``environ`` the runs need; a bad one is exit 2 before any write."""
-        from services.base import Databases, DatabaseUrls, RunSettings, stopping
+    def read(cls, environ: Mapping[str, str] | None, *, yes: bool, jobs: int) -> _Setup:
+        """Every variable of ``environ`` (None: the process's) the runs need; a bad one is
+        exit 2 before any write."""
+        from services.base import stopping
+        from services.cli.invocation import Invocation
         from services.cli.parallel import pool_size_for
-        from services.reporting import SlackSettings
         from services.store import DeleteLimit
 
-        urls = DatabaseUrls.from_env(environ)
-        settings = RunSettings.from_env(environ)
+        read = Invocation.read(environ)
+        settings = read.settings
         stopping.configure(settings.stop_timeout_s)
-        pools = Databases(
-            urls, max_size=pool_size_for(jobs), retry=settings.connect, timeouts=settings.timeouts
-        )
-        slack = SlackSettings.from_env(environ)
         deletes = DeleteLimit(settings.max_delete_fraction, allowed=yes)
-        return cls(settings, pools, slack, deletes)
+        return cls(settings, read.databases(max_size=pool_size_for(jobs)), read.slack, deletes)
 
 
 @dataclass(frozen=True)

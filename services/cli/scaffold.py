@@ -113,9 +113,9 @@ def scaffold_command(definitions_of: DefinitionsOf) -> click.Command:
 def _databases() -> Iterator[tuple[Connection, Connection]]:
     """A connection to core (read-only, as every core session) and one to analytics, which
     scaffold only reads: what it makes is a file for dbmate."""
-    from services.base import Databases, DatabaseUrls
+    from services.cli.invocation import Invocation
 
-    dbs = Databases(DatabaseUrls.from_env(), max_size=1)
+    dbs = Invocation.read().databases(max_size=1)
     with dbs, dbs.core.connection() as core, dbs.analytics.connection() as analytics:
         yield core, analytics
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 
 import click
@@ -25,14 +24,14 @@ def show_status(
 
     Reads only: no lock, no write, so it is safe while runs are busy.
     """
-    from services.base import Databases, DatabaseUrls
-    from services.reporting import SlackSettings, status_json, status_report, status_table
+    from services.cli.invocation import Invocation
+    from services.reporting import status_json, status_report, status_table
 
-    environ = os.environ if environ is None else environ
+    read = Invocation.read(environ)
     every = all_definitions or not names
     selected = select_definitions(job, definitions, names, all_definitions=every)
-    slack = SlackSettings.from_env(environ) if max_lag_s is not None else None
-    with Databases(DatabaseUrls.from_env(environ)) as dbs:
+    slack = read.slack if max_lag_s is not None else None
+    with read.databases() as dbs:
         chosen = {name: definitions[name] for name in selected}
         report = status_report(job, chosen, dbs, max_lag_s=max_lag_s, slack=slack)
     click.echo(status_json(report).decode() if json_output else status_table(report))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
@@ -35,6 +35,7 @@ from services.console.metrics import registry
 from services.console.notices import Notices
 from services.console.render import environment, render
 from services.console.run_progress import RunTotals
+from services.console.scheduler import Scheduler
 from services.console.settings import ConsoleSettings
 from services.console.web import ASGIApp, BadRequest, error_json, form_fields, with_security_headers
 
@@ -53,6 +54,7 @@ class Console:
     auth: Auth
     pools: ConsolePools
     launcher: Launcher
+    scheduler: Scheduler  # runs definitions that have a schedule when they are due
     templates: Environment
     registry: CollectorRegistry
     totals: RunTotals  # running runs' window counts, counted once each
@@ -174,9 +176,11 @@ def build_app(console: Console) -> ASGIApp:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        console.scheduler.start()
         try:
             yield
         finally:
+            console.scheduler.stop()  # no run starts once the console is stopping
             console.launcher.stop_all()  # SIGTERM to the runs it started, then wait
             console.pools.close()
 
@@ -192,15 +196,21 @@ def build_app(console: Console) -> ASGIApp:
     return with_security_headers(app)
 
 
-def make_console(settings: ConsoleSettings, urls: DatabaseUrls, catalog: Catalog) -> Console:
+def make_console(
+    settings: ConsoleSettings, urls: DatabaseUrls, catalog: Catalog, environ: Mapping[str, str]
+) -> Console:
+    """The console's parts; ``environ`` is the environment of the runs it starts."""
     pools = ConsolePools(urls)
+    stop_timeout_s = settings.run.stop_timeout_s
+    launcher = Launcher(settings.runner, pools, environ=environ, stop_timeout_s=stop_timeout_s)
     return Console(
         settings=settings,
         urls=urls,
         catalog=catalog,
         auth=Auth(settings.token),
         pools=pools,
-        launcher=Launcher(settings.runner, pools),
+        launcher=launcher,
+        scheduler=Scheduler(catalog, pools, launcher),
         templates=environment(),
         registry=registry(pools, catalog, settings.max_lag_s),
         totals=RunTotals(),

@@ -10,7 +10,6 @@ child that still loses the race exits 75, which is answered the same way.
 from __future__ import annotations
 
 import logging
-import os
 import signal
 import socket
 import subprocess
@@ -20,7 +19,7 @@ from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from services.base import EXIT_CONFIGURATION, EXIT_LOCKED, ORIGIN_VARIABLE, env_number, redact
+from services.base import EXIT_CONFIGURATION, EXIT_LOCKED, ORIGIN_VARIABLE, redact
 from services.console.catalog import ConsolePools
 from services.store import REFUSED_NOTE, Opened, lock_is_held, newest_run_id, run_started_by
 
@@ -31,8 +30,6 @@ ORIGIN = "console"
 # request gives up waiting for it (the run goes on; the overview will show it).
 START_WAIT_S = 30.0
 POLL_S = 0.05
-STOP_TIMEOUT_VARIABLE = "TABLESYNC_STOP_TIMEOUT_S"
-DEFAULT_STOP_TIMEOUT_S = 10.0
 _TAIL_LINES = 20
 
 
@@ -96,24 +93,29 @@ class Launcher:
     """The console's running children, started and stopped by it alone."""
 
     def __init__(
-        self, runner: Sequence[str], pools: ConsolePools, environ: Mapping[str, str] | None = None
+        self,
+        runner: Sequence[str],
+        pools: ConsolePools,
+        *,
+        environ: Mapping[str, str],
+        stop_timeout_s: float,
     ) -> None:
         self._runner = list(runner)
         self._pools = pools
-        self._environ = dict(os.environ if environ is None else environ)
+        # The children's environment: the console's own, as serve read it at start.
+        self._environ = dict(environ)
         self._children: dict[tuple[str, str], Child] = {}
         self._lock = threading.Lock()
-        # Read now, so a bad value is exit 2 at start, not a surprise at shutdown.
-        self._stop_timeout_s = env_number(
-            self._environ, STOP_TIMEOUT_VARIABLE, DEFAULT_STOP_TIMEOUT_S, minimum=0
-        )
+        self._stop_timeout_s = stop_timeout_s  # TABLESYNC_STOP_TIMEOUT_S, checked at start
 
     def running(self) -> list[Child]:
         with self._lock:
             return [c for c in self._children.values() if c.process.poll() is None]
 
-    def start(self, job: str, names: Sequence[str], *, skip_busy: bool = False) -> list[Started]:
-        """Start a run of each of ``names``, in order.
+    def start(
+        self, job: str, names: Sequence[str], *, skip_busy: bool = False, origin: str = ORIGIN
+    ) -> list[Started]:
+        """Start a run of each of ``names``, in order; ``origin`` goes into their records.
 
         When one is busy (its lock held, or ours still starting), raise LockHeld and start
         none; with ``skip_busy``, start the others and report the busy ones as locked.
@@ -124,7 +126,7 @@ class Launcher:
             if busy and not skip_busy:
                 raise LockHeld(busy)
             after_id = newest_run_id(conn)
-            children = [self._spawn(job, name) for name in names if name not in busy]
+            children = [self._spawn(job, name, origin) for name in names if name not in busy]
         refused = [Started(job, n, locked=True, error="its lock is held") for n in busy]
         return [*(self._await_record(child, after_id) for child in children), *refused]
 
@@ -133,8 +135,8 @@ class Launcher:
         child = self._children.get((job, name))
         return child is not None and child.process.poll() is None
 
-    def _spawn(self, job: str, name: str) -> Child:
-        env = {**self._environ, ORIGIN_VARIABLE: ORIGIN}
+    def _spawn(self, job: str, name: str, origin: str) -> Child:
+        env = {**self._environ, ORIGIN_VARIABLE: origin}
         process = subprocess.Popen(
             [*self._runner, job, name],
             env=env,

@@ -60,6 +60,7 @@ class RunRecordCollector(Collector):
         up.add_metric([], 1)
         yield up
         yield from _status_metrics(views)
+        yield from _live_metrics(views)
         yield from _latest_metrics(latest)
         yield from _total_metrics(totals)
 
@@ -107,6 +108,40 @@ def _status_metrics(views: list[DefinitionView]) -> Iterator[Metric]:
         max_lag.add_metric(labels, view.max_lag_s)
         running.add_metric(labels, int(view.running))
     yield from (lag, pending, late, failing, max_lag, running, chunks_done, chunks_total)
+
+
+def _live_metrics(views: list[DefinitionView]) -> Iterator[Metric]:
+    """A follower's last cycle (services/store/followers.py) and a schedule's next run."""
+    following = _gauge(
+        "tablesync_following", "1 while a follower keeps the definition in step (--follow)."
+    )
+    cycle_at = _gauge(
+        "tablesync_follower_last_cycle_timestamp_seconds",
+        "When the follower's last cycle ended (Unix time).",
+    )
+    cycle_rows = _gauge("tablesync_follower_cycle_rows", "Rows the follower's last cycle read.")
+    cycle_s = _gauge(
+        "tablesync_follower_cycle_duration_seconds", "How long the follower's last cycle took."
+    )
+    next_run = _gauge(
+        "tablesync_schedule_next_run_timestamp_seconds",
+        "When the definition's schedule is next due (Unix time).",
+    )
+    schedule_late = _gauge(
+        "tablesync_schedule_late", "1 when a due time of the schedule has not started."
+    )
+    for view in views:
+        labels, live = [view.job, view.name], view.status.live
+        follower = live.follower
+        following.add_metric(labels, int(follower is not None))
+        if follower is not None and follower.last_cycle_at is not None:
+            cycle_at.add_metric(labels, follower.last_cycle_at.timestamp())
+            cycle_rows.add_metric(labels, follower.last_cycle_rows)
+            cycle_s.add_metric(labels, follower.last_cycle_s or 0.0)
+        if live.schedule is not None:
+            next_run.add_metric(labels, live.schedule.next_at.timestamp())
+            schedule_late.add_metric(labels, int(live.schedule.late_since is not None))
+    yield from (following, cycle_at, cycle_rows, cycle_s, next_run, schedule_late)
 
 
 def _latest_metrics(latest: dict[tuple[str, str], history.Latest]) -> Iterator[Metric]:

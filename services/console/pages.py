@@ -78,6 +78,7 @@ async def definition(request: Request) -> Response:
         console.settings.max_lag_s,
         status=status,
         page=int(page),
+        failures=console.settings.run.failures_dir,
     )
     return render(request, "definition.html", page=found, statuses=RUN_STATUSES)
 
@@ -94,7 +95,7 @@ async def run(request: Request) -> Response:
         table = None
         if definition is not None:
             table = await run_in_threadpool(views.destination_table, console.pools, definition)
-        failure = views.failure_of(record, table)
+        failure = views.failure_of(record, console.settings.run.failures_dir, table)
     cursor = definition.source.cursor if definition is not None else None
     progress = await run_in_threadpool(
         run_progress, console.pools, console.catalog, console.totals, record

@@ -33,12 +33,15 @@ def _finalize(value: Any) -> Any:
 
 
 def when(value: dt.datetime | None, now: dt.datetime | None = None) -> str:
-    """``2026-12-01 10:00:00Z (5m ago)``."""
+    """``2026-12-01 10:00:00Z (5m ago)``, or ``(in 5m)`` for a time to come."""
     if value is None:
         return NONE
     now = now or dt.datetime.now(dt.UTC)
-    age = format_duration((now - value).total_seconds())
-    return f"{value.astimezone(dt.UTC):%Y-%m-%d %H:%M:%S}Z ({age} ago)"
+    age_s = (now - value).total_seconds()
+    shown = f"{value.astimezone(dt.UTC):%Y-%m-%d %H:%M:%S}Z"
+    if age_s < 0:
+        return f"{shown} (in {format_duration(-age_s)})"
+    return f"{shown} ({format_duration(age_s)} ago)"
 
 
 def ago(value: dt.datetime | None, now: dt.datetime | None = None) -> Markup:

@@ -19,7 +19,6 @@ from services.console.catalog import Catalog, Loader
 from services.console.settings import console_settings
 
 log = logging.getLogger(__name__)
-ROOT_PATH_VARIABLE = "TABLESYNC_ROOT_PATH"
 # Seconds uvicorn lets open requests finish once asked to stop; the runs then get theirs.
 GRACEFUL_S = 5
 
@@ -34,8 +33,10 @@ def serve(host: str, port: int, loaders: Mapping[str, Loader]) -> None:
 
     from services.console.app import build_app, make_console
 
-    settings = console_settings(host, port, root_path=os.environ.get(ROOT_PATH_VARIABLE, ""))
-    console = make_console(settings, DatabaseUrls.from_env(), Catalog.load(loaders))
+    # The one read of the environment: the console's settings and the runs it starts.
+    settings = console_settings(host, port, environ=os.environ)
+    urls = DatabaseUrls.from_env(os.environ)
+    console = make_console(settings, urls, Catalog.load(loaders), os.environ)
     shown = f"[{host}]" if ":" in host else host
     access = "read-only (no TABLESYNC_API_TOKEN)" if settings.read_only else "token required"
     log.info("console on http://%s:%d%s/ (%s)", shown, port, settings.root_path, access)

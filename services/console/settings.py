@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import ipaddress
-import os
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from services.base import ConfigurationError, parse_duration
+from services.base import ConfigurationError, RunSettings, parse_duration
 
 TOKEN_VARIABLE = "TABLESYNC_API_TOKEN"
 MAX_LAG_VARIABLE = "TABLESYNC_MAX_LAG"
+ROOT_PATH_VARIABLE = "TABLESYNC_ROOT_PATH"
 DEFAULT_MAX_LAG_S = 3_600.0
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8080
@@ -33,6 +33,9 @@ class ConsoleSettings:
     runner: tuple[str, ...] = field(default_factory=lambda: this_program())
     # The path prefix a reverse proxy serves the console under ("" at its root).
     root_path: str = ""
+    # The run-time variables, read at start: how long its runs get to stop, where their
+    # failed rows are saved (the pages show them).
+    run: RunSettings = field(default_factory=RunSettings)
 
     @property
     def read_only(self) -> bool:
@@ -54,13 +57,16 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def console_settings(
-    host: str, port: int, *, root_path: str = "", environ: Mapping[str, str] | None = None
-) -> ConsoleSettings:
-    """The settings for ``serve --host --port``; ConfigurationError (exit 2) when unsafe."""
-    environ = os.environ if environ is None else environ
+def console_settings(host: str, port: int, *, environ: Mapping[str, str]) -> ConsoleSettings:
+    """The settings for ``serve --host --port`` from ``environ``; ConfigurationError (exit 2)
+    when unsafe or a variable is wrong, every problem one line."""
     token = environ.get(TOKEN_VARIABLE, "").strip() or None
     problems = []
+    try:
+        run = RunSettings.from_env(environ)
+    except ConfigurationError as exc:
+        problems.extend(exc.problems)
+        run = RunSettings()
     if token is None and not is_loopback(host):
         problems.append(
             f"--host {host} accepts connections from other machines: set {TOKEN_VARIABLE}"
@@ -75,6 +81,7 @@ def console_settings(
         max_lag_s = DEFAULT_MAX_LAG_S
     if problems:
         raise ConfigurationError("; ".join(problems), problems=problems)
+    root_path = environ.get(ROOT_PATH_VARIABLE, "").rstrip("/")
     return ConsoleSettings(
-        host=host, port=port, token=token, max_lag_s=max_lag_s, root_path=root_path.rstrip("/")
+        host=host, port=port, token=token, max_lag_s=max_lag_s, root_path=root_path, run=run
     )

@@ -8,17 +8,17 @@ The status is ``status_report`` (as ``--status`` reads it), freshness is its
 from __future__ import annotations
 
 import datetime as dt
-import os
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import orjson
 import psycopg
 
-from services.base import Databases, ExportDefinition, RunStatus, failures_dir
+from services.base import Databases, ExportDefinition, RunStatus
 from services.console.catalog import Catalog, ConsolePools, definition_settings, max_lag_s
 from services.console.charts import Chart, run_chart
 from services.reporting import (
@@ -192,6 +192,7 @@ def definition_page(
     *,
     status: str | None,
     page: int,
+    failures: Path,
 ) -> DefinitionPage:
     definition = catalog.jobs[job][name]
     view = one_definition(pools, catalog, job, name, default_s)
@@ -210,7 +211,7 @@ def definition_page(
         runs=runs[:HISTORY_PAGE],
         chart_runs=chart,
         charts=definition_charts(chart),
-        failures=[failure_of(record, table) for record in failed],
+        failures=[failure_of(record, failures, table) for record in failed],
         resume=resume_command(job, name),
         page=page,
         status_filter=status,
@@ -238,10 +239,10 @@ def destination_table(pools: ConsolePools, definition: ExportDefinition) -> Tabl
         return find_table(conn, dst.schema_, dst.table)
 
 
-def failure_of(record: RunRecord, table: Table | None = None) -> Failure:
-    """``record``'s failure; ``table``, the destination, lets the advice name the column."""
-    # Read when a page asks: the console serves runs started with any environment.
-    path = failure_file_of(record.get("error_text"), base=failures_dir(os.environ))
+def failure_of(record: RunRecord, failures: Path, table: Table | None = None) -> Failure:
+    """``record``'s failure, its row read from under ``failures`` (TABLESYNC_FAILURES_DIR);
+    ``table``, the destination, lets the advice name the column."""
+    path = failure_file_of(record.get("error_text"), base=failures)
     content = read_failure_file(path) if path is not None else None
     row = content.get("row") if content else None
     rerun = resume_command(record["job"], record["definition"])

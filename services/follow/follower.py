@@ -105,6 +105,7 @@ class Follower:
             self._failed(exc)
             return
         self.last = Cycle(outcome.rows, outcome.duration_s)
+        log.debug("%s: cycle: %d row(s) in %.3f s", self.name, outcome.rows, outcome.duration_s)
         if self.failures:
             self._recovered()
         self._heartbeat(self.last, FollowerState.FOLLOWING)

@@ -13,7 +13,6 @@ follow, the process ends with its error (exit 2).
 from __future__ import annotations
 
 import logging
-import os
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -53,12 +52,13 @@ class FollowRequest:
 def follow_definitions(
     request: FollowRequest,
     *,
-    environ: Mapping[str, str] | None = None,
+    environ: Mapping[str, str],
     on_cycle: Callable[[Follower], None] | None = None,
 ) -> None:
     """Follow ``request``'s definitions until a signal asks to stop (returns: exit 0), or
-    until none is left to follow (JobFailedError with each definition's problem)."""
-    setup = _setup(request, os.environ if environ is None else environ)
+    until none is left to follow (JobFailedError with each definition's problem).
+    ``environ`` is read once, here, before anything runs."""
+    setup = _setup(request, environ)
     followers = [Follower(n, request.definitions[n], setup) for n in request.names]
     with setup.dbs, stopping.stoppable():
         why = "every definition stopped"

@@ -12,18 +12,18 @@ import os
 import shlex
 import socket
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 
 import psycopg
 
 from services.base import (
+    DEFAULT_MAX_DELETE_FRACTION,
     MassDeleteError,
     RunCounts,
     RunResult,
     RunStatus,
     load_position,
-    max_delete_fraction,
 )
 from services.reporting import SlackSettings, notify_run
 from services.store import DeleteGuard, SyncPlan, record_operation
@@ -38,15 +38,20 @@ def repair_command(job: str, name: str, *, keys: bool, yes: bool = False) -> str
 
 
 class Repair:
-    """One repair's settings, read before anything is written (a bad variable is exit 2)."""
+    """One repair's settings (TABLESYNC_MAX_DELETE_FRACTION and Slack, as the command read
+    them before anything was written)."""
 
     def __init__(
-        self, *, keys: bool, yes: bool, command: str, environ: Mapping[str, str] | None = None
+        self,
+        *,
+        keys: bool,
+        yes: bool,
+        command: str,
+        fraction: float = DEFAULT_MAX_DELETE_FRACTION,
+        slack: SlackSettings | None = None,
     ) -> None:
-        environ = os.environ if environ is None else environ
         self.keys, self.yes, self.command = keys, yes, command
-        self.fraction = max_delete_fraction(environ)
-        self.slack = SlackSettings.from_env(environ)
+        self.fraction, self.slack = fraction, slack
         self.started_at = time.time()
 
     def delete(self, analytics: Conn, plan: SyncPlan, extra: int, run: Callable[[], int]) -> int:

@@ -12,7 +12,7 @@ from services.base import lazy_exports
 
 if TYPE_CHECKING:
     from services.reporting.failure_advice import Advice, advise
-    from services.reporting.logs import configure_logging
+    from services.reporting.logs import LOG_FORMAT_VARIABLE, configure_logging
     from services.reporting.notify import DEFAULT_TIMEOUT_S, SlackSettings, notify_alert, notify_run
     from services.reporting.progress import RECOUNT_S, reporting
     from services.reporting.progress_figures import ChunkShare, Figures, figures
@@ -33,6 +33,7 @@ __all__ = [
     "DEFAULT_TIMEOUT_S",
     "DefinitionStatus",
     "Figures",
+    "LOG_FORMAT_VARIABLE",
     "RECOUNT_S",
     "SlackSettings",
     "Verdicts",
@@ -59,6 +60,7 @@ _HOMES = {
     "DEFAULT_TIMEOUT_S": "services.reporting.notify",
     "DefinitionStatus": "services.reporting.status",
     "Figures": "services.reporting.progress_figures",
+    "LOG_FORMAT_VARIABLE": "services.reporting.logs",
     "RECOUNT_S": "services.reporting.progress",
     "SlackSettings": "services.reporting.notify",
     "Verdicts": "services.reporting.verdicts",

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import os
 import sys
 from typing import Any
 
@@ -59,9 +58,8 @@ class _TablesyncHandler(logging.StreamHandler):  # type: ignore[type-arg]
     """Marks the handler we installed, so a second configure_logging replaces it."""
 
 
-def resolve_log_format(log_format: str | None) -> str:
-    """``"json"`` or ``"text"``, from the argument or ``LOG_FORMAT``; else ConfigurationError."""
-    raw = log_format if log_format is not None else os.environ.get(LOG_FORMAT_VARIABLE, "")
+def resolve_log_format(raw: str) -> str:
+    """``"json"`` or ``"text"`` from LOG_FORMAT's value (empty: text); else ConfigurationError."""
     value = raw.strip().lower()
     if value == JSON_FORMAT:
         return JSON_FORMAT
@@ -73,10 +71,11 @@ def resolve_log_format(log_format: str | None) -> str:
     )
 
 
-def configure_logging(*, verbose: bool, log_format: str | None = None) -> None:
+def configure_logging(*, verbose: bool, log_format: str = "") -> None:
     """Send every log record to stderr at INFO (DEBUG when ``verbose``), redacted.
 
-    ``log_format`` is ``"json"`` or ``"text"``; ``None`` reads ``LOG_FORMAT`` (unset = text).
+    ``log_format`` is LOG_FORMAT's value, as the command line read it: ``"json"``, or
+    ``"text"`` / empty for human-readable lines.
     Calling it again replaces the previous setup instead of doubling every line. Raises
     ``ConfigurationError`` for an unknown format.
     """

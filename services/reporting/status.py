@@ -38,6 +38,7 @@ from services.base import (
     named_key,
     redact,
 )
+from services.reporting.live import Live, live_states
 from services.reporting.notify import SlackSettings, notify_alert
 from services.reporting.report import first_line
 from services.reporting.verdicts import Verdicts
@@ -67,7 +68,7 @@ EXACT_COUNT_TIMEOUT_MS = COUNT_TIMEOUT_MS
 _NUMERIC_TYPES = {"smallint", "integer", "bigint", "numeric", "real", "double precision"}
 # A last run in one of these makes its definition failing (an abandoned run died mid-way).
 FAILING_RUN_STATUSES = ("failed", "abandoned")
-State = Literal["failing", "late", "running", "never run", "ok"]
+State = Literal["failing", "late", "following", "running", "never run", "ok"]
 
 
 @dataclass(frozen=True)
@@ -110,6 +111,8 @@ class DefinitionStatus:
     backfill: Progress | None = None  # its latest backfill (services/sync/backfill/plan.py)
     # What a run's pre-flight check would refuse now (every problem, one line), if anything.
     refusal: str | None = None
+    # A follower keeping it in step now, and its schedule (services/reporting/live.py).
+    live: Live = field(default_factory=Live)
 
     @property
     def failing_reason(self) -> str | None:
@@ -128,11 +131,14 @@ class DefinitionStatus:
 
     @property
     def state(self) -> State:
-        """One word for the definition: failing outranks late, late outranks running."""
+        """One word for the definition: failing outranks late, late outranks following,
+        following outranks running."""
         if self.failing_reason is not None:
             return "failing"
         if self.stale_reason is not None:
             return "late"
+        if self.live.follower is not None:
+            return "following"
         if self.last_run is None:
             return "never run"
         return "running" if self.last_run.status == "running" else "ok"
@@ -227,6 +233,9 @@ def collect_status(
         if relation_exists(analytics, RUNNER_SCHEMA, "backfills"):  # else: not migrated yet
             for status in statuses:
                 status.backfill = chunks.progress(analytics, job, status.definition)
+        lives = live_states(analytics, job, definitions, dt.datetime.now(dt.UTC))
+        for status in statuses:
+            status.live = lives[status.definition]
         return statuses
 
 

@@ -6,9 +6,10 @@ import datetime as dt
 from typing import Any
 
 from services.base import format_duration, redact
+from services.reporting.live import ScheduleState
 from services.reporting.report import NO_POSITION, format_position, json_bytes
 from services.reporting.status import DefinitionStatus, LastRun, StatusReport
-from services.store import Progress
+from services.store import FollowerSession, Progress
 
 HEADERS = (
     "DEFINITION",
@@ -94,6 +95,7 @@ def status_table(report: StatusReport, *, now: dt.datetime | None = None) -> str
                 f"backfill: {status.definition}: {done.done:,}/{done.total:,} chunk(s) done,"
                 f" {done.rows:,} row(s) so far"
             )
+        lines.extend(live_lines(status, now))
         if status.failing_reason is not None:
             lines.append(f"failing: {status.definition}: {status.failing_reason}")
         elif status.stale_reason is not None:
@@ -101,6 +103,60 @@ def status_table(report: StatusReport, *, now: dt.datetime | None = None) -> str
         elif status.problem is not None:
             lines.append(f"problem: {status.definition}: {status.problem}")
     return redact("\n".join(lines))
+
+
+def live_lines(status: DefinitionStatus, now: dt.datetime) -> list[str]:
+    """A line for a follower keeping the definition in step, and one for its schedule."""
+    lines = []
+    follower, schedule = status.live.follower, status.live.schedule
+    if follower is not None:
+        lines.append(f"following: {status.definition}: {follower_text(follower, now)}")
+    if schedule is not None:
+        lines.append(f"schedule: {status.definition}: {schedule_text(schedule)}")
+    return lines
+
+
+def follower_text(follower: FollowerSession, now: dt.datetime) -> str:
+    """``every 1s, last cycle 12 row(s) in 14 ms, 1s ago (pid 42 on host)``."""
+    every = format_duration(follower.every_s) if follower.every_s >= 1 else f"{follower.every_s:g}s"
+    text = f"every {every}"
+    if follower.state == "retrying":
+        text += f", retrying: {follower.error or 'the last cycle failed'}"
+    elif follower.last_cycle_at is not None and follower.last_cycle_s is not None:
+        ago = format_duration((now - follower.last_cycle_at).total_seconds())
+        ms = follower.last_cycle_s * 1000
+        text += f", last cycle {follower.last_cycle_rows:,} row(s) in {ms:.0f} ms, {ago} ago"
+    return f"{text} (pid {follower.pid} on {follower.host})"
+
+
+def schedule_text(schedule: ScheduleState) -> str:
+    """``every 5m, next 2026-12-06 10:05:00Z`` and, when one was missed, ``late since ...``."""
+    text = f"{schedule.text}, next {_utc(schedule.next_at)}"
+    if schedule.late_since is not None:
+        text += f"; late: due {_utc(schedule.late_since)}, not started"
+    return text
+
+
+def _utc(at: dt.datetime) -> str:
+    return at.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+
+
+def _follower_dict(follower: FollowerSession | None) -> dict[str, Any] | None:
+    if follower is None:
+        return None
+    return {
+        "state": follower.state,
+        "every_s": follower.every_s,
+        "host": follower.host,
+        "pid": follower.pid,
+        "started_at": follower.started_at,
+        "cycles": follower.cycles,
+        "last_cycle_at": follower.last_cycle_at,
+        "last_cycle_rows": follower.last_cycle_rows,
+        "last_cycle_s": follower.last_cycle_s,
+        "rows_read": follower.rows_read,
+        "error": follower.error,
+    }
 
 
 def _last_run_dict(run: LastRun | None) -> dict[str, Any] | None:
@@ -144,6 +200,8 @@ def status_dict(status: DefinitionStatus, *, checked: bool) -> dict[str, Any]:
         "stale_reason": status.stale_reason,
         "problem": status.problem,
         "backfill": None if status.backfill is None else _backfill_dict(status.backfill),
+        "follower": _follower_dict(status.live.follower),
+        "schedule": None if status.live.schedule is None else status.live.schedule.as_dict(),
     }
 
 

@@ -29,7 +29,9 @@ if TYPE_CHECKING:
     from services.store.fingerprint import catalog_fingerprint
     from services.store.followers import (
         Cycle,
+        FollowerSession,
         FollowerState,
+        latest_sessions,
         record_cycle,
         record_state,
         start_session,
@@ -68,6 +70,7 @@ if TYPE_CHECKING:
         record_resumes,
         start_run,
     )
+    from services.store.schedule_claims import claim_due, latest_claims, record_claim_outcome
     from services.store.sql import ident
     from services.store.type_definitions import (
         TypeCatalog,
@@ -90,6 +93,7 @@ __all__ = [
     "Cycle",
     "DeleteGuard",
     "DeleteLimit",
+    "FollowerSession",
     "FollowerState",
     "Heap",
     "MAX_PAGE",
@@ -112,6 +116,7 @@ __all__ = [
     "catalog_fingerprint",
     "check_runner_tables",
     "chunks",
+    "claim_due",
     "committed_counts",
     "count_rows",
     "count_window",
@@ -125,6 +130,8 @@ __all__ = [
     "history",
     "ident",
     "key_sql",
+    "latest_claims",
+    "latest_sessions",
     "lazy_count",
     "leaf_now",
     "lock_held",
@@ -134,6 +141,7 @@ __all__ = [
     "pending_count",
     "plan_definition",
     "read_types",
+    "record_claim_outcome",
     "record_cycle",
     "record_operation",
     "record_progress",
@@ -164,6 +172,7 @@ _HOMES = {
     "Cycle": "services.store.followers",
     "DeleteGuard": "services.store.delete_guard",
     "DeleteLimit": "services.store.delete_guard",
+    "FollowerSession": "services.store.followers",
     "FollowerState": "services.store.followers",
     "Heap": "services.store.heaps",
     "MAX_PAGE": "services.store.history",
@@ -185,6 +194,7 @@ _HOMES = {
     "abandon_dead_runs": "services.store.runs",
     "catalog_fingerprint": "services.store.fingerprint",
     "check_runner_tables": "services.store.preflight",
+    "claim_due": "services.store.schedule_claims",
     "committed_counts": "services.store.runs",
     "count_rows": "services.store.estimate",
     "count_window": "services.store.estimate",
@@ -195,6 +205,8 @@ _HOMES = {
     "finish_run": "services.store.runs",
     "forget_backfill": "services.store.chunks",
     "ident": "services.store.sql",
+    "latest_claims": "services.store.schedule_claims",
+    "latest_sessions": "services.store.followers",
     "lazy_count": "services.store.estimate",
     "leaf_now": "services.store.heaps",
     "lock_held": "services.store.lock",
@@ -204,6 +216,7 @@ _HOMES = {
     "pending_count": "services.store.estimate",
     "plan_definition": "services.store.preflight",
     "read_types": "services.store.type_definitions",
+    "record_claim_outcome": "services.store.schedule_claims",
     "record_cycle": "services.store.followers",
     "record_operation": "services.store.runs",
     "record_progress": "services.store.runs",

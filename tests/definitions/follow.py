@@ -1,7 +1,7 @@
 """``--follow``'s tests (tests/test_follow.py): ``events`` copied as it is, a second copy
 into ``events_t``, and one whose transform fails on a row while ``fail-now`` exists in
 the run's working directory (the test's tmp dir), held at row p35 while ``hold-now``
-exists."""
+exists; two with a ``schedule`` for ``serve``."""
 
 from __future__ import annotations
 
@@ -42,4 +42,7 @@ DEFINITIONS = {
         batch_size=BATCH_SIZE,
     ),
     "Held": events(transform=held_at_p35, transform_workers=0, batch_size=BATCH_SIZE),
+    # Run by `serve` (tests/test_schedules.py): every 3 s, and once a year (long past).
+    "Scheduled": events(destination={"table": "events_s"}, schedule="every 3s"),
+    "Yearly": events(schedule="0 0 1 1 *"),
 }

@@ -104,7 +104,7 @@ def definitions() -> dict[str, ExportDefinition]:
 
 def serve_in_thread(urls: DatabaseUrls) -> tuple[uvicorn.Server, int, Any, Console]:
     settings = console_settings("127.0.0.1", 0, environ={})
-    console = make_console(settings, urls, Catalog({JOB: definitions()}))
+    console = make_console(settings, urls, Catalog({JOB: definitions()}), environ={})
     server = uvicorn.Server(
         uvicorn.Config(
             build_app(console), host="127.0.0.1", port=0, log_level="warning", lifespan="on"

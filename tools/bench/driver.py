@@ -133,7 +133,7 @@ def run_tablesync(
 
     _pull_levers(os.environ)
     urls = DatabaseUrls(core=core_url, analytics=analytics_url)
-    settings = RunSettings.from_env()
+    settings = RunSettings.from_env(os.environ)
     export = definition(mode, batch_size, source)
     gc.freeze()
     gc.enable()
