@@ -8,7 +8,11 @@ compare core and analytics row by row.
 from __future__ import annotations
 
 import json
+import os
+import re
 import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -137,16 +141,30 @@ def test_a_cron_run_of_a_followed_definition_exits_75(
     dbs: TestDatabases, follow_env: dict[str, str], tmp_path: Path
 ) -> None:
     insert_events(dbs, 20)
-    proc = follow(follow_env, tmp_path, "Copied")
+    heartbeat = tmp_path / "heartbeat"
+    proc = follow({**follow_env, "TABLESYNC_HEARTBEAT_FILE": str(heartbeat)}, tmp_path, "Copied")
     try:
         wait_for("the follower's session", lambda: any(s["cycles"] > 2 for s in sessions(dbs)))
         insert_events(dbs, 5)
         cron = run_cli([JOB, "Copied"], follow_env, cwd=tmp_path)
         assert cron.code == 75, cron.stderr
+        # The liveness probe of docs/operating.md's Deployment, on the follower's file.
+        assert _probe(heartbeat) == 0
+        os.utime(heartbeat, (time.time() - 300, time.time() - 300))
+        assert _probe(heartbeat) == 1  # a file 5 minutes old: the probe fails ...
+        wait_for("the next round", lambda: _probe(heartbeat) == 0)  # ... until it is touched
     finally:
         result, _ = stop(proc)
     assert result.code == 0, result.stderr
     assert in_step(dbs)
+
+
+def _probe(heartbeat: Path) -> int:
+    """The exit code of the liveness probe docs/operating.md gives for a follower."""
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "operating.md").read_text()
+    (command,) = re.findall(r'\["python", "-c", "(.*heartbeat.*)"\]', doc)
+    script = command.replace("/tmp/heartbeat", str(heartbeat))
+    return subprocess.run([sys.executable, "-c", script], check=False).returncode
 
 
 def test_a_follower_rides_out_server_restarts_losing_and_duplicating_nothing(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 import importlib
+import re
 import tomllib
 from pathlib import Path
 
@@ -285,6 +286,76 @@ def test_tools_stay_out_of_the_product() -> None:
         for line, module in imported_modules(path)
         if module.split(".")[0] == "tools"
     ] == []
+
+
+# Where the runner's own tables (RUNNER_SCHEMA) may be named in SQL: store/, and the
+# positions beside the Position type (services/store/__init__.py says why).
+RUNNER_TABLES_HOMES = ("services/store/", "services/base/position.py")
+_SQL_TEXT = re.compile(r"\b(SELECT|INSERT INTO|UPDATE|DELETE FROM|CREATE|ALTER|DROP|TRUNCATE)\b")
+_CONSTANT = re.compile(r"^_?[A-Z][A-Z0-9_]*$")
+
+
+def sql_rule_breaks(services_dir: Path) -> list[str]:
+    """Runner tables named outside their homes, and SQL text formatted from anything but a
+    module constant (an f-string, ``%`` or ``str.format`` handed to ``execute``)."""
+    breaks: list[str] = []
+    for path in sorted(services_dir.rglob("*.py")):
+        where = path.relative_to(services_dir.parent).as_posix()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(node, ast.Call):
+                continue
+            name = node.func.attr if isinstance(node.func, ast.Attribute) else ""
+            first = node.args[0] if node.args else None
+            runner = isinstance(first, ast.Name) and first.id == "RUNNER_SCHEMA"
+            runner |= isinstance(first, ast.Constant) and first.value == "tablesync"
+            if (
+                name in ("Identifier", "ident")
+                and runner
+                and not where.startswith(RUNNER_TABLES_HOMES)
+            ):
+                breaks.append(f"{where}:{node.lineno} names a runner table")
+            if name in ("execute", "executemany", "copy") and _formatted_sql(first):
+                breaks.append(f"{where}:{node.lineno} formats SQL text")
+    return breaks
+
+
+def _formatted_sql(node: ast.expr | None) -> bool:
+    """Whether ``node`` formats SQL text with something other than module constants."""
+    if isinstance(node, ast.JoinedStr):
+        text = "".join(str(v.value) for v in node.values if isinstance(v, ast.Constant))
+        parts = [v.value for v in node.values if isinstance(v, ast.FormattedValue)]
+        named = all(isinstance(p, ast.Name) and _CONSTANT.match(p.id) for p in parts)
+        return bool(_SQL_TEXT.search(text)) and not named
+    if isinstance(node, ast.BinOp) and isinstance(node.left, ast.Constant):
+        return bool(_SQL_TEXT.search(str(node.left.value)))  # "..." % x, "..." + x
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+        target = node.func.value
+        text = str(target.value) if isinstance(target, ast.Constant) else ""
+        return node.func.attr == "format" and bool(_SQL_TEXT.search(text))
+    return False
+
+
+def test_sql_is_composed_where_store_says() -> None:
+    assert sql_rule_breaks(SERVICES) == []
+
+
+def test_a_break_of_the_sql_rule_is_caught(tmp_path: Path) -> None:
+    room = tmp_path / "services" / "reporting"
+    room.mkdir(parents=True)
+    (room / "status.py").write_text(
+        "from psycopg import sql\n"
+        "from services.base import RUNNER_SCHEMA\n"
+        "RUNS = sql.Identifier(RUNNER_SCHEMA, 'runs')\n"
+        "def last(conn, table, job):\n"
+        "    conn.execute(f'SELECT * FROM {table} WHERE job = %s', (job,))\n"
+        "    conn.execute('SELECT * FROM %s' % table)\n"
+        "    conn.execute(f'SELECT pg_advisory_unlock({_KEY})')\n"
+    )
+    assert sql_rule_breaks(tmp_path / "services") == [
+        "services/reporting/status.py:3 names a runner table",
+        "services/reporting/status.py:5 formats SQL text",
+        "services/reporting/status.py:6 formats SQL text",
+    ]
 
 
 def test_every_room_is_known_and_says_what_it_may_import() -> None:

@@ -86,7 +86,7 @@ def test_the_configuration_page_lists_the_run_time_variables_at_their_defaults()
 
 def test_every_tablesync_variable_the_engine_names_is_declared_once() -> None:
     declared = {v.name for v in VARIABLES}
-    assert len(declared) == len(VARIABLES) == 16
+    assert len(declared) == len(VARIABLES) == 17
     named: set[str] = set()
     for path in (ROOT / "services").rglob("*.py"):
         named |= set(re.findall(r"\"(TABLESYNC_[A-Z_]+)\"", path.read_text()))

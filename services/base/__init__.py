@@ -20,6 +20,7 @@ if TYPE_CHECKING:
         COPY_BINARY_TRAILER,
         COPY_BLOCK_BYTES,
         DEFAULT_DESTINATION_SCHEMA,
+        DEFAULT_ORIGIN,
         DEFAULT_SOURCE_SCHEMA,
         MAX_JOBS,
         PREFETCH,
@@ -64,6 +65,7 @@ if TYPE_CHECKING:
         IdField,
         Position,
         Watermark,
+        forget_position,
         ids_from_text,
         key_text,
         load_position,
@@ -73,7 +75,7 @@ if TYPE_CHECKING:
         stored_ids,
     )
     from services.base.redact import register_secret
-    from services.base.results import RunCounts, RunResult
+    from services.base.results import RunCounts, RunIdentity, RunResult
     from services.base.run_settings import (
         BACKFILL_VARIABLE,
         DEFAULT_MAX_DELETE_FRACTION,
@@ -83,7 +85,6 @@ if TYPE_CHECKING:
         RunSettings,
     )
     from services.base.settings import (
-        DEFAULT_ORIGIN,
         ORIGIN_VARIABLE,
         DatabaseUrls,
         env_count,
@@ -135,6 +136,7 @@ __all__ = [
     "RowError",
     "RunCounts",
     "RunError",
+    "RunIdentity",
     "RunResult",
     "RunSettings",
     "RunStatus",
@@ -161,6 +163,7 @@ __all__ = [
     "kill_points_armed",
     "lazy_exports",
     "load_dotenv_file",
+    "forget_position",
     "load_position",
     "mark_worker",
     "named_key",
@@ -188,7 +191,7 @@ _HOMES = {
     "CursorSpec": "services.base.definition",
     "DEFAULT_DESTINATION_SCHEMA": "services.base.constants",
     "DEFAULT_MAX_DELETE_FRACTION": "services.base.run_settings",
-    "DEFAULT_ORIGIN": "services.base.settings",
+    "DEFAULT_ORIGIN": "services.base.constants",
     "DEFAULT_PROGRESS_EVERY_S": "services.base.run_settings",
     "DEFAULT_RUN_RETRIES": "services.base.run_settings",
     "DEFAULT_SOURCE_SCHEMA": "services.base.constants",
@@ -217,6 +220,7 @@ _HOMES = {
     "RowError": "services.base.errors",
     "RunCounts": "services.base.results",
     "RunError": "services.base.errors",
+    "RunIdentity": "services.base.results",
     "RunResult": "services.base.results",
     "RunSettings": "services.base.run_settings",
     "RunStatus": "services.base.constants",
@@ -242,6 +246,7 @@ _HOMES = {
     "kill_point": "services.base.testhooks",
     "kill_points_armed": "services.base.testhooks",
     "load_dotenv_file": "services.base.settings",
+    "forget_position": "services.base.position",
     "load_position": "services.base.position",
     "mark_worker": "services.base.testhooks",
     "named_key": "services.base.position",

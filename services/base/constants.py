@@ -41,6 +41,8 @@ PREFETCH = True
 DEFAULT_SOURCE_SCHEMA = "public"
 DEFAULT_DESTINATION_SCHEMA = "analytics_raw"
 RUNNER_SCHEMA = "tablesync"
+# What a run record says started a run when TABLESYNC_ORIGIN does not say.
+DEFAULT_ORIGIN = "cli"
 CONNECT_TIMEOUT_S = 10
 POOL_OPEN_TIMEOUT_S = 30.0
 APPLICATION_NAME = "tablesync"

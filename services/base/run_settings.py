@@ -41,6 +41,9 @@ JOIN_WAIT_VARIABLE = "TABLESYNC_BACKFILL_JOIN_WAIT_S"
 FAILURES_DIR_VARIABLE = "TABLESYNC_FAILURES_DIR"
 MAX_DELETE_FRACTION_VARIABLE = "TABLESYNC_MAX_DELETE_FRACTION"
 PROGRESS_EVERY_VARIABLE = "TABLESYNC_PROGRESS_EVERY_S"
+# A file a follower (--follow) touches after every round of cycles: a liveness probe
+# checks its age (docs/operating.md, "Kubernetes"). Unset: none is written.
+HEARTBEAT_FILE_VARIABLE = "TABLESYNC_HEARTBEAT_FILE"
 
 DEFAULT_RUN_RETRIES = 3
 WRITER_WAIT_S = 5.0
@@ -77,6 +80,7 @@ VARIABLES: tuple[Variable, ...] = (
     Variable(MAX_DELETE_FRACTION_VARIABLE, "0.1", "most of a destination one go may delete"),
     Variable(ORIGIN_VARIABLE, "cli", "label of what started a run, in its record"),
     Variable(PROGRESS_EVERY_VARIABLE, "10", "seconds between progress log lines"),
+    Variable(HEARTBEAT_FILE_VARIABLE, "none", "file a follower touches after each round"),
 )
 
 
@@ -154,6 +158,7 @@ class RunSettings:
     max_delete_fraction: float = DEFAULT_MAX_DELETE_FRACTION
     origin: str = "cli"
     progress_every_s: float = DEFAULT_PROGRESS_EVERY_S
+    heartbeat_file: Path | None = None  # --follow's liveness file
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> RunSettings:
@@ -180,4 +185,7 @@ _READERS: dict[str, Callable[[Mapping[str, str]], Any]] = {
     "max_delete_fraction": max_delete_fraction,
     "origin": run_origin,
     "progress_every_s": progress_every_s,
+    "heartbeat_file": lambda env: (
+        Path(env[HEARTBEAT_FILE_VARIABLE]) if env.get(HEARTBEAT_FILE_VARIABLE) else None
+    ),
 }

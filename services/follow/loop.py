@@ -16,6 +16,7 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 from services.base import (
     Databases,
@@ -63,7 +64,7 @@ def follow_definitions(
     with setup.dbs, stopping.stoppable():
         why = "every definition stopped"
         try:
-            _cycles(followers, on_cycle)
+            _cycles(followers, on_cycle, setup.settings.heartbeat_file)
         except StoppedError as exc:
             signum = exc.signum or stopping.requested()
             why = f"stopped by {stopping.signal_name(signum)}" if signum else str(exc)
@@ -76,8 +77,13 @@ def follow_definitions(
         raise JobFailedError(problems)
 
 
-def _cycles(followers: list[Follower], on_cycle: Callable[[Follower], None] | None) -> None:
-    """Each follower's cycle when it is due, until none is left (StoppedError ends it)."""
+def _cycles(
+    followers: list[Follower],
+    on_cycle: Callable[[Follower], None] | None,
+    heartbeat: Path | None,
+) -> None:
+    """Each follower's cycle when it is due, until none is left (StoppedError ends it);
+    ``heartbeat`` touched after each round, so a probe can tell a hung process."""
     while True:
         active = [f for f in followers if f.done is None]
         if not active:
@@ -87,6 +93,8 @@ def _cycles(followers: list[Follower], on_cycle: Callable[[Follower], None] | No
                 follower.step()
                 if on_cycle is not None:
                     on_cycle(follower)
+        if heartbeat is not None:
+            heartbeat.touch()
         wake = min((f.next_try for f in followers if f.done is None), default=0.0)
         stopping.sleep(max(wake - time.monotonic(), 0.0))
 

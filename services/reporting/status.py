@@ -47,12 +47,14 @@ from services.store import (
     COUNT_TIMEOUT_MS,
     CopyMode,
     Counted,
+    LastRun,
     Progress,
     SyncPlan,
     Table,
     chunks,
     count_rows,
     find_table,
+    last_run,
     newest_cursor,
     plan_definition,
     relation_exists,
@@ -69,25 +71,6 @@ _NUMERIC_TYPES = {"smallint", "integer", "bigint", "numeric", "real", "double pr
 # A last run in one of these makes its definition failing (an abandoned run died mid-way).
 FAILING_RUN_STATUSES = ("failed", "abandoned")
 State = Literal["failing", "late", "following", "running", "never run", "ok"]
-
-
-@dataclass(frozen=True)
-class LastRun:
-    """The newest run record of a definition."""
-
-    id: int
-    status: str
-    started_at: dt.datetime
-    finished_at: dt.datetime | None
-    rows_read: int
-    error: str | None
-    rows_deleted: int = 0
-
-    @property
-    def duration_s(self) -> float | None:
-        if self.finished_at is None:
-            return None
-        return (self.finished_at - self.started_at).total_seconds()
 
 
 @dataclass
@@ -286,19 +269,6 @@ def _definition_status(
     except (psycopg.Error, PreflightError) as exc:
         status.problem = redact(first_line(str(exc)) or type(exc).__name__)
     return status
-
-
-def last_run(analytics: Conn, job: str, definition: str) -> LastRun | None:
-    """The newest run record of ``job``/``definition``, or None before its first run."""
-    row = analytics.execute(
-        sql.SQL(
-            "SELECT id, status, started_at, finished_at, rows_read, error_text, rows_deleted"
-            " FROM {}"
-            " WHERE job = %s AND definition = %s ORDER BY started_at DESC, id DESC LIMIT 1"
-        ).format(sql.Identifier(RUNNER_SCHEMA, "runs")),
-        (job, definition),
-    ).fetchone()
-    return None if row is None else LastRun(*row)
 
 
 def _checked_plan(

@@ -1,6 +1,14 @@
 """What the two databases hold and how it is asked for: catalog reads, the plan
-resolved from a definition, pre-flight checks, the one place SQL is composed,
-run records, positions' locks and row estimates.
+resolved from a definition, pre-flight checks, the statements the data path shares
+(``sql``: windows, staging, upserts, COPY), run records, locks, a backfill's chunks,
+followers and row estimates.
+
+Where SQL is composed: every statement on the runner's own tables (``tablesync.*``)
+is here, but for the positions, which ``base.position`` reads and writes beside the
+``Position`` every room uses. A statement over the synced tables themselves lives with
+the one job that runs it (the watermark's probes, verify's comparisons, a full
+refresh's swap, scaffold's DDL), composed the same way: ``psycopg.sql`` with quoted
+identifiers, values passed as arguments (tests/test_layout.py checks both).
 
 May import ``services.base`` only.
 """
@@ -39,9 +47,11 @@ if TYPE_CHECKING:
     from services.store.heaps import Heap, SourceHeaps, leaf_now, source_heaps
     from services.store.history import (
         MAX_PAGE,
+        LastRun,
         Opened,
         RunFilter,
         RunRecord,
+        last_run,
         newest_run_id,
         run_started_by,
     )
@@ -96,6 +106,7 @@ __all__ = [
     "FollowerSession",
     "FollowerState",
     "Heap",
+    "LastRun",
     "MAX_PAGE",
     "MIGRATIONS_DIR",
     "Opened",
@@ -137,6 +148,7 @@ __all__ = [
     "lock_held",
     "lock_is_held",
     "newest_cursor",
+    "last_run",
     "newest_run_id",
     "pending_count",
     "plan_definition",
@@ -175,6 +187,7 @@ _HOMES = {
     "FollowerSession": "services.store.followers",
     "FollowerState": "services.store.followers",
     "Heap": "services.store.heaps",
+    "LastRun": "services.store.history",
     "MAX_PAGE": "services.store.history",
     "MIGRATIONS_DIR": "services.store.preflight",
     "Opened": "services.store.history",
@@ -212,6 +225,7 @@ _HOMES = {
     "lock_held": "services.store.lock",
     "lock_is_held": "services.store.lock",
     "newest_cursor": "services.store.estimate",
+    "last_run": "services.store.history",
     "newest_run_id": "services.store.history",
     "pending_count": "services.store.estimate",
     "plan_definition": "services.store.preflight",

@@ -179,16 +179,8 @@ class FollowedRun:
         position = Position.from_dict(run.result.position_after)
         result = new_result(run.plan.job, run.plan.name, run.plan.definition)
         result.position_before = result.position_after = run.result.position_after
-        result.run_id = start_run(
-            run.analytics,
-            job=result.job,
-            definition=result.definition,
-            position=position,
-            host=result.host,
-            pid=result.pid,
-            command=command,
-            origin=run.settings.origin,
-        )
+        who = result.identity(command, run.settings.origin)
+        result.run_id = start_run(run.analytics, who, position)
         run.result, run.run_id = result, result.run_id
 
     def release(self) -> None:

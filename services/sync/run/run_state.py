@@ -168,16 +168,7 @@ def begin(
 def _start_run(
     analytics: Conn, result: RunResult, saved: Position | None, command: str, origin: str
 ) -> int:
-    result.run_id = start_run(
-        analytics,
-        job=result.job,
-        definition=result.definition,
-        position=saved,
-        host=result.host,
-        pid=result.pid,
-        command=command,
-        origin=origin,
-    )
+    result.run_id = start_run(analytics, result.identity(command, origin), saved)
     return result.run_id
 
 
