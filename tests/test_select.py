@@ -390,8 +390,9 @@ def test_a_destination_column_named_like_the_tie_breaker_does_not_change_the_rea
 # -- the definition -----------------------------------------------------------------------
 
 
-VALID = {
-    "source": {"table": "t", "cursor": {"field": "at", "id_field": "id"}},
+SOURCE: dict[str, Any] = {"table": "t", "cursor": {"field": "at", "id_field": "id"}}
+VALID: dict[str, Any] = {
+    "source": SOURCE,
     "destination": {"table": "t", "conflict_columns": ["k"]},
     "select": {"k": '"id"', "v": "upper(v)"},
 }
@@ -401,15 +402,15 @@ VALID = {
     ("change", "problem"),
     [
         ({"transform": len}, "give a transform or a select, not both"),
-        ({"source": {**VALID["source"], "columns": ["v"]}}, "source.columns and select both"),
+        ({"source": {**SOURCE, "columns": ["v"]}}, "source.columns and select both"),
         ({"select": {"v": "v"}}, "select must give each conflict column; it lacks k"),
         ({"select": {}}, "must map at least one destination column"),
         ({"select": {"k": "id", "v": "1; DROP TABLE t"}}, "holds a ';'"),
         ({"select": {"k": "id", "v": "v) FROM t; SELECT (1"}}, "closes a parenthesis"),
         ({"select": {"k": "id", "v": "'open"}}, "leaves a string"),
         ({"select": {"k": "id", "v": "(v"}}, "leaves a parenthesis open"),
-        ({"source": {**VALID["source"], "where": "true; COMMIT"}}, "holds a ';'"),
-        ({"source": {**VALID["source"], "where": "  "}}, "must not be empty"),
+        ({"source": {**SOURCE, "where": "true; COMMIT"}}, "holds a ';'"),
+        ({"source": {**SOURCE, "where": "  "}}, "must not be empty"),
     ],
 )
 def test_a_definition_whose_sql_could_leave_its_frame_is_refused(
