@@ -126,6 +126,9 @@ def test_a_row_that_leaves_where_stays_in_the_destination_as_last_exported(
     assert counts(sync(env, "--json", "ItemsWhere")) == counts_of(read=1, skipped=1)
     after = dict((r[0], r) for r in held(dbs, "items_where"))
     assert after[3] == before[3]  # neither deleted nor changed: like a transform's None
+    checked = sync(env, "--verify", "ItemsWhere")  # core's side: the rows where keeps
+    assert checked.code == 0, checked.stdout
+    assert "analytics matches core" in checked.stdout
     verified = sync(env, "--verify", "--repair", "ItemsWhere")
     assert verified.code == 0, verified.stderr
     assert "1 row(s) are left out by source.where in core: not exported, kept" in verified.stdout
@@ -323,6 +326,11 @@ def test_verify_keys_maps_the_bare_key_and_repair_deletes_hard_deletes(
 ) -> None:
     add_items(dbs, 1, 30)
     assert sync(env, "ItemsWhere").code == 0
+    clean = sync(env, "--verify", "--keys", "--json", "ItemsWhere")
+    assert clean.code == 0, clean.stderr
+    report = json.loads(clean.stdout)
+    # Core hashes the keys of the rows where keeps: a clean range moves no key.
+    assert (report["ranges_checked"], report["ranges_differing"]) == (1, 0)
     dbs.query_core("DELETE FROM items WHERE id IN (3, 6)")  # books: exported, now gone
     dbs.query_core("UPDATE items SET kind = 'toy' WHERE id = 9")  # a book left out: kept
     found = sync(env, "--verify", "--keys", "ItemsWhere")
