@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from consolekit import TOKEN, serving
+from consolekit import Cli as ConsoleCli
 from dbtools import CliResult, TestDatabases, run_cli
 from definitions.select import ANALYTICS, CORE, NOT_TOYS, SELECT
 from faultkit import JOB, fault_env, wait_for_dead_sessions
@@ -463,3 +465,19 @@ def test_a_bare_key_that_is_not_the_source_column_is_refused(dbs: TestDatabases)
     quoted = definition.model_copy(update={"select": {"k": '"user"'}})
     dbs.query_core("INSERT INTO people VALUES ('ann', now())")
     assert in_process_sync(dbs, quoted, name="People").counts.created == 1
+
+
+# -- the console ------------------------------------------------------------------------
+
+
+def test_the_console_definition_page_shows_the_expressions_escaped(
+    dbs: TestDatabases, env: dict[str, str], tmp_path: Path
+) -> None:
+    with serving(ConsoleCli(env, tmp_path)) as console:
+        reply = console.request("GET", f"/definitions/{JOB}/ItemsWhere", token=TOKEN)
+    assert reply.status == 200
+    page = reply.text
+    assert '<code id="where">kind &lt;&gt; &#39;toy&#39;</code>' in page
+    assert "kind <> 'toy'" not in page
+    assert "<td>label</td><td><code>upper(name) || &#39; (&#39; || coalesce(kind" in page
+    assert "SQL (select)" in page
