@@ -99,7 +99,10 @@ def choose_route(
     needs_keys = staging_needs_keys(plan)
     # An incremental run reads each batch in one query whose rows carry their key as text
     # (keyset.py): staging keeps it, though nothing else needs it.
-    keyset = passthrough and not soft_deletes and incremental and not chunks
+    # A where leaves rows out of the read: its batches end where batch_end says, which
+    # counts them (a keyset batch ends at the last row it read, before those left out).
+    filtered = plan.row_filter is not None
+    keyset = passthrough and not soft_deletes and incremental and not chunks and not filtered
     keyed = keyset or needs_keys or not passthrough
     layout = StagingLayout(
         keyed=keyed,

@@ -1,6 +1,7 @@
 """Writing a batch into analytics: the writer (``batch_writer``), the staging table and
 its upsert (``staging``), the fast path into an empty destination (``fast_path``),
-deletes (``deletes``) and the row at fault (``row_at_fault``).
+deletes (``deletes``), the row at fault (``row_at_fault``) and what a batch loop
+tells the run as it writes and commits (``committed``).
 
 May import ``services.sync.route``, ``services.sync.read``,
 ``services.sync.transform``, ``services.base`` and ``services.store``.
@@ -14,6 +15,7 @@ from services.base import lazy_exports
 
 if TYPE_CHECKING:
     from services.sync.write.batch_writer import BatchWriter, write_on_route
+    from services.sync.write.committed import Committed, LoopStep
     from services.sync.write.deletes import check_ahead, counts_after, run_guard
     from services.sync.write.fast_path import FastPath, staging_needs_keys
     from services.sync.write.row_at_fault import copy_line
@@ -27,7 +29,9 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BatchWriter",
+    "Committed",
     "FastPath",
+    "LoopStep",
     "RowSink",
     "StagedBatch",
     "Staging",
@@ -42,7 +46,9 @@ __all__ = [
 ]
 _HOMES = {
     "BatchWriter": "services.sync.write.batch_writer",
+    "Committed": "services.sync.write.committed",
     "FastPath": "services.sync.write.fast_path",
+    "LoopStep": "services.sync.write.committed",
     "RowSink": "services.sync.write.staging",
     "StagedBatch": "services.sync.write.staging",
     "Staging": "services.sync.write.staging",

@@ -153,9 +153,10 @@ def batch_keys_unique(plan: SyncPlan) -> bool:
     non-partial unique index on exactly the conflict columns: one COPY reads
     one snapshot, where those keys are unique.
     """
-    if plan.mode is not CopyMode.BINARY:
+    mapping = plan.definition.key_columns
+    if plan.mode is not CopyMode.BINARY or mapping is None:
         return False
-    return frozenset(plan.keys) in plan.source.unique_keys
+    return frozenset(mapping[k] for k in plan.keys) in plan.source.unique_keys
 
 
 def keys_never_null(plan: SyncPlan) -> bool:
@@ -163,9 +164,10 @@ def keys_never_null(plan: SyncPlan) -> bool:
 
     True without a transform when every conflict column is NOT NULL in core.
     """
-    if plan.mode is CopyMode.PYTHON:
-        return False
-    return all(plan.source.columns[k].not_null for k in plan.keys)
+    mapping = plan.definition.key_columns
+    if plan.mode is CopyMode.PYTHON or mapping is None:
+        return False  # a transform's or an expression's key: checked in the batch
+    return all(plan.source.columns[mapping[k]].not_null for k in plan.keys)
 
 
 def staging_needs_keys(plan: SyncPlan) -> bool:
