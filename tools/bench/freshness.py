@@ -22,7 +22,7 @@ into a table with the same trigger. Targets are printed with "holds" or "MISSED"
 BENCH_FRESHNESS_S (300) is how long the writers run, BENCH_IDLE_S (60) the idle
 phase; BENCH_FRESHNESS_SMOKE=1 shrinks everything for a smoke run (about 40 s). On
 BENCH_CORE_URL / BENCH_ANALYTICS_URL (a server with track_commit_timestamp on), or a
-throwaway server in .tablesync/bench-fresh-pg.
+throwaway server in .tablesync/bench-fresh-pg (BENCH_FRESH_DATA_DIR elsewhere).
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ import psycopg
 
 from tools.bench.headline import REPO_ROOT, compile_tree, machine, server_settings
 
-DATA_DIR = REPO_ROOT / ".tablesync" / "bench-fresh-pg"
+DATA_DIR = Path(os.environ.get("BENCH_FRESH_DATA_DIR") or REPO_ROOT / ".tablesync" / "bench-fresh-pg")
 CORE_DB, ANALYTICS_DB = "tablesync_fresh_core", "tablesync_fresh_analytics"
 WRITERS = 4
 HELD_EVERY = 10  # about one transaction in this many is held open
