@@ -12,6 +12,8 @@ from __future__ import annotations
 import ast
 import importlib
 import re
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
@@ -429,3 +431,19 @@ def test_an_upward_import_is_caught(tmp_path: Path, room: str, upward: str) -> N
     assert violations(fake) == [
         f"services/{room}/leaky.py:2: {room} imports {upward} ({upward.split('.')[1]})"
     ]
+
+
+def test_a_run_imports_no_library_it_does_not_use() -> None:
+    """A run's start-up is part of every run's time (a run that finds nothing is mostly
+    start-up): croniter and dateutil (a cron schedule), difflib (did you mean) come in only
+    when asked for."""
+    code = (
+        "import sys, services, jobs.export_to_pg.config;"
+        "from services.sync import process_definition;"
+        "print(sorted({m.split('.')[0] for m in sys.modules}"
+        " & {'croniter', 'dateutil', 'difflib'}))"
+    )
+    found = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    assert found.stdout.strip() == "[]"

@@ -55,7 +55,8 @@ def exportable(dbs: TestDatabases) -> dict[str, int]:
     """Rows a run would read, counted directly in core."""
     stat = dbs.query_core('SELECT count(*) FROM "StatEvent" WHERE "updatedAt" IS NOT NULL')
     jobs = dbs.query_core('SELECT count(*) FROM "ImportJob" WHERE "finishedAt" IS NOT NULL')
-    return {"StatEvent": stat[0][0], "ImportJob": jobs[0][0]}
+    # StatEventSQL reads StatEvent's rows too: its where skips, it does not leave rows pending.
+    return {"StatEvent": stat[0][0], "StatEventSQL": stat[0][0], "ImportJob": jobs[0][0]}
 
 
 # --- before and after a run -------------------------------------------------------------
@@ -67,7 +68,7 @@ def test_before_any_run_every_row_is_pending_and_nothing_exported(
     rows = by_name(status_json(run_cli, env))
 
     expected = exportable(seeded)
-    assert list(rows) == ["StatEvent", "ImportJob"]
+    assert list(rows) == ["StatEvent", "StatEventSQL", "ImportJob"]
     for name, row in rows.items():
         assert row["last_run"] is None
         assert row["position"] is None
@@ -122,7 +123,7 @@ def test_the_table_names_every_column_and_says_how_pending_was_counted(
     code, out, err = run_cli(STATUS, env=env)
 
     assert code == 0, err
-    header, stat_event, import_job = (cells(line) for line in out.splitlines()[:3])
+    header, stat_event, _, import_job = (cells(line) for line in out.splitlines()[:4])
     assert header == [
         "DEFINITION", "STATE", "LAST RUN", "WHEN", "ROWS", "DURATION", "POSITION", "PENDING",
         "COUNTED", "LAG",
@@ -214,6 +215,7 @@ def test_status_writes_nothing_and_works_while_a_run_holds_the_lock(
     assert [line.split()[0] for line in out.splitlines()] == [
         "DEFINITION",
         "StatEvent",
+        "StatEventSQL",
         "ImportJob",
     ]
     assert seeded.query_analytics(state) == before
@@ -250,7 +252,7 @@ def test_max_lag_exits_1_and_alerts_slack_once_when_stale(
     assert "stale: StatEvent: never exported" in out
     assert len(slack.requests) == 1
     payload = slack.requests[0].json()
-    assert "2 definition(s) behind by more than 15m" in payload["text"]
+    assert "3 definition(s) behind by more than 15m" in payload["text"]
     blocks = orjson.dumps(payload["blocks"]).decode()
     assert "StatEvent: never exported" in blocks and "ImportJob: never exported" in blocks
 
@@ -268,11 +270,14 @@ def test_max_lag_names_how_far_behind_a_definition_is(
 
     assert code == 1
     errors = [line for line in err.splitlines() if line.startswith("error:")]
-    assert errors == ["error: StatEvent: trails core by 2h (max lag 1h30m); 1 row(s) pending"]
+    assert errors == [
+        f"error: {name}: trails core by 2h (max lag 1h30m); 1 row(s) pending"
+        for name in ("StatEvent", "StatEventSQL")
+    ]
     rows = by_name(orjson.loads(out))
     assert rows["StatEvent"]["stale"] is True and rows["ImportJob"]["stale"] is False
     assert len(slack.requests) == 1
-    assert "1 definition(s) behind" in slack.requests[0].json()["text"]
+    assert "2 definition(s) behind" in slack.requests[0].json()["text"]
 
 
 def test_max_lag_exits_0_and_stays_quiet_when_fresh(

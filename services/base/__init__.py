@@ -34,6 +34,7 @@ if TYPE_CHECKING:
         Delete,
         ExportDefinition,
         Row,
+        bare_column,
         validation_problems,
     )
     from services.base.durations import format_duration, parse_duration
@@ -178,6 +179,7 @@ __all__ = [
     "stored_ids",
     "use_exact_json",
     "validation_problems",
+    "bare_column",
 ]
 _HOMES = {
     "APPLICATION_NAME": "services.base.constants",
@@ -258,5 +260,6 @@ _HOMES = {
     "stored_ids": "services.base.position",
     "use_exact_json": "services.base.exact_json",
     "validation_problems": "services.base.definition",
+    "bare_column": "services.base.definition",
 }
 __getattr__ = lazy_exports(__name__, _HOMES)

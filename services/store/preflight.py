@@ -16,6 +16,7 @@ from services.base import (
     did_you_mean,
 )
 from services.store.catalog import Table, find_table
+from services.store.expressions import Compiled, compile_select, expression_paths, key_problems
 from services.store.plan import CopyMode, SyncPlan
 from services.store.tie_breaker import tie_breaker_problem
 from services.store.type_paths import BINARY, ColumnPath, column_path
@@ -89,7 +90,7 @@ def _source_problems(definition: ExportDefinition, source: Table) -> list[str]:
 def _scaffold_hint(definition: ExportDefinition) -> str:
     """For a definition that copies core's columns by name, the command that writes it."""
     src, dst = definition.source, definition.destination
-    if definition.transform is not None or src.table != dst.table:
+    if definition.transform is not None or definition.select or src.table != dst.table:
         return ""  # scaffold names a destination after its source, with core's columns
     schema = "" if dst.schema_ == DEFAULT_DESTINATION_SCHEMA else f" --dest-schema {dst.schema_}"
     return f" (`python run_job.py scaffold{schema} {src.schema_}.{src.table}` writes one)"
@@ -120,7 +121,9 @@ def _destination_problems(
             f"analytics table {destination.qualified} has no unique index on ({', '.join(keys)}):"
             f" {_FIX_SCHEMA.replace('add it', 'add one')}"
         )
-    if definition.transform is None:
+    if definition.select is not None:
+        problems += _select_destination_problems(definition.select, destination)
+    elif definition.transform is None:
         for name in selected:
             column = destination.columns.get(name)
             if column is None:
@@ -136,11 +139,28 @@ def _destination_problems(
     return problems
 
 
+def _select_destination_problems(select: dict[str, str], destination: Table) -> list[str]:
+    problems = []
+    for name, expression in select.items():
+        column = destination.columns.get(name)
+        if column is None:
+            problems.append(
+                f"analytics table {destination.qualified} has no column {name!r} (select"
+                f" {name!r}: {expression})" + did_you_mean(name, destination.columns)
+            )
+        elif column.generated:
+            problems.append(
+                f"analytics column {destination.qualified}.{name} is generated and cannot be"
+                " written (select)"
+            )
+    return problems
+
+
 def _column_paths(
     definition: ExportDefinition, selected: list[str], source: Table, dest: Table
 ) -> list[ColumnPath]:
     """How each selected column travels; none with a transform (it makes the values)."""
-    if definition.transform is not None:
+    if definition.transform is not None or definition.select is not None:
         return []
     return [
         column_path(name, source.columns[name].shape, dest.columns[name].shape) for name in selected
@@ -181,14 +201,20 @@ def plan_definition(
             " migration in db/migrations and run `dbmate up`" + _scaffold_hint(definition)
         )
     selected: list[str] = []
+    compiled: dict[str, Compiled] = {}
     if source is not None:
         problems += _source_problems(definition, source)
-        selected = definition.source_columns or list(source.columns)
+        selected = list(definition.select or definition.source_columns or source.columns)
+    if source is not None and not problems:
+        compiled, found = compile_select(core, definition, source)
+        problems += found or (key_problems(core, definition, compiled) if compiled else [])
     paths: list[ColumnPath] = []
     if source is not None and destination is not None and not problems:
         problems += _destination_problems(definition, selected, destination, _drift_fix(job, name))
     if source is not None and destination is not None and not problems:
         paths = _column_paths(definition, selected, source, destination)
+        if compiled:
+            paths = expression_paths(core, definition, compiled, destination)
         problems += [p.reason for p in paths if p.path is None]
     if problems:
         # Each problem becomes its own error: line, so each names the definition.

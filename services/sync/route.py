@@ -98,7 +98,10 @@ def choose_route(
     needs_keys = staging_needs_keys(plan)
     # An incremental run reads each batch in one query whose rows carry their key as text
     # (keyset.py): staging keeps it, though nothing else needs it.
-    keyset = passthrough and not soft_deletes and incremental and not chunks
+    # A where leaves rows out of the read: its batches end where batch_end says, which
+    # counts them (a keyset batch ends at the last row it read, before those left out).
+    filtered = plan.row_filter is not None
+    keyset = passthrough and not soft_deletes and incremental and not chunks and not filtered
     keyed = keyset or needs_keys or not passthrough
     layout = StagingLayout(
         keyed=keyed,
@@ -145,9 +148,10 @@ def batch_keys_unique(plan: SyncPlan) -> bool:
     non-partial unique index on exactly the conflict columns: one COPY reads
     one snapshot, where those keys are unique.
     """
-    if plan.mode is not CopyMode.BINARY:
+    mapping = plan.definition.key_columns
+    if plan.mode is not CopyMode.BINARY or mapping is None:
         return False
-    return frozenset(plan.keys) in plan.source.unique_keys
+    return frozenset(mapping[k] for k in plan.keys) in plan.source.unique_keys
 
 
 def keys_never_null(plan: SyncPlan) -> bool:
@@ -155,9 +159,10 @@ def keys_never_null(plan: SyncPlan) -> bool:
 
     True without a transform when every conflict column is NOT NULL in core.
     """
-    if plan.mode is CopyMode.PYTHON:
-        return False
-    return all(plan.source.columns[k].not_null for k in plan.keys)
+    mapping = plan.definition.key_columns
+    if plan.mode is CopyMode.PYTHON or mapping is None:
+        return False  # a transform's or an expression's key: checked in the batch
+    return all(plan.source.columns[mapping[k]].not_null for k in plan.keys)
 
 
 def staging_needs_keys(plan: SyncPlan) -> bool:

@@ -44,18 +44,22 @@ class Windows:
     core: Conn
     watermark: Watermark
 
-    def next_end(self, after: Position | None) -> Position | None:
-        """The last row of the batch after ``after``; None when no row is left."""
+    def next_end(self, after: Position | None) -> tuple[Position, int] | None:
+        """The last row of the batch after ``after`` and how many of its rows source.where
+        leaves out; None when no row is left."""
         window = q.Window(lower=after, upper=None, watermark=self.watermark)
         row = self.core.execute(q.batch_end(self.plan, window)).fetchone()
         if row is None:
             return None
-        return Position.from_key_text(row[0], row[1], len(self.plan.cursor_ids))
+        end = Position.from_key_text(row[0], row[1], len(self.plan.cursor_ids))
+        return end, int(row[2]) if len(row) > 2 else 0
 
     def windows_from(self, start: Position | None) -> NextWindow:
         def next_window(last: q.Window | None) -> q.Window | None:
             after = start if last is None else last.upper
-            end = self.next_end(after)
-            return None if end is None else q.Window(after, end, self.watermark)
+            found = self.next_end(after)
+            if found is None:
+                return None
+            return q.Window(after, found[0], self.watermark, left_out=found[1])
 
         return next_window

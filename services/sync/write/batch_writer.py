@@ -190,4 +190,7 @@ def write_on_route(
         log.debug("%s: %s; now %s", writer.name, outcome, route)
         sources.reroute(route)  # what it read ahead went the old way
         batch = batch.window_only()
+    # The rows source.where left out of the read: read and skipped, as a transform's None.
+    outcome.read += batch.window.left_out
+    outcome.skipped += batch.window.left_out
     return outcome, route

@@ -102,6 +102,7 @@ def delete_by_value(plan: SyncPlan, analytics: Conn, keys: list[tuple[Any, ...]]
 
 
 def flagged_in_window(plan: SyncPlan, core: Conn, window: q.Window) -> list[tuple[Any, ...]]:
-    """The keys (as text) of the window's soft-deleted rows, without a transform."""
-    rows = core.execute(d.flagged_keys(plan, window, plan.keys)).fetchall()
+    """The keys (as text) of the window's soft-deleted rows, without a transform (with a
+    select, as its expressions make them)."""
+    rows = core.execute(d.flagged_keys(plan, window, q.key_values(plan))).fetchall()
     return [tuple(r) for r in rows]
