@@ -104,6 +104,22 @@ def test_a_first_load_is_a_backfill_in_heap_order_chunks(dbs: TestDatabases, cli
     assert [r[1:] for r in dbs.query_analytics(RUNS, ("Events",))] == [("succeeded", ROWS)]
 
 
+def test_a_row_the_destination_refuses_in_a_chunk_is_named(dbs: TestDatabases, cli: Cli) -> None:
+    """The chunk that failed is kept as its window (its heap blocks): the rejected COPY line
+    is found again in core by its place in those blocks, and named."""
+    fill(dbs, ROWS)
+    bad = 345
+    dbs.query_core("UPDATE events SET payload = repeat('y', 500) WHERE id = %s", (bad,))
+    dbs.query_analytics("ALTER TABLE analytics_raw.events ALTER payload TYPE varchar(450)")
+    at = dbs.query_core("SELECT at::text FROM events WHERE id = %s", (bad,))[0][0]
+
+    done = cli.sync("Events")
+
+    assert done.code == 1, done.stderr
+    assert f"error: Events: row at at={at}, id={bad}: value too long" in done.stderr
+    assert any(not is_done for _, is_done, _, _ in chunks_of(dbs))  # its chunk rolled back
+
+
 def test_a_cursor_that_is_not_a_timestamp_loads_in_cursor_order(
     dbs: TestDatabases, cli: Cli
 ) -> None:

@@ -62,7 +62,8 @@ def test_an_unknown_definition_exits_2_listing_the_definitions(
     code, _, err = run_cli(["export-to-pg", "StatEvent", "Nope"], env=env)
     assert code == 2
     assert err == (
-        "error: unknown definition 'Nope' for export-to-pg; known: StatEvent, ImportJob\n"
+        "error: unknown definition 'Nope' for export-to-pg; known: StatEvent, StatEventSQL,"
+        " ImportJob\n"
     )
     assert _runs(dbs) == []
 
@@ -70,8 +71,9 @@ def test_an_unknown_definition_exits_2_listing_the_definitions(
 def test_all_runs_every_definition(seeded: TestDatabases, env: dict[str, str]) -> None:
     code, out, err = run_cli(["export-to-pg", "--all"], env=env)
     assert (code, err) == (0, "")
-    assert [line.split(":")[0] for line in out.splitlines()] == ["StatEvent", "ImportJob"]
-    assert _runs(seeded) == [("StatEvent", "succeeded"), ("ImportJob", "succeeded")]
+    names = ["StatEvent", "StatEventSQL", "ImportJob"]
+    assert [line.split(":")[0] for line in out.splitlines()] == names
+    assert _runs(seeded) == [(name, "succeeded") for name in names]
 
 
 def test_several_names_run_in_the_order_given(seeded: TestDatabases, env: dict[str, str]) -> None:

@@ -26,6 +26,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 ALL_DEFINITIONS = {
     "StatEvent",
+    "StatEventSQL",
     "ImportJob",
     "Events",
     "EventsCopy",

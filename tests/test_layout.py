@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import ast
 import importlib
+import re
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
@@ -33,15 +36,18 @@ ALLOWED: dict[str, set[str]] = {
 }
 # Top-level modules of services/ and the room they stand in for.
 FRONT_DOORS = {"__init__": "base", "process_definition": "sync"}
-# A room's sub-rooms (its packages) -> the sibling sub-rooms each may import. Every
-# module of the room may import the room's own top-level modules (sync.route).
+# A room's sub-rooms (its packages) -> the sibling sub-rooms each may import, in layers:
+# each only those below it (services/sync: rows < transform < read < write < backfill <
+# run, as the data path goes). Every module of the room may import the room's own
+# top-level modules (sync.route, sync.windows), which import none of its sub-rooms.
 SUB_ROOMS: dict[str, dict[str, set[str]]] = {
     "sync": {
-        "run": {"backfill", "read", "transform", "write"},
-        "backfill": {"read", "write"},
-        "write": {"read", "transform"},
-        "read": {"transform", "write"},
-        "transform": {"read", "write"},
+        "rows": set(),
+        "transform": {"rows"},
+        "read": {"rows", "transform"},
+        "write": {"rows", "transform", "read"},
+        "backfill": {"rows", "transform", "read", "write"},
+        "run": {"rows", "transform", "read", "write", "backfill"},
     },
 }
 
@@ -228,9 +234,42 @@ def test_sub_rooms_import_only_the_siblings_they_may() -> None:
     assert found == set(SUB_ROOMS["sync"])
 
 
+def test_the_sub_room_rules_have_no_loop() -> None:
+    for subs in SUB_ROOMS.values():
+        below: dict[str, set[str]] = {}
+        for sub in sorted(subs, key=lambda s: len(subs[s])):
+            assert subs[sub] <= set(below), f"{sub} may import {subs[sub] - set(below)} above it"
+            below[sub] = subs[sub]
+
+
+def top_level_problems(services_dir: Path) -> list[str]:
+    """Imports of a sub-room from a room's own top-level modules (sync.route, sync.windows):
+    every sub-room stands on them, so they stand on none."""
+    problems: list[str] = []
+    for room, subs in SUB_ROOMS.items():
+        for path in sorted((services_dir / room).glob("*.py")):
+            if path.name == "__init__.py":  # the room's front door re-exports them
+                continue
+            for line, module in imported_modules(path):
+                if (door_of(module, services_dir) or "").removeprefix(f"{room}.") in subs:
+                    where = f"{path.relative_to(services_dir.parent)}:{line}"
+                    problems.append(f"{where}: imports {module}")
+    return problems
+
+
+def test_a_rooms_top_level_modules_import_none_of_its_sub_rooms(tmp_path: Path) -> None:
+    assert top_level_problems(SERVICES) == []
+    fake = tmp_path / "services" / "sync"
+    (fake / "write").mkdir(parents=True)
+    (fake / "route.py").write_text("def f() -> None:\n    from services.sync.write import X\n")
+    assert top_level_problems(tmp_path / "services") == [
+        "services/sync/route.py:2: imports services.sync.write"
+    ]
+
+
 def test_a_sub_room_importing_a_sibling_it_may_not_is_caught(tmp_path: Path) -> None:
     fake = tmp_path / "services"
-    for sub in ("read", "run", "backfill", "write", "transform"):
+    for sub in SUB_ROOMS["sync"]:
         (fake / "sync" / sub).mkdir(parents=True)
     (fake / "sync" / "read" / "keyset.py").write_text("from services.sync.run import Run\n")
     assert sub_room_problems(fake) == [
@@ -287,6 +326,76 @@ def test_tools_stay_out_of_the_product() -> None:
     ] == []
 
 
+# Where the runner's own tables (RUNNER_SCHEMA) may be named in SQL: store/, and the
+# positions beside the Position type (services/store/__init__.py says why).
+RUNNER_TABLES_HOMES = ("services/store/", "services/base/position.py")
+_SQL_TEXT = re.compile(r"\b(SELECT|INSERT INTO|UPDATE|DELETE FROM|CREATE|ALTER|DROP|TRUNCATE)\b")
+_CONSTANT = re.compile(r"^_?[A-Z][A-Z0-9_]*$")
+
+
+def sql_rule_breaks(services_dir: Path) -> list[str]:
+    """Runner tables named outside their homes, and SQL text formatted from anything but a
+    module constant (an f-string, ``%`` or ``str.format`` handed to ``execute``)."""
+    breaks: list[str] = []
+    for path in sorted(services_dir.rglob("*.py")):
+        where = path.relative_to(services_dir.parent).as_posix()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(node, ast.Call):
+                continue
+            name = node.func.attr if isinstance(node.func, ast.Attribute) else ""
+            first = node.args[0] if node.args else None
+            runner = isinstance(first, ast.Name) and first.id == "RUNNER_SCHEMA"
+            runner |= isinstance(first, ast.Constant) and first.value == "tablesync"
+            if (
+                name in ("Identifier", "ident")
+                and runner
+                and not where.startswith(RUNNER_TABLES_HOMES)
+            ):
+                breaks.append(f"{where}:{node.lineno} names a runner table")
+            if name in ("execute", "executemany", "copy") and _formatted_sql(first):
+                breaks.append(f"{where}:{node.lineno} formats SQL text")
+    return breaks
+
+
+def _formatted_sql(node: ast.expr | None) -> bool:
+    """Whether ``node`` formats SQL text with something other than module constants."""
+    if isinstance(node, ast.JoinedStr):
+        text = "".join(str(v.value) for v in node.values if isinstance(v, ast.Constant))
+        parts = [v.value for v in node.values if isinstance(v, ast.FormattedValue)]
+        named = all(isinstance(p, ast.Name) and _CONSTANT.match(p.id) for p in parts)
+        return bool(_SQL_TEXT.search(text)) and not named
+    if isinstance(node, ast.BinOp) and isinstance(node.left, ast.Constant):
+        return bool(_SQL_TEXT.search(str(node.left.value)))  # "..." % x, "..." + x
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+        target = node.func.value
+        text = str(target.value) if isinstance(target, ast.Constant) else ""
+        return node.func.attr == "format" and bool(_SQL_TEXT.search(text))
+    return False
+
+
+def test_sql_is_composed_where_store_says() -> None:
+    assert sql_rule_breaks(SERVICES) == []
+
+
+def test_a_break_of_the_sql_rule_is_caught(tmp_path: Path) -> None:
+    room = tmp_path / "services" / "reporting"
+    room.mkdir(parents=True)
+    (room / "status.py").write_text(
+        "from psycopg import sql\n"
+        "from services.base import RUNNER_SCHEMA\n"
+        "RUNS = sql.Identifier(RUNNER_SCHEMA, 'runs')\n"
+        "def last(conn, table, job):\n"
+        "    conn.execute(f'SELECT * FROM {table} WHERE job = %s', (job,))\n"
+        "    conn.execute('SELECT * FROM %s' % table)\n"
+        "    conn.execute(f'SELECT pg_advisory_unlock({_KEY})')\n"
+    )
+    assert sql_rule_breaks(tmp_path / "services") == [
+        "services/reporting/status.py:3 names a runner table",
+        "services/reporting/status.py:5 formats SQL text",
+        "services/reporting/status.py:6 formats SQL text",
+    ]
+
+
 def test_every_room_is_known_and_says_what_it_may_import() -> None:
     rooms = {p.name for p in SERVICES.iterdir() if (p / "__init__.py").exists()}
     assert rooms <= set(ALLOWED), f"rooms without a rule: {rooms - set(ALLOWED)}"
@@ -322,3 +431,19 @@ def test_an_upward_import_is_caught(tmp_path: Path, room: str, upward: str) -> N
     assert violations(fake) == [
         f"services/{room}/leaky.py:2: {room} imports {upward} ({upward.split('.')[1]})"
     ]
+
+
+def test_a_run_imports_no_library_it_does_not_use() -> None:
+    """A run's start-up is part of every run's time (a run that finds nothing is mostly
+    start-up): croniter and dateutil (a cron schedule), difflib (did you mean) come in only
+    when asked for."""
+    code = (
+        "import sys, services, jobs.export_to_pg.config;"
+        "from services.sync import process_definition;"
+        "print(sorted({m.split('.')[0] for m in sys.modules}"
+        " & {'croniter', 'dateutil', 'difflib'}))"
+    )
+    found = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    assert found.stdout.strip() == "[]"

@@ -20,7 +20,11 @@ RUNNER_TABLES = {
     ("tablesync", "follower_sessions"),
     ("tablesync", "schedule_claims"),
 }
-DESTINATION_TABLES = {("analytics_raw", "stat_event"), ("analytics_raw", "import_job")}
+DESTINATION_TABLES = {
+    ("analytics_raw", "stat_event"),
+    ("analytics_raw", "stat_event_sql"),
+    ("analytics_raw", "import_job"),
+}
 
 
 def _tables(url: str) -> set[tuple[str, str]]:

@@ -470,8 +470,8 @@ def test_definitions_fields_and_columns_say_what_was_meant(
 ) -> None:
     code, out, err = run_cli([JOB, "statevent"], env=env)
     assert (code, err) == (2, (
-        "error: unknown definition 'statevent' for export-to-pg; known: StatEvent, ImportJob;"
-        " did you mean 'StatEvent'?\n"
+        "error: unknown definition 'statevent' for export-to-pg; known: StatEvent,"
+        " StatEventSQL, ImportJob; did you mean 'StatEvent'?\n"
     ))  # fmt: skip
     (tmp_path / "misspelt.py").write_text(
         "from services import build_definitions\n"

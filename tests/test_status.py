@@ -15,6 +15,7 @@ import pytest
 from dbtools import TestDatabases
 from opstools import RunCli
 from slack_server import SlackServer, serve_slack
+from synctools import JOB, definition, on_both
 
 from jobs.export_to_pg.config import DEFINITIONS
 from services.base.db import Databases
@@ -22,6 +23,7 @@ from services.base.durations import format_duration, parse_duration
 from services.base.settings import DatabaseUrls
 from services.reporting import status
 from services.reporting.status_format import status_table
+from services.store import catalog, preflight
 from tools.testdb.seed_core import seed
 
 STAT_EVENTS, IMPORT_JOBS = 300, 30
@@ -55,7 +57,8 @@ def exportable(dbs: TestDatabases) -> dict[str, int]:
     """Rows a run would read, counted directly in core."""
     stat = dbs.query_core('SELECT count(*) FROM "StatEvent" WHERE "updatedAt" IS NOT NULL')
     jobs = dbs.query_core('SELECT count(*) FROM "ImportJob" WHERE "finishedAt" IS NOT NULL')
-    return {"StatEvent": stat[0][0], "ImportJob": jobs[0][0]}
+    # StatEventSQL reads StatEvent's rows too: its where skips, it does not leave rows pending.
+    return {"StatEvent": stat[0][0], "StatEventSQL": stat[0][0], "ImportJob": jobs[0][0]}
 
 
 # --- before and after a run -------------------------------------------------------------
@@ -67,7 +70,7 @@ def test_before_any_run_every_row_is_pending_and_nothing_exported(
     rows = by_name(status_json(run_cli, env))
 
     expected = exportable(seeded)
-    assert list(rows) == ["StatEvent", "ImportJob"]
+    assert list(rows) == ["StatEvent", "StatEventSQL", "ImportJob"]
     for name, row in rows.items():
         assert row["last_run"] is None
         assert row["position"] is None
@@ -122,7 +125,7 @@ def test_the_table_names_every_column_and_says_how_pending_was_counted(
     code, out, err = run_cli(STATUS, env=env)
 
     assert code == 0, err
-    header, stat_event, import_job = (cells(line) for line in out.splitlines()[:3])
+    header, stat_event, _, import_job = (cells(line) for line in out.splitlines()[:4])
     assert header == [
         "DEFINITION", "STATE", "LAST RUN", "WHEN", "ROWS", "DURATION", "POSITION", "PENDING",
         "COUNTED", "LAG",
@@ -192,6 +195,59 @@ def test_a_large_pending_count_is_an_estimate_and_says_so(
     assert cells(status_table(report).splitlines()[1])[7:9] == [f"~{row.pending_rows}", "estimate"]
 
 
+# --- the catalogs read once for every definition -------------------------------------
+
+
+def test_find_tables_reads_each_table_as_find_table_does(dbs: TestDatabases) -> None:
+    dbs.query_core("CREATE TYPE mood AS ENUM ('sad', 'ok')")
+    dbs.query_core("CREATE DOMAIN cents AS numeric(12, 2) CHECK (VALUE >= 0)")
+    dbs.query_core(
+        "CREATE TABLE a (id int PRIMARY KEY, code text UNIQUE, m mood, c cents[], at timestamptz)"
+    )
+    dbs.query_core("CREATE TABLE b (x int, y int, UNIQUE (y, x))")
+    dbs.query_core("CREATE TABLE nothing ()")
+    dbs.query_core("CREATE VIEW v AS SELECT id, m FROM a")
+    names = [("public", "a"), ("public", "gone"), ("public", "b"), ("public", "nothing")]
+    names += [("public", "v"), ("public", "a")]
+    with dbs.core() as conn:
+        together = catalog.find_tables(conn, names)
+        one_by_one = {name: catalog.find_table(conn, *name) for name in names}
+    assert together == one_by_one
+    assert together[("public", "gone")] is None
+    assert together[("public", "b")].unique_keys == [frozenset({"x", "y"})]  # type: ignore[union-attr]
+    assert list(together[("public", "a")].columns) == ["id", "code", "m", "c", "at"]  # type: ignore[union-attr]
+
+
+def test_the_status_of_many_definitions_reads_each_catalog_once(
+    dbs: TestDatabases, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The console's overview asks this of every definition on every page: one read of each
+    catalog for all of them, not one per definition (docs/benchmarks/console.md)."""
+    definitions = {}
+    for n in range(6):
+        on_both(dbs, f"CREATE TABLE t{n} (id int PRIMARY KEY, at timestamptz NOT NULL)")
+        definitions[f"t{n}"] = definition(f"t{n}", "at", id_field="id")
+    definitions["gone"] = definition("gone", "at", id_field="id")
+    reads: list[int] = []
+    find_tables = catalog.find_tables
+
+    def counted(conn: Any, names: list[tuple[str, str]]) -> Any:
+        reads.append(len(names))
+        return find_tables(conn, names)
+
+    monkeypatch.setattr(preflight, "find_tables", counted)
+    monkeypatch.setattr(preflight, "find_table", lambda *a: pytest.fail(f"read alone: {a[1:]}"))
+    urls = DatabaseUrls(core=dbs.core_url, analytics=dbs.analytics_url)
+
+    with Databases(urls) as pools:
+        report = status.status_report(JOB, definitions, pools)
+
+    assert reads == [7, 7]  # every source in core, every destination in analytics: once each
+    found = {row.definition: row for row in report.definitions}
+    assert found["t0"].refusal is None and found["t0"].problem is None
+    assert found["gone"].problem == "core table public.gone does not exist"
+
+
 # --- it reads only ----------------------------------------------------------------------
 
 
@@ -214,6 +270,7 @@ def test_status_writes_nothing_and_works_while_a_run_holds_the_lock(
     assert [line.split()[0] for line in out.splitlines()] == [
         "DEFINITION",
         "StatEvent",
+        "StatEventSQL",
         "ImportJob",
     ]
     assert seeded.query_analytics(state) == before
@@ -250,7 +307,7 @@ def test_max_lag_exits_1_and_alerts_slack_once_when_stale(
     assert "stale: StatEvent: never exported" in out
     assert len(slack.requests) == 1
     payload = slack.requests[0].json()
-    assert "2 definition(s) behind by more than 15m" in payload["text"]
+    assert "3 definition(s) behind by more than 15m" in payload["text"]
     blocks = orjson.dumps(payload["blocks"]).decode()
     assert "StatEvent: never exported" in blocks and "ImportJob: never exported" in blocks
 
@@ -268,11 +325,14 @@ def test_max_lag_names_how_far_behind_a_definition_is(
 
     assert code == 1
     errors = [line for line in err.splitlines() if line.startswith("error:")]
-    assert errors == ["error: StatEvent: trails core by 2h (max lag 1h30m); 1 row(s) pending"]
+    assert errors == [
+        f"error: {name}: trails core by 2h (max lag 1h30m); 1 row(s) pending"
+        for name in ("StatEvent", "StatEventSQL")
+    ]
     rows = by_name(orjson.loads(out))
     assert rows["StatEvent"]["stale"] is True and rows["ImportJob"]["stale"] is False
     assert len(slack.requests) == 1
-    assert "1 definition(s) behind" in slack.requests[0].json()["text"]
+    assert "2 definition(s) behind" in slack.requests[0].json()["text"]
 
 
 def test_max_lag_exits_0_and_stays_quiet_when_fresh(

@@ -6,7 +6,7 @@ validates them all and, when one is wrong, names it in the error.
 
 from __future__ import annotations
 
-from jobs.export_to_pg.transforms import stat_event_row
+from jobs.export_to_pg.transforms import STAT_EVENT_SELECT, stat_event_row
 from services import ExportDefinition, build_definitions
 
 DEFINITIONS: dict[str, ExportDefinition] = build_definitions(
@@ -40,6 +40,18 @@ DEFINITIONS: dict[str, ExportDefinition] = build_definitions(
                 "key_source": {"old_id": "id"},
             },
             "transform": stat_event_row,
+        },
+        # StatEvent's transform in SQL, evaluated by core: the bytes flow COPY to COPY
+        # (docs/select.md). Same rows as StatEvent (tests/test_select_shipped.py).
+        "StatEventSQL": {
+            "source": {
+                "table": "StatEvent",
+                "cursor": {"field": "updatedAt", "id_field": "id"},
+                # stat_event_row skips a row without a source_id (NULL or empty).
+                "where": """"source_id" <> ''""",
+            },
+            "destination": {"table": "stat_event_sql", "conflict_columns": ["old_id"]},
+            "select": STAT_EVENT_SELECT,
         },
         # A run still in progress has no finishedAt: it is exported once it ends.
         "ImportJob": {

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
         COPY_BINARY_TRAILER,
         COPY_BLOCK_BYTES,
         DEFAULT_DESTINATION_SCHEMA,
+        DEFAULT_ORIGIN,
         DEFAULT_SOURCE_SCHEMA,
         MAX_JOBS,
         PREFETCH,
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
         Delete,
         ExportDefinition,
         Row,
+        bare_column,
         validation_problems,
     )
     from services.base.durations import format_duration, parse_duration
@@ -64,6 +66,7 @@ if TYPE_CHECKING:
         IdField,
         Position,
         Watermark,
+        forget_position,
         ids_from_text,
         key_text,
         load_position,
@@ -73,7 +76,7 @@ if TYPE_CHECKING:
         stored_ids,
     )
     from services.base.redact import register_secret
-    from services.base.results import RunCounts, RunResult
+    from services.base.results import RunCounts, RunIdentity, RunResult
     from services.base.run_settings import (
         BACKFILL_VARIABLE,
         DEFAULT_MAX_DELETE_FRACTION,
@@ -83,7 +86,6 @@ if TYPE_CHECKING:
         RunSettings,
     )
     from services.base.settings import (
-        DEFAULT_ORIGIN,
         ORIGIN_VARIABLE,
         DatabaseUrls,
         env_count,
@@ -135,6 +137,7 @@ __all__ = [
     "RowError",
     "RunCounts",
     "RunError",
+    "RunIdentity",
     "RunResult",
     "RunSettings",
     "RunStatus",
@@ -161,6 +164,7 @@ __all__ = [
     "kill_points_armed",
     "lazy_exports",
     "load_dotenv_file",
+    "forget_position",
     "load_position",
     "mark_worker",
     "named_key",
@@ -175,6 +179,7 @@ __all__ = [
     "stored_ids",
     "use_exact_json",
     "validation_problems",
+    "bare_column",
 ]
 _HOMES = {
     "APPLICATION_NAME": "services.base.constants",
@@ -188,7 +193,7 @@ _HOMES = {
     "CursorSpec": "services.base.definition",
     "DEFAULT_DESTINATION_SCHEMA": "services.base.constants",
     "DEFAULT_MAX_DELETE_FRACTION": "services.base.run_settings",
-    "DEFAULT_ORIGIN": "services.base.settings",
+    "DEFAULT_ORIGIN": "services.base.constants",
     "DEFAULT_PROGRESS_EVERY_S": "services.base.run_settings",
     "DEFAULT_RUN_RETRIES": "services.base.run_settings",
     "DEFAULT_SOURCE_SCHEMA": "services.base.constants",
@@ -217,6 +222,7 @@ _HOMES = {
     "RowError": "services.base.errors",
     "RunCounts": "services.base.results",
     "RunError": "services.base.errors",
+    "RunIdentity": "services.base.results",
     "RunResult": "services.base.results",
     "RunSettings": "services.base.run_settings",
     "RunStatus": "services.base.constants",
@@ -242,6 +248,7 @@ _HOMES = {
     "kill_point": "services.base.testhooks",
     "kill_points_armed": "services.base.testhooks",
     "load_dotenv_file": "services.base.settings",
+    "forget_position": "services.base.position",
     "load_position": "services.base.position",
     "mark_worker": "services.base.testhooks",
     "named_key": "services.base.position",
@@ -253,5 +260,6 @@ _HOMES = {
     "stored_ids": "services.base.position",
     "use_exact_json": "services.base.exact_json",
     "validation_problems": "services.base.definition",
+    "bare_column": "services.base.definition",
 }
 __getattr__ = lazy_exports(__name__, _HOMES)

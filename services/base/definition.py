@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from typing import Any, Literal, get_args
 
@@ -22,6 +23,7 @@ from services.base.constants import (
 from services.base.durations import parse_duration
 from services.base.errors import InvalidDefinitionError
 from services.base.schedule import Schedule
+from services.base.sql_text import frame_problem
 from services.base.suggest import did_you_mean
 
 Row = dict[str, Any]
@@ -61,6 +63,34 @@ def _check_identifier(value: str) -> str:
     if len(value.encode()) > _MAX_IDENTIFIER_BYTES:
         raise ValueError(f"is longer than PostgreSQL's {_MAX_IDENTIFIER_BYTES}-byte limit")
     return value
+
+
+def _check_sql_text(value: str) -> str:
+    """A user's SQL expression: one expression, framed by the query that uses it."""
+    if not value.strip():
+        raise ValueError("must not be empty")
+    if "\x00" in value:
+        raise ValueError("must not contain a NUL character")
+    problem = frame_problem(value)
+    if problem is not None:
+        raise ValueError(problem)
+    return value
+
+
+# A bare column reference: a double-quoted identifier, or an unquoted one, which
+# PostgreSQL folds to lower case (services/store/expressions.py proves it is a column).
+_QUOTED = re.compile(r'\s*"((?:[^"]|"")+)"\s*')
+_UNQUOTED = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_$]*)\s*")
+
+
+def bare_column(expression: str) -> tuple[str, bool] | None:
+    """The column an expression names and nothing else (``"id"``, ``id``), and whether it
+    is written unquoted (then it may be a keyword: ``user`` is CURRENT_USER); else None."""
+    if quoted := _QUOTED.fullmatch(expression):
+        return quoted.group(1).replace('""', '"'), False
+    if unquoted := _UNQUOTED.fullmatch(expression):
+        return unquoted.group(1).lower(), True
+    return None
 
 
 def _check_identifier_list(values: list[str]) -> list[str]:
@@ -128,8 +158,16 @@ class SourceSpec(_Model):
     columns: Literal["*"] | list[str] = "*"
     # A row read with this flag set is deleted from the destination by its key.
     soft_delete: SoftDeleteSpec | None = None
+    # A SQL predicate over the source's columns, evaluated by core in the read query:
+    # rows it does not hold true for are left out, counted as skipped (docs/select.md).
+    where: str | None = None
 
     _names = field_validator("schema_", "table")(_check_identifier)
+
+    @field_validator("where")
+    @classmethod
+    def _where(cls, value: str | None) -> str | None:
+        return value if value is None else _check_sql_text(value)
 
     @field_validator("columns")
     @classmethod
@@ -174,6 +212,10 @@ class ExportDefinition(_Model):
     source: SourceSpec
     destination: DestinationSpec
     transform: Transform | None = None
+    # Instead of a transform: each destination column as a SQL expression over the source's
+    # columns, evaluated by core in the read query. Trusted configuration, like a view's
+    # definition: composed into the query as written (services/store/sql.py frames it).
+    select: dict[str, str] | None = None
     batch_size: int = Field(default=DEFAULT_BATCH_SIZE, gt=0, le=10_000_000)
     # Extra margin below the watermark for cursors not filled by the core
     # server's now() (application clocks, replicas); 0 trusts the watermark.
@@ -207,9 +249,47 @@ class ExportDefinition(_Model):
     def _max_lag(cls, value: object) -> object:
         return parse_duration(value) if isinstance(value, str) else value
 
+    @field_validator("select")
+    @classmethod
+    def _select(cls, value: dict[str, str] | None) -> dict[str, str] | None:
+        if value is None:
+            return value
+        if not value:
+            raise ValueError("must map at least one destination column to a SQL expression")
+        for column, expression in value.items():
+            _check_identifier(column)
+            try:
+                _check_sql_text(expression)
+            except ValueError as exc:
+                raise ValueError(f"the expression of {column!r} {exc}") from None
+        return value
+
+    @model_validator(mode="after")
+    def _select_says_what_is_read(self) -> ExportDefinition:
+        if self.select is None:
+            return self
+        if self.transform is not None:
+            raise ValueError("give a transform or a select, not both")
+        if self.source.columns != "*":
+            raise ValueError(
+                "source.columns and select both say what is read: select's expressions name"
+                " the source columns they use"
+            )
+        if self.destination.key_source is not None:
+            raise ValueError(
+                "destination.key_source is for a transform: with select, map each conflict"
+                ' column from a bare source column ({"old_id": \'"id"\'})'
+            )
+        missing = [k for k in self.destination.conflict_columns if k not in self.select]
+        if missing:
+            raise ValueError(
+                f"select must give each conflict column; it lacks {', '.join(missing)}"
+            )
+        return self
+
     @model_validator(mode="after")
     def _key_source_needs_a_transform(self) -> ExportDefinition:
-        if self.destination.key_source is not None and self.transform is None:
+        if self.destination.key_source is not None and self.transform is None and not self.select:
             raise ValueError(
                 "destination.key_source is for a transform that copies its key from source"
                 " columns; without a transform the conflict columns are the source's own"
@@ -218,7 +298,13 @@ class ExportDefinition(_Model):
 
     @property
     def key_columns(self) -> dict[str, str] | None:
-        """Each conflict column's source column when the key passes unchanged, else None."""
+        """Each conflict column's source column when the key passes unchanged, else None
+        (with select: when each conflict column's expression is a bare source column)."""
+        if self.select is not None:
+            bare = {k: bare_column(self.select[k]) for k in self.destination.conflict_columns}
+            if any(b is None for b in bare.values()):
+                return None
+            return {k: b[0] for k, b in bare.items() if b is not None}
         if self.transform is None:
             return {k: k for k in self.destination.conflict_columns}
         return self.destination.key_source

@@ -125,6 +125,14 @@ def load_position(conn: psycopg.Connection[Any], job: str, definition: str) -> P
     return Position(value=row[0], ids=stored_ids(row[1], row[2]))
 
 
+def forget_position(conn: psycopg.Connection[Any], job: str, definition: str) -> None:
+    """Drop the saved position of ``job``/``definition``: its next run starts afresh."""
+    conn.execute(
+        sql.SQL("DELETE FROM {} WHERE job = %s AND definition = %s").format(_POSITIONS),
+        (job, definition),
+    )
+
+
 def stored_ids(single: str | None, several: list[str] | None) -> tuple[str, ...]:
     """The ids of a stored position: ``several`` (a composite tie-breaker's) only where
     ``single`` is empty, so a position written by a release that knows only ``single``

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
+import os
+import socket
 from dataclasses import dataclass, field
 from typing import Any
 
-from services.base.constants import RunStatus
+from services.base.constants import DEFAULT_ORIGIN, RunStatus
 from services.base.position import named_key
 
 
@@ -31,6 +33,19 @@ class RunCounts:
         for f in dataclasses.fields(self):
             if f.name != "null_cursor":
                 setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
+
+
+@dataclass(frozen=True)
+class RunIdentity:
+    """Who a run record names: the definition run, the process running it (by default this
+    one) and how it was started (its command line, redacted when stored, and origin)."""
+
+    job: str
+    definition: str
+    command: str
+    origin: str = DEFAULT_ORIGIN
+    host: str = field(default_factory=socket.gethostname)
+    pid: int = field(default_factory=os.getpid)
 
 
 @dataclass
@@ -64,6 +79,10 @@ class RunResult:
     # Column names of the cursor, so people read updatedAt=... rather than value=...
     cursor_field: str = "value"
     id_field: str | list[str] | None = None
+
+    def identity(self, command: str, origin: str) -> RunIdentity:
+        """This run as its record names it, started by ``command`` from ``origin``."""
+        return RunIdentity(self.job, self.definition, command, origin, self.host, self.pid)
 
     def named(self, position: dict[str, Any] | None) -> dict[str, Any] | None:
         """``position`` ({"value", "id"}) keyed by the cursor's column names instead."""

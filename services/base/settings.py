@@ -9,12 +9,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from services.base.constants import DEFAULT_ORIGIN
 from services.base.errors import ConfigurationError, MissingVariableError, first_line
 from services.base.redact import MASK, redact, register_from_environment
 
 CORE_URL_VARIABLE = "DATABASE_URL_CORE"
 ORIGIN_VARIABLE = "TABLESYNC_ORIGIN"
-DEFAULT_ORIGIN = "cli"
 # A label, not free text: it is shown on pages and used as a filter.
 _ORIGIN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/-]{0,62}")
 ANALYTICS_URL_VARIABLE = "DATABASE_URL_ANALYTICS"

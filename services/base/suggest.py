@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable
 
 
@@ -12,6 +11,8 @@ def closest(name: str, known: Iterable[str]) -> str | None:
     for candidate in candidates:
         if candidate.casefold() == name.casefold():
             return candidate
+    import difflib  # only a mistyped name pays for it, never a run
+
     by_fold = {c.casefold(): c for c in candidates}
     near = difflib.get_close_matches(name.casefold(), list(by_fold), n=1, cutoff=0.75)
     return by_fold[near[0]] if near else None

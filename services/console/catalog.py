@@ -72,6 +72,9 @@ def definition_settings(definition: ExportDefinition, default_max_lag_s: float) 
         "destination": f"{dst.schema_}.{dst.table}",
         "conflict_columns": dst.conflict_columns,
         "transform": transform_name(definition),
+        # A select's SQL per destination column and source.where, as written (pages escape them).
+        "select": dict(definition.select) if definition.select is not None else None,
+        "where": src.where,
         "batch_size": definition.batch_size,
         "max_lag": format_duration(max_lag_s(definition, default_max_lag_s)),
         "max_lag_s": max_lag_s(definition, default_max_lag_s),

@@ -41,6 +41,7 @@ class DryRun:
     backfill: ChunkPlan | None = None  # a full load in heap order (services/sync/backfill/plan.py)
     not_a_backfill: str | None = None  # why a first load reads in cursor order instead
     route: Route | None = None  # how the run would read and write (services/sync/route.py)
+    read_query: str | None = None  # the SQL core would run for the window's rows
 
     @property
     def pending_rows(self) -> int | None:
@@ -67,6 +68,7 @@ class DryRun:
             "backfill": None if self.backfill is None else self.backfill.to_dict(),
             "not_a_backfill": self.not_a_backfill,
             "route": None if self.route is None else str(self.route),
+            "read_query": self.read_query,
         }
 
 
@@ -92,7 +94,8 @@ def dry_run(
         pending = count_window(core, plan, window, budget_ms=DRY_RUN_COUNT_BUDGET_MS)
         chunks = chunked is not None
         route = planned_route(plan, analytics, settings, saved=saved is not None, chunks=chunks)
-        return DryRun(plan, saved, mark, pending, chunked, why_not, route)
+        read = q.select_rows(plan, window, with_key_text=False).as_string(core)
+        return DryRun(plan, saved, mark, pending, chunked, why_not, route, read)
 
 
 def _key_text(plan: SyncPlan, position: Position) -> str:
@@ -126,6 +129,9 @@ def describe(run: DryRun) -> list[str]:
         lines.append(f"  route: {run.route}")
     if mark.held_back:
         lines.append(f"  held back: {mark.held_back}")
+    if run.read_query is not None:
+        lines.append("  read query (the window's rows; a backfill reads each chunk's blocks):")
+        lines += [f"    {line}" for line in run.read_query.splitlines()]
     return lines
 
 

@@ -28,12 +28,13 @@ import psycopg
 from psycopg import sql
 
 from services.base import (
-    RUNNER_SCHEMA,
     Databases,
     ExportDefinition,
     PreflightError,
+    RunIdentity,
     RunResult,
     RunSettings,
+    forget_position,
     load_position,
     save_position,
 )
@@ -140,18 +141,9 @@ def _prepare_aside(analytics: Conn, plan: SyncPlan) -> None:
                     sql.SQL(privilege), _aside(plan), grantee, option
                 )
             )
-        _forget_position(analytics, plan.job, refresh_name(plan.name))
+        forget_position(analytics, plan.job, refresh_name(plan.name))
         # A build killed mid-backfill left chunks marked done for the table just dropped.
         forget_backfill(analytics, plan.job, refresh_name(plan.name))
-
-
-def _forget_position(analytics: Conn, job: str, name: str) -> None:
-    analytics.execute(
-        sql.SQL("DELETE FROM {} WHERE job = %s AND definition = %s").format(
-            q.ident(RUNNER_SCHEMA, "positions")
-        ),
-        (job, name),
-    )
 
 
 def _rename_back(analytics: Conn, plan: SyncPlan) -> None:
@@ -185,20 +177,18 @@ def _swap(analytics: Conn, plan: SyncPlan, build: RunResult, command: str) -> in
         )
         _rename_back(analytics, plan)
         save_position(analytics, job, name, built)
-        _forget_position(analytics, job, refresh_name(name))
+        forget_position(analytics, job, refresh_name(name))
         note = (
             f"full refresh: {plan.destination.qualified} rebuilt from {build.counts.read:,}"
             f" source row(s) and swapped in (build run {build.run_id})"
         )
         run_id = record_operation(
             analytics,
-            job=job,
-            definition=name,
+            RunIdentity(job, name, command),
             before=before,
             after=built,
             counts=build.counts,
             note=note,
-            command=command,
             started_at=build.started_at,  # the row shows the load's rows and time
         )
     return run_id

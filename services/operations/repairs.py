@@ -8,9 +8,7 @@ say what happened (a refusal notifies like a failed run).
 
 from __future__ import annotations
 
-import os
 import shlex
-import socket
 import time
 from collections.abc import Callable
 from typing import Any
@@ -21,6 +19,7 @@ from services.base import (
     DEFAULT_MAX_DELETE_FRACTION,
     MassDeleteError,
     RunCounts,
+    RunIdentity,
     RunResult,
     RunStatus,
     load_position,
@@ -90,21 +89,20 @@ class Repair:
         """The repair's run record (failed when refused), and its result for Slack."""
         position = load_position(analytics, plan.job, plan.name)
         status = RunStatus.FAILED if error else RunStatus.SUCCEEDED
+        who = RunIdentity(plan.job, plan.name, self.command)
         run_id = record_operation(
             analytics,
-            job=plan.job,
-            definition=plan.name,
+            who,
             before=position,
             after=position,
             counts=counts,
             note=None if error else note,
-            command=self.command,
             error=None if error is None else str(error),
         )
         cursor = plan.definition.source.cursor
         result = RunResult(
-            job=plan.job,
-            definition=plan.name,
+            job=who.job,
+            definition=who.definition,
             status=status,
             run_id=run_id,
             counts=counts,
@@ -113,8 +111,8 @@ class Repair:
             finished_at=time.time(),
             error=None if error is None else str(error),
             exit_code=0 if error is None else error.exit_code,
-            host=socket.gethostname(),
-            pid=os.getpid(),
+            host=who.host,
+            pid=who.pid,
             cursor_field=cursor.field,
             id_field=cursor.id_field,
         )

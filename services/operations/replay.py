@@ -23,6 +23,7 @@ from services.base import (
     ExportDefinition,
     Position,
     RunCounts,
+    RunIdentity,
     Watermark,
     load_position,
     save_position,
@@ -221,13 +222,11 @@ def apply_reset(dbs: Databases, planned: ResetPlan, *, command: str) -> ResetDon
             note = _note(planned, before)
             run_id = record_operation(
                 analytics,
-                job=job,
-                definition=name,
+                RunIdentity(job, name, command),
                 before=before,
                 after=planned.after,
                 counts=RunCounts(),
                 note=note,
-                command=command,
             )
     return ResetDone(planned, before, note, run_id)
 

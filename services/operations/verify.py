@@ -41,6 +41,7 @@ from services.base import (
     RowError,
     RunError,
     Watermark,
+    bare_column,
     first_line,
     load_position,
     redact,
@@ -57,7 +58,7 @@ from services.store import (
 )
 from services.store import delete_sql as d
 from services.store import sql as q
-from services.sync import StagedBatch, Staging
+from services.sync import StagedBatch, Staging, copy_blocks
 
 SEEN_TABLE = "tablesync_verify_seen"
 EXAMPLES = 5
@@ -81,6 +82,7 @@ class VerifyReport:
     ranges_in_place: int = 0  # settled by hashes computed on each server, no row moved
     pending: int = 0
     null_cursor: int = 0  # destination rows whose core row has a NULL cursor: kept
+    left_out: int = 0  # destination rows whose core row source.where leaves out: kept
     counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(KINDS, 0))
     examples: dict[str, list[str]] = field(default_factory=lambda: {k: [] for k in KINDS})
     repaired: bool = False
@@ -113,6 +115,8 @@ class VerifyReport:
             lines.append(f"  pending: {self.pending:,} source row(s) after the saved position")
         if self.null_cursor:
             lines.append(null_cursor_line(self.null_cursor))
+        if self.left_out:
+            lines.append(left_out_line(self.left_out))
         if self.repaired and self.differs:
             lines.append("  repaired: differing ranges re-synced, extra rows deleted")
         return lines
@@ -238,34 +242,62 @@ def create_seen_query(plan: SyncPlan) -> sql.Composed:
     ).format(seen=q.ident(SEEN_TABLE), keys=q.column_list(plan.keys), dest=_dest(plan))
 
 
-def in_place_possible(plan: SyncPlan) -> bool:
-    """Whether both servers can hash a range themselves: no transform, and the destination
-    holds the cursor columns with core's types, so the same window predicate selects its
-    rows."""
-    dest = plan.destination.columns
-    return plan.mode is not CopyMode.PYTHON and all(
-        c in plan.selected
-        and dest[c].type_name == plan.source.columns[c].type_name
-        and substance(dest[c].shape) == substance(plan.source.columns[c].shape)
-        for c in plan.key_names
+def _cursor_columns_held(plan: SyncPlan) -> dict[str, str] | None:
+    """The destination column holding each of the read order's columns (cursor, id)
+    unchanged: itself without a select; with one, the column whose expression is that bare
+    source column. None when one is not held."""
+    if plan.expressions is None:
+        held = {c: c for c in plan.key_names if c in plan.selected}
+    else:
+        bare = {b[0]: d for d, e in plan.expressions.items() if (b := bare_column(e))}
+        held = {c: bare[c] for c in plan.key_names if c in bare}
+    return held if len(held) == len(plan.key_names) else None
+
+
+def in_place_plan(plan: SyncPlan) -> SyncPlan | None:
+    """The plan whose window predicate selects a range's rows in the destination, when both
+    servers can hash a range themselves: no transform, and the destination holds the cursor
+    columns with core's types (a select's bare columns); else None."""
+    held = _cursor_columns_held(plan)
+    if plan.mode is CopyMode.PYTHON or held is None:
+        return None
+    dest, source = plan.destination.columns, plan.source.columns
+    for name, column in held.items():
+        same_name = dest[column].type_name == source[name].type_name
+        if not same_name or substance(dest[column].shape) != substance(source[name].shape):
+            return None
+    cursor = plan.definition.source.cursor
+    ids = [held[i] for i in cursor.id_fields]
+    moved = cursor.model_copy(
+        update={"field": held[cursor.field], "id_field": ids if len(ids) > 1 else (ids or None)}
     )
+    source_spec = plan.definition.source.model_copy(update={"cursor": moved})
+    definition = plan.definition.model_copy(update={"source": source_spec})
+    return dataclasses.replace(plan, definition=definition, source=plan.destination)
 
 
 def range_hash_query(
     plan: SyncPlan, table: sql.Identifier, window: q.Window, *, source: bool = False
 ) -> sql.Composed:
-    """(count, order-independent hash) of a window's rows in ``table``, on its own server
-    (the ``source``'s without its soft-deleted rows, which analytics must not hold)."""
-    where = q.window_predicate(plan, window)
+    """(count, order-independent hash) of a window's rows in ``table``, on its own server:
+    the ``source``'s as the read makes them (a select's expressions), without its
+    soft-deleted rows or those source.where leaves out, which analytics must not hold; else
+    ``plan`` is ``in_place_plan``'s, whose window predicate names the destination's."""
+    parts = [q.window_predicate(plan, window)]
+    values: sql.Composable = q.column_list(plan.selected)
     flag = q.soft_deleted(plan) if source else None
     if flag is not None:
-        where = sql.SQL("{} AND NOT {}").format(where, flag)
+        parts.append(sql.SQL("NOT {}").format(flag))
+    if source:
+        parts += q.filter_parts(plan)
+        values = sql.SQL(", ").join(q.read_values(plan))
     return sql.SQL(
         "SELECT count(*), sum(hashtextextended(ROW({})::text, 0)::numeric) FROM {} WHERE {}"
-    ).format(q.column_list(plan.selected), table, where)
+    ).format(values, table, sql.SQL(" AND ").join(parts))
 
 
 def remember_window_keys_query(plan: SyncPlan, window: q.Window) -> sql.Composed:
+    """The destination's keys of a range (``plan`` is ``in_place_plan``'s) as seen."""
     return sql.SQL("INSERT INTO {} ({keys}) SELECT {keys} FROM {} WHERE {}").format(
         q.ident(SEEN_TABLE),
         _dest(plan),
@@ -303,6 +335,70 @@ def keep_unexportable(plan: SyncPlan, staging: Staging, core: Conn, analytics: C
     return 0 if row is None else int(row[0])
 
 
+LEFT_OUT_TABLE = "tablesync_verify_left_out"
+
+
+def copy_left_out_keys(plan: SyncPlan) -> sql.Composed | None:
+    """COPY out of core: the keys of the rows source.where leaves out (as the read would
+    make them); None without a where."""
+    out = q.left_out(plan)
+    if out is None:
+        return None
+    return sql.SQL("COPY (SELECT {} FROM {} WHERE {} AND {}) TO STDOUT").format(
+        sql.SQL(", ").join(q.key_values(plan)),
+        q.ident(plan.source.schema, plan.source.name),
+        q.read_only_guard(),
+        out,
+    )
+
+
+def keep_left_out_query(plan: SyncPlan) -> sql.Composed:
+    """The left-out keys remembered as seen; one row back: how many destination rows hold
+    one of them."""
+    return sql.SQL(
+        "WITH r AS (INSERT INTO {seen} ({keys}) SELECT {keys} FROM {left} RETURNING {keys})"
+        " SELECT count(*) FROM {dest} AS d WHERE EXISTS (SELECT 1 FROM r WHERE {same})"
+    ).format(
+        seen=q.ident(SEEN_TABLE),
+        keys=q.column_list(plan.keys),
+        left=q.ident(LEFT_OUT_TABLE),
+        dest=_dest(plan),
+        same=_keys_equal(plan, "r", "d"),
+    )
+
+
+def keep_left_out(plan: SyncPlan, core: Conn, analytics: Conn) -> int:
+    """Remember as seen the keys of the rows source.where leaves out: core still holds
+    them, so no repair deletes their destination rows (rule 18; docs/select.md). Returns
+    how many destination rows hold one; 0 with no query without a where."""
+    copy_out = copy_left_out_keys(plan)
+    if copy_out is None:
+        return 0
+    create = sql.SQL(
+        "DROP TABLE IF EXISTS {t}; CREATE TEMP TABLE {t} ON COMMIT DROP AS"
+        " SELECT {keys} FROM {dest} WITH NO DATA"
+    ).format(t=q.ident(LEFT_OUT_TABLE), keys=q.column_list(plan.keys), dest=_dest(plan))
+    copy_in = sql.SQL("COPY {} ({}) FROM STDIN").format(
+        q.ident(LEFT_OUT_TABLE), q.column_list(plan.keys)
+    )
+    with analytics.transaction():
+        analytics.execute(create)
+        with (
+            core.cursor() as reader,
+            analytics.cursor() as writer,
+            reader.copy(copy_out) as out,
+            writer.copy(copy_in) as into,
+        ):
+            copy_blocks(out, into)
+        row = analytics.execute(keep_left_out_query(plan)).fetchone()
+    return 0 if row is None else int(row[0])
+
+
+def left_out_line(rows: int) -> str:
+    """What verify says of the destination rows ``keep_left_out`` kept."""
+    return f"  {rows:,} row(s) are left out by source.where in core: not exported, kept"
+
+
 def null_cursor_line(rows: int) -> str:
     """What verify says of the destination rows ``keep_unexportable`` kept."""
     return f"  {rows:,} row(s) have a NULL cursor in core: not exported, kept"
@@ -325,19 +421,20 @@ class _Checker:
     def __init__(self, plan: SyncPlan, core: Conn, analytics: Conn, report: VerifyReport):
         self.plan, self.core, self.analytics, self.report = plan, core, analytics, report
         self.staging = Staging(plan, analytics)
-        self.in_place = in_place_possible(plan)
+        self.in_place = in_place_plan(plan)
 
-    def _matches_in_place(self, window: q.Window) -> bool:
+    def _matches_in_place(self, in_place: SyncPlan, window: q.Window) -> bool:
         """The cheap check: both sides hash the range where they are; equal means clean."""
         plan = self.plan
         source = q.ident(plan.source.schema, plan.source.name)
         core_hash = range_hash_query(plan, source, window, source=True)
         found = self.core.execute(core_hash).fetchone()
-        held = self.analytics.execute(range_hash_query(plan, _dest(plan), window)).fetchone()
+        dest_hash = range_hash_query(in_place, _dest(plan), window)
+        held = self.analytics.execute(dest_hash).fetchone()
         if found is None or found != held:
             return False
         # Equal hashes: the destination's keys in this range are the expected ones.
-        self.analytics.execute(remember_window_keys_query(plan, window))
+        self.analytics.execute(remember_window_keys_query(in_place, window))
         self.report.ranges_checked += 1
         self.report.ranges_in_place += 1
         self.report.rows_checked += int(found[0])
@@ -349,7 +446,7 @@ class _Checker:
 
     def check_range(self, window: q.Window, *, repair: bool) -> None:
         """Compare one synced range; on a difference list it, and re-upsert it if asked."""
-        if self.in_place and self._matches_in_place(window):
+        if self.in_place is not None and self._matches_in_place(self.in_place, window):
             return
         if self.plan.mode is CopyMode.PYTHON:
             # Only the transform can say what a row becomes: its output is staged.
@@ -511,6 +608,7 @@ def _check_all(checker: _Checker, saved: Position | None, repair: Repair | None)
         for window in ranges(core, plan, saved, None, Watermark(value=newest, inclusive=True)):
             checker.collect_pending(window)
     checker.keep_unexportable()
+    checker.report.left_out = keep_left_out(plan, core, checker.analytics)
     checker.check_extra(repair)
 
 

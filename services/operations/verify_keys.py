@@ -37,6 +37,7 @@ from services.operations.repairs import Repair, repair_command
 from services.operations.verify import (
     SEEN_TABLE,
     create_seen_query,
+    keep_left_out,
     keep_unexportable,
     null_cursor_line,
     ranges,
@@ -244,6 +245,7 @@ class _KeyChecker:
         analytics.execute(create_seen_query(plan))
         try:
             report.null_cursor = keep_unexportable(plan, staging, self.core, analytics)
+            keep_left_out(plan, self.core, analytics)  # core holds those keys: never extra
             newest = newest_cursor(self.core, plan)
             mark = Watermark(value=newest, inclusive=True)
             for window in ranges(self.core, plan, None, None, mark) if newest else []:

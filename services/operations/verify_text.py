@@ -29,29 +29,48 @@ Conn = psycopg.Connection[Any]
 
 
 def _row_hash(plan: SyncPlan, prefix: str | None = None) -> sql.Composable:
-    return sql.SQL("md5(ROW({})::text)").format(q.column_list(plan.selected, prefix))
+    """md5 of a row's text form: in analytics (``prefix``) its columns; in core the values
+    the read makes (a select's expressions, evaluated by core as a run's read does)."""
+    if prefix is not None:
+        return sql.SQL("md5(ROW({})::text)").format(q.column_list(plan.selected, prefix))
+    return sql.SQL("md5(ROW({})::text)").format(sql.SQL(", ").join(q.read_values(plan)))
+
+
+def _keys_unique_in_core(plan: SyncPlan) -> bool:
+    """Whether core holds each destination key once: the key passes unchanged from a
+    unique key of the source."""
+    mapping = plan.definition.key_columns
+    if mapping is None:
+        return False
+    return frozenset(mapping[k] for k in plan.keys) in plan.source.unique_keys
 
 
 def _kept_rows(plan: SyncPlan, window: q.Window) -> sql.Composed:
     """The window's rows in core: key, text hash, soft-deleted flag; where core does not
-    hold each key once, per key the last row in cursor order (the one the sync keeps)."""
+    hold each key once, per key the last row in cursor order (the one the sync keeps).
+    Rows source.where leaves out are not there: a run never reads them."""
     flag = q.soft_deleted(plan)
-    unique = frozenset(plan.keys) in plan.source.unique_keys
+    unique = _keys_unique_in_core(plan)
+    keys = sql.SQL(", ").join(
+        sql.SQL("{} AS {}").format(v, q.ident(k))
+        for v, k in zip(q.key_values(plan), plan.keys, strict=True)
+    )
+    where = [q.window_predicate(plan, window), *q.filter_parts(plan, flag)]
     return sql.SQL(
         "SELECT {distinct}{keys}, {hash} AS {hash_name}, {flag} AS deleted"
         " FROM {src} WHERE {where}{order}"
     ).format(
         distinct=sql.SQL("") if unique else q.distinct_on(plan.keys),
-        keys=q.column_list(plan.keys),
+        keys=keys,
         hash=_row_hash(plan),
         hash_name=q.ident(ROW_HASH),
         flag=flag if flag is not None else sql.SQL("false"),
         src=q.ident(plan.source.schema, plan.source.name),
-        where=q.window_predicate(plan, window),
+        where=sql.SQL(" AND ").join(where),
         order=sql.SQL("")
         if unique
         else sql.SQL(" ORDER BY {}, {}").format(
-            q.column_list(plan.keys), q.order_by(plan, descending=True)
+            q.column_list(plan.keys), q.read_order_by(plan, descending=True)
         ),
     )
 

@@ -8,8 +8,8 @@ from typing import Any
 from services.base import format_duration, redact
 from services.reporting.live import ScheduleState
 from services.reporting.report import NO_POSITION, format_position, json_bytes
-from services.reporting.status import DefinitionStatus, LastRun, StatusReport
-from services.store import FollowerSession, Progress
+from services.reporting.status import DefinitionStatus, StatusReport
+from services.store import FollowerSession, LastRun, Progress
 
 HEADERS = (
     "DEFINITION",

@@ -1,6 +1,14 @@
 """What the two databases hold and how it is asked for: catalog reads, the plan
-resolved from a definition, pre-flight checks, the one place SQL is composed,
-run records, positions' locks and row estimates.
+resolved from a definition, pre-flight checks, the statements the data path shares
+(``sql``: windows, staging, upserts, COPY), run records, locks, a backfill's chunks,
+followers and row estimates.
+
+Where SQL is composed: every statement on the runner's own tables (``tablesync.*``)
+is here, but for the positions, which ``base.position`` reads and writes beside the
+``Position`` every room uses. A statement over the synced tables themselves lives with
+the one job that runs it (the watermark's probes, verify's comparisons, a full
+refresh's swap, scaffold's DDL), composed the same way: ``psycopg.sql`` with quoted
+identifiers, values passed as arguments (tests/test_layout.py checks both).
 
 May import ``services.base`` only.
 """
@@ -12,7 +20,7 @@ from typing import TYPE_CHECKING
 from services.base import lazy_exports
 
 if TYPE_CHECKING:
-    from services.store.catalog import Column, Table, find_table, relation_exists
+    from services.store.catalog import Column, Table, find_table, find_tables, relation_exists
     from services.store.chunks import Backfill, Chunk, Progress, forget_backfill
     from services.store.delete_guard import DeleteGuard, DeleteLimit
     from services.store.estimate import (
@@ -39,9 +47,11 @@ if TYPE_CHECKING:
     from services.store.heaps import Heap, SourceHeaps, leaf_now, source_heaps
     from services.store.history import (
         MAX_PAGE,
+        LastRun,
         Opened,
         RunFilter,
         RunRecord,
+        last_run,
         newest_run_id,
         run_started_by,
     )
@@ -58,7 +68,12 @@ if TYPE_CHECKING:
         try_shared_lock,
     )
     from services.store.plan import CopyMode, SyncPlan
-    from services.store.preflight import MIGRATIONS_DIR, check_runner_tables, plan_definition
+    from services.store.preflight import (
+        MIGRATIONS_DIR,
+        KnownTables,
+        check_runner_tables,
+        plan_definition,
+    )
     from services.store.runs import (
         REFUSED_NOTE,
         abandon_dead_runs,
@@ -96,6 +111,8 @@ __all__ = [
     "FollowerSession",
     "FollowerState",
     "Heap",
+    "LastRun",
+    "KnownTables",
     "MAX_PAGE",
     "MIGRATIONS_DIR",
     "Opened",
@@ -124,6 +141,7 @@ __all__ = [
     "delete_sql",
     "downgrade_lock",
     "find_table",
+    "find_tables",
     "find_types",
     "finish_run",
     "forget_backfill",
@@ -137,6 +155,7 @@ __all__ = [
     "lock_held",
     "lock_is_held",
     "newest_cursor",
+    "last_run",
     "newest_run_id",
     "pending_count",
     "plan_definition",
@@ -175,6 +194,8 @@ _HOMES = {
     "FollowerSession": "services.store.followers",
     "FollowerState": "services.store.followers",
     "Heap": "services.store.heaps",
+    "LastRun": "services.store.history",
+    "KnownTables": "services.store.preflight",
     "MAX_PAGE": "services.store.history",
     "MIGRATIONS_DIR": "services.store.preflight",
     "Opened": "services.store.history",
@@ -201,6 +222,7 @@ _HOMES = {
     "definition_lock": "services.store.lock",
     "downgrade_lock": "services.store.lock",
     "find_table": "services.store.catalog",
+    "find_tables": "services.store.catalog",
     "find_types": "services.store.type_definitions",
     "finish_run": "services.store.runs",
     "forget_backfill": "services.store.chunks",
@@ -212,6 +234,7 @@ _HOMES = {
     "lock_held": "services.store.lock",
     "lock_is_held": "services.store.lock",
     "newest_cursor": "services.store.estimate",
+    "last_run": "services.store.history",
     "newest_run_id": "services.store.history",
     "pending_count": "services.store.estimate",
     "plan_definition": "services.store.preflight",

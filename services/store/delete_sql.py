@@ -21,19 +21,27 @@ from services.store.sql import (
     distinct_on,
     ident,
     last_first,
+    read_only_guard,
     soft_deleted,
     window_predicate,
     window_source,
 )
 
 
-def flagged_keys(plan: SyncPlan, window: Window, columns: list[str]) -> sql.Composed:
-    """The source ``columns`` (a key's) of the window's soft-deleted rows, as text."""
+def flagged_keys(
+    plan: SyncPlan, window: Window, values: list[sql.Composable] | list[str]
+) -> sql.Composed:
+    """A key's ``values`` (source columns, or a select's expressions: key_values) of the
+    window's soft-deleted rows, as text."""
     flag = soft_deleted(plan)
     assert flag is not None
-    texts = sql.SQL(", ").join(sql.SQL("{}::text").format(ident(c)) for c in columns)
-    return sql.SQL("SELECT {} FROM {} WHERE {} AND {}").format(
-        texts, window_source(plan, window), window_predicate(plan, window), flag
+    parts = [ident(v) if isinstance(v, str) else v for v in values]
+    texts = sql.SQL(", ").join(sql.SQL("({})::text").format(v) for v in parts)
+    guard = [read_only_guard()] if plan.user_sql else []
+    return sql.SQL("SELECT {} FROM {} WHERE {}").format(
+        texts,
+        window_source(plan, window),
+        sql.SQL(" AND ").join([window_predicate(plan, window), *guard, flag]),
     )
 
 

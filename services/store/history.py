@@ -32,6 +32,25 @@ _CHART_COLUMNS = ("id", "status", "started_at", "finished_at", "rows_read", "cur
 
 
 @dataclass(frozen=True)
+class LastRun:
+    """The newest run record of a definition."""
+
+    id: int
+    status: str
+    started_at: dt.datetime
+    finished_at: dt.datetime | None
+    rows_read: int
+    error: str | None
+    rows_deleted: int = 0
+
+    @property
+    def duration_s(self) -> float | None:
+        if self.finished_at is None:
+            return None
+        return (self.finished_at - self.started_at).total_seconds()
+
+
+@dataclass(frozen=True)
 class RunFilter:
     """Which run records to list; None means any."""
 
@@ -177,3 +196,16 @@ def run_started_by(
         (after_id, job, definition, host, pid),
     ).fetchone()
     return None if row is None else Opened(int(row[0]), row[1], row[2], row[3])
+
+
+def last_run(analytics: Conn, job: str, definition: str) -> LastRun | None:
+    """The newest run record of ``job``/``definition``, or None before its first run."""
+    row = analytics.execute(
+        sql.SQL(
+            "SELECT id, status, started_at, finished_at, rows_read, error_text, rows_deleted"
+            " FROM {}"
+            " WHERE job = %s AND definition = %s ORDER BY started_at DESC, id DESC LIMIT 1"
+        ).format(_RUNS),
+        (job, definition),
+    ).fetchone()
+    return None if row is None else LastRun(*row)

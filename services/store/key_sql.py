@@ -20,7 +20,7 @@ import psycopg
 from psycopg import sql
 
 from services.store.plan import SyncPlan
-from services.store.sql import column_list, ident, soft_deleted
+from services.store.sql import column_list, filter_parts, ident, soft_deleted
 
 CORE_KEYS_TABLE = "tablesync_verify_core_keys"  # core's keys of one range, copied into analytics
 EXTRA_TABLE = "tablesync_verify_extra"  # destination keys that core no longer has
@@ -104,7 +104,8 @@ def _exported(plan: SyncPlan) -> sql.Composable:
     the rows a clean destination holds, so the ones hashed."""
     names = plan.key_names
     parts = [sql.SQL("{} IS NOT NULL").format(ident(n)) for n in names]
-    return sql.SQL(" AND ").join([*parts, _held(plan)])
+    # A row source.where leaves out is not exported, though core holds its key (_held).
+    return sql.SQL(" AND ").join([*parts, _held(plan), *filter_parts(plan)])
 
 
 def _source_where(

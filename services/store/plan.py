@@ -14,8 +14,8 @@ from services.store.type_paths import ColumnPath
 class CopyMode(StrEnum):
     """How batches travel from core to analytics."""
 
-    BINARY = "binary"  # no transform, identical types: bytes flow COPY to COPY
-    TEXT = "text"  # no transform, types differ: PostgreSQL's input functions convert
+    BINARY = "binary"  # no transform (or a select), same types: bytes flow COPY to COPY
+    TEXT = "text"  # no transform (or a select), types differ: input functions convert
     PYTHON = "python"  # a transform sees every row as a dict
 
 
@@ -28,11 +28,28 @@ class SyncPlan:
     definition: ExportDefinition
     source: Table
     destination: Table
-    selected: list[str]  # source columns read, in order
+    # The columns read, in order: source columns, or with a select the destination columns
+    # its expressions give (``expressions``).
+    selected: list[str]
     mode: CopyMode
     # How each selected column travels (none with a transform): BINARY, TEXT; a refused
     # one never gets this far (services/store/type_paths.py).
     paths: tuple[ColumnPath, ...] = ()
+
+    @property
+    def expressions(self) -> dict[str, str] | None:
+        """A select definition's SQL expression per destination column, else None."""
+        return self.definition.select
+
+    @property
+    def row_filter(self) -> str | None:
+        """``source.where``: the SQL predicate core leaves rows out by, else None."""
+        return self.definition.source.where
+
+    @property
+    def user_sql(self) -> bool:
+        """Whether the read query holds SQL the definition wrote (select, where)."""
+        return self.expressions is not None or self.row_filter is not None
 
     @property
     def cursor(self) -> Column:

@@ -3,6 +3,8 @@ docs/guarantees.md)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +17,8 @@ from services.base import (
     PreflightError,
     did_you_mean,
 )
-from services.store.catalog import Table, find_table
+from services.store.catalog import Table, TableName, find_table, find_tables
+from services.store.expressions import Compiled, compile_select, expression_paths, key_problems
 from services.store.plan import CopyMode, SyncPlan
 from services.store.tie_breaker import tie_breaker_problem
 from services.store.type_paths import BINARY, ColumnPath, column_path
@@ -89,7 +92,7 @@ def _source_problems(definition: ExportDefinition, source: Table) -> list[str]:
 def _scaffold_hint(definition: ExportDefinition) -> str:
     """For a definition that copies core's columns by name, the command that writes it."""
     src, dst = definition.source, definition.destination
-    if definition.transform is not None or src.table != dst.table:
+    if definition.transform is not None or definition.select or src.table != dst.table:
         return ""  # scaffold names a destination after its source, with core's columns
     schema = "" if dst.schema_ == DEFAULT_DESTINATION_SCHEMA else f" --dest-schema {dst.schema_}"
     return f" (`python run_job.py scaffold{schema} {src.schema_}.{src.table}` writes one)"
@@ -120,7 +123,9 @@ def _destination_problems(
             f"analytics table {destination.qualified} has no unique index on ({', '.join(keys)}):"
             f" {_FIX_SCHEMA.replace('add it', 'add one')}"
         )
-    if definition.transform is None:
+    if definition.select is not None:
+        problems += _select_destination_problems(definition.select, destination)
+    elif definition.transform is None:
         for name in selected:
             column = destination.columns.get(name)
             if column is None:
@@ -136,11 +141,28 @@ def _destination_problems(
     return problems
 
 
+def _select_destination_problems(select: dict[str, str], destination: Table) -> list[str]:
+    problems = []
+    for name, expression in select.items():
+        column = destination.columns.get(name)
+        if column is None:
+            problems.append(
+                f"analytics table {destination.qualified} has no column {name!r} (select"
+                f" {name!r}: {expression})" + did_you_mean(name, destination.columns)
+            )
+        elif column.generated:
+            problems.append(
+                f"analytics column {destination.qualified}.{name} is generated and cannot be"
+                " written (select)"
+            )
+    return problems
+
+
 def _column_paths(
     definition: ExportDefinition, selected: list[str], source: Table, dest: Table
 ) -> list[ColumnPath]:
     """How each selected column travels; none with a transform (it makes the values)."""
-    if definition.transform is not None:
+    if definition.transform is not None or definition.select is not None:
         return []
     return [
         column_path(name, source.columns[name].shape, dest.columns[name].shape) for name in selected
@@ -154,6 +176,47 @@ def _copy_mode(definition: ExportDefinition, paths: list[ColumnPath]) -> CopyMod
     return CopyMode.BINARY if all(p.path == BINARY for p in paths) else CopyMode.TEXT
 
 
+@dataclass(frozen=True)
+class KnownTables:
+    """Tables of both catalogs read at once for many definitions (the status view, the
+    console's pages), so each definition's check asks the catalogs for nothing more."""
+
+    core: Mapping[TableName, Table | None] = field(default_factory=dict)
+    analytics: Mapping[TableName, Table | None] = field(default_factory=dict)
+
+    @classmethod
+    def read(
+        cls,
+        core: psycopg.Connection[Any],
+        analytics: psycopg.Connection[Any],
+        *,
+        sources: Iterable[ExportDefinition],
+        destinations: Iterable[ExportDefinition],
+    ) -> KnownTables:
+        """The source tables of ``sources`` and destination tables of ``destinations``."""
+        source_names = [(d.source.schema_, d.source.table) for d in sources]
+        dest_names = [(d.destination.schema_, d.destination.table) for d in destinations]
+        return cls(find_tables(core, source_names), find_tables(analytics, dest_names))
+
+    def source(self, core: psycopg.Connection[Any], definition: ExportDefinition) -> Table | None:
+        """``definition``'s source table: as read, else from core's catalog now."""
+        src = definition.source
+        return _known_or_found(core, self.core, (src.schema_, src.table))
+
+    def destination(
+        self, analytics: psycopg.Connection[Any], definition: ExportDefinition
+    ) -> Table | None:
+        """``definition``'s destination table: as read, else from analytics' catalog now."""
+        dst = definition.destination
+        return _known_or_found(analytics, self.analytics, (dst.schema_, dst.table))
+
+
+def _known_or_found(
+    conn: psycopg.Connection[Any], known: Mapping[TableName, Table | None], name: TableName
+) -> Table | None:
+    return known[name] if name in known else find_table(conn, *name)
+
+
 def plan_definition(
     job: str,
     name: str,
@@ -162,17 +225,20 @@ def plan_definition(
     core: psycopg.Connection[Any],
     analytics: psycopg.Connection[Any],
     runner_tables: bool = True,
+    known: KnownTables | None = None,
 ) -> SyncPlan:
     """Resolve ``definition`` against both catalogs; PreflightError lists every problem.
 
     Reads the catalogs only (no table is scanned), so the status view and the console
     run it for each definition they show; they check the runner's tables once for all
-    (``runner_tables=False`` leaves that out).
+    (``runner_tables=False`` leaves that out) and read every definition's tables at once
+    (``known``).
     """
     problems = check_runner_tables(analytics) if runner_tables else []
     src, dst = definition.source, definition.destination
-    source = find_table(core, src.schema_, src.table)
-    destination = find_table(analytics, dst.schema_, dst.table)
+    known = known or KnownTables()
+    source = known.source(core, definition)
+    destination = known.destination(analytics, definition)
     if source is None:
         problems.append(f"core table {src.schema_}.{src.table} does not exist")
     if destination is None:
@@ -181,14 +247,20 @@ def plan_definition(
             " migration in db/migrations and run `dbmate up`" + _scaffold_hint(definition)
         )
     selected: list[str] = []
+    compiled: dict[str, Compiled] = {}
     if source is not None:
         problems += _source_problems(definition, source)
-        selected = definition.source_columns or list(source.columns)
+        selected = list(definition.select or definition.source_columns or source.columns)
+    if source is not None and not problems:
+        compiled, found = compile_select(core, definition, source)
+        problems += found or (key_problems(core, definition, compiled) if compiled else [])
     paths: list[ColumnPath] = []
     if source is not None and destination is not None and not problems:
         problems += _destination_problems(definition, selected, destination, _drift_fix(job, name))
     if source is not None and destination is not None and not problems:
         paths = _column_paths(definition, selected, source, destination)
+        if compiled:
+            paths = expression_paths(core, definition, compiled, destination)
         problems += [p.reason for p in paths if p.path is None]
     if problems:
         # Each problem becomes its own error: line, so each names the definition.

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import socket
 from typing import Any
 
 import psycopg
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
-from services.base import DEFAULT_ORIGIN, RUNNER_SCHEMA, Position, RunCounts, RunStatus, redact
+from services.base import RUNNER_SCHEMA, Position, RunCounts, RunIdentity, RunStatus, redact
 
 _RUNS = sql.Identifier(RUNNER_SCHEMA, "runs")
 ABANDONED_TEXT = "the process running it died before it finished (found by the next run)"
@@ -34,18 +32,8 @@ def abandon_dead_runs(conn: psycopg.Connection[Any], job: str, definition: str) 
     return cur.rowcount
 
 
-def start_run(
-    conn: psycopg.Connection[Any],
-    *,
-    job: str,
-    definition: str,
-    position: Position | None,
-    host: str,
-    pid: int,
-    command: str,
-    origin: str = DEFAULT_ORIGIN,
-) -> int:
-    """Insert a ``running`` record and return its id; ``origin`` says what started it."""
+def start_run(conn: psycopg.Connection[Any], who: RunIdentity, position: Position | None) -> int:
+    """Insert a ``running`` record of ``who`` from ``position`` and return its id."""
     row = conn.execute(
         sql.SQL(
             "INSERT INTO {} (job, definition, status, cursor_before, cursor_after, host, pid,"
@@ -53,15 +41,15 @@ def start_run(
             " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id"
         ).format(_RUNS),
         (
-            job,
-            definition,
+            who.job,
+            who.definition,
             RunStatus.RUNNING.value,
             _position_json(position),
             _position_json(position),
-            host,
-            pid,
-            redact(command),
-            origin,
+            who.host,
+            who.pid,
+            redact(who.command),
+            who.origin,
         ),
     ).fetchone()
     assert row is not None
@@ -156,14 +144,12 @@ def _update(
 
 def record_operation(
     conn: psycopg.Connection[Any],
+    who: RunIdentity,
     *,
-    job: str,
-    definition: str,
     before: Position | None,
     after: Position | None,
     counts: RunCounts,
     note: str | None,
-    command: str,
     error: str | None = None,
     started_at: float | None = None,
 ) -> int:
@@ -171,15 +157,7 @@ def record_operation(
     ``note`` says what was done; ``error``, when given, why it was refused (status failed).
     ``started_at`` (epoch seconds) dates the record back to the work it stands for (a full
     refresh's build), so its duration and rate are the load's, not the swap's instant."""
-    run_id = start_run(
-        conn,
-        job=job,
-        definition=definition,
-        position=before,
-        host=socket.gethostname(),
-        pid=os.getpid(),
-        command=command,
-    )
+    run_id = start_run(conn, who, before)
     if started_at is not None:
         conn.execute(
             sql.SQL("UPDATE {} SET started_at = to_timestamp(%s) WHERE id = %s").format(_RUNS),
@@ -191,29 +169,11 @@ def record_operation(
 
 
 def record_refusal(
-    conn: psycopg.Connection[Any],
-    *,
-    job: str,
-    definition: str,
-    position: Position | None,
-    host: str,
-    pid: int,
-    command: str,
-    origin: str,
-    error: str,
+    conn: psycopg.Connection[Any], who: RunIdentity, position: Position | None, *, error: str
 ) -> int:
     """A ``failed`` run record for a run its pre-flight check refused: ``error`` says why,
     the position is the saved one before and after (nothing moved), the note says so."""
-    run_id = start_run(
-        conn,
-        job=job,
-        definition=definition,
-        position=position,
-        host=host,
-        pid=pid,
-        command=command,
-        origin=origin,
-    )
+    run_id = start_run(conn, who, position)
     finish_run(
         conn,
         run_id,

@@ -18,6 +18,14 @@ ROW_ID = "_tablesync_id"
 # A staged row that deletes its key: its soft-delete flag was set, or a transform said Delete.
 DELETED = "_tablesync_deleted"
 
+# Each row's verdict in a batch's end query: left out by source.where (count_left_out).
+LEFT_OUT = "_tablesync_left_out"
+# What a read with a definition's SQL says when its session is no longer read-only.
+READ_ONLY_LOST = (
+    "tablesync: the core session is no longer read-only (a select or where expression"
+    " changed default_transaction_read_only); nothing was read"
+)
+
 Query = tuple[sql.Composed, list[Any]]
 
 
@@ -29,6 +37,92 @@ def column_list(names: list[str], prefix: str | None = None) -> sql.Composed:
     if prefix is None:
         return sql.SQL(", ").join(ident(n) for n in names)
     return sql.SQL(", ").join(ident(prefix, n) for n in names)
+
+
+# -- a definition's own SQL (select, source.where) ---------------------------
+
+
+def user_sql(text: str) -> sql.Composed:
+    """A definition's SQL expression in its frame: in parentheses, on lines of its own (a
+    trailing ``--`` comment ends before the closing one). services/base/sql_text.py has
+    refused any text that could close them; the text is never formatted, only joined."""
+    return sql.Composed([sql.SQL("(\n"), sql.SQL(text), sql.SQL("\n)")])
+
+
+def read_only_guard() -> sql.Composable:
+    """A condition that raises unless the statement's own transaction is read-only.
+
+    Core sessions are read-only by default_transaction_read_only, a setting an
+    expression could change with set_config(): later transactions of the session
+    would then write. Every query holding a definition's SQL carries this check,
+    a one-time filter PostgreSQL runs before any row (and any expression of it)."""
+    return sql.SQL(
+        "CAST(CASE WHEN current_setting('transaction_read_only') = 'on' THEN 'true'"
+        " ELSE {} END AS boolean)"
+    ).format(sql.Literal(READ_ONLY_LOST))
+
+
+def read_values(plan: SyncPlan) -> list[sql.Composable]:
+    """The value of each read column (plan.selected), in order: a source column, or the
+    select's expression of a destination column."""
+    if plan.expressions is None:
+        return [ident(n) for n in plan.selected]
+    return [user_sql(plan.expressions[n]) for n in plan.selected]
+
+
+def read_list(plan: SyncPlan) -> sql.Composable:
+    """The read query's columns: the selected source columns, or each select expression
+    named by its destination column."""
+    if plan.expressions is None:
+        return column_list(plan.selected)
+    return sql.SQL(", ").join(
+        sql.SQL("{} AS {}").format(v, ident(n))
+        for v, n in zip(read_values(plan), plan.selected, strict=True)
+    )
+
+
+def key_values(plan: SyncPlan) -> list[sql.Composable]:
+    """Each conflict column's value as core computes it from a source row."""
+    if plan.expressions is None:
+        return [ident(k) for k in plan.keys]
+    return [user_sql(plan.expressions[k]) for k in plan.keys]
+
+
+def filter_parts(plan: SyncPlan, flag: sql.Composable | None = None) -> list[sql.Composable]:
+    """What a read adds to its window for the definition's own SQL: the read-only guard,
+    and ``source.where`` (a row ``flag`` marks soft-deleted is read whatever it says: it
+    deletes its key)."""
+    if not plan.user_sql:
+        return []
+    parts = [read_only_guard()]
+    where = plan.row_filter
+    if where is not None and flag is None:
+        parts.append(user_sql(where))
+    elif where is not None:
+        parts.append(sql.SQL("({} OR {})").format(user_sql(where), flag))
+    return parts
+
+
+def left_out(plan: SyncPlan) -> sql.Composable | None:
+    """Whether a row is one ``source.where`` leaves out (not a soft-deleted one, which is
+    read); None without a where."""
+    if plan.row_filter is None:
+        return None
+    out = sql.SQL("{} IS NOT TRUE").format(user_sql(plan.row_filter))
+    flag = soft_deleted(plan)
+    return out if flag is None else sql.SQL("({} AND NOT {})").format(out, flag)
+
+
+def count_left_out(plan: SyncPlan, window: Window) -> sql.Composed | None:
+    """How many of the window's rows ``source.where`` leaves out: counted as skipped, never
+    read; None without a where."""
+    out = left_out(plan)
+    if out is None:
+        return None
+    return sql.SQL("SELECT count(*) FROM {} WHERE {}").format(
+        window_source(plan, window),
+        sql.SQL(" AND ").join([window_predicate(plan, window), read_only_guard(), out]),
+    )
 
 
 @dataclass(frozen=True)
@@ -64,6 +158,8 @@ class Window:
     upper: Position | None  # closed end: the batch's last row, None for "up to the watermark"
     watermark: Watermark
     pages: PageRange | None = None
+    # Of its rows, those source.where leaves out: counted as skipped, never read.
+    left_out: int = 0
     # Instead, the rows no window holds: a NULL cursor or tie-breaker (rule 6). Only verify
     # reads them, so that a repair keeps the destination rows of keys core still holds.
     unexportable: bool = False
@@ -183,12 +279,25 @@ def _read_order(plan: SyncPlan, window: Window) -> sql.Composable:
     """Cursor order, or none for a chunk: its rows come as the TID range scan finds them."""
     if window.pages is not None or window.unexportable:
         return sql.SQL("")
-    return sql.SQL(" ORDER BY {}").format(order_by(plan))
+    return sql.SQL(" ORDER BY {}").format(read_order_by(plan))
 
 
 def order_by(plan: SyncPlan, *, descending: bool = False) -> sql.Composable:
     direction = sql.SQL(" DESC" if descending else "")
     return sql.SQL(", ").join(sql.SQL("{}{}").format(ident(n), direction) for n in plan.key_names)
+
+
+def read_order_by(plan: SyncPlan, *, descending: bool = False) -> sql.Composable:
+    """``order_by`` for a query whose columns a select names: each key column qualified by
+    the source, since ORDER BY takes a bare name for an output column first (a select
+    may name a destination column as core names another of its columns)."""
+    if plan.expressions is None:
+        return order_by(plan, descending=descending)
+    direction = sql.SQL(" DESC" if descending else "")
+    schema, table = plan.source.schema, plan.source.name
+    return sql.SQL(", ").join(
+        sql.SQL("{}{}").format(ident(schema, table, n), direction) for n in plan.key_names
+    )
 
 
 def _source(plan: SyncPlan) -> sql.Identifier:
@@ -225,16 +334,26 @@ def key_as_text(plan: SyncPlan) -> sql.Composable:
 
 
 def batch_end(plan: SyncPlan, window: Window) -> sql.Composed:
-    """The last row of the next batch, as text: (cursor, id), or no row when done."""
-    key_columns = plan.key_names
+    """The last row of the next batch, as text: (cursor, id), or no row when done; with a
+    ``source.where``, then how many of the batch's rows it leaves out (read in the same
+    scan, so the rows left out never reach the runner yet count as skipped)."""
+    key_columns: sql.Composable = column_list(plan.key_names)
+    left: sql.Composable = sql.SQL("")
+    window_where = window_predicate(plan, window)
+    out = left_out(plan)
+    if out is not None:
+        key_columns = sql.SQL("{}, {} AS {}").format(key_columns, out, ident(LEFT_OUT))
+        left = sql.SQL(", count(*) FILTER (WHERE {}) OVER ()").format(ident(LEFT_OUT))
+        window_where = sql.SQL("{} AND {}").format(window_where, read_only_guard())
     return sql.SQL(
-        "SELECT {key_text} FROM (SELECT {cols} FROM {src} WHERE {where} ORDER BY {order}"
+        "SELECT {key_text}{left} FROM (SELECT {cols} FROM {src} WHERE {where} ORDER BY {order}"
         " LIMIT {limit}) AS batch ORDER BY {order_desc} LIMIT 1"
     ).format(
         key_text=key_as_text(plan),
-        cols=column_list(key_columns),
+        left=left,
+        cols=key_columns,
         src=_source(plan),
-        where=window_predicate(plan, window),
+        where=window_where,
         order=order_by(plan),
         limit=sql.Literal(plan.batch_size),
         order_desc=order_by(plan, descending=True),
@@ -262,17 +381,21 @@ def select_rows(
     ``"skip"`` leaves them out (rows copied straight into the destination).
     """
     extra = sql.SQL(", {}").format(key_as_text(plan)) if with_key_text else sql.SQL("")
-    where = window_predicate(plan, window)
+    parts = [window_predicate(plan, window)]
     flag = soft_deleted(plan)
     if flag is not None and soft_deleted_rows == "skip":
-        where = sql.SQL("{} AND NOT {}").format(where, flag)
+        parts.append(sql.SQL("NOT {}").format(flag))
+        parts += filter_parts(plan)
     elif flag is not None:
         extra = sql.SQL("{}, {} AS {}").format(extra, flag, ident(DELETED))
+        parts += filter_parts(plan, flag)
+    else:
+        parts += filter_parts(plan)
     return sql.SQL("SELECT {cols}{extra} FROM {src} WHERE {where}{order}").format(
-        cols=column_list(plan.selected),
+        cols=read_list(plan),
         extra=extra,
         src=window_source(plan, window),
-        where=where,
+        where=sql.SQL(" AND ").join(parts),
         order=_read_order(plan, window),
     )
 
@@ -310,11 +433,11 @@ def next_batch(plan: SyncPlan, window: Window) -> sql.Composed:
     ties = "LIMIT {limit}" if plan.cursor_ids else "FETCH FIRST {limit} ROWS WITH TIES"
     query = sql.SQL("SELECT {cols}, {key_text} FROM {src} WHERE {where} ORDER BY {order} " + ties)
     return query.format(
-        cols=column_list(plan.selected),
+        cols=read_list(plan),
         key_text=key_as_text(plan),
         src=_source(plan),
-        where=window_predicate(plan, window),
-        order=order_by(plan),
+        where=sql.SQL(" AND ").join([window_predicate(plan, window), *filter_parts(plan)]),
+        order=read_order_by(plan),
         limit=sql.Literal(plan.batch_size),
     )
 

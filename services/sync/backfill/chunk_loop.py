@@ -15,21 +15,21 @@ happens; a killed runner's die with its connection.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Iterator
 from typing import Any
 
 import psycopg
 
-from services.base import Position, RunResult, delay_point, kill_point, stopping
+from services.base import Position, RunCounts, delay_point, kill_point, stopping
 from services.store import Backfill, Chunk, DeleteGuard, SyncPlan, chunks, record_progress
 from services.store import sql as q
 from services.sync.backfill.plan import chunk_window, complete_chunk
-from services.sync.read import BatchSources, NextWindow
+from services.sync.read import BatchSources
 from services.sync.route import Route
-from services.sync.write import BatchWriter, counts_after, write_on_route
+from services.sync.windows import NextWindow
+from services.sync.write import BatchWriter, Committed, LoopStep, counts_after, write_on_route
 
 Conn = psycopg.Connection[Any]
-ProgressCallback = Callable[[RunResult], None]
 
 
 class ChunkWindows:
@@ -115,55 +115,33 @@ def commit_chunks(
     route: Route,
     sources: BatchSources,
     writer: BatchWriter,
-    result: RunResult,
+    counts: RunCounts,
     *,
     run_id: int,
     guard: DeleteGuard,
-    progress: ProgressCallback | None,
-) -> Position | None:
+) -> Iterator[LoopStep]:
     """Write each chunk this runner claims on ``route`` (and after a refusal on the route
-    after it, write_on_route) and commit it with its done marker and the run's counts;
-    returns the hand-over position when this runner finished the backfill."""
-    handed: Position | None = None
+    after it, write_on_route) and commit it with its done marker and the run's counts
+    (``counts`` so far, with each chunk's added); yields each chunk's window before writing
+    it and what committed after, the hand-over position with the chunk that finished the
+    backfill."""
     while True:
         stopping.check()  # asked to stop: nothing is in flight between two chunks
         if (batch := sources.next(None)) is None:
-            return handed
+            return
         chunk = windows.chunk_of(batch.window)
         delay_point("chunk")
-        result.failed_batch = batch.edges()
+        yield batch.window
         with stopping.committing(analytics) as commit, analytics.transaction():
             written, route = write_on_route(writer, sources, batch, route)
-            counts = counts_after(plan, analytics, guard, result.counts, written)
+            after = counts_after(plan, analytics, guard, counts, written)
             commit.begin()  # written: a stop asked from here on lets the chunk finish
             handed = complete_chunk(
                 analytics, plan, windows.backfill, chunk, rows=written.read, run_id=run_id
             )
-            record_progress(analytics, run_id, counts, handed)
+            record_progress(analytics, run_id, after, handed)
             kill_point("commit")
         kill_point("committed")
         windows.release(chunk)
-        result.counts, result.failed_batch = counts, None  # only now: a rollback is not counted
-        _report(plan, analytics, result, handed, progress)
-
-
-def _report(
-    plan: SyncPlan,
-    analytics: Conn,
-    result: RunResult,
-    handed: Position | None,
-    progress: ProgressCallback | None,
-) -> None:
-    done = chunks.progress(analytics, plan.job, plan.name)
-    if done is not None:
-        result.chunks = {
-            "done": done.done,
-            "total": done.total,
-            "rows": done.rows,
-            "pages_done": done.pages_done,
-            "pages_total": done.pages_total,
-        }
-    if handed is not None:
-        result.position_after = handed.to_dict()
-    if progress is not None:
-        progress(result)
+        counts = after  # only now: a rollback is not counted
+        yield Committed(counts, handed, chunks.progress(analytics, plan.job, plan.name))

@@ -127,6 +127,12 @@ def _key_problem(plan: SyncPlan) -> str | None:
     (no transform, or ``destination.key_source``) that hold a unique key of core.
     """
     mapping = plan.definition.key_columns
+    if mapping is None and plan.expressions is not None:
+        return (
+            "a select whose conflict columns are not each a bare source column: which source"
+            " row a destination key comes from is unknown, and a backfill meets rows out of"
+            " cursor order"
+        )
     if mapping is None:
         return (
             "a transform without destination.key_source: which source row a destination key"
@@ -326,12 +332,17 @@ def chunk_window(core: Conn, plan: SyncPlan, chunk: Chunk) -> q.Window:
     if leaf is not None:
         table = q.ident(plan.source.schema, plan.source.name).as_string(core)
         pages = dataclasses.replace(pages, leaf=leaf_now(core, table, leaf))
-    return q.Window(
+    window = q.Window(
         lower=None,
         upper=None,
         watermark=Watermark(value=None, inclusive=False),
         pages=pages,
     )
+    count = q.count_left_out(plan, window)
+    if count is None:
+        return window
+    row = core.execute(count).fetchone()  # rows source.where leaves out: skipped, not read
+    return dataclasses.replace(window, left_out=int(row[0]) if row else 0)
 
 
 def complete_chunk(

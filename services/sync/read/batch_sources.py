@@ -13,15 +13,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal
 
 import psycopg
 
-from services.base import Position, RunResult, Watermark
-from services.store import SyncPlan
+from services.base import Position
 from services.store import sql as q
-from services.sync.read.prefetch import NextWindow, Prefetcher
+from services.sync.read.prefetch import Prefetcher
 from services.sync.route import Read, Route
+from services.sync.windows import Windows, WindowSource
 
 if TYPE_CHECKING:  # imported when a transform runs: a run without one never needs it
     from services.sync.transform import EncodedBatch
@@ -51,64 +51,6 @@ class Batch:
     def window_only(self) -> Batch:
         """The batch without what its source read: the writer reads it from core."""
         return Batch(self.window)
-
-    def edges(self) -> dict[str, Any]:
-        """Where it starts and ends, as the run's result names a failed batch (a backfill
-        chunk: its heap blocks)."""
-        pages = self.window.pages
-        if pages is not None and pages.leaf is not None:  # a leaf partition's blocks
-            leaf = pages.leaf
-            return {"blocks": [pages.first, pages.end], "leaf": [leaf.oid, leaf.schema, leaf.name]}
-        if pages is not None:
-            return {"blocks": [pages.first, pages.end]}
-        after, upper, mark = self.window.lower, self.window.upper, self.window.watermark
-        edges: dict[str, Any] = {"after": None if after is None else after.to_dict()}
-        if upper is None:  # a keyset batch not read yet: its rows up to the watermark
-            edges["through"] = None
-            edges["watermark"] = {"value": mark.value, "inclusive": mark.inclusive}
-        else:
-            edges["through"] = upper.to_dict()
-        return edges
-
-
-class WindowSource(Protocol):
-    """Where a run's windows come from: cursor batches (Windows) or a backfill's chunks
-    (services/sync/backfill_run.ChunkWindows)."""
-
-    @property
-    def plan(self) -> SyncPlan: ...
-
-    @property
-    def core(self) -> Conn: ...
-
-    def windows_from(self, start: Position | None) -> NextWindow:
-        """The windows of a source opened at ``start``, one call at a time."""
-        ...
-
-
-@dataclass(frozen=True)
-class Windows:
-    """The run's batch windows: each batch's end is found on core, below the watermark."""
-
-    plan: SyncPlan
-    core: Conn
-    watermark: Watermark
-
-    def next_end(self, after: Position | None) -> Position | None:
-        """The last row of the batch after ``after``; None when no row is left."""
-        window = q.Window(lower=after, upper=None, watermark=self.watermark)
-        row = self.core.execute(q.batch_end(self.plan, window)).fetchone()
-        if row is None:
-            return None
-        return Position.from_key_text(row[0], row[1], len(self.plan.cursor_ids))
-
-    def windows_from(self, start: Position | None) -> NextWindow:
-        def next_window(last: q.Window | None) -> q.Window | None:
-            after = start if last is None else last.upper
-            end = self.next_end(after)
-            return None if end is None else q.Window(after, end, self.watermark)
-
-        return next_window
 
 
 def query_batches(windows: WindowSource, start: Position | None) -> Source:
@@ -153,7 +95,10 @@ class WorkerSettings:
 
 
 def transformed_batches(
-    windows: WindowSource, start: Position | None, settings: WorkerSettings, result: RunResult
+    windows: WindowSource,
+    start: Position | None,
+    settings: WorkerSettings,
+    started: Callable[[int], None],
 ) -> Source:
     """Batches the transform workers read and transform, several at once, in cursor order."""
     from services.sync.transform import TransformWorkers
@@ -170,7 +115,7 @@ def transformed_batches(
     )
     try:
         workers.start()
-        result.transform_workers = max(result.transform_workers, settings.count)
+        started(settings.count)
         for window, encoded in workers:
             yield Batch(window, encoded=encoded)
     finally:
@@ -197,11 +142,11 @@ class BatchSources:
         connect_core: Callable[[], Conn],
         stall_s: float | None,
         encoding: str,
-        result: RunResult,
     ):
         self._windows, self._route = windows, route
         self._columns = columns  # the run's output columns on a route, once a batch set them
-        self._connect_core, self._encoding, self._result = connect_core, encoding, result
+        self._connect_core, self._encoding = connect_core, encoding
+        self.workers_started = 0  # the most transform workers any of its sources started
         self._stall_s = stall_s
         self._open: tuple[Kind, Source] | None = None
         self._handed_out = False
@@ -230,6 +175,9 @@ class BatchSources:
             self._open[1].close()
             self._open = None
 
+    def _workers_started(self, count: int) -> None:
+        self.workers_started = max(self.workers_started, count)
+
     def _kind(self) -> Kind:
         read = self._route.read
         if read is Read.WORKERS:
@@ -248,7 +196,7 @@ class BatchSources:
                 self._encoding,
                 self._stall_s,
             )
-            return transformed_batches(self._windows, position, settings, self._result)
+            return transformed_batches(self._windows, position, settings, self._workers_started)
         if route.read is Read.KEYSET:
             assert isinstance(self._windows, Windows)  # cursor batches (route.py)
             return keyset_batches(self._windows, position)  # one query each: keyset.py

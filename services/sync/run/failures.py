@@ -106,8 +106,11 @@ def source_row(
                 sql.Identifier(column.name), sql.Literal(value), sql.SQL(column.type_name)
             )
         )
+    # With a select, the source row as core holds it: its expressions are the run's, and
+    # this session reads nothing but the row.
+    columns = sql.SQL(", ").join(sql.Identifier(c) for c in plan.selected)
     query = sql.SQL("SELECT {} FROM {} WHERE {} LIMIT 1").format(
-        sql.SQL(", ").join(sql.Identifier(c) for c in plan.selected),
+        sql.SQL("*") if plan.expressions is not None else columns,
         sql.Identifier(plan.source.schema, plan.source.name),
         sql.SQL(" AND ").join(where),
     )

@@ -10,7 +10,7 @@ definition is checked again only when a catalog fingerprint of its two tables ch
 (services/store/fingerprint.py), not every cycle.
 
 A definition with no saved position (a first load) is loaded by an ordinary run first:
-a backfill is shared work with its own record and lock mode (services/sync/run_lock.py).
+a backfill is shared work with its own record and lock mode (services/sync/run/run_lock.py).
 The follower's records, failures and heartbeats are services/follow/'s to keep.
 """
 
@@ -34,17 +34,23 @@ from services.base import (
     redact,
 )
 from services.store import DeleteLimit, catalog_fingerprint, plan_definition, start_run
-from services.sync.route import worker_count_for
 from services.sync.run.process_definition import (
-    ProgressCallback,
     _fail,
     _finish,
     _sync_resuming,
     process_definition,
 )
-from services.sync.run.resume import ResumePolicy, Resumes
+from services.sync.run.resume import Resumes
+from services.sync.run.route_choice import worker_count_for
 from services.sync.run.run_lock import unfinished_backfill
-from services.sync.run.run_state import Run, begin, reconnect
+from services.sync.run.run_state import (
+    ProgressCallback,
+    Run,
+    RunContext,
+    begin,
+    new_result,
+    reconnect,
+)
 from services.sync.write import run_guard
 
 
@@ -60,12 +66,13 @@ class CycleOutcome:
 class FollowedRun:
     """One followed definition: its run (connections, lock, plan, record) between cycles."""
 
-    def __init__(
-        self, dbs: Databases, run: Run, held: ExitStack, *, workers: int, deletes: DeleteLimit
-    ) -> None:
-        self.dbs, self.run, self._held = dbs, run, held
-        self._workers, self._deletes = workers, deletes
+    def __init__(self, run: Run, held: ExitStack) -> None:
+        self.run, self._held = run, held
         self._fingerprints = self._catalogs()
+
+    @property
+    def dbs(self) -> Databases:
+        return self.run.dbs
 
     @classmethod
     def open(
@@ -89,19 +96,17 @@ class FollowedRun:
                 )
             held = ExitStack()
             try:
-                result = _new_result(job, name, definition)
-                resumes = Resumes(ResumePolicy.of(settings))
-                run, saved = begin(
-                    dbs, definition, result, held, resumes, command, settings, deletes
-                )
+                workers = worker_count_for(definition, settings)
+                context = RunContext(dbs, settings, workers, command=command, deletes=deletes)
+                result = new_result(job, name, definition)
+                run, saved = begin(context, definition, result, held)
                 if run.backfill is None and saved is not None:
-                    workers = worker_count_for(definition, settings)
-                    return cls(dbs, run, held, workers=workers, deletes=deletes)
+                    return cls(run, held)
             except BaseException:
                 held.close()
                 raise
             # Position reset meanwhile (--reset): a backfill again, by an ordinary run.
-            _end_quietly(dbs, run, held, note="found no position: a first load runs instead")
+            _end_quietly(run, held, note="found no position: a first load runs instead")
 
     @property
     def result(self) -> RunResult:
@@ -116,9 +121,10 @@ class FollowedRun:
         read_before = run.result.counts.read
         # Each cycle gets the budgets a run gets: resumes, and the mass-delete guard.
         run.resumes = Resumes(run.resumes.policy)
-        run.guard = run_guard(run.plan, self._deletes)
+        run.guard = run_guard(run.plan, run.context.delete_limit)
+        run.context = dataclasses.replace(run.context, progress=progress)
         position = Position.from_dict(run.result.position_after)
-        _sync_resuming(self.dbs, run, position, workers=self._workers, progress=progress)
+        _sync_resuming(run, position)
         rows = run.result.counts.read - read_before
         return CycleOutcome(rows, time.monotonic() - started, run.result.held_back)
 
@@ -150,39 +156,31 @@ class FollowedRun:
             error: TablesyncError = exc
             run.result.error = redact(str(exc))
         else:
-            error = _fail(self.dbs, run, exc)
+            error = _fail(run, exc)
         if again:
             run.result.counts = counted
         run.result.status, run.result.finished_at = RunStatus.FAILED, time.time()
         run.result.exit_code = error.exit_code
-        _finish(self.dbs, run, RunStatus.FAILED, run.result.error)
+        _finish(run, RunStatus.FAILED, run.result.error)
         error.result = run.result
         return error
 
     def recover(self) -> None:
         """Before a retry: fresh connections for lost ones (the lock again with them); the
         position and counts as the committed batches left them."""
-        reconnect(self.dbs, self.run)
+        reconnect(self.run)
         # Closed failed when the failure happened, unless analytics was down then.
-        _finish(self.dbs, self.run, RunStatus.FAILED, self.run.result.error)
+        _finish(self.run, RunStatus.FAILED, self.run.result.error)
         self._fingerprints = ("", "")  # check the definition again: it may have changed
 
     def new_record(self, command: str) -> None:
         """Count the cycles from here on in a new ``running`` record (after a recovery)."""
         run = self.run
         position = Position.from_dict(run.result.position_after)
-        result = _new_result(run.plan.job, run.plan.name, run.plan.definition)
+        result = new_result(run.plan.job, run.plan.name, run.plan.definition)
         result.position_before = result.position_after = run.result.position_after
-        result.run_id = start_run(
-            run.analytics,
-            job=result.job,
-            definition=result.definition,
-            position=position,
-            host=result.host,
-            pid=result.pid,
-            command=command,
-            origin=run.settings.origin,
-        )
+        who = result.identity(command, run.settings.origin)
+        result.run_id = start_run(run.analytics, who, position)
         run.result, run.run_id = result, result.run_id
 
     def release(self) -> None:
@@ -194,31 +192,15 @@ class FollowedRun:
         run = self.run
         run.result.status, run.result.finished_at = status, time.time()
         try:
-            _finish(self.dbs, run, status, None, note=note)
+            _finish(run, status, None, note=note)
         finally:
             self._held.close()
 
 
-def _new_result(job: str, name: str, definition: ExportDefinition) -> RunResult:
-    import os
-    import socket
-
-    cursor = definition.source.cursor
-    return RunResult(
-        job=job,
-        definition=name,
-        started_at=time.time(),
-        host=socket.gethostname(),
-        pid=os.getpid(),
-        cursor_field=cursor.field,
-        id_field=cursor.id_field,
-    )
-
-
-def _end_quietly(dbs: Databases, run: Run, held: ExitStack, *, note: str) -> None:
+def _end_quietly(run: Run, held: ExitStack, *, note: str) -> None:
     """Close a record that did nothing (its lock let go) so an ordinary run can start."""
     try:
-        _finish(dbs, run, RunStatus.SUCCEEDED, None, note=note)
+        _finish(run, RunStatus.SUCCEEDED, None, note=note)
     finally:
         held.close()
 

@@ -20,10 +20,8 @@ destination services/sync/write/fast_path.py.
 from __future__ import annotations
 
 import logging
-import os
-import socket
 import time
-from collections.abc import Callable
+from collections.abc import Iterator
 from contextlib import ExitStack, closing
 from typing import Any
 
@@ -46,23 +44,34 @@ from services.base import (
     save_position,
     stopping,
 )
-from services.store import Backfill, DeleteLimit, SyncPlan, finish_run, record_progress
+from services.store import (
+    Backfill,
+    DeleteLimit,
+    Progress,
+    SyncPlan,
+    finish_run,
+    record_progress,
+)
 from services.store import sql as q
 from services.sync.backfill import ChunkWindows, commit_chunks
-from services.sync.read import (
-    BatchSources,
-    Windows,
-    WindowSource,
-    compute_watermark,
-    null_cursor_rows,
-)
-from services.sync.route import Route, choose_route, worker_count_for
-from services.sync.run.resume import ResumePolicy, Resumes, lost_databases, resumable_cause
+from services.sync.read import BatchSources, compute_watermark, null_cursor_rows
+from services.sync.route import Route
+from services.sync.run.resume import lost_databases, resumable_cause
+from services.sync.run.route_choice import attempt_route, worker_count_for
 from services.sync.run.run_session import connection_lost, watched_connection
-from services.sync.run.run_state import Run, begin, reconnect
+from services.sync.run.run_state import (
+    ProgressCallback,
+    Run,
+    RunContext,
+    begin,
+    new_result,
+    reconnect,
+)
+from services.sync.windows import Windows, WindowSource
 from services.sync.write import (
     BatchWriter,
-    FastPath,
+    Committed,
+    LoopStep,
     Staging,
     check_ahead,
     counts_after,
@@ -74,7 +83,6 @@ log = logging.getLogger(__name__)
 # How long a failed run may wait for a fresh analytics connection to record its end.
 RECORD_TIMEOUT_S = 5.0
 
-ProgressCallback = Callable[[RunResult], None]
 Conn = psycopg.Connection[Any]
 
 
@@ -98,69 +106,46 @@ def process_definition(
     report counts of a failed run. ``deletes`` bounds what the run may delete
     (default: TABLESYNC_MAX_DELETE_FRACTION, no ``--yes``).
     """
-    deletes = DeleteLimit(settings.max_delete_fraction) if deletes is None else deletes
-    result = RunResult(
-        job=job,
-        definition=name,
-        started_at=time.time(),
-        host=socket.gethostname(),
-        pid=os.getpid(),
-        cursor_field=definition.source.cursor.field,
-        id_field=definition.source.cursor.id_field,
-    )
     workers = worker_count_for(definition, settings)
-    resumes = Resumes(ResumePolicy.of(settings))
+    context = RunContext(dbs, settings, workers, progress, command, deletes)
+    result = new_result(job, name, definition)
     dbs.open()  # both databases at once, not one after the other
     # The run's connections and lock, and those a resume takes, until the run ends.
     with ExitStack() as held:
-        run, saved = begin(dbs, definition, result, held, resumes, command, settings, deletes)
-        _run_recorded(dbs, run, saved, workers=workers, progress=progress)
+        run, saved = begin(context, definition, result, held)
+        _run_recorded(run, saved)
     return result
 
 
-def _run_recorded(
-    dbs: Databases,
-    run: Run,
-    saved: Position | None,
-    *,
-    workers: int,
-    progress: ProgressCallback | None,
-) -> None:
+def _run_recorded(run: Run, saved: Position | None) -> None:
     """The run, and its end in its run record whatever happens; a failure is raised."""
     result = run.result
     try:
-        _sync_resuming(dbs, run, saved, workers=workers, progress=progress)
+        _sync_resuming(run, saved)
     except BaseException as exc:
-        error = _fail(dbs, run, exc)
+        error = _fail(run, exc)
         status = RunStatus.CANCELLED if isinstance(error, StoppedError) else RunStatus.FAILED
         result.status, result.finished_at = status, time.time()
         result.exit_code = error.exit_code
-        _finish(dbs, run, status, result.error)
+        _finish(run, status, result.error)
         error.result = result
         if error is exc:
             raise
         raise error from exc
     result.status, result.finished_at = RunStatus.SUCCEEDED, time.time()
-    _finish(dbs, run, RunStatus.SUCCEEDED, None)
+    _finish(run, RunStatus.SUCCEEDED, None)
 
 
-def _sync_resuming(
-    dbs: Databases,
-    run: Run,
-    saved: Position | None,
-    *,
-    workers: int,
-    progress: ProgressCallback | None,
-) -> None:
-    """``_sync``, and after each lost connection it may ride out, the same again from the
+def _sync_resuming(run: Run, saved: Position | None) -> None:
+    """``_attempt``, and after each lost connection it may ride out, the same again from the
     last committed batch on fresh connections (services/sync/run/resume.py)."""
     position, delay = saved, None
     while True:
         try:
             if delay is not None:
                 stopping.sleep(delay)
-                position = reconnect(dbs, run)
-            _attempt(dbs, run, position, workers=workers, progress=progress)
+                position = reconnect(run)
+            _attempt(run, position)
             return
         except Exception as exc:
             cause = resumable_cause(exc, lost_databases(core=run.core, analytics=run.analytics))
@@ -170,71 +155,34 @@ def _sync_resuming(
             run.result.resumes = run.resumes.taken
 
 
-def _attempt(
-    dbs: Databases,
-    run: Run,
-    position: Position | None,
-    *,
-    workers: int,
-    progress: ProgressCallback | None,
-) -> None:
+def _attempt(run: Run, position: Position | None) -> None:
     """``_sync`` (or a backfill's ``_sync_chunks``) on the run's connections as they are
     now: a signal cancels their queries."""
-    backfill = run.backfill
+    backfill, dbs = run.backfill, run.dbs
     staging: Staging | None = None
     try:
         with ExitStack() as attempt:
             if backfill is None:
                 attempt.enter_context(stopping.cancellable(run.core, run.analytics))
                 # Decided under the cancel: the fast path's probe may wait on a lock.
-                route, staging, writer = _decide_route(run, position, workers)
-                _sync(run, route, writer, position, dbs=dbs, progress=progress)
+                route, staging, writer = attempt_route(run, position)
+                _sync(run, route, writer, position)
             elif not backfill.finished:
-                # Chunks are claimed on a connection of their own (backfill_run.py).
+                # Chunks are claimed on a connection of their own (chunk_loop.py).
                 claims = watched_connection(
                     dbs.analytics, attempt, name="analytics", stall_s=dbs.timeouts.stall_s
                 )
                 attempt.enter_context(stopping.cancellable(run.core, run.analytics, claims))
-                route, staging, writer = _decide_route(run, position, workers)
-                _sync_chunks(run, route, writer, backfill, claims, dbs, progress)
+                route, staging, writer = attempt_route(run, position)
+                _sync_chunks(run, route, writer, backfill, claims)
     finally:
         if staging is not None:
             staging.drop()
 
 
-def _decide_route(
-    run: Run, position: Position | None, workers: int
-) -> tuple[Route, Staging, BatchWriter]:
-    """The attempt's route (services/sync/route.py), from the plan, the fast path's probe
-    and the worker count; the staging table it lays out and the writer on it."""
-    plan, backfill = run.plan, run.backfill
-    if backfill is None:
-        fast = FastPath(plan, run.analytics, full_load=position is None)
-    else:
-        fast = FastPath(plan, run.analytics, full_load=True, empty=backfill.into_empty)
-    route = choose_route(
-        plan,
-        chunks=backfill is not None,
-        incremental=position is not None,
-        straight=fast.allowed(),
-        workers=workers,
-    )
-    log.debug("%s: %s", plan.name, route)
-    staging = Staging(plan, run.analytics, route.layout)
-    return route, staging, BatchWriter(plan, run.core, run.analytics, staging, fast)
-
-
-def _sync(
-    run: Run,
-    route: Route,
-    writer: BatchWriter,
-    saved: Position | None,
-    *,
-    dbs: Databases,
-    progress: ProgressCallback | None,
-) -> None:
+def _sync(run: Run, route: Route, writer: BatchWriter, saved: Position | None) -> None:
     """Fix the run's watermark, then commit batches up to it, read the route's way."""
-    plan, core, analytics, result = run.plan, run.core, run.analytics, run.result
+    plan, core, analytics = run.plan, run.core, run.analytics
     _count_unexportable(run)
     watermark = compute_watermark(
         core,
@@ -243,33 +191,34 @@ def _sync(
         safety_lag_s=plan.definition.safety_lag_s,
         wait_s=run.settings.writer_wait_for(plan.definition.writer_wait_s),
     )
-    result.held_back = watermark.held_back
+    run.result.held_back = watermark.held_back
     ahead = q.Window(lower=saved, upper=None, watermark=watermark)
     check_ahead(plan, core, analytics, run.guard, ahead)  # soft deletes: before any write
     windows = Windows(plan, core, watermark)
-    with closing(_sources(run, windows, route, writer, dbs=dbs)) as sources:
-        _commit_batches(run, route, sources, writer, saved, progress)
+    with closing(_sources(windows, route, writer, run)) as sources:
+        try:
+            _keep(run, _commit_batches(run, route, sources, writer, saved))
+        finally:
+            _count_workers(run, sources)
 
 
 def _sync_chunks(
-    run: Run,
-    route: Route,
-    writer: BatchWriter,
-    backfill: Backfill,
-    claims: Conn,
-    dbs: Databases,
-    progress: ProgressCallback | None,
+    run: Run, route: Route, writer: BatchWriter, backfill: Backfill, claims: Conn
 ) -> None:
     """This runner's share of a backfill: chunks claimed and committed until none is left."""
-    plan, core, analytics, result = run.plan, run.core, run.analytics, run.result
+    plan, core, analytics = run.plan, run.core, run.analytics
     _count_unexportable(run)
     windows = ChunkWindows(plan, core, claims, backfill)
     try:
-        with closing(_sources(run, windows, route, writer, dbs=dbs)) as sources:
-            commit_chunks(
-                plan, analytics, windows, route, sources, writer, result, run_id=run.run_id,
-                guard=run.guard, progress=progress,
-            )  # fmt: skip
+        with closing(_sources(windows, route, writer, run)) as sources:
+            try:
+                steps = commit_chunks(
+                    plan, analytics, windows, route, sources, writer, run.result.counts,
+                    run_id=run.run_id, guard=run.guard,
+                )  # fmt: skip
+                _keep(run, steps)
+            finally:
+                _count_workers(run, sources)
     finally:
         windows.release_all()
 
@@ -279,54 +228,78 @@ def _count_unexportable(run: Run) -> None:
     run.result.counts.null_cursor = null_cursor_rows(run.core, run.plan)
 
 
-def _sources(
-    run: Run, windows: WindowSource, route: Route, writer: BatchWriter, *, dbs: Databases
-) -> BatchSources:
+def _count_workers(run: Run, sources: BatchSources) -> None:
+    result = run.result
+    result.transform_workers = max(result.transform_workers, sources.workers_started)
+
+
+def _sources(windows: WindowSource, route: Route, writer: BatchWriter, run: Run) -> BatchSources:
     """The run's batch sources over ``windows``: cursor batches or a backfill's chunks."""
     return BatchSources(
         windows,
         route,
         columns=writer.columns,
-        connect_core=dbs.connect_core,
-        stall_s=dbs.timeouts.stall_s,
+        connect_core=run.dbs.connect_core,
+        stall_s=run.dbs.timeouts.stall_s,
         encoding=run.analytics.info.encoding,
-        result=run.result,
     )
 
 
+def _keep(run: Run, steps: Iterator[LoopStep]) -> None:
+    """What a batch loop's steps tell the run, kept on it: the window in flight (which its
+    failure names), and after each commit the counts, the position and the progress."""
+    result = run.result
+    for step in steps:
+        if not isinstance(step, Committed):
+            run.in_flight = step
+            continue
+        run.in_flight = None
+        result.counts = step.counts  # only now: a batch rolled back is not counted
+        if run.backfill is None:
+            run.batches_committed += 1
+        if step.chunks is not None:
+            result.chunks = _chunk_progress(step.chunks)
+        if step.position is not None:
+            result.position_after = step.position.to_dict()
+        if run.context.progress is not None:
+            run.context.progress(result)
+
+
+def _chunk_progress(done: Progress) -> dict[str, int]:
+    return {
+        "done": done.done,
+        "total": done.total,
+        "rows": done.rows,
+        "pages_done": done.pages_done,
+        "pages_total": done.pages_total,
+    }
+
+
 def _commit_batches(
-    run: Run,
-    route: Route,
-    sources: BatchSources,
-    writer: BatchWriter,
-    saved: Position | None,
-    progress: ProgressCallback | None,
-) -> None:
+    run: Run, route: Route, sources: BatchSources, writer: BatchWriter, saved: Position | None
+) -> Iterator[LoopStep]:
     """Write each batch and commit it with its position and the run's counts, in order; a
     batch refused on its route is written again on the route after it (write_on_route),
-    which the batches after it take."""
-    plan, analytics, result = run.plan, run.analytics, run.result
-    position = saved
+    which the batches after it take. Yields each batch's window before writing it, and
+    what committed after."""
+    plan, analytics = run.plan, run.analytics
+    position, counts = saved, run.result.counts
     while True:
         stopping.check()  # asked to stop: nothing is in flight between two batches
         if (batch := sources.next(position)) is None:
             return
-        result.failed_batch = batch.edges()
+        yield batch.window
         with stopping.committing(analytics) as commit, analytics.transaction():
             written, route = write_on_route(writer, sources, batch, route)
-            counts = counts_after(plan, analytics, run.guard, result.counts, written)
+            after = counts_after(plan, analytics, run.guard, counts, written)
             commit.begin()  # written: a stop asked from here on lets the batch finish
             _check_moved(plan, position, batch.end_position)  # a keyset batch's end: once written
             save_position(analytics, plan.job, plan.name, batch.end_position)
-            record_progress(analytics, run.run_id, counts, batch.end_position)
+            record_progress(analytics, run.run_id, after, batch.end_position)
             kill_point("commit")
         kill_point("committed")
-        run.batches_committed += 1
-        position = batch.end_position
-        result.counts = counts  # only now: a batch rolled back is not counted
-        result.position_after, result.failed_batch = position.to_dict(), None
-        if progress is not None:
-            progress(result)
+        position, counts = batch.end_position, after
+        yield Committed(counts, position)
 
 
 def _check_moved(plan: SyncPlan, position: Position | None, end: Position) -> None:
@@ -339,16 +312,14 @@ def _check_moved(plan: SyncPlan, position: Position | None, end: Position) -> No
         )
 
 
-def _finish(
-    dbs: Databases, run: Run, status: RunStatus, error: str | None, *, note: str | None = None
-) -> None:
+def _finish(run: Run, status: RunStatus, error: str | None, *, note: str | None = None) -> None:
     try:
         with ExitStack() as fresh:
             target = run.analytics
             if connection_lost(target):  # after an outage the run's own connection is dead
-                stall_s = dbs.timeouts.stall_s
+                stall_s = run.dbs.timeouts.stall_s
                 target = watched_connection(
-                    dbs.analytics,
+                    run.dbs.analytics,
                     fresh,
                     name="analytics",
                     stall_s=stall_s,
@@ -370,11 +341,14 @@ def _finish(
         log.warning("could not close run record %s: %s", run.run_id, redact(first_line(exc)))
 
 
-def _fail(dbs: Databases, run: Run, exc: BaseException) -> TablesyncError:
-    from services.sync.run.run_failure import classify, report_failure  # only a failed run needs it
+def _fail(run: Run, exc: BaseException) -> TablesyncError:
+    # Only a failed run needs them.
+    from services.sync.run.run_failure import classify, report_failure, window_edges
 
+    if run.in_flight is not None:  # its window, as people read it (the summary, Slack)
+        run.result.failed_batch = window_edges(run.in_flight)
     error = classify(
-        dbs,
+        run.dbs,
         run.plan,
         exc,
         batches_committed=run.batches_committed,
@@ -382,6 +356,8 @@ def _fail(dbs: Databases, run: Run, exc: BaseException) -> TablesyncError:
         backfill=run.backfill is not None,
         lost=lost_databases(core=run.core, analytics=run.analytics),
         resumes=run.result.resumes,
-        failed_batch=run.result.failed_batch,
+        failed_window=run.in_flight,
     )
-    return report_failure(dbs, run.plan, run.result, error, failures_dir=run.settings.failures_dir)
+    return report_failure(
+        run.dbs, run.plan, run.result, error, failures_dir=run.settings.failures_dir
+    )

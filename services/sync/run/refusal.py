@@ -45,17 +45,8 @@ def record_refused(
             return  # not migrated: there is no run-record table to write to, or not yet
         saved = load_position(analytics, result.job, result.definition)
         with analytics.transaction():
-            result.run_id = record_refusal(
-                analytics,
-                job=result.job,
-                definition=result.definition,
-                position=saved,
-                host=result.host,
-                pid=result.pid,
-                command=command,
-                origin=origin,
-                error=str(error),
-            )
+            who = result.identity(command, origin)
+            result.run_id = record_refusal(analytics, who, saved, error=str(error))
     except psycopg.Error as exc:
         log.warning(
             "%s: could not record the refused run: %s", result.definition, redact(first_line(exc))

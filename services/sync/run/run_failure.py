@@ -14,7 +14,6 @@ import psycopg
 
 from services.base import (
     Databases,
-    Position,
     PreflightError,
     RowError,
     RunError,
@@ -22,7 +21,6 @@ from services.base import (
     StoppedError,
     TablesyncError,
     TransientError,
-    Watermark,
     first_line,
     ids_from_text,
     redact,
@@ -30,9 +28,9 @@ from services.base import (
 )
 from services.store import SyncPlan
 from services.store import sql as q
+from services.sync.rows import copy_line
 from services.sync.run.failures import save_failed_row
 from services.sync.run.resume import resumable_cause
-from services.sync.write import copy_line
 
 
 def describe_row(plan: SyncPlan, exc: RowError) -> str:
@@ -42,29 +40,16 @@ def describe_row(plan: SyncPlan, exc: RowError) -> str:
 
 
 def locate_copy_error(
-    dbs: Databases, plan: SyncPlan, exc: psycopg.Error, batch: dict[str, Any] | None
+    dbs: Databases, plan: SyncPlan, exc: psycopg.Error, window: q.Window | None
 ) -> RowError | None:
-    """The source row a rejected COPY line came from, looked up again in core."""
+    """The source row a rejected COPY line came from, looked up again in core: the
+    ``line``-th row of the window the failed batch or chunk read."""
     line = copy_line(exc)
-    if line is None or batch is None:
+    if line is None or window is None:
         return None
-    if "blocks" in batch:  # a backfill chunk: its rows in the heap's order
-        first, end = batch["blocks"]
-        leaf = q.Leaf(*batch["leaf"]) if batch.get("leaf") else None
-        bounds = q.Window(None, None, Watermark(None, True), q.PageRange(first, end, leaf))
-    else:
-        through, mark = batch["through"], batch.get("watermark") or {}
-        bounds = q.Window(
-            lower=Position.from_dict(batch["after"]),
-            upper=Position.from_dict(through),
-            # A keyset batch (its end never read): its rows in order up to the watermark.
-            watermark=Watermark(value=through["value"], inclusive=True)
-            if through is not None
-            else Watermark(value=mark.get("value"), inclusive=bool(mark.get("inclusive"))),
-        )
     try:
         with dbs.core.connection() as core:
-            row = core.execute(q.row_at(plan, bounds, line - 1)).fetchone()
+            row = core.execute(q.row_at(plan, window, line - 1)).fetchone()
     except psycopg.Error:
         return None
     if row is None:
@@ -82,7 +67,7 @@ def classify(
     backfill: bool = False,
     lost: str | None,
     resumes: int,
-    failed_batch: dict[str, Any] | None,
+    failed_window: q.Window | None,
 ) -> TablesyncError:
     """Give any failure of a run its place in the exception tree and a clear message.
 
@@ -100,11 +85,30 @@ def classify(
         retried = f" (after {resumes} resume(s), TABLESYNC_RUN_RETRIES)" if resumes else ""
         return TransientError(f"{plan.name}: {cause}{retried}")
     if isinstance(exc, psycopg.Error):
-        located = locate_copy_error(dbs, plan, exc, failed_batch)
+        located = locate_copy_error(dbs, plan, exc, failed_window)
         if located is not None:
             return located
         return RunError(f"{plan.name}: database error: {first_line(exc)}")
     return RunError(f"{plan.name}: {type(exc).__name__}: {first_line(exc)}")
+
+
+def window_edges(window: q.Window) -> dict[str, Any]:
+    """Where a batch starts and ends, as the run's result names a failed one (a backfill
+    chunk: its heap blocks)."""
+    pages = window.pages
+    if pages is not None and pages.leaf is not None:  # a leaf partition's blocks
+        leaf = pages.leaf
+        return {"blocks": [pages.first, pages.end], "leaf": [leaf.oid, leaf.schema, leaf.name]}
+    if pages is not None:
+        return {"blocks": [pages.first, pages.end]}
+    after, upper, mark = window.lower, window.upper, window.watermark
+    edges: dict[str, Any] = {"after": None if after is None else after.to_dict()}
+    if upper is None:  # a keyset batch not read yet: its rows up to the watermark
+        edges["through"] = None
+        edges["watermark"] = {"value": mark.value, "inclusive": mark.inclusive}
+    else:
+        edges["through"] = upper.to_dict()
+    return edges
 
 
 def report_failure(

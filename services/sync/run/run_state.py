@@ -1,4 +1,5 @@
-"""A run's state, and how it comes by it: ``begin`` checks the definition, takes its lock
+"""A run's state, and how it comes by it: ``RunContext`` is what the run is given for its
+whole length; ``begin`` checks the definition, takes its lock
 in the mode the run needs (services/sync/run/run_lock.py) and opens its run record;
 ``reconnect`` takes fresh connections for lost ones after a lost connection
 (services/sync/run/resume.py says when) and reads back what the run's committed
@@ -8,6 +9,10 @@ batches or chunks left: its counts, its position, whether its backfill is over.
 from __future__ import annotations
 
 import dataclasses
+import os
+import socket
+import time
+from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import Any
@@ -38,8 +43,9 @@ from services.store import (
     record_resumes,
     start_run,
 )
+from services.store import sql as q
 from services.sync.run.refusal import record_refused
-from services.sync.run.resume import Resumes, lost_databases, resumable_cause
+from services.sync.run.resume import ResumePolicy, Resumes, lost_databases, resumable_cause
 from services.sync.run.run_lock import run_lock, unfinished_backfill
 from services.sync.run.run_session import replace_lost_connections, watched_connection
 from services.sync.write import run_guard
@@ -47,11 +53,35 @@ from services.sync.write import run_guard
 Conn = psycopg.Connection[Any]
 
 
+ProgressCallback = Callable[[RunResult], None]
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """What a run is given and keeps for its whole length: the two pools, the run-time
+    variables read once by the command line, its transform workers, whom it tells of its
+    progress, what started it (for its record) and how much it may delete."""
+
+    dbs: Databases
+    settings: RunSettings
+    workers: int = 0  # transform worker processes (services/sync/route.py, worker_count_for)
+    progress: ProgressCallback | None = None
+    command: str = ""
+    deletes: DeleteLimit | None = None  # None: TABLESYNC_MAX_DELETE_FRACTION, no --yes
+
+    @property
+    def delete_limit(self) -> DeleteLimit:
+        if self.deletes is not None:
+            return self.deletes
+        return DeleteLimit(self.settings.max_delete_fraction)
+
+
 @dataclass
 class Run:
-    """One definition's run: its connections (new ones after a lost one), its record, and
-    how far it got."""
+    """One definition's run: what it was given, its connections (new ones after a lost
+    one), its record, and how far it got."""
 
+    context: RunContext
     plan: SyncPlan
     core: Conn
     analytics: Conn
@@ -60,23 +90,41 @@ class Run:
     guard: DeleteGuard  # against deleting too much of the destination in one run
     held: ExitStack  # its connections and lock, and those its resumes take
     resumes: Resumes
-    settings: RunSettings  # the run-time variables, read once by the command line
     batches_committed: int = 0
     backfill: Backfill | None = None  # chunks in heap order instead of cursor batches
+    # The batch or chunk being written, until it commits: the run's failure names it.
+    in_flight: q.Window | None = None
+
+    @property
+    def settings(self) -> RunSettings:
+        return self.context.settings
+
+    @property
+    def dbs(self) -> Databases:
+        return self.context.dbs
+
+
+def new_result(job: str, name: str, definition: ExportDefinition) -> RunResult:
+    """The result of a run of ``definition`` starting now, in this process."""
+    cursor = definition.source.cursor
+    return RunResult(
+        job=job,
+        definition=name,
+        started_at=time.time(),
+        host=socket.gethostname(),
+        pid=os.getpid(),
+        cursor_field=cursor.field,
+        id_field=cursor.id_field,
+    )
 
 
 def begin(
-    dbs: Databases,
-    definition: ExportDefinition,
-    result: RunResult,
-    held: ExitStack,
-    resumes: Resumes,
-    command: str,
-    settings: RunSettings,
-    deletes: DeleteLimit,
+    context: RunContext, definition: ExportDefinition, result: RunResult, held: ExitStack
 ) -> tuple[Run, Position | None]:
     """Check the definition, take its lock and open its run record; a connection lost on
     the way is tried again, as a resume (nothing is written yet)."""
+    dbs, settings, command = context.dbs, context.settings, context.command
+    resumes = Resumes(ResumePolicy.of(settings))
     job, name = result.job, result.definition
     while True:
         taken: dict[str, Conn] = {}
@@ -109,44 +157,27 @@ def begin(
             stopping.sleep(delay)
             continue
         result.position_before = result.position_after = None if saved is None else saved.to_dict()
-        guard = run_guard(plan, deletes)
+        guard = run_guard(plan, context.delete_limit)
         run = Run(
-            plan,
-            core,
-            analytics,
-            result,
-            run_id,
-            guard,
-            held,
-            resumes,
-            settings,
+            context, plan, core, analytics, result, run_id, guard, held, resumes,
             backfill=start.backfill,
-        )
+        )  # fmt: skip
         return run, saved
 
 
 def _start_run(
     analytics: Conn, result: RunResult, saved: Position | None, command: str, origin: str
 ) -> int:
-    result.run_id = start_run(
-        analytics,
-        job=result.job,
-        definition=result.definition,
-        position=saved,
-        host=result.host,
-        pid=result.pid,
-        command=command,
-        origin=origin,
-    )
+    result.run_id = start_run(analytics, result.identity(command, origin), saved)
     return result.run_id
 
 
-def reconnect(dbs: Databases, run: Run) -> Position | None:
+def reconnect(run: Run) -> Position | None:
     """Fresh connections for those lost (the lock again with analytics); the position and
     counts as the run's committed batches left them."""
     plan = run.plan
     run.core, run.analytics = replace_lost_connections(
-        dbs,
+        run.dbs,
         run.held,
         run.core,
         run.analytics,
