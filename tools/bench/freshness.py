@@ -46,7 +46,8 @@ import psycopg
 
 from tools.bench.headline import REPO_ROOT, compile_tree, machine, server_settings
 
-DATA_DIR = Path(os.environ.get("BENCH_FRESH_DATA_DIR") or REPO_ROOT / ".tablesync" / "bench-fresh-pg")
+DEFAULT_DATA_DIR = REPO_ROOT / ".tablesync" / "bench-fresh-pg"
+DATA_DIR = Path(os.environ.get("BENCH_FRESH_DATA_DIR") or DEFAULT_DATA_DIR)
 CORE_DB, ANALYTICS_DB = "tablesync_fresh_core", "tablesync_fresh_analytics"
 WRITERS = 4
 HELD_EVERY = 10  # about one transaction in this many is held open
