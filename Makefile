@@ -4,7 +4,7 @@ PY = $(VENV)/bin/python
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo console screenshots docs test lint fmt bench bench-smoke bench-select bench-peers bench-console bench-scale bench-partitions clean
+.PHONY: help install demo console screenshots docs test lint fmt bench bench-smoke bench-select bench-peers bench-console bench-freshness bench-scale bench-partitions clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  %-8s %s\n", $$1, $$2}'
@@ -58,6 +58,9 @@ bench-peers: $(VENV)/.installed ## Sling and dlt beside the psql pipe and tables
 
 bench-partitions: $(VENV)/.installed ## a partitioned source's backfill beside the same 1M rows in a plain table
 	$(PY) -m tools.bench.partitions
+
+bench-freshness: $(VENV)/.installed ## --follow --every 1s under 4 writers: latency p50/p99, CPU, RSS, idle cycle (BENCH_FRESHNESS_SMOKE=1: ~40 s)
+	$(PY) -m tools.bench.freshness
 
 bench-console: $(VENV)/.installed ## the console's overview and /metrics at 50 definitions, 100,000 runs
 	$(PY) -m tools.bench.console

@@ -51,7 +51,9 @@ def stop(proc: Any, signum: int = signal.SIGTERM) -> tuple[CliResult, float]:
 
 
 def sessions(dbs: TestDatabases) -> list[dict[str, Any]]:
-    with dbs.analytics().cursor() as cur:
+    """Every follower session, oldest first (on a connection of its own, closed: tests
+    poll this)."""
+    with psycopg.connect(dbs.analytics_url, autocommit=True) as conn, conn.cursor() as cur:
         cur.execute("SELECT * FROM tablesync.follower_sessions ORDER BY id")
         names = [d.name for d in cur.description or []]
         return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]

@@ -15,6 +15,7 @@ import pytest
 from dbtools import TestDatabases
 from opstools import RunCli
 from slack_server import SlackServer, serve_slack
+from synctools import JOB, definition, on_both
 
 from jobs.export_to_pg.config import DEFINITIONS
 from services.base.db import Databases
@@ -22,6 +23,7 @@ from services.base.durations import format_duration, parse_duration
 from services.base.settings import DatabaseUrls
 from services.reporting import status
 from services.reporting.status_format import status_table
+from services.store import catalog, preflight
 from tools.testdb.seed_core import seed
 
 STAT_EVENTS, IMPORT_JOBS = 300, 30
@@ -191,6 +193,59 @@ def test_a_large_pending_count_is_an_estimate_and_says_so(
     assert row.pending_counted == "estimate"
     assert row.pending_rows is not None and 200 <= row.pending_rows <= 400  # 300 really
     assert cells(status_table(report).splitlines()[1])[7:9] == [f"~{row.pending_rows}", "estimate"]
+
+
+# --- the catalogs read once for every definition -------------------------------------
+
+
+def test_find_tables_reads_each_table_as_find_table_does(dbs: TestDatabases) -> None:
+    dbs.query_core("CREATE TYPE mood AS ENUM ('sad', 'ok')")
+    dbs.query_core("CREATE DOMAIN cents AS numeric(12, 2) CHECK (VALUE >= 0)")
+    dbs.query_core(
+        "CREATE TABLE a (id int PRIMARY KEY, code text UNIQUE, m mood, c cents[], at timestamptz)"
+    )
+    dbs.query_core("CREATE TABLE b (x int, y int, UNIQUE (y, x))")
+    dbs.query_core("CREATE TABLE nothing ()")
+    dbs.query_core("CREATE VIEW v AS SELECT id, m FROM a")
+    names = [("public", "a"), ("public", "gone"), ("public", "b"), ("public", "nothing")]
+    names += [("public", "v"), ("public", "a")]
+    with dbs.core() as conn:
+        together = catalog.find_tables(conn, names)
+        one_by_one = {name: catalog.find_table(conn, *name) for name in names}
+    assert together == one_by_one
+    assert together[("public", "gone")] is None
+    assert together[("public", "b")].unique_keys == [frozenset({"x", "y"})]  # type: ignore[union-attr]
+    assert list(together[("public", "a")].columns) == ["id", "code", "m", "c", "at"]  # type: ignore[union-attr]
+
+
+def test_the_status_of_many_definitions_reads_each_catalog_once(
+    dbs: TestDatabases, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The console's overview asks this of every definition on every page: one read of each
+    catalog for all of them, not one per definition (docs/benchmarks/console.md)."""
+    definitions = {}
+    for n in range(6):
+        on_both(dbs, f"CREATE TABLE t{n} (id int PRIMARY KEY, at timestamptz NOT NULL)")
+        definitions[f"t{n}"] = definition(f"t{n}", "at", id_field="id")
+    definitions["gone"] = definition("gone", "at", id_field="id")
+    reads: list[int] = []
+    find_tables = catalog.find_tables
+
+    def counted(conn: Any, names: list[tuple[str, str]]) -> Any:
+        reads.append(len(names))
+        return find_tables(conn, names)
+
+    monkeypatch.setattr(preflight, "find_tables", counted)
+    monkeypatch.setattr(preflight, "find_table", lambda *a: pytest.fail(f"read alone: {a[1:]}"))
+    urls = DatabaseUrls(core=dbs.core_url, analytics=dbs.analytics_url)
+
+    with Databases(urls) as pools:
+        report = status.status_report(JOB, definitions, pools)
+
+    assert reads == [7, 7]  # every source in core, every destination in analytics: once each
+    found = {row.definition: row for row in report.definitions}
+    assert found["t0"].refusal is None and found["t0"].problem is None
+    assert found["gone"].problem == "core table public.gone does not exist"
 
 
 # --- it reads only ----------------------------------------------------------------------

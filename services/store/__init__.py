@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 from services.base import lazy_exports
 
 if TYPE_CHECKING:
-    from services.store.catalog import Column, Table, find_table, relation_exists
+    from services.store.catalog import Column, Table, find_table, find_tables, relation_exists
     from services.store.chunks import Backfill, Chunk, Progress, forget_backfill
     from services.store.delete_guard import DeleteGuard, DeleteLimit
     from services.store.estimate import (
@@ -68,7 +68,12 @@ if TYPE_CHECKING:
         try_shared_lock,
     )
     from services.store.plan import CopyMode, SyncPlan
-    from services.store.preflight import MIGRATIONS_DIR, check_runner_tables, plan_definition
+    from services.store.preflight import (
+        MIGRATIONS_DIR,
+        KnownTables,
+        check_runner_tables,
+        plan_definition,
+    )
     from services.store.runs import (
         REFUSED_NOTE,
         abandon_dead_runs,
@@ -107,6 +112,7 @@ __all__ = [
     "FollowerState",
     "Heap",
     "LastRun",
+    "KnownTables",
     "MAX_PAGE",
     "MIGRATIONS_DIR",
     "Opened",
@@ -135,6 +141,7 @@ __all__ = [
     "delete_sql",
     "downgrade_lock",
     "find_table",
+    "find_tables",
     "find_types",
     "finish_run",
     "forget_backfill",
@@ -188,6 +195,7 @@ _HOMES = {
     "FollowerState": "services.store.followers",
     "Heap": "services.store.heaps",
     "LastRun": "services.store.history",
+    "KnownTables": "services.store.preflight",
     "MAX_PAGE": "services.store.history",
     "MIGRATIONS_DIR": "services.store.preflight",
     "Opened": "services.store.history",
@@ -214,6 +222,7 @@ _HOMES = {
     "definition_lock": "services.store.lock",
     "downgrade_lock": "services.store.lock",
     "find_table": "services.store.catalog",
+    "find_tables": "services.store.catalog",
     "find_types": "services.store.type_definitions",
     "finish_run": "services.store.runs",
     "forget_backfill": "services.store.chunks",

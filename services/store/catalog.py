@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,56 +48,89 @@ class Table:
         return f"{self.schema}.{self.name}"
 
 
-# One round trip per table: its columns in order, each row also carrying the
-# table's unique keys (a json list of column-name lists, computed once).
-_TABLE_SQL = """
-WITH t AS (
-    SELECT c.oid, c.relkind
-    FROM pg_class c
-    JOIN pg_namespace n ON n.oid = c.relnamespace
-    WHERE n.nspname = %s AND c.relname = %s AND c.relkind IN ('r', 'p', 'v', 'm', 'f')
+# One round trip for any number of tables: each one's columns in order, every row also
+# carrying its table's place in the request, kind and unique keys (a json list of
+# column-name lists, computed once per table).
+_TABLES_SQL = """
+WITH wanted AS (
+    SELECT w.schema_name, w.table_name, w.place
+    FROM unnest(%s::text[], %s::text[]) WITH ORDINALITY AS w(schema_name, table_name, place)
+), t AS (
+    SELECT w.place, c.oid, c.relkind
+    FROM wanted w
+    JOIN pg_namespace n ON n.nspname = w.schema_name
+    JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = w.table_name
+    WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f')
 ), keys AS (
-    SELECT coalesce(json_agg(k.cols), '[]'::json) AS keys
-    FROM (
+    SELECT t.place, coalesce(json_agg(k.cols) FILTER (WHERE k.cols IS NOT NULL), '[]'::json)
+           AS keys
+    FROM t
+    LEFT JOIN LATERAL (
         SELECT array_agg(a.attname::text ORDER BY k.ord) AS cols
-        FROM t
-        JOIN pg_index i ON i.indrelid = t.oid
+        FROM pg_index i
         CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord)
         JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
-        WHERE i.indisunique AND i.indisvalid AND i.indpred IS NULL AND i.indexprs IS NULL
+        WHERE i.indrelid = t.oid AND i.indisunique AND i.indisvalid AND i.indpred IS NULL
+          AND i.indexprs IS NULL
         GROUP BY i.indexrelid
-    ) k
+    ) k ON true
+    GROUP BY t.place
 )
-SELECT t.relkind, a.attname, format_type(a.atttypid, a.atttypmod), a.atttypid::int,
+SELECT t.place, t.relkind, a.attname, format_type(a.atttypid, a.atttypmod), a.atttypid::int,
        a.attnotnull, a.attgenerated <> '', keys.keys, a.atttypmod
 FROM t
-CROSS JOIN keys
+JOIN keys USING (place)
 LEFT JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum > 0 AND NOT a.attisdropped
-ORDER BY a.attnum
+ORDER BY t.place, a.attnum
 """
+
+TableName = tuple[str, str]  # (schema, name)
 
 
 def find_table(conn: psycopg.Connection[Any], schema: str, name: str) -> Table | None:
     """The table ``schema.name`` as the catalog has it, or None when it does not exist."""
-    rows = conn.execute(_TABLE_SQL, (schema, name)).fetchall()
-    if not rows:
-        return None
-    kind, keys = rows[0][0], rows[0][6]
-    found = [r for r in rows if r[1] is not None]
-    shapes = read_shapes(conn, [(r[3], r[7]) for r in found])
+    return find_tables(conn, [(schema, name)])[(schema, name)]
+
+
+def find_tables(
+    conn: psycopg.Connection[Any], names: Sequence[TableName]
+) -> dict[TableName, Table | None]:
+    """Each of ``names`` as the catalog has it (None when it does not exist), in the same
+    round trips whatever their number: pages that show many definitions read them at once."""
+    wanted = list(dict.fromkeys(names))
+    if not wanted:
+        return {}
+    schemas, tables = [w[0] for w in wanted], [w[1] for w in wanted]
+    rows = conn.execute(_TABLES_SQL, (schemas, tables)).fetchall()
+    found = [r for r in rows if r[2] is not None]
+    shapes = read_shapes(conn, list(dict.fromkeys((r[4], r[8]) for r in found)))
+    by_place: dict[int, list[tuple[Any, ...]]] = {}
+    for row in rows:
+        by_place.setdefault(row[0], []).append(row)
+    return {
+        name: _table(name, by_place[place], shapes) if place in by_place else None
+        for place, name in enumerate(wanted, 1)
+    }
+
+
+def _table(
+    name: TableName, rows: list[tuple[Any, ...]], shapes: dict[tuple[int, int], TypeShape]
+) -> Table:
+    kind, keys = rows[0][1], rows[0][7]
     columns = {
-        r[1]: Column(
-            name=r[1],
-            type_name=r[2],
-            type_oid=r[3],
-            not_null=r[4],
-            generated=r[5],
-            shape=shapes[(r[3], r[7])],
+        r[2]: Column(
+            name=r[2],
+            type_name=r[3],
+            type_oid=r[4],
+            not_null=r[5],
+            generated=r[6],
+            shape=shapes[(r[4], r[8])],
         )
-        for r in found
+        for r in rows
+        if r[2] is not None
     }
     unique_keys = [frozenset(k) for k in keys]
-    return Table(schema=schema, name=name, kind=kind, columns=columns, unique_keys=unique_keys)
+    return Table(schema=name[0], name=name[1], kind=kind, columns=columns, unique_keys=unique_keys)
 
 
 def relation_exists(conn: psycopg.Connection[Any], schema: str, name: str) -> bool:

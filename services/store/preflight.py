@@ -3,6 +3,8 @@ docs/guarantees.md)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +17,7 @@ from services.base import (
     PreflightError,
     did_you_mean,
 )
-from services.store.catalog import Table, find_table
+from services.store.catalog import Table, TableName, find_table, find_tables
 from services.store.expressions import Compiled, compile_select, expression_paths, key_problems
 from services.store.plan import CopyMode, SyncPlan
 from services.store.tie_breaker import tie_breaker_problem
@@ -174,6 +176,47 @@ def _copy_mode(definition: ExportDefinition, paths: list[ColumnPath]) -> CopyMod
     return CopyMode.BINARY if all(p.path == BINARY for p in paths) else CopyMode.TEXT
 
 
+@dataclass(frozen=True)
+class KnownTables:
+    """Tables of both catalogs read at once for many definitions (the status view, the
+    console's pages), so each definition's check asks the catalogs for nothing more."""
+
+    core: Mapping[TableName, Table | None] = field(default_factory=dict)
+    analytics: Mapping[TableName, Table | None] = field(default_factory=dict)
+
+    @classmethod
+    def read(
+        cls,
+        core: psycopg.Connection[Any],
+        analytics: psycopg.Connection[Any],
+        *,
+        sources: Iterable[ExportDefinition],
+        destinations: Iterable[ExportDefinition],
+    ) -> KnownTables:
+        """The source tables of ``sources`` and destination tables of ``destinations``."""
+        source_names = [(d.source.schema_, d.source.table) for d in sources]
+        dest_names = [(d.destination.schema_, d.destination.table) for d in destinations]
+        return cls(find_tables(core, source_names), find_tables(analytics, dest_names))
+
+    def source(self, core: psycopg.Connection[Any], definition: ExportDefinition) -> Table | None:
+        """``definition``'s source table: as read, else from core's catalog now."""
+        src = definition.source
+        return _known_or_found(core, self.core, (src.schema_, src.table))
+
+    def destination(
+        self, analytics: psycopg.Connection[Any], definition: ExportDefinition
+    ) -> Table | None:
+        """``definition``'s destination table: as read, else from analytics' catalog now."""
+        dst = definition.destination
+        return _known_or_found(analytics, self.analytics, (dst.schema_, dst.table))
+
+
+def _known_or_found(
+    conn: psycopg.Connection[Any], known: Mapping[TableName, Table | None], name: TableName
+) -> Table | None:
+    return known[name] if name in known else find_table(conn, *name)
+
+
 def plan_definition(
     job: str,
     name: str,
@@ -182,17 +225,20 @@ def plan_definition(
     core: psycopg.Connection[Any],
     analytics: psycopg.Connection[Any],
     runner_tables: bool = True,
+    known: KnownTables | None = None,
 ) -> SyncPlan:
     """Resolve ``definition`` against both catalogs; PreflightError lists every problem.
 
     Reads the catalogs only (no table is scanned), so the status view and the console
     run it for each definition they show; they check the runner's tables once for all
-    (``runner_tables=False`` leaves that out).
+    (``runner_tables=False`` leaves that out) and read every definition's tables at once
+    (``known``).
     """
     problems = check_runner_tables(analytics) if runner_tables else []
     src, dst = definition.source, definition.destination
-    source = find_table(core, src.schema_, src.table)
-    destination = find_table(analytics, dst.schema_, dst.table)
+    known = known or KnownTables()
+    source = known.source(core, definition)
+    destination = known.destination(analytics, definition)
     if source is None:
         problems.append(f"core table {src.schema_}.{src.table} does not exist")
     if destination is None:
