@@ -288,3 +288,17 @@ def test_sigterm_mid_batch_rolls_it_back_and_exits_0_within_the_stop_timeout(
 def _waiting_on_locks(dbs: TestDatabases) -> int:
     query = "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
     return int(dbs.query_analytics(query)[0][0])
+
+
+def test_with_nothing_left_to_follow_the_follower_exits_2_naming_the_problem(
+    dbs: TestDatabases, follow_env: dict[str, str], tmp_path: Path
+) -> None:
+    dbs.query_analytics(EVENTS_ANALYTICS.replace("analytics_raw.events", "analytics_raw.events_t"))
+    insert_events(dbs, 5)
+    proc = follow(follow_env, tmp_path, "CopiedToo")
+    wait_for("a few cycles", lambda: any(s["cycles"] > 2 for s in sessions(dbs)))
+    dbs.query_analytics("ALTER TABLE analytics_raw.events_t DROP COLUMN payload")
+    result = finish(proc, timeout_s=60)
+    assert result.code == 2, result.stderr
+    assert result.error_lines[0].startswith("error: CopiedToo: "), result.stderr
+    assert "payload" in result.error_lines[0]
