@@ -38,16 +38,47 @@ def follow_env(dbs: TestDatabases, tmp_path: Path) -> dict[str, str]:
     return env
 
 
+_STARTED: list[Any] = []
+
+
+@pytest.fixture(autouse=True)
+def no_follower_left() -> Iterator[None]:
+    """A follower a failed test left running is killed, not left to the machine."""
+    yield
+    while _STARTED:
+        proc = _STARTED.pop()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def start_follower(args: list[str], env: dict[str, str], cwd: Path) -> Any:
+    """``run_job.py JOB --follow ARGS...``, killed at the test's end if still running."""
+    proc = start_cli([JOB, "--verbose", "--follow", *args], env, cwd=cwd)
+    _STARTED.append(proc)
+    return proc
+
+
 def follow(env: dict[str, str], cwd: Path, *names: str) -> Any:
-    return start_cli([JOB, "--verbose", "--follow", "--every", EVERY, *names], env, cwd=cwd)
+    return start_follower(["--every", EVERY, *names], env, cwd)
 
 
 def stop(proc: Any, signum: int = signal.SIGTERM) -> tuple[CliResult, float]:
     """Signal the follower; its result and how long it took to end."""
     started = time.monotonic()
     proc.send_signal(signum)
-    result = finish(proc, timeout_s=STOP_TIMEOUT_S + 10)
+    result = ended(proc, timeout_s=STOP_TIMEOUT_S + 10)
     return result, time.monotonic() - started
+
+
+def ended(proc: Any, *, timeout_s: float) -> CliResult:
+    """The follower's result once it ends; killed (and the test failed) past ``timeout_s``."""
+    try:
+        return finish(proc, timeout_s=timeout_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        finish(proc)
+        raise AssertionError(f"the follower did not end within {timeout_s} s") from None
 
 
 def sessions(dbs: TestDatabases) -> list[dict[str, Any]]:
@@ -288,3 +319,17 @@ def test_sigterm_mid_batch_rolls_it_back_and_exits_0_within_the_stop_timeout(
 def _waiting_on_locks(dbs: TestDatabases) -> int:
     query = "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
     return int(dbs.query_analytics(query)[0][0])
+
+
+def test_with_nothing_left_to_follow_the_follower_exits_2_naming_the_problem(
+    dbs: TestDatabases, follow_env: dict[str, str], tmp_path: Path
+) -> None:
+    dbs.query_analytics(EVENTS_ANALYTICS.replace("analytics_raw.events", "analytics_raw.events_t"))
+    insert_events(dbs, 5)
+    proc = follow(follow_env, tmp_path, "CopiedToo")
+    wait_for("a few cycles", lambda: any(s["cycles"] > 2 for s in sessions(dbs)))
+    dbs.query_analytics("ALTER TABLE analytics_raw.events_t DROP COLUMN payload")
+    result = ended(proc, timeout_s=60)
+    assert result.code == 2, result.stderr
+    assert result.error_lines[0].startswith("error: CopiedToo: "), result.stderr
+    assert "payload" in result.error_lines[0]
