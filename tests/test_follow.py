@@ -196,9 +196,12 @@ def test_a_cron_run_of_a_followed_definition_exits_75(
         assert cron.code == 75, cron.stderr
         # The liveness probe of docs/operating.md's Deployment, on the follower's file.
         assert _probe(heartbeat) == 0
-        os.utime(heartbeat, (time.time() - 300, time.time() - 300))
-        assert _probe(heartbeat) == 1  # a file 5 minutes old: the probe fails ...
-        wait_for("the next round", lambda: _probe(heartbeat) == 0)  # ... until it is touched
+        aged = tmp_path / "aged-heartbeat"  # a follower that stopped touching it 5 minutes ago
+        aged.touch()
+        os.utime(aged, (time.time() - 300, time.time() - 300))
+        assert _probe(aged) == 1
+        touched = heartbeat.stat().st_mtime
+        wait_for("the next round's touch", lambda: heartbeat.stat().st_mtime > touched)
     finally:
         result, _ = stop(proc)
     assert result.code == 0, result.stderr
