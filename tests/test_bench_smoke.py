@@ -160,3 +160,19 @@ def test_before_after_runs_the_four_measures_of_each_tree_and_checks_every_load(
                 re.M,
             )
             assert found is not None, (measure, tree, done.stdout)
+
+
+def test_bench_select_runs_every_measure_and_every_destination_equals_its_source(
+    bench_urls: tuple[str, str],
+) -> None:
+    from tools.bench import select
+
+    done = run_bench(*bench_urls, tool="tools.bench.select")
+    assert done.returncode == 0, done.stdout + done.stderr
+    for measure in (select.PSQL, select.FULL, select.TRANSFORM, select.SELECT):
+        assert runs_and_rows(done.stdout, f"[random] {measure}") == (1, ROWS)
+    for measure in (select.INCREMENTAL, select.INCREMENTAL_SELECT):
+        assert runs_and_rows(done.stdout, f"[random] {measure}")[0] == 5
+    for measure in select.VERIFIES:
+        assert runs_and_rows(done.stdout, f"[random] {measure}")[0] == 1
+    assert "equality: destination equals source after every run (15 checks passed)" in done.stdout

@@ -1,5 +1,5 @@
 """A transform's rows as binary COPY (services/sync/transform/copy_rows.py) and its chunked read
-(services/sync/read/read_rows.py): psycopg's own bytes, without the copies of a large value."""
+(services.sync.transform.read_rows.py): psycopg's own bytes, without the copies of a large value."""
 
 from __future__ import annotations
 
@@ -25,8 +25,8 @@ from psycopg.pq import Format
 from psycopg.types.json import Json, Jsonb
 
 from services.base.exact_json import LARGE_JSON_BYTES, use_exact_json
-from services.sync.read.read_rows import loaded_rows
 from services.sync.transform.copy_rows import BinaryRows
+from services.sync.transform.read_rows import loaded_rows
 
 ROOT = Path(__file__).resolve().parent.parent
 TYPES = [

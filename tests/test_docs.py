@@ -166,9 +166,16 @@ def rooms() -> set[str]:
     return {p.parent.name for p in SERVICES.glob("*/__init__.py")}
 
 
+def sub_rooms() -> set[str]:
+    """``sync/read`` and the like: the packages inside a room."""
+    return {str(p.parent.relative_to(SERVICES)) for p in SERVICES.glob("*/*/__init__.py")}
+
+
 def test_every_room_has_its_line_and_every_line_a_room() -> None:
     named = set(re.findall(r"^- `services/(\w+)`", layout_section(), re.MULTILINE))
     assert named == rooms()
+    nested = set(re.findall(r"^ *- `services/(\w+/\w+)`", layout_section(), re.MULTILINE))
+    assert nested == sub_rooms()
 
 
 def test_every_module_the_code_map_names_exists() -> None:
@@ -186,12 +193,13 @@ def test_every_module_the_code_map_names_exists() -> None:
 
 
 def test_the_modules_named_on_a_rooms_line_are_in_that_room() -> None:
-    lines = re.findall(r"^- `services/(\w+)`(.*)$", layout_section(), re.MULTILINE)
+    lines = re.findall(r"^ *- `services/(\w+(?:/\w+)?)`(.*)$", layout_section(), re.MULTILINE)
+    assert {room for room, _ in lines} == rooms() | sub_rooms()
     for room, rest in lines:
-        for module in re.findall(r"`(\w+(?:/\w+)*)`", rest):
-            # a module of the room or of one of its sub-rooms (`run_lock`), or a sub-room (`run`)
+        for module in re.findall(r"`(\w+)`", rest):
+            # a module of the room (`route`), or one of its sub-rooms (`read`)
             inside = SERVICES / room
-            found = [*inside.rglob(f"{module}.py"), *inside.glob(f"{module}/__init__.py")]
+            found = (inside / f"{module}.py").exists() or (inside / module / "__init__.py").exists()
             assert found, f"{room}: {module}"
 
 

@@ -36,15 +36,18 @@ ALLOWED: dict[str, set[str]] = {
 }
 # Top-level modules of services/ and the room they stand in for.
 FRONT_DOORS = {"__init__": "base", "process_definition": "sync"}
-# A room's sub-rooms (its packages) -> the sibling sub-rooms each may import. Every
-# module of the room may import the room's own top-level modules (sync.route).
+# A room's sub-rooms (its packages) -> the sibling sub-rooms each may import, in layers:
+# each only those below it (services/sync: rows < transform < read < write < backfill <
+# run, as the data path goes). Every module of the room may import the room's own
+# top-level modules (sync.route, sync.windows), which import none of its sub-rooms.
 SUB_ROOMS: dict[str, dict[str, set[str]]] = {
     "sync": {
-        "run": {"backfill", "read", "transform", "write"},
-        "backfill": {"read", "write"},
-        "write": {"read", "transform"},
-        "read": {"transform", "write"},
-        "transform": {"read", "write"},
+        "rows": set(),
+        "transform": {"rows"},
+        "read": {"rows", "transform"},
+        "write": {"rows", "transform", "read"},
+        "backfill": {"rows", "transform", "read", "write"},
+        "run": {"rows", "transform", "read", "write", "backfill"},
     },
 }
 
@@ -231,9 +234,42 @@ def test_sub_rooms_import_only_the_siblings_they_may() -> None:
     assert found == set(SUB_ROOMS["sync"])
 
 
+def test_the_sub_room_rules_have_no_loop() -> None:
+    for subs in SUB_ROOMS.values():
+        below: dict[str, set[str]] = {}
+        for sub in sorted(subs, key=lambda s: len(subs[s])):
+            assert subs[sub] <= set(below), f"{sub} may import {subs[sub] - set(below)} above it"
+            below[sub] = subs[sub]
+
+
+def top_level_problems(services_dir: Path) -> list[str]:
+    """Imports of a sub-room from a room's own top-level modules (sync.route, sync.windows):
+    every sub-room stands on them, so they stand on none."""
+    problems: list[str] = []
+    for room, subs in SUB_ROOMS.items():
+        for path in sorted((services_dir / room).glob("*.py")):
+            if path.name == "__init__.py":  # the room's front door re-exports them
+                continue
+            for line, module in imported_modules(path):
+                if (door_of(module, services_dir) or "").removeprefix(f"{room}.") in subs:
+                    where = f"{path.relative_to(services_dir.parent)}:{line}"
+                    problems.append(f"{where}: imports {module}")
+    return problems
+
+
+def test_a_rooms_top_level_modules_import_none_of_its_sub_rooms(tmp_path: Path) -> None:
+    assert top_level_problems(SERVICES) == []
+    fake = tmp_path / "services" / "sync"
+    (fake / "write").mkdir(parents=True)
+    (fake / "route.py").write_text("def f() -> None:\n    from services.sync.write import X\n")
+    assert top_level_problems(tmp_path / "services") == [
+        "services/sync/route.py:2: imports services.sync.write"
+    ]
+
+
 def test_a_sub_room_importing_a_sibling_it_may_not_is_caught(tmp_path: Path) -> None:
     fake = tmp_path / "services"
-    for sub in ("read", "run", "backfill", "write", "transform"):
+    for sub in SUB_ROOMS["sync"]:
         (fake / "sync" / sub).mkdir(parents=True)
     (fake / "sync" / "read" / "keyset.py").write_text("from services.sync.run import Run\n")
     assert sub_room_problems(fake) == [

@@ -1,15 +1,18 @@
 """The route: how an attempt reads and writes its batches, chosen once, and changed only
 by the batch loop after a refusal (services/sync/route.py).
 
-The table holds every combination a run can meet: a transform or none, source
-and destination types equal (binary COPY) or not (text), soft deletes, a
-backfill's chunks or cursor batches (incremental, or a first load), transform
-workers or none, the fast path or staging; for each, the route chosen and the
-route after each refusal that can happen on it. Plans come from real catalogs.
+The table holds every combination a run can meet: a transform, a select or
+neither, source and destination types equal (binary COPY) or not (text), soft
+deletes, a where, a backfill's chunks or cursor batches (incremental, or a first
+load), transform workers or none, the fast path or staging; for each, the route
+chosen and the route after each refusal that can happen on it (the fast path
+refused mid-run, a worker failed). Plans come from real catalogs.
 """
 
 from __future__ import annotations
 
+import os
+import signal
 from typing import Any
 
 import pytest
@@ -27,26 +30,32 @@ def _same(row: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
-def _definitions() -> dict[str, ExportDefinition]:
-    soft = ExportDefinition(
-        source={
-            "table": "t",
-            "cursor": {"field": "at", "id_field": "id"},
-            "soft_delete": {"field": "gone"},
-        },
-        destination={"schema": "public", "table": "t", "conflict_columns": ["id"]},
+def _definition(dest: str = "t", source: dict[str, Any] | None = None, **extra: Any) -> Any:
+    return ExportDefinition(
+        source={"table": "t", "cursor": {"field": "at", "id_field": "id"}, **(source or {})},
+        destination={"schema": "public", "table": dest, "conflict_columns": ["id"]},
+        **extra,
     )
+
+
+def _definitions() -> dict[str, ExportDefinition]:
+    soft = {"soft_delete": {"field": "gone"}}
     return {
-        "binary": definition("t", "at", id_field="id"),  # same types, unique NOT NULL key
-        "text": definition("t", "at", id_field="id", dest_table="t_text"),  # v: varchar
-        "transform": definition("t", "at", id_field="id", transform=_same),
-        "soft": soft,
+        "binary": _definition(),  # same types, unique NOT NULL key
+        "text": _definition("t_text"),  # v: varchar, through its text form
+        "soft": _definition(source=soft),
+        "soft-text": _definition("t_text", source=soft),
+        "transform": _definition(transform=_same),
+        "transform-text": _definition("t_text", transform=_same),
+        "where": _definition(source={"where": "v IS NOT NULL"}),
+        "select": _definition(select={"id": "id", "at": "at", "v": "upper(v)", "gone": "gone"}),
+        "select-key": _definition(select={"id": "id + 0", "at": "at", "v": "v", "gone": "gone"}),
     }
 
 
 @pytest.fixture
 def routes(dbs: TestDatabases) -> dict[str, Any]:
-    """The plans of the four definitions, from the test databases' catalogs."""
+    """The plans of the definitions, from the test databases' catalogs."""
     columns = "id int PRIMARY KEY, at timestamptz NOT NULL, v text, gone boolean"
     dbs.query_core(f"CREATE TABLE t ({columns})")
     dbs.query_analytics(f"CREATE TABLE t ({columns})")
@@ -61,48 +70,234 @@ def routes(dbs: TestDatabases) -> dict[str, Any]:
 
 
 # (definition, batches or chunks, straight, workers) -> the route, then after a refusal:
-# the fast path's (written straight) and a worker's (read by workers).
+# the fast path's (written straight) and a worker's (read by workers). Every definition
+# meets every way a run starts: incremental (never straight: the destination holds rows),
+# a first load and a backfill's chunks, each straight (the probe allows it) or staged; a
+# transform with workers and without. A transform may return Delete for a row
+# (services/base/definition.py): its staged rows say whether they delete their key. A
+# where reads no keyset batch (its batches end where batch_end counts what it leaves out);
+# a select whose key is an expression needs staging's key text, as a text conversion does.
 TABLE = [
     ("binary", "incremental", False, 0,
-     "batches read by keyset, written staged; staging keyed", None, None),
+     "batches read by keyset, written staged; staging keyed",
+     None,
+     None),
     ("binary", "first load", True, 0,
      "batches read by prefetched, written straight; staging columns only",
-     "batches read by prefetched, written staged; staging columns only", None),
+     "batches read by prefetched, written staged; staging columns only",
+     None),
     ("binary", "first load", False, 0,
-     "batches read by prefetched, written staged; staging columns only", None, None),
+     "batches read by prefetched, written staged; staging columns only",
+     None,
+     None),
     ("binary", "chunks", True, 0,
      "chunks read by prefetched, written straight; staging columns only",
-     "chunks read by prefetched, written staged; staging columns only", None),
+     "chunks read by prefetched, written staged; staging columns only",
+     None),
+    ("binary", "chunks", False, 0,
+     "chunks read by prefetched, written staged; staging columns only",
+     None,
+     None),
     ("text", "incremental", False, 0,
-     "batches read by keyset, written staged; staging keyed+ordinal", None, None),
+     "batches read by keyset, written staged; staging keyed+ordinal",
+     None,
+     None),
     ("text", "first load", True, 0,
      "batches read by prefetched, written straight; staging keyed+ordinal",
-     "batches read by keyset, written staged; staging keyed+ordinal", None),
+     "batches read by keyset, written staged; staging keyed+ordinal",
+     None),
+    ("text", "first load", False, 0,
+     "batches read by keyset, written staged; staging keyed+ordinal",
+     None,
+     None),
+    ("text", "chunks", True, 0,
+     "chunks read by prefetched, written straight; staging keyed+ordinal",
+     "chunks read by prefetched, written staged; staging keyed+ordinal",
+     None),
     ("text", "chunks", False, 0,
-     "chunks read by prefetched, written staged; staging keyed+ordinal", None, None),
+     "chunks read by prefetched, written staged; staging keyed+ordinal",
+     None,
+     None),
     ("soft", "incremental", False, 0,
-     "batches read by prefetched, written staged; staging deletes", None, None),
+     "batches read by prefetched, written staged; staging deletes",
+     None,
+     None),
     ("soft", "first load", True, 0,
      "batches read by query, written straight; staging deletes",
-     "batches read by prefetched, written staged; staging deletes", None),
+     "batches read by prefetched, written staged; staging deletes",
+     None),
+    ("soft", "first load", False, 0,
+     "batches read by prefetched, written staged; staging deletes",
+     None,
+     None),
     ("soft", "chunks", True, 0,
      "chunks read by query, written straight; staging deletes",
-     "chunks read by prefetched, written staged; staging deletes", None),
-    # A transform may return Delete for a row (services/base/definition.py): staged rows
-    # say whether they delete their key.
+     "chunks read by prefetched, written staged; staging deletes",
+     None),
+    ("soft", "chunks", False, 0,
+     "chunks read by prefetched, written staged; staging deletes",
+     None,
+     None),
+    ("soft-text", "incremental", False, 0,
+     "batches read by prefetched, written staged; staging keyed+ordinal+deletes",
+     None,
+     None),
+    ("soft-text", "first load", True, 0,
+     "batches read by query, written straight; staging keyed+ordinal+deletes",
+     "batches read by prefetched, written staged; staging keyed+ordinal+deletes",
+     None),
+    ("soft-text", "first load", False, 0,
+     "batches read by prefetched, written staged; staging keyed+ordinal+deletes",
+     None,
+     None),
+    ("soft-text", "chunks", True, 0,
+     "chunks read by query, written straight; staging keyed+ordinal+deletes",
+     "chunks read by prefetched, written staged; staging keyed+ordinal+deletes",
+     None),
+    ("soft-text", "chunks", False, 0,
+     "chunks read by prefetched, written staged; staging keyed+ordinal+deletes",
+     None,
+     None),
     ("transform", "incremental", False, 3,
-     "batches read by workers (3), written staged; staging keyed+ordinal+deletes", None,
+     "batches read by workers (3), written staged; staging keyed+ordinal+deletes",
+     None,
      "batches read by query, written staged; staging keyed+ordinal+deletes"),
     ("transform", "incremental", False, 0,
-     "batches read by query, written staged; staging keyed+ordinal+deletes", None, None),
+     "batches read by query, written staged; staging keyed+ordinal+deletes",
+     None,
+     None),
     ("transform", "first load", True, 3,
      "batches read by workers (3), written straight; staging keyed+ordinal+deletes",
      "batches read by workers (3), written staged; staging keyed+ordinal+deletes",
      "batches read by query, written straight; staging keyed+ordinal+deletes"),
-    ("transform", "chunks", True, 2,
-     "chunks read by workers (2), written straight; staging keyed+ordinal+deletes",
-     "chunks read by workers (2), written staged; staging keyed+ordinal+deletes",
+    ("transform", "first load", True, 0,
+     "batches read by query, written straight; staging keyed+ordinal+deletes",
+     "batches read by query, written staged; staging keyed+ordinal+deletes",
+     None),
+    ("transform", "first load", False, 3,
+     "batches read by workers (3), written staged; staging keyed+ordinal+deletes",
+     None,
+     "batches read by query, written staged; staging keyed+ordinal+deletes"),
+    ("transform", "first load", False, 0,
+     "batches read by query, written staged; staging keyed+ordinal+deletes",
+     None,
+     None),
+    ("transform", "chunks", True, 3,
+     "chunks read by workers (3), written straight; staging keyed+ordinal+deletes",
+     "chunks read by workers (3), written staged; staging keyed+ordinal+deletes",
      "chunks read by query, written straight; staging keyed+ordinal+deletes"),
+    ("transform", "chunks", True, 0,
+     "chunks read by query, written straight; staging keyed+ordinal+deletes",
+     "chunks read by query, written staged; staging keyed+ordinal+deletes",
+     None),
+    ("transform", "chunks", False, 3,
+     "chunks read by workers (3), written staged; staging keyed+ordinal+deletes",
+     None,
+     "chunks read by query, written staged; staging keyed+ordinal+deletes"),
+    ("transform", "chunks", False, 0,
+     "chunks read by query, written staged; staging keyed+ordinal+deletes",
+     None,
+     None),
+    ("transform-text", "incremental", False, 3,
+     "batches read by workers (3), written staged; staging keyed+ordinal+deletes",
+     None,
+     "batches read by query, written staged; staging keyed+ordinal+deletes"),
+    ("transform-text", "incremental", False, 0,
+     "batches read by query, written staged; staging keyed+ordinal+deletes",
+     None,
+     None),
+    ("transform-text", "first load", True, 3,
+     "batches read by workers (3), written straight; staging keyed+ordinal+deletes",
+     "batches read by workers (3), written staged; staging keyed+ordinal+deletes",
+     "batches read by query, written straight; staging keyed+ordinal+deletes"),
+    ("transform-text", "first load", True, 0,
+     "batches read by query, written straight; staging keyed+ordinal+deletes",
+     "batches read by query, written staged; staging keyed+ordinal+deletes",
+     None),
+    ("transform-text", "first load", False, 3,
+     "batches read by workers (3), written staged; staging keyed+ordinal+deletes",
+     None,
+     "batches read by query, written staged; staging keyed+ordinal+deletes"),
+    ("transform-text", "first load", False, 0,
+     "batches read by query, written staged; staging keyed+ordinal+deletes",
+     None,
+     None),
+    ("transform-text", "chunks", True, 3,
+     "chunks read by workers (3), written straight; staging keyed+ordinal+deletes",
+     "chunks read by workers (3), written staged; staging keyed+ordinal+deletes",
+     "chunks read by query, written straight; staging keyed+ordinal+deletes"),
+    ("transform-text", "chunks", True, 0,
+     "chunks read by query, written straight; staging keyed+ordinal+deletes",
+     "chunks read by query, written staged; staging keyed+ordinal+deletes",
+     None),
+    ("transform-text", "chunks", False, 3,
+     "chunks read by workers (3), written staged; staging keyed+ordinal+deletes",
+     None,
+     "chunks read by query, written staged; staging keyed+ordinal+deletes"),
+    ("transform-text", "chunks", False, 0,
+     "chunks read by query, written staged; staging keyed+ordinal+deletes",
+     None,
+     None),
+    ("where", "incremental", False, 0,
+     "batches read by prefetched, written staged; staging columns only",
+     None,
+     None),
+    ("where", "first load", True, 0,
+     "batches read by prefetched, written straight; staging columns only",
+     "batches read by prefetched, written staged; staging columns only",
+     None),
+    ("where", "first load", False, 0,
+     "batches read by prefetched, written staged; staging columns only",
+     None,
+     None),
+    ("where", "chunks", True, 0,
+     "chunks read by prefetched, written straight; staging columns only",
+     "chunks read by prefetched, written staged; staging columns only",
+     None),
+    ("where", "chunks", False, 0,
+     "chunks read by prefetched, written staged; staging columns only",
+     None,
+     None),
+    ("select", "incremental", False, 0,
+     "batches read by keyset, written staged; staging keyed",
+     None,
+     None),
+    ("select", "first load", True, 0,
+     "batches read by prefetched, written straight; staging columns only",
+     "batches read by prefetched, written staged; staging columns only",
+     None),
+    ("select", "first load", False, 0,
+     "batches read by prefetched, written staged; staging columns only",
+     None,
+     None),
+    ("select", "chunks", True, 0,
+     "chunks read by prefetched, written straight; staging columns only",
+     "chunks read by prefetched, written staged; staging columns only",
+     None),
+    ("select", "chunks", False, 0,
+     "chunks read by prefetched, written staged; staging columns only",
+     None,
+     None),
+    ("select-key", "incremental", False, 0,
+     "batches read by keyset, written staged; staging keyed+ordinal",
+     None,
+     None),
+    ("select-key", "first load", True, 0,
+     "batches read by prefetched, written straight; staging keyed+ordinal",
+     "batches read by keyset, written staged; staging keyed+ordinal",
+     None),
+    ("select-key", "first load", False, 0,
+     "batches read by keyset, written staged; staging keyed+ordinal",
+     None,
+     None),
+    ("select-key", "chunks", True, 0,
+     "chunks read by prefetched, written straight; staging keyed+ordinal",
+     "chunks read by prefetched, written staged; staging keyed+ordinal",
+     None),
+    ("select-key", "chunks", False, 0,
+     "chunks read by prefetched, written staged; staging keyed+ordinal",
+     None,
+     None),
 ]  # fmt: skip
 
 
@@ -174,3 +369,36 @@ def test_a_refused_fast_path_takes_the_route_after_it_for_the_rest_of_the_run(
     assert dbs.query_analytics("SELECT id, v FROM t ORDER BY id") == [
         (k, f"v{max(g for g in range(1, 31) if g % 7 == k)}") for k in range(7)
     ]
+
+
+def test_a_failed_worker_takes_the_route_after_it_for_the_rest_of_the_run(
+    dbs: TestDatabases, debug_log: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Workers transform the batches after the first; one dies on a row, its batch is
+    refused, and the loop writes it again read by the runner, which reads every batch after
+    it too: the route changes once, and no row is lost or doubled."""
+    monkeypatch.setenv("TABLESYNC_BACKFILL", "off")
+    monkeypatch.setenv("TABLESYNC_TRANSFORM_WORKERS", "2")
+    dbs.query_core("CREATE TABLE t (id int PRIMARY KEY, n int NOT NULL, v text)")
+    dbs.query_analytics("CREATE TABLE t (id int PRIMARY KEY, n int, v text)")
+    dbs.query_core("INSERT INTO t SELECT g, g * 10, 'v' || g FROM generate_series(1, 40) g")
+    runner = os.getpid()
+
+    def dies_in_a_worker(row: dict[str, Any]) -> dict[str, Any]:
+        if row["id"] == 17 and os.getpid() != runner:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return row
+
+    result = sync(
+        dbs, definition("t", "n", id_field="id", batch_size=4, transform=dies_in_a_worker)
+    )
+
+    lines = [r.getMessage() for r in debug_log.records if "; staging " in r.getMessage()]
+    layout = "staging keyed+ordinal+deletes"
+    assert f"t: batches read by workers (2), written straight; {layout}" in lines
+    failed = "a transform worker's batch could not be written"
+    assert [m for m in lines if "; now " in m] == [
+        f"t: {failed}; now batches read by query, written straight; {layout}"
+    ]
+    assert (result.counts.read, result.counts.created) == (40, 40)
+    assert dbs.query_analytics("SELECT count(*), sum(id) FROM t") == [(40, sum(range(41)))]

@@ -33,7 +33,7 @@ COPY_BINARY_TRAILER = b"\xff\xff"
 BACKFILL_CHUNK_BYTES = 32 * 1024 * 1024
 # Rows a transform reads per chunked result (libpq 17's chunked rows mode): each
 # chunk is decoded in C at once, ~40% less CPU than parsing COPY rows one by one.
-# A chunk's rows are all decoded before its result is freed (services/sync/read/read_rows.py):
+# A chunk's rows are all decoded before its result is freed (services/sync/transform/read_rows.py):
 # 1,000 of them held 2.3 MiB more at a time; 100 cost no more CPU (docs/benchmarks/round-7.md).
 TRANSFORM_READ_ROWS = 100
 # Read batch n+1 from core while batch n is written (no-transform runs only).

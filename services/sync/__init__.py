@@ -1,10 +1,14 @@
 """The data path: one definition's run, batch by batch, from core into analytics.
 
-``process_definition`` is the hub: it fixes the watermark, takes batches from
-a source (``batch_sources``: a query, the prefetch thread or the transform
-workers), writes each (``batch_writer``: straight in on the fast path, else
-staged and upserted) and commits it with its position. May import
-``services.base`` and ``services.store``.
+In rooms by phase, each with its front door, each importing only those before it:
+``rows`` (the row at fault, what a batch staged), ``transform`` (a Python transform's
+loop, workers and output), ``read`` (where batches come from), ``write`` (the writer,
+staging, the fast path, deletes), ``backfill`` (the plan, the chunk loop) and ``run``
+(the run loop ``process_definition``, its state, lock, resumes and failures). Beside
+them, what every phase reads: the ``route`` (how an attempt reads and writes, decided
+once) and the ``windows`` a run reads.
+
+May import ``services.base`` and ``services.store``.
 """
 
 from __future__ import annotations
@@ -17,9 +21,10 @@ from services.sync.run import process_definition as process_definition
 if TYPE_CHECKING:
     from services.sync.backfill import ChunkPlan, next_chunk_plan, why_not_backfill
     from services.sync.read import compute_watermark
-    from services.sync.route import Route, planned_route
-    from services.sync.run import FollowedRun, failure_file_of, read_failure_file
-    from services.sync.write import StagedBatch, Staging, copy_blocks
+    from services.sync.route import Route
+    from services.sync.rows import StagedBatch
+    from services.sync.run import FollowedRun, failure_file_of, planned_route, read_failure_file
+    from services.sync.write import Staging, copy_blocks
 
 __all__ = [
     "ChunkPlan",
@@ -40,13 +45,13 @@ _HOMES = {
     "ChunkPlan": "services.sync.backfill",
     "FollowedRun": "services.sync.run",
     "Route": "services.sync.route",
-    "StagedBatch": "services.sync.write",
+    "StagedBatch": "services.sync.rows",
     "Staging": "services.sync.write",
     "compute_watermark": "services.sync.read",
     "copy_blocks": "services.sync.write",
     "failure_file_of": "services.sync.run",
     "next_chunk_plan": "services.sync.backfill",
-    "planned_route": "services.sync.route",
+    "planned_route": "services.sync.run",
     "read_failure_file": "services.sync.run",
     "why_not_backfill": "services.sync.backfill",
 }

@@ -27,10 +27,9 @@ from typing import Any
 
 import psycopg
 
-from services.base import PREFETCH, ExportDefinition, RunSettings
+from services.base import PREFETCH
 from services.store import CopyMode, StagingLayout, SyncPlan
 from services.store import sql as q
-from services.sync.write import FastPath, staging_needs_keys
 
 Conn = psycopg.Connection[Any]
 
@@ -135,23 +134,42 @@ def _read(route: Route) -> Read:
     return Read.PREFETCHED
 
 
-def worker_count_for(definition: ExportDefinition, settings: RunSettings) -> int:
-    """Transform worker processes for a run of ``definition``; 0 without a transform."""
-    if definition.transform is None:
-        return 0
-    from services.sync.transform import worker_count  # only a transform needs it
-
-    configured = definition.transform_workers
-    return worker_count(configured=configured, variable=settings.transform_workers)
+# Without a transform, what core guarantees spares the upsert work: a unique index on the
+# conflict columns means no batch holds a key twice (no DISTINCT ON sort), NOT NULL on
+# them means no staged key is NULL (no check); staging then needs neither the key text
+# nor the order of arrival, which only those two read.
 
 
-def planned_route(
-    plan: SyncPlan, analytics: Conn, settings: RunSettings, *, saved: bool, chunks: bool
-) -> Route:
-    """The route the next run would start on (``--dry-run``), its probe asked now: a run
-    with a ``saved`` position goes on from it, one with ``chunks`` backfills."""
-    fast = FastPath(plan, analytics, full_load=chunks or not saved)
-    workers = worker_count_for(plan.definition, settings)
-    return choose_route(
-        plan, chunks=chunks, incremental=saved, straight=fast.allowed(), workers=workers
-    )
+def batch_keys_unique(plan: SyncPlan) -> bool:
+    """Whether a batch can never hold a key twice, so the upsert needs no DISTINCT ON.
+
+    True when rows pass unchanged with identical types (binary mode: a text
+    conversion could make two source keys equal) and core has a valid,
+    non-partial unique index on exactly the conflict columns: one COPY reads
+    one snapshot, where those keys are unique.
+    """
+    mapping = plan.definition.key_columns
+    if plan.mode is not CopyMode.BINARY or mapping is None:
+        return False
+    return frozenset(mapping[k] for k in plan.keys) in plan.source.unique_keys
+
+
+def keys_never_null(plan: SyncPlan) -> bool:
+    """Whether no staged row can have a NULL conflict column, so the check can be skipped.
+
+    True without a transform when every conflict column is NOT NULL in core.
+    """
+    mapping = plan.definition.key_columns
+    if plan.mode is CopyMode.PYTHON or mapping is None:
+        return False  # a transform's or an expression's key: checked in the batch
+    return all(plan.source.columns[mapping[k]].not_null for k in plan.keys)
+
+
+def staging_needs_keys(plan: SyncPlan) -> bool:
+    """Whether staged rows must carry their key as text and their order of arrival.
+
+    Only the DISTINCT ON sort (the order) and the NULL-key check (the key, to
+    name the row) read them; when neither runs, leaving them out spares core
+    formatting two columns per row and staging writing three.
+    """
+    return not (batch_keys_unique(plan) and keys_never_null(plan))

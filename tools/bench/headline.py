@@ -23,13 +23,14 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 import psycopg
+from psycopg import sql
 
 from services.base.constants import DEFAULT_BATCH_SIZE
 from tools.bench.big import BIG_VALUE_MIB, big_value_cost, cost_line
@@ -517,10 +518,13 @@ def on_bench_databases(
     analytics_db: str = ANALYTICS_DB,
     *,
     drop_after: bool = False,
+    data_dir: Path = DATA_DIR,
+    alter_system: Mapping[str, str] | None = None,
 ) -> int:
     """``run(core_url, analytics_url)`` on BENCH_*_URL, or on fresh databases of a
-    throwaway server in .tablesync/bench-pg, stopped by PID at the end (``drop_after``:
-    its databases dropped first, for sizes whose disk is wanted back)."""
+    throwaway server in ``data_dir`` (.tablesync/bench-pg), stopped by PID at the end
+    (``drop_after``: its databases dropped first, for sizes whose disk is wanted back;
+    ``alter_system``: settings set with ALTER SYSTEM, the server restarted to take them)."""
     core_url, analytics_url = (
         os.environ.get("BENCH_CORE_URL"),
         os.environ.get("BENCH_ANALYTICS_URL"),
@@ -529,10 +533,19 @@ def on_bench_databases(
         return run(core_url, analytics_url)
     from tools.testdb.embedded_pg import EmbeddedPostgres
 
-    DATA_DIR.parent.mkdir(parents=True, exist_ok=True)
-    server = EmbeddedPostgres(DATA_DIR)
+    data_dir.parent.mkdir(parents=True, exist_ok=True)
+    server = EmbeddedPostgres(data_dir)
     server.start()
     try:
+        if alter_system:
+            with psycopg.connect(server.url, autocommit=True) as conn:
+                for name, value in alter_system.items():
+                    conn.execute(
+                        sql.SQL("ALTER SYSTEM SET {} = {}").format(
+                            sql.Identifier(name), sql.Literal(value)
+                        )
+                    )
+            server.restart()
         for name in (core_db, analytics_db):
             server.drop_database(name)
             server.create_database(name)

@@ -1,8 +1,9 @@
 """Backfills: the plan, its chunks and the hand-over (``plan``), and a runner's
 chunk loop (``chunk_loop``).
 
-May import ``services.sync.route``, ``services.sync.read``, ``services.sync.write``,
-``services.base`` and ``services.store``.
+May import ``services.sync.read``, ``services.sync.write``, ``services.sync.rows``,
+``services.sync.route``, ``services.sync.windows``, ``services.base`` and
+``services.store``.
 """
 
 from __future__ import annotations

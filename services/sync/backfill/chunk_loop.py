@@ -24,8 +24,9 @@ from services.base import Position, RunCounts, delay_point, kill_point, stopping
 from services.store import Backfill, Chunk, DeleteGuard, SyncPlan, chunks, record_progress
 from services.store import sql as q
 from services.sync.backfill.plan import chunk_window, complete_chunk
-from services.sync.read import BatchSources, NextWindow
+from services.sync.read import BatchSources
 from services.sync.route import Route
+from services.sync.windows import NextWindow
 from services.sync.write import BatchWriter, Committed, LoopStep, counts_after, write_on_route
 
 Conn = psycopg.Connection[Any]

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from types import TracebackType
 from typing import Any
 
@@ -20,18 +20,15 @@ import psycopg
 from psycopg.abc import Buffer
 
 from services.base import COPY_BLOCK_BYTES, Position, kill_point, kill_points_armed
-from services.store import CopyMode, StagingLayout, SyncPlan
+from services.store import CopyMode, SyncPlan
 from services.store import sql as q
 from services.sync.read.copy_read import binary_blocks
-from services.sync.write import StagedBatch
+from services.sync.windows import NextWindow
 
 # Chunks from COPY are one row each; they are handed over in blocks of
 # COPY_BLOCK_BYTES, and at most QUEUE_BLOCKS of them wait (~8 MiB).
 QUEUE_BLOCKS = 128
 _POLL_S = 0.1
-
-# The window after the one given (None: the first), or None when none is left.
-NextWindow = Callable[[q.Window | None], q.Window | None]
 
 
 class _Stopped(Exception):
@@ -189,25 +186,3 @@ class Prefetcher:
             yield chunk
         if block:
             self._put(("block", (block, rows)))
-
-
-def stage_blocks(
-    plan: SyncPlan,
-    analytics: psycopg.Connection[Any],
-    blocks: Iterator[bytes],
-    layout: StagingLayout,
-    *,
-    fast: bool = False,
-) -> StagedBatch:
-    """Write one prefetched batch into the staging table (the destination itself when
-    ``fast``, see services/sync/write/fast_path.py); raises the server's error on bad data."""
-    binary = plan.mode is CopyMode.BINARY
-    if fast:
-        query = q.copy_into_destination(plan, plan.selected, binary=binary)
-    else:
-        query = q.copy_in(plan.selected, binary=binary, layout=layout)
-    with analytics.cursor() as writer:
-        with writer.copy(query) as into:
-            for block in blocks:
-                into.write(block)
-        return StagedBatch(read=writer.rowcount, columns=list(plan.selected))

@@ -10,7 +10,7 @@ definition is checked again only when a catalog fingerprint of its two tables ch
 (services/store/fingerprint.py), not every cycle.
 
 A definition with no saved position (a first load) is loaded by an ordinary run first:
-a backfill is shared work with its own record and lock mode (services/sync/run_lock.py).
+a backfill is shared work with its own record and lock mode (services/sync/run/run_lock.py).
 The follower's records, failures and heartbeats are services/follow/'s to keep.
 """
 
@@ -34,7 +34,6 @@ from services.base import (
     redact,
 )
 from services.store import DeleteLimit, catalog_fingerprint, plan_definition, start_run
-from services.sync.route import worker_count_for
 from services.sync.run.process_definition import (
     _fail,
     _finish,
@@ -42,6 +41,7 @@ from services.sync.run.process_definition import (
     process_definition,
 )
 from services.sync.run.resume import Resumes
+from services.sync.run.route_choice import worker_count_for
 from services.sync.run.run_lock import unfinished_backfill
 from services.sync.run.run_state import (
     ProgressCallback,

@@ -54,15 +54,10 @@ from services.store import (
 )
 from services.store import sql as q
 from services.sync.backfill import ChunkWindows, commit_chunks
-from services.sync.read import (
-    BatchSources,
-    Windows,
-    WindowSource,
-    compute_watermark,
-    null_cursor_rows,
-)
-from services.sync.route import Route, choose_route, worker_count_for
+from services.sync.read import BatchSources, compute_watermark, null_cursor_rows
+from services.sync.route import Route
 from services.sync.run.resume import lost_databases, resumable_cause
+from services.sync.run.route_choice import attempt_route, worker_count_for
 from services.sync.run.run_session import connection_lost, watched_connection
 from services.sync.run.run_state import (
     ProgressCallback,
@@ -72,10 +67,10 @@ from services.sync.run.run_state import (
     new_result,
     reconnect,
 )
+from services.sync.windows import Windows, WindowSource
 from services.sync.write import (
     BatchWriter,
     Committed,
-    FastPath,
     LoopStep,
     Staging,
     check_ahead,
@@ -170,7 +165,7 @@ def _attempt(run: Run, position: Position | None) -> None:
             if backfill is None:
                 attempt.enter_context(stopping.cancellable(run.core, run.analytics))
                 # Decided under the cancel: the fast path's probe may wait on a lock.
-                route, staging, writer = _decide_route(run, position)
+                route, staging, writer = attempt_route(run, position)
                 _sync(run, route, writer, position)
             elif not backfill.finished:
                 # Chunks are claimed on a connection of their own (chunk_loop.py).
@@ -178,31 +173,11 @@ def _attempt(run: Run, position: Position | None) -> None:
                     dbs.analytics, attempt, name="analytics", stall_s=dbs.timeouts.stall_s
                 )
                 attempt.enter_context(stopping.cancellable(run.core, run.analytics, claims))
-                route, staging, writer = _decide_route(run, position)
+                route, staging, writer = attempt_route(run, position)
                 _sync_chunks(run, route, writer, backfill, claims)
     finally:
         if staging is not None:
             staging.drop()
-
-
-def _decide_route(run: Run, position: Position | None) -> tuple[Route, Staging, BatchWriter]:
-    """The attempt's route (services/sync/route.py), from the plan, the fast path's probe
-    and the worker count; the staging table it lays out and the writer on it."""
-    plan, backfill = run.plan, run.backfill
-    if backfill is None:
-        fast = FastPath(plan, run.analytics, full_load=position is None)
-    else:
-        fast = FastPath(plan, run.analytics, full_load=True, empty=backfill.into_empty)
-    route = choose_route(
-        plan,
-        chunks=backfill is not None,
-        incremental=position is not None,
-        straight=fast.allowed(),
-        workers=run.context.workers,
-    )
-    log.debug("%s: %s", plan.name, route)
-    staging = Staging(plan, run.analytics, route.layout)
-    return route, staging, BatchWriter(plan, run.core, run.analytics, staging, fast)
 
 
 def _sync(run: Run, route: Route, writer: BatchWriter, saved: Position | None) -> None:

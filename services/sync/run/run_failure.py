@@ -28,9 +28,9 @@ from services.base import (
 )
 from services.store import SyncPlan
 from services.store import sql as q
+from services.sync.rows import copy_line
 from services.sync.run.failures import save_failed_row
 from services.sync.run.resume import resumable_cause
-from services.sync.write import copy_line
 
 
 def describe_row(plan: SyncPlan, exc: RowError) -> str:

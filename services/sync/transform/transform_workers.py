@@ -8,7 +8,7 @@ is a forked copy of the runner, so it has the definition and its transform
 however the job loaded them, and it opens a read-only core connection of
 its own. The runner still finds every batch end; it hands batch k to worker
 k mod N, which reads that window, transforms it with the runner's own code
-(``batch.transform_window``) and sends the batch back as COPY data. The
+(services/sync/transform/transform_loop.py) and sends the batch back as COPY data. The
 runner writes the batches in cursor order, each in its own transaction with
 its position, exactly as a serial run does: workers only ever read.
 
@@ -48,10 +48,15 @@ from psycopg.adapt import Transformer
 from services.base import first_line, mark_worker, redact, stall, stopping, use_exact_json
 from services.store import SyncPlan
 from services.store import sql as q
-from services.sync.read import NextWindow
+from services.sync.rows import StagedBatch
 from services.sync.transform.copy_rows import BinaryRows
+from services.sync.transform.transform_loop import (
+    RowSink,
+    transform_into_staging,
+    transform_straight,
+)
 from services.sync.transform.transform_output import check_transform_columns, output_types
-from services.sync.write import RowSink, StagedBatch, transform_window
+from services.sync.windows import NextWindow
 
 if TYPE_CHECKING:  # multiprocessing itself is imported when workers start: most runs never do
     from multiprocessing.connection import Connection
@@ -162,9 +167,8 @@ def _encode_batch(plan: SyncPlan, core: psycopg.Connection[Any], task: _Task) ->
     def on_columns(columns: list[str]) -> None:
         check_transform_columns(plan, columns)
 
-    batch.staged = transform_window(
-        plan, core, task.window, task.columns, on_columns, open_sink, fast=task.fast
-    )
+    loop = transform_straight if task.fast else transform_into_staging
+    batch.staged = loop(plan, core, task.window, task.columns, on_columns, open_sink)
     if sinks:
         sinks[0].finish()
     return batch

@@ -19,19 +19,20 @@ from typing import TYPE_CHECKING, Any
 import psycopg
 
 from services.base import RowError, RunCounts, kill_point
-from services.store import CopyMode, StagingLayout, SyncPlan
+from services.store import CopyMode, SyncPlan
 from services.store import delete_sql as d
 from services.store import sql as q
-from services.sync.read import Batch, BatchSources, stage_blocks
-from services.sync.route import Refusal, Route
-from services.sync.write.fast_path import (
-    FastPath,
-    Refused,
-    batch_keys_unique,
-    in_savepoint,
-    keys_never_null,
+from services.sync.read import Batch, BatchSources
+from services.sync.route import Refusal, Route, batch_keys_unique, keys_never_null
+from services.sync.rows import StagedBatch
+from services.sync.write.fast_path import FastPath, Refused, in_savepoint
+from services.sync.write.staging import (
+    Staging,
+    stage_blocks,
+    stage_encoded,
+    stage_passthrough,
+    stage_transformed,
 )
-from services.sync.write.staging import StagedBatch, Staging, stage_passthrough, stage_transformed
 
 if TYPE_CHECKING:  # imported when a transform runs: a run without one never needs it
     from services.sync.transform import EncodedBatch
@@ -175,22 +176,6 @@ class BatchWriter:
         if staged.columns == known:
             return None
         return f"the batch's columns {staged.columns} differ from the run's {known}"
-
-
-def stage_encoded(
-    plan: SyncPlan, analytics: Conn, batch: EncodedBatch, layout: StagingLayout
-) -> None:
-    """Write a worker's batch into the staging table, or into the destination when fast."""
-    staged = batch.staged
-    if staged.nothing_written:
-        return
-    if batch.fast:
-        query = q.copy_into_destination(plan, staged.columns, binary=batch.binary)
-    else:
-        query = q.copy_in(staged.columns, binary=batch.binary, layout=layout)
-    with analytics.cursor() as writer, writer.copy(query) as into:
-        for message in batch.data:
-            into.write(message)
 
 
 def write_on_route(

@@ -8,9 +8,8 @@ and the upsert, which keep the contract's rules and name the row at fault,
 and stays on that path for the rest of the run. A redone batch is read from
 core again, so a transform sees its rows a second time.
 
-Without a transform, what core guarantees also spares the upsert work: a
-unique index on the conflict columns means no batch holds a key twice (no
-DISTINCT ON sort), NOT NULL on them means no staged key is NULL (no check).
+Without a transform, what core guarantees also spares the upsert work
+(services/sync/route.py, ``batch_keys_unique`` and ``keys_never_null``).
 """
 
 from __future__ import annotations
@@ -25,8 +24,9 @@ import psycopg
 from services.base import RowError, first_line, redact
 from services.store import CopyMode, SyncPlan
 from services.store import sql as q
+from services.sync.route import batch_keys_unique
+from services.sync.rows import FastPathRefused
 from services.sync.transform import check_transform_columns
-from services.sync.write.row_at_fault import FastPathRefused
 
 log = logging.getLogger(__name__)
 
@@ -143,38 +143,3 @@ def fast_path_allowed(
         "empty" if empty else "not empty",
     )
     return empty
-
-
-def batch_keys_unique(plan: SyncPlan) -> bool:
-    """Whether a batch can never hold a key twice, so the upsert needs no DISTINCT ON.
-
-    True when rows pass unchanged with identical types (binary mode: a text
-    conversion could make two source keys equal) and core has a valid,
-    non-partial unique index on exactly the conflict columns: one COPY reads
-    one snapshot, where those keys are unique.
-    """
-    mapping = plan.definition.key_columns
-    if plan.mode is not CopyMode.BINARY or mapping is None:
-        return False
-    return frozenset(mapping[k] for k in plan.keys) in plan.source.unique_keys
-
-
-def keys_never_null(plan: SyncPlan) -> bool:
-    """Whether no staged row can have a NULL conflict column, so the check can be skipped.
-
-    True without a transform when every conflict column is NOT NULL in core.
-    """
-    mapping = plan.definition.key_columns
-    if plan.mode is CopyMode.PYTHON or mapping is None:
-        return False  # a transform's or an expression's key: checked in the batch
-    return all(plan.source.columns[mapping[k]].not_null for k in plan.keys)
-
-
-def staging_needs_keys(plan: SyncPlan) -> bool:
-    """Whether staged rows must carry their key as text and their order of arrival.
-
-    Only the DISTINCT ON sort (the order) and the NULL-key check (the key, to
-    name the row) read them; when neither runs, leaving them out spares core
-    formatting two columns per row and staging writing three.
-    """
-    return not (batch_keys_unique(plan) and keys_never_null(plan))

@@ -1,69 +1,46 @@
-"""Move one batch from core into the staging table, streaming COPY to COPY.
+"""Staging: the session's temp table, and every way a batch's rows get into it (or,
+on the fast path, straight into the empty destination), in one place.
 
-Without a transform the bytes of ``COPY ... TO STDOUT`` flow unparsed into
-``COPY ... FROM STDIN``; with one, the rows are read as chunked results
-(TRANSFORM_READ_ROWS at a time, decoded in C a chunk at once: cheaper than
-parsing COPY rows one by one), transformed and re-encoded for COPY in
-binary. Memory stays bounded by COPY's chunks, or the read's, either way.
+- ``stage_passthrough``: without a transform, the bytes of core's ``COPY ... TO
+  STDOUT`` flow unparsed into ``COPY ... FROM STDIN``, in blocks (``copy_blocks``).
+- ``stage_blocks``: the same bytes, read ahead by the prefetch thread
+  (services/sync/read/prefetch.py).
+- ``stage_transformed``: a transform's rows (services/sync/transform/transform_loop.py)
+  re-encoded for COPY, in binary where the types allow.
+- ``stage_encoded``: a transform worker's batch, already COPY data
+  (services/sync/transform/transform_workers.py).
+
+What the staging table holds besides the batch's columns is the route's layout
+(services/store/layout.py). Memory stays bounded by COPY's chunks, or the read's.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator, Iterable, Sequence
-from contextlib import ExitStack, closing
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import ExitStack
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 from psycopg.abc import Buffer
 
-from services.base import (
-    COPY_BLOCK_BYTES,
-    TRANSFORM_READ_ROWS,
-    Delete,
-    PreflightError,
-    RowError,
-    first_line,
-    kill_point,
-    kill_points_armed,
-    use_exact_json,
-)
+from services.base import COPY_BLOCK_BYTES, kill_point, kill_points_armed, use_exact_json
 from services.store import CopyMode, StagingLayout, SyncPlan
 from services.store import sql as q
-from services.sync.read import loaded_rows
+from services.sync.rows import StagedBatch
 from services.sync.transform import (
     BinaryRows,
-    binary_copyable,
+    RowSink,
     check_transform_columns,
     output_types,
+    transform_into_staging,
+    transform_straight,
 )
-from services.sync.write.deletes import RowDeletes, flagged_in_window
-from services.sync.write.row_at_fault import (
-    FastPathRefused,
-    RowAt,
-    check_keys,
-    copy_line,
-    row_error,
-)
+from services.sync.write.deletes import flagged_in_window
 
+if TYPE_CHECKING:  # imported when a transform runs: a run without one never needs it
+    from services.sync.transform import EncodedBatch
 
-@dataclass
-class StagedBatch:
-    """What was staged: rows read, rows the transform skipped, columns written."""
-
-    read: int = 0
-    skipped: int = 0
-    columns: list[str] = field(default_factory=list)
-    # Rows that delete their key (services/sync/write/deletes.py), staged or by value, and the
-    # keys to delete by value once the batch is written (conflict column values).
-    deleting: int = 0
-    deleted_keys: list[tuple[Any, ...]] = field(default_factory=list)
-    by_value: int = 0  # of the rows read, those that delete by value (never written)
-
-    @property
-    def nothing_written(self) -> bool:
-        """Whether no row went into staging (or the destination) at all."""
-        return self.read == self.skipped + self.by_value
+Conn = psycopg.Connection[Any]
 
 
 def stage_passthrough(
@@ -118,20 +95,6 @@ def copy_blocks(rows: Iterable[Buffer], into: psycopg.Copy) -> None:
             block = bytearray()
     if block:
         into.write(block)
-
-
-def _check_output(out: object, first: list[str], at: RowAt) -> list[str]:
-    """The columns to write ``out``'s values in: ``first`` (the batch's, if any yet) or its own."""
-    if not isinstance(out, dict):
-        raise row_error(f"transform returned {type(out).__name__}, not a dict or None", at)
-    columns = list(out)
-    if first and columns != first and set(columns) != set(first):
-        raise row_error(
-            f"transform returned columns {sorted(columns)}, unlike the batch's first row"
-            f" {sorted(first)}",
-            at,
-        )
-    return first or columns
 
 
 class Staging:
@@ -200,138 +163,46 @@ def stage_transformed(
     def open_copy(stack: ExitStack, columns: list[str]) -> RowSink:
         return _open_staging_copy(stack, plan, analytics, columns, layout, fast=fast)
 
-    return transform_window(plan, core, window, columns, on_columns, open_copy, fast=fast)
+    loop = transform_straight if fast else transform_into_staging
+    return loop(plan, core, window, columns, on_columns, open_copy)
 
 
-class RowSink(Protocol):
-    """Where transformed rows go: a COPY (psycopg.Copy), or encoded bytes in a worker."""
-
-    def write_row(self, row: Sequence[Any]) -> None: ...
-
-
-# Opens the sink for a batch once its columns are known; the stack closes it.
-OpenSink = Callable[[ExitStack, list[str]], RowSink]
-
-
-def transform_window(
+def stage_blocks(
     plan: SyncPlan,
-    core: psycopg.Connection[Any],
-    window: q.Window,
-    columns: list[str] | None,
-    on_columns: Callable[[list[str]], None],
-    open_sink: OpenSink,
+    analytics: psycopg.Connection[Any],
+    blocks: Iterator[bytes],
+    layout: StagingLayout,
     *,
     fast: bool = False,
 ) -> StagedBatch:
-    """``stage_transformed`` with the rows written to whatever ``open_sink`` opens."""
-    at = RowAt(plan.selected, keyed=not fast)
-    staged_keys: list[tuple[str | None, str | None]] = []
-    deletes = RowDeletes(plan.keys)
-    flagged = plan.definition.source.soft_delete is not None  # the flag ends each row
-    try:
-        transform = plan.definition.transform
-        assert transform is not None
-        source_oids = [plan.source.columns[c].type_oid for c in plan.selected]
-        staged = StagedBatch(columns=list(columns or []))
-        read = skipped = 0
-        # The ExitStack closes the staging COPY before the reading one, with the
-        # error if there is one, so a failure aborts the write and stays the error.
-        with ExitStack() as stack:
-            reader = stack.enter_context(core.cursor())
-            use_exact_json(reader)  # jsonb numbers reach the transform with every digit
-            binary = binary_copyable(core, source_oids)
-            # Straight into the table no key text is needed: a failure there is redone
-            # through staging, which names the row.
-            query = q.select_rows(plan, window, with_key_text=not fast)
-            stream = reader.stream(query, binary=binary, size=TRANSFORM_READ_ROWS)
-            assert isinstance(stream, Generator)  # psycopg's stream is one
-            stack.enter_context(closing(stream))  # before the cursor: left early, it cancels
-            rows = loaded_rows(reader, stream, binary=binary)
-            into: RowSink | None = None
-            armed = kill_points_armed()  # kill_point is dear per row
-            # Looked up once: this loop runs per row, and its every step counts.
-            selected, keys, written_columns = plan.selected, plan.keys, staged.columns
-            width, key_at = len(written_columns), len(selected)  # key text after the values
-            for values in rows:
-                at.values = values
-                read += 1
-                if armed:
-                    kill_point("read")
-                result = transform(dict(zip(selected, values, strict=False)))  # key text: left out
-                if armed:
-                    kill_point("transform")
-                if result is None:
-                    skipped += 1
-                    continue
-                if isinstance(result, Delete):
-                    key = deletes.marker_key(result, at)
-                    if fast or into is None:  # deleted once the batch's rows are written
-                        deletes.delete_by_value(key)
-                        continue
-                    text = values[key_at : key_at + 2]
-                    into.write_row([*deletes.staged_row(result, written_columns), *text, True])
-                    staged_keys.append(text)
-                    continue
-                if type(result) is not dict or len(result) != width:  # else: same keys, below
-                    staged.columns = written_columns = _check_output(result, written_columns, at)
-                    width = len(written_columns)
-                deleting = flagged and bool(values[-1])
-                if fast and deleting:
-                    deletes.delete_by_value(deletes.flagged_key(result))
-                    continue
-                if fast:
-                    deletes.check_written(result)
-                if into is None:
-                    on_columns(written_columns)
-                    into = open_sink(stack, written_columns)
-                    write_row = into.write_row
-                try:
-                    written = list(map(result.__getitem__, written_columns))
-                except KeyError:  # as many columns, other names: let the check say which
-                    _check_output(result, written_columns, at)
-                    raise
-                if fast:
-                    check_keys(keys, result)  # the table would take a NULL key; staging refuses it
-                else:
-                    text = values[key_at : key_at + 2]
-                    written += text
-                    staged_keys.append(text)
-                    written.append(deleting)
-                    if deleting:
-                        deletes.count += 1
-                write_row(written)
-                if armed:
-                    kill_point("copy")
-        staged.deleting, staged.deleted_keys = deletes.count, deletes.by_value
-        staged.by_value = deletes.by_value_rows
-        staged.read, staged.skipped = read, skipped
-        return staged
-    except (RowError, PreflightError, FastPathRefused, psycopg.OperationalError):
-        raise
-    except Exception as exc:  # the transform, encoding its output, or the server on our rows
-        error = _named_error(exc, at, staged_keys)
-        if error is exc:
-            raise
-        raise error from exc
+    """Write one prefetched batch into the staging table (the destination itself when
+    ``fast``, see services/sync/write/fast_path.py); raises the server's error on bad data."""
+    binary = plan.mode is CopyMode.BINARY
+    if fast:
+        query = q.copy_into_destination(plan, plan.selected, binary=binary)
+    else:
+        query = q.copy_in(plan.selected, binary=binary, layout=layout)
+    with analytics.cursor() as writer:
+        with writer.copy(query) as into:
+            for block in blocks:
+                into.write(block)
+        return StagedBatch(read=writer.rowcount, columns=list(plan.selected))
 
 
-def _named_error(
-    exc: Exception, at: RowAt, staged_keys: list[tuple[str | None, str | None]]
-) -> Exception:
-    """``exc`` as a RowError naming the row at fault, or ``exc`` itself if none is."""
-    if not isinstance(exc, psycopg.Error):
-        return _row_error(exc, at)
-    line = copy_line(exc)
-    if line is not None and 0 < line <= len(staged_keys):
-        key = staged_keys[line - 1]
-        return RowError(first_line(exc), cursor_value=key[0], row_id=key[1])
-    if exc.sqlstate is None and at.values is not None:  # raised while encoding our row
-        return _row_error(exc, at)
-    return exc
-
-
-def _row_error(exc: BaseException, at: RowAt) -> RowError:
-    return row_error(f"{type(exc).__name__}: {first_line(exc)}", at)
+def stage_encoded(
+    plan: SyncPlan, analytics: Conn, batch: EncodedBatch, layout: StagingLayout
+) -> None:
+    """Write a worker's batch into the staging table, or into the destination when fast."""
+    staged = batch.staged
+    if staged.nothing_written:
+        return
+    if batch.fast:
+        query = q.copy_into_destination(plan, staged.columns, binary=batch.binary)
+    else:
+        query = q.copy_in(staged.columns, binary=batch.binary, layout=layout)
+    with analytics.cursor() as writer, writer.copy(query) as into:
+        for message in batch.data:
+            into.write(message)
 
 
 def _open_staging_copy(

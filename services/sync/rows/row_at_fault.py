@@ -1,6 +1,6 @@
-"""The row being handled, and the errors that name it: shared by staging
-(services/sync/write/staging.py) and deletes (services/sync/write/deletes.py), which each
-need them, so that neither imports the other's module to find them.
+"""The row being handled, and the errors that name it: raised by the transform loop
+(services/sync/transform/transform_loop.py) and the fast path, read back by a failed
+run (services/sync/run/run_failure.py), so each finds them below itself.
 """
 
 from __future__ import annotations
