@@ -22,7 +22,15 @@ from typing import Any
 import psycopg
 import pytest
 from dbtools import CliResult, TestDatabases, finish, run_cli, start_cli, wait_for
-from faultkit import EVENTS_ANALYTICS, JOB, create_events, events_in, fault_env, insert_events
+from faultkit import (
+    EVENTS_ANALYTICS,
+    JOB,
+    create_events,
+    events_in,
+    fault_env,
+    insert_events,
+    waiting_on_locks,
+)
 from runtools import runs
 from slack_server import SlackServer, serve_slack
 
@@ -88,6 +96,11 @@ def sessions(dbs: TestDatabases) -> list[dict[str, Any]]:
         cur.execute("SELECT * FROM tablesync.follower_sessions ORDER BY id")
         names = [d.name for d in cur.description or []]
         return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+
+
+def create_events_t(dbs: TestDatabases) -> None:
+    """``analytics_raw.events_t``, the second destination of tests/definitions/follow.py."""
+    dbs.query_analytics(EVENTS_ANALYTICS.replace("analytics_raw.events", "analytics_raw.events_t"))
 
 
 def in_step(dbs: TestDatabases) -> bool:
@@ -183,9 +196,12 @@ def test_a_cron_run_of_a_followed_definition_exits_75(
         assert cron.code == 75, cron.stderr
         # The liveness probe of docs/operating.md's Deployment, on the follower's file.
         assert _probe(heartbeat) == 0
-        os.utime(heartbeat, (time.time() - 300, time.time() - 300))
-        assert _probe(heartbeat) == 1  # a file 5 minutes old: the probe fails ...
-        wait_for("the next round", lambda: _probe(heartbeat) == 0)  # ... until it is touched
+        aged = tmp_path / "aged-heartbeat"  # a follower that stopped touching it 5 minutes ago
+        aged.touch()
+        os.utime(aged, (time.time() - 300, time.time() - 300))
+        assert _probe(aged) == 1
+        touched = heartbeat.stat().st_mtime
+        wait_for("the next round's touch", lambda: heartbeat.stat().st_mtime > touched)
     finally:
         result, _ = stop(proc)
     assert result.code == 0, result.stderr
@@ -236,7 +252,7 @@ def slack() -> Iterator[SlackServer]:
 def test_a_failing_cycle_is_told_once_retried_and_its_recovery_told_once(
     dbs: TestDatabases, follow_env: dict[str, str], tmp_path: Path, slack: SlackServer
 ) -> None:
-    dbs.query_analytics(EVENTS_ANALYTICS.replace("analytics_raw.events", "analytics_raw.events_t"))
+    create_events_t(dbs)
     insert_events(dbs, 20)
     env = {**follow_env, "SLACK_WEBHOOK_URL": slack.webhook_url}
     proc = follow(env, tmp_path, "Flaky")
@@ -272,7 +288,7 @@ def _rows_t(dbs: TestDatabases) -> list[Any]:
 def test_a_definition_problem_stops_that_definition_and_the_others_go_on(
     dbs: TestDatabases, follow_env: dict[str, str], tmp_path: Path
 ) -> None:
-    dbs.query_analytics(EVENTS_ANALYTICS.replace("analytics_raw.events", "analytics_raw.events_t"))
+    create_events_t(dbs)
     insert_events(dbs, 20)
     proc = follow(follow_env, tmp_path, "Copied", "CopiedToo")
     try:
@@ -301,7 +317,7 @@ def test_sigterm_mid_batch_rolls_it_back_and_exits_0_within_the_stop_timeout(
     try:
         locker.execute("LOCK analytics_raw.events IN ACCESS EXCLUSIVE MODE")
         insert_events(dbs, 30, tag="late")
-        wait_for("the cycle to wait on the lock", lambda: _waiting_on_locks(dbs) >= 1)
+        wait_for("the cycle to wait on the lock", lambda: waiting_on_locks(dbs) >= 1)
         result, took = stop(proc)
     finally:
         locker.rollback()
@@ -316,15 +332,10 @@ def test_sigterm_mid_batch_rolls_it_back_and_exits_0_within_the_stop_timeout(
     assert in_step(dbs)
 
 
-def _waiting_on_locks(dbs: TestDatabases) -> int:
-    query = "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
-    return int(dbs.query_analytics(query)[0][0])
-
-
 def test_with_nothing_left_to_follow_the_follower_exits_2_naming_the_problem(
     dbs: TestDatabases, follow_env: dict[str, str], tmp_path: Path
 ) -> None:
-    dbs.query_analytics(EVENTS_ANALYTICS.replace("analytics_raw.events", "analytics_raw.events_t"))
+    create_events_t(dbs)
     insert_events(dbs, 5)
     proc = follow(follow_env, tmp_path, "CopiedToo")
     wait_for("a few cycles", lambda: any(s["cycles"] > 2 for s in sessions(dbs)))

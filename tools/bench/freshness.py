@@ -44,7 +44,13 @@ from typing import Any
 
 import psycopg
 
-from tools.bench.headline import REPO_ROOT, compile_tree, machine, server_settings
+from tools.bench.headline import (
+    REPO_ROOT,
+    compile_tree,
+    machine,
+    on_bench_databases,
+    server_settings,
+)
 
 DEFAULT_DATA_DIR = REPO_ROOT / ".tablesync" / "bench-fresh-pg"
 DATA_DIR = Path(os.environ.get("BENCH_FRESH_DATA_DIR") or DEFAULT_DATA_DIR)
@@ -143,25 +149,8 @@ def prepare(core_url: str, analytics_url: str, settings: Settings) -> None:
 def on_fresh_server(run: Callable[[str, str], int]) -> int:
     """``run(core_url, analytics_url)`` on BENCH_*_URL, or on a throwaway server with
     track_commit_timestamp on, stopped by PID at the end."""
-    core_url = os.environ.get("BENCH_CORE_URL")
-    analytics_url = os.environ.get("BENCH_ANALYTICS_URL")
-    if core_url and analytics_url:
-        return run(core_url, analytics_url)
-    from tools.testdb.embedded_pg import EmbeddedPostgres
-
-    DATA_DIR.parent.mkdir(parents=True, exist_ok=True)
-    server = EmbeddedPostgres(DATA_DIR)
-    server.start()
-    try:
-        with psycopg.connect(server.url, autocommit=True) as conn:
-            conn.execute("ALTER SYSTEM SET track_commit_timestamp = on")
-        server.restart()  # the setting takes a restart
-        for name in (CORE_DB, ANALYTICS_DB):
-            server.drop_database(name)
-            server.create_database(name)
-        return run(server.url_for(CORE_DB), server.url_for(ANALYTICS_DB))
-    finally:
-        server.stop()
+    settings = {"track_commit_timestamp": "on"}
+    return on_bench_databases(run, CORE_DB, ANALYTICS_DB, data_dir=DATA_DIR, alter_system=settings)
 
 
 # -- the writers -----------------------------------------------------------------------
