@@ -4,7 +4,7 @@ PY = $(VENV)/bin/python
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo console screenshots docs test lint fmt bench bench-smoke bench-peers bench-console bench-scale bench-partitions clean
+.PHONY: help install demo console screenshots docs test lint fmt bench bench-smoke bench-select bench-peers bench-console bench-freshness bench-scale bench-partitions clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  %-8s %s\n", $$1, $$2}'
@@ -46,6 +46,9 @@ bench: $(VENV)/.installed ## benchmarks on a throwaway PostgreSQL
 bench-smoke: $(VENV)/.installed ## the benchmark at BENCH_ROWS=2000: it runs and checks, not timed
 	BENCH_ROWS=2000 $(PY) -m tools.bench
 
+bench-select: $(VENV)/.installed ## select/where (SQL transforms) beside psql, no transform and the Python transform: full load, incremental, --verify
+	$(PY) -m tools.bench.select
+
 bench-scale: $(VENV)/.installed ## full loads at BENCH_ROWS and ten times that (10M by default): rows/s and RSS
 	$(PY) -m tools.bench.scale
 
@@ -55,6 +58,9 @@ bench-peers: $(VENV)/.installed ## Sling and dlt beside the psql pipe and tables
 
 bench-partitions: $(VENV)/.installed ## a partitioned source's backfill beside the same 1M rows in a plain table
 	$(PY) -m tools.bench.partitions
+
+bench-freshness: $(VENV)/.installed ## --follow --every 1s under 4 writers: latency p50/p99, CPU, RSS, idle cycle (BENCH_FRESHNESS_SMOKE=1: ~40 s)
+	$(PY) -m tools.bench.freshness
 
 bench-console: $(VENV)/.installed ## the console's overview and /metrics at 50 definitions, 100,000 runs
 	$(PY) -m tools.bench.console

@@ -134,3 +134,9 @@ def wait_for_dead_sessions(dbs: TestDatabases) -> None:
         timeout_s=30,
         every_s=0.02,
     )
+
+
+def waiting_on_locks(dbs: TestDatabases) -> int:
+    """Sessions of the server waiting on a lock (a run's query behind a test's LOCK)."""
+    query = "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+    return int(dbs.query_analytics(query)[0][0])

@@ -22,7 +22,15 @@ from typing import Any
 import psycopg
 import pytest
 from dbtools import CliResult, TestDatabases, finish, run_cli, start_cli, wait_for
-from faultkit import EVENTS_ANALYTICS, JOB, create_events, events_in, fault_env, insert_events
+from faultkit import (
+    EVENTS_ANALYTICS,
+    JOB,
+    create_events,
+    events_in,
+    fault_env,
+    insert_events,
+    waiting_on_locks,
+)
 from runtools import runs
 from slack_server import SlackServer, serve_slack
 
@@ -38,23 +46,61 @@ def follow_env(dbs: TestDatabases, tmp_path: Path) -> dict[str, str]:
     return env
 
 
+_STARTED: list[Any] = []
+
+
+@pytest.fixture(autouse=True)
+def no_follower_left() -> Iterator[None]:
+    """A follower a failed test left running is killed, not left to the machine."""
+    yield
+    while _STARTED:
+        proc = _STARTED.pop()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def start_follower(args: list[str], env: dict[str, str], cwd: Path) -> Any:
+    """``run_job.py JOB --follow ARGS...``, killed at the test's end if still running."""
+    proc = start_cli([JOB, "--verbose", "--follow", *args], env, cwd=cwd)
+    _STARTED.append(proc)
+    return proc
+
+
 def follow(env: dict[str, str], cwd: Path, *names: str) -> Any:
-    return start_cli([JOB, "--verbose", "--follow", "--every", EVERY, *names], env, cwd=cwd)
+    return start_follower(["--every", EVERY, *names], env, cwd)
 
 
 def stop(proc: Any, signum: int = signal.SIGTERM) -> tuple[CliResult, float]:
     """Signal the follower; its result and how long it took to end."""
     started = time.monotonic()
     proc.send_signal(signum)
-    result = finish(proc, timeout_s=STOP_TIMEOUT_S + 10)
+    result = ended(proc, timeout_s=STOP_TIMEOUT_S + 10)
     return result, time.monotonic() - started
 
 
+def ended(proc: Any, *, timeout_s: float) -> CliResult:
+    """The follower's result once it ends; killed (and the test failed) past ``timeout_s``."""
+    try:
+        return finish(proc, timeout_s=timeout_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        finish(proc)
+        raise AssertionError(f"the follower did not end within {timeout_s} s") from None
+
+
 def sessions(dbs: TestDatabases) -> list[dict[str, Any]]:
-    with dbs.analytics().cursor() as cur:
+    """Every follower session, oldest first (on a connection of its own, closed: tests
+    poll this)."""
+    with psycopg.connect(dbs.analytics_url, autocommit=True) as conn, conn.cursor() as cur:
         cur.execute("SELECT * FROM tablesync.follower_sessions ORDER BY id")
         names = [d.name for d in cur.description or []]
         return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+
+
+def create_events_t(dbs: TestDatabases) -> None:
+    """``analytics_raw.events_t``, the second destination of tests/definitions/follow.py."""
+    dbs.query_analytics(EVENTS_ANALYTICS.replace("analytics_raw.events", "analytics_raw.events_t"))
 
 
 def in_step(dbs: TestDatabases) -> bool:
@@ -150,9 +196,12 @@ def test_a_cron_run_of_a_followed_definition_exits_75(
         assert cron.code == 75, cron.stderr
         # The liveness probe of docs/operating.md's Deployment, on the follower's file.
         assert _probe(heartbeat) == 0
-        os.utime(heartbeat, (time.time() - 300, time.time() - 300))
-        assert _probe(heartbeat) == 1  # a file 5 minutes old: the probe fails ...
-        wait_for("the next round", lambda: _probe(heartbeat) == 0)  # ... until it is touched
+        aged = tmp_path / "aged-heartbeat"  # a follower that stopped touching it 5 minutes ago
+        aged.touch()
+        os.utime(aged, (time.time() - 300, time.time() - 300))
+        assert _probe(aged) == 1
+        touched = heartbeat.stat().st_mtime
+        wait_for("the next round's touch", lambda: heartbeat.stat().st_mtime > touched)
     finally:
         result, _ = stop(proc)
     assert result.code == 0, result.stderr
@@ -203,7 +252,7 @@ def slack() -> Iterator[SlackServer]:
 def test_a_failing_cycle_is_told_once_retried_and_its_recovery_told_once(
     dbs: TestDatabases, follow_env: dict[str, str], tmp_path: Path, slack: SlackServer
 ) -> None:
-    dbs.query_analytics(EVENTS_ANALYTICS.replace("analytics_raw.events", "analytics_raw.events_t"))
+    create_events_t(dbs)
     insert_events(dbs, 20)
     env = {**follow_env, "SLACK_WEBHOOK_URL": slack.webhook_url}
     proc = follow(env, tmp_path, "Flaky")
@@ -239,7 +288,7 @@ def _rows_t(dbs: TestDatabases) -> list[Any]:
 def test_a_definition_problem_stops_that_definition_and_the_others_go_on(
     dbs: TestDatabases, follow_env: dict[str, str], tmp_path: Path
 ) -> None:
-    dbs.query_analytics(EVENTS_ANALYTICS.replace("analytics_raw.events", "analytics_raw.events_t"))
+    create_events_t(dbs)
     insert_events(dbs, 20)
     proc = follow(follow_env, tmp_path, "Copied", "CopiedToo")
     try:
@@ -268,7 +317,7 @@ def test_sigterm_mid_batch_rolls_it_back_and_exits_0_within_the_stop_timeout(
     try:
         locker.execute("LOCK analytics_raw.events IN ACCESS EXCLUSIVE MODE")
         insert_events(dbs, 30, tag="late")
-        wait_for("the cycle to wait on the lock", lambda: _waiting_on_locks(dbs) >= 1)
+        wait_for("the cycle to wait on the lock", lambda: waiting_on_locks(dbs) >= 1)
         result, took = stop(proc)
     finally:
         locker.rollback()
@@ -283,6 +332,15 @@ def test_sigterm_mid_batch_rolls_it_back_and_exits_0_within_the_stop_timeout(
     assert in_step(dbs)
 
 
-def _waiting_on_locks(dbs: TestDatabases) -> int:
-    query = "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
-    return int(dbs.query_analytics(query)[0][0])
+def test_with_nothing_left_to_follow_the_follower_exits_2_naming_the_problem(
+    dbs: TestDatabases, follow_env: dict[str, str], tmp_path: Path
+) -> None:
+    create_events_t(dbs)
+    insert_events(dbs, 5)
+    proc = follow(follow_env, tmp_path, "CopiedToo")
+    wait_for("a few cycles", lambda: any(s["cycles"] > 2 for s in sessions(dbs)))
+    dbs.query_analytics("ALTER TABLE analytics_raw.events_t DROP COLUMN payload")
+    result = ended(proc, timeout_s=60)
+    assert result.code == 2, result.stderr
+    assert result.error_lines[0].startswith("error: CopiedToo: "), result.stderr
+    assert "payload" in result.error_lines[0]

@@ -15,9 +15,13 @@ from pathlib import Path
 
 import pytest
 from consolekit import Cli, serving
-from dbtools import TestDatabases, run_cli, start_cli, wait_for
+from dbtools import TestDatabases, run_cli, wait_for
 from faultkit import EVENTS_ANALYTICS, JOB, create_events, fault_env, insert_events
-from test_follow import sessions, stop
+from playwright.sync_api import expect, sync_playwright
+from test_console_browser import CHROMIUM, CHROMIUM_FLAGS
+from test_follow import no_follower_left, sessions, start_follower, stop
+
+__all__ = ["no_follower_left"]  # the fixture, for this module's tests too
 
 from services.base.definition import build_definition
 from services.reporting.live import LATE_AFTER_S, schedule_state
@@ -73,8 +77,7 @@ def test_two_consoles_run_a_schedule_once_per_due_time(dbs: TestDatabases, cli: 
 def test_a_schedule_skips_a_due_time_whose_lock_a_follower_holds(
     dbs: TestDatabases, cli: Cli
 ) -> None:
-    follow = [JOB, "--follow", "--every", "0.5s", "Scheduled"]
-    follower = start_cli(follow, cli.env, cwd=cli.workdir)
+    follower = start_follower(["--every", "0.5s", "Scheduled"], cli.env, cli.workdir)
     try:
         wait_for("the follower", lambda: any(s["cycles"] > 1 for s in sessions(dbs)))
         with serving(cli, token=None):
@@ -89,7 +92,7 @@ def test_a_schedule_skips_a_due_time_whose_lock_a_follower_holds(
 def test_pages_status_and_metrics_show_schedules_and_a_live_follower(
     dbs: TestDatabases, cli: Cli
 ) -> None:
-    follower = start_cli([JOB, "--follow", "--every", "0.3s", "Copied"], cli.env, cwd=cli.workdir)
+    follower = start_follower(["--every", "0.3s", "Copied"], cli.env, cli.workdir)
     try:
         wait_for("the follower", lambda: any(s["cycles"] > 1 for s in sessions(dbs)))
         status = run_cli([JOB, "--status"], cli.env, cwd=cli.workdir)
@@ -137,3 +140,33 @@ def test_a_due_time_is_late_a_minute_after_it_passed_unclaimed() -> None:
     claimed = schedule_state(yearly, due, later)
     assert claimed is not None and claimed.late_since is None
     assert claimed.next_at == due + dt.timedelta(minutes=5)
+
+
+def test_a_browser_sees_the_following_badge_and_a_late_schedule_at_390_px(
+    dbs: TestDatabases, cli: Cli
+) -> None:
+    follower = start_follower(["--every", "0.3s", "Copied"], cli.env, cli.workdir)
+    try:
+        wait_for("the follower", lambda: any(s["cycles"] > 1 for s in sessions(dbs)))
+        with (
+            serving(cli, token=None) as console,
+            sync_playwright() as playwright,
+        ):
+            browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS)
+            try:
+                page = browser.new_page(viewport={"width": 390, "height": 844})
+                page.goto(console.url + "/")
+                copied = page.locator('tr[data-definition="Copied"]')
+                expect(copied).to_have_attribute("data-state", "following")
+                badge = copied.locator(".badge.following")
+                expect(badge).to_be_visible()
+                expect(copied.locator(".live.following")).to_contain_text("last cycle")
+                yearly = page.locator('tr[data-definition="Yearly"]')
+                expect(yearly.locator(".schedule-late")).to_be_visible()
+                page.goto(console.url + "/definitions/export-to-pg/Scheduled")
+                expect(page.locator("#schedule")).to_contain_text("every 3s, next run")
+            finally:
+                browser.close()
+    finally:
+        result, _ = stop(follower)
+    assert result.code == 0, result.stderr

@@ -33,6 +33,7 @@ from faultkit import (
     fault_env,
     insert_one_by_one,
     log_writes,
+    waiting_on_locks,
     written_twice,
 )
 from runtools import runs
@@ -220,11 +221,6 @@ def _lock_destinations(dbs: TestDatabases) -> psycopg.Connection[Any]:
     return locker
 
 
-def _waiting_on_locks(dbs: TestDatabases) -> int:
-    query = "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
-    return int(dbs.query_analytics(query)[0][0])
-
-
 def test_all_jobs_stops_every_definition_and_cancels_their_queries(
     dbs: TestDatabases, env: dict[str, str], tmp_path: Path
 ) -> None:
@@ -233,7 +229,7 @@ def test_all_jobs_stops_every_definition_and_cancels_their_queries(
         proc = start_cli(
             [JOB, "--all", "--jobs", "2"], with_definitions(env, "stop_copies"), cwd=tmp_path
         )
-        _wait_for(lambda: _waiting_on_locks(dbs) == 2, "both runs to wait on the lock")
+        _wait_for(lambda: waiting_on_locks(dbs) == 2, "both runs to wait on the lock")
         stopped_at = time.monotonic()
         proc.send_signal(signal.SIGTERM)
         outcome = finish(proc)
@@ -260,7 +256,7 @@ def test_sigterm_stops_the_runner_as_pid_1_of_a_container(
         proc = start_cli(
             [JOB, "Copied"], env, cwd=tmp_path, prefix=["unshare", "-fp", "--mount-proc"]
         )
-        _wait_for(lambda: _waiting_on_locks(dbs) == 1, "the run to wait on the lock")
+        _wait_for(lambda: waiting_on_locks(dbs) == 1, "the run to wait on the lock")
         init = _child_of(proc.pid)  # PID 1 in its namespace, seen from outside
         assert Path(f"/proc/{init}/status").read_text().count("NSpid:\t") == 1
         assert "\t1\n" in Path(f"/proc/{init}/status").read_text().split("NSpid:")[1][:40]

@@ -333,14 +333,15 @@ def key_as_text(plan: SyncPlan) -> sql.Composable:
     )
 
 
-def batch_end(plan: SyncPlan, window: Window) -> sql.Composed:
+def batch_end(plan: SyncPlan, window: Window, *, with_left_out: bool = True) -> sql.Composed:
     """The last row of the next batch, as text: (cursor, id), or no row when done; with a
-    ``source.where``, then how many of the batch's rows it leaves out (read in the same
-    scan, so the rows left out never reach the runner yet count as skipped)."""
+    ``source.where`` (unless ``with_left_out`` is False), then how many of the batch's rows
+    it leaves out (read in the same scan, so the rows left out never reach the runner yet
+    count as skipped; it reads each row, where the key alone could come from the index)."""
     key_columns: sql.Composable = column_list(plan.key_names)
     left: sql.Composable = sql.SQL("")
     window_where = window_predicate(plan, window)
-    out = left_out(plan)
+    out = left_out(plan) if with_left_out else None
     if out is not None:
         key_columns = sql.SQL("{}, {} AS {}").format(key_columns, out, ident(LEFT_OUT))
         left = sql.SQL(", count(*) FILTER (WHERE {}) OVER ()").format(ident(LEFT_OUT))

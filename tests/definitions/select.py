@@ -3,6 +3,8 @@
 - ``Items``: every row through a select that renames, computes and casts.
 - ``ItemsWhere``: the same select, only the rows whose kind is not 'toy' (source.where).
 - ``ItemsSoft``: as ``ItemsWhere``, and ``deletedAt`` flags a row deleted.
+- ``ItemsText``: as ``Items``, ``cents`` an integer: its values go through text.
+- ``ItemsPython``: the select as a Python transform, with ``ItemsWhere``'s where.
 - ``BadCompile``: an expression naming a column core does not have.
 - ``BadType``: an expression whose type the destination column cannot take.
 - ``Writer``: an expression calling a core function that writes.
@@ -39,7 +41,9 @@ ANALYTICS = f"""
 CREATE TABLE analytics_raw.items_out {_OUT};
 CREATE TABLE analytics_raw.items_where {_OUT};
 CREATE TABLE analytics_raw.items_soft {_OUT};
-CREATE TABLE analytics_raw.items_bad {_OUT}"""
+CREATE TABLE analytics_raw.items_bad {_OUT};
+CREATE TABLE analytics_raw.items_text {_OUT};
+CREATE TABLE analytics_raw.items_py {_OUT}"""
 
 SELECT = {
     "item_id": '"id"',
@@ -50,6 +54,20 @@ SELECT = {
 }
 NOT_TOYS = "kind <> 'toy'"
 BATCH_SIZE = 4
+
+
+def python_select(row: dict[str, Any]) -> dict[str, Any]:
+    """SELECT in Python."""
+    kind = "?" if row["kind"] is None else row["kind"]
+    label = None if row["name"] is None else f"{row['name'].upper()} ({kind})"
+    cents = None if row["price"] is None else int(row["price"] * 100)
+    return {
+        "item_id": row["id"],
+        "at": row["at"],
+        "label": label,
+        "is_book": row["kind"] == "book",
+        "cents": cents,
+    }
 
 
 def items(dest: str, *, where: str | None = None, **changes: Any) -> dict[str, Any]:
@@ -73,6 +91,17 @@ DEFINITIONS: dict[str, ExportDefinition] = build_definitions(
         "ItemsSoft": items(
             "items_soft", where=NOT_TOYS, source={"soft_delete": {"field": "deletedAt"}}
         ),
+        "ItemsText": items("items_text", select={"cents": "(price * 100)::int"}),
+        "ItemsPython": {
+            "source": {
+                "table": "items",
+                "cursor": {"field": "at", "id_field": "id"},
+                "where": NOT_TOYS,
+            },
+            "destination": {"table": "items_py", "conflict_columns": ["item_id"]},
+            "transform": python_select,
+            "batch_size": BATCH_SIZE,
+        },
         "BadCompile": items("items_bad", select={"label": "upper(nme)"}),
         "BadType": items("items_bad", select={"cents": "name"}),
         "Writer": items("items_bad", select={"cents": "log_it(id)::bigint"}),

@@ -12,6 +12,9 @@ environment (never DATABASE_URL_*: the bench truncates what it writes to).
   piped by psycopg into a binary ``COPY ... FROM STDIN``, no upsert;
 - ``copy`` / ``transform``: tablesync (``process_definition``) without / with a
   Python transform, into ``bench.event_copy`` / ``bench.event_transformed``;
+- ``select``: tablesync with the same transform as a ``select`` and a ``where``
+  (docs/select.md), into ``bench.event_select``; with ``--verify``, each of the
+  three runs ``--verify`` of its definition instead (rows checked);
 - ``hand``: the hand-written reference, batches of COPY into a temp staging
   table + ``INSERT ... ON CONFLICT DO UPDATE`` + a saved position, into
   ``bench.event_hand``, starting strictly after ``--after``;
@@ -40,7 +43,24 @@ from typing import Any
 from tools.bench.data import BENCH_SCHEMA, COLUMNS, DESTINATIONS, SOURCES, SourceTable
 
 JOB = "bench"
-MODES = ("psql", "raw", "copy", "transform", "hand", "bare", "sling", "dlt")
+MODES = ("psql", "raw", "copy", "transform", "select", "hand", "bare", "sling", "dlt")
+TABLESYNC_MODES = ("copy", "transform", "select")
+# bench_event_row as SQL, evaluated by core in the read query.
+BENCH_EVENT_SELECT = {
+    "old_id": "id",
+    "created_at": "created_at",
+    "updated_at": "updated_at",
+    "type": "type",
+    "source": "CASE source WHEN 'publisher' THEN 'api' ELSE source END",
+    "source_id": "source_id",
+    "amount": "amount",
+    "host": "host",
+    "user_agent": "user_agent",
+    "attributes": "attributes",
+    "is_bot": "is_bot",
+    "is_widget": "source = 'widget'",
+}
+BENCH_EVENT_WHERE = "source_id IS NOT NULL"
 
 
 def bench_event_row(row: dict[str, Any]) -> dict[str, Any] | None:
@@ -79,12 +99,26 @@ def definition_name(mode: str, source: SourceTable) -> str:
 
 
 def definition(mode: str, batch_size: int, source: SourceTable) -> Any:
-    """The bench-only ExportDefinition of ``mode`` (copy or transform) on ``source``."""
+    """The bench-only ExportDefinition of ``mode`` (copy, transform or select) on ``source``."""
     from services import ExportDefinition
 
+    cursor = {"field": "updated_at", "id_field": "id"}
+    if mode == "select":
+        return ExportDefinition.model_validate(
+            {
+                "source": {"table": source.table, "cursor": cursor, "where": BENCH_EVENT_WHERE},
+                "destination": {
+                    "schema": BENCH_SCHEMA,
+                    "table": DESTINATIONS[mode],
+                    "conflict_columns": ["old_id"],
+                },
+                "select": BENCH_EVENT_SELECT,
+                "batch_size": batch_size,
+            }
+        )
     return ExportDefinition.model_validate(
         {
-            "source": {"table": source.table, "cursor": {"field": "updated_at", "id_field": "id"}},
+            "source": {"table": source.table, "cursor": cursor},
             "destination": {
                 "schema": BENCH_SCHEMA,
                 "table": DESTINATIONS[mode],
@@ -122,9 +156,16 @@ def _pull_levers(environ: Mapping[str, str]) -> None:
 
 
 def run_tablesync(
-    mode: str, batch_size: int, source: SourceTable, core_url: str, analytics_url: str
+    mode: str,
+    batch_size: int,
+    source: SourceTable,
+    core_url: str,
+    analytics_url: str,
+    *,
+    verify_only: bool = False,
 ) -> int:
-    """One tablesync run of the bench definition; returns the rows read."""
+    """One tablesync run of the bench definition; returns the rows read (``verify_only``:
+    its ``--verify`` instead, the rows checked)."""
     gc.disable()  # start-up as run_job.py does it: no collection until the job is loaded
     from services.base.db import Databases
     from services.base.run_settings import RunSettings
@@ -141,6 +182,13 @@ def run_tablesync(
 
     with Databases(urls, retry=settings.connect, timeouts=settings.timeouts) as dbs:
         name = definition_name(mode, source)
+        if verify_only:
+            from services.operations.verify import verify
+
+            report = verify(dbs, JOB, name, export)
+            if report.differs:
+                raise SystemExit(f"verify of {name} found differences: {report.lines()}")
+            return report.rows_checked
         try:
             result = process_definition(JOB, name, export, dbs, settings=settings, command="bench")
         except LockHeldError:  # a second runner that came after the last chunk was taken
@@ -289,8 +337,10 @@ def run_mode(args: argparse.Namespace, core_url: str, analytics_url: str) -> int
         return run_psql(source, core_url, analytics_url)
     if args.mode == "raw":
         return run_raw(source, core_url, analytics_url)
-    if args.mode in ("copy", "transform"):
-        return run_tablesync(args.mode, args.batch_size, source, core_url, analytics_url)
+    if args.mode in TABLESYNC_MODES:
+        return run_tablesync(
+            args.mode, args.batch_size, source, core_url, analytics_url, verify_only=args.verify
+        )
     if args.mode in ("sling", "dlt"):
         from tools.bench.peer_runs import run_dlt, run_sling
 
@@ -310,6 +360,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-size", type=int, default=10_000)
     parser.add_argument("--after", default=None, help="hand: start after VALUE,ID")
     parser.add_argument("--incremental", action="store_true", help="sling, dlt: not a full load")
+    parser.add_argument("--verify", action="store_true", help="copy, transform, select: --verify")
     args = parser.parse_args(argv)
     core_url, analytics_url = os.environ["BENCH_CORE_URL"], os.environ["BENCH_ANALYTICS_URL"]
     started = time.perf_counter()

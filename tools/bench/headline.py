@@ -23,13 +23,14 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 import psycopg
+from psycopg import sql
 
 from services.base.constants import DEFAULT_BATCH_SIZE
 from tools.bench.big import BIG_VALUE_MIB, big_value_cost, cost_line
@@ -130,20 +131,24 @@ class Bench:
             cur = conn.execute(query.encode() if plain else query, params)
             return cur.fetchall() if cur.description is not None else []
 
-    def run(self, mode: str, source: SourceTable, *args: str) -> Sample:
-        """Run one driver process; its wall time from spawn to exit, its own peak RSS."""
-        return self.run_together(1, mode, source, *args)
+    def run(self, mode: str, source: SourceTable, *args: str, tree: Path | None = None) -> Sample:
+        """Run one driver process (``tree``'s, default this checkout's); its wall time from
+        spawn to exit, its own peak RSS."""
+        return self.run_together(1, mode, source, *args, tree=tree)
 
-    def run_together(self, count: int, mode: str, source: SourceTable, *args: str) -> Sample:
+    def run_together(
+        self, count: int, mode: str, source: SourceTable, *args: str, tree: Path | None = None
+    ) -> Sample:
         """``count`` driver processes at once: wall time from the first spawn to the last
         exit, their rows summed, the largest peak RSS."""
         env = {**os.environ, "BENCH_CORE_URL": self.core_url}
         env["BENCH_ANALYTICS_URL"] = self.analytics_url
-        command = [sys.executable, "-m", driver_module(REPO_ROOT), mode, "--table", source.key]
+        root = tree or REPO_ROOT
+        command = [sys.executable, "-m", driver_module(root), mode, "--table", source.key]
         command += ["--batch-size", str(self.batch_size), *args]
         started = time.perf_counter()
         procs = [
-            subprocess.Popen(command, env=env, cwd=REPO_ROOT, stdout=subprocess.PIPE,
+            subprocess.Popen(command, env=env, cwd=root, stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, text=True)
             for _ in range(count)
         ]  # fmt: skip
@@ -513,10 +518,13 @@ def on_bench_databases(
     analytics_db: str = ANALYTICS_DB,
     *,
     drop_after: bool = False,
+    data_dir: Path = DATA_DIR,
+    alter_system: Mapping[str, str] | None = None,
 ) -> int:
     """``run(core_url, analytics_url)`` on BENCH_*_URL, or on fresh databases of a
-    throwaway server in .tablesync/bench-pg, stopped by PID at the end (``drop_after``:
-    its databases dropped first, for sizes whose disk is wanted back)."""
+    throwaway server in ``data_dir`` (.tablesync/bench-pg), stopped by PID at the end
+    (``drop_after``: its databases dropped first, for sizes whose disk is wanted back;
+    ``alter_system``: settings set with ALTER SYSTEM, the server restarted to take them)."""
     core_url, analytics_url = (
         os.environ.get("BENCH_CORE_URL"),
         os.environ.get("BENCH_ANALYTICS_URL"),
@@ -525,10 +533,19 @@ def on_bench_databases(
         return run(core_url, analytics_url)
     from tools.testdb.embedded_pg import EmbeddedPostgres
 
-    DATA_DIR.parent.mkdir(parents=True, exist_ok=True)
-    server = EmbeddedPostgres(DATA_DIR)
+    data_dir.parent.mkdir(parents=True, exist_ok=True)
+    server = EmbeddedPostgres(data_dir)
     server.start()
     try:
+        if alter_system:
+            with psycopg.connect(server.url, autocommit=True) as conn:
+                for name, value in alter_system.items():
+                    conn.execute(
+                        sql.SQL("ALTER SYSTEM SET {} = {}").format(
+                            sql.Identifier(name), sql.Literal(value)
+                        )
+                    )
+            server.restart()
         for name in (core_db, analytics_db):
             server.drop_database(name)
             server.create_database(name)
