@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from dbtools import REPO_ROOT, PgServer, unique_db_name
@@ -138,6 +140,26 @@ def test_bench_runners_counts_every_process_cpu_and_the_speed_up() -> None:
         done.stderr + done.stdout,
         re.M,
     )
+
+
+def test_before_after_runs_the_four_measures_of_each_tree_and_checks_every_load(
+    tmp_path: Path,
+) -> None:
+    """The issue's before/after benchmark (tools/bench/before_after.py), here on this
+    checkout and a copy of it: each tree's four measures, every load checked."""
+    other = tmp_path / "copy"
+    shutil.copytree(REPO_ROOT, other, ignore=shutil.ignore_patterns(".*", "site", "__pycache__"))
+    command = [sys.executable, "-m", "tools.bench.before_after", "2000", "2", ".", str(other)]
+    done = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    for measure in ("full load", "transform load", "incremental", "nothing new"):
+        for tree in (REPO_ROOT.name, "copy"):
+            found = re.search(
+                rf"^{measure} {tree}: median [\d.]+ \([\d.]+-[\d.]+\) s, [\d.]+x ",
+                done.stdout,
+                re.M,
+            )
+            assert found is not None, (measure, tree, done.stdout)
 
 
 def test_bench_select_runs_every_measure_and_every_destination_equals_its_source(

@@ -447,3 +447,21 @@ def test_a_run_imports_no_library_it_does_not_use() -> None:
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
     )
     assert found.stdout.strip() == "[]"
+
+
+def result_users(sync_dir: Path) -> list[str]:
+    """Modules of the data path outside its run room that import RunResult."""
+    found: list[str] = []
+    for path in sorted(sync_dir.rglob("*.py")):
+        if "run" in path.relative_to(sync_dir).parts[:1]:
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and "RunResult" in {a.name for a in node.names}:
+                found.append(str(path.relative_to(sync_dir)))
+    return found
+
+
+def test_only_the_run_writes_the_run_result() -> None:
+    """Readers, writers and batch loops return what they did (services/sync/write/
+    committed.py); the run room alone puts it on the run's result."""
+    assert result_users(SERVICES / "sync") == []

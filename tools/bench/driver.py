@@ -38,6 +38,7 @@ import resource
 import sys
 import time
 from collections.abc import Mapping
+from types import ModuleType
 from typing import Any
 
 from tools.bench.data import BENCH_SCHEMA, COLUMNS, DESTINATIONS, SOURCES, SourceTable
@@ -137,22 +138,32 @@ def _pull_levers(environ: Mapping[str, str]) -> None:
     COPY straight into the table), BENCH_DISTINCT=1 (DISTINCT ON even when keys are unique),
     BENCH_EXACT_JSON=1 (the stdlib decoder for every jsonb, not orjson where it is exact)."""
     import services.base.exact_json
-    import services.sync.read.batch_sources
+    import services.sync.route
     import services.sync.write.batch_writer
     import services.sync.write.fast_path
 
     if environ.get("BENCH_EXACT_JSON") == "1":
-        vars(services.base.exact_json)["loads"] = services.base.exact_json._exact_loads
-        vars(services.base.exact_json)["_JSONB_LOADERS"] = []
-
-    if environ.get("BENCH_PREFETCH") == "0":
-        vars(services.sync.read.batch_sources)["PREFETCH"] = False  # imported there by name
+        _set_lever(services.base.exact_json, "loads", services.base.exact_json._exact_loads)
+        _set_lever(services.base.exact_json, "_JSONB_LOADERS", [])
+    if environ.get("BENCH_PREFETCH") == "0":  # the route reads the constant by name
+        _set_lever(services.sync.route, "PREFETCH", False)
     if environ.get("BENCH_FAST_PATH") == "0":
-        vars(services.sync.write.fast_path)["fast_path_allowed"] = lambda plan, analytics, **_: (
-            False
+        _set_lever(
+            services.sync.write.fast_path,
+            "fast_path_allowed",
+            lambda plan, analytics, **_: False,
         )
     if environ.get("BENCH_DISTINCT") == "1":  # the upsert's DISTINCT ON, not staging's key text
-        vars(services.sync.write.batch_writer)["batch_keys_unique"] = lambda plan: False
+        _set_lever(services.sync.write.batch_writer, "batch_keys_unique", lambda plan: False)
+
+
+def _set_lever(module: ModuleType, name: str, value: object) -> None:
+    """Replace a module global a lever turns off. A name the module no longer holds is an
+    error, not a new global: after a move the lever would quietly do nothing (the prefetch
+    lever did, when the route took the choice from batch_sources)."""
+    if name not in vars(module):
+        raise SystemExit(f"bench lever {module.__name__}.{name} no longer exists; move the lever")
+    vars(module)[name] = value
 
 
 def run_tablesync(

@@ -39,14 +39,7 @@ MEASURES = ("incremental", "hand loop", "nothing new", "bare")
 
 def _run_in(bench: Bench, tree: Path, mode: str, *args: str) -> float:
     """One run of the driver's ``mode`` from ``tree``; its wall time, spawn to exit."""
-    import tools.bench.headline as bench_module
-
-    saved = bench_module.REPO_ROOT
-    bench_module.REPO_ROOT = tree  # Bench.run spawns the driver in REPO_ROOT
-    try:
-        return bench.run(mode, bench.sources[0], *args).wall_s
-    finally:
-        bench_module.REPO_ROOT = saved
+    return bench.run(mode, bench.sources[0], *args, tree=tree).wall_s
 
 
 def _round_for(bench: Bench, tree: Path, slot: int, walls: dict[str, list[float]]) -> None:

@@ -131,20 +131,24 @@ class Bench:
             cur = conn.execute(query.encode() if plain else query, params)
             return cur.fetchall() if cur.description is not None else []
 
-    def run(self, mode: str, source: SourceTable, *args: str) -> Sample:
-        """Run one driver process; its wall time from spawn to exit, its own peak RSS."""
-        return self.run_together(1, mode, source, *args)
+    def run(self, mode: str, source: SourceTable, *args: str, tree: Path | None = None) -> Sample:
+        """Run one driver process (``tree``'s, default this checkout's); its wall time from
+        spawn to exit, its own peak RSS."""
+        return self.run_together(1, mode, source, *args, tree=tree)
 
-    def run_together(self, count: int, mode: str, source: SourceTable, *args: str) -> Sample:
+    def run_together(
+        self, count: int, mode: str, source: SourceTable, *args: str, tree: Path | None = None
+    ) -> Sample:
         """``count`` driver processes at once: wall time from the first spawn to the last
         exit, their rows summed, the largest peak RSS."""
         env = {**os.environ, "BENCH_CORE_URL": self.core_url}
         env["BENCH_ANALYTICS_URL"] = self.analytics_url
-        command = [sys.executable, "-m", driver_module(REPO_ROOT), mode, "--table", source.key]
+        root = tree or REPO_ROOT
+        command = [sys.executable, "-m", driver_module(root), mode, "--table", source.key]
         command += ["--batch-size", str(self.batch_size), *args]
         started = time.perf_counter()
         procs = [
-            subprocess.Popen(command, env=env, cwd=REPO_ROOT, stdout=subprocess.PIPE,
+            subprocess.Popen(command, env=env, cwd=root, stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, text=True)
             for _ in range(count)
         ]  # fmt: skip

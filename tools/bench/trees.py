@@ -26,17 +26,10 @@ from tools.bench.headline import Bench, Sample, compile_tree, say, spread
 
 def _run_in(bench: Bench, tree: Path | None, mode: str) -> Sample:
     """One full load of ``mode`` by the driver of ``tree`` (None: this one), checked."""
-    import tools.bench.headline as bench_module
-
-    saved = bench_module.REPO_ROOT
-    bench_module.REPO_ROOT = tree or saved  # Bench.run spawns the driver in REPO_ROOT
-    try:
-        bench.reset(mode, bench.sources[0])
-        sample = bench.run(mode, bench.sources[0])
-        bench.check(mode, bench.sources[0])
-        return sample
-    finally:
-        bench_module.REPO_ROOT = saved
+    bench.reset(mode, bench.sources[0])
+    sample = bench.run(mode, bench.sources[0], tree=tree)
+    bench.check(mode, bench.sources[0])
+    return sample
 
 
 def _big_cost(bench: Bench, tree: Path, mode: str) -> float:

@@ -13,8 +13,12 @@ reconnects and goes on from its last committed batch or chunk
 (``_sync_resuming``, services/sync/run/resume.py). A signal stops it between
 batches, its queries in flight cancelled (services/base/stopping.py). Where
 each batch comes from is services/sync/read/batch_sources.py, how it is written
-services/sync/write/batch_writer.py, whether it goes straight into an empty
-destination services/sync/write/fast_path.py.
+services/sync/write/batch_writer.py, on which route services/sync/run/route_choice.py.
+
+The run carries what it was given (``RunContext``, services/sync/run/run_state.py),
+so each step takes the run; the batch and chunk loops yield the window they write and
+what committed (services/sync/write/committed.py), which ``_keep`` puts on the run's
+result: only the run (this room) writes into it, never a reader, writer or loop.
 """
 
 from __future__ import annotations
