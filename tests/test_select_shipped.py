@@ -73,3 +73,6 @@ def test_stat_event_sql_writes_what_stat_event_writes(
     again = counts(env)
     assert again["StatEventSQL"] == again["StatEvent"]
     assert rows(dbs, "stat_event_sql") == rows(dbs, "stat_event")
+    code, out, err = run_cli(["export-to-pg", "--verify", "StatEventSQL"], env=env)
+    assert code == 0, out + err
+    assert "analytics matches core" in out
