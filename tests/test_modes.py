@@ -76,6 +76,11 @@ def test_status_with_reset_and_yes_resets_nothing(
             "error: Invalid value for '--every': '0s' is no interval: give a duration above 0,"
             " e.g. 2s",
         ),
+        (
+            ["--follow", "--json", "StatEvent"],
+            "error: --json prints a run's result, and --follow runs until stopped: a follower's"
+            " live figures are in --status --json",
+        ),
         (["--reset", "--from-id", "x", "StatEvent"], "error: --from-id goes with --from VALUE"),
         (
             ["--verify", "--max-lag", "15m", "StatEvent"],

@@ -53,7 +53,7 @@ def _help_text(summary: str, config_module: str) -> str:
         "--follow; the options of one mode (--repair, --from-id, --max-lag, --jobs, --every)",
         "go only with it. --follow keeps the definitions in step until SIGTERM / SIGINT,",
         "which end it with exit 0.",
-        "--json works with every mode.",
+        "--json works with every mode but --follow (see --status --json for a follower).",
         "",
         "\b",
         "Definitions:",

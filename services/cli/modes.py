@@ -70,6 +70,11 @@ MODE_ONLY_OPTIONS: dict[str, ModeOnly] = {
     "skip_if_locked": ModeOnly(
         frozenset({Mode.RUN}), "--skip-if-locked goes with a run, not with {mode}"
     ),
+    "json_output": ModeOnly(
+        frozenset(mode for mode in Mode if mode is not Mode.FOLLOW),
+        "--json prints a run's result, and {mode} runs until stopped: a follower's live"
+        " figures are in --status --json",
+    ),
     "every": ModeOnly(
         frozenset({Mode.FOLLOW}), "--every is how often --follow runs a cycle: add --follow"
     ),
