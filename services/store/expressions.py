@@ -22,14 +22,7 @@ from psycopg import sql
 from services.base import ExportDefinition, bare_column, first_line
 from services.store.catalog import Table
 from services.store.sql import ident, read_only_guard, user_sql
-from services.store.type_paths import (
-    BINARY,
-    TEXT,
-    ColumnPath,
-    binary_allowed,
-    describe,
-    text_lossless,
-)
+from services.store.type_paths import ColumnPath, describe, travel
 from services.store.type_shapes import TypeShape, read_shapes
 
 # The source column each result column of a compiled query is, where it is one.
@@ -157,16 +150,12 @@ def _path(name: str, text: str, source: TypeShape, dest: TypeShape) -> ColumnPat
     if not all(n.accepts_input for n in dest.walk()):
         reason = f"analytics column {name!r} is {describe(dest)}, which takes no value"
         return ColumnPath(name, source, dest, None, reason)
-    if binary_allowed(source, dest):
-        return ColumnPath(name, source, dest, BINARY)
-    if text_lossless(source, dest):
-        return ColumnPath(name, source, dest, TEXT)
-    return ColumnPath(
-        name,
-        source,
-        dest,
-        None,
+    path = travel(source, dest)
+    if path is not None:
+        return ColumnPath(name, source, dest, path)
+    reason = (
         f"select {name!r} ({_shown(text)}) is {describe(source)} but analytics column"
         f" {name!r} is {describe(dest)}: no conversion keeps every value (cast the expression"
-        " or change the column)",
+        " or change the column)"
     )
+    return ColumnPath(name, source, dest, None, reason)

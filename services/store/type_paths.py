@@ -151,16 +151,23 @@ def column_path(column: str, source: TypeShape, dest: TypeShape) -> ColumnPath:
             f"analytics type {describe(dest)} of column {column!r} takes no value"
             f" ({unreadable[0].name} values are built by PostgreSQL only, never read)",
         )
-    if binary_allowed(source, dest):
-        return ColumnPath(column, source, dest, BINARY)
-    if text_lossless(source, dest):
-        return ColumnPath(column, source, dest, TEXT)
-    return ColumnPath(
-        column,
-        source,
-        dest,
-        None,
+    path = travel(source, dest)
+    if path is not None:
+        return ColumnPath(column, source, dest, path)
+    reason = (
         f"column {column!r} is {describe(source)} in core but {describe(dest)} in analytics:"
         " no conversion keeps every value (change one of the types, or map the column with"
-        " a transform)",
+        " a transform)"
     )
+    return ColumnPath(column, source, dest, None, reason)
+
+
+def travel(source: TypeShape, dest: TypeShape) -> str | None:
+    """BINARY or TEXT, how values go from core's ``source`` type to analytics' ``dest`` type
+    (one that takes input); None when neither keeps every value. A copied column and a
+    select expression both take this one decision; each words its own refusal."""
+    if binary_allowed(source, dest):
+        return BINARY
+    if text_lossless(source, dest):
+        return TEXT
+    return None
