@@ -141,37 +141,44 @@ def _utc(at: dt.datetime) -> str:
     return at.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%SZ")
 
 
-def _follower_dict(follower: FollowerSession | None) -> dict[str, Any] | None:
-    if follower is None:
+# What --json shows of a follower session and of the last run, in this order.
+_FOLLOWER_FIELDS = (
+    "state",
+    "every_s",
+    "host",
+    "pid",
+    "started_at",
+    "cycles",
+    "last_cycle_at",
+    "last_cycle_rows",
+    "last_cycle_s",
+    "rows_read",
+    "error",
+)
+_LAST_RUN_FIELDS = (
+    "id",
+    "status",
+    "started_at",
+    "finished_at",
+    "rows_read",
+    "rows_deleted",
+    "duration_s",
+    "error",
+)
+
+
+def _fields(record: object | None, names: tuple[str, ...]) -> dict[str, Any] | None:
+    """``record``'s attributes ``names`` as a dict in that order; None for no record."""
+    if record is None:
         return None
-    return {
-        "state": follower.state,
-        "every_s": follower.every_s,
-        "host": follower.host,
-        "pid": follower.pid,
-        "started_at": follower.started_at,
-        "cycles": follower.cycles,
-        "last_cycle_at": follower.last_cycle_at,
-        "last_cycle_rows": follower.last_cycle_rows,
-        "last_cycle_s": follower.last_cycle_s,
-        "rows_read": follower.rows_read,
-        "error": follower.error,
-    }
+    return {name: getattr(record, name) for name in names}
 
 
 def _last_run_dict(run: LastRun | None) -> dict[str, Any] | None:
-    if run is None:
-        return None
-    return {
-        "id": run.id,
-        "status": run.status,
-        "started_at": run.started_at,
-        "finished_at": run.finished_at,
-        "rows_read": run.rows_read,
-        "rows_deleted": run.rows_deleted,
-        "duration_s": None if run.duration_s is None else round(run.duration_s, 3),
-        "error": run.error,
-    }
+    shown = _fields(run, _LAST_RUN_FIELDS)
+    if shown is not None and shown["duration_s"] is not None:
+        shown["duration_s"] = round(shown["duration_s"], 3)
+    return shown
 
 
 def status_dict(status: DefinitionStatus, *, checked: bool) -> dict[str, Any]:
@@ -200,7 +207,7 @@ def status_dict(status: DefinitionStatus, *, checked: bool) -> dict[str, Any]:
         "stale_reason": status.stale_reason,
         "problem": status.problem,
         "backfill": None if status.backfill is None else _backfill_dict(status.backfill),
-        "follower": _follower_dict(status.live.follower),
+        "follower": _fields(status.live.follower, _FOLLOWER_FIELDS),
         "schedule": None if status.live.schedule is None else status.live.schedule.as_dict(),
     }
 
