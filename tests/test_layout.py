@@ -12,6 +12,7 @@ from __future__ import annotations
 import ast
 import importlib
 import re
+import shutil
 import subprocess
 import sys
 import tomllib
@@ -141,6 +142,22 @@ def front_door(room: Path) -> set[str]:
 def test_imports_across_rooms_go_through_the_front_doors() -> None:
     # `python -m tools.front_doors` rewrites such imports and opens the doors they need.
     assert front_door_problems(SERVICES) == []
+
+
+def test_the_front_door_tool_leaves_a_clean_tree_as_it_is(tmp_path: Path) -> None:
+    """`python -m tools.front_doors` is what test_layout's message sends people to: on a
+    tree that passes it must change nothing (it once made the data path's
+    ``process_definition`` lazy, where the module of that name would then answer)."""
+    for part in ("services", "tools"):
+        shutil.copytree(ROOT / part, tmp_path / part, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
+    subprocess.run([sys.executable, "-m", "tools.front_doors"], cwd=tmp_path, check=True)
+    changed = [
+        str(path.relative_to(tmp_path))
+        for path in sorted((tmp_path / "services").rglob("*.py"))
+        if path.read_text() != (ROOT / path.relative_to(tmp_path)).read_text()
+    ]
+    assert changed == []
 
 
 def sub_room_names() -> list[str]:

@@ -122,13 +122,10 @@ def write_init(room: str, names: dict[str, str]) -> None:
     if room == "base":  # every room's __init__ uses it: bound here, not lazily
         names = {**names, "lazy_exports": "services.base.front_door"}
     homes = {n: m for n, m in names.items() if m != MODULE}
-    # A name its own module shares (redact, dry_run): bound here, or the submodule
-    # would answer once imported.
-    eager = {
-        n: m
-        for n, m in homes.items()
-        if (SERVICES / room / f"{n}.py").exists() or n == "lazy_exports"
-    }
+    # A name a module of the room shares, at any depth (redact, dry_run,
+    # run/process_definition): bound here, or the submodule would answer once imported.
+    modules = {path.stem for path in (SERVICES / room).rglob("*.py")}
+    eager = {n: m for n, m in homes.items() if n in modules or n == "lazy_exports"}
     lazy = {n: m for n, m in homes.items() if n not in eager}
     body = [f'"""{doc}"""', "", "from __future__ import annotations", ""]
     if not names:
