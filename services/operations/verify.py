@@ -61,7 +61,6 @@ from services.store import sql as q
 from services.sync import StagedBatch, Staging, copy_blocks
 
 SEEN_TABLE = "tablesync_verify_seen"
-EXAMPLES = 5
 # unwritable: a source row the destination cannot take (too long, a transform that raises).
 KINDS = ("missing", "extra", "differing", "unwritable")
 # What staging raises for one row at fault, rather than for the whole check.
@@ -93,7 +92,7 @@ class VerifyReport:
 
     def add(self, kind: str, count: int, examples: list[str]) -> None:
         self.counts[kind] += count
-        room = EXAMPLES - len(self.examples[kind])
+        room = vt.EXAMPLES - len(self.examples[kind])
         self.examples[kind].extend(examples[: max(room, 0)])
 
     def lines(self) -> list[str]:
@@ -144,12 +143,6 @@ def _row_text(prefix: str, names: list[str]) -> sql.Composed:
     return sql.SQL("ROW({})::text").format(_prefixed(prefix, names))
 
 
-def _keys_equal(plan: SyncPlan, left: str, right: str) -> sql.Composable:
-    return sql.SQL(" AND ").join(
-        sql.SQL("{} = {}").format(q.ident(left, k), q.ident(right, k)) for k in plan.keys
-    )
-
-
 def _key_text(plan: SyncPlan, prefix: str) -> sql.Composable:
     parts = [
         sql.SQL("{} || coalesce({}::text, 'NULL')").format(sql.Literal(f"{k}="), q.ident(prefix, k))
@@ -173,10 +166,6 @@ def _expected(plan: SyncPlan, columns: list[str]) -> sql.Composed:
     )
 
 
-def _dest(plan: SyncPlan) -> sql.Identifier:
-    return q.ident(plan.destination.schema, plan.destination.name)
-
-
 def range_summary_query(plan: SyncPlan, columns: list[str]) -> sql.Composed:
     """(expected count, expected hash, destination count, destination hash) of one range."""
     return sql.SQL(
@@ -188,33 +177,33 @@ def range_summary_query(plan: SyncPlan, columns: list[str]) -> sql.Composed:
         expected=_expected(plan, columns),
         e_row=_row_text("e", columns),
         d_row=_row_text("d", columns),
-        dest=_dest(plan),
-        match=_keys_equal(plan, "e", "d"),
+        dest=vt.destination(plan),
+        match=vt.keys_equal(plan, "e", "d"),
     )
 
 
 def range_diff_query(plan: SyncPlan, columns: list[str]) -> sql.Composed:
     """Per kind (missing, differing): how many rows and the first few keys, of one range."""
-    return sql.SQL(
-        "WITH e AS ({expected}), diff AS ("
-        " SELECT CASE WHEN d.ctid IS NULL THEN 'missing' ELSE 'differing' END AS kind,"
-        " {key_text} AS key FROM e LEFT JOIN {dest} AS d ON {match}"
-        " WHERE d.ctid IS NULL OR {e_row} IS DISTINCT FROM {d_row})"
-        " SELECT kind, count(*), (array_agg(key ORDER BY key))[1:{n}] FROM diff GROUP BY kind"
-    ).format(
-        expected=_expected(plan, columns),
-        key_text=_key_text(plan, "e"),
-        dest=_dest(plan),
-        match=_keys_equal(plan, "e", "d"),
-        e_row=_row_text("e", columns),
-        d_row=_row_text("d", columns),
-        n=sql.Literal(EXAMPLES),
+    return vt.per_kind(
+        sql.SQL(
+            "WITH e AS ({expected})"
+            " SELECT CASE WHEN d.ctid IS NULL THEN 'missing' ELSE 'differing' END AS kind,"
+            " {key_text} AS key FROM e LEFT JOIN {dest} AS d ON {match}"
+            " WHERE d.ctid IS NULL OR {e_row} IS DISTINCT FROM {d_row}"
+        ).format(
+            expected=_expected(plan, columns),
+            key_text=_key_text(plan, "e"),
+            dest=vt.destination(plan),
+            match=vt.keys_equal(plan, "e", "d"),
+            e_row=_row_text("e", columns),
+            d_row=_row_text("d", columns),
+        )
     )
 
 
 def _not_seen(plan: SyncPlan) -> sql.Composed:
     return sql.SQL("NOT EXISTS (SELECT 1 FROM {} AS s WHERE {})").format(
-        q.ident(SEEN_TABLE), _keys_equal(plan, "s", "d")
+        q.ident(SEEN_TABLE), vt.keys_equal(plan, "s", "d")
     )
 
 
@@ -224,22 +213,22 @@ def extra_rows_query(plan: SyncPlan) -> sql.Composed:
         "SELECT count(*), (array_agg(key ORDER BY key))[1:{n}] FROM"
         " (SELECT {key_text} AS key FROM {dest} AS d WHERE {not_seen}) AS extra"
     ).format(
-        n=sql.Literal(EXAMPLES),
+        n=sql.Literal(vt.EXAMPLES),
         key_text=_key_text(plan, "d"),
-        dest=_dest(plan),
+        dest=vt.destination(plan),
         not_seen=_not_seen(plan),
     )
 
 
 def delete_extra_query(plan: SyncPlan) -> sql.Composed:
-    return sql.SQL("DELETE FROM {} AS d WHERE {}").format(_dest(plan), _not_seen(plan))
+    return sql.SQL("DELETE FROM {} AS d WHERE {}").format(vt.destination(plan), _not_seen(plan))
 
 
 def create_seen_query(plan: SyncPlan) -> sql.Composed:
     return sql.SQL(
         "DROP TABLE IF EXISTS {seen}; CREATE TEMP TABLE {seen} AS SELECT {keys} FROM {dest}"
         " WITH NO DATA"
-    ).format(seen=q.ident(SEEN_TABLE), keys=q.column_list(plan.keys), dest=_dest(plan))
+    ).format(seen=q.ident(SEEN_TABLE), keys=q.column_list(plan.keys), dest=vt.destination(plan))
 
 
 def _cursor_columns_held(plan: SyncPlan) -> dict[str, str] | None:
@@ -300,7 +289,7 @@ def remember_window_keys_query(plan: SyncPlan, window: q.Window) -> sql.Composed
     """The destination's keys of a range (``plan`` is ``in_place_plan``'s) as seen."""
     return sql.SQL("INSERT INTO {} ({keys}) SELECT {keys} FROM {} WHERE {}").format(
         q.ident(SEEN_TABLE),
-        _dest(plan),
+        vt.destination(plan),
         q.window_predicate(plan, window),
         keys=q.column_list(plan.keys),
     )
@@ -315,8 +304,8 @@ def keep_staged_keys_query(plan: SyncPlan) -> sql.Composed:
     ).format(
         remember=remember_keys_query(plan),
         keys=q.column_list(plan.keys),
-        dest=_dest(plan),
-        same=_keys_equal(plan, "r", "d"),
+        dest=vt.destination(plan),
+        same=vt.keys_equal(plan, "r", "d"),
     )
 
 
@@ -362,8 +351,8 @@ def keep_left_out_query(plan: SyncPlan) -> sql.Composed:
         seen=q.ident(SEEN_TABLE),
         keys=q.column_list(plan.keys),
         left=q.ident(LEFT_OUT_TABLE),
-        dest=_dest(plan),
-        same=_keys_equal(plan, "r", "d"),
+        dest=vt.destination(plan),
+        same=vt.keys_equal(plan, "r", "d"),
     )
 
 
@@ -377,7 +366,7 @@ def keep_left_out(plan: SyncPlan, core: Conn, analytics: Conn) -> int:
     create = sql.SQL(
         "DROP TABLE IF EXISTS {t}; CREATE TEMP TABLE {t} ON COMMIT DROP AS"
         " SELECT {keys} FROM {dest} WITH NO DATA"
-    ).format(t=q.ident(LEFT_OUT_TABLE), keys=q.column_list(plan.keys), dest=_dest(plan))
+    ).format(t=q.ident(LEFT_OUT_TABLE), keys=q.column_list(plan.keys), dest=vt.destination(plan))
     copy_in = sql.SQL("COPY {} ({}) FROM STDIN").format(
         q.ident(LEFT_OUT_TABLE), q.column_list(plan.keys)
     )
@@ -429,7 +418,7 @@ class _Checker:
         source = q.ident(plan.source.schema, plan.source.name)
         core_hash = range_hash_query(plan, source, window, source=True)
         found = self.core.execute(core_hash).fetchone()
-        dest_hash = range_hash_query(in_place, _dest(plan), window)
+        dest_hash = range_hash_query(in_place, vt.destination(plan), window)
         held = self.analytics.execute(dest_hash).fetchone()
         if found is None or found != held:
             return False

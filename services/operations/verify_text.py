@@ -24,8 +24,28 @@ from services.sync import copy_blocks
 
 CORE_ROWS = "tablesync_verify_core"
 ROW_HASH = "_tablesync_row_md5"
-EXAMPLES = 5
+EXAMPLES = 5  # keys a report lists of each kind of difference
 Conn = psycopg.Connection[Any]
+
+
+# Query pieces verify.py's checks are built of too: one spelling of each.
+def destination(plan: SyncPlan) -> sql.Identifier:
+    return q.ident(plan.destination.schema, plan.destination.name)
+
+
+def keys_equal(plan: SyncPlan, left: str, right: str) -> sql.Composable:
+    """``left``'s and ``right``'s rows hold the same key."""
+    return sql.SQL(" AND ").join(
+        sql.SQL("{} = {}").format(q.ident(left, k), q.ident(right, k)) for k in plan.keys
+    )
+
+
+def per_kind(diff: sql.Composable) -> sql.Composed:
+    """Per kind (missing, differing) of ``diff``'s rows (kind, key): how many, first few keys."""
+    return sql.SQL(
+        "WITH diff AS ({diff})"
+        " SELECT kind, count(*), (array_agg(key ORDER BY key))[1:{n}] FROM diff GROUP BY kind"
+    ).format(diff=diff, n=sql.Literal(EXAMPLES))
 
 
 def _row_hash(plan: SyncPlan, prefix: str | None = None) -> sql.Composable:
@@ -90,32 +110,26 @@ def create_core_rows(plan: SyncPlan) -> sql.Composed:
     ).format(
         t=q.ident(CORE_ROWS),
         keys=q.column_list(plan.keys),
-        dest=q.ident(plan.destination.schema, plan.destination.name),
+        dest=destination(plan),
         hash=q.ident(ROW_HASH),
-    )
-
-
-def _keys_equal(plan: SyncPlan) -> sql.Composable:
-    return sql.SQL(" AND ").join(
-        sql.SQL("{} = {}").format(q.ident("c", k), q.ident("d", k)) for k in plan.keys
     )
 
 
 def diff_query(plan: SyncPlan, key_text: sql.Composable) -> sql.Composed:
     """Per kind (missing, differing): how many of core's rows and the first few keys."""
-    return sql.SQL(
-        "WITH diff AS (SELECT CASE WHEN d.ctid IS NULL THEN 'missing' ELSE 'differing' END"
-        " AS kind, {key_text} AS key FROM {core} AS c LEFT JOIN {dest} AS d ON {match}"
-        " WHERE d.ctid IS NULL OR {d_hash} <> c.{hash})"
-        " SELECT kind, count(*), (array_agg(key ORDER BY key))[1:{n}] FROM diff GROUP BY kind"
-    ).format(
-        key_text=key_text,
-        core=q.ident(CORE_ROWS),
-        dest=q.ident(plan.destination.schema, plan.destination.name),
-        match=_keys_equal(plan),
-        d_hash=_row_hash(plan, "d"),
-        hash=q.ident(ROW_HASH),
-        n=sql.Literal(EXAMPLES),
+    return per_kind(
+        sql.SQL(
+            "SELECT CASE WHEN d.ctid IS NULL THEN 'missing' ELSE 'differing' END"
+            " AS kind, {key_text} AS key FROM {core} AS c LEFT JOIN {dest} AS d ON {match}"
+            " WHERE d.ctid IS NULL OR {d_hash} <> c.{hash}"
+        ).format(
+            key_text=key_text,
+            core=q.ident(CORE_ROWS),
+            dest=destination(plan),
+            match=keys_equal(plan, "c", "d"),
+            d_hash=_row_hash(plan, "d"),
+            hash=q.ident(ROW_HASH),
+        )
     )
 
 
