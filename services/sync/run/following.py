@@ -35,10 +35,10 @@ from services.base import (
 )
 from services.store import DeleteLimit, catalog_fingerprint, plan_definition, start_run
 from services.sync.run.process_definition import (
-    _fail,
-    _finish,
-    _sync_resuming,
+    close_run,
+    fail_run,
     process_definition,
+    sync_resuming,
 )
 from services.sync.run.resume import Resumes
 from services.sync.run.route_choice import worker_count_for
@@ -124,7 +124,7 @@ class FollowedRun:
         run.guard = run_guard(run.plan, run.context.delete_limit)
         run.context = dataclasses.replace(run.context, progress=progress)
         position = Position.from_dict(run.result.position_after)
-        _sync_resuming(run, position)
+        sync_resuming(run, position)
         rows = run.result.counts.read - read_before
         return CycleOutcome(rows, time.monotonic() - started, run.result.held_back)
 
@@ -156,12 +156,12 @@ class FollowedRun:
             error: TablesyncError = exc
             run.result.error = redact(str(exc))
         else:
-            error = _fail(run, exc)
+            error = fail_run(run, exc)
         if again:
             run.result.counts = counted
         run.result.status, run.result.finished_at = RunStatus.FAILED, time.time()
         run.result.exit_code = error.exit_code
-        _finish(run, RunStatus.FAILED, run.result.error)
+        close_run(run, RunStatus.FAILED, run.result.error)
         error.result = run.result
         return error
 
@@ -170,7 +170,7 @@ class FollowedRun:
         position and counts as the committed batches left them."""
         reconnect(self.run)
         # Closed failed when the failure happened, unless analytics was down then.
-        _finish(self.run, RunStatus.FAILED, self.run.result.error)
+        close_run(self.run, RunStatus.FAILED, self.run.result.error)
         self._fingerprints = ("", "")  # check the definition again: it may have changed
 
     def new_record(self, command: str) -> None:
@@ -192,7 +192,7 @@ class FollowedRun:
         run = self.run
         run.result.status, run.result.finished_at = status, time.time()
         try:
-            _finish(run, status, None, note=note)
+            close_run(run, status, None, note=note)
         finally:
             self._held.close()
 
@@ -200,7 +200,7 @@ class FollowedRun:
 def _end_quietly(run: Run, held: ExitStack, *, note: str) -> None:
     """Close a record that did nothing (its lock let go) so an ordinary run can start."""
     try:
-        _finish(run, RunStatus.SUCCEEDED, None, note=note)
+        close_run(run, RunStatus.SUCCEEDED, None, note=note)
     finally:
         held.close()
 

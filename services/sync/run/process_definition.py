@@ -10,7 +10,7 @@ This module is the story of a run: take the lock and open the run record
 none is left (``_commit_batches``), or a backfill's chunks
 (services/sync/backfill/chunk_loop.py). A lost connection is ridden out: the run
 reconnects and goes on from its last committed batch or chunk
-(``_sync_resuming``, services/sync/run/resume.py). A signal stops it between
+(``sync_resuming``, services/sync/run/resume.py). A signal stops it between
 batches, its queries in flight cancelled (services/base/stopping.py). Where
 each batch comes from is services/sync/read/batch_sources.py, how it is written
 services/sync/write/batch_writer.py, on which route services/sync/run/route_choice.py.
@@ -125,22 +125,22 @@ def _run_recorded(run: Run, saved: Position | None) -> None:
     """The run, and its end in its run record whatever happens; a failure is raised."""
     result = run.result
     try:
-        _sync_resuming(run, saved)
+        sync_resuming(run, saved)
     except BaseException as exc:
-        error = _fail(run, exc)
+        error = fail_run(run, exc)
         status = RunStatus.CANCELLED if isinstance(error, StoppedError) else RunStatus.FAILED
         result.status, result.finished_at = status, time.time()
         result.exit_code = error.exit_code
-        _finish(run, status, result.error)
+        close_run(run, status, result.error)
         error.result = result
         if error is exc:
             raise
         raise error from exc
     result.status, result.finished_at = RunStatus.SUCCEEDED, time.time()
-    _finish(run, RunStatus.SUCCEEDED, None)
+    close_run(run, RunStatus.SUCCEEDED, None)
 
 
-def _sync_resuming(run: Run, saved: Position | None) -> None:
+def sync_resuming(run: Run, saved: Position | None) -> None:
     """``_attempt``, and after each lost connection it may ride out, the same again from the
     last committed batch on fresh connections (services/sync/run/resume.py)."""
     position, delay = saved, None
@@ -316,7 +316,8 @@ def _check_moved(plan: SyncPlan, position: Position | None, end: Position) -> No
         )
 
 
-def _finish(run: Run, status: RunStatus, error: str | None, *, note: str | None = None) -> None:
+def close_run(run: Run, status: RunStatus, error: str | None, *, note: str | None = None) -> None:
+    """Close the run's record with ``status`` (a follower closes one per healthy stretch)."""
     try:
         with ExitStack() as fresh:
             target = run.analytics
@@ -345,7 +346,8 @@ def _finish(run: Run, status: RunStatus, error: str | None, *, note: str | None 
         log.warning("could not close run record %s: %s", run.run_id, redact(first_line(exc)))
 
 
-def _fail(run: Run, exc: BaseException) -> TablesyncError:
+def fail_run(run: Run, exc: BaseException) -> TablesyncError:
+    """What ``exc`` means for the run (its error, the row at fault), reported and kept."""
     # Only a failed run needs them.
     from services.sync.run.run_failure import classify, report_failure, window_edges
 
