@@ -177,7 +177,7 @@ def range_summary_query(plan: SyncPlan, columns: list[str]) -> sql.Composed:
         expected=_expected(plan, columns),
         e_row=_row_text("e", columns),
         d_row=_row_text("d", columns),
-        dest=vt.destination(plan),
+        dest=q.destination(plan),
         match=vt.keys_equal(plan, "e", "d"),
     )
 
@@ -193,7 +193,7 @@ def range_diff_query(plan: SyncPlan, columns: list[str]) -> sql.Composed:
         ).format(
             expected=_expected(plan, columns),
             key_text=_key_text(plan, "e"),
-            dest=vt.destination(plan),
+            dest=q.destination(plan),
             match=vt.keys_equal(plan, "e", "d"),
             e_row=_row_text("e", columns),
             d_row=_row_text("d", columns),
@@ -215,20 +215,20 @@ def extra_rows_query(plan: SyncPlan) -> sql.Composed:
     ).format(
         n=sql.Literal(vt.EXAMPLES),
         key_text=_key_text(plan, "d"),
-        dest=vt.destination(plan),
+        dest=q.destination(plan),
         not_seen=_not_seen(plan),
     )
 
 
 def delete_extra_query(plan: SyncPlan) -> sql.Composed:
-    return sql.SQL("DELETE FROM {} AS d WHERE {}").format(vt.destination(plan), _not_seen(plan))
+    return sql.SQL("DELETE FROM {} AS d WHERE {}").format(q.destination(plan), _not_seen(plan))
 
 
 def create_seen_query(plan: SyncPlan) -> sql.Composed:
     return sql.SQL(
         "DROP TABLE IF EXISTS {seen}; CREATE TEMP TABLE {seen} AS SELECT {keys} FROM {dest}"
         " WITH NO DATA"
-    ).format(seen=q.ident(SEEN_TABLE), keys=q.column_list(plan.keys), dest=vt.destination(plan))
+    ).format(seen=q.ident(SEEN_TABLE), keys=q.column_list(plan.keys), dest=q.destination(plan))
 
 
 def _cursor_columns_held(plan: SyncPlan) -> dict[str, str] | None:
@@ -289,7 +289,7 @@ def remember_window_keys_query(plan: SyncPlan, window: q.Window) -> sql.Composed
     """The destination's keys of a range (``plan`` is ``in_place_plan``'s) as seen."""
     return sql.SQL("INSERT INTO {} ({keys}) SELECT {keys} FROM {} WHERE {}").format(
         q.ident(SEEN_TABLE),
-        vt.destination(plan),
+        q.destination(plan),
         q.window_predicate(plan, window),
         keys=q.column_list(plan.keys),
     )
@@ -304,7 +304,7 @@ def keep_staged_keys_query(plan: SyncPlan) -> sql.Composed:
     ).format(
         remember=remember_keys_query(plan),
         keys=q.column_list(plan.keys),
-        dest=vt.destination(plan),
+        dest=q.destination(plan),
         same=vt.keys_equal(plan, "r", "d"),
     )
 
@@ -351,7 +351,7 @@ def keep_left_out_query(plan: SyncPlan) -> sql.Composed:
         seen=q.ident(SEEN_TABLE),
         keys=q.column_list(plan.keys),
         left=q.ident(LEFT_OUT_TABLE),
-        dest=vt.destination(plan),
+        dest=q.destination(plan),
         same=vt.keys_equal(plan, "r", "d"),
     )
 
@@ -366,7 +366,7 @@ def keep_left_out(plan: SyncPlan, core: Conn, analytics: Conn) -> int:
     create = sql.SQL(
         "DROP TABLE IF EXISTS {t}; CREATE TEMP TABLE {t} ON COMMIT DROP AS"
         " SELECT {keys} FROM {dest} WITH NO DATA"
-    ).format(t=q.ident(LEFT_OUT_TABLE), keys=q.column_list(plan.keys), dest=vt.destination(plan))
+    ).format(t=q.ident(LEFT_OUT_TABLE), keys=q.column_list(plan.keys), dest=q.destination(plan))
     copy_in = sql.SQL("COPY {} ({}) FROM STDIN").format(
         q.ident(LEFT_OUT_TABLE), q.column_list(plan.keys)
     )
@@ -418,7 +418,7 @@ class _Checker:
         source = q.ident(plan.source.schema, plan.source.name)
         core_hash = range_hash_query(plan, source, window, source=True)
         found = self.core.execute(core_hash).fetchone()
-        dest_hash = range_hash_query(in_place, vt.destination(plan), window)
+        dest_hash = range_hash_query(in_place, q.destination(plan), window)
         held = self.analytics.execute(dest_hash).fetchone()
         if found is None or found != held:
             return False

@@ -29,10 +29,6 @@ Conn = psycopg.Connection[Any]
 
 
 # Query pieces verify.py's checks are built of too: one spelling of each.
-def destination(plan: SyncPlan) -> sql.Identifier:
-    return q.ident(plan.destination.schema, plan.destination.name)
-
-
 def keys_equal(plan: SyncPlan, left: str, right: str) -> sql.Composable:
     """``left``'s and ``right``'s rows hold the same key."""
     return sql.SQL(" AND ").join(
@@ -110,7 +106,7 @@ def create_core_rows(plan: SyncPlan) -> sql.Composed:
     ).format(
         t=q.ident(CORE_ROWS),
         keys=q.column_list(plan.keys),
-        dest=destination(plan),
+        dest=q.destination(plan),
         hash=q.ident(ROW_HASH),
     )
 
@@ -125,7 +121,7 @@ def diff_query(plan: SyncPlan, key_text: sql.Composable) -> sql.Composed:
         ).format(
             key_text=key_text,
             core=q.ident(CORE_ROWS),
-            dest=destination(plan),
+            dest=q.destination(plan),
             match=keys_equal(plan, "c", "d"),
             d_hash=_row_hash(plan, "d"),
             hash=q.ident(ROW_HASH),

@@ -20,7 +20,7 @@ import psycopg
 from psycopg import sql
 
 from services.store.plan import SyncPlan
-from services.store.sql import column_list, filter_parts, ident, soft_deleted
+from services.store.sql import column_list, destination, filter_parts, ident, soft_deleted
 
 CORE_KEYS_TABLE = "tablesync_verify_core_keys"  # core's keys of one range, copied into analytics
 EXTRA_TABLE = "tablesync_verify_extra"  # destination keys that core no longer has
@@ -120,10 +120,6 @@ def _hash(names: list[str]) -> sql.Composable:
     return sql.SQL("sum(hashtextextended(ROW({})::text, 0)::numeric)").format(column_list(names))
 
 
-def _dest(plan: SyncPlan) -> sql.Identifier:
-    return ident(plan.destination.schema, plan.destination.name)
-
-
 def _source(plan: SyncPlan) -> sql.Identifier:
     return ident(plan.source.schema, plan.source.name)
 
@@ -138,7 +134,7 @@ def dest_range(plan: SyncPlan, keys: KeyMap, lower: Bound, size: int | None) -> 
         " SELECT count(*), {hash}, (SELECT ARRAY[{last}] FROM r ORDER BY {desc} LIMIT 1) FROM r"
     ).format(
         cols=column_list(keys.dest),
-        dest=_dest(plan),
+        dest=destination(plan),
         where=range_predicate(keys.dest, keys.dest_types, lower, None),
         limit=limit,
         hash=_hash(keys.dest),
@@ -171,7 +167,7 @@ def create_key_tables(plan: SyncPlan, keys: KeyMap) -> sql.Composed:
         core=ident(CORE_KEYS_TABLE),
         extra=ident(EXTRA_TABLE),
         cols=column_list(keys.dest),
-        dest=_dest(plan),
+        dest=destination(plan),
     )
 
 
@@ -199,7 +195,7 @@ def range_candidates(plan: SyncPlan, keys: KeyMap, lower: Bound, upper: Bound) -
         " AND NOT EXISTS (SELECT 1 FROM {core} AS c WHERE {same})"
     ).format(
         texts=sql.SQL(", ").join(sql.SQL("{}::text").format(ident("d", n)) for n in keys.dest),
-        dest=_dest(plan),
+        dest=destination(plan),
         where=range_predicate(keys.dest, keys.dest_types, lower, upper, "d"),
         core=ident(CORE_KEYS_TABLE),
         same=_same_key(keys.dest, "c", "d"),
@@ -259,7 +255,7 @@ def remember_unseen(plan: SyncPlan, keys: KeyMap, seen_table: str) -> sql.Compos
         extra=ident(EXTRA_TABLE),
         cols=column_list(keys.dest),
         d_cols=column_list(keys.dest, "d"),
-        dest=_dest(plan),
+        dest=destination(plan),
         seen=ident(seen_table),
         same=_same_key(keys.dest, "s", "d"),
     )
@@ -285,7 +281,7 @@ def extra_summary(keys: KeyMap) -> sql.Composed:
 def delete_extra(plan: SyncPlan, keys: KeyMap) -> sql.Composed:
     """Delete the extras from the destination; its rowcount is the rows deleted."""
     return sql.SQL("DELETE FROM {} AS d USING {} AS x WHERE {}").format(
-        _dest(plan), ident(EXTRA_TABLE), _same_key(keys.dest, "d", "x")
+        destination(plan), ident(EXTRA_TABLE), _same_key(keys.dest, "d", "x")
     )
 
 
@@ -303,7 +299,7 @@ def bucket_bounds(plan: SyncPlan, keys: KeyMap, size: int) -> sql.Composed:
     return sql.SQL(
         "SELECT k FROM (SELECT {key}::text AS k, {key} AS v, row_number() OVER (ORDER BY {key})"
         " AS n FROM {dest} WHERE {key} IS NOT NULL) AS t WHERE n % {size} = 1 ORDER BY v"
-    ).format(key=key, dest=_dest(plan), size=sql.Literal(size))
+    ).format(key=key, dest=destination(plan), size=sql.Literal(size))
 
 
 def _bucket_where(
@@ -318,7 +314,7 @@ def _bucket_where(
         return _source(plan), _bucket_of(column, keys.source_types[0]), where
     column = ident(keys.dest[0])
     bucket = _bucket_of(column, keys.dest_types[0])
-    return _dest(plan), bucket, sql.SQL("{} IS NOT NULL").format(column)
+    return destination(plan), bucket, sql.SQL("{} IS NOT NULL").format(column)
 
 
 def bucket_hashes(plan: SyncPlan, keys: KeyMap, *, source: bool) -> sql.Composed:
@@ -346,7 +342,7 @@ def bucket_candidates(plan: SyncPlan, keys: KeyMap) -> sql.Composed:
         " AND {bucket} = ANY(%(buckets)s) AND NOT EXISTS (SELECT 1 FROM {core} AS c WHERE {same})"
     ).format(
         key=key,
-        dest=_dest(plan),
+        dest=destination(plan),
         bucket=_bucket_of(key, keys.dest_types[0]),
         core=ident(CORE_KEYS_TABLE),
         same=_same_key(keys.dest, "c", "d"),
