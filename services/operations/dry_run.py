@@ -14,7 +14,7 @@ from services.base import (
     Watermark,
     load_position,
 )
-from services.store import RowCount, SyncPlan, count_window, plan_definition
+from services.store import RowCount, SyncPlan, count_window, planned
 from services.store import sql as q
 from services.sync import (
     ChunkPlan,
@@ -79,9 +79,7 @@ def dry_run(
 
     Raises PreflightError exactly as a real run would.
     """
-    with dbs.analytics.connection() as analytics, dbs.core.connection() as core:
-        analytics.autocommit = core.autocommit = True
-        plan = plan_definition(job, name, definition, core=core, analytics=analytics)
+    with planned(dbs, job, name, definition) as (plan, core, analytics):
         saved = load_position(analytics, job, name)
         wait_s = settings.writer_wait_for(definition.writer_wait_s)
         lag_s = definition.safety_lag_s

@@ -42,7 +42,7 @@ from services.store import (
     SyncPlan,
     definition_lock,
     forget_backfill,
-    plan_definition,
+    planned,
     record_operation,
 )
 from services.store import sql as q
@@ -195,9 +195,7 @@ def _swap(analytics: Conn, plan: SyncPlan, build: RunResult, command: str) -> in
 
 
 def _plan(dbs: Databases, job: str, name: str, definition: ExportDefinition) -> SyncPlan:
-    with dbs.analytics.connection() as analytics, dbs.core.connection() as core:
-        analytics.autocommit = core.autocommit = True
-        plan = plan_definition(job, name, definition, core=core, analytics=analytics)
+    with planned(dbs, job, name, definition) as (plan, core, analytics):
         _check_swappable(analytics, plan)
         return plan
 

@@ -35,7 +35,7 @@ from services.store import (
     count_rows,
     definition_lock,
     forget_backfill,
-    plan_definition,
+    planned,
     record_operation,
 )
 from services.store import sql as q
@@ -189,9 +189,7 @@ def plan_reset(
     from_ids: tuple[str, ...] = (),
 ) -> ResetPlan:
     """Pre-flight ``name`` and work out the new position; writes nothing."""
-    with dbs.analytics.connection() as analytics, dbs.core.connection() as core:
-        analytics.autocommit = core.autocommit = True
-        plan = plan_definition(job, name, definition, core=core, analytics=analytics)
+    with planned(dbs, job, name, definition) as (plan, core, analytics):
         before = load_position(analytics, job, name)
         if from_value is None:
             return ResetPlan(job, name, before, None, "reset to the start: replay every row")

@@ -53,7 +53,7 @@ from services.store import (
     SyncPlan,
     definition_lock,
     newest_cursor,
-    plan_definition,
+    planned,
     substance,
 )
 from services.store import delete_sql as d
@@ -617,9 +617,7 @@ def verify(
     busy) and makes the destination match, deleting extra rows only past the
     guard (MassDeleteError). Raises PreflightError like a run.
     """
-    with dbs.analytics.connection() as analytics, dbs.core.connection() as core:
-        analytics.autocommit = core.autocommit = True
-        plan = plan_definition(job, name, definition, core=core, analytics=analytics)
+    with planned(dbs, job, name, definition) as (plan, core, analytics):
         plan = _with_range_size(plan, range_size)
         report = VerifyReport(job=job, definition=name, destination=plan.destination.qualified)
         lock = definition_lock(analytics, job, name) if repair is not None else nullcontext()

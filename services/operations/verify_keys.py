@@ -43,7 +43,7 @@ from services.operations.verify import (
     ranges,
     remember_keys_query,
 )
-from services.store import SyncPlan, definition_lock, newest_cursor, plan_definition
+from services.store import SyncPlan, definition_lock, newest_cursor, planned
 from services.store import key_sql as k
 from services.sync import Staging, copy_blocks
 
@@ -314,9 +314,7 @@ def verify_keys(
     busy) and deletes them past the guard (MassDeleteError when refused).
     Raises PreflightError like a run.
     """
-    with dbs.analytics.connection() as analytics, dbs.core.connection() as core:
-        analytics.autocommit = core.autocommit = True
-        plan = plan_definition(job, name, definition, core=core, analytics=analytics)
+    with planned(dbs, job, name, definition) as (plan, core, analytics):
         keys, method = key_map(plan, core, analytics)
         report = KeysReport(job, name, plan.destination.qualified, method)
         with definition_lock(analytics, job, name) if repair else nullcontext():

@@ -73,6 +73,7 @@ if TYPE_CHECKING:
         KnownTables,
         check_runner_tables,
         plan_definition,
+        planned,
     )
     from services.store.runs import (
         REFUSED_NOTE,
@@ -159,6 +160,7 @@ __all__ = [
     "newest_run_id",
     "pending_count",
     "plan_definition",
+    "planned",
     "read_types",
     "record_claim_outcome",
     "record_cycle",
@@ -238,6 +240,7 @@ _HOMES = {
     "newest_run_id": "services.store.history",
     "pending_count": "services.store.estimate",
     "plan_definition": "services.store.preflight",
+    "planned": "services.store.preflight",
     "read_types": "services.store.type_definitions",
     "record_claim_outcome": "services.store.schedule_claims",
     "record_cycle": "services.store.followers",

@@ -22,7 +22,7 @@ from services.base import (
 )
 from services.store import sql as q
 from services.store.plan import SyncPlan
-from services.store.preflight import plan_definition
+from services.store.preflight import planned
 
 log = logging.getLogger(__name__)
 
@@ -173,12 +173,7 @@ def pending_count(
     Never raises: a definition that fails its pre-flight is reported by the run itself.
     """
     try:
-        with (
-            dbs.analytics.connection(timeout=wait_s) as analytics,
-            dbs.core.connection(timeout=wait_s) as core,
-        ):
-            analytics.autocommit = core.autocommit = True
-            plan = plan_definition(job, name, definition, core=core, analytics=analytics)
+        with planned(dbs, job, name, definition, wait_s=wait_s) as (plan, core, analytics):
             start = load_position(analytics, job, name) if isinstance(after, str) else after
             window = pending_window(core, plan, start)
             if window is None:

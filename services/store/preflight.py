@@ -3,7 +3,8 @@ docs/guarantees.md)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ import psycopg
 from services.base import (
     DEFAULT_DESTINATION_SCHEMA,
     RUNNER_SCHEMA,
+    Databases,
     ExportDefinition,
     PreflightError,
     did_you_mean,
@@ -277,3 +279,24 @@ def plan_definition(
         mode=_copy_mode(definition, paths),
         paths=tuple(paths),
     )
+
+
+@contextmanager
+def planned(
+    dbs: Databases,
+    job: str,
+    name: str,
+    definition: ExportDefinition,
+    *,
+    wait_s: float | None = None,
+) -> Iterator[tuple[SyncPlan, psycopg.Connection[Any], psycopg.Connection[Any]]]:
+    """``name`` planned over a connection to each database, both in autocommit: (plan,
+    core, analytics), the way every operation beside a run starts (PreflightError like a
+    run's). ``wait_s`` bounds the wait for a pooled connection (the pools' own by default)."""
+    with (
+        dbs.analytics.connection(timeout=wait_s) as analytics,
+        dbs.core.connection(timeout=wait_s) as core,
+    ):
+        analytics.autocommit = core.autocommit = True
+        plan = plan_definition(job, name, definition, core=core, analytics=analytics)
+        yield plan, core, analytics
