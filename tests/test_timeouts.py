@@ -30,6 +30,20 @@ from services.base.timeouts import Timeouts
 pytestmark = pytest.mark.usefixtures("cursor_order_first_loads")
 
 
+def test_a_core_connection_goes_back_to_the_pool_read_only(dbs: TestDatabases) -> None:
+    urls = DatabaseUrls(core=dbs.core_url, analytics=dbs.analytics_url)
+    with Databases(urls, max_size=1) as pools:
+        with pools.core.connection() as conn:  # what a select expression can do
+            assert conn.info.parameter_status("default_transaction_read_only") == "on"
+            conn.execute("SELECT set_config('default_transaction_read_only', 'off', false)")
+            conn.commit()  # the server reports the change, which the reset reads
+            assert conn.info.parameter_status("default_transaction_read_only") == "off"
+        with pools.core.connection() as conn:  # the same one: the pool holds one
+            assert conn.execute("SHOW default_transaction_read_only").fetchone() == ("on",)
+            with pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
+                conn.execute("CREATE TEMP TABLE t (x int)")
+
+
 def test_every_connection_carries_the_bounds(dbs: TestDatabases) -> None:
     urls = DatabaseUrls(core=dbs.core_url, analytics=dbs.analytics_url)
     timeouts = Timeouts.from_env(

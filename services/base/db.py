@@ -150,6 +150,21 @@ def check_connection(url: str, role: str, *, read_only: bool, retry: RetryPolicy
             time.sleep(delay)
 
 
+def _restore_read_only(conn: psycopg.Connection[Any]) -> None:
+    """Put a core connection back to read-only as it goes back to the pool.
+
+    A ``select`` expression (user SQL) can run ``set_config('default_transaction_read_only',
+    'off', false)``; committed, that would outlive its run and hand the next one, of any
+    definition, a session that writes. RESET returns it to the connection's start-up value.
+    The server reports the setting's changes (GUC_REPORT since PostgreSQL 14), so a
+    connection that kept it costs no round trip, and a dead one is not queried here.
+    """
+    if conn.info.parameter_status("default_transaction_read_only") == "on":
+        return
+    conn.execute("RESET default_transaction_read_only")
+    conn.commit()
+
+
 class _FirstConnect:
     """Whether a pool's first connection attempt succeeded, told to the opener.
 
@@ -241,6 +256,7 @@ class Databases:
             # next definition gets a fresh one, not the dead one; a stalled one
             # is found by the watchdog instead of hanging the check.
             check=self._check,
+            reset=_restore_read_only if read_only else None,
         )
 
     def _check(self, conn: psycopg.Connection[Any]) -> None:
