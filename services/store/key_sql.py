@@ -24,7 +24,7 @@ from services.store.sql import column_list, destination, filter_parts, ident, so
 
 CORE_KEYS_TABLE = "tablesync_verify_core_keys"  # core's keys of one range, copied into analytics
 EXTRA_TABLE = "tablesync_verify_extra"  # destination keys that core no longer has
-EXAMPLES = 5
+EXAMPLES = 5  # keys a report lists of each kind of difference
 
 # Text of each key column of a range's bound; None: the range is open on that side.
 Bound = tuple[str, ...] | None
@@ -182,7 +182,8 @@ def copy_core_keys_in(keys: KeyMap) -> sql.Composed:
     )
 
 
-def _same_key(names: list[str], left: str, right: str) -> sql.Composable:
+def same_key(names: list[str], left: str, right: str) -> sql.Composable:
+    """``left``'s and ``right``'s rows hold the same key (columns ``names``)."""
     return sql.SQL(" AND ").join(
         sql.SQL("{} = {}").format(ident(left, n), ident(right, n)) for n in names
     )
@@ -198,7 +199,7 @@ def range_candidates(plan: SyncPlan, keys: KeyMap, lower: Bound, upper: Bound) -
         dest=destination(plan),
         where=range_predicate(keys.dest, keys.dest_types, lower, upper, "d"),
         core=ident(CORE_KEYS_TABLE),
-        same=_same_key(keys.dest, "c", "d"),
+        same=same_key(keys.dest, "c", "d"),
     )
 
 
@@ -257,7 +258,7 @@ def remember_unseen(plan: SyncPlan, keys: KeyMap, seen_table: str) -> sql.Compos
         d_cols=column_list(keys.dest, "d"),
         dest=destination(plan),
         seen=ident(seen_table),
-        same=_same_key(keys.dest, "s", "d"),
+        same=same_key(keys.dest, "s", "d"),
     )
 
 
@@ -270,18 +271,23 @@ def key_text(names: list[str], prefix: str) -> sql.Composable:
     return sql.SQL("concat_ws(', ', {})").format(sql.SQL(", ").join(parts))
 
 
+def count_and_examples() -> sql.Composed:
+    """How a report counts what it found and names the first few: ``count(*)`` and the
+    first EXAMPLES values of the rows' ``key`` text, in order."""
+    return sql.SQL("count(*), (array_agg(key ORDER BY key))[1:{}]").format(sql.Literal(EXAMPLES))
+
+
 def extra_summary(keys: KeyMap) -> sql.Composed:
     """(count, the first few keys as text) of the extras found."""
-    return sql.SQL(
-        "SELECT count(*), (array_agg(k ORDER BY k))[1:{n}]"
-        " FROM (SELECT {text} AS k FROM {extra} AS x) AS e"
-    ).format(n=sql.Literal(EXAMPLES), text=key_text(keys.dest, "x"), extra=ident(EXTRA_TABLE))
+    return sql.SQL("SELECT {found} FROM (SELECT {text} AS key FROM {extra} AS x) AS e").format(
+        found=count_and_examples(), text=key_text(keys.dest, "x"), extra=ident(EXTRA_TABLE)
+    )
 
 
 def delete_extra(plan: SyncPlan, keys: KeyMap) -> sql.Composed:
     """Delete the extras from the destination; its rowcount is the rows deleted."""
     return sql.SQL("DELETE FROM {} AS d USING {} AS x WHERE {}").format(
-        destination(plan), ident(EXTRA_TABLE), _same_key(keys.dest, "d", "x")
+        destination(plan), ident(EXTRA_TABLE), same_key(keys.dest, "d", "x")
     )
 
 
@@ -345,5 +351,5 @@ def bucket_candidates(plan: SyncPlan, keys: KeyMap) -> sql.Composed:
         dest=destination(plan),
         bucket=_bucket_of(key, keys.dest_types[0]),
         core=ident(CORE_KEYS_TABLE),
-        same=_same_key(keys.dest, "c", "d"),
+        same=same_key(keys.dest, "c", "d"),
     )
