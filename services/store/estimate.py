@@ -72,23 +72,27 @@ def count_rows(
     estimate = int(explained[0][0]["Plan"]["Plan Rows"]) if explained else 0
     if estimate > max_rows:
         return estimate, "estimate"
+    query = sql.SQL("SELECT count(*) FROM {} WHERE {}").format(source, where)
     try:
-        with core.transaction():
-            # A count of a never-exported table covers all of it, where the planner likes
-            # a sequential scan; the cursor's index answers it without reading the table's
-            # pages (the console counts every definition at every page view and scrape).
-            # Both settings in one round trip, for this transaction only.
-            core.execute(
-                "SELECT set_config('statement_timeout', %s, true),"
-                " set_config('enable_seqscan', 'off', true)",
-                (str(timeout_ms),),
-            )
-            row = core.execute(
-                sql.SQL("SELECT count(*) FROM {} WHERE {}").format(source, where)
-            ).fetchone()
+        return _indexed_count(core, query, timeout_ms), "exact"
     except psycopg.errors.QueryCanceled:
         return estimate, "estimate"
-    return (int(row[0]) if row else 0), "exact"
+
+
+def _indexed_count(core: psycopg.Connection[Any], query: sql.Composed, timeout_ms: int) -> int:
+    """``query``'s count in a transaction of its own, stopped after ``timeout_ms``
+    (QueryCanceled) and kept off a sequential scan: a count of a never-exported window
+    covers all of the table, where the planner likes a scan; the cursor's index answers it
+    without reading the table's pages (the console counts every definition at every page
+    view and scrape). Both settings in one round trip, for this transaction only."""
+    with core.transaction():
+        core.execute(
+            "SELECT set_config('statement_timeout', %s, true),"
+            " set_config('enable_seqscan', 'off', true)",
+            (str(timeout_ms),),
+        )
+        row = core.execute(query).fetchone()
+    return int(row[0]) if row else 0
 
 
 @dataclass(frozen=True)
@@ -121,23 +125,11 @@ def count_window(
         left_ms = int((deadline - clock()) * 1000)
         if left_ms <= 0:
             break
+        few = sql.SQL("SELECT count(*) FROM (SELECT 1 FROM {} WHERE {} LIMIT {}) AS few")
         try:
-            with core.transaction():
-                # For this transaction only: the budget, and the index rather than a scan
-                # of the whole heap (a never-exported window covers all of it).
-                core.execute(
-                    "SELECT set_config('statement_timeout', %s, true),"
-                    " set_config('enable_seqscan', 'off', true)",
-                    (str(left_ms),),
-                )
-                row = core.execute(
-                    sql.SQL(
-                        "SELECT count(*) FROM (SELECT 1 FROM {} WHERE {} LIMIT {}) AS few"
-                    ).format(source, where, sql.Literal(cap))
-                ).fetchone()
+            counted = _indexed_count(core, few.format(source, where, sql.Literal(cap)), left_ms)
         except psycopg.errors.QueryCanceled:
             break
-        counted = int(row[0]) if row else 0
         if counted < cap:
             return RowCount(counted, exact=True)
         found = RowCount(counted, exact=False)
