@@ -90,17 +90,13 @@ def _text(conn: Conn, composed: sql.Composable) -> str:
     return composed.as_string(conn)
 
 
-def _dest(plan: SyncPlan) -> sql.Identifier:
-    return q.ident(plan.destination.schema, plan.destination.name)
-
-
 def _aside(plan: SyncPlan) -> sql.Identifier:
     return q.ident(plan.destination.schema, aside_name(plan.destination.name))
 
 
 def dependents(analytics: Conn, plan: SyncPlan) -> list[str]:
     """Views and foreign keys that point at the destination table."""
-    table = _text(analytics, _dest(plan))
+    table = _text(analytics, q.destination(plan))
     return [r[0] for r in analytics.execute(_DEPENDENTS_SQL, {"table": table})]
 
 
@@ -125,12 +121,13 @@ def _build_definition(plan: SyncPlan) -> ExportDefinition:
 
 def _prepare_aside(analytics: Conn, plan: SyncPlan) -> None:
     """A fresh empty copy of the destination's shape and grants, and no build position."""
+    dest = q.destination(plan)
     with analytics.transaction():
         analytics.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(_aside(plan)))
         analytics.execute(
-            sql.SQL("CREATE TABLE {} (LIKE {} INCLUDING ALL)").format(_aside(plan), _dest(plan))
+            sql.SQL("CREATE TABLE {} (LIKE {} INCLUDING ALL)").format(_aside(plan), dest)
         )
-        grants = analytics.execute(_GRANTS_SQL, (_text(analytics, _dest(plan)),)).fetchall()
+        grants = analytics.execute(_GRANTS_SQL, (_text(analytics, dest),)).fetchall()
         for role, privilege, grantable in grants:
             if privilege not in _PRIVILEGES:
                 continue
@@ -164,12 +161,13 @@ def _rename_back(analytics: Conn, plan: SyncPlan) -> None:
 def _swap(analytics: Conn, plan: SyncPlan, build: RunResult, command: str) -> int:
     """Drop the old table, rename the new one into place, move the position; one transaction."""
     job, name = plan.job, plan.name
+    dest = q.destination(plan)
     with analytics.transaction():
         # Taken first, so readers queue behind the swap instead of failing mid-way.
-        analytics.execute(sql.SQL("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE").format(_dest(plan)))
+        analytics.execute(sql.SQL("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE").format(dest))
         before = load_position(analytics, job, name)
         built = load_position(analytics, job, refresh_name(name))
-        analytics.execute(sql.SQL("DROP TABLE {}").format(_dest(plan)))
+        analytics.execute(sql.SQL("DROP TABLE {}").format(dest))
         analytics.execute(
             sql.SQL("ALTER TABLE {} RENAME TO {}").format(
                 _aside(plan), q.ident(plan.destination.name)

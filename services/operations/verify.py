@@ -52,6 +52,7 @@ from services.store import (
     CopyMode,
     SyncPlan,
     definition_lock,
+    key_sql,
     newest_cursor,
     planned,
     substance,
@@ -92,7 +93,7 @@ class VerifyReport:
 
     def add(self, kind: str, count: int, examples: list[str]) -> None:
         self.counts[kind] += count
-        room = vt.EXAMPLES - len(self.examples[kind])
+        room = key_sql.EXAMPLES - len(self.examples[kind])
         self.examples[kind].extend(examples[: max(room, 0)])
 
     def lines(self) -> list[str]:
@@ -143,14 +144,6 @@ def _row_text(prefix: str, names: list[str]) -> sql.Composed:
     return sql.SQL("ROW({})::text").format(_prefixed(prefix, names))
 
 
-def _key_text(plan: SyncPlan, prefix: str) -> sql.Composable:
-    parts = [
-        sql.SQL("{} || coalesce({}::text, 'NULL')").format(sql.Literal(f"{k}="), q.ident(prefix, k))
-        for k in plan.keys
-    ]
-    return sql.SQL("concat_ws(', ', {})").format(sql.SQL(", ").join(parts))
-
-
 def _expected(plan: SyncPlan, columns: list[str]) -> sql.Composed:
     """The staged rows as the upsert would write them: the last one per key wins (and
     where a row may delete its key, a key whose last row deletes is expected absent)."""
@@ -177,8 +170,8 @@ def range_summary_query(plan: SyncPlan, columns: list[str]) -> sql.Composed:
         expected=_expected(plan, columns),
         e_row=_row_text("e", columns),
         d_row=_row_text("d", columns),
-        dest=vt.destination(plan),
-        match=vt.keys_equal(plan, "e", "d"),
+        dest=q.destination(plan),
+        match=key_sql.same_key(plan.keys, "e", "d"),
     )
 
 
@@ -192,9 +185,9 @@ def range_diff_query(plan: SyncPlan, columns: list[str]) -> sql.Composed:
             " WHERE d.ctid IS NULL OR {e_row} IS DISTINCT FROM {d_row}"
         ).format(
             expected=_expected(plan, columns),
-            key_text=_key_text(plan, "e"),
-            dest=vt.destination(plan),
-            match=vt.keys_equal(plan, "e", "d"),
+            key_text=key_sql.key_text(plan.keys, "e"),
+            dest=q.destination(plan),
+            match=key_sql.same_key(plan.keys, "e", "d"),
             e_row=_row_text("e", columns),
             d_row=_row_text("d", columns),
         )
@@ -203,32 +196,31 @@ def range_diff_query(plan: SyncPlan, columns: list[str]) -> sql.Composed:
 
 def _not_seen(plan: SyncPlan) -> sql.Composed:
     return sql.SQL("NOT EXISTS (SELECT 1 FROM {} AS s WHERE {})").format(
-        q.ident(SEEN_TABLE), vt.keys_equal(plan, "s", "d")
+        q.ident(SEEN_TABLE), key_sql.same_key(plan.keys, "s", "d")
     )
 
 
 def extra_rows_query(plan: SyncPlan) -> sql.Composed:
     """How many destination rows no source row produces, and the first few keys."""
     return sql.SQL(
-        "SELECT count(*), (array_agg(key ORDER BY key))[1:{n}] FROM"
-        " (SELECT {key_text} AS key FROM {dest} AS d WHERE {not_seen}) AS extra"
+        "SELECT {found} FROM (SELECT {key_text} AS key FROM {dest} AS d WHERE {not_seen}) AS extra"
     ).format(
-        n=sql.Literal(vt.EXAMPLES),
-        key_text=_key_text(plan, "d"),
-        dest=vt.destination(plan),
+        found=key_sql.count_and_examples(),
+        key_text=key_sql.key_text(plan.keys, "d"),
+        dest=q.destination(plan),
         not_seen=_not_seen(plan),
     )
 
 
 def delete_extra_query(plan: SyncPlan) -> sql.Composed:
-    return sql.SQL("DELETE FROM {} AS d WHERE {}").format(vt.destination(plan), _not_seen(plan))
+    return sql.SQL("DELETE FROM {} AS d WHERE {}").format(q.destination(plan), _not_seen(plan))
 
 
 def create_seen_query(plan: SyncPlan) -> sql.Composed:
     return sql.SQL(
         "DROP TABLE IF EXISTS {seen}; CREATE TEMP TABLE {seen} AS SELECT {keys} FROM {dest}"
         " WITH NO DATA"
-    ).format(seen=q.ident(SEEN_TABLE), keys=q.column_list(plan.keys), dest=vt.destination(plan))
+    ).format(seen=q.ident(SEEN_TABLE), keys=q.column_list(plan.keys), dest=q.destination(plan))
 
 
 def _cursor_columns_held(plan: SyncPlan) -> dict[str, str] | None:
@@ -289,7 +281,7 @@ def remember_window_keys_query(plan: SyncPlan, window: q.Window) -> sql.Composed
     """The destination's keys of a range (``plan`` is ``in_place_plan``'s) as seen."""
     return sql.SQL("INSERT INTO {} ({keys}) SELECT {keys} FROM {} WHERE {}").format(
         q.ident(SEEN_TABLE),
-        vt.destination(plan),
+        q.destination(plan),
         q.window_predicate(plan, window),
         keys=q.column_list(plan.keys),
     )
@@ -304,8 +296,8 @@ def keep_staged_keys_query(plan: SyncPlan) -> sql.Composed:
     ).format(
         remember=remember_keys_query(plan),
         keys=q.column_list(plan.keys),
-        dest=vt.destination(plan),
-        same=vt.keys_equal(plan, "r", "d"),
+        dest=q.destination(plan),
+        same=key_sql.same_key(plan.keys, "r", "d"),
     )
 
 
@@ -351,8 +343,8 @@ def keep_left_out_query(plan: SyncPlan) -> sql.Composed:
         seen=q.ident(SEEN_TABLE),
         keys=q.column_list(plan.keys),
         left=q.ident(LEFT_OUT_TABLE),
-        dest=vt.destination(plan),
-        same=vt.keys_equal(plan, "r", "d"),
+        dest=q.destination(plan),
+        same=key_sql.same_key(plan.keys, "r", "d"),
     )
 
 
@@ -366,7 +358,7 @@ def keep_left_out(plan: SyncPlan, core: Conn, analytics: Conn) -> int:
     create = sql.SQL(
         "DROP TABLE IF EXISTS {t}; CREATE TEMP TABLE {t} ON COMMIT DROP AS"
         " SELECT {keys} FROM {dest} WITH NO DATA"
-    ).format(t=q.ident(LEFT_OUT_TABLE), keys=q.column_list(plan.keys), dest=vt.destination(plan))
+    ).format(t=q.ident(LEFT_OUT_TABLE), keys=q.column_list(plan.keys), dest=q.destination(plan))
     copy_in = sql.SQL("COPY {} ({}) FROM STDIN").format(
         q.ident(LEFT_OUT_TABLE), q.column_list(plan.keys)
     )
@@ -418,7 +410,7 @@ class _Checker:
         source = q.ident(plan.source.schema, plan.source.name)
         core_hash = range_hash_query(plan, source, window, source=True)
         found = self.core.execute(core_hash).fetchone()
-        dest_hash = range_hash_query(in_place, vt.destination(plan), window)
+        dest_hash = range_hash_query(in_place, q.destination(plan), window)
         held = self.analytics.execute(dest_hash).fetchone()
         if found is None or found != held:
             return False
@@ -455,7 +447,7 @@ class _Checker:
             vt.fetch_core_rows(plan, self.core, analytics, window)
             analytics.execute(vt.remember_query(plan, SEEN_TABLE))
             found = analytics.execute(vt.count_query()).fetchone()
-            diffs = analytics.execute(vt.diff_query(plan, _key_text(plan, "c"))).fetchall()
+            diffs = analytics.execute(vt.diff_query(plan)).fetchall()
         self.report.ranges_checked += 1
         self.report.rows_checked += int(found[0]) if found else 0
         for kind, count, examples in diffs:

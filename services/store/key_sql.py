@@ -20,11 +20,11 @@ import psycopg
 from psycopg import sql
 
 from services.store.plan import SyncPlan
-from services.store.sql import column_list, filter_parts, ident, soft_deleted
+from services.store.sql import column_list, destination, filter_parts, ident, soft_deleted
 
 CORE_KEYS_TABLE = "tablesync_verify_core_keys"  # core's keys of one range, copied into analytics
 EXTRA_TABLE = "tablesync_verify_extra"  # destination keys that core no longer has
-EXAMPLES = 5
+EXAMPLES = 5  # keys a report lists of each kind of difference
 
 # Text of each key column of a range's bound; None: the range is open on that side.
 Bound = tuple[str, ...] | None
@@ -120,10 +120,6 @@ def _hash(names: list[str]) -> sql.Composable:
     return sql.SQL("sum(hashtextextended(ROW({})::text, 0)::numeric)").format(column_list(names))
 
 
-def _dest(plan: SyncPlan) -> sql.Identifier:
-    return ident(plan.destination.schema, plan.destination.name)
-
-
 def _source(plan: SyncPlan) -> sql.Identifier:
     return ident(plan.source.schema, plan.source.name)
 
@@ -138,7 +134,7 @@ def dest_range(plan: SyncPlan, keys: KeyMap, lower: Bound, size: int | None) -> 
         " SELECT count(*), {hash}, (SELECT ARRAY[{last}] FROM r ORDER BY {desc} LIMIT 1) FROM r"
     ).format(
         cols=column_list(keys.dest),
-        dest=_dest(plan),
+        dest=destination(plan),
         where=range_predicate(keys.dest, keys.dest_types, lower, None),
         limit=limit,
         hash=_hash(keys.dest),
@@ -171,7 +167,7 @@ def create_key_tables(plan: SyncPlan, keys: KeyMap) -> sql.Composed:
         core=ident(CORE_KEYS_TABLE),
         extra=ident(EXTRA_TABLE),
         cols=column_list(keys.dest),
-        dest=_dest(plan),
+        dest=destination(plan),
     )
 
 
@@ -186,7 +182,8 @@ def copy_core_keys_in(keys: KeyMap) -> sql.Composed:
     )
 
 
-def _same_key(names: list[str], left: str, right: str) -> sql.Composable:
+def same_key(names: list[str], left: str, right: str) -> sql.Composable:
+    """``left``'s and ``right``'s rows hold the same key (columns ``names``)."""
     return sql.SQL(" AND ").join(
         sql.SQL("{} = {}").format(ident(left, n), ident(right, n)) for n in names
     )
@@ -199,10 +196,10 @@ def range_candidates(plan: SyncPlan, keys: KeyMap, lower: Bound, upper: Bound) -
         " AND NOT EXISTS (SELECT 1 FROM {core} AS c WHERE {same})"
     ).format(
         texts=sql.SQL(", ").join(sql.SQL("{}::text").format(ident("d", n)) for n in keys.dest),
-        dest=_dest(plan),
+        dest=destination(plan),
         where=range_predicate(keys.dest, keys.dest_types, lower, upper, "d"),
         core=ident(CORE_KEYS_TABLE),
-        same=_same_key(keys.dest, "c", "d"),
+        same=same_key(keys.dest, "c", "d"),
     )
 
 
@@ -259,9 +256,9 @@ def remember_unseen(plan: SyncPlan, keys: KeyMap, seen_table: str) -> sql.Compos
         extra=ident(EXTRA_TABLE),
         cols=column_list(keys.dest),
         d_cols=column_list(keys.dest, "d"),
-        dest=_dest(plan),
+        dest=destination(plan),
         seen=ident(seen_table),
-        same=_same_key(keys.dest, "s", "d"),
+        same=same_key(keys.dest, "s", "d"),
     )
 
 
@@ -274,18 +271,23 @@ def key_text(names: list[str], prefix: str) -> sql.Composable:
     return sql.SQL("concat_ws(', ', {})").format(sql.SQL(", ").join(parts))
 
 
+def count_and_examples() -> sql.Composed:
+    """How a report counts what it found and names the first few: ``count(*)`` and the
+    first EXAMPLES values of the rows' ``key`` text, in order."""
+    return sql.SQL("count(*), (array_agg(key ORDER BY key))[1:{}]").format(sql.Literal(EXAMPLES))
+
+
 def extra_summary(keys: KeyMap) -> sql.Composed:
     """(count, the first few keys as text) of the extras found."""
-    return sql.SQL(
-        "SELECT count(*), (array_agg(k ORDER BY k))[1:{n}]"
-        " FROM (SELECT {text} AS k FROM {extra} AS x) AS e"
-    ).format(n=sql.Literal(EXAMPLES), text=key_text(keys.dest, "x"), extra=ident(EXTRA_TABLE))
+    return sql.SQL("SELECT {found} FROM (SELECT {text} AS key FROM {extra} AS x) AS e").format(
+        found=count_and_examples(), text=key_text(keys.dest, "x"), extra=ident(EXTRA_TABLE)
+    )
 
 
 def delete_extra(plan: SyncPlan, keys: KeyMap) -> sql.Composed:
     """Delete the extras from the destination; its rowcount is the rows deleted."""
     return sql.SQL("DELETE FROM {} AS d USING {} AS x WHERE {}").format(
-        _dest(plan), ident(EXTRA_TABLE), _same_key(keys.dest, "d", "x")
+        destination(plan), ident(EXTRA_TABLE), same_key(keys.dest, "d", "x")
     )
 
 
@@ -303,7 +305,7 @@ def bucket_bounds(plan: SyncPlan, keys: KeyMap, size: int) -> sql.Composed:
     return sql.SQL(
         "SELECT k FROM (SELECT {key}::text AS k, {key} AS v, row_number() OVER (ORDER BY {key})"
         " AS n FROM {dest} WHERE {key} IS NOT NULL) AS t WHERE n % {size} = 1 ORDER BY v"
-    ).format(key=key, dest=_dest(plan), size=sql.Literal(size))
+    ).format(key=key, dest=destination(plan), size=sql.Literal(size))
 
 
 def _bucket_where(
@@ -318,7 +320,7 @@ def _bucket_where(
         return _source(plan), _bucket_of(column, keys.source_types[0]), where
     column = ident(keys.dest[0])
     bucket = _bucket_of(column, keys.dest_types[0])
-    return _dest(plan), bucket, sql.SQL("{} IS NOT NULL").format(column)
+    return destination(plan), bucket, sql.SQL("{} IS NOT NULL").format(column)
 
 
 def bucket_hashes(plan: SyncPlan, keys: KeyMap, *, source: bool) -> sql.Composed:
@@ -346,8 +348,8 @@ def bucket_candidates(plan: SyncPlan, keys: KeyMap) -> sql.Composed:
         " AND {bucket} = ANY(%(buckets)s) AND NOT EXISTS (SELECT 1 FROM {core} AS c WHERE {same})"
     ).format(
         key=key,
-        dest=_dest(plan),
+        dest=destination(plan),
         bucket=_bucket_of(key, keys.dest_types[0]),
         core=ident(CORE_KEYS_TABLE),
-        same=_same_key(keys.dest, "c", "d"),
+        same=same_key(keys.dest, "c", "d"),
     )

@@ -304,6 +304,11 @@ def _source(plan: SyncPlan) -> sql.Identifier:
     return ident(plan.source.schema, plan.source.name)
 
 
+def destination(plan: SyncPlan) -> sql.Identifier:
+    """The plan's analytics table, schema-qualified: the one spelling every query uses."""
+    return ident(plan.destination.schema, plan.destination.name)
+
+
 def _id_as_text(plan: SyncPlan) -> sql.Composable:
     """The tie-breaker as one text value: NULL without one, the column's text for one
     column, a JSON list of the columns' texts for several (position.ids_from_text)."""
@@ -499,7 +504,7 @@ def create_staging(plan: SyncPlan, columns: list[str], layout: StagingLayout) ->
     ).format(
         staging=ident(STAGING_TABLE),
         cols=column_list(columns),
-        dest=ident(plan.destination.schema, plan.destination.name),
+        dest=destination(plan),
         row_cursor=ident(ROW_CURSOR),
         row_id=ident(ROW_ID),
         ordinal=ident(ORDINAL),
@@ -525,15 +530,13 @@ def copy_in(columns: list[str], *, binary: bool, layout: StagingLayout) -> sql.C
 
 def destination_is_empty(plan: SyncPlan) -> sql.Composed:
     """One row: whether the destination holds no row at all (one probe, no count)."""
-    return sql.SQL("SELECT NOT EXISTS (SELECT FROM {})").format(
-        ident(plan.destination.schema, plan.destination.name)
-    )
+    return sql.SQL("SELECT NOT EXISTS (SELECT FROM {})").format(destination(plan))
 
 
 def copy_into_destination(plan: SyncPlan, columns: list[str], *, binary: bool) -> sql.Composed:
     """COPY straight into the destination: the initial-load fast path (sync/fast_path.py)."""
     return sql.SQL("COPY {} ({}) FROM STDIN{}").format(
-        ident(plan.destination.schema, plan.destination.name),
+        destination(plan),
         column_list(columns),
         sql.SQL(" (FORMAT BINARY)" if binary else ""),
     )
@@ -584,7 +587,7 @@ def counted_upsert(plan: SyncPlan, columns: list[str], rows: sql.Composable) -> 
         " SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted)"
         " FROM written"
     ).format(
-        dest=ident(plan.destination.schema, plan.destination.name),
+        dest=destination(plan),
         cols=column_list(columns),
         rows=rows,
         keys=column_list(plan.keys),
