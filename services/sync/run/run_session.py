@@ -60,19 +60,23 @@ def replace_lost_connections(
         )
     if connection_lost(analytics):
         orphan = _backend_pids.get(analytics)  # the server may still have that session
-        analytics = watched_connection(
-            dbs.analytics, held, name="analytics", stall_s=stall_s, timeout=RECONNECT_TIMEOUT_S
-        )
-        try:
-            lock = (
-                shared_definition_lock(analytics, job, definition)
-                if shared
-                else definition_lock(analytics, job, definition, orphan=orphan)
+        # The fresh connection is held only with the lock: a follower retries this, and
+        # each attempt that met another run's lock would otherwise keep one from the pool.
+        with ExitStack() as fresh:
+            analytics = watched_connection(
+                dbs.analytics, fresh, name="analytics", stall_s=stall_s, timeout=RECONNECT_TIMEOUT_S
             )
-            held.enter_context(lock)
-        except LockHeldError:
-            raise LockHeldError(
-                f"{definition}: lost the analytics connection and its lock with it, which"
-                " another run now holds: that run goes on from the last committed batch"
-            ) from None
+            try:
+                lock = (
+                    shared_definition_lock(analytics, job, definition)
+                    if shared
+                    else definition_lock(analytics, job, definition, orphan=orphan)
+                )
+                fresh.enter_context(lock)
+            except LockHeldError:
+                raise LockHeldError(
+                    f"{definition}: lost the analytics connection and its lock with it, which"
+                    " another run now holds: that run goes on from the last committed batch"
+                ) from None
+            held.enter_context(fresh.pop_all())
     return core, analytics
