@@ -25,7 +25,7 @@ mass deletion (services/operations/repairs.py).
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -241,9 +241,7 @@ class _KeyChecker:
         """Every source row through the transform, range by range; its keys are the seen ones
         (a row with a NULL cursor's too: core holds it)."""
         plan, analytics = self.plan, self.analytics
-        staging = Staging(plan, analytics)
-        analytics.execute(create_seen_query(plan))
-        try:
+        with self._seen_keys() as staging:
             report.null_cursor = keep_unexportable(plan, staging, self.core, analytics)
             keep_left_out(plan, self.core, analytics)  # core holds those keys: never extra
             newest = newest_cursor(self.core, plan)
@@ -256,23 +254,24 @@ class _KeyChecker:
                     if not staged.nothing_written:
                         analytics.execute(remember_keys_query(plan))
             analytics.execute(k.remember_unseen(plan, self.keys, SEEN_TABLE))
-        finally:
-            staging.drop()
-            if not analytics.broken:
-                analytics.execute(k.drop_tables(SEEN_TABLE))
 
     def null_cursor(self, report: KeysReport) -> None:
         """Count the destination rows of core's rows with a NULL cursor: the hashed paths
         compare them as held (key_sql.py), so this only says how many were kept."""
-        plan, analytics = self.plan, self.analytics
-        staging = Staging(plan, analytics)
-        analytics.execute(create_seen_query(plan))
+        with self._seen_keys() as staging:
+            report.null_cursor = keep_unexportable(self.plan, staging, self.core, self.analytics)
+
+    @contextmanager
+    def _seen_keys(self) -> Iterator[Staging]:
+        """Staging and the table of seen keys, both dropped afterwards, whatever happened."""
+        staging = Staging(self.plan, self.analytics)
+        self.analytics.execute(create_seen_query(self.plan))
         try:
-            report.null_cursor = keep_unexportable(plan, staging, self.core, analytics)
+            yield staging
         finally:
             staging.drop()
-            if not analytics.broken:
-                analytics.execute(k.drop_tables(SEEN_TABLE))
+            if not self.analytics.broken:
+                self.analytics.execute(k.drop_tables(SEEN_TABLE))
 
 
 def _by_bucket(rows: psycopg.Cursor[Any]) -> dict[int, tuple[int, Any]]:
