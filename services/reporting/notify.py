@@ -10,8 +10,9 @@ from __future__ import annotations
 import logging
 import math
 import socket
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING, Any, Literal
 
 from services.base import ConfigurationError, RunResult, RunStatus, redact, register_secret
@@ -259,13 +260,10 @@ def notify_run(
             "Slack: %s %s not posted (SLACK_NOTIFY=failures)", result.definition, result.status
         )
         return False
-    what = f"the {result.status} run of {result.definition}"
-    try:
-        text, blocks = build_blocks(result, resume_command=resume_command)
-    except Exception as exc:  # noqa: BLE001 - a reporting bug must not mask the run's result
-        return _warn(what, exc)
     handlers = retry_handlers(max_retries=max_retries, interval=retry_interval)
-    return _deliver(settings, text, blocks, what=what, timeout_s=timeout_s, handlers=handlers)
+    what = f"the {result.status} run of {result.definition}"
+    build = partial(build_blocks, result, resume_command=resume_command)
+    return _deliver(settings, build, what=what, timeout_s=timeout_s, handlers=handlers)
 
 
 def notify_alert(
@@ -283,24 +281,27 @@ def notify_alert(
     """
     if settings is None:
         return False
-    what = f"the alert {title!r}"
-    try:
-        text, blocks = build_alert_blocks(title, lines)
-    except Exception as exc:  # noqa: BLE001 - an alert must never break its caller
-        return _warn(what, exc)
     handlers = retry_handlers(max_retries=max_retries, interval=retry_interval)
-    return _deliver(settings, text, blocks, what=what, timeout_s=timeout_s, handlers=handlers)
+    build = partial(build_alert_blocks, title, lines)
+    what = f"the alert {title!r}"
+    return _deliver(settings, build, what=what, timeout_s=timeout_s, handlers=handlers)
 
 
 def _deliver(
     settings: SlackSettings,
-    text: str,
-    blocks: list[dict[str, Any]],
+    build: Callable[[], tuple[str, list[dict[str, Any]]]],
     *,
     what: str,
     timeout_s: float,
     handlers: list[RetryHandler],
 ) -> bool:
+    """Build the message, then post it; True only if Slack accepted it. Never raises: a bug
+    in building it must not mask the run's result nor break an alert's caller, and Slack
+    trouble is a warning, never the job's error."""
+    try:
+        text, blocks = build()
+    except Exception as exc:  # noqa: BLE001 - see the docstring
+        return _warn(what, exc)
     try:
         _post(settings, text, blocks, timeout_s=timeout_s, handlers=handlers)
     except Exception as exc:  # noqa: BLE001 - Slack trouble is a warning, never the job's error
