@@ -96,7 +96,7 @@ def _aside(plan: SyncPlan) -> sql.Identifier:
 
 def dependents(analytics: Conn, plan: SyncPlan) -> list[str]:
     """Views and foreign keys that point at the destination table."""
-    table = _text(analytics, q.destination(plan))
+    table = _text(analytics, q.destination_table(plan))
     return [r[0] for r in analytics.execute(_DEPENDENTS_SQL, {"table": table})]
 
 
@@ -121,7 +121,7 @@ def _build_definition(plan: SyncPlan) -> ExportDefinition:
 
 def _prepare_aside(analytics: Conn, plan: SyncPlan) -> None:
     """A fresh empty copy of the destination's shape and grants, and no build position."""
-    dest = q.destination(plan)
+    dest = q.destination_table(plan)
     with analytics.transaction():
         analytics.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(_aside(plan)))
         analytics.execute(
@@ -161,7 +161,7 @@ def _rename_back(analytics: Conn, plan: SyncPlan) -> None:
 def _swap(analytics: Conn, plan: SyncPlan, build: RunResult, command: str) -> int:
     """Drop the old table, rename the new one into place, move the position; one transaction."""
     job, name = plan.job, plan.name
-    dest = q.destination(plan)
+    dest = q.destination_table(plan)
     with analytics.transaction():
         # Taken first, so readers queue behind the swap instead of failing mid-way.
         analytics.execute(sql.SQL("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE").format(dest))

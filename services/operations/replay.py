@@ -127,7 +127,7 @@ def row_before_query(plan: SyncPlan, value: str, ids: tuple[str, ...]) -> sql.Co
     )
     return sql.SQL("SELECT {} FROM {} WHERE {} AND ({}) < ({}) ORDER BY {} LIMIT 1").format(
         q.key_as_text(plan),
-        q.ident(plan.source.schema, plan.source.name),
+        q.source_table(plan),
         not_null,
         key,
         bound,

@@ -170,7 +170,7 @@ def range_summary_query(plan: SyncPlan, columns: list[str]) -> sql.Composed:
         expected=_expected(plan, columns),
         e_row=_row_text("e", columns),
         d_row=_row_text("d", columns),
-        dest=q.destination(plan),
+        dest=q.destination_table(plan),
         match=key_sql.same_key(plan.keys, "e", "d"),
     )
 
@@ -186,7 +186,7 @@ def range_diff_query(plan: SyncPlan, columns: list[str]) -> sql.Composed:
         ).format(
             expected=_expected(plan, columns),
             key_text=key_sql.key_text(plan.keys, "e"),
-            dest=q.destination(plan),
+            dest=q.destination_table(plan),
             match=key_sql.same_key(plan.keys, "e", "d"),
             e_row=_row_text("e", columns),
             d_row=_row_text("d", columns),
@@ -207,20 +207,24 @@ def extra_rows_query(plan: SyncPlan) -> sql.Composed:
     ).format(
         found=key_sql.count_and_examples(),
         key_text=key_sql.key_text(plan.keys, "d"),
-        dest=q.destination(plan),
+        dest=q.destination_table(plan),
         not_seen=_not_seen(plan),
     )
 
 
 def delete_extra_query(plan: SyncPlan) -> sql.Composed:
-    return sql.SQL("DELETE FROM {} AS d WHERE {}").format(q.destination(plan), _not_seen(plan))
+    return sql.SQL("DELETE FROM {} AS d WHERE {}").format(
+        q.destination_table(plan), _not_seen(plan)
+    )
 
 
 def create_seen_query(plan: SyncPlan) -> sql.Composed:
     return sql.SQL(
         "DROP TABLE IF EXISTS {seen}; CREATE TEMP TABLE {seen} AS SELECT {keys} FROM {dest}"
         " WITH NO DATA"
-    ).format(seen=q.ident(SEEN_TABLE), keys=q.column_list(plan.keys), dest=q.destination(plan))
+    ).format(
+        seen=q.ident(SEEN_TABLE), keys=q.column_list(plan.keys), dest=q.destination_table(plan)
+    )
 
 
 def _cursor_columns_held(plan: SyncPlan) -> dict[str, str] | None:
@@ -281,7 +285,7 @@ def remember_window_keys_query(plan: SyncPlan, window: q.Window) -> sql.Composed
     """The destination's keys of a range (``plan`` is ``in_place_plan``'s) as seen."""
     return sql.SQL("INSERT INTO {} ({keys}) SELECT {keys} FROM {} WHERE {}").format(
         q.ident(SEEN_TABLE),
-        q.destination(plan),
+        q.destination_table(plan),
         q.window_predicate(plan, window),
         keys=q.column_list(plan.keys),
     )
@@ -296,7 +300,7 @@ def keep_staged_keys_query(plan: SyncPlan) -> sql.Composed:
     ).format(
         remember=remember_keys_query(plan),
         keys=q.column_list(plan.keys),
-        dest=q.destination(plan),
+        dest=q.destination_table(plan),
         same=key_sql.same_key(plan.keys, "r", "d"),
     )
 
@@ -327,7 +331,7 @@ def copy_left_out_keys(plan: SyncPlan) -> sql.Composed | None:
         return None
     return sql.SQL("COPY (SELECT {} FROM {} WHERE {} AND {}) TO STDOUT").format(
         sql.SQL(", ").join(q.key_values(plan)),
-        q.ident(plan.source.schema, plan.source.name),
+        q.source_table(plan),
         q.read_only_guard(),
         out,
     )
@@ -343,7 +347,7 @@ def keep_left_out_query(plan: SyncPlan) -> sql.Composed:
         seen=q.ident(SEEN_TABLE),
         keys=q.column_list(plan.keys),
         left=q.ident(LEFT_OUT_TABLE),
-        dest=q.destination(plan),
+        dest=q.destination_table(plan),
         same=key_sql.same_key(plan.keys, "r", "d"),
     )
 
@@ -358,7 +362,9 @@ def keep_left_out(plan: SyncPlan, core: Conn, analytics: Conn) -> int:
     create = sql.SQL(
         "DROP TABLE IF EXISTS {t}; CREATE TEMP TABLE {t} ON COMMIT DROP AS"
         " SELECT {keys} FROM {dest} WITH NO DATA"
-    ).format(t=q.ident(LEFT_OUT_TABLE), keys=q.column_list(plan.keys), dest=q.destination(plan))
+    ).format(
+        t=q.ident(LEFT_OUT_TABLE), keys=q.column_list(plan.keys), dest=q.destination_table(plan)
+    )
     copy_in = sql.SQL("COPY {} ({}) FROM STDIN").format(
         q.ident(LEFT_OUT_TABLE), q.column_list(plan.keys)
     )
@@ -407,10 +413,10 @@ class _Checker:
     def _matches_in_place(self, in_place: SyncPlan, window: q.Window) -> bool:
         """The cheap check: both sides hash the range where they are; equal means clean."""
         plan = self.plan
-        source = q.ident(plan.source.schema, plan.source.name)
+        source = q.source_table(plan)
         core_hash = range_hash_query(plan, source, window, source=True)
         found = self.core.execute(core_hash).fetchone()
-        dest_hash = range_hash_query(in_place, q.destination(plan), window)
+        dest_hash = range_hash_query(in_place, q.destination_table(plan), window)
         held = self.analytics.execute(dest_hash).fetchone()
         if found is None or found != held:
             return False

@@ -72,7 +72,7 @@ def _kept_rows(plan: SyncPlan, window: q.Window) -> sql.Composed:
         hash=_row_hash(plan),
         hash_name=q.ident(ROW_HASH),
         flag=flag if flag is not None else sql.SQL("false"),
-        src=q.ident(plan.source.schema, plan.source.name),
+        src=q.source_table(plan),
         where=sql.SQL(" AND ").join(where),
         order=sql.SQL("")
         if unique
@@ -97,7 +97,7 @@ def create_core_rows(plan: SyncPlan) -> sql.Composed:
     ).format(
         t=q.ident(CORE_ROWS),
         keys=q.column_list(plan.keys),
-        dest=q.destination(plan),
+        dest=q.destination_table(plan),
         hash=q.ident(ROW_HASH),
     )
 
@@ -112,7 +112,7 @@ def diff_query(plan: SyncPlan) -> sql.Composed:
         ).format(
             key_text=key_sql.key_text(plan.keys, "c"),
             core=q.ident(CORE_ROWS),
-            dest=q.destination(plan),
+            dest=q.destination_table(plan),
             match=key_sql.same_key(plan.keys, "c", "d"),
             d_hash=_row_hash(plan, "d"),
             hash=q.ident(ROW_HASH),

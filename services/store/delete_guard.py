@@ -23,13 +23,13 @@ from psycopg import sql
 
 from services.base import DEFAULT_MAX_DELETE_FRACTION, MAX_DELETE_FRACTION_VARIABLE, MassDeleteError
 from services.store.plan import SyncPlan
-from services.store.sql import destination
+from services.store.sql import destination_table
 
 
 def count_at_most(conn: psycopg.Connection[Any], plan: SyncPlan, limit: int) -> int:
     """The destination's rows, counted up to ``limit`` (a probe, never a full count)."""
     query = sql.SQL("SELECT count(*) FROM (SELECT FROM {} LIMIT {}) AS probe").format(
-        destination(plan), sql.Literal(limit)
+        destination_table(plan), sql.Literal(limit)
     )
     row = conn.execute(query).fetchone()
     return int(row[0]) if row else 0

@@ -18,7 +18,7 @@ from services.store.sql import (
     Window,
     column_list,
     counted_upsert,
-    destination,
+    destination_table,
     distinct_on,
     ident,
     last_first,
@@ -76,7 +76,7 @@ def delete_staged(plan: SyncPlan, *, distinct: bool = True) -> sql.Composed:
         sql.SQL("{} = {}").format(ident("d", k), ident("s", k)) for k in plan.keys
     )
     return sql.SQL("DELETE FROM {} AS d USING {} AS s WHERE s.{} AND {}").format(
-        destination(plan), rows, ident(DELETED), same
+        destination_table(plan), rows, ident(DELETED), same
     )
 
 
@@ -98,14 +98,16 @@ def _key_values(plan: SyncPlan) -> tuple[sql.Composable, sql.Composable]:
 def delete_keys(plan: SyncPlan) -> sql.Composed:
     """Delete the keys given as one array per conflict column (straight-in batches)."""
     values, same = _key_values(plan)
-    return sql.SQL("DELETE FROM {} AS d USING {} WHERE {}").format(destination(plan), values, same)
+    return sql.SQL("DELETE FROM {} AS d USING {} WHERE {}").format(
+        destination_table(plan), values, same
+    )
 
 
 def count_held(plan: SyncPlan) -> sql.Composed:
     """How many of the keys given as arrays (as delete_keys takes them) analytics holds."""
     values, same = _key_values(plan)
     return sql.SQL("SELECT count(*) FROM {} AS d JOIN {} ON {}").format(
-        destination(plan), values, same
+        destination_table(plan), values, same
     )
 
 

@@ -48,7 +48,7 @@ def newest_cursor(core: psycopg.Connection[Any], plan: SyncPlan) -> str | None:
     """The largest cursor value in the source, as text (one index probe), or None when empty."""
     row = core.execute(
         sql.SQL("SELECT max({})::text FROM {}").format(
-            q.ident(plan.cursor.name), q.ident(plan.source.schema, plan.source.name)
+            q.ident(plan.cursor.name), q.source_table(plan)
         )
     ).fetchone()
     return None if row is None else row[0]
@@ -64,7 +64,7 @@ def count_rows(
 ) -> tuple[int, Counted]:
     """The rows ``window`` holds: counted when the planner expects at most ``max_rows`` and
     the count ends within ``timeout_ms``, else the planner's estimate; and which it is."""
-    source = q.ident(plan.source.schema, plan.source.name)
+    source = q.source_table(plan)
     where = q.window_predicate(plan, window)
     explained = core.execute(
         sql.SQL("EXPLAIN (FORMAT JSON) SELECT 1 FROM {} WHERE {}").format(source, where)
@@ -118,7 +118,7 @@ def count_window(
     ``budget_ms``: exact when the count ended, else at least what a finished step counted;
     None when not even the first step fit. Never the planner's guess, which is off by
     any factor right after a bulk load (statistics not yet refreshed)."""
-    source = q.ident(plan.source.schema, plan.source.name)
+    source = q.source_table(plan)
     where = q.window_predicate(plan, window)
     deadline, found = clock() + budget_ms / 1000, None
     for cap in COUNT_STEPS:

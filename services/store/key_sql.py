@@ -20,7 +20,14 @@ import psycopg
 from psycopg import sql
 
 from services.store.plan import SyncPlan
-from services.store.sql import column_list, destination, filter_parts, ident, soft_deleted
+from services.store.sql import (
+    column_list,
+    destination_table,
+    filter_parts,
+    ident,
+    soft_deleted,
+    source_table,
+)
 
 CORE_KEYS_TABLE = "tablesync_verify_core_keys"  # core's keys of one range, copied into analytics
 EXTRA_TABLE = "tablesync_verify_extra"  # destination keys that core no longer has
@@ -120,10 +127,6 @@ def _hash(names: list[str]) -> sql.Composable:
     return sql.SQL("sum(hashtextextended(ROW({})::text, 0)::numeric)").format(column_list(names))
 
 
-def _source(plan: SyncPlan) -> sql.Identifier:
-    return ident(plan.source.schema, plan.source.name)
-
-
 def dest_range(plan: SyncPlan, keys: KeyMap, lower: Bound, size: int | None) -> sql.Composed:
     """The next range of at most ``size`` destination keys after ``lower`` (all: None):
     one row of (count, hash, the range's last key as text per column)."""
@@ -134,7 +137,7 @@ def dest_range(plan: SyncPlan, keys: KeyMap, lower: Bound, size: int | None) -> 
         " SELECT count(*), {hash}, (SELECT ARRAY[{last}] FROM r ORDER BY {desc} LIMIT 1) FROM r"
     ).format(
         cols=column_list(keys.dest),
-        dest=destination(plan),
+        dest=destination_table(plan),
         where=range_predicate(keys.dest, keys.dest_types, lower, None),
         limit=limit,
         hash=_hash(keys.dest),
@@ -146,14 +149,16 @@ def dest_range(plan: SyncPlan, keys: KeyMap, lower: Bound, size: int | None) -> 
 def source_range(plan: SyncPlan, keys: KeyMap, lower: Bound, upper: Bound) -> sql.Composed:
     """(count, hash) of the source keys in ``(lower, upper]``, soft-deleted rows left out."""
     return sql.SQL("SELECT count(*), {} FROM {} WHERE {}").format(
-        _hash(keys.source), _source(plan), _source_where(plan, keys, lower, upper, held=False)
+        _hash(keys.source), source_table(plan), _source_where(plan, keys, lower, upper, held=False)
     )
 
 
 def copy_source_keys(plan: SyncPlan, keys: KeyMap, lower: Bound, upper: Bound) -> sql.Composed:
     """The source keys of a range as binary COPY (the types match the destination's)."""
     return sql.SQL("COPY (SELECT {} FROM {} WHERE {}) TO STDOUT (FORMAT BINARY)").format(
-        column_list(keys.source), _source(plan), _source_where(plan, keys, lower, upper, held=True)
+        column_list(keys.source),
+        source_table(plan),
+        _source_where(plan, keys, lower, upper, held=True),
     )
 
 
@@ -167,7 +172,7 @@ def create_key_tables(plan: SyncPlan, keys: KeyMap) -> sql.Composed:
         core=ident(CORE_KEYS_TABLE),
         extra=ident(EXTRA_TABLE),
         cols=column_list(keys.dest),
-        dest=destination(plan),
+        dest=destination_table(plan),
     )
 
 
@@ -196,7 +201,7 @@ def range_candidates(plan: SyncPlan, keys: KeyMap, lower: Bound, upper: Bound) -
         " AND NOT EXISTS (SELECT 1 FROM {core} AS c WHERE {same})"
     ).format(
         texts=sql.SQL(", ").join(sql.SQL("{}::text").format(ident("d", n)) for n in keys.dest),
-        dest=destination(plan),
+        dest=destination_table(plan),
         where=range_predicate(keys.dest, keys.dest_types, lower, upper, "d"),
         core=ident(CORE_KEYS_TABLE),
         same=same_key(keys.dest, "c", "d"),
@@ -232,7 +237,7 @@ def absent_in_source(plan: SyncPlan, keys: KeyMap) -> sql.Composed:
     return sql.SQL("SELECT {} FROM {} WHERE NOT EXISTS (SELECT 1 FROM {} AS s WHERE {})").format(
         column_list([f"c{i}" for i in range(len(keys.source))]),
         _unnest(len(keys.source)),
-        _source(plan),
+        source_table(plan),
         live,
     )
 
@@ -256,7 +261,7 @@ def remember_unseen(plan: SyncPlan, keys: KeyMap, seen_table: str) -> sql.Compos
         extra=ident(EXTRA_TABLE),
         cols=column_list(keys.dest),
         d_cols=column_list(keys.dest, "d"),
-        dest=destination(plan),
+        dest=destination_table(plan),
         seen=ident(seen_table),
         same=same_key(keys.dest, "s", "d"),
     )
@@ -287,7 +292,7 @@ def extra_summary(keys: KeyMap) -> sql.Composed:
 def delete_extra(plan: SyncPlan, keys: KeyMap) -> sql.Composed:
     """Delete the extras from the destination; its rowcount is the rows deleted."""
     return sql.SQL("DELETE FROM {} AS d USING {} AS x WHERE {}").format(
-        destination(plan), ident(EXTRA_TABLE), same_key(keys.dest, "d", "x")
+        destination_table(plan), ident(EXTRA_TABLE), same_key(keys.dest, "d", "x")
     )
 
 
@@ -305,7 +310,7 @@ def bucket_bounds(plan: SyncPlan, keys: KeyMap, size: int) -> sql.Composed:
     return sql.SQL(
         "SELECT k FROM (SELECT {key}::text AS k, {key} AS v, row_number() OVER (ORDER BY {key})"
         " AS n FROM {dest} WHERE {key} IS NOT NULL) AS t WHERE n % {size} = 1 ORDER BY v"
-    ).format(key=key, dest=destination(plan), size=sql.Literal(size))
+    ).format(key=key, dest=destination_table(plan), size=sql.Literal(size))
 
 
 def _bucket_where(
@@ -317,10 +322,10 @@ def _bucket_where(
         column = ident(keys.source[0])
         kept = _held(plan) if held else _exported(plan)
         where = sql.SQL("{} IS NOT NULL AND {}").format(column, kept)
-        return _source(plan), _bucket_of(column, keys.source_types[0]), where
+        return source_table(plan), _bucket_of(column, keys.source_types[0]), where
     column = ident(keys.dest[0])
     bucket = _bucket_of(column, keys.dest_types[0])
-    return destination(plan), bucket, sql.SQL("{} IS NOT NULL").format(column)
+    return destination_table(plan), bucket, sql.SQL("{} IS NOT NULL").format(column)
 
 
 def bucket_hashes(plan: SyncPlan, keys: KeyMap, *, source: bool) -> sql.Composed:
@@ -348,7 +353,7 @@ def bucket_candidates(plan: SyncPlan, keys: KeyMap) -> sql.Composed:
         " AND {bucket} = ANY(%(buckets)s) AND NOT EXISTS (SELECT 1 FROM {core} AS c WHERE {same})"
     ).format(
         key=key,
-        dest=destination(plan),
+        dest=destination_table(plan),
         bucket=_bucket_of(key, keys.dest_types[0]),
         core=ident(CORE_KEYS_TABLE),
         same=same_key(keys.dest, "c", "d"),

@@ -300,11 +300,12 @@ def read_order_by(plan: SyncPlan, *, descending: bool = False) -> sql.Composable
     )
 
 
-def _source(plan: SyncPlan) -> sql.Identifier:
+def source_table(plan: SyncPlan) -> sql.Identifier:
+    """The plan's core table, schema-qualified: the one spelling every query uses."""
     return ident(plan.source.schema, plan.source.name)
 
 
-def destination(plan: SyncPlan) -> sql.Identifier:
+def destination_table(plan: SyncPlan) -> sql.Identifier:
     """The plan's analytics table, schema-qualified: the one spelling every query uses."""
     return ident(plan.destination.schema, plan.destination.name)
 
@@ -326,7 +327,7 @@ def window_source(plan: SyncPlan, window: Window) -> sql.Identifier:
     leaf partitions that leaf (a partitioned table has no heap of its own to cut)."""
     leaf = None if window.pages is None else window.pages.leaf
     if leaf is None or not leaf.attached:
-        return _source(plan)
+        return source_table(plan)
     return ident(leaf.schema, leaf.name)
 
 
@@ -358,7 +359,7 @@ def batch_end(plan: SyncPlan, window: Window, *, with_left_out: bool = True) -> 
         key_text=key_as_text(plan),
         left=left,
         cols=key_columns,
-        src=_source(plan),
+        src=source_table(plan),
         where=window_where,
         order=order_by(plan),
         limit=sql.Literal(plan.batch_size),
@@ -371,7 +372,7 @@ def last_row_below(plan: SyncPlan, watermark: Watermark) -> sql.Composed:
     window = Window(lower=None, upper=None, watermark=watermark)
     return sql.SQL("SELECT {} FROM {} WHERE {} ORDER BY {} LIMIT 1").format(
         key_as_text(plan),
-        _source(plan),
+        source_table(plan),
         window_predicate(plan, window),
         order_by(plan, descending=True),
     )
@@ -441,7 +442,7 @@ def next_batch(plan: SyncPlan, window: Window) -> sql.Composed:
     return query.format(
         cols=read_list(plan),
         key_text=key_as_text(plan),
-        src=_source(plan),
+        src=source_table(plan),
         where=sql.SQL(" AND ").join([window_predicate(plan, window), *filter_parts(plan)]),
         order=read_order_by(plan),
         limit=sql.Literal(plan.batch_size),
@@ -467,7 +468,7 @@ def count_unexportable(plan: SyncPlan) -> sql.Composed | None:
         return None
     conditions = [sql.SQL("{} IS NULL").format(ident(c.name)) for c in columns]
     return sql.SQL("SELECT count(*) FROM {} WHERE {}").format(
-        _source(plan), sql.SQL(" OR ").join(conditions)
+        source_table(plan), sql.SQL(" OR ").join(conditions)
     )
 
 
@@ -504,7 +505,7 @@ def create_staging(plan: SyncPlan, columns: list[str], layout: StagingLayout) ->
     ).format(
         staging=ident(STAGING_TABLE),
         cols=column_list(columns),
-        dest=destination(plan),
+        dest=destination_table(plan),
         row_cursor=ident(ROW_CURSOR),
         row_id=ident(ROW_ID),
         ordinal=ident(ORDINAL),
@@ -530,13 +531,13 @@ def copy_in(columns: list[str], *, binary: bool, layout: StagingLayout) -> sql.C
 
 def destination_is_empty(plan: SyncPlan) -> sql.Composed:
     """One row: whether the destination holds no row at all (one probe, no count)."""
-    return sql.SQL("SELECT NOT EXISTS (SELECT FROM {})").format(destination(plan))
+    return sql.SQL("SELECT NOT EXISTS (SELECT FROM {})").format(destination_table(plan))
 
 
 def copy_into_destination(plan: SyncPlan, columns: list[str], *, binary: bool) -> sql.Composed:
     """COPY straight into the destination: the initial-load fast path (sync/fast_path.py)."""
     return sql.SQL("COPY {} ({}) FROM STDIN{}").format(
-        destination(plan),
+        destination_table(plan),
         column_list(columns),
         sql.SQL(" (FORMAT BINARY)" if binary else ""),
     )
@@ -587,7 +588,7 @@ def counted_upsert(plan: SyncPlan, columns: list[str], rows: sql.Composable) -> 
         " SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted)"
         " FROM written"
     ).format(
-        dest=destination(plan),
+        dest=destination_table(plan),
         cols=column_list(columns),
         rows=rows,
         keys=column_list(plan.keys),

@@ -216,7 +216,7 @@ def handover_position(core: Conn, plan: SyncPlan, watermark: Watermark) -> Posit
 
 def heaps_of(core: Conn, plan: SyncPlan) -> SourceHeaps:
     """The source's heaps now: its own, or each of its leaf partitions'."""
-    table = q.ident(plan.source.schema, plan.source.name).as_string(core)
+    table = q.source_table(plan).as_string(core)
     return source_heaps(core, table, partitioned=plan.source.kind == _PARTITIONED)
 
 
@@ -330,7 +330,7 @@ def chunk_window(core: Conn, plan: SyncPlan, chunk: Chunk) -> q.Window:
     ``--verify --keys --repair``)."""
     pages, leaf = chunk.pages, chunk.pages.leaf
     if leaf is not None:
-        table = q.ident(plan.source.schema, plan.source.name).as_string(core)
+        table = q.source_table(plan).as_string(core)
         pages = dataclasses.replace(pages, leaf=leaf_now(core, table, leaf))
     window = q.Window(
         lower=None,
