@@ -64,7 +64,7 @@ WHERE l.locktype = 'relation' AND l.relation = %s::regclass
 def _rows_at_or_after(conn: psycopg.Connection[Any], plan: SyncPlan, bound: str) -> bool:
     row = conn.execute(
         sql.SQL("SELECT EXISTS (SELECT 1 FROM {} WHERE {} >= CAST({} AS {}))").format(
-            ident(plan.source.schema, plan.source.name),
+            q.source_table(plan),
             ident(plan.cursor.name),
             sql.Literal(bound),
             sql.SQL(plan.cursor.type_name),
@@ -141,7 +141,7 @@ def _timestamp_watermark(
 def _sequence_watermark(
     conn: psycopg.Connection[Any], plan: SyncPlan, saved: Position | None, wait_s: float
 ) -> Watermark:
-    source = ident(plan.source.schema, plan.source.name)
+    source = q.source_table(plan)
     table = source.as_string(conn)
     # max() first, writers second: a writer that commits in between is visible
     # to the batches' reads; one still open is waited for.
