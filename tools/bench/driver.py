@@ -44,7 +44,18 @@ from typing import Any
 from tools.bench.data import BENCH_SCHEMA, COLUMNS, DESTINATIONS, SOURCES, SourceTable
 
 JOB = "bench"
-MODES = ("psql", "raw", "copy", "transform", "select", "hand", "bare", "sling", "dlt")
+MODES = (
+    "psql",
+    "psql-select",
+    "raw",
+    "copy",
+    "transform",
+    "select",
+    "hand",
+    "bare",
+    "sling",
+    "dlt",
+)
 TABLESYNC_MODES = ("copy", "transform", "select")
 # bench_event_row as SQL, evaluated by core in the read query.
 BENCH_EVENT_SELECT = {
@@ -221,12 +232,32 @@ def psql_path() -> str:
 
 def run_psql(source: SourceTable, core_url: str, analytics_url: str) -> int:
     """The limit: psql's binary COPY out piped into psql's binary COPY in, one transaction."""
-    import re
-    import subprocess
-
     cols = ", ".join(COLUMNS)
     out_sql = f'COPY "{source.table}" ({cols}) TO STDOUT (FORMAT binary)'
     in_sql = f"COPY {BENCH_SCHEMA}.{DESTINATIONS['psql']} ({cols}) FROM STDIN (FORMAT binary)"
+    return _psql_pipe(out_sql, in_sql, core_url, analytics_url)
+
+
+def run_psql_select(source: SourceTable, core_url: str, analytics_url: str) -> int:
+    """The select definition's own limit: the same expressions and where in psql's binary
+    COPY out, piped into the select's destination (its identity column and second unique
+    index, which the raw table has not), one transaction."""
+    values = ", ".join(f"{expr} AS {column}" for column, expr in BENCH_EVENT_SELECT.items())
+    out_sql = (
+        f'COPY (SELECT {values} FROM "{source.table}" WHERE {BENCH_EVENT_WHERE})'
+        " TO STDOUT (FORMAT binary)"
+    )
+    in_sql = (
+        f"COPY {BENCH_SCHEMA}.{DESTINATIONS['select']} ({', '.join(BENCH_EVENT_SELECT)})"
+        " FROM STDIN (FORMAT binary)"
+    )
+    return _psql_pipe(out_sql, in_sql, core_url, analytics_url)
+
+
+def _psql_pipe(out_sql: str, in_sql: str, core_url: str, analytics_url: str) -> int:
+    import re
+    import subprocess
+
     psql = psql_path()
     common = ["-X", "-v", "ON_ERROR_STOP=1"]
     reader = subprocess.Popen(
@@ -346,6 +377,8 @@ def run_mode(args: argparse.Namespace, core_url: str, analytics_url: str) -> int
     source = SOURCES[args.table]
     if args.mode == "psql":
         return run_psql(source, core_url, analytics_url)
+    if args.mode == "psql-select":
+        return run_psql_select(source, core_url, analytics_url)
     if args.mode == "raw":
         return run_raw(source, core_url, analytics_url)
     if args.mode in TABLESYNC_MODES:
